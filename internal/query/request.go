@@ -1,0 +1,269 @@
+// Package query holds the values every stage of the query pipeline sees: the Request parsed from the
+// wire (header, question and EDNS only) and the Response a stage decides on. The listeners fill
+// Request.Wire and the client address; Parse does the rest without allocating, so one Request value
+// can be reused for every query a listener reads.
+package query
+
+import (
+	"encoding/binary"
+	"net/netip"
+)
+
+// Transport says how a query arrived; it decides the size limit of the answer.
+type Transport uint8
+
+const (
+	UDP Transport = iota
+	TCP
+)
+
+func (t Transport) String() string {
+	if t == TCP {
+		return "tcp"
+	}
+	return "udp"
+}
+
+// Header flag bits (RFC 1035 §4.1.1, RFC 4035 §3.2).
+const (
+	FlagQR = 1 << 15
+	FlagAA = 1 << 10
+	FlagTC = 1 << 9
+	FlagRD = 1 << 8
+	FlagRA = 1 << 7
+	FlagAD = 1 << 5
+	FlagCD = 1 << 4
+)
+
+// Opcodes and classes Warden looks at.
+const (
+	OpcodeQuery  = 0
+	OpcodeNotify = 4
+	OpcodeUpdate = 5
+	ClassIN      = 1
+	ClassCH      = 3
+	ClassANY     = 255
+	typeOPT      = 41
+)
+
+// HeaderLen is the size of the fixed DNS message header.
+const HeaderLen = 12
+
+// MaxNameLen is the longest domain name in wire form (RFC 1035 §2.3.4).
+const MaxNameLen = 255
+
+// Verdict is what admission decided from the bytes alone.
+type Verdict uint8
+
+const (
+	// Accept: a well-formed query the pipeline should answer.
+	Accept Verdict = iota
+	// Drop: no answer at all (a response, or too short to carry an ID).
+	Drop
+	// FormErr: malformed; answer FORMERR.
+	FormErr
+	// NotImp: an opcode Warden does not implement; answer NOTIMP.
+	NotImp
+	// BadVers: an EDNS version other than 0; answer BADVERS (RFC 6891 §6.1.3).
+	BadVers
+)
+
+// Request is one query. Wire, Client and Transport come from the listener; Parse fills the rest.
+// QName is a slice of Wire (the name as the client wrote it, case included); Lower holds the same
+// name in lower case, which is what every lookup uses.
+type Request struct {
+	Wire      []byte
+	Client    netip.AddrPort
+	Transport Transport
+
+	ID     uint16
+	Flags  uint16 // header flags as received (opcode and rcode bits included)
+	Opcode uint8
+
+	// QName is the question name in wire form as received; empty when the message has no question.
+	QName  []byte
+	QType  uint16
+	QClass uint16
+	// QuestionEnd is the offset in Wire just past the question, 0 when there is none.
+	QuestionEnd int
+
+	lower    [MaxNameLen]byte
+	lowerLen int
+
+	// EDNS(0) from the OPT record, when HasEDNS.
+	HasEDNS     bool
+	UDPSize     uint16 // as requested, before any clamping
+	DO          bool   // DNSSEC OK
+	EDNSVersion uint8
+}
+
+// Lower returns the question name in wire form, lower-cased. The slice aliases the Request.
+func (r *Request) Lower() []byte { return r.lower[:r.lowerLen] }
+
+// Reset clears everything Parse sets, keeping the buffers.
+func (r *Request) reset() {
+	r.ID, r.Flags, r.Opcode = 0, 0, 0
+	r.QName, r.QType, r.QClass, r.QuestionEnd = nil, 0, 0, 0
+	r.lowerLen = 0
+	r.HasEDNS, r.UDPSize, r.DO, r.EDNSVersion = false, 0, false, 0
+}
+
+// Parse reads the header, the question and the OPT record of r.Wire. It reads the other records only
+// far enough to step over them, and it never allocates.
+func (r *Request) Parse() Verdict {
+	r.reset()
+	msg := r.Wire
+	if len(msg) < HeaderLen {
+		return Drop
+	}
+	r.ID = binary.BigEndian.Uint16(msg[0:])
+	r.Flags = binary.BigEndian.Uint16(msg[2:])
+	if r.Flags&FlagQR != 0 {
+		// Answering a response invites reflection loops; Knot and BIND drop these too.
+		return Drop
+	}
+	r.Opcode = uint8(r.Flags>>11) & 0xF
+	qd := binary.BigEndian.Uint16(msg[4:])
+	an := binary.BigEndian.Uint16(msg[6:])
+	ns := binary.BigEndian.Uint16(msg[8:])
+	ar := binary.BigEndian.Uint16(msg[10:])
+
+	off := HeaderLen
+	if qd == 1 {
+		end, ok := r.parseQuestion(msg, off)
+		if !ok {
+			return FormErr
+		}
+		off = end
+	}
+	if r.Opcode != OpcodeQuery {
+		return NotImp
+	}
+	if qd != 1 {
+		return FormErr
+	}
+	// Records in the answer and authority sections of a query are legal (RFC 1996 NOTIFY, UPDATE) but
+	// not for QUERY; step over them so the OPT record can still be found.
+	var ok bool
+	for i := 0; i < int(an)+int(ns); i++ {
+		if off, ok = skipRR(msg, off, nil); !ok {
+			return FormErr
+		}
+	}
+	seenOPT := false
+	for i := 0; i < int(ar); i++ {
+		var rr rrInfo
+		if off, ok = skipRR(msg, off, &rr); !ok {
+			return FormErr
+		}
+		if rr.typ != typeOPT {
+			continue
+		}
+		if seenOPT || !rr.rootOwner {
+			return FormErr // RFC 6891 §6.1.1: one OPT, owned by the root
+		}
+		seenOPT = true
+		r.HasEDNS = true
+		r.UDPSize = rr.class
+		r.EDNSVersion = uint8(rr.ttl >> 16)
+		r.DO = rr.ttl&(1<<15) != 0
+	}
+	if off != len(msg) {
+		return FormErr
+	}
+	if r.HasEDNS && r.EDNSVersion != 0 {
+		return BadVers
+	}
+	return Accept
+}
+
+// parseQuestion reads one question at off; names in a question may not be compressed.
+func (r *Request) parseQuestion(msg []byte, off int) (int, bool) {
+	start := off
+	n := 0
+	for {
+		if off >= len(msg) {
+			return 0, false
+		}
+		l := int(msg[off])
+		if l&0xC0 != 0 {
+			return 0, false
+		}
+		if n+l+1 > MaxNameLen || off+1+l > len(msg) {
+			return 0, false
+		}
+		r.lower[n] = byte(l)
+		for i := 1; i <= l; i++ {
+			r.lower[n+i] = toLower(msg[off+i])
+		}
+		n += l + 1
+		off += l + 1
+		if l == 0 {
+			break
+		}
+	}
+	if off+4 > len(msg) {
+		return 0, false
+	}
+	r.QName = msg[start:off]
+	r.lowerLen = n
+	r.QType = binary.BigEndian.Uint16(msg[off:])
+	r.QClass = binary.BigEndian.Uint16(msg[off+2:])
+	r.QuestionEnd = off + 4
+	return off + 4, true
+}
+
+type rrInfo struct {
+	rootOwner bool
+	typ       uint16
+	class     uint16
+	ttl       uint32
+}
+
+// skipRR steps over one resource record, following the name syntax (compression allowed) so that a
+// malformed record is noticed.
+func skipRR(msg []byte, off int, info *rrInfo) (int, bool) {
+	nameStart := off
+	for {
+		if off >= len(msg) {
+			return 0, false
+		}
+		l := int(msg[off])
+		if l&0xC0 == 0xC0 {
+			if off+2 > len(msg) {
+				return 0, false
+			}
+			off += 2
+			break
+		}
+		if l&0xC0 != 0 {
+			return 0, false
+		}
+		off += l + 1
+		if l == 0 {
+			break
+		}
+	}
+	if off+10 > len(msg) {
+		return 0, false
+	}
+	rdlen := int(binary.BigEndian.Uint16(msg[off+8:]))
+	if info != nil {
+		info.rootOwner = off-nameStart == 1
+		info.typ = binary.BigEndian.Uint16(msg[off:])
+		info.class = binary.BigEndian.Uint16(msg[off+2:])
+		info.ttl = binary.BigEndian.Uint32(msg[off+4:])
+	}
+	off += 10 + rdlen
+	if off > len(msg) {
+		return 0, false
+	}
+	return off, true
+}
+
+func toLower(c byte) byte {
+	if c >= 'A' && c <= 'Z' {
+		return c + ('a' - 'A')
+	}
+	return c
+}
