@@ -1,0 +1,168 @@
+// Package authority answers queries from the served zones (stage 4 of the query path). It finds the
+// closest enclosing zone, applies RFC 1034 §4.3.2 with the refinements of RFC 2308 (negative
+// answers), RFC 4592 (wildcards), RFC 6672 (DNAME) and RFC 8482 (ANY), and returns the answer as a
+// precomputed wire template. Templates are built on first use and kept on the zone node they came
+// from, so a repeated question costs two map lookups and a copy.
+package authority
+
+import (
+	"fmt"
+
+	"codeberg.org/miekg/dns"
+
+	"warden/internal/query"
+	"warden/internal/wire"
+	"warden/internal/zone"
+)
+
+// Set is the zones served, indexed for lookup. A Set never changes; a reload builds a new one.
+type Set struct {
+	zones map[string]*zone.Zone // by origin, wire form
+	// names holds every node under the zone that is closest enclosing for its name, so that a
+	// parent's glue below a served child never answers in the child's place.
+	names map[string]*zone.Node
+}
+
+// New indexes zones. Origins must be distinct.
+func New(zones []*zone.Zone) (*Set, error) {
+	s := &Set{zones: make(map[string]*zone.Zone, len(zones))}
+	total := 0
+	for _, z := range zones {
+		if _, dup := s.zones[z.Key]; dup {
+			return nil, fmt.Errorf("zone %s is configured twice", z.Origin)
+		}
+		s.zones[z.Key] = z
+		total += len(z.Nodes)
+	}
+	s.names = make(map[string]*zone.Node, total)
+	for _, z := range zones {
+		for k, n := range z.Nodes {
+			if s.closestZone([]byte(k)) == z {
+				s.names[k] = n
+			}
+		}
+	}
+	return s, nil
+}
+
+// Zones returns the served zones.
+func (s *Set) Zones() []*zone.Zone {
+	out := make([]*zone.Zone, 0, len(s.zones))
+	for _, z := range s.zones {
+		out = append(out, z)
+	}
+	return out
+}
+
+// Zone returns the zone with the given origin (lower-case wire form), or nil.
+func (s *Set) Zone(key []byte) *zone.Zone { return s.zones[string(key)] }
+
+// closestZone returns the deepest served zone at or above the wire name.
+func (s *Set) closestZone(name []byte) *zone.Zone {
+	for off := 0; off < len(name); off += int(name[off]) + 1 {
+		if z := s.zones[string(name[off:])]; z != nil {
+			return z
+		}
+		if name[off] == 0 {
+			break
+		}
+	}
+	return nil
+}
+
+// Memo keys: the kind of answer in the upper half, the query type (where it matters) below.
+const (
+	kindExact    = 1 << 16
+	kindNoData   = 2 << 16
+	kindNXDomain = 3 << 16
+	kindWildcard = 4 << 16
+	kindReferral = 5 << 16
+	kindParentDS = 6 << 16
+)
+
+// Answer returns the answer to req from the served zones, or nil when no zone encloses the name.
+func (s *Set) Answer(req *query.Request) *wire.Template {
+	qname := req.Lower()
+	qtype := req.QType
+	if n := s.names[string(qname)]; n != nil {
+		if qtype == dns.TypeDS && n.IsApex() {
+			// The DS RRset lives on the parent side of the cut (RFC 4035 §3.1.4.1).
+			if p := s.parentSide(n); p != nil {
+				return s.memoized(p, kindParentDS|uint32(qtype), qname, len(qname), func(r *result) {
+					s.atNode(r, p, qname, qtype, nil, 0)
+				})
+			}
+		}
+		key := uint32(kindExact) | uint32(qtype)
+		if n.Cut == nil && !n.Has(qtype) && !n.Has(dns.TypeCNAME) && qtype != dns.TypeANY {
+			key = kindNoData // every missing type at a node has the same answer
+		}
+		return s.memoized(n, key, qname, len(qname), func(r *result) {
+			s.atNode(r, n, qname, qtype, nil, 0)
+		})
+	}
+	for off := int(qname[0]) + 1; off < len(qname); off += int(qname[off]) + 1 {
+		ce := s.names[string(qname[off:])]
+		if ce == nil {
+			if qname[off] == 0 {
+				break
+			}
+			continue
+		}
+		return s.belowNode(ce, qname, qtype)
+	}
+	return nil
+}
+
+// parentSide returns the parent zone's node for the apex n of a served child, nil when the parent
+// zone is not served.
+func (s *Set) parentSide(n *zone.Node) *zone.Node {
+	key := n.Key
+	if key == "\x00" {
+		return nil
+	}
+	parent := s.closestZone([]byte(key[int(key[0])+1:]))
+	if parent == nil {
+		return nil
+	}
+	return parent.Nodes[key]
+}
+
+// belowNode answers a name that does not exist, whose closest existing ancestor is ce.
+func (s *Set) belowNode(ce *zone.Node, qname []byte, qtype uint16) *wire.Template {
+	if ce.Cut != nil {
+		return s.memoized(ce.Cut, kindReferral, qname, len(ce.Cut.Key), func(r *result) {
+			s.referral(r, ce.Cut)
+		})
+	}
+	if ce.Has(dns.TypeDNAME) {
+		// The synthesised CNAME depends on the whole query name: built per query, not kept.
+		r := &result{}
+		s.dname(r, ce, qname, qtype, 0)
+		return r.template(qname, len(qname))
+	}
+	if w := ce.Zone.Nodes["\x01*"+ce.Key]; w != nil {
+		key := uint32(kindWildcard) | uint32(qtype)
+		if !w.Has(qtype) && !w.Has(dns.TypeCNAME) && qtype != dns.TypeANY {
+			key = kindWildcard | kindNoData
+		}
+		return s.memoized(w, key, qname, len(ce.Key), func(r *result) {
+			s.atNode(r, w, qname, qtype, qname, 0)
+		})
+	}
+	return s.memoized(ce, kindNXDomain, qname, len(ce.Key), func(r *result) {
+		s.nxdomain(r, ce.Zone)
+	})
+}
+
+// memoized returns the template stored on n under key, building and storing it on first use.
+func (s *Set) memoized(n *zone.Node, key uint32, qname []byte, shared int, build func(*result)) *wire.Template {
+	if t := n.Memo(key); t != nil {
+		return t
+	}
+	r := &result{}
+	build(r)
+	t := r.template(qname, shared)
+	n.SetMemo(key, t)
+	return t
+}

@@ -1,0 +1,275 @@
+package authority
+
+import (
+	"slices"
+	"strings"
+
+	"codeberg.org/miekg/dns"
+
+	"warden/internal/wire"
+	"warden/internal/zone"
+)
+
+// maxChain bounds CNAME and DNAME chains followed inside the served zones; loops end here too.
+const maxChain = 16
+
+const (
+	rcodeNoError  = 0
+	rcodeNXDomain = 3
+)
+
+// rrsetOut is one RRset placed in a section; owner, when set, replaces the records' owner name
+// (wildcard synthesis writes the question name there).
+type rrsetOut struct {
+	rrs   []dns.RR
+	owner []byte
+}
+
+// result is an answer before it is packed.
+type result struct {
+	rcode   uint8
+	aa      bool
+	answer  []rrsetOut
+	auth    []rrsetOut
+	extra   []rrsetOut
+	visited []*zone.Node // nodes whose CNAME was followed, to stop loops
+}
+
+func (r *result) template(qname []byte, shared int) *wire.Template {
+	b := wire.NewBuilder(qname, shared)
+	b.SetRcode(r.rcode, r.aa)
+	for _, sec := range []struct {
+		s    wire.Section
+		sets []rrsetOut
+	}{{wire.Answer, r.answer}, {wire.Authority, r.auth}, {wire.Additional, r.extra}} {
+		for _, set := range sec.sets {
+			// Zone data was checked when loaded; an RRset that still cannot be packed is left
+			// out rather than failing the whole answer.
+			_ = b.Add(sec.s, set.rrs, set.owner)
+		}
+	}
+	return b.Template()
+}
+
+// atNode answers qtype at node n, which exists (or is the wildcard standing in for the question
+// name, then owner is that name). depth counts the CNAME links followed so far.
+func (s *Set) atNode(r *result, n *zone.Node, qname []byte, qtype uint16, owner []byte, depth int) {
+	if n.Cut != nil && !(n.IsDelegation() && qtype == dns.TypeDS) {
+		if len(r.answer) == 0 {
+			s.referral(r, n.Cut)
+		}
+		return
+	}
+	r.aa = true
+	if qtype == dns.TypeANY {
+		s.anyAnswer(r, n, owner)
+		return
+	}
+	if rrs := n.RRset(qtype); rrs != nil {
+		r.answer = append(r.answer, rrsetOut{rrs: rrs, owner: owner})
+		s.additional(r, n.Zone, qtype, rrs)
+		return
+	}
+	if cname := n.RRset(dns.TypeCNAME); cname != nil {
+		if slices.Contains(r.visited, n) {
+			return // a loop: every link is in the answer once
+		}
+		r.visited = append(r.visited, n)
+		r.answer = append(r.answer, rrsetOut{rrs: cname, owner: owner})
+		s.followCNAME(r, n, cname[0].(*dns.CNAME).Target, qtype, depth)
+		return
+	}
+	s.nodata(r, n.Zone)
+}
+
+// anyAnswer gives the minimal answer of RFC 8482 §4.1: one RRset of the node rather than all.
+func (s *Set) anyAnswer(r *result, n *zone.Node, owner []byte) {
+	if n.Empty() {
+		s.nodata(r, n.Zone)
+		return
+	}
+	set := n.Sets[0]
+	for _, cand := range n.Sets {
+		if cand.Type != dns.TypeRRSIG {
+			set = cand
+			break
+		}
+	}
+	r.answer = append(r.answer, rrsetOut{rrs: set.RRs, owner: owner})
+}
+
+// followCNAME continues the answer at the CNAME's target when the same zone holds it.
+func (s *Set) followCNAME(r *result, from *zone.Node, target string, qtype uint16, depth int) {
+	if depth+1 >= maxChain {
+		return
+	}
+	var buf [256]byte
+	key, err := wire.AppendName(buf[:0], strings.ToLower(target))
+	if err != nil {
+		return
+	}
+	z := from.Zone
+	if !inZone(key, z.Key) {
+		return // the client's resolver follows names outside this zone itself
+	}
+	if n := z.Nodes[string(key)]; n != nil {
+		if n.Cut == nil {
+			s.atNode(r, n, key, qtype, nil, depth+1)
+		} else if len(r.auth) == 0 {
+			s.referralAfterCNAME(r, n.Cut)
+		}
+		return
+	}
+	ce := closestEncloser(z, key)
+	switch {
+	case ce.Cut != nil:
+		s.referralAfterCNAME(r, ce.Cut)
+	case ce.Has(dns.TypeDNAME):
+		s.dname(r, ce, key, qtype, depth+1)
+	default:
+		if w := z.Nodes["\x01*"+ce.Key]; w != nil {
+			owner := append([]byte(nil), key...)
+			s.atNode(r, w, key, qtype, owner, depth+1)
+			return
+		}
+		r.rcode = rcodeNXDomain // RFC 6604 §2.1: the rcode speaks of the last name in the chain
+		s.soaAuthority(r, z)
+	}
+}
+
+// referralAfterCNAME adds the delegation a CNAME chain ran into, keeping the AA bit of the
+// authoritative part of the answer.
+func (s *Set) referralAfterCNAME(r *result, cut *zone.Node) {
+	r.auth = append(r.auth, rrsetOut{rrs: cut.RRset(dns.TypeNS)})
+	s.glue(r, cut)
+}
+
+// dname synthesises the CNAME for qname below the DNAME at node d (RFC 6672 §3.2) and follows it.
+func (s *Set) dname(r *result, d *zone.Node, qname []byte, qtype uint16, depth int) {
+	r.aa = true
+	rr := d.RRset(dns.TypeDNAME)[0].(*dns.DNAME)
+	r.answer = append(r.answer, rrsetOut{rrs: []dns.RR{rr}})
+	prefix := wire.NameString(qname[:len(qname)-len(d.Key)])
+	target := rr.Target
+	if prefix != "." {
+		if target == "." {
+			target = prefix
+		} else {
+			target = prefix + target
+		}
+	}
+	if len(target) > 254 {
+		r.rcode = 6 // YXDOMAIN: the substituted name is too long (RFC 6672 §2.2)
+		return
+	}
+	cname := &dns.CNAME{Hdr: dns.Header{Name: wire.NameString(qname), Class: dns.ClassINET, TTL: rr.Hdr.TTL}}
+	cname.Target = target
+	r.answer = append(r.answer, rrsetOut{rrs: []dns.RR{cname}, owner: append([]byte(nil), qname...)})
+	s.followCNAME(r, d, target, qtype, depth)
+}
+
+// referral answers with the delegation at cut: not authoritative, NS in authority, glue in
+// additional (RFC 1034 §4.3.2 step 3b).
+func (s *Set) referral(r *result, cut *zone.Node) {
+	r.aa = false
+	r.auth = append(r.auth, rrsetOut{rrs: cut.RRset(dns.TypeNS)})
+	s.glue(r, cut)
+}
+
+// glue adds the addresses of the cut's name servers that the parent zone holds: below the cut
+// (glue proper) or elsewhere in the zone.
+func (s *Set) glue(r *result, cut *zone.Node) {
+	s.addresses(r, cut.Zone, cut.RRset(dns.TypeNS))
+}
+
+// additional adds the A and AAAA records of the names NS, MX and SRV records point to, where this
+// zone holds them (RFC 1034 §3.6, RFC 2782).
+func (s *Set) additional(r *result, z *zone.Zone, qtype uint16, rrs []dns.RR) {
+	switch qtype {
+	case dns.TypeNS, dns.TypeMX, dns.TypeSRV:
+		s.addresses(r, z, rrs)
+	}
+}
+
+func (s *Set) addresses(r *result, z *zone.Zone, rrs []dns.RR) {
+	var buf [256]byte
+	for _, rr := range rrs {
+		var name string
+		switch x := rr.(type) {
+		case *dns.NS:
+			name = x.Ns
+		case *dns.MX:
+			name = x.Mx
+		case *dns.SRV:
+			name = x.Target
+		default:
+			continue
+		}
+		key, err := wire.AppendName(buf[:0], strings.ToLower(name))
+		if err != nil || !inZone(key, z.Key) {
+			continue
+		}
+		n := z.Nodes[string(key)]
+		if n == nil {
+			continue
+		}
+		for _, t := range [...]uint16{dns.TypeA, dns.TypeAAAA} {
+			if set := n.RRset(t); set != nil && !hasSet(r.extra, set) {
+				r.extra = append(r.extra, rrsetOut{rrs: set})
+			}
+		}
+	}
+}
+
+func hasSet(sets []rrsetOut, rrs []dns.RR) bool {
+	for _, s := range sets {
+		if len(s.rrs) > 0 && &s.rrs[0] == &rrs[0] {
+			return true
+		}
+	}
+	return false
+}
+
+// nodata: the name exists but has no records of the type (RFC 2308 §2.2).
+func (s *Set) nodata(r *result, z *zone.Zone) {
+	r.aa = true
+	s.soaAuthority(r, z)
+}
+
+// nxdomain: the name does not exist (RFC 2308 §2.1).
+func (s *Set) nxdomain(r *result, z *zone.Zone) {
+	r.aa = true
+	r.rcode = rcodeNXDomain
+	s.soaAuthority(r, z)
+}
+
+// soaAuthority adds the zone's SOA with the negative-caching TTL (RFC 2308 §3).
+func (s *Set) soaAuthority(r *result, z *zone.Zone) {
+	soa := *z.SOA
+	soa.Hdr.TTL = z.NegativeTTL()
+	r.auth = append(r.auth, rrsetOut{rrs: []dns.RR{&soa}})
+}
+
+// closestEncloser returns the deepest existing node of z at or above key; key is inside z.
+func closestEncloser(z *zone.Zone, key []byte) *zone.Node {
+	for off := 0; off < len(key); off += int(key[off]) + 1 {
+		if n := z.Nodes[string(key[off:])]; n != nil {
+			return n
+		}
+	}
+	return z.Apex
+}
+
+// inZone says whether the wire name is at or below the zone origin (both lower-case wire form).
+func inZone(name []byte, origin string) bool {
+	if len(name) < len(origin) || string(name[len(name)-len(origin):]) != origin {
+		return false
+	}
+	// The match must start at a label boundary.
+	for off := 0; off < len(name); off += int(name[off]) + 1 {
+		if off == len(name)-len(origin) {
+			return true
+		}
+	}
+	return false
+}

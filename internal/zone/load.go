@@ -1,0 +1,284 @@
+package zone
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"strings"
+
+	"codeberg.org/miekg/dns"
+	"codeberg.org/miekg/dns/dnsutil"
+
+	"warden/internal/wire"
+)
+
+// Problem is one finding of the zone checks, located by file and line where the line is known.
+type Problem struct {
+	File string
+	Line int // 0 when unknown
+	Msg  string
+}
+
+func (p Problem) Error() string {
+	if p.Line > 0 {
+		return fmt.Sprintf("%s:%d: %s", p.File, p.Line, p.Msg)
+	}
+	return fmt.Sprintf("%s: %s", p.File, p.Msg)
+}
+
+// LoadError lists everything wrong with a zone that made it unusable.
+type LoadError struct {
+	Origin   string
+	Problems []Problem
+}
+
+func (e *LoadError) Error() string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "zone %s:", e.Origin)
+	for _, p := range e.Problems {
+		b.WriteString("\n  ")
+		b.WriteString(p.Error())
+	}
+	return b.String()
+}
+
+// MaxErrors stops a zone check after this many problems; one mistake repeated a million times is
+// still one message worth reading.
+const MaxErrors = 20
+
+// LoadFile reads the master file at path for origin.
+func LoadFile(origin, path string) (*Zone, []Problem, error) {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return nil, nil, fmt.Errorf("zone %s: %w", origin, err)
+	}
+	return Load(origin, path, data)
+}
+
+// Load parses master-file text for origin; name is used in messages and to resolve $INCLUDE. It
+// returns the zone and warnings, or an error listing the problems (a *LoadError when the text was
+// read but is not a valid zone).
+func Load(origin, name string, data []byte) (*Zone, []Problem, error) {
+	origin = strings.ToLower(dnsutil.Fqdn(origin))
+	okey, err := wire.AppendName(nil, origin)
+	if err != nil {
+		return nil, nil, fmt.Errorf("zone %s: origin: %w", origin, err)
+	}
+	if strings.Contains(origin, `\`) {
+		return nil, nil, fmt.Errorf("zone %s: escapes in names are not supported", origin)
+	}
+	l := &loader{
+		z:     &Zone{Origin: origin, Key: string(okey), File: name, Nodes: make(map[string]*Node)},
+		lines: indexLines(data, origin),
+	}
+	zp := dns.NewZoneParser(bytes.NewReader(data), origin, name)
+	if dir := filepath.Dir(name); dir != "" && name != "" {
+		zp.SetIncludeFS(os.DirFS(dir))
+	}
+	for rr, ok := zp.Next(); ok; rr, ok = zp.Next() {
+		l.add(rr)
+		if len(l.errs) >= MaxErrors {
+			break
+		}
+	}
+	if err := zp.Err(); err != nil && !errors.Is(err, io.EOF) {
+		l.errs = append(l.errs, Problem{File: name, Msg: strings.TrimPrefix(err.Error(), name+": ")})
+	}
+	if len(l.errs) == 0 {
+		l.check()
+	}
+	if len(l.errs) > 0 {
+		return nil, l.warns, &LoadError{Origin: origin, Problems: l.errs}
+	}
+	return l.z, l.warns, nil
+}
+
+type loader struct {
+	z     *Zone
+	lines lineIndex
+	errs  []Problem
+	warns []Problem
+	soas  int
+}
+
+func (l *loader) problem(list *[]Problem, rr dns.RR, format string, args ...any) {
+	p := Problem{File: l.z.File, Msg: fmt.Sprintf(format, args...)}
+	if rr != nil {
+		p.Line = l.lines.find(rr.Header().Name, dns.RRToType(rr))
+	}
+	*list = append(*list, p)
+}
+
+func (l *loader) add(rr dns.RR) {
+	h := rr.Header()
+	typ := dns.RRToType(rr)
+	h.Name = strings.ToLower(h.Name)
+	if strings.Contains(h.Name, `\`) {
+		l.problem(&l.errs, rr, "%s: escapes in names are not supported", h.Name)
+		return
+	}
+	if h.Class != dns.ClassINET {
+		l.problem(&l.errs, rr, "%s: class %s is not IN", h.Name, dnsutil.ClassToString(h.Class))
+		return
+	}
+	if !isBelow(l.z.Origin, h.Name) {
+		l.problem(&l.errs, rr, "%s %s: out of zone %s", h.Name, dns.TypeToString[typ], l.z.Origin)
+		return
+	}
+	switch typ {
+	case dns.TypeSOA:
+		l.soas++
+		if h.Name != l.z.Origin {
+			l.problem(&l.errs, rr, "%s: SOA record outside the zone apex", h.Name)
+			return
+		}
+		if l.soas > 1 {
+			l.problem(&l.errs, rr, "%s: more than one SOA record", h.Name)
+			return
+		}
+		l.z.SOA = rr.(*dns.SOA)
+	case dns.TypeOPT, dns.TypeTSIG:
+		l.problem(&l.errs, rr, "%s: %s is a meta type, not zone data", h.Name, dns.TypeToString[typ])
+		return
+	}
+	key, err := wire.AppendName(nil, h.Name)
+	if err != nil {
+		l.problem(&l.errs, rr, "%v", err)
+		return
+	}
+	n := l.node(key, h.Name)
+	for i := range n.Sets {
+		set := &n.Sets[i]
+		if set.Type != typ {
+			continue
+		}
+		for _, old := range set.RRs {
+			if dns.Equal(old, rr) {
+				return // duplicate records collapse into one (RFC 2181 §5)
+			}
+		}
+		if first := set.RRs[0].Header().TTL; first != h.TTL && typ != dns.TypeRRSIG {
+			l.problem(&l.warns, rr, "%s %s: TTL %d differs from the RRset's %d; using %d (RFC 2181 §5.2)",
+				h.Name, dns.TypeToString[typ], h.TTL, first, first)
+			h.TTL = first
+		}
+		set.RRs = append(set.RRs, rr)
+		l.z.Records++
+		return
+	}
+	n.Sets = append(n.Sets, RRset{Type: typ, RRs: []dns.RR{rr}})
+	l.z.Records++
+}
+
+// node returns the node of key, creating it and its missing ancestors (as empty non-terminals).
+func (l *loader) node(key []byte, name string) *Node {
+	if n := l.z.Nodes[string(key)]; n != nil {
+		return n
+	}
+	n := &Node{Name: name, Key: string(key), Zone: l.z}
+	l.z.Nodes[n.Key] = n
+	if n.Key == l.z.Key {
+		l.z.Apex = n
+		return n
+	}
+	parentKey := key[int(key[0])+1:]
+	_, parentName, _ := strings.Cut(name, ".")
+	if parentName == "" {
+		parentName = "."
+	}
+	n.Parent = l.node(parentKey, parentName)
+	return n
+}
+
+// check runs the whole-zone checks once every record is in.
+func (l *loader) check() {
+	z := l.z
+	if z.SOA == nil || z.Apex == nil {
+		l.errs = append(l.errs, Problem{File: z.File, Msg: "no SOA record at the zone apex " + z.Origin})
+		return
+	}
+	if !z.Apex.Has(dns.TypeNS) {
+		l.errs = append(l.errs, Problem{File: z.File, Msg: "no NS records at the zone apex " + z.Origin})
+	}
+	for _, n := range z.Nodes {
+		l.checkNode(n)
+		if len(l.errs) >= MaxErrors {
+			return
+		}
+	}
+	if len(l.errs) > 0 {
+		return
+	}
+	for _, n := range z.Nodes {
+		n.Cut = findCut(n)
+	}
+	for _, n := range z.Nodes {
+		if n.IsDelegation() {
+			l.checkGlue(n)
+		}
+	}
+}
+
+func (l *loader) checkNode(n *Node) {
+	if cname := n.RRset(dns.TypeCNAME); cname != nil {
+		if len(cname) > 1 {
+			l.problem(&l.errs, cname[1], "%s: more than one CNAME record", n.Name)
+		}
+		for _, s := range n.Sets {
+			switch s.Type {
+			case dns.TypeCNAME, dns.TypeRRSIG, dns.TypeNSEC:
+			default:
+				l.problem(&l.errs, s.RRs[0], "%s: CNAME beside %s data (RFC 1034 §3.6.2)", n.Name, dns.TypeToString[s.Type])
+			}
+		}
+	}
+	if d := n.RRset(dns.TypeDNAME); len(d) > 1 {
+		l.problem(&l.errs, d[1], "%s: more than one DNAME record (RFC 6672 §2.4)", n.Name)
+	}
+	if n.Empty() {
+		return
+	}
+	for p := n.Parent; p != nil; p = p.Parent {
+		if d := p.RRset(dns.TypeDNAME); d != nil {
+			l.problem(&l.errs, n.Sets[0].RRs[0], "%s: data below the DNAME at %s (RFC 6672 §2.3)", n.Name, p.Name)
+			return
+		}
+	}
+}
+
+// findCut returns the highest delegation point at or above n, below the apex.
+func findCut(n *Node) *Node {
+	var cut *Node
+	for p := n; p != nil && !p.IsApex(); p = p.Parent {
+		if p.Has(dns.TypeNS) {
+			cut = p
+		}
+	}
+	return cut
+}
+
+// checkGlue warns when an NS name below the cut it serves has no address records: resolvers
+// could never reach that server (RFC 9471 §2.1).
+func (l *loader) checkGlue(cut *Node) {
+	for _, rr := range cut.RRset(dns.TypeNS) {
+		target := strings.ToLower(rr.(*dns.NS).Ns)
+		if !isBelow(cut.Name, target) {
+			continue
+		}
+		key, err := wire.AppendName(nil, target)
+		if err != nil {
+			continue
+		}
+		if g := l.z.Nodes[string(key)]; g == nil || (!g.Has(dns.TypeA) && !g.Has(dns.TypeAAAA)) {
+			l.problem(&l.warns, rr, "%s NS %s: no glue (A or AAAA) for this in-bailiwick name server", cut.Name, target)
+		}
+	}
+}
+
+// isBelow says whether child (lower-case, fully qualified) is parent or below it.
+func isBelow(parent, child string) bool {
+	return parent == "." || child == parent || strings.HasSuffix(child, "."+parent)
+}

@@ -1,0 +1,127 @@
+// Package zone reads RFC 1035 master files into an immutable zone: a map of nodes keyed by the owner
+// name in lower-case wire form, each with its RRsets, its parent and the delegation it sits under.
+// Zones are checked when loaded (missing or duplicate SOA, CNAME beside other data, out-of-zone data,
+// data below a DNAME, missing glue) so that the authority stage can trust what it reads.
+package zone
+
+import (
+	"sync/atomic"
+
+	"codeberg.org/miekg/dns"
+
+	"warden/internal/wire"
+)
+
+// RRset is the records of one owner and type, in the order the zone file gave them.
+type RRset struct {
+	Type uint16
+	RRs  []dns.RR
+}
+
+// Node is one owner name of a zone, or an empty non-terminal (a name with no records but with
+// descendants, which exists for lookup purposes: RFC 4592 §2.2.2).
+type Node struct {
+	Name   string // presentation form, lower-case
+	Key    string // wire form, lower-case; the key in Zone.Nodes
+	Zone   *Zone
+	Parent *Node // nil at the apex
+	Sets   []RRset
+	// Cut is the delegation point at or above this node (a non-apex node with NS records), nil when
+	// the node is authoritative data of its zone.
+	Cut *Node
+
+	memo atomic.Pointer[memo]
+}
+
+// Zone is one loaded zone. It never changes after Load returns.
+type Zone struct {
+	Origin string // presentation form, lower-case, fully qualified
+	Key    string // wire form of Origin
+	File   string // where it came from, for messages
+	Apex   *Node
+	SOA    *dns.SOA
+	Nodes  map[string]*Node
+	// Records counts the records loaded (after removing duplicates).
+	Records int
+}
+
+// Serial is the SOA serial of the zone.
+func (z *Zone) Serial() uint32 { return z.SOA.Serial }
+
+// NegativeTTL is the TTL of the SOA record in negative answers: min(SOA TTL, MINIMUM) (RFC 2308 §5).
+func (z *Zone) NegativeTTL() uint32 { return min(z.SOA.Hdr.TTL, z.SOA.Minttl) }
+
+// Find returns the node of a lower-case wire-form name, or nil.
+func (z *Zone) Find(key []byte) *Node { return z.Nodes[string(key)] }
+
+// RRset returns the records of type t at the node, or nil.
+func (n *Node) RRset(t uint16) []dns.RR {
+	for i := range n.Sets {
+		if n.Sets[i].Type == t {
+			return n.Sets[i].RRs
+		}
+	}
+	return nil
+}
+
+// Has says whether the node has records of type t.
+func (n *Node) Has(t uint16) bool { return n.RRset(t) != nil }
+
+// IsApex says whether the node is its zone's apex.
+func (n *Node) IsApex() bool { return n.Parent == nil }
+
+// Empty says whether the node is an empty non-terminal.
+func (n *Node) Empty() bool { return len(n.Sets) == 0 }
+
+// IsDelegation says whether the node is a zone cut (NS records below the apex).
+func (n *Node) IsDelegation() bool { return n.Cut == n }
+
+// memo holds wire answers already computed from a node. It is replaced, never changed, so readers
+// need no lock.
+type memo struct {
+	keys  []uint32
+	tmpls []*wire.Template
+}
+
+// MaxMemo bounds the answers kept per node, so queries for many types cannot grow memory without
+// limit; answers past it are built for each query.
+const MaxMemo = 12
+
+// Memo returns the answer stored under key, or nil.
+func (n *Node) Memo(key uint32) *wire.Template {
+	m := n.memo.Load()
+	if m == nil {
+		return nil
+	}
+	for i, k := range m.keys {
+		if k == key {
+			return m.tmpls[i]
+		}
+	}
+	return nil
+}
+
+// SetMemo stores an answer under key unless the node already holds MaxMemo answers.
+func (n *Node) SetMemo(key uint32, t *wire.Template) {
+	for range 8 { // a lost race retries; past that the answer simply is not kept
+		old := n.memo.Load()
+		next := &memo{}
+		if old != nil {
+			if len(old.keys) >= MaxMemo {
+				return
+			}
+			for _, k := range old.keys {
+				if k == key {
+					return
+				}
+			}
+			next.keys = append(make([]uint32, 0, len(old.keys)+1), old.keys...)
+			next.tmpls = append(make([]*wire.Template, 0, len(old.keys)+1), old.tmpls...)
+		}
+		next.keys = append(next.keys, key)
+		next.tmpls = append(next.tmpls, t)
+		if n.memo.CompareAndSwap(old, next) {
+			return
+		}
+	}
+}
