@@ -8,11 +8,11 @@ import (
 	"codeberg.org/miekg/dns"
 )
 
-// lineIndex maps (owner, type) to the first line of the file that holds such a record, so that the
+// lineIndex maps (owner, type) to the lines of the file that hold such records, so that the
 // checks run after parsing can still point at a line. The parser does not report lines of good
 // records; this index reads the file a second time with a much simpler lexer (owner, optional TTL
 // and class, type) that is right for the usual one-record-per-line layout and silent otherwise.
-type lineIndex map[lineKey]int
+type lineIndex map[lineKey][]int
 
 type lineKey struct {
 	owner string
@@ -51,9 +51,7 @@ func indexLines(data []byte, origin string) lineIndex {
 		for _, f := range fields {
 			if t, ok := dns.StringToType[strings.ToUpper(f)]; ok {
 				k := lineKey{owner, t}
-				if _, seen := idx[k]; !seen {
-					idx[k] = line
-				}
+				idx[k] = append(idx[k], line)
 				break
 			}
 		}
@@ -61,8 +59,13 @@ func indexLines(data []byte, origin string) lineIndex {
 	return idx
 }
 
-func (idx lineIndex) find(owner string, typ uint16) int {
-	return idx[lineKey{strings.ToLower(owner), typ}]
+// find returns the line of the nth record (from 0) of owner and type, or 0 when not known.
+func (idx lineIndex) find(owner string, typ uint16, nth int) int {
+	lines := idx[lineKey{strings.ToLower(owner), typ}]
+	if nth < len(lines) {
+		return lines[nth]
+	}
+	return 0
 }
 
 func absolute(name, origin string) string {

@@ -75,9 +75,12 @@ func Load(origin, name string, data []byte) (*Zone, []Problem, error) {
 		lines: indexLines(data, origin),
 	}
 	zp := dns.NewZoneParser(bytes.NewReader(data), origin, name)
-	if dir := filepath.Dir(name); dir != "" && name != "" {
-		zp.SetIncludeFS(os.DirFS(dir))
-	}
+	// Knot's default-ttl: records without a TTL and without $TTL get an hour.
+	zp.SetDefaultTTL(3600)
+	// $INCLUDE reads files beside the zone file or below its directory, never elsewhere: a zone
+	// file must not be able to read /etc/shadow into answers.
+	// The parser opens them relative to the zone file's directory.
+	zp.IncludeAllowFunc = func(_, include string) bool { return name != "" && filepath.IsLocal(include) }
 	for rr, ok := zp.Next(); ok; rr, ok = zp.Next() {
 		l.add(rr)
 		if len(l.errs) >= MaxErrors {
@@ -105,9 +108,14 @@ type loader struct {
 }
 
 func (l *loader) problem(list *[]Problem, rr dns.RR, format string, args ...any) {
+	l.problemAt(list, rr, 0, format, args...)
+}
+
+// problemAt records a problem with the line of the nth record of rr's owner and type.
+func (l *loader) problemAt(list *[]Problem, rr dns.RR, nth int, format string, args ...any) {
 	p := Problem{File: l.z.File, Msg: fmt.Sprintf(format, args...)}
 	if rr != nil {
-		p.Line = l.lines.find(rr.Header().Name, dns.RRToType(rr))
+		p.Line = l.lines.find(rr.Header().Name, dns.RRToType(rr), nth)
 	}
 	*list = append(*list, p)
 }
@@ -136,7 +144,7 @@ func (l *loader) add(rr dns.RR) {
 			return
 		}
 		if l.soas > 1 {
-			l.problem(&l.errs, rr, "%s: more than one SOA record", h.Name)
+			l.problemAt(&l.errs, rr, l.soas-1, "%s: more than one SOA record", h.Name)
 			return
 		}
 		l.z.SOA = rr.(*dns.SOA)
@@ -225,7 +233,7 @@ func (l *loader) check() {
 func (l *loader) checkNode(n *Node) {
 	if cname := n.RRset(dns.TypeCNAME); cname != nil {
 		if len(cname) > 1 {
-			l.problem(&l.errs, cname[1], "%s: more than one CNAME record", n.Name)
+			l.problemAt(&l.errs, cname[1], 1, "%s: more than one CNAME record", n.Name)
 		}
 		for _, s := range n.Sets {
 			switch s.Type {
@@ -236,7 +244,7 @@ func (l *loader) checkNode(n *Node) {
 		}
 	}
 	if d := n.RRset(dns.TypeDNAME); len(d) > 1 {
-		l.problem(&l.errs, d[1], "%s: more than one DNAME record (RFC 6672 §2.4)", n.Name)
+		l.problemAt(&l.errs, d[1], 1, "%s: more than one DNAME record (RFC 6672 §2.4)", n.Name)
 	}
 	if n.Empty() {
 		return

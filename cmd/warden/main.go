@@ -1,0 +1,85 @@
+// Command warden is one DNS server binary: `warden serve` answers from the configured zones,
+// `warden check` validates a configuration and its zones without serving.
+package main
+
+import (
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"strings"
+)
+
+const usage = `warden: an authoritative DNS server
+
+Usage:
+  warden [serve] [flags]   serve the configured zones (the default command)
+  warden check [flags]     validate the configuration and every zone, then exit
+  warden help              show this text
+
+Flags (serve and check):
+  --config FILE            YAML configuration file (default: the built-in example)
+  --listen ADDR            UDP and TCP address to answer on, repeatable (e.g. 127.0.0.1:5300)
+  --zone ORIGIN=FILE       serve a zone from a master file, repeatable
+`
+
+func main() {
+	os.Exit(run(os.Args[1:], os.Stdout, os.Stderr))
+}
+
+func run(args []string, stdout, stderr io.Writer) int {
+	cmd := "serve"
+	if len(args) > 0 && !strings.HasPrefix(args[0], "-") {
+		cmd, args = args[0], args[1:]
+	}
+	switch cmd {
+	case "serve":
+		return serve(args, stderr)
+	case "check":
+		return check(args, stdout, stderr)
+	case "help", "-h", "--help":
+		fmt.Fprint(stdout, usage)
+		return 0
+	}
+	fmt.Fprintf(stderr, "warden: unknown command %q\n\n%s", cmd, usage)
+	return 2
+}
+
+// listFlag collects a repeatable flag.
+type listFlag []string
+
+func (l *listFlag) String() string     { return strings.Join(*l, ",") }
+func (l *listFlag) Set(v string) error { *l = append(*l, v); return nil }
+
+// commonFlags are the flags serve and check share.
+type commonFlags struct {
+	config string
+	listen listFlag
+	zones  listFlag
+}
+
+func parseFlags(name string, args []string, stderr io.Writer) (*commonFlags, error) {
+	fs := flag.NewFlagSet("warden "+name, flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	fs.Usage = func() { fmt.Fprint(stderr, usage) }
+	f := &commonFlags{}
+	fs.StringVar(&f.config, "config", "", "YAML configuration file")
+	fs.Var(&f.listen, "listen", "address to answer on (repeatable)")
+	fs.Var(&f.zones, "zone", "ORIGIN=FILE zone to serve (repeatable)")
+	if err := fs.Parse(args); err != nil {
+		return nil, err
+	}
+	if fs.NArg() > 0 {
+		return nil, fmt.Errorf("unexpected argument %q", fs.Arg(0))
+	}
+	return f, nil
+}
+
+// exitCode maps a flag error to the exit status: help is success, the rest are usage errors.
+func exitCode(err error) int {
+	if errors.Is(err, flag.ErrHelp) {
+		return 0
+	}
+	return 2
+}

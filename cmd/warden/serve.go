@@ -1,0 +1,140 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"os/signal"
+	"syscall"
+	"time"
+
+	"warden/internal/authority"
+	"warden/internal/config"
+	"warden/internal/server"
+	"warden/internal/wire"
+)
+
+// loadConfig builds the configuration from the flags: the file when given (else the built-in
+// default), then the quick flags on top.
+func loadConfig(f *commonFlags) (*config.Config, error) {
+	var cfg *config.Config
+	if f.config != "" {
+		var err error
+		if cfg, err = config.Load(f.config); err != nil {
+			return nil, err
+		}
+	} else {
+		cfg = config.Default()
+	}
+	if err := config.ApplyFlags(cfg, f.listen, f.zones, f.config != ""); err != nil {
+		return nil, err
+	}
+	return cfg, nil
+}
+
+func serve(args []string, stderr io.Writer) int {
+	f, err := parseFlags("serve", args, stderr)
+	if err != nil {
+		return exitCode(err)
+	}
+	cfg, err := loadConfig(f)
+	if err != nil {
+		fmt.Fprintf(stderr, "warden: %v\n", err)
+		return 1
+	}
+	log := cfg.Logger(stderr)
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
+	defer stop()
+	if err := runServer(ctx, f, cfg, log); err != nil {
+		log.Error("server stopped", "err", err)
+		return 1
+	}
+	return 0
+}
+
+// runServer serves until ctx ends: it loads the zones, opens the listeners, and rebuilds the
+// snapshot on SIGHUP and when a zone file changes.
+func runServer(ctx context.Context, f *commonFlags, cfg *config.Config, log *slog.Logger) error {
+	loader := server.NewZoneLoader(log)
+	zones, _, err := loader.Load(cfg.Zones)
+	if err != nil {
+		return err
+	}
+	set, err := authority.New(zones)
+	if err != nil {
+		return err
+	}
+	pipe := server.NewPipeline(wire.Limits{UDPPayload: uint16(cfg.Limits.UDPPayload)}, &server.Snapshot{Authority: set})
+
+	var listeners []*server.Listener
+	defer func() {
+		for _, l := range listeners {
+			_ = l.Close()
+		}
+	}()
+	for _, addr := range cfg.Listen {
+		l, err := server.Listen(server.ListenerConfig{
+			Addr:            addr.String(),
+			UDPWorkers:      cfg.Limits.UDPWorkers,
+			TCPIdleTimeout:  cfg.Limits.TCPIdleTimeout,
+			TCPMaxConns:     cfg.Limits.TCPMaxConnections,
+			TCPMaxPipelined: cfg.Limits.TCPMaxPipelined,
+		}, pipe, log)
+		if err != nil {
+			return err
+		}
+		listeners = append(listeners, l)
+		log.Info("listening", "udp", l.UDPAddr().String(), "tcp", l.TCPAddr().String())
+	}
+
+	hup := make(chan os.Signal, 1)
+	signal.Notify(hup, syscall.SIGHUP)
+	defer signal.Stop(hup)
+	var tick <-chan time.Time
+	if cfg.Reload.WatchInterval > 0 {
+		t := time.NewTicker(cfg.Reload.WatchInterval)
+		defer t.Stop()
+		tick = t.C
+	}
+	reload := func(why string) {
+		next := cfg
+		if why == "signal" && f.config != "" {
+			// SIGHUP re-reads the configuration file too; listeners stay as they are.
+			c, err := loadConfig(f)
+			if err != nil {
+				log.Error("reload: configuration rejected; keeping the running one", "err", err)
+				return
+			}
+			next = c
+		}
+		zones, changed, err := loader.Load(next.Zones)
+		if err != nil {
+			log.Error("reload failed; keeping the running zones", "err", err)
+			return
+		}
+		cfg = next
+		if !changed {
+			return
+		}
+		set, err := authority.New(zones)
+		if err != nil {
+			log.Error("reload failed; keeping the running zones", "err", err)
+			return
+		}
+		pipe.Swap(&server.Snapshot{Authority: set})
+		log.Info("reloaded", "trigger", why, "zones", len(zones))
+	}
+	for {
+		select {
+		case <-ctx.Done():
+			log.Info("shutting down")
+			return nil
+		case <-hup:
+			reload("signal")
+		case <-tick:
+			reload("file change")
+		}
+	}
+}

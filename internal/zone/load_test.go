@@ -1,0 +1,96 @@
+package zone
+
+import (
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+const head = "$ORIGIN example.test.\n$TTL 300\n@ SOA ns1 host 1 2 3 4 5\n@ NS ns1\nns1 A 192.0.2.1\n"
+
+func TestLoadRejects(t *testing.T) {
+	tests := []struct {
+		name, text, want string
+	}{
+		{"missing SOA", "$ORIGIN example.test.\n@ 60 NS ns1\n", "no SOA record"},
+		{"duplicate SOA", head + "@ SOA ns2 host 2 2 3 4 5\n", "zone.db:6: example.test.: more than one SOA record"},
+		{"SOA off apex", head + "www SOA ns1 host 1 2 3 4 5\n", "zone.db:6: www.example.test.: SOA record outside the zone apex"},
+		{"no apex NS", "$ORIGIN example.test.\n@ SOA ns1 host 1 2 3 4 5\n", "no NS records at the zone apex"},
+		{"CNAME and other data", head + "www CNAME ns1\nwww A 192.0.2.2\n", "CNAME beside A data"},
+		{"two CNAMEs", head + "www CNAME ns1\nwww CNAME ns2\n", "more than one CNAME"},
+		{"out of zone", head + "www.example.org. A 192.0.2.2\n", "zone.db:6: www.example.org. A: out of zone example.test."},
+		{"below DNAME", head + "d DNAME other.test.\nx.d A 192.0.2.3\n", "zone.db:7: x.d.example.test.: data below the DNAME at d.example.test."},
+		{"syntax", head + "www A 999.1.1.1\n", "zone.db"},
+		{"class", head + "www CH A 192.0.2.1\n", "zone.db"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			_, _, err := Load("example.test.", "zone.db", []byte(tt.text))
+			if err == nil {
+				t.Fatal("accepted")
+			}
+			if !strings.Contains(err.Error(), tt.want) {
+				t.Fatalf("error %q does not mention %q", err, tt.want)
+			}
+		})
+	}
+}
+
+func TestLoadWarnsMissingGlue(t *testing.T) {
+	_, warns, err := Load("example.test.", "zone.db", []byte(head+"sub NS ns.sub\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(warns) != 1 || !strings.Contains(warns[0].Error(), "zone.db:6: sub.example.test. NS ns.sub.example.test.: no glue") {
+		t.Fatalf("warnings %v", warns)
+	}
+}
+
+func TestLoadTree(t *testing.T) {
+	z, _, err := Load("example.test.", "zone.db", []byte(head+"a.b.c A 192.0.2.9\nsub NS ns.sub\nns.sub A 192.0.2.8\nwww A 192.0.2.7\nwww A 192.0.2.7\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, name := range []string{"b.c.example.test.", "c.example.test."} {
+		n := z.Nodes[key(t, name)]
+		if n == nil || !n.Empty() {
+			t.Fatalf("%s should be an empty non-terminal", name)
+		}
+	}
+	if n := z.Nodes[key(t, "ns.sub.example.test.")]; n.Cut == nil || n.Cut.Name != "sub.example.test." {
+		t.Fatalf("glue not under its cut")
+	}
+	if n := z.Nodes[key(t, "www.example.test.")]; len(n.RRset(1)) != 1 {
+		t.Fatalf("duplicate record kept")
+	}
+}
+
+func TestLoadFileInclude(t *testing.T) {
+	dir := t.TempDir()
+	inc := filepath.Join(dir, "hosts.inc")
+	if err := os.WriteFile(inc, []byte("www A 192.0.2.10\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	main := filepath.Join(dir, "example.test.zone")
+	if err := os.WriteFile(main, []byte(head+"$INCLUDE hosts.inc\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	z, _, err := LoadFile("example.test.", main)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if z.Nodes[key(t, "www.example.test.")] == nil {
+		t.Fatal("included record missing")
+	}
+}
+
+func key(t *testing.T, name string) string {
+	t.Helper()
+	var b []byte
+	for _, l := range strings.Split(strings.TrimSuffix(name, "."), ".") {
+		b = append(b, byte(len(l)))
+		b = append(b, l...)
+	}
+	return string(append(b, 0))
+}
