@@ -28,7 +28,7 @@ func loadConfig(f *commonFlags) (*config.Config, error) {
 	} else {
 		cfg = config.Default()
 	}
-	if err := config.ApplyFlags(cfg, f.listen, f.zones, f.config != ""); err != nil {
+	if err := config.ApplyFlags(cfg, f.listen, f.zones); err != nil {
 		return nil, err
 	}
 	return cfg, nil
