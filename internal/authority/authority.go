@@ -89,7 +89,7 @@ func (s *Set) Answer(req *query.Request) *wire.Template {
 			// The DS RRset lives on the parent side of the cut (RFC 4035 §3.1.4.1).
 			if p := s.parentSide(n); p != nil {
 				return s.memoized(p, kindParentDS|uint32(qtype), qname, len(qname), func(r *result) {
-					s.atNode(r, p, qname, qtype, nil, 0)
+					s.atNode(r, p, qname, qtype, nil)
 				})
 			}
 		}
@@ -98,7 +98,7 @@ func (s *Set) Answer(req *query.Request) *wire.Template {
 			key = kindNoData // every missing type at a node has the same answer
 		}
 		return s.memoized(n, key, qname, len(qname), func(r *result) {
-			s.atNode(r, n, qname, qtype, nil, 0)
+			s.atNode(r, n, qname, qtype, nil)
 		})
 	}
 	for off := int(qname[0]) + 1; off < len(qname); off += int(qname[off]) + 1 {
@@ -138,7 +138,7 @@ func (s *Set) belowNode(ce *zone.Node, qname []byte, qtype uint16) *wire.Templat
 	if ce.Has(dns.TypeDNAME) {
 		// The synthesised CNAME depends on the whole query name: built per query, not kept.
 		r := &result{}
-		s.dname(r, ce, qname, qtype, 0)
+		s.dname(r, ce, qname, qtype)
 		return r.template(qname, len(qname))
 	}
 	if w := ce.Zone.Nodes["\x01*"+ce.Key]; w != nil {
@@ -147,7 +147,7 @@ func (s *Set) belowNode(ce *zone.Node, qname []byte, qtype uint16) *wire.Templat
 			key = kindWildcard | kindNoData
 		}
 		return s.memoized(w, key, qname, len(ce.Key), func(r *result) {
-			s.atNode(r, w, qname, qtype, qname, 0)
+			s.atNode(r, w, qname, qtype, qname)
 		})
 	}
 	return s.memoized(ce, kindNXDomain, qname, len(ce.Key), func(r *result) {

@@ -10,8 +10,9 @@ import (
 	"warden/internal/zone"
 )
 
-// maxChain bounds CNAME and DNAME chains followed inside the served zones; loops end here too.
-const maxChain = 16
+// maxCNAMEs bounds the CNAME records (synthesised ones included) in one answer, as Knot does: a
+// resolver follows longer chains itself, and loops end here at the latest.
+const maxCNAMEs = 5
 
 const (
 	rcodeNoError  = 0
@@ -33,11 +34,16 @@ type result struct {
 	auth    []rrsetOut
 	extra   []rrsetOut
 	visited []*zone.Node // nodes whose CNAME was followed, to stop loops
+	cnames  int          // CNAME records in the answer
+	glueTC  bool         // the additional section is referral glue
 }
 
 func (r *result) template(qname []byte, shared int) *wire.Template {
 	b := wire.NewBuilder(qname, shared)
 	b.SetRcode(r.rcode, r.aa)
+	if r.glueTC {
+		b.SetGlueTC()
+	}
 	for _, sec := range []struct {
 		s    wire.Section
 		sets []rrsetOut
@@ -52,8 +58,8 @@ func (r *result) template(qname []byte, shared int) *wire.Template {
 }
 
 // atNode answers qtype at node n, which exists (or is the wildcard standing in for the question
-// name, then owner is that name). depth counts the CNAME links followed so far.
-func (s *Set) atNode(r *result, n *zone.Node, qname []byte, qtype uint16, owner []byte, depth int) {
+// name, then owner is that name).
+func (s *Set) atNode(r *result, n *zone.Node, qname []byte, qtype uint16, owner []byte) {
 	if n.Cut != nil && !(n.IsDelegation() && qtype == dns.TypeDS) {
 		if len(r.answer) == 0 {
 			s.referral(r, n.Cut)
@@ -71,18 +77,20 @@ func (s *Set) atNode(r *result, n *zone.Node, qname []byte, qtype uint16, owner 
 		return
 	}
 	if cname := n.RRset(dns.TypeCNAME); cname != nil {
-		if slices.Contains(r.visited, n) {
-			return // a loop: every link is in the answer once
+		if slices.Contains(r.visited, n) || r.cnames >= maxCNAMEs {
+			return // a loop, or a chain the client's resolver must follow itself
 		}
 		r.visited = append(r.visited, n)
+		r.cnames++
 		r.answer = append(r.answer, rrsetOut{rrs: cname, owner: owner})
-		s.followCNAME(r, n, cname[0].(*dns.CNAME).Target, qtype, depth)
+		s.followCNAME(r, n, cname[0].(*dns.CNAME).Target, qtype)
 		return
 	}
 	s.nodata(r, n.Zone)
 }
 
-// anyAnswer gives the minimal answer of RFC 8482 §4.1: one RRset of the node rather than all.
+// anyAnswer gives the minimal answer of RFC 8482 §4.1: one RRset of the node rather than all. Like
+// Knot, it is the RRset of the lowest type, with its additional records.
 func (s *Set) anyAnswer(r *result, n *zone.Node, owner []byte) {
 	if n.Empty() {
 		s.nodata(r, n.Zone)
@@ -90,19 +98,16 @@ func (s *Set) anyAnswer(r *result, n *zone.Node, owner []byte) {
 	}
 	set := n.Sets[0]
 	for _, cand := range n.Sets {
-		if cand.Type != dns.TypeRRSIG {
+		if cand.Type < set.Type {
 			set = cand
-			break
 		}
 	}
 	r.answer = append(r.answer, rrsetOut{rrs: set.RRs, owner: owner})
+	s.additional(r, n.Zone, set.Type, set.RRs)
 }
 
 // followCNAME continues the answer at the CNAME's target when the same zone holds it.
-func (s *Set) followCNAME(r *result, from *zone.Node, target string, qtype uint16, depth int) {
-	if depth+1 >= maxChain {
-		return
-	}
+func (s *Set) followCNAME(r *result, from *zone.Node, target string, qtype uint16) {
 	var buf [256]byte
 	key, err := wire.AppendName(buf[:0], strings.ToLower(target))
 	if err != nil {
@@ -114,7 +119,7 @@ func (s *Set) followCNAME(r *result, from *zone.Node, target string, qtype uint1
 	}
 	if n := z.Nodes[string(key)]; n != nil {
 		if n.Cut == nil {
-			s.atNode(r, n, key, qtype, nil, depth+1)
+			s.atNode(r, n, key, qtype, nil)
 		} else if len(r.auth) == 0 {
 			s.referralAfterCNAME(r, n.Cut)
 		}
@@ -125,11 +130,11 @@ func (s *Set) followCNAME(r *result, from *zone.Node, target string, qtype uint1
 	case ce.Cut != nil:
 		s.referralAfterCNAME(r, ce.Cut)
 	case ce.Has(dns.TypeDNAME):
-		s.dname(r, ce, key, qtype, depth+1)
+		s.dname(r, ce, key, qtype)
 	default:
 		if w := z.Nodes["\x01*"+ce.Key]; w != nil {
 			owner := append([]byte(nil), key...)
-			s.atNode(r, w, key, qtype, owner, depth+1)
+			s.atNode(r, w, key, qtype, owner)
 			return
 		}
 		r.rcode = rcodeNXDomain // RFC 6604 §2.1: the rcode speaks of the last name in the chain
@@ -140,15 +145,22 @@ func (s *Set) followCNAME(r *result, from *zone.Node, target string, qtype uint1
 // referralAfterCNAME adds the delegation a CNAME chain ran into, keeping the AA bit of the
 // authoritative part of the answer.
 func (s *Set) referralAfterCNAME(r *result, cut *zone.Node) {
+	r.glueTC = true
 	r.auth = append(r.auth, rrsetOut{rrs: cut.RRset(dns.TypeNS)})
 	s.glue(r, cut)
 }
 
 // dname synthesises the CNAME for qname below the DNAME at node d (RFC 6672 §3.2) and follows it.
-func (s *Set) dname(r *result, d *zone.Node, qname []byte, qtype uint16, depth int) {
+func (s *Set) dname(r *result, d *zone.Node, qname []byte, qtype uint16) {
 	r.aa = true
-	rr := d.RRset(dns.TypeDNAME)[0].(*dns.DNAME)
-	r.answer = append(r.answer, rrsetOut{rrs: []dns.RR{rr}})
+	if r.cnames >= maxCNAMEs {
+		return
+	}
+	set := d.RRset(dns.TypeDNAME)
+	rr := set[0].(*dns.DNAME)
+	if !hasSet(r.answer, set) {
+		r.answer = append(r.answer, rrsetOut{rrs: set})
+	}
 	prefix := wire.NameString(qname[:len(qname)-len(d.Key)])
 	target := rr.Target
 	if prefix != "." {
@@ -160,18 +172,21 @@ func (s *Set) dname(r *result, d *zone.Node, qname []byte, qtype uint16, depth i
 	}
 	if len(target) > 254 {
 		r.rcode = 6 // YXDOMAIN: the substituted name is too long (RFC 6672 §2.2)
+		s.soaAuthority(r, d.Zone)
 		return
 	}
+	r.cnames++
 	cname := &dns.CNAME{Hdr: dns.Header{Name: wire.NameString(qname), Class: dns.ClassINET, TTL: rr.Hdr.TTL}}
 	cname.Target = target
 	r.answer = append(r.answer, rrsetOut{rrs: []dns.RR{cname}, owner: append([]byte(nil), qname...)})
-	s.followCNAME(r, d, target, qtype, depth)
+	s.followCNAME(r, d, target, qtype)
 }
 
 // referral answers with the delegation at cut: not authoritative, NS in authority, glue in
 // additional (RFC 1034 §4.3.2 step 3b).
 func (s *Set) referral(r *result, cut *zone.Node) {
 	r.aa = false
+	r.glueTC = true
 	r.auth = append(r.auth, rrsetOut{rrs: cut.RRset(dns.TypeNS)})
 	s.glue(r, cut)
 }

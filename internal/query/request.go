@@ -52,18 +52,20 @@ const HeaderLen = 12
 // MaxNameLen is the longest domain name in wire form (RFC 1035 §2.3.4).
 const MaxNameLen = 255
 
-// Verdict is what admission decided from the bytes alone.
+// Verdict is what parsing decided from the bytes alone. The rules follow Knot DNS, the reference
+// Warden's answers are compared with: what cannot be a query at all is dropped, a question that
+// parses but sits in a broken message gets FORMERR.
 type Verdict uint8
 
 const (
-	// Accept: a well-formed query the pipeline should answer.
+	// Accept: a well-formed message with one question; admission looks at opcode, class and type.
 	Accept Verdict = iota
-	// Drop: no answer at all (a response, or too short to carry an ID).
+	// Drop: no answer at all: a response (QR=1), a truncated header or question, a malformed name,
+	// more than one question.
 	Drop
-	// FormErr: malformed; answer FORMERR.
+	// FormErr: answer FORMERR. QuestionEnd tells whether there is a question to echo; HasEDNS
+	// whether the OPT record could be read and is echoed.
 	FormErr
-	// NotImp: an opcode Warden does not implement; answer NOTIMP.
-	NotImp
 	// BadVers: an EDNS version other than 0; answer BADVERS (RFC 6891 §6.1.3).
 	BadVers
 )
@@ -119,7 +121,7 @@ func (r *Request) Parse() Verdict {
 	r.ID = binary.BigEndian.Uint16(msg[0:])
 	r.Flags = binary.BigEndian.Uint16(msg[2:])
 	if r.Flags&FlagQR != 0 {
-		// Answering a response invites reflection loops; Knot and BIND drop these too.
+		// Answering a response invites reflection loops.
 		return Drop
 	}
 	r.Opcode = uint8(r.Flags>>11) & 0xF
@@ -127,40 +129,35 @@ func (r *Request) Parse() Verdict {
 	an := binary.BigEndian.Uint16(msg[6:])
 	ns := binary.BigEndian.Uint16(msg[8:])
 	ar := binary.BigEndian.Uint16(msg[10:])
-
+	if qd > 1 {
+		return Drop
+	}
 	off := HeaderLen
 	if qd == 1 {
 		end, ok := r.parseQuestion(msg, off)
 		if !ok {
-			return FormErr
+			return Drop
 		}
 		off = end
 	}
-	if r.Opcode != OpcodeQuery {
-		return NotImp
-	}
-	if qd != 1 {
-		return FormErr
-	}
-	// Records in the answer and authority sections of a query are legal (RFC 1996 NOTIFY, UPDATE) but
-	// not for QUERY; step over them so the OPT record can still be found.
 	var ok bool
 	for i := 0; i < int(an)+int(ns); i++ {
-		if off, ok = skipRR(msg, off, nil); !ok {
-			return FormErr
+		var rr rrInfo
+		if off, ok = skipRR(msg, off, &rr); !ok || rr.typ == typeOPT {
+			return r.formErr()
 		}
 	}
 	seenOPT := false
 	for i := 0; i < int(ar); i++ {
 		var rr rrInfo
 		if off, ok = skipRR(msg, off, &rr); !ok {
-			return FormErr
+			return r.formErr()
 		}
 		if rr.typ != typeOPT {
 			continue
 		}
-		if seenOPT || !rr.rootOwner {
-			return FormErr // RFC 6891 §6.1.1: one OPT, owned by the root
+		if seenOPT || !validOptions(rr.rdata) {
+			return r.formErr() // RFC 6891 §6.1.1: at most one OPT
 		}
 		seenOPT = true
 		r.HasEDNS = true
@@ -169,12 +166,36 @@ func (r *Request) Parse() Verdict {
 		r.DO = rr.ttl&(1<<15) != 0
 	}
 	if off != len(msg) {
-		return FormErr
+		return r.formErr()
 	}
 	if r.HasEDNS && r.EDNSVersion != 0 {
 		return BadVers
 	}
+	if qd == 0 {
+		return FormErr // the OPT record, when there is one, is echoed
+	}
 	return Accept
+}
+
+// formErr: a broken record means the OPT record cannot be trusted either; none is echoed.
+func (r *Request) formErr() Verdict {
+	r.HasEDNS, r.DO = false, false
+	return FormErr
+}
+
+// validOptions checks that the options of an OPT record tile its rdata exactly.
+func validOptions(rdata []byte) bool {
+	for len(rdata) > 0 {
+		if len(rdata) < 4 {
+			return false
+		}
+		n := 4 + int(binary.BigEndian.Uint16(rdata[2:]))
+		if n > len(rdata) {
+			return false
+		}
+		rdata = rdata[n:]
+	}
+	return true
 }
 
 // parseQuestion reads one question at off; names in a question may not be compressed.
@@ -214,16 +235,15 @@ func (r *Request) parseQuestion(msg []byte, off int) (int, bool) {
 }
 
 type rrInfo struct {
-	rootOwner bool
-	typ       uint16
-	class     uint16
-	ttl       uint32
+	typ   uint16
+	class uint16
+	ttl   uint32
+	rdata []byte
 }
 
 // skipRR steps over one resource record, following the name syntax (compression allowed) so that a
-// malformed record is noticed.
+// malformed record is noticed. Like Knot, an OPT record is taken whatever its owner name.
 func skipRR(msg []byte, off int, info *rrInfo) (int, bool) {
-	nameStart := off
 	for {
 		if off >= len(msg) {
 			return 0, false
@@ -248,17 +268,14 @@ func skipRR(msg []byte, off int, info *rrInfo) (int, bool) {
 		return 0, false
 	}
 	rdlen := int(binary.BigEndian.Uint16(msg[off+8:]))
-	if info != nil {
-		info.rootOwner = off-nameStart == 1
-		info.typ = binary.BigEndian.Uint16(msg[off:])
-		info.class = binary.BigEndian.Uint16(msg[off+2:])
-		info.ttl = binary.BigEndian.Uint32(msg[off+4:])
-	}
-	off += 10 + rdlen
-	if off > len(msg) {
+	if off+10+rdlen > len(msg) {
 		return 0, false
 	}
-	return off, true
+	info.typ = binary.BigEndian.Uint16(msg[off:])
+	info.class = binary.BigEndian.Uint16(msg[off+2:])
+	info.ttl = binary.BigEndian.Uint32(msg[off+4:])
+	info.rdata = msg[off+10 : off+10+rdlen]
+	return off + 10 + rdlen, true
 }
 
 func toLower(c byte) byte {

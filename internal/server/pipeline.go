@@ -8,20 +8,16 @@ import (
 	"warden/internal/wire"
 )
 
-// Response codes the pipeline itself answers with.
+// Response codes, opcodes and types that admission looks at.
 const (
-	rcodeFormErr  = 1
-	rcodeNotImp   = 4
-	rcodeRefused  = 5
-	rcodeBadVers  = 16
-	typeAXFR      = 252
-	typeIXFR      = 251
-	typeMAILB     = 253
-	typeMAILA     = 254
-	typeOPT       = 41
-	typeTKEY      = 249
-	typeTSIG      = 250
-	firstMetaType = 128 // RFC 6895 §3.1: 128-255 are meta types and QTYPEs
+	rcodeFormErr = 1
+	rcodeNotImp  = 4
+	rcodeRefused = 5
+	rcodeNotAuth = 9
+	rcodeBadVers = 16
+	typeIXFR     = 251
+	typeAXFR     = 252
+	typeSOA      = 6
 )
 
 // Snapshot is everything a query reads, swapped whole on reload so that a query never sees half of
@@ -62,14 +58,19 @@ func (p *Pipeline) ServeDNS(req *query.Request, out []byte) []byte {
 	case query.Drop:
 		return nil
 	case query.FormErr:
-		return p.limits.RenderRcode(out, req, rcodeFormErr, false)
-	case query.NotImp:
-		return p.limits.RenderRcode(out, req, rcodeNotImp, false)
+		if req.QuestionEnd == 0 && !knownOpcode(req.Opcode) {
+			return p.limits.RenderRcode(out, req, rcodeNotImp, wire.NoEDE)
+		}
+		return p.limits.RenderRcode(out, req, rcodeFormErr, wire.NoEDE)
 	case query.BadVers:
-		return p.limits.RenderRcode(out, req, rcodeBadVers, false)
+		return p.limits.RenderRcode(out, req, rcodeBadVers, wire.NoEDE)
 	}
-	if rcode, refuse := admitQuestion(req); refuse {
-		return p.limits.RenderRcode(out, req, rcode, false)
+	if rcode := admit(req); rcode != 0 {
+		ede := wire.NoEDE
+		if rcode == rcodeRefused {
+			ede = wire.EDENotAuthoritative
+		}
+		return p.limits.RenderRcode(out, req, rcode, ede)
 	}
 
 	// 2. Authority: a served zone that encloses the name answers, and nothing else does.
@@ -77,20 +78,43 @@ func (p *Pipeline) ServeDNS(req *query.Request, out []byte) []byte {
 	if t := snap.Authority.Answer(req); t != nil {
 		return p.limits.Render(out, req, t)
 	}
-	return p.limits.RenderRcode(out, req, rcodeRefused, false)
+	return p.limits.RenderRcode(out, req, rcodeRefused, wire.EDENotAuthoritative)
 }
 
-// admitQuestion refuses questions the zones cannot answer: other classes than IN, zone transfers
-// (not offered yet) and meta types.
-func admitQuestion(req *query.Request) (uint16, bool) {
-	if req.QClass != query.ClassIN {
-		return rcodeRefused, true
+func knownOpcode(op uint8) bool {
+	return op == query.OpcodeQuery || op == query.OpcodeNotify || op == query.OpcodeUpdate
+}
+
+// admit returns the rcode for what the zones cannot answer, 0 for a query they can. The choices
+// follow Knot DNS: NOTIFY, UPDATE and zone transfers are refused as not authorised (no peer is
+// configured to be allowed them), other opcodes and QTYPE 0 are not implemented, and classes other
+// than IN (and ANY, answered as IN) have no zones.
+func admit(req *query.Request) uint16 {
+	switch req.Opcode {
+	case query.OpcodeQuery:
+	case query.OpcodeUpdate:
+		if req.QType != typeSOA {
+			return rcodeFormErr // RFC 2136 §3.1.1: the zone section names the zone by its SOA
+		}
+		return rcodeNotAuth
+	case query.OpcodeNotify:
+		return rcodeNotAuth
+	default:
+		return rcodeNotImp
 	}
 	switch req.QType {
-	case typeAXFR, typeIXFR:
-		return rcodeRefused, true
-	case typeOPT, typeTKEY, typeTSIG, typeMAILA, typeMAILB:
-		return rcodeFormErr, true
+	case 0:
+		return rcodeNotImp
+	case typeAXFR:
+		if req.Transport == query.UDP {
+			return rcodeNotImp // RFC 5936 §4.2: AXFR is a TCP exchange
+		}
+		return rcodeNotAuth
+	case typeIXFR:
+		return rcodeNotAuth
 	}
-	return 0, false
+	if req.QClass != query.ClassIN && req.QClass != query.ClassANY {
+		return rcodeRefused
+	}
+	return 0
 }

@@ -77,13 +77,15 @@ func TestAdmission(t *testing.T) {
 		{"answer", q(func(*dns.Msg) {}), dns.RcodeSuccess, false},
 		{"response dropped", withFlags(q(func(*dns.Msg) {}), query.FlagQR), -1, false},
 		{"short", []byte{1, 2, 3}, -1, false},
-		{"notify opcode", q(func(m *dns.Msg) { m.Opcode = dns.OpcodeNotify }), dns.RcodeNotImplemented, false},
+		{"notify opcode", q(func(m *dns.Msg) { m.Opcode = dns.OpcodeNotify }), dns.RcodeNotAuth, false},
 		{"status opcode", q(func(m *dns.Msg) { m.Opcode = dns.OpcodeStatus }), dns.RcodeNotImplemented, false},
 		{"no question", q(func(m *dns.Msg) { m.Question = nil }), dns.RcodeFormatError, false},
 		{"trailing garbage", append(q(func(*dns.Msg) {}), 0, 1), dns.RcodeFormatError, false},
 		{"edns version 1", ednsVersion(q(func(m *dns.Msg) { m.UDPSize = 1232 }), 1), dns.RcodeBadVers, false},
 		{"class CH", q(func(m *dns.Msg) { m.Question[0].Header().Class = dns.ClassCHAOS }), dns.RcodeRefused, false},
-		{"axfr over udp", q(func(m *dns.Msg) { m.Question = []dns.RR{&dns.AXFR{Hdr: dns.Header{Name: "example.test.", Class: dns.ClassINET}}} }), dns.RcodeRefused, false},
+		{"axfr over udp", q(func(m *dns.Msg) {
+			m.Question = []dns.RR{&dns.AXFR{Hdr: dns.Header{Name: "example.test.", Class: dns.ClassINET}}}
+		}), dns.RcodeNotImplemented, false},
 		{"outside zones", q(func(m *dns.Msg) { m.Question[0].Header().Name = "www.example.org." }), dns.RcodeRefused, false},
 	}
 	for _, tt := range tests {

@@ -26,6 +26,9 @@ type Builder struct {
 	an, ns int
 	ar     int
 	last   Section
+	// section is where records are being written; names in the additional section are not
+	// compression targets, so that the renderer may drop any of its RRsets.
+	section Section
 }
 
 type target struct {
@@ -52,6 +55,9 @@ func NewBuilder(qname []byte, shared int) *Builder {
 // SetRcode sets the response code and the AA bit.
 func (b *Builder) SetRcode(rcode uint8, aa bool) { b.t.Rcode, b.t.AA = rcode, aa }
 
+// SetGlueTC marks the additional section as referral glue: TC is set when some of it is dropped.
+func (b *Builder) SetGlueTC() { b.t.GlueTC = true }
+
 // Add appends one RRset (records of one owner and type, in order) to a section. Sections must be
 // filled in order. owner, when not nil, replaces each record's owner name (lower-case wire form);
 // pass the question name for records synthesised from a wildcard.
@@ -60,6 +66,7 @@ func (b *Builder) Add(s Section, rrs []dns.RR, owner []byte) error {
 		return fmt.Errorf("records for section %d after section %d", s, b.last)
 	}
 	b.last = s
+	b.section = s
 	for _, rr := range rrs {
 		if err := b.addRR(rr, owner); err != nil {
 			return err
@@ -128,6 +135,15 @@ func (b *Builder) appendRdata(rr dns.RR) error {
 	case *dns.MX:
 		b.t.Tail = binary.BigEndian.AppendUint16(b.t.Tail, x.Preference)
 		return b.appendName(x.Mx, true)
+	case *dns.SRV:
+		// RFC 2782 forbids compressing the target; it may still be a pointer target, as the
+		// owner of its address records in the additional section (so Knot does it).
+		var fixed [6]byte
+		binary.BigEndian.PutUint16(fixed[0:], x.Priority)
+		binary.BigEndian.PutUint16(fixed[2:], x.Weight)
+		binary.BigEndian.PutUint16(fixed[4:], x.Port)
+		b.t.Tail = append(b.t.Tail, fixed[:]...)
+		return b.appendPlainName(x.Target)
 	case *dns.SOA:
 		if err := b.appendName(x.Ns, true); err != nil {
 			return err
@@ -162,6 +178,25 @@ func Rdata(rr dns.RR) ([]byte, error) {
 	}
 	return m.Data[off:], nil
 }
+
+// appendPlainName writes a name uncompressed and records it whole as a compression target.
+func (b *Builder) appendPlainName(name string) error {
+	var buf [256]byte
+	w, err := AppendName(buf[:0], name)
+	if err != nil {
+		return err
+	}
+	var low [256]byte
+	key := string(Lower(low[:0], w))
+	if _, seen := b.dict[key]; !seen && b.section != Additional && b.pointable() {
+		b.dict[key] = target{tailOff: uint16(len(b.t.Tail))}
+	}
+	b.t.Tail = append(b.t.Tail, w...)
+	return nil
+}
+
+// pointable says whether the next byte written can still be a compression target (14-bit offsets).
+func (b *Builder) pointable() bool { return 12+len(b.qname)+4+len(b.t.Tail) < 0x3FFF }
 
 // appendName writes a presentation-form name, compressed when compress is set.
 func (b *Builder) appendName(name string, compress bool) error {
@@ -205,8 +240,7 @@ func (b *Builder) appendWireName(name, lower []byte) {
 			b.t.Tail = binary.BigEndian.AppendUint16(b.t.Tail, 0xC000|ptr)
 			return
 		}
-		// Pointers are 14 bits; names written past that are only copied.
-		if at := 12 + len(b.qname) + 4 + len(b.t.Tail); at < 0x3FFF {
+		if b.section != Additional && b.pointable() {
 			b.dict[string(lower[off:])] = target{tailOff: uint16(len(b.t.Tail))}
 		}
 		b.t.Tail = append(b.t.Tail, name[off:off+int(name[off])+1]...)

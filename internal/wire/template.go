@@ -42,9 +42,12 @@ type Template struct {
 	Fixups   []Fixup
 	// Cuts lists every RRset boundary in order; the last one is the whole Tail.
 	Cuts []Cut
-	// MustFit is the Cut index below which dropping records means TC=1 (answer and authority).
-	// Records after it (additional data) may be dropped silently (RFC 2181 §9).
+	// MustFit counts the Cuts of the answer and authority sections. When one of them does not fit,
+	// the response is sent empty with TC=1, as Knot does: a partial answer could be taken as whole.
 	MustFit int
+	// GlueTC: additional records are glue of a referral, so dropping one sets TC (RFC 9471 §3).
+	// Otherwise additional records that do not fit are dropped silently (RFC 2181 §9).
+	GlueTC bool
 }
 
 const optLen = 11 // root owner, type, class, TTL, RDLENGTH 0
@@ -74,56 +77,112 @@ func (l Limits) MaxSize(req *query.Request) int {
 	return size
 }
 
-// Render writes the response to req built from t into out (whose capacity must be at least the size
-// limit) and returns it.
+// Render writes the response to req built from t into out (whose capacity should be at least the
+// size limit) and returns it.
 func (l Limits) Render(out []byte, req *query.Request, t *Template) []byte {
 	qend := req.QuestionEnd
-	limit := l.MaxSize(req)
 	opt := 0
 	if req.HasEDNS {
 		opt = optLen
 	}
-	room := limit - qend - opt
-	cut := len(t.Cuts) - 1
-	for cut >= 0 && int(t.Cuts[cut].End) > room {
-		cut--
+	room := l.MaxSize(req) - qend - opt
+	last := t.Cuts[len(t.Cuts)-1]
+	if int(last.End) > room {
+		return l.renderTruncated(out, req, t, room)
 	}
-	tc := cut < t.MustFit-1
-	if tc && req.Transport == query.UDP {
-		// Keep the question only, as Knot does: a partial answer could be cached as complete.
-		cut = -1
-	}
-	var end int
-	var c Cut
-	if cut >= 0 {
-		c = t.Cuts[cut]
-		end = int(c.End)
-	}
+	end := int(last.End)
 	if cap(out) < qend+end+opt {
 		out = make([]byte, 0, qend+end+opt)
 	}
 	out = out[:qend+end]
-	writeHeader(out, req, t.Rcode, t.AA, tc)
+	writeHeader(out, req, t.Rcode, t.AA, false)
 	copy(out[query.HeaderLen:], req.Wire[query.HeaderLen:qend])
-	copy(out[qend:], t.Tail[:end])
-	qlen := len(req.QName)
-	if qlen != t.QNameLen {
+	copy(out[qend:], t.Tail)
+	if len(req.QName) != t.QNameLen {
 		for _, f := range t.Fixups {
-			if int(f.Pos) >= end {
-				continue
-			}
-			var target int
-			switch {
-			case f.FromEnd == WholeName:
-				target = query.HeaderLen
-			case f.FromEnd > 0:
-				target = query.HeaderLen + qlen - int(f.FromEnd)
-			default:
-				target = qend + int(f.TailOff)
-			}
-			binary.BigEndian.PutUint16(out[qend+int(f.Pos):], 0xC000|uint16(target))
+			f.apply(out, qend, int(f.Pos), len(req.QName))
 		}
 	}
+	return l.finish(out, req, last)
+}
+
+// renderTruncated writes what fits in room bytes after the question. If the answer and authority
+// sections do not fit, nothing does and TC is set. Additional RRsets that do not fit are skipped one
+// by one, later smaller ones still going in, as Knot does; TC is set only for referral glue. Names in
+// the additional section are never compression targets (see Builder), so any subset of its RRsets
+// can be sent.
+func (l Limits) renderTruncated(out []byte, req *query.Request, t *Template, room int) []byte {
+	qend := req.QuestionEnd
+	var must Cut
+	if t.MustFit > 0 {
+		must = t.Cuts[t.MustFit-1]
+	}
+	if int(must.End) > room {
+		out = l.RenderRcode(out, req, uint16(t.Rcode), NoEDE)
+		flags := binary.BigEndian.Uint16(out[2:]) | query.FlagTC
+		if t.AA {
+			flags |= query.FlagAA
+		}
+		binary.BigEndian.PutUint16(out[2:], flags)
+		return out
+	}
+	if cap(out) < qend+room+optLen {
+		out = make([]byte, 0, qend+room+optLen)
+	}
+	out = out[:qend+int(must.End)]
+	copy(out[query.HeaderLen:], req.Wire[query.HeaderLen:qend])
+	copy(out[qend:], t.Tail[:must.End])
+	relocate := len(req.QName) != t.QNameLen
+	if relocate {
+		for _, f := range t.Fixups {
+			if f.Pos < must.End {
+				f.apply(out, qend, int(f.Pos), len(req.QName))
+			}
+		}
+	}
+	counts := must
+	dropped := false
+	for i := t.MustFit; i < len(t.Cuts); i++ {
+		start := uint16(0)
+		if i > 0 {
+			start = t.Cuts[i-1].End
+		}
+		seg := t.Tail[start:t.Cuts[i].End]
+		if len(out)-qend+len(seg) > room {
+			dropped = true
+			continue
+		}
+		at := len(out) - qend
+		out = append(out, seg...)
+		if relocate {
+			for _, f := range t.Fixups {
+				if f.Pos >= start && f.Pos < t.Cuts[i].End {
+					f.apply(out, qend, at+int(f.Pos-start), len(req.QName))
+				}
+			}
+		}
+		counts.Ar += t.Cuts[i].Ar - t.Cuts[i-1].Ar
+	}
+	writeHeader(out, req, t.Rcode, t.AA, dropped && t.GlueTC)
+	return l.finish(out, req, counts)
+}
+
+// apply writes the pointer of f at tail offset pos for a question name of qlen bytes.
+func (f Fixup) apply(out []byte, qend, pos, qlen int) {
+	var target int
+	switch {
+	case f.FromEnd == WholeName:
+		target = query.HeaderLen
+	case f.FromEnd > 0:
+		target = query.HeaderLen + qlen - int(f.FromEnd)
+	default:
+		target = qend + int(f.TailOff)
+	}
+	binary.BigEndian.PutUint16(out[qend+pos:], 0xC000|uint16(target))
+}
+
+// finish writes the section counts and appends the OPT record when the query had one.
+func (l Limits) finish(out []byte, req *query.Request, c Cut) []byte {
 	binary.BigEndian.PutUint16(out[6:], c.An)
 	binary.BigEndian.PutUint16(out[8:], c.Ns)
 	ar := c.Ar
@@ -135,18 +194,25 @@ func (l Limits) Render(out []byte, req *query.Request, t *Template) []byte {
 	return out
 }
 
+// NoEDE is RenderRcode's ede argument for "no Extended DNS Error".
+const NoEDE = -1
+
+// EDE info codes Warden sends (RFC 8914 §5.2).
+const EDENotAuthoritative = 20
+
 // RenderRcode writes a response that carries only a header, the question when there is one, and
-// the OPT record when the query had one. extRcode may exceed 15 (BADVERS); its upper bits go in OPT.
-func (l Limits) RenderRcode(out []byte, req *query.Request, rcode uint16, aa bool) []byte {
+// the OPT record when the query had one. rcode may exceed 15 (BADVERS); its upper bits go in OPT.
+// ede, unless NoEDE, adds an Extended DNS Error option with that info code to the OPT record.
+func (l Limits) RenderRcode(out []byte, req *query.Request, rcode uint16, ede int) []byte {
 	qend := req.QuestionEnd
 	if qend == 0 {
 		qend = query.HeaderLen
 	}
-	if cap(out) < qend+optLen {
-		out = make([]byte, 0, qend+optLen)
+	if cap(out) < qend+optLen+6 {
+		out = make([]byte, 0, qend+optLen+6)
 	}
 	out = out[:qend]
-	writeHeader(out, req, uint8(rcode&0xF), aa, false)
+	writeHeader(out, req, uint8(rcode&0xF), false, false)
 	copy(out[query.HeaderLen:], req.Wire[query.HeaderLen:qend])
 	if req.QuestionEnd == 0 {
 		binary.BigEndian.PutUint16(out[4:], 0)
@@ -156,6 +222,11 @@ func (l Limits) RenderRcode(out []byte, req *query.Request, rcode uint16, aa boo
 	var ar uint16
 	if req.HasEDNS {
 		out = appendOPT(out, l.UDPPayload, uint8(rcode>>4), req.DO)
+		if ede != NoEDE {
+			// RDLENGTH 6: option code 15, length 2, the info code; no extra text.
+			out[len(out)-1] = 6
+			out = append(out, 0, 15, 0, 2, byte(ede>>8), byte(ede))
+		}
 		ar = 1
 	}
 	binary.BigEndian.PutUint16(out[10:], ar)
@@ -164,8 +235,9 @@ func (l Limits) RenderRcode(out []byte, req *query.Request, rcode uint16, aa boo
 
 func writeHeader(out []byte, req *query.Request, rcode uint8, aa, tc bool) {
 	binary.BigEndian.PutUint16(out[0:], req.ID)
-	// Keep the opcode, RD and CD bits of the query (RFC 1035 §4.1.1, RFC 4035 §3.2.2).
-	flags := req.Flags&(0x7800|query.FlagRD|query.FlagCD) | query.FlagQR | uint16(rcode&0xF)
+	// Keep the opcode and RD of the query (RFC 1035 §4.1.1). CD is not copied: an authoritative
+	// server does no validation for it to disable, and Knot clears it too.
+	flags := req.Flags&(0x7800|query.FlagRD) | query.FlagQR | uint16(rcode&0xF)
 	if aa {
 		flags |= query.FlagAA
 	}
