@@ -1,0 +1,208 @@
+// Package config is Warden's configuration: one typed tree, decoded from one YAML file, checked by
+// one Validate per section. The server reads it once when it builds a snapshot (listeners, zones,
+// limits, logging) and never during a query; a reload builds a new Config and a new snapshot beside
+// the old ones.
+//
+// Every problem is reported as an *Error that names the file, line and key, or the command-line
+// flag, that it came from, so an operator can go straight to the line to fix. Unknown keys are
+// errors, not warnings: a misspelt limit that silently keeps its default is how a server ends up
+// running with a setting nobody chose.
+//
+// Adding a section: a struct type with yaml tags and a Validate method in its own file, a field in
+// Config, a line in Config.Validate, and its defaults in default.yaml.
+package config
+
+import (
+	_ "embed" // the default configuration and its example zone are built into the binary
+	"fmt"
+	"io"
+	"maps"
+	"os"
+	"path/filepath"
+	"slices"
+	"sync"
+)
+
+// Config is the whole configuration. A Config from Load, Parse or Default is valid and normalised:
+// addresses parsed, zone origins fully qualified and lower-case, zone file paths absolute.
+type Config struct {
+	// Listen holds the addresses the server answers on, over UDP and TCP alike. Port 0 picks a free
+	// port (for tests).
+	Listen Listeners `yaml:"listen"`
+	// Zones are served with authority. Empty means the server serves no zone of its own.
+	Zones  Zones        `yaml:"zones"`
+	Limits LimitsConfig `yaml:"limits"`
+	Log    LogConfig    `yaml:"log"`
+	Reload ReloadConfig `yaml:"reload"`
+
+	// name is the config file as named to Parse, for messages; empty for Default.
+	name string
+	// where maps a key path ("zones[1].origin") to the line or flag that set it; keys set by
+	// defaults or in code are absent.
+	where map[string]location
+}
+
+var (
+	//go:embed default.yaml
+	defaultYAML []byte
+	//go:embed example.test.zone
+	exampleZone []byte
+)
+
+// embeddedZones are the zone files default.yaml may name; Default reads them from here into
+// ZoneConfig.Data instead of from disk, so a bare binary serves its example zone at once.
+var embeddedZones = map[string][]byte{"example.test.zone": exampleZone}
+
+// defaults is default.yaml decoded once. It is the one place where default values are written
+// down: Parse starts from it, so a key left out of a file means the same as in Default.
+var defaults = sync.OnceValues(func() (*Config, error) {
+	c := &Config{}
+	if err := decode(defaultYAML, "default.yaml", c); err != nil {
+		return nil, err
+	}
+	for i, z := range c.Zones {
+		data, ok := embeddedZones[z.File]
+		if !ok {
+			return nil, fmt.Errorf("default.yaml: zones[%d].file: %q is not built in", i, z.File)
+		}
+		c.Zones[i] = ZoneConfig{Origin: canonicalName(z.Origin), Data: data}
+	}
+	return c, nil
+})
+
+// Default returns a fresh copy of the built-in configuration: UDP and TCP on 127.0.0.1:1053,
+// serving the built-in zone example.test. The copy is the caller's to change.
+//
+// It panics only if default.yaml, which is compiled in, does not decode: that is a broken build,
+// caught by the package's tests, not a condition a running server can meet.
+func Default() *Config {
+	c, err := defaults()
+	if err != nil {
+		panic("config: built-in default: " + err.Error())
+	}
+	d := c.clone()
+	// Messages about the default point at keys, not at lines of a file the operator never saw.
+	d.name, d.where = "", nil
+	return d
+}
+
+// Load reads the YAML file at path and returns its validated configuration. Relative zone file
+// paths are taken relative to the directory of path.
+func Load(path string) (*Config, error) {
+	data, err := readLimited(path)
+	if err != nil {
+		return nil, fmt.Errorf("load config: %w", err)
+	}
+	abs, err := filepath.Abs(path)
+	if err != nil {
+		return nil, fmt.Errorf("load config: %w", err)
+	}
+	return Parse(data, path, filepath.Dir(abs))
+}
+
+// Parse decodes and validates a configuration held in memory. name is the file named in messages;
+// baseDir is the directory that relative zone file paths start from ("" is the working directory).
+// Keys the file leaves out keep the values of default.yaml, except zones: the example zone is not
+// served unless a file asks for it.
+func Parse(data []byte, name, baseDir string) (*Config, error) {
+	d, err := defaults()
+	if err != nil {
+		return nil, err
+	}
+	c := d.clone()
+	c.Zones = nil
+	if err := decode(data, name, c); err != nil {
+		return nil, err
+	}
+	for i := range c.Zones {
+		z := &c.Zones[i]
+		z.Origin = canonicalName(z.Origin)
+		if z.File != "" && !filepath.IsAbs(z.File) {
+			// Abs fails only when the working directory is gone; the file check in Validate then
+			// reports the path as written.
+			if p, err := filepath.Abs(filepath.Join(baseDir, z.File)); err == nil {
+				z.File = p
+			}
+		}
+	}
+	if err := c.Validate(); err != nil {
+		return nil, err
+	}
+	return c, nil
+}
+
+// Validate checks every section and returns all the problems found, each naming its key and,
+// where known, the file and line or the flag that set it. It does not change c.
+func (c *Config) Validate() error {
+	sections := []struct {
+		key string
+		err error
+	}{
+		{"listen", c.Listen.Validate()},
+		{"zones", c.Zones.Validate()},
+		{"limits", c.Limits.Validate()},
+		{"log", c.Log.Validate()},
+		{"reload", c.Reload.Validate()},
+	}
+	var errs []error
+	for _, s := range sections {
+		for _, err := range leaves(s.err) {
+			e, ok := err.(*Error)
+			if !ok {
+				e = &Error{Msg: err.Error()}
+			}
+			errs = append(errs, c.locate(joinKey(s.key, e.Key), e.Msg))
+		}
+	}
+	return limitErrors(errs, c.name)
+}
+
+// locate builds the error for key, pointing at the place that set the key or, failing that, the
+// nearest enclosing key that has a place (a missing origin points at its zone's entry).
+func (c *Config) locate(key, msg string) *Error {
+	e := &Error{Key: key, Msg: msg}
+	for k := key; ; k = parentKey(k) {
+		if loc, ok := c.where[k]; ok {
+			if loc.flag != "" {
+				e.Flag = loc.flag
+			} else {
+				e.File, e.Line = c.name, loc.line
+			}
+			return e
+		}
+		if k == "" {
+			break
+		}
+	}
+	e.File = c.name
+	return e
+}
+
+func (c *Config) clone() *Config {
+	d := *c
+	d.Listen = slices.Clone(c.Listen)
+	d.Zones = slices.Clone(c.Zones)
+	d.where = maps.Clone(c.where)
+	return &d
+}
+
+// maxConfigSize bounds what Load reads and Parse accepts. A config is a few kilobytes; the bound
+// keeps a wrong path (a zone file, a log) from being read whole, and keeps the YAML parser's cost
+// on hostile input bounded.
+const maxConfigSize = 1 << 20
+
+func readLimited(path string) ([]byte, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	data, err := io.ReadAll(io.LimitReader(f, maxConfigSize+1))
+	if err != nil {
+		return nil, err
+	}
+	if len(data) > maxConfigSize {
+		return nil, fmt.Errorf("%s: larger than %d bytes; is it a config file?", path, maxConfigSize)
+	}
+	return data, nil
+}

@@ -1,0 +1,95 @@
+package config
+
+import (
+	"errors"
+	"fmt"
+	"net/netip"
+	"path/filepath"
+	"strings"
+)
+
+// ApplyFlags applies the quick command-line settings to c and validates the result, so that an
+// error names the flag and value that caused it, or the file line it clashes with. c is changed
+// only when the result is valid.
+//
+//   - listen holds the values of --listen, each an IP address and port ("127.0.0.1:53",
+//     "[::1]:53"). When there are any, they replace the config's listeners.
+//   - zones holds the values of --zone, each ORIGIN=FILE. They are added to the config's zones,
+//     except that they replace the built-in example zone of Default: it is there only so that a
+//     bare `warden serve` answers something. A relative FILE is taken from the working directory,
+//     as anything else on a command line is.
+func ApplyFlags(c *Config, listen, zones []string) error {
+	d := c.clone()
+	if d.where == nil {
+		d.where = make(map[string]location)
+	}
+	var errs []error
+	bad := func(flag, value, format string, args ...any) {
+		errs = append(errs, &Error{Flag: flagName(flag, value), Msg: fmt.Sprintf(format, args...)})
+	}
+
+	var addrs Listeners
+	for _, v := range listen {
+		a, err := netip.ParseAddrPort(strings.TrimSpace(v))
+		if err != nil {
+			bad("--listen", v, "not an IP address and port, as 127.0.0.1:53 or [::1]:53")
+			continue
+		}
+		addrs = append(addrs, a)
+	}
+	if len(listen) > 0 {
+		forget(d.where, "listen")
+		d.Listen = addrs
+		for i, v := range listen {
+			d.where[fmt.Sprintf("listen[%d]", i)] = location{flag: flagName("--listen", v)}
+		}
+	}
+
+	if len(zones) > 0 {
+		kept := d.Zones[:0:0]
+		for _, z := range d.Zones {
+			if z.File != "" || z.Data == nil {
+				kept = append(kept, z)
+			}
+		}
+		if len(kept) != len(d.Zones) {
+			// The remaining zones move to new indexes; their recorded lines would point at the
+			// wrong entries.
+			forget(d.where, "zones")
+		}
+		d.Zones = kept
+	}
+	for _, v := range zones {
+		origin, file, ok := strings.Cut(v, "=")
+		origin, file = strings.TrimSpace(origin), strings.TrimSpace(file)
+		if !ok || origin == "" || file == "" {
+			bad("--zone", v, "want ORIGIN=FILE, as example.test.=example.test.zone")
+			continue
+		}
+		if abs, err := filepath.Abs(file); err == nil {
+			file = abs
+		}
+		d.where[fmt.Sprintf("zones[%d]", len(d.Zones))] = location{flag: flagName("--zone", v)}
+		d.Zones = append(d.Zones, ZoneConfig{Origin: canonicalName(origin), File: file})
+	}
+
+	if len(errs) > 0 {
+		return errors.Join(errs...)
+	}
+	if err := d.Validate(); err != nil {
+		return err
+	}
+	*c = *d
+	return nil
+}
+
+func flagName(flag, value string) string { return flag + " " + quote(value) }
+
+// forget drops the recorded places of key and of everything under it.
+func forget(where map[string]location, key string) {
+	for k := range where {
+		if k == key || strings.HasPrefix(k, key+"[") || strings.HasPrefix(k, key+".") {
+			delete(where, k)
+		}
+	}
+}

@@ -1,0 +1,143 @@
+package config
+
+import (
+	"net/netip"
+	"os"
+	"path/filepath"
+	"reflect"
+	"strings"
+	"testing"
+)
+
+func TestApplyFlags(t *testing.T) {
+	dir := testDir(t)
+	a, b := filepath.Join(dir, "a.zone"), filepath.Join(dir, "b.zone")
+	fromFile := func(t *testing.T) *Config {
+		c, err := Parse([]byte("listen:\n  - 127.0.0.1:5300\nzones:\n  - origin: a.test.\n    file: a.zone\n"), "warden.yaml", dir)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return c
+	}
+	tests := []struct {
+		name       string
+		base       func(t *testing.T) *Config
+		listen     []string
+		zones      []string
+		wantListen []string
+		wantZones  []ZoneConfig
+		wantErr    string // DIR stands for the test directory
+	}{
+		{
+			name:       "no flags leave the default alone",
+			base:       func(*testing.T) *Config { return Default() },
+			wantListen: []string{"127.0.0.1:1053"},
+			wantZones:  []ZoneConfig{{Origin: "example.test.", Data: exampleZone}},
+		},
+		{
+			name:       "listen flags replace the listeners",
+			base:       fromFile,
+			listen:     []string{"127.0.0.1:53", "[::1]:53"},
+			wantListen: []string{"127.0.0.1:53", "[::1]:53"},
+			wantZones:  []ZoneConfig{{Origin: "a.test.", File: a}},
+		},
+		{
+			name:       "zone flags replace the built-in example zone",
+			base:       func(*testing.T) *Config { return Default() },
+			zones:      []string{"B.Test=" + b, "a.test.=" + a},
+			wantListen: []string{"127.0.0.1:1053"},
+			wantZones:  []ZoneConfig{{Origin: "b.test.", File: b}, {Origin: "a.test.", File: a}},
+		},
+		{
+			name:       "zone flags add to the zones of a file",
+			base:       fromFile,
+			zones:      []string{"b.test=" + b},
+			wantListen: []string{"127.0.0.1:5300"},
+			wantZones:  []ZoneConfig{{Origin: "a.test.", File: a}, {Origin: "b.test.", File: b}},
+		},
+		{
+			name:    "listen flag that is not IP:port",
+			base:    fromFile,
+			listen:  []string{"127.0.0.1:53", "localhost:53"},
+			wantErr: `--listen "localhost:53": not an IP address and port, as 127.0.0.1:53 or [::1]:53`,
+		},
+		{
+			name:    "the same listener twice",
+			base:    fromFile,
+			listen:  []string{"127.0.0.1:53", "127.0.0.1:53"},
+			wantErr: `--listen "127.0.0.1:53": listen[1]: 127.0.0.1:53 is already listen[0]`,
+		},
+		{
+			name:    "zone flag without =",
+			base:    fromFile,
+			zones:   []string{"b.test", "=b.zone", "b.test="},
+			wantErr: `--zone "b.test": want ORIGIN=FILE, as example.test.=example.test.zone` + "\n" + `--zone "=b.zone": want ORIGIN=FILE, as example.test.=example.test.zone` + "\n" + `--zone "b.test=": want ORIGIN=FILE, as example.test.=example.test.zone`,
+		},
+		{
+			name:    "zone flag with a bad origin and a missing file",
+			base:    func(*testing.T) *Config { return Default() },
+			zones:   []string{"bad name=DIR/nope.zone"},
+			wantErr: `--zone "bad name=DIR/nope.zone": zones[0].origin: "bad name." is not a valid domain name` + "\n" + `--zone "bad name=DIR/nope.zone": zones[0].file: stat DIR/nope.zone: no such file or directory`,
+		},
+		{
+			name:    "zone flag repeating a zone of the file",
+			base:    fromFile,
+			zones:   []string{"A.TEST=" + b},
+			wantErr: `--zone "A.TEST=` + b + `": zones[1].origin: zone "a.test." is already zones[0]`,
+		},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			c := tt.base(t)
+			before := c.clone()
+			zones := make([]string, len(tt.zones))
+			for i, z := range tt.zones {
+				zones[i] = strings.ReplaceAll(z, "DIR", dir)
+			}
+			err := ApplyFlags(c, tt.listen, zones)
+			if tt.wantErr != "" {
+				if want := strings.ReplaceAll(tt.wantErr, "DIR", dir); err == nil || err.Error() != want {
+					t.Errorf("err:\n%v\nwant:\n%s", err, want)
+				}
+				if !reflect.DeepEqual(c, before) {
+					t.Errorf("a failed ApplyFlags changed the config")
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			var listen []string
+			for _, a := range c.Listen {
+				listen = append(listen, a.String())
+			}
+			if !reflect.DeepEqual(listen, tt.wantListen) {
+				t.Errorf("listen = %v, want %v", listen, tt.wantListen)
+			}
+			if !reflect.DeepEqual([]ZoneConfig(c.Zones), tt.wantZones) {
+				t.Errorf("zones = %+v, want %+v", c.Zones, tt.wantZones)
+			}
+		})
+	}
+}
+
+// TestApplyFlagsLinesStay checks that, after flags are applied, a problem with a key the file set
+// still points at its line.
+func TestApplyFlagsLinesStay(t *testing.T) {
+	dir := testDir(t)
+	c, err := Parse([]byte("zones:\n  - origin: a.test.\n    file: a.zone\n"), "warden.yaml", dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Remove(filepath.Join(dir, "a.zone")); err != nil {
+		t.Fatal(err)
+	}
+	err = ApplyFlags(c, []string{"127.0.0.9:53"}, nil)
+	want := "warden.yaml:3: zones[0].file: stat " + filepath.Join(dir, "a.zone") + ": no such file or directory"
+	if err == nil || err.Error() != want {
+		t.Errorf("err = %v, want %s", err, want)
+	}
+	if c.Listen[0] != netip.MustParseAddrPort("127.0.0.1:1053") {
+		t.Errorf("listen changed to %v by a failed ApplyFlags", c.Listen)
+	}
+}
