@@ -239,7 +239,7 @@ func (l *loader) checkNode(n *Node) {
 			switch s.Type {
 			case dns.TypeCNAME, dns.TypeRRSIG, dns.TypeNSEC:
 			default:
-				l.problem(&l.errs, s.RRs[0], "%s: CNAME beside %s data (RFC 1034 §3.6.2)", n.Name, dns.TypeToString[s.Type])
+				l.problem(&l.errs, cname[0], "%s: CNAME beside %s data (RFC 1034 §3.6.2)", n.Name, dns.TypeToString[s.Type])
 			}
 		}
 	}
