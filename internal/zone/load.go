@@ -158,6 +158,7 @@ func (l *loader) add(rr dns.RR) {
 		return
 	}
 	n := l.node(key, h.Name)
+	h.Name = n.Name // one copy of the owner string per node, not per record
 	for i := range n.Sets {
 		set := &n.Sets[i]
 		if set.Type != typ {
