@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"os"
 	"os/signal"
+	"slices"
 	"syscall"
 	"time"
 
@@ -108,6 +109,9 @@ func runServer(ctx context.Context, f *commonFlags, cfg *config.Config, log *slo
 				return
 			}
 			next = c
+			if !slices.Equal(next.Listen, cfg.Listen) || next.Limits != cfg.Limits {
+				log.Warn("reload: listen addresses and limits apply at the next restart")
+			}
 		}
 		zones, changed, err := loader.Load(next.Zones)
 		if err != nil {
