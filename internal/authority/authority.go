@@ -34,6 +34,12 @@ func New(zones []*zone.Zone) (*Set, error) {
 		s.zones[z.Key] = z
 		total += len(z.Nodes)
 	}
+	if len(zones) == 1 {
+		// One zone: its own index is the whole index; a copy would double the memory of a large
+		// zone for nothing.
+		s.names = zones[0].Nodes
+		return s, nil
+	}
 	s.names = make(map[string]*zone.Node, total)
 	for _, z := range zones {
 		for k, n := range z.Nodes {

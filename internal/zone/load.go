@@ -71,8 +71,8 @@ func Load(origin, name string, data []byte) (*Zone, []Problem, error) {
 		return nil, nil, fmt.Errorf("zone %s: escapes in names are not supported", origin)
 	}
 	l := &loader{
-		z:     &Zone{Origin: origin, Key: string(okey), File: name, Nodes: make(map[string]*Node)},
-		lines: indexLines(data, origin),
+		z:    &Zone{Origin: origin, Key: string(okey), File: name, Nodes: make(map[string]*Node)},
+		data: data,
 	}
 	zp := dns.NewZoneParser(bytes.NewReader(data), origin, name)
 	// Knot's default-ttl: records without a TTL and without $TTL get an hour.
@@ -100,7 +100,10 @@ func Load(origin, name string, data []byte) (*Zone, []Problem, error) {
 }
 
 type loader struct {
-	z     *Zone
+	z    *Zone
+	data []byte
+	// lines is built from data when the first problem needs a line number: a zone without
+	// problems never pays for it.
 	lines lineIndex
 	errs  []Problem
 	warns []Problem
@@ -115,6 +118,9 @@ func (l *loader) problem(list *[]Problem, rr dns.RR, format string, args ...any)
 func (l *loader) problemAt(list *[]Problem, rr dns.RR, nth int, format string, args ...any) {
 	p := Problem{File: l.z.File, Msg: fmt.Sprintf(format, args...)}
 	if rr != nil {
+		if l.lines == nil {
+			l.lines = indexLines(l.data, l.z.Origin)
+		}
 		p.Line = l.lines.find(rr.Header().Name, dns.RRToType(rr), nth)
 	}
 	*list = append(*list, p)

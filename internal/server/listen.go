@@ -1,0 +1,201 @@
+// Package server holds Warden's network listeners: the UDP and TCP loops that read queries, hand
+// each one to a Handler and write back what it returns. It is the only place in the query path that
+// touches sockets; everything behind the Handler works on bytes and a query.Request.
+package server
+
+import (
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/netip"
+	"runtime"
+	"strconv"
+	"sync"
+	"syscall"
+	"time"
+
+	"warden/internal/query"
+)
+
+// ListenerConfig says where to listen and how much the network may ask of the server. Zero values
+// pick the defaults documented on each field.
+type ListenerConfig struct {
+	// Addr is an IP literal and port: "127.0.0.1:1053", "[::1]:53". An empty host (":53") or "[::]"
+	// listens on every address, IPv4 included (dual stack); "0.0.0.0" listens on IPv4 only. Port 0
+	// picks a free port, the same one for UDP and TCP.
+	Addr string
+	// UDPWorkers is the number of UDP sockets, each with its own worker thread. 0 means one per
+	// core the process may use (runtime.GOMAXPROCS, which unlike runtime.NumCPU also respects a
+	// container's CPU quota), so that the kernel spreads queries over every core.
+	UDPWorkers int
+	// TCPIdleTimeout closes a TCP connection that sends no query for this long. 0 means 10s
+	// (RFC 7766 §6.2.3 asks for seconds, not minutes).
+	TCPIdleTimeout time.Duration
+	// TCPMaxConns caps open TCP connections; beyond it new connections are closed at once. 0 means 1000.
+	TCPMaxConns int
+	// TCPMaxPipelined caps the queries answered at the same time on one TCP connection; the
+	// connection is not read further until one finishes. 0 means 100.
+	TCPMaxPipelined int
+}
+
+const (
+	defaultTCPIdleTimeout  = 10 * time.Second
+	defaultTCPMaxConns     = 1000
+	defaultTCPMaxPipelined = 100
+	// maxUDPWorkers keeps a typo from starting thousands of threads.
+	maxUDPWorkers = 1024
+)
+
+// withDefaults returns cfg with zero fields filled in, or an error naming the first bad field.
+func (cfg ListenerConfig) withDefaults() (ListenerConfig, error) {
+	switch {
+	case cfg.UDPWorkers < 0 || cfg.UDPWorkers > maxUDPWorkers:
+		return cfg, fmt.Errorf("UDPWorkers %d: want 0 to %d", cfg.UDPWorkers, maxUDPWorkers)
+	case cfg.TCPIdleTimeout < 0:
+		return cfg, fmt.Errorf("TCPIdleTimeout %v: must not be negative", cfg.TCPIdleTimeout)
+	case cfg.TCPMaxConns < 0:
+		return cfg, fmt.Errorf("TCPMaxConns %d: must not be negative", cfg.TCPMaxConns)
+	case cfg.TCPMaxPipelined < 0:
+		return cfg, fmt.Errorf("TCPMaxPipelined %d: must not be negative", cfg.TCPMaxPipelined)
+	}
+	if cfg.UDPWorkers == 0 {
+		cfg.UDPWorkers = runtime.GOMAXPROCS(0)
+	}
+	if cfg.TCPIdleTimeout == 0 {
+		cfg.TCPIdleTimeout = defaultTCPIdleTimeout
+	}
+	if cfg.TCPMaxConns == 0 {
+		cfg.TCPMaxConns = defaultTCPMaxConns
+	}
+	if cfg.TCPMaxPipelined == 0 {
+		cfg.TCPMaxPipelined = defaultTCPMaxPipelined
+	}
+	return cfg, nil
+}
+
+// udpServer is what a platform's UDP implementation gives the Listener.
+type udpServer interface {
+	LocalAddr() net.Addr
+	// Close stops every worker and waits for them.
+	Close() error
+}
+
+// Listener serves one address over UDP and TCP until Close.
+type Listener struct {
+	udp udpServer
+	tcp *tcpServer
+
+	closeOnce sync.Once
+	closeErr  error
+}
+
+// Listen binds UDP and TCP on cfg.Addr and serves h until Close. log may be nil.
+func Listen(cfg ListenerConfig, h Handler, log *slog.Logger) (*Listener, error) {
+	if h == nil {
+		return nil, fmt.Errorf("listen %s: nil handler", cfg.Addr)
+	}
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	cfg, err := cfg.withDefaults()
+	if err != nil {
+		return nil, fmt.Errorf("listen %s: %w", cfg.Addr, err)
+	}
+	ap, err := parseListenAddr(cfg.Addr)
+	if err != nil {
+		return nil, fmt.Errorf("listen %s: %w", cfg.Addr, err)
+	}
+	log = log.With("addr", cfg.Addr)
+
+	// With port 0 the kernel picks the UDP port; TCP must then get the same one, which another
+	// program may hold. Try a few ports before giving up.
+	attempts := 1
+	if ap.Port() == 0 {
+		attempts = 8
+	}
+	for i := 0; ; i++ {
+		l, err := listenOnce(ap, cfg, h, log)
+		if err == nil {
+			return l, nil
+		}
+		if i+1 >= attempts || !errors.Is(err, syscall.EADDRINUSE) {
+			return nil, fmt.Errorf("listen %s: %w", cfg.Addr, err)
+		}
+	}
+}
+
+func listenOnce(ap netip.AddrPort, cfg ListenerConfig, h Handler, log *slog.Logger) (*Listener, error) {
+	u, err := listenUDP(ap, cfg.UDPWorkers, h, log)
+	if err != nil {
+		return nil, err
+	}
+	port := uint16(0)
+	if ua, ok := u.LocalAddr().(*net.UDPAddr); ok {
+		port = uint16(ua.Port)
+	}
+	t, err := listenTCP(netip.AddrPortFrom(ap.Addr(), port), cfg, h, log)
+	if err != nil {
+		_ = u.Close()
+		return nil, err
+	}
+	return &Listener{udp: u, tcp: t}, nil
+}
+
+// parseListenAddr accepts "ip:port" and ":port"; an empty host means the IPv6 wildcard, which the
+// listeners open as dual stack.
+func parseListenAddr(s string) (netip.AddrPort, error) {
+	host, port, err := net.SplitHostPort(s)
+	if err != nil {
+		return netip.AddrPort{}, err
+	}
+	if host == "" {
+		host = "::"
+	}
+	addr, err := netip.ParseAddr(host)
+	if err != nil {
+		return netip.AddrPort{}, fmt.Errorf("host %q is not an IP address", host)
+	}
+	if addr.Zone() != "" {
+		return netip.AddrPort{}, fmt.Errorf("host %q: zones are not supported", host)
+	}
+	p, err := strconv.ParseUint(port, 10, 16)
+	if err != nil {
+		return netip.AddrPort{}, fmt.Errorf("port %q is not a number from 0 to 65535", port)
+	}
+	return netip.AddrPortFrom(addr.Unmap(), uint16(p)), nil
+}
+
+// UDPAddr returns the bound UDP address (useful when the configured port was 0).
+func (l *Listener) UDPAddr() net.Addr { return l.udp.LocalAddr() }
+
+// TCPAddr returns the bound TCP address.
+func (l *Listener) TCPAddr() net.Addr { return l.tcp.ln.Addr() }
+
+// Close stops both listeners and waits for every goroutine and thread they started. UDP workers
+// stop within a fraction of a second; TCP waits for queries already being answered, so it takes as
+// long as the slowest of those handlers. Calling Close again returns the first result.
+func (l *Listener) Close() error {
+	l.closeOnce.Do(func() {
+		var wg sync.WaitGroup
+		var uerr, terr error
+		wg.Add(2)
+		go func() { defer wg.Done(); uerr = l.udp.Close() }()
+		go func() { defer wg.Done(); terr = l.tcp.Close() }()
+		wg.Wait()
+		l.closeErr = errors.Join(uerr, terr)
+	})
+	return l.closeErr
+}
+
+// serveSafe calls h and turns a panic into "no response", so that one bad query cannot take down a
+// worker thread and with it the process.
+func serveSafe(h Handler, req *query.Request, out []byte, log *slog.Logger) (res []byte) {
+	defer func() {
+		if p := recover(); p != nil {
+			log.Error("handler panic", "client", req.Client, "transport", req.Transport, "panic", p)
+			res = nil
+		}
+	}()
+	return h.ServeDNS(req, out)
+}

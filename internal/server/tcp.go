@@ -1,0 +1,279 @@
+package server
+
+import (
+	"bufio"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/netip"
+	"sync"
+	"time"
+	"unsafe"
+
+	"warden/internal/query"
+)
+
+// DNS over TCP (RFC 7766): every message carries a two-byte length. A connection may carry many
+// queries, sent before the earlier ones are answered (pipelining, §6.2.1.1), and answers may go back
+// in any order (§7), so each query runs in its own goroutine and a slow one does not hold up the
+// rest. The number in flight per connection is bounded; when the bound is reached the connection is
+// simply not read, which pushes back on the client through TCP flow control.
+
+// tcpServer owns the accept loop and every connection goroutine.
+type tcpServer struct {
+	ln           net.Listener
+	h            Handler
+	log          *slog.Logger
+	idle         time.Duration
+	maxConns     int
+	maxPipelined int
+
+	done chan struct{} // closed by Close
+
+	mu     sync.Mutex
+	conns  map[*tcpConn]struct{}
+	closed bool
+
+	wg sync.WaitGroup // the accept loop and the connection readers
+}
+
+func listenTCP(ap netip.AddrPort, cfg ListenerConfig, h Handler, log *slog.Logger) (*tcpServer, error) {
+	ln, err := net.Listen(netFor("tcp", ap), net.TCPAddrFromAddrPort(ap).String())
+	if err != nil {
+		return nil, fmt.Errorf("tcp: %w", err)
+	}
+	s := &tcpServer{
+		ln:           ln,
+		h:            h,
+		log:          log,
+		idle:         cfg.TCPIdleTimeout,
+		maxConns:     cfg.TCPMaxConns,
+		maxPipelined: cfg.TCPMaxPipelined,
+		done:         make(chan struct{}),
+		conns:        make(map[*tcpConn]struct{}),
+	}
+	s.wg.Add(1)
+	go s.acceptLoop()
+	return s, nil
+}
+
+// Close stops accepting, closes every connection and waits for their goroutines, including
+// queries still being answered.
+func (s *tcpServer) Close() error {
+	s.mu.Lock()
+	if s.closed {
+		s.mu.Unlock()
+		return nil
+	}
+	s.closed = true
+	close(s.done)
+	err := s.ln.Close()
+	for c := range s.conns {
+		_ = c.conn.Close()
+	}
+	s.mu.Unlock()
+	s.wg.Wait()
+	if err != nil {
+		return fmt.Errorf("tcp close: %w", err)
+	}
+	return nil
+}
+
+func (s *tcpServer) acceptLoop() {
+	defer s.wg.Done()
+	var delay time.Duration
+	for {
+		conn, err := s.ln.Accept()
+		if err != nil {
+			select {
+			case <-s.done:
+				return
+			default:
+			}
+			// Typically out of file descriptors. Back off as net/http does, rather than spin.
+			delay = min(max(2*delay, 5*time.Millisecond), time.Second)
+			s.log.Warn("tcp accept", "err", err, "retry_in", delay)
+			t := time.NewTimer(delay)
+			select {
+			case <-s.done:
+				t.Stop()
+				return
+			case <-t.C:
+			}
+			continue
+		}
+		delay = 0
+		s.start(conn)
+	}
+}
+
+// start registers conn and starts its reader, or closes it at once when the server is closed or at
+// its connection limit.
+func (s *tcpServer) start(conn net.Conn) {
+	s.mu.Lock()
+	if s.closed || len(s.conns) >= s.maxConns {
+		full := !s.closed
+		s.mu.Unlock()
+		_ = conn.Close()
+		if full {
+			s.log.Debug("tcp connection limit reached, closing new connection",
+				"client", conn.RemoteAddr().String(), "limit", s.maxConns)
+		}
+		return
+	}
+	c := &tcpConn{s: s, conn: conn}
+	if ta, ok := conn.RemoteAddr().(*net.TCPAddr); ok {
+		ap := ta.AddrPort()
+		c.client = netip.AddrPortFrom(ap.Addr().Unmap(), ap.Port())
+	}
+	s.conns[c] = struct{}{}
+	s.wg.Add(1)
+	s.mu.Unlock()
+	go c.serve()
+}
+
+func (s *tcpServer) forget(c *tcpConn) {
+	s.mu.Lock()
+	delete(s.conns, c)
+	s.mu.Unlock()
+}
+
+// tcpConn is one client connection: a reader goroutine, and one goroutine per query in flight.
+type tcpConn struct {
+	s      *tcpServer
+	conn   net.Conn
+	client netip.AddrPort
+
+	wmu sync.Mutex // one reply written at a time, each whole
+}
+
+// tcpJob carries one query through its goroutine; jobs are pooled. buf holds the reply behind two
+// bytes reserved for its length, so that the reply goes out in one write.
+type tcpJob struct {
+	req query.Request
+	in  []byte
+	buf []byte
+}
+
+const tcpBufLen = 2 + 65535
+
+var (
+	tcpJobs    = sync.Pool{New: func() any { return &tcpJob{buf: make([]byte, tcpBufLen)} }}
+	tcpReaders = sync.Pool{New: func() any { return bufio.NewReaderSize(nil, 4096) }}
+)
+
+func (c *tcpConn) serve() {
+	defer c.s.wg.Done()
+	defer c.s.forget(c)
+
+	br := tcpReaders.Get().(*bufio.Reader)
+	br.Reset(c.conn)
+	slots := make(chan struct{}, c.s.maxPipelined)
+	var inflight sync.WaitGroup
+
+	for {
+		job, ok := c.read(br)
+		if !ok {
+			break
+		}
+		if !c.acquire(slots) {
+			tcpJobs.Put(job)
+			break
+		}
+		inflight.Add(1)
+		go func() {
+			defer inflight.Done()
+			c.answer(job)
+			<-slots
+		}()
+	}
+	br.Reset(nil)
+	tcpReaders.Put(br)
+	// Answers already being computed are still sent; then the connection goes.
+	inflight.Wait()
+	_ = c.conn.Close()
+}
+
+// acquire waits for a free pipeline slot; false means the server is closing.
+func (c *tcpConn) acquire(slots chan struct{}) bool {
+	select {
+	case slots <- struct{}{}:
+		return true
+	case <-c.s.done:
+		return false
+	}
+}
+
+// read returns the next query, or false when the connection should close: idle timeout, read error,
+// end of stream, or a message of length 0.
+func (c *tcpConn) read(br *bufio.Reader) (*tcpJob, bool) {
+	// One deadline for the length and the message: a client that starts a message and then trickles
+	// it is idle too (RFC 7766 §6.2.3 cares about resources held, not bytes seen).
+	if err := c.conn.SetReadDeadline(time.Now().Add(c.s.idle)); err != nil {
+		return nil, false
+	}
+	var lenBuf [2]byte
+	if _, err := io.ReadFull(br, lenBuf[:]); err != nil {
+		c.logEnd(err)
+		return nil, false
+	}
+	n := int(binary.BigEndian.Uint16(lenBuf[:]))
+	if n == 0 {
+		return nil, false
+	}
+	job := tcpJobs.Get().(*tcpJob)
+	if cap(job.in) < n {
+		job.in = make([]byte, n)
+	}
+	job.in = job.in[:n]
+	if _, err := io.ReadFull(br, job.in); err != nil {
+		tcpJobs.Put(job)
+		c.logEnd(err)
+		return nil, false
+	}
+	return job, true
+}
+
+func (c *tcpConn) logEnd(err error) {
+	if errors.Is(err, io.EOF) || errors.Is(err, net.ErrClosed) {
+		return
+	}
+	c.s.log.Debug("tcp connection closed", "client", c.client, "err", err)
+}
+
+// answer runs the handler for one query and writes the reply.
+func (c *tcpConn) answer(job *tcpJob) {
+	defer tcpJobs.Put(job)
+	job.req.Wire = job.in[:len(job.in):len(job.in)]
+	job.req.Client = c.client
+	job.req.Transport = query.TCP
+	res := serveSafe(c.s.h, &job.req, job.buf[2:2:tcpBufLen], c.s.log)
+	job.req.Wire = nil
+	if len(res) == 0 || len(res) > tcpBufLen-2 {
+		return
+	}
+	// The handler normally writes where it was told; a reply from elsewhere is copied behind the
+	// length (copy handles overlap, should it be a different part of buf).
+	if unsafe.SliceData(res) != &job.buf[2] {
+		copy(job.buf[2:], res)
+	}
+	binary.BigEndian.PutUint16(job.buf, uint16(len(res)))
+	msg := job.buf[:2+len(res)]
+
+	c.wmu.Lock()
+	defer c.wmu.Unlock()
+	// A client that does not read its answers must not hold the goroutine forever.
+	if err := c.conn.SetWriteDeadline(time.Now().Add(c.s.idle)); err == nil {
+		_, err = c.conn.Write(msg)
+		if err == nil {
+			return
+		}
+		c.s.log.Debug("tcp write", "client", c.client, "err", err)
+	}
+	// Closing also ends the reader, so no more queries are taken from a connection that cannot
+	// receive answers.
+	_ = c.conn.Close()
+}
