@@ -147,7 +147,7 @@ func (s *Set) belowNode(ce *zone.Node, qname []byte, qtype uint16) *wire.Templat
 		s.dname(r, ce, qname, qtype)
 		return r.template(qname, len(qname))
 	}
-	if w := ce.Zone.Nodes["\x01*"+ce.Key]; w != nil {
+	if w := ce.Wildcard; w != nil {
 		key := uint32(kindWildcard) | uint32(qtype)
 		if !w.Has(qtype) && !w.Has(dns.TypeCNAME) && qtype != dns.TypeANY {
 			key = kindWildcard | kindNoData

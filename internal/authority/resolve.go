@@ -132,7 +132,7 @@ func (s *Set) followCNAME(r *result, from *zone.Node, target string, qtype uint1
 	case ce.Has(dns.TypeDNAME):
 		s.dname(r, ce, key, qtype)
 	default:
-		if w := z.Nodes["\x01*"+ce.Key]; w != nil {
+		if w := ce.Wildcard; w != nil {
 			owner := append([]byte(nil), key...)
 			s.atNode(r, w, key, qtype, owner)
 			return

@@ -475,7 +475,7 @@ func questionLines(m *dns.Msg) []string {
 }
 
 // caseFolded renders records for comparison with names lower-cased (RFC 4343: names compare without
-// regard to case), except owner names spelled like qname (the question, for the answer section): a
+// regard to case), except owner names equal to qname (the question, for the answer section): a
 // server must echo the question's letter case there, so those stay exact. Which case a compressed name shows elsewhere depends only on
 // the server's choice of compression target, which no client can rely on.
 func caseFolded(rrs []dns.RR, qname string) []string {
@@ -483,7 +483,7 @@ func caseFolded(rrs []dns.RR, qname string) []string {
 	for _, r := range rrs {
 		c := r.Clone()
 		h := c.Header()
-		if h.Name != qname {
+		if qname == "" || !strings.EqualFold(h.Name, qname) {
 			h.Name = strings.ToLower(h.Name)
 		}
 		text := c.String()

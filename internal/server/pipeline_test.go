@@ -171,3 +171,32 @@ func FuzzServeDNS(f *testing.F) {
 		}
 	})
 }
+
+// BenchmarkPipelineHit is the whole query path behind the socket for an existing name: parse,
+// admission, lookup and rendering. It must report 0 allocs/op.
+func BenchmarkPipelineHit(b *testing.B) {
+	benchPipeline(b, "www.example.test.")
+}
+
+// BenchmarkPipelineNXDOMAIN: a name that does not exist, answered from the template shared by
+// every such name under the apex.
+func BenchmarkPipelineNXDOMAIN(b *testing.B) {
+	benchPipeline(b, "no-such-name.example.test.")
+}
+
+func benchPipeline(b *testing.B, name string) {
+	p := testPipeline(b, "")
+	m := dns.NewMsg(name, dns.TypeA)
+	m.UDPSize = 1232
+	if err := m.Pack(); err != nil {
+		b.Fatal(err)
+	}
+	req := &query.Request{Wire: m.Data, Transport: query.UDP}
+	out := make([]byte, 0, 65535)
+	b.ReportAllocs()
+	for b.Loop() {
+		if p.ServeDNS(req, out) == nil {
+			b.Fatal("no answer")
+		}
+	}
+}

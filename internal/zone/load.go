@@ -229,6 +229,9 @@ func (l *loader) check() {
 	}
 	for _, n := range z.Nodes {
 		n.Cut = findCut(n)
+		if n.Parent != nil && strings.HasPrefix(n.Key, "\x01*") {
+			n.Parent.Wildcard = n
+		}
 	}
 	for _, n := range z.Nodes {
 		if n.IsDelegation() {

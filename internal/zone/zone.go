@@ -29,6 +29,8 @@ type Node struct {
 	// Cut is the delegation point at or above this node (a non-apex node with NS records), nil when
 	// the node is authoritative data of its zone.
 	Cut *Node
+	// Wildcard is the child "*" of this node (RFC 4592), nil when there is none.
+	Wildcard *Node
 
 	memo atomic.Pointer[memo]
 }
