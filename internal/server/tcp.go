@@ -158,7 +158,10 @@ type tcpJob struct {
 	buf []byte
 }
 
-const tcpBufLen = 2 + 65535
+// tcpBufLen is the pooled reply buffer: the length prefix and room for every usual answer. A
+// larger one (up to 64 KiB) gets its own buffer, so a thousand connections each with a hundred
+// queries stuck behind a client that does not read cost 400 MiB, not 6 GiB.
+const tcpBufLen = 2 + 4094
 
 var (
 	tcpJobs    = sync.Pool{New: func() any { return &tcpJob{buf: make([]byte, tcpBufLen)} }}
@@ -252,16 +255,24 @@ func (c *tcpConn) answer(job *tcpJob) {
 	job.req.Transport = query.TCP
 	res := serveSafe(c.s.h, &job.req, job.buf[2:2:tcpBufLen], c.s.log)
 	job.req.Wire = nil
-	if len(res) == 0 || len(res) > tcpBufLen-2 {
+	if len(res) == 0 || len(res) > 65535 {
 		return
 	}
-	// The handler normally writes where it was told; a reply from elsewhere is copied behind the
-	// length (copy handles overlap, should it be a different part of buf).
-	if unsafe.SliceData(res) != &job.buf[2] {
+	var msg []byte
+	switch {
+	case unsafe.SliceData(res) == &job.buf[2]:
+		// The handler wrote where it was told, behind room for the length.
+		msg = job.buf[:2+len(res)]
+	case len(res) <= tcpBufLen-2:
+		// A reply from elsewhere is copied behind the length (copy handles overlap, should it be
+		// a different part of buf).
 		copy(job.buf[2:], res)
+		msg = job.buf[:2+len(res)]
+	default:
+		// Larger than the pooled buffer: the handler allocated it; so does its framing.
+		msg = append(make([]byte, 2, 2+len(res)), res...)
 	}
-	binary.BigEndian.PutUint16(job.buf, uint16(len(res)))
-	msg := job.buf[:2+len(res)]
+	binary.BigEndian.PutUint16(msg, uint16(len(res)))
 
 	c.wmu.Lock()
 	defer c.wmu.Unlock()
