@@ -1,0 +1,555 @@
+#!/usr/bin/env bash
+# Authoritative-server benchmark: Warden against Knot DNS and NSD on loopback.
+#
+# All servers serve the same generated zone bench.test. (10,000 records) on 127.0.0.1, each on its own
+# port, pinned to CPU 0; dnsperf is pinned to CPU 1. The servers are measured in turn, interleaved
+# (A B C A B C A B C), and the table shows the median of the repetitions for every metric plus the
+# ratios Warden/Knot and Warden/NSD. See bench/README.md for what each number means.
+#
+# Usage (from the repository root): bench/auth.sh
+# Environment (defaults in brackets):
+#   BENCH_REPS [3]            repetitions of the A B C round
+#   BENCH_DURATION [10]       seconds of each max-throughput dnsperf run
+#   BENCH_LAT_DURATION [6]    seconds of each fixed-rate (latency) dnsperf run
+#   BENCH_LAT_QPS [20000]     query rate of the latency run
+#   BENCH_OUTSTANDING [500]   dnsperf -q (queries in flight) of the max-throughput run
+#   BENCH_CLIENTS [1]         dnsperf -c (sockets)
+#   BENCH_SKIP [2]            seconds cut from each end of a run for the CPU window (1 for latency runs)
+#   BENCH_RECORDS [10000]     records in the zone
+#   BENCH_QUERIES [100000]    lines in the query file
+#   BENCH_RMEM [4194304]      net.core.rmem_default/rmem_max during the run (bytes)
+#   BENCH_PORT_BASE [15310]   first port tried; busy ports are skipped
+#   BENCH_SERVERS ["warden knot nsd"]  servers to run (any subset, in this order)
+#   WARDEN_GOMAXPROCS ["1 2"] GOMAXPROCS values for Warden; each one runs as its own server
+#   WARDEN_BIN [unset]        use this warden binary instead of building ./cmd/warden
+#   BENCH_KEEP [0]            1: keep the temporary directory (logs, raw dnsperf output)
+#   BENCH_QUIET_PCT [15]      before each run, wait until other processes use less than this % of a CPU
+#   BENCH_QUIET_WAIT [3]      ... but at most this many seconds (three times that before a repeat)
+#   BENCH_MAX_OTHER [20]      a run during which other processes used more than this % of a CPU (both CPUs
+#                             together) is run again after the rounds, and the less disturbed one is kept
+#   BENCH_RETRIES [6]         at most this many such repeats
+set -euo pipefail
+
+REPS=${BENCH_REPS:-3}
+DURATION=${BENCH_DURATION:-10}
+LAT_DURATION=${BENCH_LAT_DURATION:-6}
+LAT_QPS=${BENCH_LAT_QPS:-20000}
+OUTSTANDING=${BENCH_OUTSTANDING:-500}
+CLIENTS=${BENCH_CLIENTS:-1}
+SKIP=${BENCH_SKIP:-2}
+RECORDS=${BENCH_RECORDS:-10000}
+NQUERIES=${BENCH_QUERIES:-100000}
+RMEM=${BENCH_RMEM:-4194304}
+PORT_BASE=${BENCH_PORT_BASE:-15310}
+SERVERS=${BENCH_SERVERS:-warden knot nsd}
+WARDEN_GOMAXPROCS=${WARDEN_GOMAXPROCS:-1 2}
+KEEP=${BENCH_KEEP:-0}
+WARDEN_BIN=${WARDEN_BIN:-}
+QUIET_PCT=${BENCH_QUIET_PCT:-15}
+QUIET_WAIT=${BENCH_QUIET_WAIT:-3}
+MAX_OTHER=${BENCH_MAX_OTHER:-20}
+RETRIES=${BENCH_RETRIES:-6}
+
+SERVER_CPU=0
+GEN_CPU=1
+ADDR=127.0.0.1
+ORIGIN=bench.test.
+CLK_TCK=$(getconf CLK_TCK)
+
+ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+cd "$ROOT"
+
+log() { printf '[auth.sh] %s\n' "$*" >&2; }
+die() { log "error: $*"; exit 1; }
+
+for tool in dnsperf dig taskset go awk sort pgrep ss sysctl getconf; do
+	command -v "$tool" >/dev/null || die "$tool not found in PATH"
+done
+case " $SERVERS " in *" knot "*) command -v knotd >/dev/null || die "knotd not found in PATH" ;; esac
+case " $SERVERS " in *" nsd "*) command -v nsd >/dev/null || die "nsd not found in PATH" ;; esac
+[ "$(nproc)" -ge 2 ] || die "needs at least 2 CPUs (server on CPU $SERVER_CPU, dnsperf on CPU $GEN_CPU)"
+if [ "$SKIP" -lt 1 ] || [ "$DURATION" -le $((2 * SKIP)) ]; then
+	die "BENCH_SKIP must be at least 1 and BENCH_DURATION more than twice BENCH_SKIP"
+fi
+[ "$LAT_DURATION" -gt 2 ] || die "BENCH_LAT_DURATION must be at least 3"
+
+# ---------------------------------------------------------------------------------------------------
+# Cleanup: kill every server we started, restore the socket-buffer sysctls, remove the temp dir.
+TMP=$(mktemp -d /tmp/warden-bench.XXXXXX)
+PIDS=()
+DNSPERF_PID=
+ORIG_RMEM_DEFAULT=$(sysctl -n net.core.rmem_default)
+ORIG_RMEM_MAX=$(sysctl -n net.core.rmem_max)
+SYSCTL_CHANGED=0
+
+cleanup() {
+	local rc=$? pid
+	trap - EXIT INT TERM
+	for pid in $DNSPERF_PID "${PIDS[@]}"; do
+		kill "$pid" 2>/dev/null || true
+	done
+	for pid in "${PIDS[@]}"; do
+		wait "$pid" 2>/dev/null || true
+	done
+	if [ "$SYSCTL_CHANGED" = 1 ]; then
+		sysctl -qw net.core.rmem_default="$ORIG_RMEM_DEFAULT" || true
+		sysctl -qw net.core.rmem_max="$ORIG_RMEM_MAX" || true
+		log "restored net.core.rmem_default=$ORIG_RMEM_DEFAULT rmem_max=$ORIG_RMEM_MAX"
+	fi
+	if [ "$KEEP" = 1 ]; then
+		log "kept $TMP"
+	else
+		rm -rf "$TMP"
+	fi
+	exit "$rc"
+}
+trap cleanup EXIT
+trap 'exit 130' INT
+trap 'exit 143' TERM
+
+# ---------------------------------------------------------------------------------------------------
+# Helpers.
+
+# port_busy PORT: true if something listens on PORT (UDP or TCP) on any address.
+port_busy() { ss -Hlnut | awk -v p="$1" '{n=split($5, a, ":"); if (a[n] == p) f=1} END {exit !f}'; }
+
+NEXT_PORT=$PORT_BASE
+PORT=
+# alloc_port: sets PORT to the next free port at or above the last one handed out.
+alloc_port() {
+	while port_busy "$NEXT_PORT"; do
+		NEXT_PORT=$((NEXT_PORT + 1))
+	done
+	PORT=$NEXT_PORT
+	NEXT_PORT=$((NEXT_PORT + 1))
+}
+
+# tree_pids PID: PID and all its descendants (NSD serves from forked children).
+tree_pids() {
+	local c
+	echo "$1"
+	for c in $(pgrep -P "$1" || true); do
+		tree_pids "$c"
+	done
+}
+
+# snapshot SERVER_PID DNSPERF_PID (either may be empty): one reading, taken by a single process so that
+# the numbers belong together: "UPTIME SERVER_TICKS DNSPERF_TICKS BUSY_TICKS". Process ticks are
+# utime+stime of all threads of the process and its descendants (NSD serves from forked children); the
+# kernel scales them to the scheduler's exact run time. BUSY_TICKS is the non-idle time of all CPUs
+# (user, nice, system, irq, softirq, steal in /proc/stat): sampled per tick, so only a rough figure.
+# All in units of 1/CLK_TCK s.
+snapshot() {
+	awk -v srv="$([ -z "$1" ] || tree_pids "$1" | tr '\n' ' ')" -v gen="$2" '
+		function ticks(pid,   line, f) {
+			line = ""
+			if ((getline line < ("/proc/" pid "/stat")) <= 0) return 0
+			close("/proc/" pid "/stat")
+			sub(/^.*\) /, "", line); split(line, f, " ")
+			return f[12] + f[13]
+		}
+		BEGIN {
+			getline up < "/proc/uptime"; split(up, u, " ")
+			while ((getline line < "/proc/stat") > 0) {
+				split(line, f, " ")
+				if (f[1] == "cpu") busy = f[2] + f[3] + f[4] + f[7] + f[8] + f[9]
+			}
+			n = split(srv, p, " ")
+			for (i = 1; i <= n; i++) c += ticks(p[i])
+			printf "%s %d %d %d\n", u[1], c, ticks(gen), busy
+		}'
+}
+
+# wait_quiet: waits up to QUIET_WAIT seconds until the machine runs less than QUIET_PCT % of one CPU
+# outside our servers and dnsperf (other users' builds and tests skew every number; see README).
+wait_quiet() {
+	local waited=0 a b pct
+	while :; do
+		a=$(snapshot "" "")
+		sleep 1
+		b=$(snapshot "" "")
+		pct=$(awk -v a="$a" -v b="$b" -v hz="$CLK_TCK" \
+			'BEGIN { split(a, x, " "); split(b, y, " "); printf "%d", (y[4] - x[4]) / hz / (y[1] - x[1]) * 100 }')
+		if [ "$pct" -lt "$QUIET_PCT" ]; then
+			return 0
+		fi
+		waited=$((waited + 1))
+		if [ "$waited" -ge "$QUIET_WAIT" ]; then
+			log "machine busy: other processes use ${pct}% of a CPU; measuring anyway"
+			return 0
+		fi
+	done
+}
+
+now() { date +%s.%N; }
+
+# pin_tree PID CPU: pin every thread of PID and of its descendants to CPU.
+pin_tree() {
+	local p
+	for p in $(tree_pids "$1"); do
+		taskset -a -p -c "$2" "$p" >/dev/null
+	done
+}
+
+# answered_in_window FILE T0 T1 INTERVAL: queries completed between T0 and T1, from dnsperf's -S lines
+# ("EPOCH: QPS", each covering the INTERVAL seconds before EPOCH), scaled to the whole window.
+answered_in_window() {
+	awk -v t0="$2" -v t1="$3" -v iv="$4" '
+		/^[0-9]+\.[0-9]+: [0-9.]+$/ {
+			ts = $1 + 0; q = $2 + 0
+			a = (prev == "") ? ts - iv : prev
+			lo = (a > t0) ? a : t0; hi = (ts < t1) ? ts : t1
+			if (hi > lo) { n += q * (hi - lo); cov += hi - lo }
+			prev = ts
+		}
+		END { if (cov > 0) printf "%.0f\n", n * (t1 - t0) / cov; else print 0 }' "$1"
+}
+
+# dnsperf_field FILE LABEL: the first number after "LABEL:" in dnsperf's summary.
+dnsperf_field() { awk -v l="$2:" '$0 ~ "^ *" l {sub(".*" l " *", ""); print $1 + 0; exit}' "$1"; }
+
+# percentiles FILE: p50 and p99 in microseconds of the per-query latencies of a dnsperf -v run.
+percentiles() {
+	awk '/^> [A-Z]+ /{print $NF * 1e6}' "$1" | sort -g | awk '
+		{ v[NR] = $1 }
+		END {
+			if (NR == 0) { print "nan nan"; exit }
+			i50 = int(NR * 0.50 + 0.999999); i99 = int(NR * 0.99 + 0.999999)
+			printf "%.0f %.0f\n", v[i50], v[i99]
+		}'
+}
+
+# ---------------------------------------------------------------------------------------------------
+# Zone and query file.
+ZONE=$TMP/bench.test.zone
+QUERIES=$TMP/queries.txt
+log "generating $RECORDS-record zone and $NQUERIES queries"
+go run ./bench/genzone -n "$RECORDS" -zone "$ZONE" -queries "$QUERIES" -nq "$NQUERIES" 2>&1 | sed 's/^/[auth.sh] /' >&2
+
+# ---------------------------------------------------------------------------------------------------
+# Servers. Each start_* function starts one server pinned to SERVER_CPU and records NAME PID PORT.
+NAMES=()
+declare -A PID_OF PORT_OF DESC_OF
+
+# register NAME PID PORT DESCRIPTION; the server logs to $TMP/NAME.log.
+register() {
+	NAMES+=("$1")
+	PID_OF[$1]=$2
+	PORT_OF[$1]=$3
+	DESC_OF[$1]=$4
+	PIDS+=("$2")
+}
+
+start_warden() {
+	local gmp port pid
+	if [ -n "$WARDEN_BIN" ]; then
+		log "using prebuilt warden $WARDEN_BIN"
+	else
+		log "building warden: go build -o $TMP/warden ./cmd/warden"
+		if ! go build -o "$TMP/warden" ./cmd/warden >"$TMP/warden-build.log" 2>&1; then
+			log "SKIPPING warden: build failed:"
+			head -n 15 "$TMP/warden-build.log" | sed 's/^/[auth.sh]   /' >&2
+			return 0
+		fi
+		WARDEN_BIN=$TMP/warden
+	fi
+	for gmp in $WARDEN_GOMAXPROCS; do
+		alloc_port
+		port=$PORT
+		GOMAXPROCS=$gmp taskset -c "$SERVER_CPU" "$WARDEN_BIN" serve --listen "$ADDR:$port" \
+			--zone "$ORIGIN=$ZONE" >"$TMP/warden-gmp$gmp.log" 2>&1 &
+		pid=$!
+		register "warden-gmp$gmp" "$pid" "$port" \
+			"GOMAXPROCS=$gmp warden serve --listen $ADDR:$port --zone $ORIGIN=ZONE"
+	done
+}
+
+start_knot() {
+	local port pid dir=$TMP/knot
+	alloc_port
+	port=$PORT
+	mkdir -p "$dir"
+	cat >"$dir/knot.conf" <<-EOF
+		server:
+		    rundir: "$dir"
+		    listen: $ADDR@$port
+		    udp-workers: 1
+		    tcp-workers: 1
+		    background-workers: 1
+		log:
+		  - target: stderr
+		    any: warning
+		database:
+		    storage: "$dir"
+		template:
+		  - id: default
+		    storage: "$dir"
+		    zonefile-sync: -1
+		    journal-content: none
+		zone:
+		  - domain: $ORIGIN
+		    file: "$ZONE"
+	EOF
+	taskset -c "$SERVER_CPU" knotd -c "$dir/knot.conf" >"$TMP/knot.log" 2>&1 &
+	pid=$!
+	register knot "$pid" "$port" "knotd -c knot.conf (udp-workers 1, zonefile-sync -1, journal-content none)"
+}
+
+start_nsd() {
+	local port pid dir=$TMP/nsd
+	alloc_port
+	port=$PORT
+	mkdir -p "$dir"
+	cat >"$dir/nsd.conf" <<-EOF
+		server:
+		    ip-address: $ADDR@$port
+		    server-count: 1
+		    username: ""
+		    chroot: ""
+		    database: ""
+		    zonesdir: "$dir"
+		    zonelistfile: "$dir/zone.list"
+		    xfrdfile: "$dir/xfrd.state"
+		    xfrdir: "$dir"
+		    pidfile: "$dir/nsd.pid"
+		    rrl-ratelimit: 0
+		    minimal-responses: yes
+		    verbosity: 0
+		remote-control:
+		    control-enable: no
+		zone:
+		    name: $ORIGIN
+		    zonefile: "$ZONE"
+	EOF
+	taskset -c "$SERVER_CPU" nsd -d -c "$dir/nsd.conf" >"$TMP/nsd.log" 2>&1 &
+	pid=$!
+	register nsd "$pid" "$port" "nsd -d -c nsd.conf (server-count 1, rrl-ratelimit 0, minimal-responses yes)"
+}
+
+# wait_ready NAME: waits until NAME answers the SOA query; false if it died or timed out.
+wait_ready() {
+	local name=$1 pid=${PID_OF[$1]} port=${PORT_OF[$1]} i
+	for ((i = 0; i < 300; i++)); do
+		if ! kill -0 "$pid" 2>/dev/null; then
+			log "$name exited during startup"
+			return 1
+		fi
+		if dig +tries=1 +time=1 +short -p "$port" "@$ADDR" "$ORIGIN" SOA 2>/dev/null | grep -q hostmaster; then
+			return 0
+		fi
+		sleep 0.2
+	done
+	log "$name did not answer the SOA query within 60 s"
+	return 1
+}
+
+# verify NAME: checks a positive answer, an AAAA answer and NXDOMAIN.
+verify() {
+	local port=${PORT_OF[$1]} out
+	out=$(dig +tries=1 +time=2 +short -p "$port" "@$ADDR" "h1.$ORIGIN" A)
+	[ "$out" = 198.18.0.1 ] || { log "$1: h1.$ORIGIN A gave '$out', want 198.18.0.1"; return 1; }
+	out=$(dig +tries=1 +time=2 +short -p "$port" "@$ADDR" "h4.$ORIGIN" AAAA)
+	[ "$out" = 2001:db8::4 ] || { log "$1: h4.$ORIGIN AAAA gave '$out', want 2001:db8::4"; return 1; }
+	out=$(dig +tries=1 +time=2 -p "$port" "@$ADDR" "nx1.$ORIGIN" A)
+	grep -q 'status: NXDOMAIN' <<<"$out" || { log "$1: nx1.$ORIGIN A is not NXDOMAIN"; return 1; }
+	grep -q 'flags:[a-z ]* aa' <<<"$out" || { log "$1: NXDOMAIN answer lacks the AA flag"; return 1; }
+}
+
+log "raising net.core.rmem_default and rmem_max to $RMEM (were $ORIG_RMEM_DEFAULT, $ORIG_RMEM_MAX)"
+SYSCTL_CHANGED=1
+sysctl -qw net.core.rmem_max="$((RMEM > ORIG_RMEM_MAX ? RMEM : ORIG_RMEM_MAX))"
+sysctl -qw net.core.rmem_default="$RMEM"
+
+for s in $SERVERS; do
+	case $s in
+	warden) start_warden ;;
+	knot) start_knot ;;
+	nsd) start_nsd ;;
+	*) die "unknown server '$s' in BENCH_SERVERS (warden, knot, nsd)" ;;
+	esac
+done
+
+READY=()
+for name in "${NAMES[@]}"; do
+	if wait_ready "$name" && verify "$name"; then
+		pin_tree "${PID_OF[$name]}" "$SERVER_CPU"
+		READY+=("$name")
+		log "$name ready on $ADDR:${PORT_OF[$name]} (pid ${PID_OF[$name]})"
+	else
+		log "SKIPPING $name; last lines of its log:"
+		tail -n 10 "$TMP/$name.log" 2>/dev/null | sed 's/^/[auth.sh]   /' >&2 || true
+		kill "${PID_OF[$name]}" 2>/dev/null || true
+	fi
+done
+[ "${#READY[@]}" -gt 0 ] || die "no server is ready"
+
+# ---------------------------------------------------------------------------------------------------
+# Measurement.
+RES=$TMP/results.txt
+: >"$RES"
+
+# measure NAME REP KIND: one dnsperf run. KIND is "max" (throughput) or "lat" (fixed rate, per-query
+# latencies). Appends "NAME REP KIND qps cpu-us/q lost other% p50 p99" to RES; other% is the CPU time
+# of both CPUs that neither the server nor dnsperf used during the window, in % of one CPU. A run with
+# more than MAX_OTHER is noted in MAKEUP, to be run again after the rounds.
+measure() {
+	local name=$1 rep=$2 kind=$3 pid=${PID_OF[$1]} port=${PORT_OF[$1]}
+	local out=$TMP/dnsperf.$name.$rep.$kind dur skip snap0 snap1 t0 t1 dp n qps lost cpu other pct
+	local -a args=(-s "$ADDR" -p "$port" -d "$QUERIES" -c "$CLIENTS" -q "$OUTSTANDING" -S 1)
+	if [ "$kind" = max ]; then
+		dur=$DURATION skip=$SKIP
+		args+=(-l "$dur")
+	else
+		dur=$LAT_DURATION skip=1
+		args+=(-l "$dur" -Q "$LAT_QPS" -v)
+	fi
+	wait_quiet
+	taskset -c "$GEN_CPU" dnsperf "${args[@]}" >"$out" 2>&1 &
+	dp=$!
+	DNSPERF_PID=$dp
+	sleep "$skip"
+	t0=$(now) snap0=$(snapshot "$pid" "$dp")
+	sleep $((dur - 2 * skip))
+	t1=$(now) snap1=$(snapshot "$pid" "$dp")
+	if ! wait "$dp"; then
+		DNSPERF_PID=
+		log "dnsperf failed against $name:"
+		tail -n 5 "$out" >&2
+		return 1
+	fi
+	DNSPERF_PID=
+	n=$(answered_in_window "$out" "$t0" "$t1" 1)
+	qps=$(dnsperf_field "$out" "Queries per second")
+	lost=$(dnsperf_field "$out" "Queries lost")
+	# µs per query = server CPU in the window / queries answered in it.
+	read -r cpu other < <(awk -v n="$n" -v hz="$CLK_TCK" -v a="$snap0" -v b="$snap1" 'BEGIN {
+			split(a, x, " "); split(b, y, " ")
+			w = (y[1] - x[1]) * hz / 100
+			c = y[2] - x[2]; g = y[3] - x[3]; o = (y[4] - x[4] - c - g) / w
+			printf "%.2f %.0f\n", (n > 0 ? c / hz * 1e6 / n : 0), (o > 0 ? o : 0)
+		}')
+	if [ "$kind" = lat ]; then
+		pct=$(percentiles "$out")
+	else
+		pct="- -"
+	fi
+	log "$(printf '%-12s rep %d %-3s qps %8.0f  cpu %6s us/q  lost %-4s other %3s%%  p50/p99 %s us' \
+		"$name" "$rep" "$kind" "$qps" "$cpu" "$lost" "$other" "$pct")"
+	if [ "$other" -gt "$MAX_OTHER" ]; then
+		MAKEUP+=("$name $rep $kind")
+	fi
+	echo "$name $rep $kind $qps $cpu $lost $other $pct" >>"$RES"
+}
+
+TOTAL=$(((DURATION + LAT_DURATION + 2) * REPS * ${#READY[@]}))
+log "measuring ${READY[*]}: $REPS rounds, about $TOTAL s"
+MAKEUP=()
+for ((rep = 1; rep <= REPS; rep++)); do
+	for name in "${READY[@]}"; do
+		measure "$name" "$rep" max
+		measure "$name" "$rep" lat
+		sleep 0.5
+	done
+done
+
+# Runs that other processes disturbed are run once more at the end, while the repeat budget lasts; the
+# report keeps, for every server, round and kind, the run that was disturbed least. Waiting until the
+# end rather than repeating at once gives a busy spell on the machine time to pass.
+REPEATED=0
+NDISTURBED=${#MAKEUP[@]}
+for entry in "${MAKEUP[@]}"; do
+	[ "$REPEATED" -lt "$RETRIES" ] || break
+	read -r name rep kind <<<"$entry"
+	REPEATED=$((REPEATED + 1))
+	log "repeating the disturbed $kind run of $name, round $rep ($REPEATED of at most $RETRIES)"
+	QUIET_WAIT=$((QUIET_WAIT * 3)) measure "$name" "$rep" "$kind"
+done
+
+# KEPT: the least disturbed run of every server, round and kind.
+KEPT=$TMP/kept.txt
+awk '{ k = $1 " " $2 " " $3; d = $7
+       if (!(k in best) || d + 0 < bd[k]) { best[k] = $0; bd[k] = d + 0 } }
+     END { for (k in best) print best[k] }' "$RES" | sort -k2,2n -k1,1 -k3,3 >"$KEPT"
+DISTURBED=$(awk -v m="$MAX_OTHER" '$7 > m {n++} END {print n + 0}' "$KEPT")
+
+# ---------------------------------------------------------------------------------------------------
+# Report.
+SETTINGS=$(
+	cat <<-EOF
+		zone:        $ORIGIN, $RECORDS records (go run ./bench/genzone -n $RECORDS); $NQUERIES queries, 90% existing RRsets, 10% NXDOMAIN
+		pinning:     servers on CPU $SERVER_CPU (taskset -c $SERVER_CPU, threads re-pinned with taskset -a -p), dnsperf on CPU $GEN_CPU
+		sysctl:      net.core.rmem_default=$RMEM net.core.rmem_max=$(sysctl -n net.core.rmem_max) (restored afterwards)
+		max run:     taskset -c $GEN_CPU dnsperf -s $ADDR -p PORT -d queries.txt -c $CLIENTS -q $OUTSTANDING -S 1 -l $DURATION
+		latency run: taskset -c $GEN_CPU dnsperf -s $ADDR -p PORT -d queries.txt -c $CLIENTS -q $OUTSTANDING -S 1 -l $LAT_DURATION -Q $LAT_QPS -v
+		CPU window:  seconds $SKIP..$((DURATION - SKIP)) of the max run, 1..$((LAT_DURATION - 1)) of the latency run; µs = server utime+stime / queries answered in the window
+		rounds:      $REPS, interleaved ${READY[*]}; medians shown; $NDISTURBED runs disturbed (other > $MAX_OTHER%), $REPEATED repeated, $DISTURBED of the kept runs disturbed
+		versions:    $(dnsperf -h 2>&1 | awk '/^Version/{print "dnsperf " $2; exit}'), $(knotd --version 2>&1 | head -n 1), $(nsd -v 2>&1 | head -n 1), $(go version | awk '{print $3}')
+	EOF
+)
+for name in "${READY[@]}"; do
+	SETTINGS+=$'\n'"$(printf '%-12s %s' "$name:" "${DESC_OF[$name]}")"
+done
+
+echo
+echo "== Settings"
+echo "$SETTINGS"
+echo
+echo "== Runs (name round kind qps cpu-us/q lost other% p50-us p99-us; * = superseded by a repeat)"
+awk 'NR == FNR { kept[$0] = 1; next } { print $0, (($0 in kept) ? "" : "*") }' "$KEPT" "$RES" |
+	column -t 2>/dev/null || cat "$RES"
+echo
+echo "== Medians over $REPS rounds"
+awk -v order="${READY[*]}" '
+	function median(key,   n, i, j, t, a) {
+		n = split(vals[key], a, " ")
+		for (i = 2; i <= n; i++) { t = a[i]; for (j = i - 1; j >= 1 && a[j] + 0 > t + 0; j--) a[j + 1] = a[j]; a[j + 1] = t }
+		if (n == 0) return "nan"
+		return (n % 2) ? a[(n + 1) / 2] : (a[n / 2] + a[n / 2 + 1]) / 2
+	}
+	function add(key, v) { vals[key] = (key in vals) ? vals[key] " " v : v }
+	$3 == "max" { add($1 SUBSEP "qps", $4); add($1 SUBSEP "cpu", $5); add($1 SUBSEP "lostmax", $6) }
+	$3 == "lat" { add($1 SUBSEP "cpulat", $5); add($1 SUBSEP "p50", $8); add($1 SUBSEP "p99", $9); add($1 SUBSEP "lostlat", $6) }
+	END {
+		m = split(order, names, " ")
+		split("qps cpu cpulat p50 p99", metrics, " ")
+		hdr = sprintf("%-14s %10s %12s %12s %9s %9s", "server", "qps(max)", "cpu-us/q", "cpu-us/q@lat", "p50-us", "p99-us")
+		print hdr sprintf(" %9s", "lost")
+		for (i = 1; i <= m; i++) {
+			s = names[i]
+			for (k = 1; k <= 5; k++) med[s, metrics[k]] = median(s SUBSEP metrics[k])
+			printf "%-14s %10.0f %12.2f %12.2f %9.0f %9.0f %9s\n", s, med[s, "qps"], med[s, "cpu"], med[s, "cpulat"], med[s, "p50"], med[s, "p99"], median(s SUBSEP "lostmax") "/" median(s SUBSEP "lostlat")
+		}
+		nr = 0
+		for (i = 1; i <= m; i++) {
+			if (names[i] !~ /^warden/) continue
+			for (j = 1; j <= m; j++) {
+				if (names[j] ~ /^warden/) continue
+				if (!nr++) { print ""; print "Ratios (Warden / peer; qps: higher is better, the others: lower is better)"; print hdr }
+				line = sprintf("%-14s", names[i] "/" names[j])
+				for (k = 1; k <= 5; k++) {
+					a = med[names[i], metrics[k]]; b = med[names[j], metrics[k]]
+					w = (k == 1) ? 10 : (k <= 3) ? 12 : 9
+					line = line sprintf(" %" w "s", (b + 0 > 0) ? sprintf("%.2f", a / b) : "n/a")
+				}
+				print line
+			}
+		}
+		for (i = 1; i <= m; i++) for (j = i + 1; j <= m; j++) {
+			if (names[i] ~ /^warden/ || names[j] ~ /^warden/) continue
+			print ""; print "Peers: " names[i] "/" names[j]
+			line = sprintf("%-14s", names[i] "/" names[j])
+			for (k = 1; k <= 5; k++) {
+				a = med[names[i], metrics[k]]; b = med[names[j], metrics[k]]
+				w = (k == 1) ? 10 : (k <= 3) ? 12 : 9
+				line = line sprintf(" %" w "s", (b + 0 > 0) ? sprintf("%.2f", a / b) : "n/a")
+			}
+			print line
+		}
+	}' "$KEPT"
+echo
+echo "qps(max): dnsperf queries/s with $OUTSTANDING in flight (capped by dnsperf's own CPU for fast servers)."
+echo "cpu-us/q: server CPU (utime+stime, all threads) per answered query in the max run; @lat: same in the $LAT_QPS qps run."
+echo "p50/p99: per-query latency percentiles of the $LAT_QPS qps run. lost: dnsperf lost queries (max/lat); the max run"
+echo "  ends with up to $OUTSTANDING queries in flight, which dnsperf counts as lost."
+echo "other% (runs): CPU time (both CPUs) used by neither the server nor dnsperf, in % of one CPU; above $MAX_OTHER% a run"
+echo "  counts as disturbed."
