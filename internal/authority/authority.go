@@ -100,6 +100,9 @@ func (s *Set) Answer(req *query.Request) *wire.Template {
 			}
 		}
 		key := uint32(kindExact) | uint32(qtype)
+		if t := n.Memo(key); t != nil {
+			return t // the hit: no look at the node's records
+		}
 		if n.Cut == nil && !n.Has(qtype) && !n.Has(dns.TypeCNAME) && qtype != dns.TypeANY {
 			key = kindNoData // every missing type at a node has the same answer
 		}
@@ -168,7 +171,5 @@ func (s *Set) memoized(n *zone.Node, key uint32, qname []byte, shared int, build
 	}
 	r := &result{}
 	build(r)
-	t := r.template(qname, shared)
-	n.SetMemo(key, t)
-	return t
+	return n.SetMemo(key, r.template(qname, shared))
 }

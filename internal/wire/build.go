@@ -96,6 +96,7 @@ func (b *Builder) Template() *Template {
 	if len(t.Cuts) == 0 {
 		t.Cuts = []Cut{{}}
 	}
+	t.Whole = t.Cuts[len(t.Cuts)-1]
 	return &t
 }
 

@@ -42,6 +42,8 @@ type Template struct {
 	Fixups   []Fixup
 	// Cuts lists every RRset boundary in order; the last one is the whole Tail.
 	Cuts []Cut
+	// Whole is the last Cut, kept here so that the usual case reads no other memory.
+	Whole Cut
 	// MustFit counts the Cuts of the answer and authority sections. When one of them does not fit,
 	// the response is sent empty with TC=1, as Knot does: a partial answer could be taken as whole.
 	MustFit int
@@ -86,7 +88,7 @@ func (l Limits) Render(out []byte, req *query.Request, t *Template) []byte {
 		opt = optLen
 	}
 	room := l.MaxSize(req) - qend - opt
-	last := t.Cuts[len(t.Cuts)-1]
+	last := t.Whole
 	if int(last.End) > room {
 		return l.renderTruncated(out, req, t, room)
 	}

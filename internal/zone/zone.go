@@ -32,7 +32,9 @@ type Node struct {
 	// Wildcard is the child "*" of this node (RFC 4592), nil when there is none.
 	Wildcard *Node
 
-	memo atomic.Pointer[memo]
+	// first and memo hold the answers built from this node (see Memo).
+	first atomic.Pointer[memoEntry]
+	memo  atomic.Pointer[memo]
 }
 
 // Zone is one loaded zone. It never changes after Load returns.
@@ -78,11 +80,17 @@ func (n *Node) Empty() bool { return len(n.Sets) == 0 }
 // IsDelegation says whether the node is a zone cut (NS records below the apex).
 func (n *Node) IsDelegation() bool { return n.Cut == n }
 
-// memo holds wire answers already computed from a node. It is replaced, never changed, so readers
-// need no lock.
+// memoEntry is one answer kept on a node, the template held by value so that a hit reads the node,
+// the entry and the template's bytes and nothing else.
+type memoEntry struct {
+	key  uint32
+	tmpl wire.Template
+}
+
+// memo holds the answers of a node beyond the first. It is replaced, never changed, so readers need
+// no lock.
 type memo struct {
-	keys  []uint32
-	tmpls []*wire.Template
+	entries []*memoEntry
 }
 
 // MaxMemo bounds the answers kept per node, so queries for many types cannot grow memory without
@@ -91,39 +99,46 @@ const MaxMemo = 12
 
 // Memo returns the answer stored under key, or nil.
 func (n *Node) Memo(key uint32) *wire.Template {
+	if e := n.first.Load(); e != nil && e.key == key {
+		return &e.tmpl
+	}
 	m := n.memo.Load()
 	if m == nil {
 		return nil
 	}
-	for i, k := range m.keys {
-		if k == key {
-			return m.tmpls[i]
+	for _, e := range m.entries {
+		if e.key == key {
+			return &e.tmpl
 		}
 	}
 	return nil
 }
 
-// SetMemo stores an answer under key unless the node already holds MaxMemo answers.
-func (n *Node) SetMemo(key uint32, t *wire.Template) {
+// SetMemo stores a copy of t under key, unless the node already holds MaxMemo answers, and returns
+// the stored template (t itself when it was not stored).
+func (n *Node) SetMemo(key uint32, t *wire.Template) *wire.Template {
+	e := &memoEntry{key: key, tmpl: *t}
+	if n.first.CompareAndSwap(nil, e) {
+		return &e.tmpl
+	}
 	for range 8 { // a lost race retries; past that the answer simply is not kept
 		old := n.memo.Load()
 		next := &memo{}
 		if old != nil {
-			if len(old.keys) >= MaxMemo {
-				return
+			if len(old.entries) >= MaxMemo-1 {
+				return t
 			}
-			for _, k := range old.keys {
-				if k == key {
-					return
-				}
-			}
-			next.keys = append(make([]uint32, 0, len(old.keys)+1), old.keys...)
-			next.tmpls = append(make([]*wire.Template, 0, len(old.keys)+1), old.tmpls...)
+			next.entries = append(make([]*memoEntry, 0, len(old.entries)+1), old.entries...)
 		}
-		next.keys = append(next.keys, key)
-		next.tmpls = append(next.tmpls, t)
+		for _, o := range next.entries {
+			if o.key == key {
+				return &o.tmpl
+			}
+		}
+		next.entries = append(next.entries, e)
 		if n.memo.CompareAndSwap(old, next) {
-			return
+			return &e.tmpl
 		}
 	}
+	return t
 }
