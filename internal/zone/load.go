@@ -151,6 +151,7 @@ type loader struct {
 	errs  []Problem
 	warns []Problem
 	soas  int
+	mem   slabs
 }
 
 func (l *loader) problem(list *[]Problem, rr dns.RR, format string, args ...any) {
@@ -208,6 +209,8 @@ func (l *loader) add(rr dns.RR) {
 	}
 	n := l.node(key, h.Name)
 	h.Name = n.Name // one copy of the owner string per node, not per record
+	rr = l.mem.record(rr)
+	h = rr.Header()
 	for i := range n.Sets {
 		set := &n.Sets[i]
 		if set.Type != typ {
@@ -223,11 +226,11 @@ func (l *loader) add(rr dns.RR) {
 				h.Name, dns.TypeToString[typ], h.TTL, first, first)
 			h.TTL = first
 		}
-		set.RRs = append(set.RRs, rr)
+		set.RRs = appendTo(&l.mem.rrs, set.RRs, rr)
 		l.z.Records++
 		return
 	}
-	n.Sets = append(n.Sets, RRset{Type: typ, RRs: []dns.RR{rr}})
+	n.Sets = appendTo(&l.mem.sets, n.Sets, RRset{Type: typ, RRs: one(&l.mem.rrs, rr)})
 	l.z.Records++
 }
 
@@ -236,7 +239,10 @@ func (l *loader) node(key []byte, name string) *Node {
 	if n := l.z.Nodes[string(key)]; n != nil {
 		return n
 	}
-	n := &Node{Name: name, Key: string(key), Zone: l.z}
+	n := l.mem.nodes.get()
+	n.Key = l.mem.str(key)
+	n.Name = l.mem.str([]byte(name))
+	n.Zone = l.z
 	l.z.Nodes[n.Key] = n
 	if n.Key == l.z.Key {
 		l.z.Apex = n
