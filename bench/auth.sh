@@ -58,6 +58,8 @@ CLK_TCK=$(getconf CLK_TCK)
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 cd "$ROOT"
+# shellcheck source=bench/lib.sh
+. "$ROOT/bench/lib.sh"
 
 log() { printf '[auth.sh] %s\n' "$*" >&2; }
 die() { log "error: $*"; exit 1; }
@@ -110,8 +112,6 @@ trap 'exit 143' TERM
 # ---------------------------------------------------------------------------------------------------
 # Helpers.
 
-# port_busy PORT: true if something listens on PORT (UDP or TCP) on any address.
-port_busy() { ss -Hlnut | awk -v p="$1" '{n=split($5, a, ":"); if (a[n] == p) f=1} END {exit !f}'; }
 
 NEXT_PORT=$PORT_BASE
 PORT=
@@ -181,7 +181,6 @@ wait_quiet() {
 	done
 }
 
-now() { date +%s.%N; }
 
 # pin_tree PID CPU: pin every thread of PID and of its descendants to CPU.
 pin_tree() {
@@ -268,28 +267,7 @@ start_knot() {
 	local port pid dir=$TMP/knot
 	alloc_port
 	port=$PORT
-	mkdir -p "$dir"
-	cat >"$dir/knot.conf" <<-EOF
-		server:
-		    rundir: "$dir"
-		    listen: $ADDR@$port
-		    udp-workers: 1
-		    tcp-workers: 1
-		    background-workers: 1
-		log:
-		  - target: stderr
-		    any: warning
-		database:
-		    storage: "$dir"
-		template:
-		  - id: default
-		    storage: "$dir"
-		    zonefile-sync: -1
-		    journal-content: none
-		zone:
-		  - domain: $ORIGIN
-		    file: "$ZONE"
-	EOF
+	write_knot_conf "$dir" "$ADDR" "$port" "$ORIGIN" "$ZONE"
 	taskset -c "$SERVER_CPU" knotd -c "$dir/knot.conf" >"$TMP/knot.log" 2>&1 &
 	pid=$!
 	register knot "$pid" "$port" "knotd -c knot.conf (udp-workers 1, zonefile-sync -1, journal-content none)"

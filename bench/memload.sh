@@ -31,6 +31,8 @@ ORIGIN=bench.test.
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 cd "$ROOT"
+# shellcheck source=bench/lib.sh
+. "$ROOT/bench/lib.sh"
 
 log() { printf '[memload.sh] %s\n' "$*" >&2; }
 die() { log "error: $*"; exit 1; }
@@ -56,13 +58,11 @@ trap cleanup EXIT
 trap 'exit 130' INT
 trap 'exit 143' TERM
 
-port_busy() { ss -Hlnut | awk -v p="$1" '{n=split($5, a, ":"); if (a[n] == p) f=1} END {exit !f}'; }
 PORT=$PORT_BASE
 while port_busy "$PORT"; do
 	PORT=$((PORT + 1))
 done
 
-now() { date +%s.%N; }
 
 # cpu_s PID: utime+stime of all threads of PID so far, in seconds.
 cpu_s() {
@@ -80,28 +80,7 @@ log "generating the $RECORDS-record zone"
 go run ./bench/genzone -n "$RECORDS" -zone "$ZONE" 2>&1 | sed 's/^/[memload.sh] /' >&2
 ZONE_MIB=$(du -m "$ZONE" | awk '{print $1}')
 
-mkdir -p "$TMP/knot"
-cat >"$TMP/knot/knot.conf" <<EOF
-server:
-    rundir: "$TMP/knot"
-    listen: $ADDR@$PORT
-    udp-workers: 1
-    tcp-workers: 1
-    background-workers: 1
-log:
-  - target: stderr
-    any: warning
-database:
-    storage: "$TMP/knot"
-template:
-  - id: default
-    storage: "$TMP/knot"
-    zonefile-sync: -1
-    journal-content: none
-zone:
-  - domain: $ORIGIN
-    file: "$ZONE"
-EOF
+write_knot_conf "$TMP/knot" "$ADDR" "$PORT" "$ORIGIN" "$ZONE"
 
 ACTIVE=()
 for s in $SERVERS; do
