@@ -263,8 +263,8 @@ func classQueries() []Query {
 func opcodeQueries() []Query {
 	var qs []Query
 	for _, op := range []uint8{1, 2, 3, 6, 7, 15} {
-		qs = append(qs, Query{Name: ex, Type: dns.TypeSOA, Opcode: op, Note: "opcode not implemented"})
-		qs = append(qs, Query{Name: "www." + ex, Type: dns.TypeA, Opcode: op, EDNS: true, Note: "opcode not implemented, EDNS"})
+		qs = append(qs, Query{Name: ex, Type: dns.TypeSOA, Opcode: op, Note: "opcode answered NOTIMP"})
+		qs = append(qs, Query{Name: "www." + ex, Type: dns.TypeA, Opcode: op, EDNS: true, Note: "opcode answered NOTIMP, EDNS"})
 	}
 	qs = append(qs,
 		Query{Name: ex, Type: dns.TypeSOA, Opcode: dns.OpcodeNotify, Note: "NOTIFY to the primary"},

@@ -87,7 +87,7 @@ func knownOpcode(op uint8) bool {
 
 // admit returns the rcode for what the zones cannot answer, 0 for a query they can. The choices
 // follow Knot DNS: NOTIFY, UPDATE and zone transfers are refused as not authorised (no peer is
-// configured to be allowed them), other opcodes and QTYPE 0 are not implemented, and classes other
+// configured to be allowed them), other opcodes and QTYPE 0 get NOTIMP, and classes other
 // than IN (and ANY, answered as IN) have no zones.
 func admit(req *query.Request) uint16 {
 	switch req.Opcode {
