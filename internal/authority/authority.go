@@ -51,18 +51,6 @@ func New(zones []*zone.Zone) (*Set, error) {
 	return s, nil
 }
 
-// Zones returns the served zones.
-func (s *Set) Zones() []*zone.Zone {
-	out := make([]*zone.Zone, 0, len(s.zones))
-	for _, z := range s.zones {
-		out = append(out, z)
-	}
-	return out
-}
-
-// Zone returns the zone with the given origin (lower-case wire form), or nil.
-func (s *Set) Zone(key []byte) *zone.Zone { return s.zones[string(key)] }
-
 // closestZone returns the deepest served zone at or above the wire name.
 func (s *Set) closestZone(name []byte) *zone.Zone {
 	for off := 0; off < len(name); off += int(name[off]) + 1 {

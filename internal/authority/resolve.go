@@ -14,10 +14,7 @@ import (
 // resolver follows longer chains itself, and loops end here at the latest.
 const maxCNAMEs = 5
 
-const (
-	rcodeNoError  = 0
-	rcodeNXDomain = 3
-)
+const rcodeNXDomain = 3
 
 // rrsetOut is one RRset placed in a section; owner, when set, replaces the records' owner name
 // (wildcard synthesis writes the question name there).

@@ -30,8 +30,6 @@ const (
 	FlagAA = 1 << 10
 	FlagTC = 1 << 9
 	FlagRD = 1 << 8
-	FlagRA = 1 << 7
-	FlagAD = 1 << 5
 	FlagCD = 1 << 4
 )
 
@@ -41,7 +39,6 @@ const (
 	OpcodeNotify = 4
 	OpcodeUpdate = 5
 	ClassIN      = 1
-	ClassCH      = 3
 	ClassANY     = 255
 	typeOPT      = 41
 )

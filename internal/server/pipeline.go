@@ -46,9 +46,6 @@ func NewPipeline(limits wire.Limits, snap *Snapshot) *Pipeline {
 // Swap makes snap the one every following query sees; queries in flight finish on the old one.
 func (p *Pipeline) Swap(snap *Snapshot) { p.snap.Store(snap) }
 
-// Snapshot returns the snapshot in service.
-func (p *Pipeline) Snapshot() *Snapshot { return p.snap.Load() }
-
 var _ Handler = (*Pipeline)(nil)
 
 // ServeDNS answers one query.

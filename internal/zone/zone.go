@@ -55,9 +55,6 @@ func (z *Zone) Serial() uint32 { return z.SOA.Serial }
 // NegativeTTL is the TTL of the SOA record in negative answers: min(SOA TTL, MINIMUM) (RFC 2308 §5).
 func (z *Zone) NegativeTTL() uint32 { return min(z.SOA.Hdr.TTL, z.SOA.Minttl) }
 
-// Find returns the node of a lower-case wire-form name, or nil.
-func (z *Zone) Find(key []byte) *Node { return z.Nodes[string(key)] }
-
 // RRset returns the records of type t at the node, or nil.
 func (n *Node) RRset(t uint16) []dns.RR {
 	for i := range n.Sets {
