@@ -30,7 +30,6 @@ const (
 	FlagAA = 1 << 10
 	FlagTC = 1 << 9
 	FlagRD = 1 << 8
-	FlagCD = 1 << 4
 )
 
 // Opcodes and classes Warden looks at.
@@ -99,7 +98,7 @@ type Request struct {
 // Lower returns the question name in wire form, lower-cased. The slice aliases the Request.
 func (r *Request) Lower() []byte { return r.lower[:r.lowerLen] }
 
-// Reset clears everything Parse sets, keeping the buffers.
+// reset clears everything Parse sets, keeping the buffers.
 func (r *Request) reset() {
 	r.ID, r.Flags, r.Opcode = 0, 0, 0
 	r.QName, r.QType, r.QClass, r.QuestionEnd = nil, 0, 0, 0
