@@ -151,7 +151,11 @@ type loader struct {
 	errs  []Problem
 	warns []Problem
 	soas  int
-	mem   slabs
+	// dnames and delegations count DNAME records and NS records below the apex, so that a zone
+	// without them skips the checks and the tree walks that only they need.
+	dnames      int
+	delegations int
+	mem         slabs
 }
 
 func (l *loader) problem(list *[]Problem, rr dns.RR, format string, args ...any) {
@@ -198,6 +202,12 @@ func (l *loader) add(rr dns.RR) {
 			return
 		}
 		l.z.SOA = rr.(*dns.SOA)
+	case dns.TypeDNAME:
+		l.dnames++
+	case dns.TypeNS:
+		if h.Name != l.z.Origin {
+			l.delegations++
+		}
 	case dns.TypeOPT, dns.TypeTSIG:
 		l.problem(&l.errs, rr, "%s: %s is a meta type, not zone data", h.Name, dns.TypeToString[typ])
 		return
@@ -276,8 +286,10 @@ func (l *loader) check() {
 	if len(l.errs) > 0 {
 		return
 	}
+	if l.delegations > 0 {
+		l.setCuts()
+	}
 	for _, n := range z.Nodes {
-		n.Cut = findCut(n)
 		if n.Parent != nil && strings.HasPrefix(n.Key, "\x01*") {
 			n.Parent.Wildcard = n
 		}
@@ -305,7 +317,7 @@ func (l *loader) checkNode(n *Node) {
 	if d := n.RRset(dns.TypeDNAME); len(d) > 1 {
 		l.problemAt(&l.errs, d[1], 1, "%s: more than one DNAME record (RFC 6672 §2.4)", n.Name)
 	}
-	if n.Empty() {
+	if n.Empty() || l.dnames == 0 {
 		return
 	}
 	for p := n.Parent; p != nil; p = p.Parent {
@@ -316,15 +328,26 @@ func (l *loader) checkNode(n *Node) {
 	}
 }
 
-// findCut returns the highest delegation point at or above n, below the apex.
-func findCut(n *Node) *Node {
-	var cut *Node
-	for p := n; p != nil && !p.IsApex(); p = p.Parent {
-		if p.Has(dns.TypeNS) {
-			cut = p
+// setCuts sets Node.Cut, the highest delegation point at or above each node below the apex. Each
+// node's answer comes from its parent's, so every node is looked at once however deep the tree.
+func (l *loader) setCuts() {
+	done := make(map[*Node]bool, 64)
+	var cutOf func(n *Node) *Node
+	cutOf = func(n *Node) *Node {
+		if n.IsApex() || done[n] {
+			return n.Cut
 		}
+		done[n] = true
+		if c := cutOf(n.Parent); c != nil {
+			n.Cut = c
+		} else if n.Has(dns.TypeNS) {
+			n.Cut = n
+		}
+		return n.Cut
 	}
-	return cut
+	for _, n := range l.z.Nodes {
+		cutOf(n)
+	}
 }
 
 // checkGlue warns when an NS name below the cut it serves has no address records: resolvers

@@ -61,8 +61,27 @@ func TestLoadTree(t *testing.T) {
 	if n := z.Nodes[key(t, "ns.sub.example.test.")]; n.Cut == nil || n.Cut.Name != "sub.example.test." {
 		t.Fatalf("glue not under its cut")
 	}
+	if n := z.Nodes[key(t, "www.example.test.")]; n.Cut != nil {
+		t.Fatalf("authoritative data under a cut")
+	}
 	if n := z.Nodes[key(t, "www.example.test.")]; len(n.RRset(1)) != 1 {
 		t.Fatalf("duplicate record kept")
+	}
+}
+
+// A delegation below another one is occluded by the higher cut, which is the one that counts.
+func TestLoadNestedCuts(t *testing.T) {
+	z, _, err := Load("example.test.", "zone.db", []byte(head+"sub NS ns.other.\ndeep.sub NS ns.other.\nx.deep.sub A 192.0.2.1\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, name := range []string{"sub.example.test.", "deep.sub.example.test.", "x.deep.sub.example.test."} {
+		if c := z.Nodes[key(t, name)].Cut; c == nil || c.Name != "sub.example.test." {
+			t.Errorf("%s: cut %v, want sub.example.test.", name, c)
+		}
+	}
+	if z.Apex.Cut != nil {
+		t.Error("the apex is not a cut")
 	}
 }
 
