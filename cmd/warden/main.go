@@ -1,5 +1,6 @@
 // Command warden is one DNS server binary: `warden serve` answers from the configured zones,
-// `warden check` validates a configuration and its zones without serving.
+// `warden check` validates a configuration and its zones without serving, and `warden lab` runs a
+// mini internet on loopback addresses for trying resolution offline.
 package main
 
 import (
@@ -16,6 +17,8 @@ const usage = `warden: an authoritative DNS server
 Usage:
   warden [serve] [flags]   serve the configured zones (the default command)
   warden check [flags]     validate the configuration and every zone, then exit
+  warden lab [--port N]    serve a whole DNS hierarchy on 127.0.x.y for offline resolution
+                           tests, and print its root hints (port 53 needs root)
   warden help              show this text
 
 Flags (serve and check):
@@ -38,6 +41,8 @@ func run(args []string, stdout, stderr io.Writer) int {
 		return serve(args, stderr)
 	case "check":
 		return check(args, stdout, stderr)
+	case "lab":
+		return labCmd(args, stdout, stderr)
 	case "help", "-h", "--help":
 		fmt.Fprint(stdout, usage)
 		return 0

@@ -1,0 +1,53 @@
+package main
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"os/signal"
+	"syscall"
+
+	"warden/internal/lab"
+)
+
+var behaviourNames = map[lab.Behaviour]string{
+	lab.Normal:     "",
+	lab.Silent:     "never answers",
+	lab.Slow:       "answers after " + lab.SlowDelay.String(),
+	lab.Truncating: "truncates every UDP answer",
+	lab.Lame:       "lame: REFUSED to everything",
+}
+
+// labCmd serves the built-in mini internet until interrupted and prints its root hints, so that
+// any resolver can be tried offline against a whole hierarchy.
+func labCmd(args []string, stdout, stderr io.Writer) int {
+	fs := flag.NewFlagSet("warden lab", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	port := fs.Int("port", 53, "port every lab server listens on (resolvers with root hints use 53)")
+	if err := fs.Parse(args); err != nil {
+		return exitCode(err)
+	}
+	servers := lab.Hierarchy()
+	l, err := lab.Start(servers, *port, slog.New(slog.NewTextHandler(stderr, nil)))
+	if err != nil {
+		fmt.Fprintf(stderr, "warden lab: %v\n", err)
+		return 1
+	}
+	defer l.Close()
+	fmt.Fprintf(stdout, "; The mini internet is up. Root hints (save as a file for your resolver):\n%s\n", l.RootHints())
+	fmt.Fprintln(stdout, "; Servers:")
+	for _, s := range servers {
+		var zones []string
+		for _, z := range s.Zones {
+			zones = append(zones, z.Origin)
+		}
+		fmt.Fprintf(stdout, ";   %-10s port %d  %-22s zones %v %s\n", s.IP, *port, s.Name, zones, behaviourNames[s.Behaviour])
+	}
+	fmt.Fprintln(stdout, "; Try: unbound with root-hints set to that file and do-not-query-localhost: no; stop with Ctrl-C.")
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
+	defer stop()
+	<-ctx.Done()
+	return 0
+}

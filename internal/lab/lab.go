@@ -1,0 +1,140 @@
+package lab
+
+import (
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"strings"
+	"time"
+
+	"warden/internal/authority"
+	"warden/internal/query"
+	"warden/internal/server"
+	"warden/internal/wire"
+	"warden/internal/zone"
+)
+
+// Lab is a running hierarchy.
+type Lab struct {
+	servers   []Server
+	port      int
+	listeners []*server.Listener
+}
+
+// Start serves every server on its address and the given port (53 for resolvers that cannot be
+// told another port, such as Unbound with root hints). On any error nothing is left running.
+func Start(servers []Server, port int, log *slog.Logger) (*Lab, error) {
+	l := &Lab{servers: servers, port: port}
+	for _, s := range servers {
+		h, err := handlerFor(s)
+		if err != nil {
+			l.Close()
+			return nil, err
+		}
+		ln, err := server.Listen(server.ListenerConfig{
+			Addr:           net.JoinHostPort(s.IP, fmt.Sprint(port)),
+			UDPWorkers:     1,
+			TCPIdleTimeout: 5 * time.Second,
+		}, h, log)
+		if err != nil {
+			l.Close()
+			return nil, fmt.Errorf("lab server %s: %w", s.Name, err)
+		}
+		l.listeners = append(l.listeners, ln)
+	}
+	return l, nil
+}
+
+// Close stops every server.
+func (l *Lab) Close() error {
+	var errs []error
+	for _, ln := range l.listeners {
+		errs = append(errs, ln.Close())
+	}
+	l.listeners = nil
+	return errors.Join(errs...)
+}
+
+// RootHints returns the root hints of the hierarchy in master-file form, as a resolver's
+// root-hints file takes them.
+func (l *Lab) RootHints() string {
+	var b strings.Builder
+	for _, s := range l.servers {
+		for _, z := range s.Zones {
+			if z.Origin == "." {
+				fmt.Fprintf(&b, ".\t3600000\tIN\tNS\t%s\n%s\t3600000\tIN\tA\t%s\n", s.Name, s.Name, s.IP)
+			}
+		}
+	}
+	return b.String()
+}
+
+// handlerFor builds the Warden pipeline that serves s's zones, wrapped in its misbehaviour.
+func handlerFor(s Server) (server.Handler, error) {
+	var zones []*zone.Zone
+	for _, zt := range s.Zones {
+		z, _, err := zone.Load(zt.Origin, "lab zone "+zt.Origin, []byte(zt.Text))
+		if err != nil {
+			return nil, fmt.Errorf("lab server %s: %w", s.Name, err)
+		}
+		zones = append(zones, z)
+	}
+	set, err := authority.New(zones)
+	if err != nil {
+		return nil, fmt.Errorf("lab server %s: %w", s.Name, err)
+	}
+	pipe := server.NewPipeline(wire.Limits{UDPPayload: 1232}, &server.Snapshot{Authority: set})
+	return misbehave{pipe: pipe, how: s.Behaviour}, nil
+}
+
+// misbehave turns a correct server into one of the broken kinds a resolver meets.
+type misbehave struct {
+	pipe *server.Pipeline
+	how  Behaviour
+}
+
+const rcodeRefused = 5
+
+func (m misbehave) ServeDNS(req *query.Request, out []byte) []byte {
+	switch m.how {
+	case Silent:
+		return nil
+	case Slow:
+		time.Sleep(SlowDelay)
+	}
+	res := m.pipe.ServeDNS(req, out)
+	if res == nil || len(res) < query.HeaderLen {
+		return res
+	}
+	switch m.how {
+	case Lame:
+		return lameAnswer(req, res)
+	case Truncating:
+		if req.Transport == query.UDP && req.QuestionEnd > 0 {
+			return truncate(req, res)
+		}
+	}
+	return res
+}
+
+// lameAnswer rewrites a response into REFUSED with only the question.
+func lameAnswer(req *query.Request, res []byte) []byte {
+	end := req.QuestionEnd
+	if end == 0 {
+		end = query.HeaderLen
+	}
+	res = res[:end]
+	res[2] &^= 0x04                     // AA off
+	res[3] = res[3]&0xF0 | rcodeRefused // rcode
+	clear(res[6:12])                    // no records (and no OPT)
+	return res
+}
+
+// truncate keeps the header and question of a response and sets TC.
+func truncate(req *query.Request, res []byte) []byte {
+	res = res[:req.QuestionEnd]
+	res[2] |= 0x02 // TC
+	clear(res[6:12])
+	return res
+}
