@@ -10,7 +10,7 @@ import (
 // question (qname, qtype), and how many it removed. It is the defence against cache poisoning by
 // a server that answers more than it is asked (RFC 5452 §6, Unbound's iter_scrub):
 //   - answer: only the records of the question name and of the names its CNAME chain leads to,
-//     each inside zoneCut;
+//     and DNAME records above those names, each inside zoneCut;
 //   - authority: only NS, SOA, DS, NSEC, NSEC3 and RRSIG records inside zoneCut that are at or
 //     above the last name of the chain;
 //   - additional: only A and AAAA records of the name servers named in the authority section, and
@@ -39,7 +39,12 @@ func Scrub(reply *dns.Msg, qname string, qtype uint16, zoneCut string) (*dns.Msg
 	}
 	for _, rr := range reply.Answer {
 		owner := strings.ToLower(rr.Header().Name)
-		if rr.Header().Class == dns.ClassINET && isBelow(zoneCut, owner) && containsName(chain, owner) {
+		onChain := containsName(chain, owner)
+		if _, ok := rr.(*dns.DNAME); ok && !onChain {
+			// A DNAME stands above the chain name it rewrote (RFC 6672 §3.4).
+			onChain = aboveAny(chain, owner)
+		}
+		if rr.Header().Class == dns.ClassINET && isBelow(zoneCut, owner) && onChain {
 			out.Answer = append(out.Answer, rr)
 		} else {
 			removed++
@@ -77,6 +82,16 @@ func Scrub(reply *dns.Msg, qname string, qtype uint16, zoneCut string) (*dns.Msg
 	}
 	out.Pseudo = reply.Pseudo
 	return out, removed
+}
+
+// aboveAny says whether owner is a proper ancestor of one of names.
+func aboveAny(names []string, owner string) bool {
+	for _, n := range names {
+		if n != owner && isBelow(owner, n) {
+			return true
+		}
+	}
+	return false
 }
 
 func containsName(names []string, n string) bool {

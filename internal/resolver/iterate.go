@@ -1,0 +1,264 @@
+package resolver
+
+import (
+	"net/netip"
+	"strings"
+
+	"codeberg.org/miekg/dns"
+)
+
+// Question is what is being resolved.
+type Question struct {
+	Name string // fully qualified
+	Type uint16
+}
+
+// NameServer is one server of a delegation: its name and the addresses known for it.
+type NameServer struct {
+	Name  string
+	Addrs []netip.Addr
+}
+
+// Limits bound the work one client question may cause, so that no answer, however crafted,
+// makes the resolver send an unbounded number of queries (RFC 9156 §2.3, NXNSAttack).
+type Limits struct {
+	MaxQueries   int // outgoing queries in all, sub-resolutions included
+	MaxReferrals int // delegations followed
+	MaxCNAMEs    int // CNAME links followed across replies
+	MaxNSLookups int // name-server names without glue resolved, per delegation
+	MaxDepth     int // nesting of those sub-resolutions
+}
+
+// DefaultLimits are close to Unbound's defaults.
+var DefaultLimits = Limits{MaxQueries: 100, MaxReferrals: 30, MaxCNAMEs: 12, MaxNSLookups: 4, MaxDepth: 4}
+
+// Step is what Next asks the caller to do: send Query to Server (a server of Zone), or nothing
+// more when Done.
+type Step struct {
+	Done   bool
+	Query  Question
+	Server netip.Addr
+	Zone   string
+}
+
+// Result is the outcome of a resolution.
+type Result struct {
+	Rcode  uint16
+	Answer []dns.RR // the CNAME chain and the final RRset
+	Ns     []dns.RR // the SOA of a negative answer
+}
+
+// Resolution resolves one question iteratively from the root hints. It performs no I/O: Next says
+// which query to send where, Feed hands over the reply (or the error) of that query. A server
+// that fails or is lame is not asked again; name servers without glue are resolved by a nested
+// Resolution.
+type Resolution struct {
+	limits Limits
+	hints  []NameServer
+	q      Question
+	depth  int
+	// budget is shared with nested resolutions: every query counts against the client's question.
+	budget *int
+
+	zone       string
+	servers    []NameServer
+	tried      map[netip.Addr]bool
+	nsLookups  int
+	referrals  int
+	cnames     int
+	lastServer netip.Addr
+
+	child     *Resolution
+	childFor  string // the NS name the child resolves
+	childType uint16
+
+	result Result
+	done   bool
+}
+
+// New starts resolving q from the root hints.
+func New(q Question, hints []NameServer, limits Limits) *Resolution {
+	budget := limits.MaxQueries
+	r := &Resolution{limits: limits, hints: hints, budget: &budget}
+	r.q = Question{Name: strings.ToLower(q.Name), Type: q.Type}
+	r.restart()
+	return r
+}
+
+func (r *Resolution) nested(q Question) *Resolution {
+	c := &Resolution{limits: r.limits, hints: r.hints, budget: r.budget, depth: r.depth + 1}
+	c.q = Question{Name: strings.ToLower(q.Name), Type: q.Type}
+	c.restart()
+	return c
+}
+
+// restart begins again at the root, for the current name.
+func (r *Resolution) restart() {
+	r.zone = "."
+	r.servers = cloneServers(r.hints)
+	r.tried = map[netip.Addr]bool{}
+	r.nsLookups = 0
+}
+
+func cloneServers(s []NameServer) []NameServer {
+	out := make([]NameServer, len(s))
+	for i, ns := range s {
+		out[i] = NameServer{Name: strings.ToLower(ns.Name), Addrs: append([]netip.Addr(nil), ns.Addrs...)}
+	}
+	return out
+}
+
+// Result returns the outcome once Next has said Done.
+func (r *Resolution) Result() Result { return r.result }
+
+func (r *Resolution) fail() Step {
+	r.done = true
+	r.result.Rcode = dns.RcodeServerFailure
+	r.result.Answer, r.result.Ns = nil, nil
+	return Step{Done: true}
+}
+
+// Next returns the next query to send, or Done.
+func (r *Resolution) Next() Step {
+	for !r.done {
+		if r.child != nil {
+			s := r.child.Next()
+			if !s.Done {
+				return s
+			}
+			r.absorbChild()
+			continue
+		}
+		if *r.budget <= 0 {
+			return r.fail()
+		}
+		if addr, ok := r.untriedServer(); ok {
+			*r.budget--
+			r.tried[addr] = true
+			r.lastServer = addr
+			return Step{Query: r.q, Server: addr, Zone: r.zone}
+		}
+		// Every known address was tried: look up a name server that has none, if allowed.
+		if name, ok := r.serverWithoutAddress(); ok && r.nsLookups < r.limits.MaxNSLookups && r.depth < r.limits.MaxDepth {
+			r.nsLookups++
+			r.childFor, r.childType = name, dns.TypeA
+			r.child = r.nested(Question{Name: name, Type: dns.TypeA})
+			continue
+		}
+		return r.fail()
+	}
+	return Step{Done: true}
+}
+
+func (r *Resolution) untriedServer() (netip.Addr, bool) {
+	for _, ns := range r.servers {
+		for _, a := range ns.Addrs {
+			if !r.tried[a] {
+				return a, true
+			}
+		}
+	}
+	return netip.Addr{}, false
+}
+
+// serverWithoutAddress returns a name server of the delegation with no known address that has not
+// been looked up yet. Names inside the zone being delegated cannot be looked up through it (they
+// would need their own glue), so they are skipped.
+func (r *Resolution) serverWithoutAddress() (string, bool) {
+	for i := range r.servers {
+		ns := &r.servers[i]
+		if len(ns.Addrs) == 0 && ns.Name != "" && !isBelow(r.zone, ns.Name) {
+			name := ns.Name
+			ns.Name = "" // looked up once
+			return name, true
+		}
+	}
+	return "", false
+}
+
+// absorbChild takes the addresses a nested resolution found for a name server.
+func (r *Resolution) absorbChild() {
+	res := r.child.Result()
+	r.child = nil
+	for _, rr := range res.Answer {
+		a, ok := rr.(*dns.A)
+		if !ok {
+			continue
+		}
+		r.servers = append(r.servers, NameServer{Name: r.childFor, Addrs: []netip.Addr{a.A.Addr}})
+	}
+}
+
+// Feed hands over the reply to the last query Next returned, or the error that ended it.
+func (r *Resolution) Feed(reply *dns.Msg, err error) {
+	if r.child != nil {
+		r.child.Feed(reply, err)
+		return
+	}
+	if r.done || err != nil || reply == nil {
+		return // the server is marked tried; Next moves on
+	}
+	scrubbed, _ := Scrub(reply, r.q.Name, r.q.Type, r.zone)
+	v := Classify(scrubbed, r.q.Name, r.q.Type, r.zone)
+	switch v.Kind {
+	case Answer, NXDomain, NoData:
+		r.result.Answer = append(r.result.Answer, scrubbed.Answer...)
+		r.result.Rcode = dns.RcodeSuccess
+		if v.Kind == NXDomain {
+			r.result.Rcode = dns.RcodeNameError
+		}
+		if v.Kind != Answer {
+			r.result.Ns = soaOnly(scrubbed.Ns)
+		}
+		r.done = true
+	case CNAME:
+		r.result.Answer = append(r.result.Answer, scrubbed.Answer...)
+		r.cnames++
+		if r.cnames > r.limits.MaxCNAMEs || v.Target == r.q.Name {
+			r.fail()
+			return
+		}
+		r.q.Name = v.Target
+		r.restart()
+	case Referral:
+		r.referrals++
+		if r.referrals > r.limits.MaxReferrals {
+			r.fail()
+			return
+		}
+		r.zone = v.Cut
+		r.servers = delegationServers(scrubbed, v.Cut)
+		r.tried = map[netip.Addr]bool{}
+		r.nsLookups = 0
+	case Lame, ServerError:
+		// This server is done with; Next tries the others.
+	}
+}
+
+// delegationServers lists the NS names of cut with the glue the (scrubbed) referral carried.
+func delegationServers(m *dns.Msg, cut string) []NameServer {
+	var out []NameServer
+	for _, rr := range m.Ns {
+		ns, ok := rr.(*dns.NS)
+		if !ok || !strings.EqualFold(ns.Hdr.Name, cut) {
+			continue
+		}
+		s := NameServer{Name: strings.ToLower(ns.Ns)}
+		for _, g := range m.Extra {
+			if a, ok := g.(*dns.A); ok && strings.EqualFold(a.Hdr.Name, s.Name) {
+				s.Addrs = append(s.Addrs, a.A.Addr)
+			}
+		}
+		out = append(out, s)
+	}
+	return out
+}
+
+func soaOnly(rrs []dns.RR) []dns.RR {
+	for _, rr := range rrs {
+		if _, ok := rr.(*dns.SOA); ok {
+			return []dns.RR{rr}
+		}
+	}
+	return nil
+}

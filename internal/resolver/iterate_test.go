@@ -1,0 +1,102 @@
+package resolver
+
+import (
+	"context"
+	"fmt"
+	"net/netip"
+	"strings"
+	"testing"
+
+	"codeberg.org/miekg/dns"
+)
+
+// scripted answers each query with what reply returns for it, counting queries.
+type scripted struct {
+	reply   func(q Question, server netip.Addr) *dns.Msg
+	queries int
+}
+
+func (s *scripted) Exchange(_ context.Context, q Question, server netip.Addr) (*dns.Msg, error) {
+	s.queries++
+	if m := s.reply(q, server); m != nil {
+		return m, nil
+	}
+	return nil, fmt.Errorf("timeout")
+}
+
+func rootHint() []NameServer {
+	return []NameServer{{Name: "a.root.", Addrs: []netip.Addr{netip.MustParseAddr("127.0.1.1")}}}
+}
+
+// A server that delegates to a name server with no glue, under many names (NXNSAttack): the
+// resolver looks up only MaxNSLookups of them and spends no more than MaxQueries in all.
+func TestNSLookupsBounded(t *testing.T) {
+	s := &scripted{reply: func(q Question, server netip.Addr) *dns.Msg {
+		m := new(dns.Msg)
+		m.Response = true
+		if q.Name == "www.victim." {
+			for i := range 50 {
+				rr, _ := dns.New(fmt.Sprintf("victim. 300 IN NS ns%d.target.", i))
+				m.Ns = append(m.Ns, rr)
+			}
+			return m
+		}
+		// Every lookup of a name server ends in NXDOMAIN from the root.
+		m.Rcode = dns.RcodeNameError
+		m.Authoritative = true
+		return m
+	}}
+	lim := DefaultLimits
+	res := Resolve(context.Background(), s, Question{"www.victim.", dns.TypeA}, rootHint(), lim)
+	if res.Rcode != dns.RcodeServerFailure {
+		t.Fatalf("rcode %d, want SERVFAIL", res.Rcode)
+	}
+	if s.queries > 1+lim.MaxNSLookups {
+		t.Fatalf("%d queries for a delegation of 50 glueless names; at most %d expected", s.queries, 1+lim.MaxNSLookups)
+	}
+}
+
+// Referrals that go ever deeper end at MaxReferrals, and the query budget holds.
+func TestReferralChainBounded(t *testing.T) {
+	s := &scripted{reply: func(q Question, server netip.Addr) *dns.Msg {
+		m := new(dns.Msg)
+		m.Response = true
+		// Refer one label deeper each time, towards the question name.
+		labels := strings.Split(strings.TrimSuffix(q.Name, "."), ".")
+		depth := int(server.As4()[3]) // the server's address says how deep its zone is
+		if depth >= len(labels) {
+			return m
+		}
+		cut := strings.Join(labels[len(labels)-depth-1:], ".") + "."
+		ns, _ := dns.New(fmt.Sprintf("%s 300 IN NS ns.%s", cut, cut))
+		glue, _ := dns.New(fmt.Sprintf("ns.%s 300 IN A 127.0.1.%d", cut, depth+1))
+		m.Ns, m.Extra = []dns.RR{ns}, []dns.RR{glue}
+		return m
+	}}
+	name := strings.Repeat("a.", 60)
+	lim := DefaultLimits
+	lim.MaxReferrals = 10
+	res := Resolve(context.Background(), s, Question{name, dns.TypeA}, rootHint(), lim)
+	if res.Rcode != dns.RcodeServerFailure || s.queries > lim.MaxReferrals+1 {
+		t.Fatalf("rcode %d after %d queries", res.Rcode, s.queries)
+	}
+}
+
+// Silent servers are skipped and the next one answers.
+func TestTimeoutMovesOn(t *testing.T) {
+	hints := []NameServer{{Name: "a.root.", Addrs: []netip.Addr{netip.MustParseAddr("127.0.1.1"), netip.MustParseAddr("127.0.1.2")}}}
+	s := &scripted{reply: func(q Question, server netip.Addr) *dns.Msg {
+		if server == netip.MustParseAddr("127.0.1.1") {
+			return nil
+		}
+		m := new(dns.Msg)
+		m.Response, m.Authoritative = true, true
+		rr, _ := dns.New("www. 300 IN A 192.0.2.1")
+		m.Answer = []dns.RR{rr}
+		return m
+	}}
+	res := Resolve(context.Background(), s, Question{"www.", dns.TypeA}, hints, DefaultLimits)
+	if res.Rcode != dns.RcodeSuccess || len(res.Answer) != 1 {
+		t.Fatalf("%+v", res)
+	}
+}
