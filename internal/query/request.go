@@ -66,6 +66,19 @@ const (
 	BadVers
 )
 
+// Deferrer lets a stage answer after ServeDNS has returned, for a query whose answer takes long to
+// find (recursion): the listener's worker goes on with other queries meanwhile.
+type Deferrer interface {
+	// Defer returns a Replier for req's client. It copies what it needs, so the Replier stays
+	// valid after the listener reuses req. Call it during ServeDNS only.
+	Defer(req *Request) Replier
+}
+
+// Replier sends one response to the client of a deferred query.
+type Replier interface {
+	Reply(msg []byte)
+}
+
 // Request is one query. Wire, Client and Transport come from the listener; Parse fills the rest.
 // QName is a slice of Wire (the name as the client wrote it, case included); Lower holds the same
 // name in lower case, which is what every lookup uses.
@@ -73,6 +86,9 @@ type Request struct {
 	Wire      []byte
 	Client    netip.AddrPort
 	Transport Transport
+	// Later, when not nil, lets the answer come after ServeDNS returns (UDP). When nil the
+	// handler may take its time: the listener gives each query its own goroutine (TCP).
+	Later Deferrer
 
 	ID     uint16
 	Flags  uint16 // header flags as received (opcode and rcode bits included)

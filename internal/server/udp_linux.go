@@ -192,7 +192,11 @@ func (g *mmsgUDP) Close() error {
 func (g *mmsgUDP) closeFDs() error {
 	var errs []error
 	for _, w := range g.workers {
-		if err := unix.Close(w.fd); err != nil {
+		w.sendMu.Lock()
+		err := unix.Close(w.fd)
+		w.fd = -1
+		w.sendMu.Unlock()
+		if err != nil {
 			errs = append(errs, fmt.Errorf("udp close: %w", err))
 		}
 	}
@@ -212,6 +216,12 @@ type mmsgWorker struct {
 	pktinfo bool
 
 	req query.Request
+	// cur is the receive slot being answered, for Defer.
+	cur int
+	// sendMu keeps the descriptor open while a deferred reply is being sent from another
+	// goroutine: Close takes it for writing before closing the descriptor, so a late reply can
+	// never go out through a descriptor number the process has reused.
+	sendMu sync.RWMutex
 	// rxUsed is how many receive headers the kernel wrote in the last call: only those need their
 	// in-out lengths reset.
 	rxUsed int
@@ -326,6 +336,8 @@ func (w *mmsgWorker) handleBatch(n int) int {
 		w.req.Wire = w.in[off : off+size : off+size]
 		w.req.Client = client
 		w.req.Transport = query.UDP
+		w.req.Later = w
+		w.cur = i
 		off += udpOutShift
 		res := serveSafe(w.h, &w.req, w.out[off:off:off+maxUDPMsg], w.log)
 		if len(res) == 0 {
@@ -431,4 +443,48 @@ func sockaddrAddrPort(sa *unix.RawSockaddrInet6, namelen uint32) (netip.AddrPort
 func netPort(p *uint16) uint16 {
 	b := (*[2]byte)(unsafe.Pointer(p))
 	return uint16(b[0])<<8 | uint16(b[1])
+}
+
+// Defer captures the sender address (and, on wildcard sockets, the address the query came to) of
+// the datagram being answered, so that a reply can follow from another goroutine.
+func (w *mmsgWorker) Defer(req *query.Request) query.Replier {
+	i := w.cur
+	r := &udpReplier{w: w, name: w.names[i], namelen: w.rx[i].Hdr.Namelen}
+	if w.pktinfo {
+		if c := w.replyControl(i); c > 0 {
+			r.ctrl = make([]byte, c)
+			copy(r.ctrl, (*[udpCtrlLen]byte)(unsafe.Pointer(&w.ctrl[i][0]))[:c])
+		}
+	}
+	return r
+}
+
+// udpReplier sends one deferred reply through its worker's socket.
+type udpReplier struct {
+	w       *mmsgWorker
+	name    unix.RawSockaddrInet6
+	namelen uint32
+	ctrl    []byte
+}
+
+func (r *udpReplier) Reply(msg []byte) {
+	if len(msg) == 0 || len(msg) > maxUDPMsg {
+		return
+	}
+	r.w.sendMu.RLock()
+	defer r.w.sendMu.RUnlock()
+	if r.w.fd < 0 || r.w.closed.Load() {
+		return
+	}
+	iov := unix.Iovec{Base: &msg[0]}
+	iov.SetLen(len(msg))
+	hdr := unix.Msghdr{Name: (*byte)(unsafe.Pointer(&r.name)), Namelen: r.namelen, Iov: &iov}
+	hdr.SetIovlen(1)
+	if len(r.ctrl) > 0 {
+		hdr.Control = &r.ctrl[0]
+		hdr.SetControllen(len(r.ctrl))
+	}
+	// A failure is the client's loss alone (no route, buffer full); as for batched replies, it
+	// is not logged.
+	_, _, _ = unix.Syscall(unix.SYS_SENDMSG, uintptr(r.w.fd), uintptr(unsafe.Pointer(&hdr)), 0)
 }

@@ -12,6 +12,8 @@ import (
 	"unsafe"
 
 	"golang.org/x/sys/unix"
+
+	"warden/internal/query"
 )
 
 // newTestWorker returns a worker on a real socket bound to 127.0.0.1:0, without its goroutine, and
@@ -200,5 +202,39 @@ func TestCloseEndsWorkerThreads(t *testing.T) {
 	}
 	if !waitFor(2*time.Second, gone) {
 		t.Errorf("worker threads %v still exist after Close", tids)
+	}
+}
+
+// A handler may answer a UDP query later, from another goroutine, while the worker goes on.
+func TestUDPDeferredReply(t *testing.T) {
+	h := handlerFunc(func(req *query.Request, out []byte) []byte {
+		if req.Parse() != query.Accept || req.Later == nil {
+			return nil
+		}
+		reply := append([]byte(nil), req.Wire...)
+		reply[2] |= 0x80 // QR
+		r := req.Later.Defer(req)
+		go func() {
+			time.Sleep(50 * time.Millisecond)
+			r.Reply(reply)
+		}()
+		return nil
+	})
+	l := startListener(t, ListenerConfig{Addr: "127.0.0.1:0", UDPWorkers: 1}, h)
+	c := dialUDP(t, "udp4", l.UDPAddr().String())
+	for id := uint16(1); id <= 3; id++ {
+		if _, err := c.Write(newQuery(t, id, "example.org.")); err != nil {
+			t.Fatal(err)
+		}
+	}
+	seen := map[uint16]bool{}
+	buf := make([]byte, 512)
+	_ = c.SetReadDeadline(time.Now().Add(3 * time.Second))
+	for len(seen) < 3 {
+		n, err := c.Read(buf)
+		if err != nil {
+			t.Fatalf("after %d replies: %v", len(seen), err)
+		}
+		seen[uint16(buf[0])<<8|uint16(buf[1])] = n > 0
 	}
 }
