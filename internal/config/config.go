@@ -34,6 +34,8 @@ type Config struct {
 	Limits LimitsConfig `yaml:"limits"`
 	Log    LogConfig    `yaml:"log"`
 	Reload ReloadConfig `yaml:"reload"`
+	// Resolver turns on recursion for names outside the zones; off unless root hints are set.
+	Resolver ResolverConfig `yaml:"resolver"`
 
 	// name is the config file as named to Parse, for messages; empty for Default.
 	name string
@@ -125,6 +127,11 @@ func Parse(data []byte, name, baseDir string) (*Config, error) {
 			}
 		}
 	}
+	if h := c.Resolver.RootHints; h != "" && h != "iana" && !filepath.IsAbs(h) {
+		if p, err := filepath.Abs(filepath.Join(baseDir, h)); err == nil {
+			c.Resolver.RootHints = p
+		}
+	}
 	if err := c.Validate(); err != nil {
 		return nil, err
 	}
@@ -143,6 +150,7 @@ func (c *Config) Validate() error {
 		{"limits", c.Limits.Validate()},
 		{"log", c.Log.Validate()},
 		{"reload", c.Reload.Validate()},
+		{"resolver", c.Resolver.Validate()},
 	}
 	var errs []error
 	for _, s := range sections {
@@ -182,6 +190,7 @@ func (c *Config) clone() *Config {
 	d := *c
 	d.Listen = slices.Clone(c.Listen)
 	d.Zones = slices.Clone(c.Zones)
+	d.Resolver.Allow = slices.Clone(c.Resolver.Allow)
 	d.where = maps.Clone(c.where)
 	return &d
 }

@@ -93,3 +93,29 @@ func forget(where map[string]location, key string) {
 		}
 	}
 }
+
+// ApplyResolverFlags applies --root-hints (a file, or "iana") and --no-recursion to c, validating
+// the result as ApplyFlags does. --no-recursion wins over any root hints.
+func ApplyResolverFlags(c *Config, rootHints string, noRecursion bool) error {
+	d := c.clone()
+	if d.where == nil {
+		d.where = make(map[string]location)
+	}
+	if rootHints != "" {
+		if rootHints != "iana" {
+			if abs, err := filepath.Abs(rootHints); err == nil {
+				rootHints = abs
+			}
+		}
+		d.Resolver.RootHints = rootHints
+		d.where["resolver.root_hints"] = location{flag: flagName("--root-hints", rootHints)}
+	}
+	if noRecursion {
+		d.Resolver.RootHints = ""
+	}
+	if err := d.Validate(); err != nil {
+		return err
+	}
+	*c = *d
+	return nil
+}

@@ -141,3 +141,26 @@ func TestApplyFlagsLinesStay(t *testing.T) {
 		t.Errorf("listen changed to %v by a failed ApplyFlags", c.Listen)
 	}
 }
+
+func TestApplyResolverFlags(t *testing.T) {
+	c := Default()
+	if c.Resolver.Enabled() {
+		t.Fatal("recursion on by default")
+	}
+	if err := ApplyResolverFlags(c, "iana", false); err != nil || !c.Resolver.Enabled() {
+		t.Fatalf("iana: %v", err)
+	}
+	if err := ApplyResolverFlags(c, "", true); err != nil || c.Resolver.Enabled() {
+		t.Fatalf("--no-recursion: %v", err)
+	}
+	err := ApplyResolverFlags(c, "/no/such/hints", false)
+	if err == nil || !strings.Contains(err.Error(), "--root-hints") || !strings.Contains(err.Error(), "resolver.root_hints") {
+		t.Fatalf("missing hints file: %v", err)
+	}
+	if c.Resolver.Enabled() {
+		t.Fatal("a failed flag changed the config")
+	}
+	if n := c.Resolver.AllowedNets(); len(n) != len(DefaultAllow) {
+		t.Fatalf("default allow %v", n)
+	}
+}

@@ -1,0 +1,71 @@
+package config
+
+import (
+	"net/netip"
+	"os"
+	"time"
+)
+
+// ResolverConfig makes Warden a recursive resolver for the names its zones do not hold. Recursion is
+// on only when RootHints is set, so a server started with zones alone stays purely authoritative.
+type ResolverConfig struct {
+	// RootHints is where iteration starts: "iana" for the built-in hints of the real root, or a
+	// root hints file (relative paths from the config file's directory). Empty: no recursion.
+	RootHints string `yaml:"root_hints"`
+	// Allow lists the client networks that may ask for recursion; the rest get REFUSED, so that
+	// no install is an open resolver. Empty means loopback and the private ranges.
+	Allow []netip.Prefix `yaml:"allow"`
+	// Timeout bounds the work for one client question.
+	Timeout time.Duration `yaml:"timeout"`
+	// MaxConcurrent bounds the client questions being resolved at once; more are answered
+	// SERVFAIL rather than queued without limit.
+	MaxConcurrent int `yaml:"max_concurrent"`
+	// CacheBytes bounds the answer cache's memory.
+	CacheBytes int64 `yaml:"cache_bytes"`
+}
+
+// DefaultAllow is who may ask for recursion when Allow is empty: this host and private networks.
+var DefaultAllow = []netip.Prefix{
+	netip.MustParsePrefix("127.0.0.0/8"), netip.MustParsePrefix("::1/128"),
+	netip.MustParsePrefix("10.0.0.0/8"), netip.MustParsePrefix("172.16.0.0/12"),
+	netip.MustParsePrefix("192.168.0.0/16"), netip.MustParsePrefix("fc00::/7"),
+	netip.MustParsePrefix("fe80::/10"),
+}
+
+// Enabled says whether recursion is configured.
+func (r ResolverConfig) Enabled() bool { return r.RootHints != "" }
+
+// AllowedNets returns Allow, or DefaultAllow when it is empty.
+func (r ResolverConfig) AllowedNets() []netip.Prefix {
+	if len(r.Allow) == 0 {
+		return DefaultAllow
+	}
+	return r.Allow
+}
+
+// Validate checks the hints file exists and the bounds are sane.
+func (r ResolverConfig) Validate() error {
+	var p problems
+	if r.RootHints != "" && r.RootHints != "iana" {
+		if fi, err := os.Stat(r.RootHints); err != nil {
+			p.add("root_hints", "%v", err)
+		} else if !fi.Mode().IsRegular() {
+			p.add("root_hints", "%s is not a regular file", r.RootHints)
+		}
+	}
+	for i, a := range r.Allow {
+		if !a.IsValid() {
+			p.add("allow", "entry %d is not a network such as 192.168.0.0/16", i)
+		}
+	}
+	if r.Timeout <= 0 {
+		p.add("timeout", "%s: must be positive", r.Timeout)
+	}
+	if r.MaxConcurrent < 1 {
+		p.add("max_concurrent", "%d: must be at least 1", r.MaxConcurrent)
+	}
+	if r.CacheBytes < 1<<20 {
+		p.add("cache_bytes", "%d: must be at least 1 MiB", r.CacheBytes)
+	}
+	return p.err()
+}
