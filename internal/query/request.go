@@ -30,6 +30,7 @@ const (
 	FlagAA = 1 << 10
 	FlagTC = 1 << 9
 	FlagRD = 1 << 8
+	FlagRA = 1 << 7
 )
 
 // Opcodes and classes Warden looks at.

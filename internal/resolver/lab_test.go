@@ -1,4 +1,4 @@
-package resolver
+package resolver_test
 
 import (
 	"context"
@@ -16,12 +16,13 @@ import (
 
 	"warden/internal/dnstest"
 	"warden/internal/lab"
+	"warden/internal/resolver"
 )
 
 // plainExchanger asks over UDP on port 53 and again over TCP when the answer is truncated.
 type plainExchanger struct{ timeout time.Duration }
 
-func (p plainExchanger) Exchange(ctx context.Context, q Question, server netip.Addr) (*dns.Msg, error) {
+func (p plainExchanger) Exchange(ctx context.Context, q resolver.Question, server netip.Addr) (*dns.Msg, error) {
 	m := dns.NewMsg(q.Name, q.Type)
 	m.RecursionDesired = false
 	m.UDPSize = 1232
@@ -35,12 +36,12 @@ func (p plainExchanger) Exchange(ctx context.Context, q Question, server netip.A
 	return r, err
 }
 
-func labHints(t *testing.T) []NameServer {
+func labHints(t *testing.T) []resolver.NameServer {
 	t.Helper()
 	for _, s := range lab.Hierarchy() {
 		for _, z := range s.Zones {
 			if z.Origin == "." {
-				return []NameServer{{Name: s.Name, Addrs: []netip.Addr{netip.MustParseAddr(s.IP)}}}
+				return []resolver.NameServer{{Name: s.Name, Addrs: []netip.Addr{netip.MustParseAddr(s.IP)}}}
 			}
 		}
 	}
@@ -64,7 +65,7 @@ func TestResolveLabAgainstUnbound(t *testing.T) {
 	defer l.Close()
 	unbound := dnstest.StartUnbound(t, l.RootHints())
 	x := plainExchanger{timeout: 700 * time.Millisecond}
-	names := []Question{
+	names := []resolver.Question{
 		{"www.shop.example.", dns.TypeA}, {"shop.example.", dns.TypeMX}, {"alias.shop.example.", dns.TypeA},
 		{"cdn.shop.example.", dns.TypeA}, {"www.legacy.shop.example.", dns.TypeA}, {"app.hosting.org.", dns.TypeA},
 		{"post.blog.example.", dns.TypeTXT}, {"anything.wild.org.", dns.TypeA}, {"x.deep.wild.org.", dns.TypeTXT},
@@ -76,7 +77,7 @@ func TestResolveLabAgainstUnbound(t *testing.T) {
 		t.Run(q.Name+dns.TypeToString[q.Type], func(t *testing.T) {
 			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 			defer cancel()
-			got := Resolve(ctx, x, q, labHints(t), DefaultLimits)
+			got := resolver.Resolve(ctx, x, q, labHints(t), resolver.DefaultLimits)
 			m := dns.NewMsg(q.Name, q.Type)
 			m.RecursionDesired = true
 			want, err := dns.Exchange(ctx, m, "udp", unbound)

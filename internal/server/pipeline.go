@@ -24,6 +24,8 @@ const (
 // one. Later stages (policy, cache, resolver) add their state here.
 type Snapshot struct {
 	Authority *authority.Set
+	// Recursion resolves what no zone holds; nil when the server is authoritative only.
+	Recursion *Recursor
 }
 
 // Pipeline is the path of one query, in the order of the design: admission, then the served zones.
@@ -70,10 +72,14 @@ func (p *Pipeline) ServeDNS(req *query.Request, out []byte) []byte {
 		return p.limits.RenderRcode(out, req, rcode, ede)
 	}
 
-	// 2. Authority: a served zone that encloses the name answers, and nothing else does.
+	// 2. Authority: a served zone that encloses the name answers.
 	snap := p.snap.Load()
 	if t := snap.Authority.Answer(req); t != nil {
 		return p.limits.Render(out, req, t)
+	}
+	// 3. Resolution, when configured, for everything else.
+	if snap.Recursion != nil {
+		return snap.Recursion.Serve(req, out)
 	}
 	return p.limits.RenderRcode(out, req, rcodeRefused, wire.EDENotAuthoritative)
 }

@@ -55,6 +55,9 @@ func NewBuilder(qname []byte, shared int) *Builder {
 // SetRcode sets the response code and the AA bit.
 func (b *Builder) SetRcode(rcode uint8, aa bool) { b.t.Rcode, b.t.AA = rcode, aa }
 
+// SetRA marks the answer as coming from a resolver (recursion available).
+func (b *Builder) SetRA() { b.t.RA = true }
+
 // SetGlueTC marks the additional section as referral glue: TC is set when some of it is dropped.
 func (b *Builder) SetGlueTC() { b.t.GlueTC = true }
 

@@ -35,6 +35,7 @@ type Cut struct {
 type Template struct {
 	Rcode uint8 // RCODE (4 bits)
 	AA    bool
+	RA    bool // recursion available: set on answers a resolver gives
 	// Tail is the answer, authority and additional sections, packed for a question name of QNameLen
 	// bytes.
 	Tail     []byte
@@ -98,6 +99,9 @@ func (l Limits) Render(out []byte, req *query.Request, t *Template) []byte {
 	}
 	out = out[:qend+end]
 	writeHeader(out, req, t.Rcode, t.AA, false)
+	if t.RA {
+		out[3] |= query.FlagRA
+	}
 	copy(out[query.HeaderLen:], req.Wire[query.HeaderLen:qend])
 	copy(out[qend:], t.Tail)
 	if len(req.QName) != t.QNameLen {
@@ -124,6 +128,9 @@ func (l Limits) renderTruncated(out []byte, req *query.Request, t *Template, roo
 		flags := binary.BigEndian.Uint16(out[2:]) | query.FlagTC
 		if t.AA {
 			flags |= query.FlagAA
+		}
+		if t.RA {
+			flags |= query.FlagRA
 		}
 		binary.BigEndian.PutUint16(out[2:], flags)
 		return out
@@ -166,6 +173,9 @@ func (l Limits) renderTruncated(out []byte, req *query.Request, t *Template, roo
 		counts.Ar += t.Cuts[i].Ar - t.Cuts[i-1].Ar
 	}
 	writeHeader(out, req, t.Rcode, t.AA, dropped && t.GlueTC)
+	if t.RA {
+		out[3] |= query.FlagRA
+	}
 	return l.finish(out, req, counts)
 }
 

@@ -1,0 +1,131 @@
+package server_test
+
+import (
+	"context"
+	"errors"
+	"net"
+	"net/netip"
+	"os"
+	"slices"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"codeberg.org/miekg/dns"
+
+	"warden/internal/authority"
+	"warden/internal/dnstest"
+	"warden/internal/lab"
+	"warden/internal/resolver"
+	"warden/internal/server"
+	"warden/internal/wire"
+)
+
+// udpThenTCP asks over UDP on port 53, and over TCP when the answer is truncated.
+type udpThenTCP struct{}
+
+func (udpThenTCP) Exchange(ctx context.Context, q resolver.Question, s netip.Addr) (*dns.Msg, error) {
+	m := dns.NewMsg(q.Name, q.Type)
+	m.RecursionDesired = false
+	m.UDPSize = 1232
+	addr := net.JoinHostPort(s.String(), "53")
+	ctx, cancel := context.WithTimeout(ctx, 700*time.Millisecond)
+	defer cancel()
+	r, err := dns.Exchange(ctx, m, "udp", addr)
+	if err == nil && r.Truncated {
+		r, err = dns.Exchange(ctx, m, "tcp", addr)
+	}
+	return r, err
+}
+
+// TestRecursionThroughLab runs Warden as a resolver over the mini internet and compares its answers
+// with Unbound's, over UDP (answered from the resolving goroutine) and TCP.
+func TestRecursionThroughLab(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Skip("the mini internet listens on port 53: run as root")
+	}
+	l, err := lab.Start(lab.Hierarchy(), 53, nil)
+	if errors.Is(err, syscall.EADDRINUSE) {
+		t.Skipf("another server holds port 53 on a lab address: %v", err)
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	unbound := dnstest.StartUnbound(t, l.RootHints())
+	hints, err := resolver.ParseHints([]byte(l.RootHints()), "lab hints")
+	if err != nil {
+		t.Fatal(err)
+	}
+	empty, _ := authority.New(nil)
+	rec := server.NewRecursor(server.RecursorConfig{
+		Hints: hints, Allow: []netip.Prefix{netip.MustParsePrefix("127.0.0.0/8")},
+		Exchanger: udpThenTCP{}, Timeout: 8 * time.Second, MaxConcurrent: 100,
+	})
+	pipe := server.NewPipeline(wire.Limits{UDPPayload: 1232}, &server.Snapshot{Authority: empty, Recursion: rec})
+	ln, err := server.Listen(server.ListenerConfig{Addr: "127.0.0.1:0", UDPWorkers: 1}, pipe, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	warden := ln.UDPAddr().String()
+
+	for _, q := range []struct {
+		name  string
+		qtype uint16
+	}{
+		{"www.shop.example.", dns.TypeA}, {"Cdn.Shop.Example.", dns.TypeA}, {"www.legacy.shop.example.", dns.TypeA},
+		{"post.blog.example.", dns.TypeTXT}, {"a.b.wild.org.", dns.TypeA}, {"www.moved.example.", dns.TypeA},
+		{"www.flaky.example.", dns.TypeA}, {"nothere.shop.example.", dns.TypeA}, {"shop.example.", dns.TypeMX},
+		{"txt.big.example.", dns.TypeTXT},
+	} {
+		for _, network := range []string{"udp", "tcp"} {
+			t.Run(network+" "+q.name, func(t *testing.T) {
+				ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+				defer cancel()
+				m := dns.NewMsg(q.name, q.qtype)
+				m.UDPSize = 1232
+				got, err := dns.Exchange(ctx, m, network, warden)
+				if err != nil {
+					t.Fatal(err)
+				}
+				want, err := dns.Exchange(ctx, m, network, unbound)
+				if err != nil {
+					t.Fatal(err)
+				}
+				if got.Truncated && network == "udp" {
+					return // the TCP run compares the whole answer
+				}
+				if got.Rcode != want.Rcode || !got.RecursionAvailable || got.Question[0].Header().Name != q.name {
+					t.Fatalf("rcode %d ra %v question %s; Unbound rcode %d", got.Rcode, got.RecursionAvailable, got.Question[0].Header().Name, want.Rcode)
+				}
+				if g, w := answerSet(got.Answer), answerSet(want.Answer); !slices.Equal(g, w) {
+					t.Fatalf("answer\n got  %q\n want %q", g, w)
+				}
+			})
+		}
+	}
+
+	// Clients outside the allowed networks are refused.
+	if rec2 := server.NewRecursor(server.RecursorConfig{Hints: hints, Allow: []netip.Prefix{netip.MustParsePrefix("10.0.0.0/8")},
+		Exchanger: udpThenTCP{}, Timeout: time.Second, MaxConcurrent: 1}); rec2 != nil {
+		pipe.Swap(&server.Snapshot{Authority: empty, Recursion: rec2})
+		ctx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
+		defer cancel()
+		r, err := dns.Exchange(ctx, dns.NewMsg("www.shop.example.", dns.TypeA), "udp", warden)
+		if err != nil || r.Rcode != dns.RcodeRefused {
+			t.Fatalf("a client outside the allowed networks: %v %v", r, err)
+		}
+	}
+}
+
+func answerSet(rrs []dns.RR) []string {
+	var out []string
+	for _, rr := range rrs {
+		f := strings.Fields(rr.String())
+		out = append(out, strings.ToLower(f[0]+" "+strings.Join(f[2:], " ")))
+	}
+	slices.Sort(out)
+	return slices.Compact(out)
+}
