@@ -1,0 +1,61 @@
+package upstream
+
+import (
+	"context"
+	"errors"
+	"io"
+	"time"
+)
+
+// Plain is classic DNS: UDP first, and TCP to the same address when the UDP reply is truncated
+// (RFC 7766). It is what ParseAddr returns for an address without a scheme.
+type Plain struct {
+	udp *UDP
+	tcp *TCP
+}
+
+var (
+	_ Upstream  = (*Plain)(nil)
+	_ io.Closer = (*Plain)(nil)
+)
+
+// NewPlain returns an Upstream for addr over UDP with TCP fallback.
+func NewPlain(addr string, opts Options) *Plain {
+	return &Plain{udp: NewUDP(addr, opts), tcp: NewTCP(addr, opts)}
+}
+
+// Addr returns the server address.
+func (p *Plain) Addr() string { return p.udp.addr }
+
+// Stats adds the UDP and TCP counters (a fallback counts as a second query); SRTT is the UDP one,
+// since that is the path every query starts on.
+func (p *Plain) Stats() Stats {
+	u, t := p.udp.snapshot(), p.tcp.snapshot()
+	return Stats{
+		Queries:    u.Queries + t.Queries,
+		Timeouts:   u.Timeouts + t.Timeouts,
+		Mismatches: u.Mismatches + t.Mismatches,
+		Truncated:  u.Truncated + t.Truncated,
+		Errors:     u.Errors + t.Errors,
+		SRTT:       u.SRTT,
+	}
+}
+
+// Close releases the idle TCP connections.
+func (p *Plain) Close() error { return p.tcp.Close() }
+
+// SRTT returns the smoothed RTT of the UDP path.
+func (p *Plain) SRTT() time.Duration { return p.udp.SRTT() }
+
+// Exchange asks over UDP and, if the reply is truncated, asks again over TCP within the same
+// deadline, so the caller waits at most one Timeout in all. The TCP reply is returned as is;
+// ErrTruncated then means even TCP was truncated.
+func (p *Plain) Exchange(ctx context.Context, q *Query) (*Reply, error) {
+	ctx, cancel := context.WithDeadline(ctx, p.udp.opts.deadline(ctx, time.Now()))
+	defer cancel()
+	r, err := p.udp.Exchange(ctx, q)
+	if !errors.Is(err, ErrTruncated) {
+		return r, err
+	}
+	return p.tcp.Exchange(ctx, q)
+}

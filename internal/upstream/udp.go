@@ -1,0 +1,89 @@
+package upstream
+
+import (
+	"context"
+	"fmt"
+	"net"
+	"sync"
+	"time"
+)
+
+// UDP sends each query from a fresh socket. The socket is connected to the server, so the kernel
+// drops datagrams from any other address, and bound by the kernel to a random ephemeral port, so
+// an off-path forger must guess the port as well as the ID and the 0x20 case pattern.
+type UDP struct {
+	counters
+	addr string
+	opts Options
+}
+
+var _ Upstream = (*UDP)(nil)
+
+// NewUDP returns an Upstream for the server at addr ("127.0.0.1:53", "[::1]:53").
+func NewUDP(addr string, opts Options) *UDP { return &UDP{addr: addr, opts: opts} }
+
+// Addr returns the server address.
+func (u *UDP) Addr() string { return u.addr }
+
+// Stats returns the counters and SRTT.
+func (u *UDP) Stats() Stats { return u.snapshot() }
+
+// udpBufs holds receive buffers of the largest possible datagram: a server may send more than the
+// advertised payload, and a short buffer would silently cut such a reply.
+var udpBufs = sync.Pool{New: func() any { b := make([]byte, maxMsgLen); return &b }}
+
+// Exchange sends q and waits for a matching reply until the deadline. A reply with TC=1 is
+// returned together with ErrTruncated.
+func (u *UDP) Exchange(ctx context.Context, q *Query) (*Reply, error) {
+	out, err := q.pack(randomID(), !u.opts.No0x20)
+	if err != nil {
+		return nil, err
+	}
+	u.queries.Add(1)
+	start := time.Now()
+	deadline := u.opts.deadline(ctx, start)
+	dctx, cancel := context.WithDeadline(ctx, deadline)
+	defer cancel()
+
+	var d net.Dialer
+	conn, err := d.DialContext(dctx, "udp", u.addr)
+	if err != nil {
+		return nil, u.fail(ctx, start, fmt.Errorf("udp %s: %w", u.addr, err))
+	}
+	defer conn.Close()
+	conn.SetDeadline(deadline)
+	stop := context.AfterFunc(ctx, func() { conn.SetDeadline(time.Unix(1, 0)) })
+	defer stop()
+
+	if _, err := conn.Write(out.msg); err != nil {
+		return nil, u.fail(ctx, start, fmt.Errorf("udp %s: %w", u.addr, err))
+	}
+	bp := udpBufs.Get().(*[]byte)
+	defer udpBufs.Put(bp)
+	buf := *bp
+	for {
+		n, err := conn.Read(buf)
+		if err != nil {
+			return nil, u.fail(ctx, start, fmt.Errorf("udp %s: %w", u.addr, err))
+		}
+		r, err := validate(buf[:n], out)
+		if err != nil {
+			// Keep listening: a forged or stale datagram must not end the wait for the real one.
+			u.mismatches.Add(1)
+			continue
+		}
+		return u.accept(r, buf[:n], start)
+	}
+}
+
+// accept finishes an accepted reply: copy the bytes for the caller, measure, count truncation.
+func (c *counters) accept(r Reply, b []byte, start time.Time) (*Reply, error) {
+	r.RTT = time.Since(start)
+	r.Data = append([]byte(nil), b...)
+	c.observe(r.RTT)
+	if r.Truncated() {
+		c.truncated.Add(1)
+		return &r, ErrTruncated
+	}
+	return &r, nil
+}
