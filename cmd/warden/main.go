@@ -25,6 +25,9 @@ Flags (serve and check):
   --config FILE            YAML configuration file (default: the built-in example)
   --listen ADDR            UDP and TCP address to answer on, repeatable (e.g. 127.0.0.1:5300)
   --zone ORIGIN=FILE       serve a zone from a master file, repeatable
+  --root-hints FILE|iana   also resolve names outside the zones, for loopback and private
+                           clients, starting from these root hints (iana: the real root)
+  --no-recursion           never resolve, whatever the configuration says
 `
 
 func main() {
@@ -59,9 +62,11 @@ func (l *listFlag) Set(v string) error { *l = append(*l, v); return nil }
 
 // commonFlags are the flags serve and check share.
 type commonFlags struct {
-	config string
-	listen listFlag
-	zones  listFlag
+	config      string
+	listen      listFlag
+	zones       listFlag
+	rootHints   string
+	noRecursion bool
 }
 
 func parseFlags(name string, args []string, stderr io.Writer) (*commonFlags, error) {
@@ -72,6 +77,8 @@ func parseFlags(name string, args []string, stderr io.Writer) (*commonFlags, err
 	fs.StringVar(&f.config, "config", "", "YAML configuration file")
 	fs.Var(&f.listen, "listen", "address to answer on (repeatable)")
 	fs.Var(&f.zones, "zone", "ORIGIN=FILE zone to serve (repeatable)")
+	fs.StringVar(&f.rootHints, "root-hints", "", "resolve names outside the zones from these root hints: a file, or iana")
+	fs.BoolVar(&f.noRecursion, "no-recursion", false, "never resolve, whatever the configuration says")
 	if err := fs.Parse(args); err != nil {
 		return nil, err
 	}

@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"os"
 	"os/signal"
+	"reflect"
 	"runtime/debug"
 	"slices"
 	"syscall"
@@ -14,6 +15,7 @@ import (
 
 	"warden/internal/authority"
 	"warden/internal/config"
+	"warden/internal/resolver"
 	"warden/internal/server"
 	"warden/internal/wire"
 )
@@ -31,6 +33,9 @@ func loadConfig(f *commonFlags) (*config.Config, error) {
 		cfg = config.Default()
 	}
 	if err := config.ApplyFlags(cfg, f.listen, f.zones); err != nil {
+		return nil, err
+	}
+	if err := config.ApplyResolverFlags(cfg, f.rootHints, f.noRecursion); err != nil {
 		return nil, err
 	}
 	return cfg, nil
@@ -68,7 +73,11 @@ func runServer(ctx context.Context, f *commonFlags, cfg *config.Config, log *slo
 	if err != nil {
 		return err
 	}
-	pipe := server.NewPipeline(wire.Limits{UDPPayload: uint16(cfg.Limits.UDPPayload)}, &server.Snapshot{Authority: set})
+	rec, err := newRecursor(cfg, log)
+	if err != nil {
+		return err
+	}
+	pipe := server.NewPipeline(wire.Limits{UDPPayload: uint16(cfg.Limits.UDPPayload)}, &server.Snapshot{Authority: set, Recursion: rec})
 	// Parsing leaves garbage several times the size of the zones; hand it back to the system now
 	// rather than carry it as resident memory until the heap grows into it.
 	debug.FreeOSMemory()
@@ -122,8 +131,9 @@ func runServer(ctx context.Context, f *commonFlags, cfg *config.Config, log *slo
 			log.Error("reload failed; keeping the running zones", "err", err)
 			return
 		}
+		resolverChanged := !reflect.DeepEqual(next.Resolver, cfg.Resolver)
 		cfg = next
-		if !changed {
+		if !changed && !resolverChanged {
 			return
 		}
 		set, err := authority.New(zones)
@@ -131,7 +141,15 @@ func runServer(ctx context.Context, f *commonFlags, cfg *config.Config, log *slo
 			log.Error("reload failed; keeping the running zones", "err", err)
 			return
 		}
-		pipe.Swap(&server.Snapshot{Authority: set})
+		if resolverChanged {
+			r, err := newRecursor(next, log)
+			if err != nil {
+				log.Error("reload: resolver configuration rejected; keeping the running one", "err", err)
+				return
+			}
+			rec = r
+		}
+		pipe.Swap(&server.Snapshot{Authority: set, Recursion: rec})
 		debug.FreeOSMemory() // the replaced zones and the parser's garbage
 		log.Info("reloaded", "trigger", why, "zones", len(zones))
 	}
@@ -146,4 +164,33 @@ func runServer(ctx context.Context, f *commonFlags, cfg *config.Config, log *slo
 			reload("file change")
 		}
 	}
+}
+
+// newRecursor builds the resolution stage when the configuration asks for recursion, nil otherwise.
+func newRecursor(cfg *config.Config, log *slog.Logger) (*server.Recursor, error) {
+	rc := cfg.Resolver
+	if !rc.Enabled() {
+		return nil, nil
+	}
+	var hints []resolver.NameServer
+	if rc.RootHints == "iana" {
+		hints = resolver.IANARootHints()
+	} else {
+		data, err := os.ReadFile(rc.RootHints)
+		if err != nil {
+			return nil, fmt.Errorf("root hints: %w", err)
+		}
+		if hints, err = resolver.ParseHints(data, rc.RootHints); err != nil {
+			return nil, err
+		}
+	}
+	log.Info("recursion on", "root_hints", rc.RootHints, "servers", len(hints), "allow", rc.AllowedNets())
+	return server.NewRecursor(server.RecursorConfig{
+		Hints:         hints,
+		Allow:         rc.AllowedNets(),
+		Exchanger:     resolver.NewUpstreams(53, time.Second),
+		Timeout:       rc.Timeout,
+		MaxConcurrent: rc.MaxConcurrent,
+		UDPPayload:    uint16(cfg.Limits.UDPPayload),
+	}), nil
 }

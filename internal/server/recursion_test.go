@@ -3,7 +3,6 @@ package server_test
 import (
 	"context"
 	"errors"
-	"net"
 	"net/netip"
 	"os"
 	"slices"
@@ -21,23 +20,6 @@ import (
 	"warden/internal/server"
 	"warden/internal/wire"
 )
-
-// udpThenTCP asks over UDP on port 53, and over TCP when the answer is truncated.
-type udpThenTCP struct{}
-
-func (udpThenTCP) Exchange(ctx context.Context, q resolver.Question, s netip.Addr) (*dns.Msg, error) {
-	m := dns.NewMsg(q.Name, q.Type)
-	m.RecursionDesired = false
-	m.UDPSize = 1232
-	addr := net.JoinHostPort(s.String(), "53")
-	ctx, cancel := context.WithTimeout(ctx, 700*time.Millisecond)
-	defer cancel()
-	r, err := dns.Exchange(ctx, m, "udp", addr)
-	if err == nil && r.Truncated {
-		r, err = dns.Exchange(ctx, m, "tcp", addr)
-	}
-	return r, err
-}
 
 // TestRecursionThroughLab runs Warden as a resolver over the mini internet and compares its answers
 // with Unbound's, over UDP (answered from the resolving goroutine) and TCP.
@@ -61,7 +43,7 @@ func TestRecursionThroughLab(t *testing.T) {
 	empty, _ := authority.New(nil)
 	rec := server.NewRecursor(server.RecursorConfig{
 		Hints: hints, Allow: []netip.Prefix{netip.MustParsePrefix("127.0.0.0/8")},
-		Exchanger: udpThenTCP{}, Timeout: 8 * time.Second, MaxConcurrent: 100,
+		Exchanger: resolver.NewUpstreams(53, 700*time.Millisecond), Timeout: 8 * time.Second, MaxConcurrent: 100,
 	})
 	pipe := server.NewPipeline(wire.Limits{UDPPayload: 1232}, &server.Snapshot{Authority: empty, Recursion: rec})
 	ln, err := server.Listen(server.ListenerConfig{Addr: "127.0.0.1:0", UDPWorkers: 1}, pipe, nil)
@@ -109,7 +91,7 @@ func TestRecursionThroughLab(t *testing.T) {
 
 	// Clients outside the allowed networks are refused.
 	if rec2 := server.NewRecursor(server.RecursorConfig{Hints: hints, Allow: []netip.Prefix{netip.MustParsePrefix("10.0.0.0/8")},
-		Exchanger: udpThenTCP{}, Timeout: time.Second, MaxConcurrent: 1}); rec2 != nil {
+		Exchanger: resolver.NewUpstreams(53, time.Second), Timeout: time.Second, MaxConcurrent: 1}); rec2 != nil {
 		pipe.Swap(&server.Snapshot{Authority: empty, Recursion: rec2})
 		ctx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
 		defer cancel()
