@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"warden/internal/authority"
+	"warden/internal/cache"
 	"warden/internal/config"
 	"warden/internal/resolver"
 	"warden/internal/server"
@@ -192,5 +193,6 @@ func newRecursor(cfg *config.Config, log *slog.Logger) (*server.Recursor, error)
 		Timeout:       rc.Timeout,
 		MaxConcurrent: rc.MaxConcurrent,
 		UDPPayload:    uint16(cfg.Limits.UDPPayload),
+		Cache:         cache.New(cache.Config{MaxBytes: rc.CacheBytes}),
 	}), nil
 }

@@ -7,6 +7,7 @@ import (
 
 	"codeberg.org/miekg/dns"
 
+	"warden/internal/cache"
 	"warden/internal/query"
 	"warden/internal/resolver"
 	"warden/internal/wire"
@@ -23,6 +24,7 @@ type Recursor struct {
 	lim     resolver.Limits
 	timeout time.Duration
 	limits  wire.Limits
+	cache   *cache.Cache
 	// slots bounds the questions being resolved at once: past it, SERVFAIL at once rather than
 	// a queue that grows with the attack.
 	slots chan struct{}
@@ -36,6 +38,8 @@ type RecursorConfig struct {
 	Timeout       time.Duration
 	MaxConcurrent int
 	UDPPayload    uint16
+	// Cache holds answers already resolved; nil makes one of cache.DefaultMaxBytes.
+	Cache *cache.Cache
 }
 
 // NewRecursor returns the stage.
@@ -43,7 +47,11 @@ func NewRecursor(c RecursorConfig) *Recursor {
 	if c.UDPPayload < 512 {
 		c.UDPPayload = 1232
 	}
+	if c.Cache == nil {
+		c.Cache = cache.New(cache.Config{})
+	}
 	return &Recursor{
+		cache:   c.Cache,
 		hints:   c.Hints,
 		allow:   c.Allow,
 		x:       c.Exchanger,
@@ -66,8 +74,12 @@ func (r *Recursor) Serve(req *query.Request, out []byte) []byte {
 	if !r.allowed(req.Client.Addr()) {
 		return r.limits.RenderRcode(out, req, rcodeRefused, edeProhibited)
 	}
+	// 5. The cache: a hit is the stored answer with ID, TTLs and the client's case patched in.
+	if res, st := r.cache.Get(req, out); st.Found() {
+		return res
+	}
 	if req.Flags&query.FlagRD == 0 {
-		// Without a cache there is nothing to answer a non-recursive query from.
+		// Not in the cache, and the client asked us not to go and find it.
 		return r.limits.RenderRcode(out, req, rcodeRefused, wire.NoEDE)
 	}
 	select {
@@ -78,7 +90,7 @@ func (r *Recursor) Serve(req *query.Request, out []byte) []byte {
 	q := resolver.Question{Name: wire.NameString(req.Lower()), Type: req.QType}
 	if req.Later == nil {
 		defer func() { <-r.slots }()
-		return r.render(req, r.resolve(q), out)
+		return r.answer(req, r.resolve(q), out)
 	}
 	replier := req.Later.Defer(req)
 	// The request's bytes belong to the listener; keep a copy to render the answer from.
@@ -86,7 +98,7 @@ func (r *Recursor) Serve(req *query.Request, out []byte) []byte {
 	go func() {
 		defer func() { <-r.slots }()
 		later.Parse()
-		replier.Reply(r.render(later, r.resolve(q), make([]byte, 0, recursionReplyBytes)))
+		replier.Reply(r.answer(later, r.resolve(q), make([]byte, 0, recursionReplyBytes)))
 	}()
 	return nil
 }
@@ -105,6 +117,27 @@ func (r *Recursor) resolve(q resolver.Question) resolver.Result {
 	ctx, cancel := context.WithTimeout(context.Background(), r.timeout)
 	defer cancel()
 	return resolver.Resolve(ctx, r.x, q, r.hints, r.lim)
+}
+
+// answer stores a resolution's result in the cache and renders it for req. When resolution failed,
+// an expired answer still in the cache is served instead (RFC 8767 serve-stale).
+func (r *Recursor) answer(req *query.Request, res resolver.Result, out []byte) []byte {
+	if res.Rcode == dns.RcodeServerFailure {
+		if stale, st := r.cache.GetStale(req, out); st.Found() {
+			return stale
+		}
+		return r.render(req, res, out)
+	}
+	// The cached form is the whole answer, as TCP would carry it; each client then gets what fits.
+	whole := *req
+	whole.Transport = query.TCP
+	full := r.render(&whole, res, make([]byte, 0, recursionReplyBytes))
+	if err := r.cache.Put(full, cache.RankAuthAnswer); err == nil {
+		if hit, st := r.cache.Get(req, out); st.Found() {
+			return hit
+		}
+	}
+	return r.render(req, res, out)
 }
 
 // render builds the answer to req from the result with the same templates the zones use: the

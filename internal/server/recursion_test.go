@@ -89,6 +89,20 @@ func TestRecursionThroughLab(t *testing.T) {
 		}
 	}
 
+	// With the whole mini internet gone, what was resolved is still answered, from the cache, and
+	// a non-recursive query gets it too.
+	_ = l.Close()
+	for _, rd := range []bool{true, false} {
+		ctx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
+		m := dns.NewMsg("WWW.shop.example.", dns.TypeA)
+		m.RecursionDesired = rd
+		r, err := dns.Exchange(ctx, m, "udp", warden)
+		cancel()
+		if err != nil || r.Rcode != dns.RcodeSuccess || len(r.Answer) != 1 || r.Answer[0].Header().Name != "WWW.shop.example." {
+			t.Fatalf("from the cache (rd=%v): %v %v", rd, r, err)
+		}
+	}
+
 	// Clients outside the allowed networks are refused.
 	if rec2 := server.NewRecursor(server.RecursorConfig{Hints: hints, Allow: []netip.Prefix{netip.MustParsePrefix("10.0.0.0/8")},
 		Exchanger: resolver.NewUpstreams(53, time.Second), Timeout: time.Second, MaxConcurrent: 1}); rec2 != nil {
