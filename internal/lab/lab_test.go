@@ -2,11 +2,8 @@ package lab
 
 import (
 	"context"
-	"errors"
-	"os"
 	"slices"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
 
@@ -15,28 +12,10 @@ import (
 	"warden/internal/dnstest"
 )
 
-// startLab serves the hierarchy on port 53 of its 127.0.x.y addresses, which resolvers with root
-// hints require; that needs root.
-func startLab(t *testing.T) *Lab {
-	t.Helper()
-	if os.Geteuid() != 0 {
-		t.Skip("the mini internet listens on port 53: run as root")
-	}
-	l, err := Start(Hierarchy(), 53, nil)
-	if errors.Is(err, syscall.EADDRINUSE) {
-		t.Skipf("another server holds port 53 on a lab address: %v", err)
-	}
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = l.Close() })
-	return l
-}
-
 // TestResolveThroughLab checks the hierarchy itself with a real resolver: Unbound, given the
 // lab's root hints, must resolve every case, the broken servers included.
 func TestResolveThroughLab(t *testing.T) {
-	l := startLab(t)
+	l := StartForTest(t)
 	resolver := dnstest.StartUnbound(t, l.RootHints())
 	tests := []struct {
 		name  string
@@ -89,7 +68,7 @@ func TestResolveThroughLab(t *testing.T) {
 
 // The truncating server must make a resolver retry over TCP for the whole RRset.
 func TestTruncatingServerNeedsTCP(t *testing.T) {
-	l := startLab(t)
+	l := StartForTest(t)
 	resolver := dnstest.StartUnbound(t, l.RootHints())
 	ctx, cancel := context.WithTimeout(context.Background(), 8*time.Second)
 	defer cancel()

@@ -2,13 +2,10 @@ package resolver_test
 
 import (
 	"context"
-	"errors"
 	"net"
 	"net/netip"
-	"os"
 	"slices"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
 
@@ -52,17 +49,7 @@ func labHints(t *testing.T) []resolver.NameServer {
 // TestResolveLabAgainstUnbound resolves names through the mini internet and compares rcode and
 // answer (records as a set, TTLs aside) with Unbound's for the same names.
 func TestResolveLabAgainstUnbound(t *testing.T) {
-	if os.Geteuid() != 0 {
-		t.Skip("the mini internet listens on port 53: run as root")
-	}
-	l, err := lab.Start(lab.Hierarchy(), 53, nil)
-	if errors.Is(err, syscall.EADDRINUSE) {
-		t.Skipf("another server holds port 53 on a lab address: %v", err)
-	}
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
+	l := lab.StartForTest(t)
 	unbound := dnstest.StartUnbound(t, l.RootHints())
 	x := plainExchanger{timeout: 700 * time.Millisecond}
 	names := []resolver.Question{

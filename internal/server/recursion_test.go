@@ -2,12 +2,9 @@ package server_test
 
 import (
 	"context"
-	"errors"
 	"net/netip"
-	"os"
 	"slices"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
 
@@ -24,17 +21,7 @@ import (
 // TestRecursionThroughLab runs Warden as a resolver over the mini internet and compares its answers
 // with Unbound's, over UDP (answered from the resolving goroutine) and TCP.
 func TestRecursionThroughLab(t *testing.T) {
-	if os.Geteuid() != 0 {
-		t.Skip("the mini internet listens on port 53: run as root")
-	}
-	l, err := lab.Start(lab.Hierarchy(), 53, nil)
-	if errors.Is(err, syscall.EADDRINUSE) {
-		t.Skipf("another server holds port 53 on a lab address: %v", err)
-	}
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
+	l := lab.StartForTest(t)
 	unbound := dnstest.StartUnbound(t, l.RootHints())
 	hints, err := resolver.ParseHints([]byte(l.RootHints()), "lab hints")
 	if err != nil {
