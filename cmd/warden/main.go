@@ -27,6 +27,9 @@ Flags (serve and check):
   --zone ORIGIN=FILE       serve a zone from a master file, repeatable
   --root-hints FILE|iana   also resolve names outside the zones, for loopback and private
                            clients, starting from these root hints (iana: the real root)
+  --forward [ZONE=]ADDR[,ADDR...]
+                           send questions (under ZONE, else all) to these resolvers instead;
+                           ADDR is IP:port, tcp://, tls://IP:853#name or https://IP/path#name
   --no-recursion           never resolve, whatever the configuration says
 `
 
@@ -66,6 +69,7 @@ type commonFlags struct {
 	listen      listFlag
 	zones       listFlag
 	rootHints   string
+	forwards    listFlag
 	noRecursion bool
 }
 
@@ -78,6 +82,7 @@ func parseFlags(name string, args []string, stderr io.Writer) (*commonFlags, err
 	fs.Var(&f.listen, "listen", "address to answer on (repeatable)")
 	fs.Var(&f.zones, "zone", "ORIGIN=FILE zone to serve (repeatable)")
 	fs.StringVar(&f.rootHints, "root-hints", "", "resolve names outside the zones from these root hints: a file, or iana")
+	fs.Var(&f.forwards, "forward", "[ZONE=]ADDR[,ADDR...] send questions (under ZONE) to these resolvers (repeatable)")
 	fs.BoolVar(&f.noRecursion, "no-recursion", false, "never resolve, whatever the configuration says")
 	if err := fs.Parse(args); err != nil {
 		return nil, err

@@ -18,6 +18,7 @@ import (
 	"warden/internal/config"
 	"warden/internal/resolver"
 	"warden/internal/server"
+	"warden/internal/upstream"
 	"warden/internal/wire"
 )
 
@@ -36,7 +37,7 @@ func loadConfig(f *commonFlags) (*config.Config, error) {
 	if err := config.ApplyFlags(cfg, f.listen, f.zones); err != nil {
 		return nil, err
 	}
-	if err := config.ApplyResolverFlags(cfg, f.rootHints, f.noRecursion); err != nil {
+	if err := config.ApplyResolverFlags(cfg, f.rootHints, f.forwards, f.noRecursion); err != nil {
 		return nil, err
 	}
 	return cfg, nil
@@ -174,9 +175,11 @@ func newRecursor(cfg *config.Config, log *slog.Logger) (*server.Recursor, error)
 		return nil, nil
 	}
 	var hints []resolver.NameServer
-	if rc.RootHints == "iana" {
+	switch rc.RootHints {
+	case "":
+	case "iana":
 		hints = resolver.IANARootHints()
-	} else {
+	default:
 		data, err := os.ReadFile(rc.RootHints)
 		if err != nil {
 			return nil, fmt.Errorf("root hints: %w", err)
@@ -185,7 +188,19 @@ func newRecursor(cfg *config.Config, log *slog.Logger) (*server.Recursor, error)
 			return nil, err
 		}
 	}
-	log.Info("recursion on", "root_hints", rc.RootHints, "servers", len(hints), "allow", rc.AllowedNets())
+	var fwds []server.Forward
+	for _, f := range rc.Forward {
+		fw := server.Forward{Zone: f.Zone}
+		for _, a := range f.Upstreams {
+			up, err := upstream.ParseAddr(a)
+			if err != nil {
+				return nil, fmt.Errorf("forward %s: %w", f.Zone, err)
+			}
+			fw.Upstreams = append(fw.Upstreams, up)
+		}
+		fwds = append(fwds, fw)
+	}
+	log.Info("recursion on", "root_hints", rc.RootHints, "servers", len(hints), "forward_zones", len(fwds), "allow", rc.AllowedNets())
 	return server.NewRecursor(server.RecursorConfig{
 		Hints:         hints,
 		Allow:         rc.AllowedNets(),
@@ -194,5 +209,6 @@ func newRecursor(cfg *config.Config, log *slog.Logger) (*server.Recursor, error)
 		MaxConcurrent: rc.MaxConcurrent,
 		UDPPayload:    uint16(cfg.Limits.UDPPayload),
 		Cache:         cache.New(cache.Config{MaxBytes: rc.CacheBytes}),
+		Forwards:      fwds,
 	}), nil
 }

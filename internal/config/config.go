@@ -127,6 +127,9 @@ func Parse(data []byte, name, baseDir string) (*Config, error) {
 			}
 		}
 	}
+	for i := range c.Resolver.Forward {
+		c.Resolver.Forward[i].Zone = canonicalName(c.Resolver.Forward[i].Zone)
+	}
 	if h := c.Resolver.RootHints; h != "" && h != "iana" && !filepath.IsAbs(h) {
 		if p, err := filepath.Abs(filepath.Join(baseDir, h)); err == nil {
 			c.Resolver.RootHints = p
@@ -191,6 +194,7 @@ func (c *Config) clone() *Config {
 	d.Listen = slices.Clone(c.Listen)
 	d.Zones = slices.Clone(c.Zones)
 	d.Resolver.Allow = slices.Clone(c.Resolver.Allow)
+	d.Resolver.Forward = slices.Clone(c.Resolver.Forward)
 	d.where = maps.Clone(c.where)
 	return &d
 }

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net/netip"
 	"path/filepath"
+	"slices"
 	"strings"
 )
 
@@ -94,12 +95,37 @@ func forget(where map[string]location, key string) {
 	}
 }
 
-// ApplyResolverFlags applies --root-hints (a file, or "iana") and --no-recursion to c, validating
-// the result as ApplyFlags does. --no-recursion wins over any root hints.
-func ApplyResolverFlags(c *Config, rootHints string, noRecursion bool) error {
+// ApplyResolverFlags applies --root-hints (a file, or "iana"), --forward and --no-recursion to c,
+// validating the result as ApplyFlags does. Each --forward is "ADDR[,ADDR...]" (everything) or
+// "ZONE=ADDR[,ADDR...]"; it replaces the file's entry for the same zone. --no-recursion wins over
+// everything else.
+func ApplyResolverFlags(c *Config, rootHints string, forwards []string, noRecursion bool) error {
 	d := c.clone()
 	if d.where == nil {
 		d.where = make(map[string]location)
+	}
+	var errs []error
+	for _, v := range forwards {
+		zone, list := ".", v
+		if z, rest, ok := strings.Cut(v, "="); ok && !strings.Contains(z, "/") {
+			zone, list = canonicalName(strings.TrimSpace(z)), rest
+		}
+		var ups []string
+		for _, u := range strings.Split(list, ",") {
+			if u = strings.TrimSpace(u); u != "" {
+				ups = append(ups, u)
+			}
+		}
+		if len(ups) == 0 {
+			errs = append(errs, &Error{Flag: flagName("--forward", v), Msg: "want ADDR[,ADDR...] or ZONE=ADDR[,ADDR...]"})
+			continue
+		}
+		d.Resolver.Forward = slices.DeleteFunc(d.Resolver.Forward, func(f ForwardConfig) bool { return f.Zone == zone })
+		d.where[fmt.Sprintf("resolver.forward[%d]", len(d.Resolver.Forward))] = location{flag: flagName("--forward", v)}
+		d.Resolver.Forward = append(d.Resolver.Forward, ForwardConfig{Zone: zone, Upstreams: ups})
+	}
+	if len(errs) > 0 {
+		return errors.Join(errs...)
 	}
 	if rootHints != "" {
 		if rootHints != "iana" {
@@ -112,6 +138,7 @@ func ApplyResolverFlags(c *Config, rootHints string, noRecursion bool) error {
 	}
 	if noRecursion {
 		d.Resolver.RootHints = ""
+		d.Resolver.Forward = nil
 	}
 	if err := d.Validate(); err != nil {
 		return err

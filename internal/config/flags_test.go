@@ -147,13 +147,13 @@ func TestApplyResolverFlags(t *testing.T) {
 	if c.Resolver.Enabled() {
 		t.Fatal("recursion on by default")
 	}
-	if err := ApplyResolverFlags(c, "iana", false); err != nil || !c.Resolver.Enabled() {
+	if err := ApplyResolverFlags(c, "iana", nil, false); err != nil || !c.Resolver.Enabled() {
 		t.Fatalf("iana: %v", err)
 	}
-	if err := ApplyResolverFlags(c, "", true); err != nil || c.Resolver.Enabled() {
+	if err := ApplyResolverFlags(c, "", nil, true); err != nil || c.Resolver.Enabled() {
 		t.Fatalf("--no-recursion: %v", err)
 	}
-	err := ApplyResolverFlags(c, "/no/such/hints", false)
+	err := ApplyResolverFlags(c, "/no/such/hints", nil, false)
 	if err == nil || !strings.Contains(err.Error(), "--root-hints") || !strings.Contains(err.Error(), "resolver.root_hints") {
 		t.Fatalf("missing hints file: %v", err)
 	}
@@ -162,5 +162,23 @@ func TestApplyResolverFlags(t *testing.T) {
 	}
 	if n := c.Resolver.AllowedNets(); len(n) != len(DefaultAllow) {
 		t.Fatalf("default allow %v", n)
+	}
+}
+
+func TestForwardFlags(t *testing.T) {
+	c := Default()
+	if err := ApplyResolverFlags(c, "", []string{"127.0.0.1:5300,tls://127.0.0.1:853#dns.test", "Corp.Example=127.0.0.2:53"}, false); err != nil {
+		t.Fatal(err)
+	}
+	f := c.Resolver.Forward
+	if !c.Resolver.Enabled() || len(f) != 2 || f[0].Zone != "." || len(f[0].Upstreams) != 2 || f[1].Zone != "corp.example." {
+		t.Fatalf("%+v", f)
+	}
+	err := ApplyResolverFlags(c, "", []string{"corp.example.=ftp://x"}, false)
+	if err == nil || !strings.Contains(err.Error(), "--forward") {
+		t.Fatalf("bad upstream: %v", err)
+	}
+	if err := ApplyResolverFlags(c, "", []string{"corp.example.="}, false); err == nil {
+		t.Fatal("empty upstream list accepted")
 	}
 }

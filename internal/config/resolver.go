@@ -3,7 +3,10 @@ package config
 import (
 	"net/netip"
 	"os"
+	"strconv"
 	"time"
+
+	"warden/internal/upstream"
 )
 
 // ResolverConfig makes Warden a recursive resolver for the names its zones do not hold. Recursion is
@@ -22,6 +25,18 @@ type ResolverConfig struct {
 	MaxConcurrent int `yaml:"max_concurrent"`
 	// CacheBytes bounds the answer cache's memory.
 	CacheBytes int64 `yaml:"cache_bytes"`
+	// Forward sends the questions under a zone to upstream resolvers instead of resolving them;
+	// the longest matching zone wins, and zone "." forwards everything.
+	Forward []ForwardConfig `yaml:"forward"`
+}
+
+// ForwardConfig is one forwarded zone.
+type ForwardConfig struct {
+	Zone string `yaml:"zone"`
+	// Upstreams are tried in order of their measured round-trip time; the scheme picks the
+	// transport: "127.0.0.1:53" (UDP, TCP on truncation), "tcp://", "tls://IP:853#name",
+	// "https://IP/dns-query#name".
+	Upstreams []string `yaml:"upstreams"`
 }
 
 // DefaultAllow is who may ask for recursion when Allow is empty: this host and private networks.
@@ -32,8 +47,8 @@ var DefaultAllow = []netip.Prefix{
 	netip.MustParsePrefix("fe80::/10"),
 }
 
-// Enabled says whether recursion is configured.
-func (r ResolverConfig) Enabled() bool { return r.RootHints != "" }
+// Enabled says whether recursion (iterating or forwarding) is configured.
+func (r ResolverConfig) Enabled() bool { return r.RootHints != "" || len(r.Forward) > 0 }
 
 // AllowedNets returns Allow, or DefaultAllow when it is empty.
 func (r ResolverConfig) AllowedNets() []netip.Prefix {
@@ -56,6 +71,24 @@ func (r ResolverConfig) Validate() error {
 	for i, a := range r.Allow {
 		if !a.IsValid() {
 			p.add("allow", "entry %d is not a network such as 192.168.0.0/16", i)
+		}
+	}
+	seen := map[string]bool{}
+	for i, f := range r.Forward {
+		key := "forward[" + strconv.Itoa(i) + "]"
+		if !validName(f.Zone) {
+			p.add(key+".zone", "%q is not a valid domain name", f.Zone)
+		} else if seen[f.Zone] {
+			p.add(key+".zone", "%s is forwarded twice", f.Zone)
+		}
+		seen[f.Zone] = true
+		if len(f.Upstreams) == 0 {
+			p.add(key+".upstreams", "at least one upstream is required")
+		}
+		for j, u := range f.Upstreams {
+			if _, err := upstream.ParseAddr(u); err != nil {
+				p.add(key+".upstreams["+strconv.Itoa(j)+"]", "%v", err)
+			}
 		}
 	}
 	if r.Timeout <= 0 {

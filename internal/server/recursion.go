@@ -1,8 +1,11 @@
 package server
 
 import (
+	"cmp"
 	"context"
 	"net/netip"
+	"slices"
+	"strings"
 	"time"
 
 	"codeberg.org/miekg/dns"
@@ -10,6 +13,7 @@ import (
 	"warden/internal/cache"
 	"warden/internal/query"
 	"warden/internal/resolver"
+	"warden/internal/upstream"
 	"warden/internal/wire"
 )
 
@@ -25,6 +29,7 @@ type Recursor struct {
 	timeout time.Duration
 	limits  wire.Limits
 	cache   *cache.Cache
+	fwd     []Forward
 	// slots bounds the questions being resolved at once: past it, SERVFAIL at once rather than
 	// a queue that grows with the attack.
 	slots chan struct{}
@@ -40,6 +45,14 @@ type RecursorConfig struct {
 	UDPPayload    uint16
 	// Cache holds answers already resolved; nil makes one of cache.DefaultMaxBytes.
 	Cache *cache.Cache
+	// Forwards send the questions under a zone to other resolvers; the longest zone wins.
+	Forwards []Forward
+}
+
+// Forward is one forwarded zone and the resolvers it goes to.
+type Forward struct {
+	Zone      string // lower-case, fully qualified
+	Upstreams []upstream.Upstream
 }
 
 // NewRecursor returns the stage.
@@ -50,7 +63,10 @@ func NewRecursor(c RecursorConfig) *Recursor {
 	if c.Cache == nil {
 		c.Cache = cache.New(cache.Config{})
 	}
+	fwd := slices.Clone(c.Forwards)
+	slices.SortFunc(fwd, func(a, b Forward) int { return len(b.Zone) - len(a.Zone) })
 	return &Recursor{
+		fwd:     fwd,
 		cache:   c.Cache,
 		hints:   c.Hints,
 		allow:   c.Allow,
@@ -82,14 +98,21 @@ func (r *Recursor) Serve(req *query.Request, out []byte) []byte {
 		// Not in the cache, and the client asked us not to go and find it.
 		return r.limits.RenderRcode(out, req, rcodeRefused, wire.NoEDE)
 	}
+	q := resolver.Question{Name: wire.NameString(req.Lower()), Type: req.QType}
+	fwd := r.forwardFor(q.Name)
+	if fwd == nil && len(r.hints) == 0 {
+		return r.limits.RenderRcode(out, req, rcodeRefused, wire.EDENotAuthoritative)
+	}
 	select {
 	case r.slots <- struct{}{}:
 	default:
 		return r.limits.RenderRcode(out, req, rcodeServFail, wire.NoEDE)
 	}
-	q := resolver.Question{Name: wire.NameString(req.Lower()), Type: req.QType}
 	if req.Later == nil {
 		defer func() { <-r.slots }()
+		if fwd != nil {
+			return r.forward(fwd, req, out)
+		}
 		return r.answer(req, r.resolve(q), out)
 	}
 	replier := req.Later.Defer(req)
@@ -98,9 +121,54 @@ func (r *Recursor) Serve(req *query.Request, out []byte) []byte {
 	go func() {
 		defer func() { <-r.slots }()
 		later.Parse()
-		replier.Reply(r.answer(later, r.resolve(q), make([]byte, 0, recursionReplyBytes)))
+		buf := make([]byte, 0, recursionReplyBytes)
+		if fwd != nil {
+			replier.Reply(r.forward(fwd, later, buf))
+			return
+		}
+		replier.Reply(r.answer(later, r.resolve(q), buf))
 	}()
 	return nil
+}
+
+// forwardFor returns the forwarded zone that holds name, nil when none does.
+func (r *Recursor) forwardFor(name string) *Forward {
+	for i := range r.fwd {
+		z := r.fwd[i].Zone
+		if z == "." || name == z || strings.HasSuffix(name, "."+z) {
+			return &r.fwd[i]
+		}
+	}
+	return nil
+}
+
+// forward asks the zone's resolvers, fastest first, and moves on from one that fails, times out
+// or answers SERVFAIL or REFUSED. The reply goes through the cache, which checks it, and comes back
+// rendered for the client.
+func (r *Recursor) forward(f *Forward, req *query.Request, out []byte) []byte {
+	ctx, cancel := context.WithTimeout(context.Background(), r.timeout)
+	defer cancel()
+	uq := &upstream.Query{Name: slices.Clone(req.Lower()), Type: req.QType, Class: req.QClass, RD: true, DO: req.DO}
+	ups := slices.Clone(f.Upstreams)
+	slices.SortStableFunc(ups, func(a, b upstream.Upstream) int { return cmp.Compare(a.Stats().SRTT, b.Stats().SRTT) })
+	for _, up := range ups {
+		reply, err := up.Exchange(ctx, uq)
+		if err != nil || (reply.Rcode != dns.RcodeSuccess && reply.Rcode != dns.RcodeNameError) {
+			continue
+		}
+		if r.cache.Put(reply.Data, cache.RankAnswer) == nil {
+			if hit, st := r.cache.Get(req, out); st.Found() {
+				return hit
+			}
+		}
+		// Not cacheable (a zero TTL, say): pass the records on as they came.
+		m := &dns.Msg{Data: reply.Data}
+		if m.Unpack() != nil {
+			continue
+		}
+		return r.render(req, resolver.Result{Rcode: m.Rcode, Answer: m.Answer, Ns: m.Ns}, out)
+	}
+	return r.answer(req, resolver.Result{Rcode: dns.RcodeServerFailure}, out)
 }
 
 func (r *Recursor) allowed(a netip.Addr) bool {

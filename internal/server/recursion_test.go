@@ -2,6 +2,7 @@ package server_test
 
 import (
 	"context"
+	"net"
 	"net/netip"
 	"slices"
 	"strings"
@@ -15,6 +16,7 @@ import (
 	"warden/internal/lab"
 	"warden/internal/resolver"
 	"warden/internal/server"
+	"warden/internal/upstream"
 	"warden/internal/wire"
 )
 
@@ -111,4 +113,58 @@ func answerSet(rrs []dns.RR) []string {
 	}
 	slices.Sort(out)
 	return slices.Compact(out)
+}
+
+// TestForwarding sends a zone's questions to upstream resolvers: a silent one first, then a real
+// knotd; the silent one is passed over, the answer is Knot's, and then comes from the cache.
+func TestForwarding(t *testing.T) {
+	knot := dnstest.StartKnot(t, dnstest.TestZones())
+	silent, err := net.ListenPacket("udp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer silent.Close()
+	var ups []upstream.Upstream
+	for _, a := range []string{silent.LocalAddr().String(), knot} {
+		up, err := upstream.ParseAddrOptions(a, upstream.Options{Timeout: 300 * time.Millisecond})
+		if err != nil {
+			t.Fatal(err)
+		}
+		ups = append(ups, up)
+	}
+	empty, _ := authority.New(nil)
+	rec := server.NewRecursor(server.RecursorConfig{
+		Allow:     []netip.Prefix{netip.MustParsePrefix("127.0.0.0/8")},
+		Exchanger: resolver.NewUpstreams(53, time.Second), Timeout: 3 * time.Second, MaxConcurrent: 10,
+		Forwards: []server.Forward{{Zone: "example.test.", Upstreams: ups}},
+	})
+	pipe := server.NewPipeline(wire.Limits{UDPPayload: 1232}, &server.Snapshot{Authority: empty, Recursion: rec})
+	ln, err := server.Listen(server.ListenerConfig{Addr: "127.0.0.1:0", UDPWorkers: 1}, pipe, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	ask := func(name string, network string) *dns.Msg {
+		t.Helper()
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		r, err := dns.Exchange(ctx, dns.NewMsg(name, dns.TypeA), network, ln.UDPAddr().String())
+		if err != nil {
+			t.Fatalf("%s over %s: %v", name, network, err)
+		}
+		return r
+	}
+	for _, network := range []string{"udp", "tcp"} {
+		r := ask("WWW.example.test.", network)
+		if r.Rcode != dns.RcodeSuccess || len(r.Answer) != 1 || !r.RecursionAvailable || r.Answer[0].Header().Name != "WWW.example.test." {
+			t.Fatalf("over %s: %v", network, r)
+		}
+	}
+	if r := ask("nothere.example.test.", "udp"); r.Rcode != dns.RcodeNameError {
+		t.Fatalf("NXDOMAIN not passed on: %v", r)
+	}
+	// Outside every forwarded zone, and with no root hints, there is nobody to ask.
+	if r := ask("www.other.example.", "udp"); r.Rcode != dns.RcodeRefused {
+		t.Fatalf("outside the forwarded zones: %v", r)
+	}
 }
