@@ -188,6 +188,9 @@ func newRecursor(cfg *config.Config, log *slog.Logger) (*server.Recursor, error)
 			return nil, err
 		}
 	}
+	// Served zones answer before this stage anyway; forwarded ones under a special-use name are
+	// carved out of the local answers.
+	var except []string
 	var fwds []server.Forward
 	for _, f := range rc.Forward {
 		fw := server.Forward{Zone: f.Zone}
@@ -199,6 +202,13 @@ func newRecursor(cfg *config.Config, log *slog.Logger) (*server.Recursor, error)
 			fw.Upstreams = append(fw.Upstreams, up)
 		}
 		fwds = append(fwds, fw)
+		if f.Zone != "." {
+			except = append(except, f.Zone)
+		}
+	}
+	local, err := server.NewSpecialUse(rc.SpecialUseOff)
+	if err != nil {
+		return nil, err
 	}
 	log.Info("recursion on", "root_hints", rc.RootHints, "servers", len(hints), "forward_zones", len(fwds), "allow", rc.AllowedNets())
 	return server.NewRecursor(server.RecursorConfig{
@@ -210,5 +220,7 @@ func newRecursor(cfg *config.Config, log *slog.Logger) (*server.Recursor, error)
 		UDPPayload:    uint16(cfg.Limits.UDPPayload),
 		Cache:         cache.New(cache.Config{MaxBytes: rc.CacheBytes}),
 		Forwards:      fwds,
+		Local:         local,
+		LocalExcept:   except,
 	}), nil
 }

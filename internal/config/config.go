@@ -130,6 +130,9 @@ func Parse(data []byte, name, baseDir string) (*Config, error) {
 	for i := range c.Resolver.Forward {
 		c.Resolver.Forward[i].Zone = canonicalName(c.Resolver.Forward[i].Zone)
 	}
+	for i, z := range c.Resolver.SpecialUseOff {
+		c.Resolver.SpecialUseOff[i] = canonicalName(z)
+	}
 	if h := c.Resolver.RootHints; h != "" && h != "iana" && !filepath.IsAbs(h) {
 		if p, err := filepath.Abs(filepath.Join(baseDir, h)); err == nil {
 			c.Resolver.RootHints = p
@@ -195,6 +198,7 @@ func (c *Config) clone() *Config {
 	d.Zones = slices.Clone(c.Zones)
 	d.Resolver.Allow = slices.Clone(c.Resolver.Allow)
 	d.Resolver.Forward = slices.Clone(c.Resolver.Forward)
+	d.Resolver.SpecialUseOff = slices.Clone(c.Resolver.SpecialUseOff)
 	d.where = maps.Clone(c.where)
 	return &d
 }

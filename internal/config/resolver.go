@@ -28,6 +28,9 @@ type ResolverConfig struct {
 	// Forward sends the questions under a zone to upstream resolvers instead of resolving them;
 	// the longest matching zone wins, and zone "." forwards everything.
 	Forward []ForwardConfig `yaml:"forward"`
+	// SpecialUseOff lists special-use zones (localhost., test., onion., private reverse zones and
+	// the like) that are resolved as any other name instead of answered locally.
+	SpecialUseOff []string `yaml:"special_use_off"`
 }
 
 // ForwardConfig is one forwarded zone.

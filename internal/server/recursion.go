@@ -10,6 +10,7 @@ import (
 
 	"codeberg.org/miekg/dns"
 
+	"warden/internal/authority"
 	"warden/internal/cache"
 	"warden/internal/query"
 	"warden/internal/resolver"
@@ -30,6 +31,8 @@ type Recursor struct {
 	limits  wire.Limits
 	cache   *cache.Cache
 	fwd     []Forward
+	local   *authority.Set
+	except  []string
 	// slots bounds the questions being resolved at once: past it, SERVFAIL at once rather than
 	// a queue that grows with the attack.
 	slots chan struct{}
@@ -47,6 +50,11 @@ type RecursorConfig struct {
 	Cache *cache.Cache
 	// Forwards send the questions under a zone to other resolvers; the longest zone wins.
 	Forwards []Forward
+	// Local answers the special-use names itself (see NewSpecialUse); nil answers none.
+	Local *authority.Set
+	// LocalExcept are zones under special-use names that the operator forwards or resolves:
+	// their names are not answered locally.
+	LocalExcept []string
 }
 
 // Forward is one forwarded zone and the resolvers it goes to.
@@ -67,6 +75,8 @@ func NewRecursor(c RecursorConfig) *Recursor {
 	slices.SortFunc(fwd, func(a, b Forward) int { return len(b.Zone) - len(a.Zone) })
 	return &Recursor{
 		fwd:     fwd,
+		local:   c.Local,
+		except:  c.LocalExcept,
 		cache:   c.Cache,
 		hints:   c.Hints,
 		allow:   c.Allow,
@@ -89,6 +99,14 @@ const (
 func (r *Recursor) Serve(req *query.Request, out []byte) []byte {
 	if !r.allowed(req.Client.Addr()) {
 		return r.limits.RenderRcode(out, req, rcodeRefused, edeProhibited)
+	}
+	// Special-use names never leave this server.
+	if r.local != nil && (len(r.except) == 0 || !under(wire.NameString(req.Lower()), r.except)) {
+		if t := r.local.Answer(req); t != nil {
+			out = r.limits.Render(out, req, t)
+			out[3] |= query.FlagRA
+			return out
+		}
 	}
 	// 5. The cache: a hit is the stored answer with ID, TTLs and the client's case patched in.
 	if res, st := r.cache.Get(req, out); st.Found() {

@@ -168,3 +168,54 @@ func TestForwarding(t *testing.T) {
 		t.Fatalf("outside the forwarded zones: %v", r)
 	}
 }
+
+// Special-use names are answered by the resolver itself, never sent anywhere.
+func TestSpecialUseNames(t *testing.T) {
+	local, err := server.NewSpecialUse(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	empty, _ := authority.New(nil)
+	rec := server.NewRecursor(server.RecursorConfig{
+		Allow: []netip.Prefix{netip.MustParsePrefix("127.0.0.0/8")}, Timeout: time.Second, MaxConcurrent: 1,
+		Local: local, LocalExcept: []string{"corp.home.arpa."},
+	})
+	pipe := server.NewPipeline(wire.Limits{UDPPayload: 1232}, &server.Snapshot{Authority: empty, Recursion: rec})
+	ln, err := server.Listen(server.ListenerConfig{Addr: "127.0.0.1:0", UDPWorkers: 1}, pipe, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	for _, tt := range []struct {
+		name  string
+		qtype uint16
+		rcode int
+		want  string
+	}{
+		{"localhost.", dns.TypeA, dns.RcodeSuccess, "127.0.0.1"},
+		{"LocalHost.", dns.TypeAAAA, dns.RcodeSuccess, "::1"},
+		{"app.localhost.", dns.TypeA, dns.RcodeSuccess, "127.0.0.1"},
+		{"1.0.0.127.in-addr.arpa.", dns.TypePTR, dns.RcodeSuccess, "localhost."},
+		{"www.test.", dns.TypeA, dns.RcodeNameError, ""},
+		{"hidden.onion.", dns.TypeA, dns.RcodeNameError, ""},
+		{"5.1.168.192.in-addr.arpa.", dns.TypePTR, dns.RcodeNameError, ""},
+		{"printer.home.arpa.", dns.TypeA, dns.RcodeNameError, ""},
+		// An operator's zone under a special-use name is not answered locally; with no hints or
+		// forwarders configured here, nobody answers it.
+		{"nas.corp.home.arpa.", dns.TypeA, dns.RcodeRefused, ""},
+	} {
+		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+		r, err := dns.Exchange(ctx, dns.NewMsg(tt.name, tt.qtype), "udp", ln.UDPAddr().String())
+		cancel()
+		if err != nil {
+			t.Fatalf("%s: %v", tt.name, err)
+		}
+		if int(r.Rcode) != tt.rcode {
+			t.Errorf("%s: rcode %d, want %d", tt.name, r.Rcode, tt.rcode)
+			continue
+		}
+		if tt.want != "" && (len(r.Answer) != 1 || !strings.HasSuffix(r.Answer[0].String(), tt.want) || !r.RecursionAvailable) {
+			t.Errorf("%s: %v", tt.name, r.Answer)
+		}
+	}
+}
