@@ -18,6 +18,7 @@ var behaviourNames = map[lab.Behaviour]string{
 	lab.Slow:       "answers after " + lab.SlowDelay.String(),
 	lab.Truncating: "truncates every UDP answer",
 	lab.Lame:       "lame: REFUSED to everything",
+	lab.Poisoning:  "adds forged records for www.bank.example.",
 }
 
 // labCmd serves the built-in mini internet until interrupted and prints its root hints, so that

@@ -22,6 +22,10 @@ const (
 	// Lame answers REFUSED to everything, as a server that was delegated to but does not serve
 	// the zone does.
 	Lame
+	// Poisoning answers correctly but adds records it has no authority for: an address for
+	// www.bank.example. in every section, and a delegation of bank.example. to its own server,
+	// as an off-path attacker's forged reply or a malicious server would.
+	Poisoning
 )
 
 // SlowDelay is how long a Slow server waits before answering.
@@ -58,6 +62,8 @@ func Hierarchy() []Server {
 		{Name: "ns2.flaky.example.", IP: "127.0.4.3", Zones: []Zone{{"flaky.example.", flakyZone}}},
 		{Name: "slow.hosting.org.", IP: "127.0.4.4", Zones: []Zone{{"slow.example.", slowZone}}, Behaviour: Slow},
 		{Name: "tc.hosting.org.", IP: "127.0.4.5", Zones: []Zone{{"big.example.", bigZone}}, Behaviour: Truncating},
+		{Name: "ns1.evil.example.", IP: "127.0.4.6", Zones: []Zone{{"evil.example.", evilZone}}, Behaviour: Poisoning},
+		{Name: "ns1.bank.example.", IP: "127.0.3.5", Zones: []Zone{{"bank.example.", bankZone}}},
 	}
 }
 
@@ -102,6 +108,11 @@ flaky NS ns2.flaky
 ns2.flaky A 127.0.4.3
 slow NS slow.hosting.org.
 big NS tc.hosting.org.
+; a zone whose server lies about others, and the zone it lies about
+evil NS ns1.evil
+ns1.evil A 127.0.4.6
+bank NS ns1.bank
+ns1.bank A 127.0.3.5
 `
 
 const orgTLD = `$ORIGIN org.
@@ -204,3 +215,22 @@ txt TXT "a fairly long text record, one of many, that makes this RRset need TCP 
 txt TXT "a fairly long text record, one of many, that makes this RRset need TCP 07"
 txt TXT "a fairly long text record, one of many, that makes this RRset need TCP 08"
 `
+
+const evilZone = `$ORIGIN evil.example.
+$TTL 600
+@ SOA ns1 hostmaster.lab. 1 3600 600 86400 300
+@ NS ns1
+ns1 A 127.0.4.6
+www A 127.0.9.66
+`
+
+const bankZone = `$ORIGIN bank.example.
+$TTL 600
+@ SOA ns1 hostmaster.lab. 1 3600 600 86400 300
+@ NS ns1
+ns1 A 127.0.3.5
+www A 127.0.9.90
+`
+
+// PoisonAddr is the address the Poisoning server claims for www.bank.example.
+const PoisonAddr = "127.0.6.6"

@@ -8,6 +8,8 @@ import (
 	"strings"
 	"time"
 
+	"codeberg.org/miekg/dns"
+
 	"warden/internal/authority"
 	"warden/internal/query"
 	"warden/internal/server"
@@ -114,8 +116,39 @@ func (m misbehave) ServeDNS(req *query.Request, out []byte) []byte {
 		if req.Transport == query.UDP && req.QuestionEnd > 0 {
 			return truncate(req, res)
 		}
+	case Poisoning:
+		return poison(res)
 	}
 	return res
+}
+
+// poisonRecords are what a Poisoning server adds to every answer.
+var poisonRecords = struct{ answer, ns, extra []string }{
+	answer: []string{"www.bank.example. 86400 IN A " + PoisonAddr},
+	ns:     []string{"bank.example. 86400 IN NS ns.evil.example."},
+	extra:  []string{"ns.evil.example. 86400 IN A " + PoisonAddr, "www.bank.example. 86400 IN A " + PoisonAddr},
+}
+
+func poison(res []byte) []byte {
+	m := &dns.Msg{Data: append([]byte(nil), res...)}
+	if m.Unpack() != nil {
+		return res
+	}
+	add := func(sec *[]dns.RR, lines []string) {
+		for _, l := range lines {
+			if rr, err := dns.New(l); err == nil {
+				*sec = append(*sec, rr)
+			}
+		}
+	}
+	add(&m.Answer, poisonRecords.answer)
+	add(&m.Ns, poisonRecords.ns)
+	add(&m.Extra, poisonRecords.extra)
+	m.Data = nil
+	if m.Pack() != nil {
+		return res
+	}
+	return m.Data
 }
 
 // lameAnswer rewrites a response into REFUSED with only the question.

@@ -219,3 +219,56 @@ func TestSpecialUseNames(t *testing.T) {
 		}
 	}
 }
+
+// TestPoisonRejected: a server that adds records for a zone it does not serve (an address for
+// www.bank.example. in every section, a delegation of bank.example. to itself) must get none of
+// them into the cache or to a client.
+func TestPoisonRejected(t *testing.T) {
+	l := lab.StartForTest(t)
+	hints, err := resolver.ParseHints([]byte(l.RootHints()), "lab hints")
+	if err != nil {
+		t.Fatal(err)
+	}
+	empty, _ := authority.New(nil)
+	rec := server.NewRecursor(server.RecursorConfig{
+		Hints: hints, Allow: []netip.Prefix{netip.MustParsePrefix("127.0.0.0/8")},
+		Exchanger: resolver.NewUpstreams(53, 700*time.Millisecond), Timeout: 5 * time.Second, MaxConcurrent: 10,
+	})
+	pipe := server.NewPipeline(wire.Limits{UDPPayload: 1232}, &server.Snapshot{Authority: empty, Recursion: rec})
+	ln, err := server.Listen(server.ListenerConfig{Addr: "127.0.0.1:0", UDPWorkers: 1}, pipe, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	ask := func(name string, rd bool) *dns.Msg {
+		t.Helper()
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		m := dns.NewMsg(name, dns.TypeA)
+		m.RecursionDesired = rd
+		r, err := dns.Exchange(ctx, m, "udp", ln.UDPAddr().String())
+		if err != nil {
+			t.Fatalf("%s: %v", name, err)
+		}
+		return r
+	}
+	r := ask("www.evil.example.", true)
+	if len(r.Answer) != 1 || !strings.HasSuffix(r.Answer[0].String(), "127.0.9.66") {
+		t.Fatalf("the poisoning server's own name: %v", r.Answer)
+	}
+	for _, sec := range [][]dns.RR{r.Answer, r.Ns, r.Extra} {
+		for _, rr := range sec {
+			if strings.Contains(strings.ToLower(rr.Header().Name), "bank.example.") {
+				t.Fatalf("forged record passed to the client: %s", rr)
+			}
+		}
+	}
+	// Nothing about www.bank.example. entered the cache: without recursion it is not known.
+	if r := ask("www.bank.example.", false); r.Rcode != dns.RcodeRefused || len(r.Answer) != 0 {
+		t.Fatalf("forged data in the cache: %v", r)
+	}
+	// Resolved properly, it is the bank's own address.
+	if r := ask("www.bank.example.", true); len(r.Answer) != 1 || !strings.HasSuffix(r.Answer[0].String(), "127.0.9.90") {
+		t.Fatalf("www.bank.example.: %v (forged address is %s)", r.Answer, lab.PoisonAddr)
+	}
+}
