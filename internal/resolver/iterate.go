@@ -27,10 +27,13 @@ type Limits struct {
 	MaxCNAMEs    int // CNAME links followed across replies
 	MaxNSLookups int // name-server names without glue resolved, per delegation
 	MaxDepth     int // nesting of those sub-resolutions
+	// MinimiseSteps bounds the minimised queries of QNAME minimisation (RFC 9156 §2.3
+	// MAX_MINIMISE_COUNT); 0 turns minimisation off.
+	MinimiseSteps int
 }
 
 // DefaultLimits are close to Unbound's defaults.
-var DefaultLimits = Limits{MaxQueries: 100, MaxReferrals: 30, MaxCNAMEs: 12, MaxNSLookups: 4, MaxDepth: 4}
+var DefaultLimits = Limits{MaxQueries: 100, MaxReferrals: 30, MaxCNAMEs: 12, MaxNSLookups: 4, MaxDepth: 4, MinimiseSteps: 10}
 
 // Step is what Next asks the caller to do: send Query to Server (a server of Zone), or nothing
 // more when Done.
@@ -68,6 +71,16 @@ type Resolution struct {
 	cnames     int
 	lastServer netip.Addr
 
+	// QNAME minimisation (RFC 9156, relaxed as Unbound does it): a server is told only one label
+	// more than the zone it serves, until a referral or the full name. extra counts the labels
+	// added beyond that because an intermediate name existed without being a cut; sent is what
+	// was last asked; minimiseOff ends minimisation for this question (NXDOMAIN for a minimised
+	// name, a CNAME on the way, or the step limit).
+	extra       int
+	steps       int
+	sent        Question
+	minimiseOff bool
+
 	child     *Resolution
 	childFor  string // the NS name the child resolves
 	childType uint16
@@ -95,6 +108,7 @@ func (r *Resolution) nested(q Question) *Resolution {
 // restart begins again at the root, for the current name.
 func (r *Resolution) restart() {
 	r.zone = "."
+	r.extra, r.minimiseOff = 0, false
 	r.servers = cloneServers(r.hints)
 	r.tried = map[netip.Addr]bool{}
 	r.nsLookups = 0
@@ -136,7 +150,8 @@ func (r *Resolution) Next() Step {
 			*r.budget--
 			r.tried[addr] = true
 			r.lastServer = addr
-			return Step{Query: r.q, Server: addr, Zone: r.zone}
+			r.sent = r.minimised()
+			return Step{Query: r.sent, Server: addr, Zone: r.zone}
 		}
 		// Every known address was tried: look up a name server that has none, if allowed.
 		if name, ok := r.serverWithoutAddress(); ok && r.nsLookups < r.limits.MaxNSLookups && r.depth < r.limits.MaxDepth {
@@ -189,6 +204,54 @@ func (r *Resolution) absorbChild() {
 	}
 }
 
+// minimised returns the question to send to a server of the current zone.
+func (r *Resolution) minimised() Question {
+	if r.minimiseOff || r.limits.MinimiseSteps == 0 || r.steps >= r.limits.MinimiseSteps {
+		return r.q
+	}
+	want := labels(r.zone) + 1 + r.extra
+	if labels(r.q.Name) <= want {
+		return r.q
+	}
+	name := r.q.Name
+	for range labels(r.q.Name) - want {
+		_, name, _ = strings.Cut(name, ".")
+	}
+	return Question{Name: name, Type: dns.TypeA}
+}
+
+func labels(name string) int {
+	if name == "." || name == "" {
+		return 0
+	}
+	return strings.Count(name, ".")
+}
+
+// feedMinimised handles the reply to a minimised question; it returns true when the reply was
+// used up (anything but a referral, which is handled as for the full name).
+func (r *Resolution) feedMinimised(reply *dns.Msg) bool {
+	r.steps++
+	scrubbed, _ := Scrub(reply, r.sent.Name, r.sent.Type, r.zone)
+	v := Classify(scrubbed, r.sent.Name, r.sent.Type, r.zone)
+	switch v.Kind {
+	case Referral:
+		return false
+	case Answer, NoData:
+		if v.Target == r.sent.Name {
+			r.extra++ // the name exists inside this zone: ask one label more
+		} else {
+			r.minimiseOff = true // an alias on the way: ask for the whole name
+		}
+	case NXDomain, CNAME:
+		// Relaxed mode: a broken server may deny names that exist below (RFC 9156 §2.3).
+		r.minimiseOff = true
+	default:
+		return true // lame or failing: this server is done with, as for any query
+	}
+	r.tried = map[netip.Addr]bool{}
+	return true
+}
+
 // Feed hands over the reply to the last query Next returned, or the error that ended it.
 func (r *Resolution) Feed(reply *dns.Msg, err error) {
 	if r.child != nil {
@@ -197,6 +260,9 @@ func (r *Resolution) Feed(reply *dns.Msg, err error) {
 	}
 	if r.done || err != nil || reply == nil {
 		return // the server is marked tried; Next moves on
+	}
+	if r.sent != r.q && r.feedMinimised(reply) {
+		return
 	}
 	scrubbed, _ := Scrub(reply, r.q.Name, r.q.Type, r.zone)
 	v := Classify(scrubbed, r.q.Name, r.q.Type, r.zone)
@@ -230,6 +296,7 @@ func (r *Resolution) Feed(reply *dns.Msg, err error) {
 		r.servers = delegationServers(scrubbed, v.Cut)
 		r.tried = map[netip.Addr]bool{}
 		r.nsLookups = 0
+		r.extra = 0
 	case Lame, ServerError:
 		// This server is done with; Next tries the others.
 	}
