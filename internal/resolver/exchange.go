@@ -69,6 +69,19 @@ func (u *Upstreams) Exchange(ctx context.Context, q Question, server netip.Addr)
 	return m, nil
 }
 
+// SRTT returns the smoothed round-trip time measured for server, 0 while it has not been asked.
+func (u *Upstreams) SRTT(server netip.Addr) time.Duration {
+	u.mu.Lock()
+	p := u.servers[server]
+	u.mu.Unlock()
+	if p == nil {
+		return 0
+	}
+	return p.SRTT()
+}
+
+var _ RTTs = (*Upstreams)(nil)
+
 // Close releases idle TCP connections.
 func (u *Upstreams) Close() {
 	u.mu.Lock()

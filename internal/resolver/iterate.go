@@ -3,6 +3,7 @@ package resolver
 import (
 	"net/netip"
 	"strings"
+	"time"
 
 	"codeberg.org/miekg/dns"
 )
@@ -17,6 +18,11 @@ type Question struct {
 type NameServer struct {
 	Name  string
 	Addrs []netip.Addr
+}
+
+// RTTs reports what is known of servers' response times; the Exchanger usually keeps them.
+type RTTs interface {
+	SRTT(server netip.Addr) time.Duration
 }
 
 // Limits bound the work one client question may cause, so that no answer, however crafted,
@@ -58,6 +64,7 @@ type Result struct {
 type Resolution struct {
 	limits Limits
 	hints  []NameServer
+	rtt    RTTs // nil: servers in delegation order
 	q      Question
 	depth  int
 	// budget is shared with nested resolutions: every query counts against the client's question.
@@ -99,7 +106,7 @@ func New(q Question, hints []NameServer, limits Limits) *Resolution {
 }
 
 func (r *Resolution) nested(q Question) *Resolution {
-	c := &Resolution{limits: r.limits, hints: r.hints, budget: r.budget, depth: r.depth + 1}
+	c := &Resolution{limits: r.limits, hints: r.hints, rtt: r.rtt, budget: r.budget, depth: r.depth + 1}
 	c.q = Question{Name: strings.ToLower(q.Name), Type: q.Type}
 	c.restart()
 	return c
@@ -165,15 +172,28 @@ func (r *Resolution) Next() Step {
 	return Step{Done: true}
 }
 
+// untriedServer picks, among the addresses not yet asked for this step, the one with the lowest
+// smoothed round-trip time; timeouts raise a server's time, so it is asked last until it answers
+// again. Without RTT data the delegation's order stands.
 func (r *Resolution) untriedServer() (netip.Addr, bool) {
+	var best netip.Addr
+	var bestRTT time.Duration
+	found := false
 	for _, ns := range r.servers {
 		for _, a := range ns.Addrs {
-			if !r.tried[a] {
-				return a, true
+			if r.tried[a] {
+				continue
+			}
+			var rtt time.Duration
+			if r.rtt != nil {
+				rtt = r.rtt.SRTT(a)
+			}
+			if !found || rtt < bestRTT {
+				best, bestRTT, found = a, rtt, true
 			}
 		}
 	}
-	return netip.Addr{}, false
+	return best, found
 }
 
 // serverWithoutAddress returns a name server of the delegation with no known address that has not

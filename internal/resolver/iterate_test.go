@@ -6,6 +6,7 @@ import (
 	"net/netip"
 	"strings"
 	"testing"
+	"time"
 
 	"codeberg.org/miekg/dns"
 )
@@ -131,5 +132,20 @@ func TestQNAMEMinimisation(t *testing.T) {
 	want := []string{"example. A", "shop.example. A", "www.shop.example. MX"}
 	if res.Rcode != dns.RcodeSuccess || len(res.Answer) != 1 || strings.Join(asked, ",") != strings.Join(want, ",") {
 		t.Fatalf("asked %q, answer %v", asked, res.Answer)
+	}
+}
+
+type fixedRTTs map[netip.Addr]time.Duration
+
+func (f fixedRTTs) SRTT(a netip.Addr) time.Duration { return f[a] }
+
+// The fastest server of a zone is asked first.
+func TestFastestServerFirst(t *testing.T) {
+	slow, fast := netip.MustParseAddr("127.0.1.1"), netip.MustParseAddr("127.0.1.2")
+	hints := []NameServer{{Name: "a.root.", Addrs: []netip.Addr{slow, fast}}}
+	r := New(Question{"www.", dns.TypeA}, hints, DefaultLimits)
+	r.rtt = fixedRTTs{slow: 300 * time.Millisecond, fast: 5 * time.Millisecond}
+	if s := r.Next(); s.Server != fast {
+		t.Fatalf("asked %s first", s.Server)
 	}
 }

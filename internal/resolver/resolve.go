@@ -14,9 +14,13 @@ type Exchanger interface {
 }
 
 // Resolve runs a Resolution to its end, one query at a time, within ctx. It is the whole I/O loop:
-// every decision is the Resolution's.
+// every decision is the Resolution's. An Exchanger that also reports RTTs lets it prefer the
+// fastest server of each zone.
 func Resolve(ctx context.Context, x Exchanger, q Question, hints []NameServer, limits Limits) Result {
 	r := New(q, hints, limits)
+	if rtt, ok := x.(RTTs); ok {
+		r.rtt = rtt
+	}
 	for {
 		step := r.Next()
 		if step.Done {
