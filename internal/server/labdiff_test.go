@@ -2,7 +2,6 @@ package server_test
 
 import (
 	"context"
-	"net/netip"
 	"slices"
 	"strings"
 	"testing"
@@ -10,12 +9,8 @@ import (
 
 	"codeberg.org/miekg/dns"
 
-	"warden/internal/authority"
 	"warden/internal/dnstest"
 	"warden/internal/lab"
-	"warden/internal/resolver"
-	"warden/internal/server"
-	"warden/internal/wire"
 )
 
 // labCorpus is every owner name of the mini internet's zones, a name below each that does not
@@ -60,21 +55,7 @@ func labCorpus(t *testing.T) []dns.RR {
 func TestLabDifferentialUnbound(t *testing.T) {
 	l := lab.StartForTest(t)
 	unbound := dnstest.StartUnbound(t, l.RootHints())
-	hints, err := resolver.ParseHints([]byte(l.RootHints()), "lab hints")
-	if err != nil {
-		t.Fatal(err)
-	}
-	empty, _ := authority.New(nil)
-	rec := server.NewRecursor(server.RecursorConfig{
-		Hints: hints, Allow: []netip.Prefix{netip.MustParsePrefix("127.0.0.0/8")},
-		Exchanger: resolver.NewUpstreams(53, 700*time.Millisecond), Timeout: 8 * time.Second, MaxConcurrent: 100,
-	})
-	pipe := server.NewPipeline(wire.Limits{UDPPayload: 1232}, &server.Snapshot{Authority: empty, Recursion: rec})
-	ln, err := server.Listen(server.ListenerConfig{Addr: "127.0.0.1:0", UDPWorkers: 1}, pipe, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
+	_, warden := serveRecursion(t, labRecursor(t, l))
 	corpus := labCorpus(t)
 	if len(corpus) < 300 {
 		t.Fatalf("corpus of %d questions; at least 300 wanted", len(corpus))
@@ -95,7 +76,7 @@ func TestLabDifferentialUnbound(t *testing.T) {
 			}
 			return r
 		}
-		got, want := ask(ln.UDPAddr().String()), ask(unbound)
+		got, want := ask(warden), ask(unbound)
 		g, w := answerSet(got.Answer), answerSet(want.Answer)
 		if got.Rcode != want.Rcode || !slices.Equal(g, w) {
 			differ++

@@ -25,22 +25,7 @@ import (
 func TestRecursionThroughLab(t *testing.T) {
 	l := lab.StartForTest(t)
 	unbound := dnstest.StartUnbound(t, l.RootHints())
-	hints, err := resolver.ParseHints([]byte(l.RootHints()), "lab hints")
-	if err != nil {
-		t.Fatal(err)
-	}
-	empty, _ := authority.New(nil)
-	rec := server.NewRecursor(server.RecursorConfig{
-		Hints: hints, Allow: []netip.Prefix{netip.MustParsePrefix("127.0.0.0/8")},
-		Exchanger: resolver.NewUpstreams(53, 700*time.Millisecond), Timeout: 8 * time.Second, MaxConcurrent: 100,
-	})
-	pipe := server.NewPipeline(wire.Limits{UDPPayload: 1232}, &server.Snapshot{Authority: empty, Recursion: rec})
-	ln, err := server.Listen(server.ListenerConfig{Addr: "127.0.0.1:0", UDPWorkers: 1}, pipe, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	warden := ln.UDPAddr().String()
+	pipe, warden := serveRecursion(t, labRecursor(t, l))
 
 	for _, q := range []struct {
 		name  string
@@ -93,8 +78,9 @@ func TestRecursionThroughLab(t *testing.T) {
 	}
 
 	// Clients outside the allowed networks are refused.
-	if rec2 := server.NewRecursor(server.RecursorConfig{Hints: hints, Allow: []netip.Prefix{netip.MustParsePrefix("10.0.0.0/8")},
+	if rec2 := server.NewRecursor(server.RecursorConfig{Allow: []netip.Prefix{netip.MustParsePrefix("10.0.0.0/8")},
 		Exchanger: resolver.NewUpstreams(53, time.Second), Timeout: time.Second, MaxConcurrent: 1}); rec2 != nil {
+		empty, _ := authority.New(nil)
 		pipe.Swap(&server.Snapshot{Authority: empty, Recursion: rec2})
 		ctx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
 		defer cancel()
@@ -132,23 +118,16 @@ func TestForwarding(t *testing.T) {
 		}
 		ups = append(ups, up)
 	}
-	empty, _ := authority.New(nil)
-	rec := server.NewRecursor(server.RecursorConfig{
+	_, addr := serveRecursion(t, server.NewRecursor(server.RecursorConfig{
 		Allow:     []netip.Prefix{netip.MustParsePrefix("127.0.0.0/8")},
 		Exchanger: resolver.NewUpstreams(53, time.Second), Timeout: 3 * time.Second, MaxConcurrent: 10,
 		Forwards: []server.Forward{{Zone: "example.test.", Upstreams: ups}},
-	})
-	pipe := server.NewPipeline(wire.Limits{UDPPayload: 1232}, &server.Snapshot{Authority: empty, Recursion: rec})
-	ln, err := server.Listen(server.ListenerConfig{Addr: "127.0.0.1:0", UDPWorkers: 1}, pipe, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
+	}))
 	ask := func(name string, network string) *dns.Msg {
 		t.Helper()
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 		defer cancel()
-		r, err := dns.Exchange(ctx, dns.NewMsg(name, dns.TypeA), network, ln.UDPAddr().String())
+		r, err := dns.Exchange(ctx, dns.NewMsg(name, dns.TypeA), network, addr)
 		if err != nil {
 			t.Fatalf("%s over %s: %v", name, network, err)
 		}
@@ -175,17 +154,10 @@ func TestSpecialUseNames(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	empty, _ := authority.New(nil)
-	rec := server.NewRecursor(server.RecursorConfig{
+	_, addr := serveRecursion(t, server.NewRecursor(server.RecursorConfig{
 		Allow: []netip.Prefix{netip.MustParsePrefix("127.0.0.0/8")}, Timeout: time.Second, MaxConcurrent: 1,
 		Local: local, LocalExcept: []string{"corp.home.arpa."},
-	})
-	pipe := server.NewPipeline(wire.Limits{UDPPayload: 1232}, &server.Snapshot{Authority: empty, Recursion: rec})
-	ln, err := server.Listen(server.ListenerConfig{Addr: "127.0.0.1:0", UDPWorkers: 1}, pipe, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
+	}))
 	for _, tt := range []struct {
 		name  string
 		qtype uint16
@@ -205,7 +177,7 @@ func TestSpecialUseNames(t *testing.T) {
 		{"nas.corp.home.arpa.", dns.TypeA, dns.RcodeRefused, ""},
 	} {
 		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
-		r, err := dns.Exchange(ctx, dns.NewMsg(tt.name, tt.qtype), "udp", ln.UDPAddr().String())
+		r, err := dns.Exchange(ctx, dns.NewMsg(tt.name, tt.qtype), "udp", addr)
 		cancel()
 		if err != nil {
 			t.Fatalf("%s: %v", tt.name, err)
@@ -225,28 +197,14 @@ func TestSpecialUseNames(t *testing.T) {
 // them into the cache or to a client.
 func TestPoisonRejected(t *testing.T) {
 	l := lab.StartForTest(t)
-	hints, err := resolver.ParseHints([]byte(l.RootHints()), "lab hints")
-	if err != nil {
-		t.Fatal(err)
-	}
-	empty, _ := authority.New(nil)
-	rec := server.NewRecursor(server.RecursorConfig{
-		Hints: hints, Allow: []netip.Prefix{netip.MustParsePrefix("127.0.0.0/8")},
-		Exchanger: resolver.NewUpstreams(53, 700*time.Millisecond), Timeout: 5 * time.Second, MaxConcurrent: 10,
-	})
-	pipe := server.NewPipeline(wire.Limits{UDPPayload: 1232}, &server.Snapshot{Authority: empty, Recursion: rec})
-	ln, err := server.Listen(server.ListenerConfig{Addr: "127.0.0.1:0", UDPWorkers: 1}, pipe, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
+	_, addr := serveRecursion(t, labRecursor(t, l))
 	ask := func(name string, rd bool) *dns.Msg {
 		t.Helper()
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 		defer cancel()
 		m := dns.NewMsg(name, dns.TypeA)
 		m.RecursionDesired = rd
-		r, err := dns.Exchange(ctx, m, "udp", ln.UDPAddr().String())
+		r, err := dns.Exchange(ctx, m, "udp", addr)
 		if err != nil {
 			t.Fatalf("%s: %v", name, err)
 		}
@@ -271,4 +229,31 @@ func TestPoisonRejected(t *testing.T) {
 	if r := ask("www.bank.example.", true); len(r.Answer) != 1 || !strings.HasSuffix(r.Answer[0].String(), "127.0.9.90") {
 		t.Fatalf("www.bank.example.: %v (forged address is %s)", r.Answer, lab.PoisonAddr)
 	}
+}
+
+// serveRecursion runs a pipeline with no zones and rec as its resolution stage on a loopback port
+// for the rest of the test, and returns it with the address.
+func serveRecursion(t *testing.T, rec *server.Recursor) (*server.Pipeline, string) {
+	t.Helper()
+	empty, _ := authority.New(nil)
+	pipe := server.NewPipeline(wire.Limits{UDPPayload: 1232}, &server.Snapshot{Authority: empty, Recursion: rec})
+	ln, err := server.Listen(server.ListenerConfig{Addr: "127.0.0.1:0", UDPWorkers: 1}, pipe, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = ln.Close() })
+	return pipe, ln.UDPAddr().String()
+}
+
+// labRecursor resolves from the mini internet's root for loopback clients.
+func labRecursor(t *testing.T, l *lab.Lab) *server.Recursor {
+	t.Helper()
+	hints, err := resolver.ParseHints([]byte(l.RootHints()), "lab hints")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return server.NewRecursor(server.RecursorConfig{
+		Hints: hints, Allow: []netip.Prefix{netip.MustParsePrefix("127.0.0.0/8")},
+		Exchanger: resolver.NewUpstreams(53, 700*time.Millisecond), Timeout: 8 * time.Second, MaxConcurrent: 100,
+	})
 }
