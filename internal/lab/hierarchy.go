@@ -95,6 +95,7 @@ $TTL 3600
 ns1.nic A 127.0.2.2
 ; in-bailiwick delegation with glue
 shop NS ns1.shop
+shop DS 12345 13 2 0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef
 ns1.shop A 127.0.3.1
 ; delegation to a name server named in another TLD (no glue possible)
 blog NS ns.hosting.org.

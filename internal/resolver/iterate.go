@@ -307,6 +307,13 @@ func (r *Resolution) Feed(reply *dns.Msg, err error) {
 		r.q.Name = v.Target
 		r.restart()
 	case Referral:
+		if r.q.Type == dns.TypeDS && v.Cut == r.q.Name {
+			// The DS RRset lives on the parent side of the cut (RFC 4035 §3.1.4.1): ask this
+			// zone's servers for it by its full name instead of descending.
+			r.minimiseOff = true
+			r.tried = map[netip.Addr]bool{}
+			return
+		}
 		r.referrals++
 		if r.referrals > r.limits.MaxReferrals {
 			r.fail()

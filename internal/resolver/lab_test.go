@@ -59,6 +59,7 @@ func TestResolveLabAgainstUnbound(t *testing.T) {
 		{"www.moved.example.", dns.TypeA}, {"www.flaky.example.", dns.TypeA}, {"www.slow.example.", dns.TypeA},
 		{"txt.big.example.", dns.TypeTXT}, {"nothere.shop.example.", dns.TypeA}, {"www.shop.example.", dns.TypeMX},
 		{"www.lab.", dns.TypeA}, {"nope.", dns.TypeA}, {"shop.example.", dns.TypeNS}, {"www.shop.example.", dns.TypeAAAA},
+		{"shop.example.", dns.TypeDS}, {"blog.example.", dns.TypeDS},
 	}
 	for _, q := range names {
 		t.Run(q.Name+dns.TypeToString[q.Type], func(t *testing.T) {
