@@ -218,9 +218,17 @@ func newRecursor(cfg *config.Config, log *slog.Logger) (*server.Recursor, error)
 		Timeout:       rc.Timeout,
 		MaxConcurrent: rc.MaxConcurrent,
 		UDPPayload:    uint16(cfg.Limits.UDPPayload),
-		Cache:         cache.New(cache.Config{MaxBytes: rc.CacheBytes}),
+		Cache:         cache.New(cache.Config{MaxBytes: rc.CacheBytes, MinTTL: rc.MinTTL, MaxTTL: rc.MaxTTL, StaleTTL: staleTTL(rc.StaleTTL)}),
 		Forwards:      fwds,
 		Local:         local,
 		LocalExcept:   except,
 	}), nil
+}
+
+// staleTTL maps the configuration's "0 = off" onto the cache's "negative = off".
+func staleTTL(d time.Duration) time.Duration {
+	if d == 0 {
+		return -1
+	}
+	return d
 }

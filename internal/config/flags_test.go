@@ -182,3 +182,14 @@ func TestForwardFlags(t *testing.T) {
 		t.Fatal("empty upstream list accepted")
 	}
 }
+
+func TestResolverTTLRange(t *testing.T) {
+	_, err := Parse([]byte("resolver:\n  min_ttl: 2h\n  max_ttl: 1h\n"), "warden.yaml", t.TempDir())
+	if err == nil || !strings.Contains(err.Error(), "warden.yaml:2") || !strings.Contains(err.Error(), "resolver.min_ttl") {
+		t.Fatalf("error %v", err)
+	}
+	c, err := Parse([]byte("resolver:\n  stale_ttl: 0\n  max_ttl: 1h\n"), "warden.yaml", t.TempDir())
+	if err != nil || c.Resolver.StaleTTL != 0 || c.Resolver.MaxTTL.Hours() != 1 {
+		t.Fatalf("%v %+v", err, c)
+	}
+}

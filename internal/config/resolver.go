@@ -25,6 +25,12 @@ type ResolverConfig struct {
 	MaxConcurrent int `yaml:"max_concurrent"`
 	// CacheBytes bounds the answer cache's memory.
 	CacheBytes int64 `yaml:"cache_bytes"`
+	// MinTTL and MaxTTL clamp how long an answer is kept (a floor and a ceiling on record TTLs).
+	MinTTL time.Duration `yaml:"min_ttl"`
+	MaxTTL time.Duration `yaml:"max_ttl"`
+	// StaleTTL is how long past expiry an answer may still be served when resolution fails
+	// (RFC 8767); 0 turns serving stale off.
+	StaleTTL time.Duration `yaml:"stale_ttl"`
 	// Forward sends the questions under a zone to upstream resolvers instead of resolving them;
 	// the longest matching zone wins, and zone "." forwards everything.
 	Forward []ForwardConfig `yaml:"forward"`
@@ -99,6 +105,12 @@ func (r ResolverConfig) Validate() error {
 	}
 	if r.MaxConcurrent < 1 {
 		p.add("max_concurrent", "%d: must be at least 1", r.MaxConcurrent)
+	}
+	if r.MinTTL < 0 || r.MaxTTL <= 0 || r.MinTTL > r.MaxTTL {
+		p.add("min_ttl", "%s to %s is not a range of TTLs (min_ttl at least 0, max_ttl above it)", r.MinTTL, r.MaxTTL)
+	}
+	if r.StaleTTL < 0 {
+		p.add("stale_ttl", "%s: must not be negative (0 turns serving stale off)", r.StaleTTL)
 	}
 	if r.CacheBytes < 1<<20 {
 		p.add("cache_bytes", "%d: must be at least 1 MiB", r.CacheBytes)
