@@ -110,6 +110,9 @@ func (r *Recursor) Serve(req *query.Request, out []byte) []byte {
 	}
 	// 5. The cache: a hit is the stored answer with ID, TTLs and the client's case patched in.
 	if res, st := r.cache.Get(req, out); st.Found() {
+		if st == cache.Prefetch {
+			r.prefetch(req)
+		}
 		return res
 	}
 	if req.Flags&query.FlagRD == 0 {
@@ -147,6 +150,30 @@ func (r *Recursor) Serve(req *query.Request, out []byte) []byte {
 		replier.Reply(r.answer(later, r.resolve(q), buf))
 	}()
 	return nil
+}
+
+// prefetch refreshes an answer that is still asked for shortly before it expires, in the
+// background, so that the name never drops out of the cache (as Unbound's prefetch does). The
+// cache reports this once per entry; it is skipped when every slot is busy.
+func (r *Recursor) prefetch(req *query.Request) {
+	select {
+	case r.slots <- struct{}{}:
+	default:
+		return
+	}
+	later := &query.Request{Wire: append([]byte(nil), req.Wire...), Client: req.Client, Transport: query.TCP}
+	q := resolver.Question{Name: wire.NameString(req.Lower()), Type: req.QType}
+	fwd := r.forwardFor(q.Name)
+	go func() {
+		defer func() { <-r.slots }()
+		later.Parse()
+		buf := make([]byte, 0, recursionReplyBytes)
+		if fwd != nil {
+			r.forward(fwd, later, buf)
+		} else if len(r.hints) > 0 {
+			r.answer(later, r.resolve(q), buf)
+		}
+	}()
 }
 
 // forwardFor returns the forwarded zone that holds name, nil when none does.

@@ -6,12 +6,14 @@ import (
 	"net/netip"
 	"slices"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
 	"codeberg.org/miekg/dns"
 
 	"warden/internal/authority"
+	"warden/internal/cache"
 	"warden/internal/dnstest"
 	"warden/internal/lab"
 	"warden/internal/resolver"
@@ -256,4 +258,42 @@ func labRecursor(t *testing.T, l *lab.Lab) *server.Recursor {
 		Hints: hints, Allow: []netip.Prefix{netip.MustParsePrefix("127.0.0.0/8")},
 		Exchanger: resolver.NewUpstreams(53, 700*time.Millisecond), Timeout: 8 * time.Second, MaxConcurrent: 100,
 	})
+}
+
+// An answer still asked for shortly before it expires is refreshed in the background.
+func TestPrefetch(t *testing.T) {
+	knot := dnstest.StartKnot(t, dnstest.TestZones())
+	up, err := upstream.ParseAddr(knot)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var offset atomic.Int64 // seconds the test clock runs ahead
+	start := time.Now()
+	c := cache.New(cache.Config{Now: func() time.Time { return start.Add(time.Duration(offset.Load()) * time.Second) }})
+	_, addr := serveRecursion(t, server.NewRecursor(server.RecursorConfig{
+		Allow: []netip.Prefix{netip.MustParsePrefix("127.0.0.0/8")}, Timeout: 3 * time.Second, MaxConcurrent: 10,
+		Cache: c, Forwards: []server.Forward{{Zone: "example.test.", Upstreams: []upstream.Upstream{up}}},
+	}))
+	ttl := func() uint32 {
+		t.Helper()
+		ctx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
+		defer cancel()
+		r, err := dns.Exchange(ctx, dns.NewMsg("www.example.test.", dns.TypeA), "udp", addr)
+		if err != nil || len(r.Answer) == 0 {
+			t.Fatalf("%v %v", r, err)
+		}
+		return r.Answer[0].Header().TTL
+	}
+	full := ttl()
+	offset.Store(int64(full) - int64(full)/20) // 5 % of the lifetime left
+	if left := ttl(); left > full/10 {
+		t.Fatalf("TTL %d of %d: the clock did not move", left, full)
+	}
+	deadline := time.Now().Add(3 * time.Second)
+	for ttl() < full-1 {
+		if time.Now().After(deadline) {
+			t.Fatal("the answer was not refreshed before it expired")
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
 }
