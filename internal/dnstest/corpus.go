@@ -5,6 +5,8 @@ import (
 	"strings"
 
 	"codeberg.org/miekg/dns"
+
+	"warden/internal/query"
 )
 
 // Types and classes the corpus uses that the message library has no constant for.
@@ -380,17 +382,6 @@ func ixfrWire(id uint16, zone string, serial uint32) []byte {
 	return w.Bytes()
 }
 
-// Header flag bits for hand-built messages.
-const (
-	flagQR = 1 << 15
-	flagAA = 1 << 10
-	flagTC = 1 << 9
-	flagRD = 1 << 8
-	flagRA = 1 << 7
-	flagZ  = 1 << 6
-	flagAD = 1 << 5
-)
-
 // malformedQueries are messages a well-behaved client never sends. The reference either answers
 // (often FORMERR, echoing what it could parse) or drops them; Warden has to make the same choice.
 func malformedQueries() []Query {
@@ -409,7 +400,7 @@ func malformedQueries() []Query {
 	raw("one byte", false, []byte{0x12})
 	raw("header cut at 11 bytes", false, []byte{0x12, 0x34, 0x01, 0, 0, 1, 0, 0, 0, 0, 0})
 	raw("QDCOUNT=0", false, msg(0x2001, 0, none))
-	raw("QDCOUNT=0 with RD", false, msg(0x2002, flagRD, none))
+	raw("QDCOUNT=0 with RD", false, msg(0x2002, query.FlagRD, none))
 	raw("QDCOUNT=0 with EDNS only", false, msg(0x2003, 0, func(w *Wire) { w.OPT(1232, 0, 0, false, nil) }))
 	raw("QDCOUNT=0 over TCP", true, msg(0x2004, 0, none))
 	raw("QDCOUNT=0 NOTIFY", false, msg(0x2005, dns.OpcodeNotify<<11, none))
@@ -440,10 +431,10 @@ func malformedQueries() []Query {
 		w.Append(0, 1)
 		w.SetCounts(1, 0, 0, 0)
 	}))
-	raw("QR=1 (a response)", false, msg(0x200d, flagQR, question))
-	raw("QR=1 with AA", false, msg(0x200e, flagQR|flagAA, question))
-	raw("QR=1 over TCP", true, msg(0x200f, flagQR, question))
-	raw("QR=1 and QDCOUNT=0", false, msg(0x2010, flagQR, none))
+	raw("QR=1 (a response)", false, msg(0x200d, query.FlagQR, question))
+	raw("QR=1 with AA", false, msg(0x200e, query.FlagQR|query.FlagAA, question))
+	raw("QR=1 over TCP", true, msg(0x200f, query.FlagQR, question))
+	raw("QR=1 and QDCOUNT=0", false, msg(0x2010, query.FlagQR, none))
 	raw("answer record in a query", false, msg(0x2011, 0, func(w *Wire) {
 		question(w)
 		_ = w.RR(1, www, dns.TypeA, dns.ClassINET, 300, []byte{192, 0, 2, 1})
@@ -533,11 +524,11 @@ func malformedQueries() []Query {
 		w.Append(0, 0, 1, 0, 1)
 		w.SetCounts(1, 0, 0, 0)
 	}))
-	raw("TC set in a query", false, msg(0x2026, flagTC, question))
-	raw("Z set in a query", false, msg(0x2027, flagZ, question))
-	raw("AD set in a query", false, msg(0x2028, flagAD, question))
-	raw("RA set in a query", false, msg(0x2029, flagRA, question))
-	raw("AA set in a query", false, msg(0x202a, flagAA, question))
+	raw("TC set in a query", false, msg(0x2026, query.FlagTC, question))
+	raw("Z set in a query", false, msg(0x2027, query.FlagZ, question))
+	raw("AD set in a query", false, msg(0x2028, query.FlagAD, question))
+	raw("RA set in a query", false, msg(0x2029, query.FlagRA, question))
+	raw("AA set in a query", false, msg(0x202a, query.FlagAA, question))
 	raw("rcode set in a query", false, msg(0x202b, 5, question))
 	raw("garbage", false, []byte("this is not a DNS message at all, only text"))
 	raw("garbage over TCP", true, []byte("this is not a DNS message"))

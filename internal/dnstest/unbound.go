@@ -15,22 +15,30 @@ import (
 	"codeberg.org/miekg/dns"
 )
 
+// UnboundBin returns the path of the unbound binary. Without it the test is skipped, except when
+// CI=true, where a missing reference is an error.
+func UnboundBin(t testing.TB) string {
+	t.Helper()
+	if bin, err := exec.LookPath("unbound"); err == nil {
+		return bin
+	}
+	bin := "/usr/sbin/unbound"
+	if _, err := os.Stat(bin); err != nil {
+		if os.Getenv("CI") == "true" {
+			t.Fatal("unbound is not installed; CI must install the unbound package")
+		}
+		t.Skip("unbound is not installed")
+	}
+	return bin
+}
+
 // StartUnbound runs unbound in the foreground on 127.0.0.1 and a free port as a recursive resolver
 // that starts from rootHints (master-file text) instead of the real root, validates nothing, and
 // may query loopback servers. It returns the address once unbound answers, and stops it in
 // t.Cleanup. Without unbound the test is skipped, except when CI=true.
 func StartUnbound(t testing.TB, rootHints string) string {
 	t.Helper()
-	bin, err := exec.LookPath("unbound")
-	if err != nil {
-		bin = "/usr/sbin/unbound"
-		if _, err := os.Stat(bin); err != nil {
-			if os.Getenv("CI") == "true" {
-				t.Fatal("unbound is not installed; CI must install the unbound package")
-			}
-			t.Skip("unbound is not installed")
-		}
-	}
+	bin := UnboundBin(t)
 	dir := t.TempDir()
 	hints := filepath.Join(dir, "root.hints")
 	if err := os.WriteFile(hints, []byte(rootHints), 0o644); err != nil {

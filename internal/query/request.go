@@ -31,6 +31,9 @@ const (
 	FlagTC = 1 << 9
 	FlagRD = 1 << 8
 	FlagRA = 1 << 7
+	FlagZ  = 1 << 6
+	FlagAD = 1 << 5
+	FlagCD = 1 << 4
 )
 
 // Opcodes and classes Warden looks at.

@@ -7,6 +7,8 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+
+	"warden/internal/query"
 )
 
 const (
@@ -101,10 +103,10 @@ func (q *Query) pack(id uint16, mix bool) (outgoing, error) {
 	binary.BigEndian.PutUint16(msg[0:], id)
 	var flags uint16
 	if q.RD {
-		flags |= flagRD
+		flags |= query.FlagRD
 	}
 	if q.CD {
-		flags |= flagCD
+		flags |= query.FlagCD
 	}
 	binary.BigEndian.PutUint16(msg[2:], flags)
 	binary.BigEndian.PutUint16(msg[4:], 1)
@@ -188,7 +190,7 @@ func validate(b []byte, out outgoing) (Reply, error) {
 	}
 	flags := binary.BigEndian.Uint16(b[2:])
 	switch {
-	case flags&flagQR == 0:
+	case flags&query.FlagQR == 0:
 		return Reply{}, errNotResponse
 	case b[0] != out.msg[0] || b[1] != out.msg[1]:
 		return Reply{}, errID

@@ -24,16 +24,7 @@ import (
 // TestAgainstUnbound checks DoT and DoH against a real server: Unbound, serving both with a test
 // certificate and forwarding up.test. to Knot DNS.
 func TestAgainstUnbound(t *testing.T) {
-	bin, err := exec.LookPath("unbound")
-	if err != nil {
-		bin = "/usr/sbin/unbound"
-		if _, err := os.Stat(bin); err != nil {
-			if os.Getenv("CI") == "true" {
-				t.Fatal("unbound is not installed; CI must install the unbound package")
-			}
-			t.Skip("unbound is not installed")
-		}
-	}
+	bin := dnstest.UnboundBin(t)
 	knot := dnstest.StartKnot(t, []dnstest.Zone{{Origin: "up.test.", File: filepath.Join("testdata", "up.test.zone")}})
 	cert, pool := selfSigned(t)
 	dir := t.TempDir()

@@ -14,6 +14,8 @@ import (
 	"crypto/tls"
 	"errors"
 	"time"
+
+	"warden/internal/query"
 )
 
 // Upstream sends queries to one server over one transport (or UDP with TCP fallback).
@@ -90,28 +92,17 @@ type Reply struct {
 	RTT time.Duration
 }
 
-// Header flag bits in Reply.Flags.
-const (
-	flagQR = 1 << 15
-	flagAA = 1 << 10
-	flagTC = 1 << 9
-	flagRD = 1 << 8
-	flagRA = 1 << 7
-	flagAD = 1 << 5
-	flagCD = 1 << 4
-)
-
 // Truncated reports the TC bit: the answer did not fit.
-func (r *Reply) Truncated() bool { return r.Flags&flagTC != 0 }
+func (r *Reply) Truncated() bool { return r.Flags&query.FlagTC != 0 }
 
 // Authoritative reports the AA bit.
-func (r *Reply) Authoritative() bool { return r.Flags&flagAA != 0 }
+func (r *Reply) Authoritative() bool { return r.Flags&query.FlagAA != 0 }
 
 // RecursionAvailable reports the RA bit.
-func (r *Reply) RecursionAvailable() bool { return r.Flags&flagRA != 0 }
+func (r *Reply) RecursionAvailable() bool { return r.Flags&query.FlagRA != 0 }
 
 // AuthenticData reports the AD bit (the server validated the answer with DNSSEC).
-func (r *Reply) AuthenticData() bool { return r.Flags&flagAD != 0 }
+func (r *Reply) AuthenticData() bool { return r.Flags&query.FlagAD != 0 }
 
 // Options configures an Upstream. The zero value is usable for UDP and TCP.
 type Options struct {
