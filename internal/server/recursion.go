@@ -100,20 +100,21 @@ func (r *Recursor) Serve(req *query.Request, out []byte) []byte {
 	if !r.allowed(req.Client.Addr()) {
 		return r.limits.RenderRcode(out, req, rcodeRefused, edeProhibited)
 	}
-	// Special-use names never leave this server.
-	if r.local != nil && (len(r.except) == 0 || !under(wire.NameString(req.Lower()), r.except)) {
-		if t := r.local.Answer(req); t != nil {
-			out = r.limits.Render(out, req, t)
-			out[3] |= query.FlagRA
-			return out
-		}
-	}
 	// 5. The cache: a hit is the stored answer with ID, TTLs and the client's case patched in.
 	if res, st := r.cache.Get(req, out); st.Found() {
 		if st == cache.Prefetch {
 			r.prefetch(req)
 		}
 		return res
+	}
+	// Special-use names never leave this server. They are never cached either, so looking here
+	// only after the cache keeps the common hit to one lookup.
+	if r.local != nil && (len(r.except) == 0 || !under(wire.NameString(req.Lower()), r.except)) {
+		if t := r.local.Answer(req); t != nil {
+			out = r.limits.Render(out, req, t)
+			out[3] |= query.FlagRA
+			return out
+		}
 	}
 	if req.Flags&query.FlagRD == 0 {
 		// Not in the cache, and the client asked us not to go and find it.
