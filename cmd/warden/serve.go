@@ -212,17 +212,31 @@ func newRecursor(cfg *config.Config, log *slog.Logger) (*server.Recursor, error)
 	}
 	log.Info("recursion on", "root_hints", rc.RootHints, "servers", len(hints), "forward_zones", len(fwds), "allow", rc.AllowedNets())
 	return server.NewRecursor(server.RecursorConfig{
-		Hints:         hints,
-		Allow:         rc.AllowedNets(),
-		Exchanger:     resolver.NewUpstreams(53, time.Second),
-		Timeout:       rc.Timeout,
-		MaxConcurrent: rc.MaxConcurrent,
-		UDPPayload:    uint16(cfg.Limits.UDPPayload),
-		Cache:         cache.New(cache.Config{MaxBytes: rc.CacheBytes, MinTTL: rc.MinTTL, MaxTTL: rc.MaxTTL, StaleTTL: staleTTL(rc.StaleTTL)}),
-		Forwards:      fwds,
-		Local:         local,
-		LocalExcept:   except,
+		Hints:     hints,
+		Allow:     rc.AllowedNets(),
+		Exchanger: resolver.NewUpstreams(53, time.Second),
+		Limits: resolver.Limits{
+			MaxQueries: rc.MaxQueries, MaxReferrals: rc.MaxReferrals, MaxCNAMEs: rc.MaxCNAMEs,
+			MaxNSLookups: rc.MaxNSLookups, MaxDepth: resolver.DefaultLimits.MaxDepth,
+			MinimiseSteps: minimiseSteps(rc.QNameMinimisation),
+		},
+		MaxZoneQueries: rc.MaxZoneQueries,
+		Timeout:        rc.Timeout,
+		MaxConcurrent:  rc.MaxConcurrent,
+		UDPPayload:     uint16(cfg.Limits.UDPPayload),
+		Cache:          cache.New(cache.Config{MaxBytes: rc.CacheBytes, MinTTL: rc.MinTTL, MaxTTL: rc.MaxTTL, StaleTTL: staleTTL(rc.StaleTTL)}),
+		Forwards:       fwds,
+		Local:          local,
+		LocalExcept:    except,
 	}), nil
+}
+
+// minimiseSteps turns the qname_minimisation switch into the resolver's step bound.
+func minimiseSteps(on bool) int {
+	if on {
+		return resolver.DefaultLimits.MinimiseSteps
+	}
+	return 0
 }
 
 // staleTTL maps the configuration's "0 = off" onto the cache's "negative = off".

@@ -23,6 +23,21 @@ type ResolverConfig struct {
 	// MaxConcurrent bounds the client questions being resolved at once; more are answered
 	// SERVFAIL rather than queued without limit.
 	MaxConcurrent int `yaml:"max_concurrent"`
+	// MaxQueries bounds the queries sent for one client question, name-server look-ups included.
+	MaxQueries int `yaml:"max_queries"`
+	// MaxReferrals bounds the delegations followed for one question.
+	MaxReferrals int `yaml:"max_referrals"`
+	// MaxCNAMEs bounds the CNAME links followed across replies.
+	MaxCNAMEs int `yaml:"max_cnames"`
+	// MaxNSLookups bounds the name-server names without glue looked up per delegation, against
+	// delegations to many made-up names (NXNSAttack).
+	MaxNSLookups int `yaml:"max_ns_lookups"`
+	// MaxZoneQueries bounds the queries in flight to one zone's servers over all questions; past
+	// it, SERVFAIL. 0 means no bound. Queries in flight in total are bounded by MaxConcurrent,
+	// since each question has one query out at a time.
+	MaxZoneQueries int `yaml:"max_zone_queries"`
+	// QNameMinimisation tells each server only as much of the name as it needs (RFC 9156, relaxed).
+	QNameMinimisation bool `yaml:"qname_minimisation"`
 	// CacheBytes bounds the answer cache's memory.
 	CacheBytes int64 `yaml:"cache_bytes"`
 	// MinTTL and MaxTTL clamp how long an answer is kept (a floor and a ceiling on record TTLs).
@@ -105,6 +120,17 @@ func (r ResolverConfig) Validate() error {
 	}
 	if r.MaxConcurrent < 1 {
 		p.add("max_concurrent", "%d: must be at least 1", r.MaxConcurrent)
+	}
+	for _, b := range []struct {
+		key      string
+		val, min int
+	}{
+		{"max_queries", r.MaxQueries, 1}, {"max_referrals", r.MaxReferrals, 1},
+		{"max_cnames", r.MaxCNAMEs, 0}, {"max_ns_lookups", r.MaxNSLookups, 0}, {"max_zone_queries", r.MaxZoneQueries, 0},
+	} {
+		if b.val < b.min {
+			p.add(b.key, "%d: must be at least %d", b.val, b.min)
+		}
 	}
 	if r.MinTTL < 0 || r.MaxTTL <= 0 || r.MinTTL > r.MaxTTL {
 		p.add("min_ttl", "%s to %s is not a range of TTLs (min_ttl at least 0, max_ttl above it)", r.MinTTL, r.MaxTTL)

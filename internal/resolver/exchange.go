@@ -7,6 +7,7 @@ import (
 	"net/netip"
 	"strconv"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"codeberg.org/miekg/dns"
@@ -22,8 +23,21 @@ type Upstreams struct {
 	timeout time.Duration
 
 	mu      sync.Mutex
-	servers map[netip.Addr]*upstream.Plain
+	servers map[netip.Addr]*authServer
 }
+
+// authServer is what is known of one authoritative server.
+type authServer struct {
+	*upstream.Plain
+	// noEDNSUntil (Unix nanoseconds) is set when the server answered an EDNS query with FORMERR,
+	// NOTIMP or BADVERS and the same query without EDNS with something useful: until then it is
+	// asked without EDNS (RFC 6891 §7), after which EDNS is tried again.
+	noEDNSUntil atomic.Int64
+}
+
+// noEDNSFor is how long a server that failed EDNS is asked without it, as Unbound keeps its
+// infrastructure entries.
+const noEDNSFor = 15 * time.Minute
 
 // maxServers bounds the per-server state; past it the table starts afresh rather than grow with
 // every address an attacker's delegations name.
@@ -32,10 +46,10 @@ const maxServers = 10000
 // NewUpstreams returns an Exchanger for servers on port (53 on the Internet), waiting at most
 // timeout for each reply.
 func NewUpstreams(port uint16, timeout time.Duration) *Upstreams {
-	return &Upstreams{port: strconv.Itoa(int(port)), timeout: timeout, servers: make(map[netip.Addr]*upstream.Plain)}
+	return &Upstreams{port: strconv.Itoa(int(port)), timeout: timeout, servers: make(map[netip.Addr]*authServer)}
 }
 
-func (u *Upstreams) server(a netip.Addr) *upstream.Plain {
+func (u *Upstreams) server(a netip.Addr) *authServer {
 	u.mu.Lock()
 	defer u.mu.Unlock()
 	if p := u.servers[a]; p != nil {
@@ -47,7 +61,7 @@ func (u *Upstreams) server(a netip.Addr) *upstream.Plain {
 		}
 		clear(u.servers)
 	}
-	p := upstream.NewPlain(net.JoinHostPort(a.String(), u.port), upstream.Options{Timeout: u.timeout})
+	p := &authServer{Plain: upstream.NewPlain(net.JoinHostPort(a.String(), u.port), upstream.Options{Timeout: u.timeout})}
 	u.servers[a] = p
 	return p
 }
@@ -58,7 +72,18 @@ func (u *Upstreams) Exchange(ctx context.Context, q Question, server netip.Addr)
 	if err != nil {
 		return nil, err
 	}
-	r, err := u.server(server).Exchange(ctx, uq)
+	s := u.server(server)
+	now := time.Now().UnixNano()
+	uq.NoEDNS = now < s.noEDNSUntil.Load()
+	r, err := s.Exchange(ctx, uq)
+	if err == nil && !uq.NoEDNS && !r.EDNS && ednsRejected(r.Rcode) {
+		// A server from before EDNS: ask again without the OPT record.
+		uq.NoEDNS = true
+		if plain, perr := s.Exchange(ctx, uq); perr == nil && !ednsRejected(plain.Rcode) {
+			s.noEDNSUntil.Store(now + int64(noEDNSFor))
+			r = plain
+		}
+	}
 	if err != nil {
 		return nil, err
 	}
@@ -68,6 +93,25 @@ func (u *Upstreams) Exchange(ctx context.Context, q Question, server netip.Addr)
 	}
 	return m, nil
 }
+
+// ednsRejected reports the rcodes an old server gives a query it cannot parse because of its OPT
+// record.
+func ednsRejected(rcode uint16) bool {
+	return rcode == dns.RcodeFormatError || rcode == dns.RcodeNotImplemented || rcode == dns.RcodeBadVers
+}
+
+// Lame asks server last from now on, until it answers usefully again: it was asked about a zone
+// it does not serve, or failed.
+func (u *Upstreams) Lame(server netip.Addr) {
+	u.mu.Lock()
+	p := u.servers[server]
+	u.mu.Unlock()
+	if p != nil {
+		p.Penalise()
+	}
+}
+
+var _ Lameness = (*Upstreams)(nil)
 
 // SRTT returns the smoothed round-trip time measured for server, 0 while it has not been asked.
 func (u *Upstreams) SRTT(server netip.Addr) time.Duration {

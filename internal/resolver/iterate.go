@@ -1,7 +1,9 @@
 package resolver
 
 import (
+	"math"
 	"net/netip"
+	"slices"
 	"strings"
 	"time"
 
@@ -65,6 +67,12 @@ type Resolution struct {
 	limits Limits
 	hints  []NameServer
 	rtt    RTTs // nil: servers in delegation order
+	lame   Lameness
+	// deleg holds the cuts learned by earlier questions (nil: none); fromStore says the current
+	// zone's servers came from it, storeOff that they failed and the root is asked instead.
+	deleg     *Delegations
+	fromStore bool
+	storeOff  bool
 	q      Question
 	depth  int
 	// budget is shared with nested resolutions: every query counts against the client's question.
@@ -98,25 +106,38 @@ type Resolution struct {
 
 // New starts resolving q from the root hints.
 func New(q Question, hints []NameServer, limits Limits) *Resolution {
+	return newResolution(q, hints, limits, nil)
+}
+
+// newResolution starts resolving q from the closest cut deleg knows, or the root hints.
+func newResolution(q Question, hints []NameServer, limits Limits, deleg *Delegations) *Resolution {
 	budget := limits.MaxQueries
-	r := &Resolution{limits: limits, hints: hints, budget: &budget}
+	r := &Resolution{limits: limits, hints: hints, budget: &budget, deleg: deleg}
 	r.q = Question{Name: strings.ToLower(q.Name), Type: q.Type}
 	r.restart()
 	return r
 }
 
 func (r *Resolution) nested(q Question) *Resolution {
-	c := &Resolution{limits: r.limits, hints: r.hints, rtt: r.rtt, budget: r.budget, depth: r.depth + 1}
+	c := &Resolution{limits: r.limits, hints: r.hints, rtt: r.rtt, lame: r.lame, deleg: r.deleg, budget: r.budget, depth: r.depth + 1}
 	c.q = Question{Name: strings.ToLower(q.Name), Type: q.Type}
 	c.restart()
 	return c
 }
 
-// restart begins again at the root, for the current name.
+// restart begins again, for the current name, at the closest cut known or at the root.
 func (r *Resolution) restart() {
-	r.zone = "."
+	r.zone, r.servers, r.fromStore = ".", cloneServers(r.hints), false
+	if !r.storeOff {
+		start := r.q.Name
+		if r.q.Type == dns.TypeDS {
+			start = parent(start) // the DS RRset is the parent's
+		}
+		if zone, servers, ok := r.deleg.Closest(start); ok {
+			r.zone, r.servers, r.fromStore = zone, servers, true
+		}
+	}
 	r.extra, r.minimiseOff = 0, false
-	r.servers = cloneServers(r.hints)
 	r.tried = map[netip.Addr]bool{}
 	r.nsLookups = 0
 }
@@ -167,6 +188,14 @@ func (r *Resolution) Next() Step {
 			r.child = r.nested(Question{Name: name, Type: dns.TypeA})
 			continue
 		}
+		if r.fromStore {
+			// Every server the stored delegation named failed; it may be out of date, so the
+			// parents are asked again from the root.
+			r.deleg.Forget(r.zone)
+			r.storeOff = true
+			r.restart()
+			continue
+		}
 		return r.fail()
 	}
 	return Step{Done: true}
@@ -215,12 +244,15 @@ func (r *Resolution) serverWithoutAddress() (string, bool) {
 func (r *Resolution) absorbChild() {
 	res := r.child.Result()
 	r.child = nil
+	found := NameServer{Name: r.childFor}
 	for _, rr := range res.Answer {
-		a, ok := rr.(*dns.A)
-		if !ok {
-			continue
+		if a, ok := rr.(*dns.A); ok {
+			found.Addrs = append(found.Addrs, a.A.Addr)
 		}
-		r.servers = append(r.servers, NameServer{Name: r.childFor, Addrs: []netip.Addr{a.A.Addr}})
+	}
+	if len(found.Addrs) > 0 {
+		r.servers = append(r.servers, found)
+		r.deleg.AddAddresses(r.zone, found)
 	}
 }
 
@@ -266,7 +298,8 @@ func (r *Resolution) feedMinimised(reply *dns.Msg) bool {
 		// Relaxed mode: a broken server may deny names that exist below (RFC 9156 §2.3).
 		r.minimiseOff = true
 	default:
-		return true // lame or failing: this server is done with, as for any query
+		r.markLame() // lame or failing: this server is done with, as for any query
+		return true
 	}
 	r.tried = map[netip.Addr]bool{}
 	return true
@@ -321,12 +354,46 @@ func (r *Resolution) Feed(reply *dns.Msg, err error) {
 		}
 		r.zone = v.Cut
 		r.servers = delegationServers(scrubbed, v.Cut)
+		r.fromStore = false
+		r.deleg.Store(v.Cut, r.servers, referralTTL(scrubbed, v.Cut))
 		r.tried = map[netip.Addr]bool{}
 		r.nsLookups = 0
 		r.extra = 0
 	case Lame, ServerError:
 		// This server is done with; Next tries the others.
+		r.markLame()
 	}
+}
+
+// markLame tells the Exchanger that the last server answered without use, so that later questions
+// ask it last.
+func (r *Resolution) markLame() {
+	if r.lame != nil {
+		r.lame.Lame(r.lastServer)
+	}
+}
+
+// referralTTL is how long a delegation may be remembered: the lowest TTL of its NS records and the
+// glue that came with them.
+func referralTTL(m *dns.Msg, cut string) time.Duration {
+	ttl := uint32(math.MaxUint32)
+	for _, rr := range append(slices.Clip(m.Ns), m.Extra...) {
+		h := rr.Header()
+		switch rr.(type) {
+		case *dns.NS:
+			if !strings.EqualFold(h.Name, cut) {
+				continue
+			}
+		case *dns.A, *dns.AAAA:
+		default:
+			continue
+		}
+		ttl = min(ttl, h.TTL)
+	}
+	if ttl == math.MaxUint32 {
+		return 0
+	}
+	return time.Duration(ttl) * time.Second
 }
 
 // delegationServers lists the NS names of cut with the glue the (scrubbed) referral carried.

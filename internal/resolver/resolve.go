@@ -3,6 +3,8 @@ package resolver
 import (
 	"context"
 	"net/netip"
+	"sync"
+	"sync/atomic"
 
 	"codeberg.org/miekg/dns"
 )
@@ -13,13 +15,51 @@ type Exchanger interface {
 	Exchange(ctx context.Context, q Question, server netip.Addr) (*dns.Msg, error)
 }
 
+// Lameness is told of servers that answered without authority or failed, so that the next
+// questions ask them last; the Exchanger usually keeps it beside the RTTs.
+type Lameness interface {
+	Lame(server netip.Addr)
+}
+
+// Config is what a Resolver is built from.
+type Config struct {
+	Exchanger Exchanger
+	Hints     []NameServer
+	Limits    Limits
+	// Delegations, when set, remembers zone cuts between questions; nil starts every question at
+	// the root.
+	Delegations *Delegations
+	// MaxZoneQueries bounds the queries in flight to the servers of one zone, over all questions
+	// (as BIND's fetches-per-zone): a flood of questions for one victim zone gets SERVFAIL past
+	// it instead of turning the resolver into an amplifier. 0 means no bound.
+	MaxZoneQueries int
+}
+
+// Resolver resolves client questions iteratively. Every question runs its own Resolution; what
+// they share is the Exchanger's server state, the delegations learned and the per-zone bound.
+type Resolver struct {
+	c     Config
+	zones zoneSlots
+}
+
+// NewResolver returns a Resolver.
+func NewResolver(c Config) *Resolver {
+	return &Resolver{c: c, zones: zoneSlots{max: c.MaxZoneQueries, busy: map[string]int{}}}
+}
+
+// ZoneLimited counts the questions answered SERVFAIL because their zone had too many queries in
+// flight.
+func (rv *Resolver) ZoneLimited() uint64 { return rv.zones.refused.Load() }
+
 // Resolve runs a Resolution to its end, one query at a time, within ctx. It is the whole I/O loop:
-// every decision is the Resolution's. An Exchanger that also reports RTTs lets it prefer the
-// fastest server of each zone.
-func Resolve(ctx context.Context, x Exchanger, q Question, hints []NameServer, limits Limits) Result {
-	r := New(q, hints, limits)
-	if rtt, ok := x.(RTTs); ok {
+// every decision is the Resolution's.
+func (rv *Resolver) Resolve(ctx context.Context, q Question) Result {
+	r := newResolution(q, rv.c.Hints, rv.c.Limits, rv.c.Delegations)
+	if rtt, ok := rv.c.Exchanger.(RTTs); ok {
 		r.rtt = rtt
+	}
+	if l, ok := rv.c.Exchanger.(Lameness); ok {
+		r.lame = l
 	}
 	for {
 		step := r.Next()
@@ -30,7 +70,51 @@ func Resolve(ctx context.Context, x Exchanger, q Question, hints []NameServer, l
 			r.Feed(nil, ctx.Err())
 			return Result{Rcode: dns.RcodeServerFailure}
 		}
-		reply, err := x.Exchange(ctx, step.Query, step.Server)
+		if !rv.zones.take(step.Zone) {
+			return Result{Rcode: dns.RcodeServerFailure}
+		}
+		reply, err := rv.c.Exchanger.Exchange(ctx, step.Query, step.Server)
+		rv.zones.give(step.Zone)
 		r.Feed(reply, err)
 	}
+}
+
+// Resolve resolves one question with a Resolver that shares nothing with other questions.
+func Resolve(ctx context.Context, x Exchanger, q Question, hints []NameServer, limits Limits) Result {
+	return NewResolver(Config{Exchanger: x, Hints: hints, Limits: limits}).Resolve(ctx, q)
+}
+
+// zoneSlots counts the queries in flight per zone.
+type zoneSlots struct {
+	max     int
+	mu      sync.Mutex
+	busy    map[string]int
+	refused atomic.Uint64
+}
+
+func (z *zoneSlots) take(zone string) bool {
+	if z.max <= 0 {
+		return true
+	}
+	z.mu.Lock()
+	defer z.mu.Unlock()
+	if z.busy[zone] >= z.max {
+		z.refused.Add(1)
+		return false
+	}
+	z.busy[zone]++
+	return true
+}
+
+func (z *zoneSlots) give(zone string) {
+	if z.max <= 0 {
+		return
+	}
+	z.mu.Lock()
+	defer z.mu.Unlock()
+	if z.busy[zone] <= 1 {
+		delete(z.busy, zone)
+		return
+	}
+	z.busy[zone]--
 }

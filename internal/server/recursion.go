@@ -25,8 +25,7 @@ import (
 type Recursor struct {
 	hints   []resolver.NameServer
 	allow   []netip.Prefix
-	x       resolver.Exchanger
-	lim     resolver.Limits
+	iter    *resolver.Resolver
 	timeout time.Duration
 	limits  wire.Limits
 	cache   *cache.Cache
@@ -40,12 +39,16 @@ type Recursor struct {
 
 // RecursorConfig is what a Recursor needs.
 type RecursorConfig struct {
-	Hints         []resolver.NameServer
-	Allow         []netip.Prefix
-	Exchanger     resolver.Exchanger
-	Timeout       time.Duration
-	MaxConcurrent int
-	UDPPayload    uint16
+	Hints     []resolver.NameServer
+	Allow     []netip.Prefix
+	Exchanger resolver.Exchanger
+	// Limits bound the work of one question; the zero value means resolver.DefaultLimits.
+	Limits resolver.Limits
+	// MaxZoneQueries bounds the queries in flight to one zone's servers (0: no bound).
+	MaxZoneQueries int
+	Timeout        time.Duration
+	MaxConcurrent  int
+	UDPPayload     uint16
 	// Cache holds answers already resolved; nil makes one of cache.DefaultMaxBytes.
 	Cache *cache.Cache
 	// Forwards send the questions under a zone to other resolvers; the longest zone wins.
@@ -74,14 +77,19 @@ func NewRecursor(c RecursorConfig) *Recursor {
 	fwd := slices.Clone(c.Forwards)
 	slices.SortFunc(fwd, func(a, b Forward) int { return len(b.Zone) - len(a.Zone) })
 	return &Recursor{
-		fwd:     fwd,
-		local:   c.Local,
-		except:  c.LocalExcept,
-		cache:   c.Cache,
-		hints:   c.Hints,
-		allow:   c.Allow,
-		x:       c.Exchanger,
-		lim:     resolver.DefaultLimits,
+		fwd:    fwd,
+		local:  c.Local,
+		except: c.LocalExcept,
+		cache:  c.Cache,
+		hints:  c.Hints,
+		allow:  c.Allow,
+		iter: resolver.NewResolver(resolver.Config{
+			Exchanger:      c.Exchanger,
+			Hints:          c.Hints,
+			Limits:         cmp.Or(c.Limits, resolver.DefaultLimits),
+			Delegations:    resolver.NewDelegations(resolver.DelegationsConfig{}),
+			MaxZoneQueries: c.MaxZoneQueries,
+		}),
 		timeout: c.Timeout,
 		limits:  wire.Limits{UDPPayload: c.UDPPayload},
 		slots:   make(chan struct{}, max(1, c.MaxConcurrent)),
@@ -230,7 +238,7 @@ func (r *Recursor) allowed(a netip.Addr) bool {
 func (r *Recursor) resolve(q resolver.Question) resolver.Result {
 	ctx, cancel := context.WithTimeout(context.Background(), r.timeout)
 	defer cancel()
-	return resolver.Resolve(ctx, r.x, q, r.hints, r.lim)
+	return r.iter.Resolve(ctx, q)
 }
 
 // answer stores a resolution's result in the cache and renders it for req. When resolution failed,

@@ -59,3 +59,7 @@ func (p *Plain) Exchange(ctx context.Context, q *Query) (*Reply, error) {
 	}
 	return p.tcp.Exchange(ctx, q)
 }
+
+// Penalise backs the SRTT off as a timeout does, for a server that answered without use (lame,
+// or failing): selection by SRTT then asks it last.
+func (p *Plain) Penalise() { p.udp.penalise(p.udp.opts.timeout()) }
