@@ -7,6 +7,7 @@ import (
 	"io"
 	"log/slog"
 	"os/signal"
+	"strings"
 	"syscall"
 
 	"warden/internal/lab"
@@ -30,21 +31,21 @@ func labCmd(args []string, stdout, stderr io.Writer) int {
 	if err := fs.Parse(args); err != nil {
 		return exitCode(err)
 	}
-	servers := lab.Hierarchy()
-	l, err := lab.Start(servers, *port, slog.New(slog.NewTextHandler(stderr, nil)))
+	l, err := lab.Start(lab.Hierarchy(), *port, slog.New(slog.NewTextHandler(stderr, nil)))
 	if err != nil {
 		fmt.Fprintf(stderr, "warden lab: %v\n", err)
 		return 1
 	}
 	defer l.Close()
 	fmt.Fprintf(stdout, "; The mini internet is up. Root hints (save as a file for your resolver):\n%s\n", l.RootHints())
-	fmt.Fprintln(stdout, "; Servers:")
-	for _, s := range servers {
+	fmt.Fprintf(stdout, "; Servers (all on port %d):\n", *port)
+	for _, s := range l.Servers() {
 		var zones []string
 		for _, z := range s.Zones {
 			zones = append(zones, z.Origin)
 		}
-		fmt.Fprintf(stdout, ";   %-10s port %d  %-22s zones %v %s\n", s.IP, *port, s.Name, zones, behaviourNames[s.Behaviour])
+		line := fmt.Sprintf(";   %-10s %-8s %-20s zones %v %s", s.IP, s.Software, s.Name, zones, behaviourNames[s.Behaviour])
+		fmt.Fprintln(stdout, strings.TrimRight(line, " "))
 	}
 	fmt.Fprintln(stdout, "; Try: unbound with root-hints set to that file and do-not-query-localhost: no; stop with Ctrl-C.")
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)

@@ -1,9 +1,11 @@
 // Package lab is a whole DNS hierarchy on loopback addresses: a root, top-level and leaf zones, each
-// served by its own Warden authority on its own 127.0.x.y address, with the awkward cases a
-// resolver must handle (CNAME and DNAME chains across zones, name servers named outside their zone,
-// a lame delegation, a server that never answers, a slow one and one that truncates every UDP
-// answer). Tests resolve through it instead of the real root, and `warden lab` offers it to people
-// so that resolution can be tried offline.
+// served on its own 127.0.x.y address, with the awkward cases a resolver must handle (CNAME and
+// DNAME chains across zones, name servers named outside their zone, a lame delegation, a server
+// that never answers, a slow one, one that truncates every UDP answer and one that forges
+// records). Most servers are Warden authorities inside the process; some are real Knot DNS and
+// NSD processes, so that resolvers meet other implementations' answers too (Warden stands in for
+// them where they are not installed). Tests resolve through it instead of the real root, and
+// `warden lab` offers it to people so that resolution can be tried offline.
 package lab
 
 import "time"
@@ -36,7 +38,8 @@ type Server struct {
 	Name      string // host name, as the zones name it
 	IP        string // 127.0.x.y
 	Zones     []Zone
-	Behaviour Behaviour
+	Behaviour Behaviour // only Warden misbehaves
+	Software  Software  // what serves it; Warden by default
 }
 
 // Zone is a zone's origin and master-file text.
@@ -46,17 +49,18 @@ type Zone struct {
 }
 
 // Hierarchy returns the built-in mini internet. Addresses: the root on 127.0.1.1, top-level zones
-// on 127.0.2.x, leaf zones on 127.0.3.x, misbehaving servers on 127.0.4.x.
+// on 127.0.2.x, leaf zones on 127.0.3.x, misbehaving servers on 127.0.4.x. Knot DNS serves org.
+// and shop.example., NSD serves wild.org. and moved.example., Warden the rest.
 func Hierarchy() []Server {
 	return []Server{
 		{Name: "a.root.lab.", IP: "127.0.1.1", Zones: []Zone{{".", rootZone}}},
 		{Name: "ns1.nic.lab.", IP: "127.0.2.1", Zones: []Zone{{"lab.", labZone}}},
 		{Name: "ns1.nic.example.", IP: "127.0.2.2", Zones: []Zone{{"example.", exampleTLD}}},
-		{Name: "ns1.nic.org.", IP: "127.0.2.3", Zones: []Zone{{"org.", orgTLD}}},
-		{Name: "ns1.shop.example.", IP: "127.0.3.1", Zones: []Zone{{"shop.example.", shopZone}}},
+		{Name: "ns1.nic.org.", IP: "127.0.2.3", Zones: []Zone{{"org.", orgTLD}}, Software: Knot},
+		{Name: "ns1.shop.example.", IP: "127.0.3.1", Zones: []Zone{{"shop.example.", shopZone}}, Software: Knot},
 		{Name: "ns.hosting.org.", IP: "127.0.3.2", Zones: []Zone{{"hosting.org.", hostingZone}, {"blog.example.", blogZone}}},
-		{Name: "ns1.wild.org.", IP: "127.0.3.3", Zones: []Zone{{"wild.org.", wildZone}}},
-		{Name: "ns1.moved.example.", IP: "127.0.3.4", Zones: []Zone{{"moved.example.", movedZone}}},
+		{Name: "ns1.wild.org.", IP: "127.0.3.3", Zones: []Zone{{"wild.org.", wildZone}}, Software: NSD},
+		{Name: "ns1.moved.example.", IP: "127.0.3.4", Zones: []Zone{{"moved.example.", movedZone}}, Software: NSD},
 		{Name: "lame.hosting.org.", IP: "127.0.4.1", Behaviour: Lame},
 		{Name: "silent.hosting.org.", IP: "127.0.4.2", Zones: []Zone{{"flaky.example.", flakyZone}}, Behaviour: Silent},
 		{Name: "ns2.flaky.example.", IP: "127.0.4.3", Zones: []Zone{{"flaky.example.", flakyZone}}},

@@ -5,7 +5,10 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
+	"os"
+	"slices"
 	"strings"
+	"sync"
 	"time"
 
 	"codeberg.org/miekg/dns"
@@ -22,13 +25,25 @@ type Lab struct {
 	servers   []Server
 	port      int
 	listeners []*server.Listener
+	peers     []*peer
+	dir       string // the peers' zone files and configuration
 }
 
 // Start serves every server on its address and the given port (53 for resolvers that cannot be
-// told another port, such as Unbound with root hints). On any error nothing is left running.
+// told another port, such as Unbound with root hints): Warden servers inside this process, Knot
+// and NSD servers as child processes, whose files live in a temporary directory until Close. A
+// server whose program is not installed is served by Warden instead, and log (which may be nil)
+// says so. On any error nothing is left running.
 func Start(servers []Server, port int, log *slog.Logger) (*Lab, error) {
-	l := &Lab{servers: servers, port: port}
-	for _, s := range servers {
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	l := &Lab{servers: slices.Clone(servers), port: port}
+	peers := l.peerServers(log)
+	for _, s := range l.servers {
+		if s.Software != Warden {
+			continue
+		}
 		h, err := handlerFor(s)
 		if err != nil {
 			l.Close()
@@ -45,16 +60,37 @@ func Start(servers []Server, port int, log *slog.Logger) (*Lab, error) {
 		}
 		l.listeners = append(l.listeners, ln)
 	}
+	if err := l.startPeers(peers, log); err != nil {
+		l.Close()
+		return nil, err
+	}
 	return l, nil
 }
 
-// Close stops every server.
+// Servers returns the servers as they are served: the software of one whose program was missing
+// is Warden.
+func (l *Lab) Servers() []Server {
+	return slices.Clone(l.servers)
+}
+
+// Close stops every server, waits for the peer processes to exit and removes their files. A
+// second Close does nothing.
 func (l *Lab) Close() error {
+	peerErrs := make([]error, len(l.peers))
+	var wg sync.WaitGroup
+	for i, p := range l.peers {
+		wg.Go(func() { peerErrs[i] = p.stop() })
+	}
 	var errs []error
 	for _, ln := range l.listeners {
 		errs = append(errs, ln.Close())
 	}
-	l.listeners = nil
+	wg.Wait()
+	errs = append(errs, peerErrs...)
+	if l.dir != "" {
+		errs = append(errs, os.RemoveAll(l.dir))
+	}
+	l.listeners, l.peers, l.dir = nil, nil, ""
 	return errors.Join(errs...)
 }
 

@@ -12,7 +12,8 @@ import (
 // StartForTest serves the built-in hierarchy on port 53 for a test and stops it in t.Cleanup. It
 // skips the test, saying why, when it cannot run here: port 53 needs root, and another server
 // may already hold it on a lab address. Tests of several packages run at once, so a lock file
-// makes them take turns with the hierarchy (waiting at most two minutes).
+// makes them take turns with the hierarchy (waiting at most two minutes). Where Knot DNS or NSD is
+// not installed, Warden serves their servers, and the test log says so.
 func StartForTest(t testing.TB) *Lab {
 	t.Helper()
 	if os.Geteuid() != 0 {
@@ -39,5 +40,11 @@ func StartForTest(t testing.TB) *Lab {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { _ = l.Close() })
+	want := Hierarchy()
+	for i, s := range l.Servers() {
+		if s.Software != want[i].Software {
+			t.Logf("%s is not installed: Warden serves %s (%s) instead", daemons[want[i].Software], s.IP, s.Name)
+		}
+	}
 	return l
 }
