@@ -73,8 +73,8 @@ type Resolution struct {
 	deleg     *Delegations
 	fromStore bool
 	storeOff  bool
-	q      Question
-	depth  int
+	q         Question
+	depth     int
 	// budget is shared with nested resolutions: every query counts against the client's question.
 	budget *int
 
