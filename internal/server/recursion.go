@@ -4,8 +4,6 @@ import (
 	"cmp"
 	"context"
 	"net/netip"
-	"slices"
-	"strings"
 	"time"
 
 	"codeberg.org/miekg/dns"
@@ -14,7 +12,6 @@ import (
 	"warden/internal/cache"
 	"warden/internal/query"
 	"warden/internal/resolver"
-	"warden/internal/upstream"
 	"warden/internal/wire"
 )
 
@@ -29,7 +26,7 @@ type Recursor struct {
 	timeout time.Duration
 	limits  wire.Limits
 	cache   *cache.Cache
-	fwd     []Forward
+	fwd     []*forwardZone
 	local   *authority.Set
 	except  []string
 	// slots bounds the questions being resolved at once: past it, SERVFAIL at once rather than
@@ -60,12 +57,6 @@ type RecursorConfig struct {
 	LocalExcept []string
 }
 
-// Forward is one forwarded zone and the resolvers it goes to.
-type Forward struct {
-	Zone      string // lower-case, fully qualified
-	Upstreams []upstream.Upstream
-}
-
 // NewRecursor returns the stage.
 func NewRecursor(c RecursorConfig) *Recursor {
 	if c.UDPPayload < 512 {
@@ -74,8 +65,7 @@ func NewRecursor(c RecursorConfig) *Recursor {
 	if c.Cache == nil {
 		c.Cache = cache.New(cache.Config{})
 	}
-	fwd := slices.Clone(c.Forwards)
-	slices.SortFunc(fwd, func(a, b Forward) int { return len(b.Zone) - len(a.Zone) })
+	fwd := newForwardZones(c.Forwards)
 	return &Recursor{
 		fwd:    fwd,
 		local:  c.Local,
@@ -183,46 +173,6 @@ func (r *Recursor) prefetch(req *query.Request) {
 			r.answer(later, r.resolve(q), buf)
 		}
 	}()
-}
-
-// forwardFor returns the forwarded zone that holds name, nil when none does.
-func (r *Recursor) forwardFor(name string) *Forward {
-	for i := range r.fwd {
-		z := r.fwd[i].Zone
-		if z == "." || name == z || strings.HasSuffix(name, "."+z) {
-			return &r.fwd[i]
-		}
-	}
-	return nil
-}
-
-// forward asks the zone's resolvers, fastest first, and moves on from one that fails, times out
-// or answers SERVFAIL or REFUSED. The reply goes through the cache, which checks it, and comes back
-// rendered for the client.
-func (r *Recursor) forward(f *Forward, req *query.Request, out []byte) []byte {
-	ctx, cancel := context.WithTimeout(context.Background(), r.timeout)
-	defer cancel()
-	uq := &upstream.Query{Name: slices.Clone(req.Lower()), Type: req.QType, Class: req.QClass, RD: true, DO: req.DO}
-	ups := slices.Clone(f.Upstreams)
-	slices.SortStableFunc(ups, func(a, b upstream.Upstream) int { return cmp.Compare(a.Stats().SRTT, b.Stats().SRTT) })
-	for _, up := range ups {
-		reply, err := up.Exchange(ctx, uq)
-		if err != nil || (reply.Rcode != dns.RcodeSuccess && reply.Rcode != dns.RcodeNameError) {
-			continue
-		}
-		if r.cache.Put(reply.Data, cache.RankAnswer) == nil {
-			if hit, st := r.cache.Get(req, out); st.Found() {
-				return hit
-			}
-		}
-		// Not cacheable (a zero TTL, say): pass the records on as they came.
-		m := &dns.Msg{Data: reply.Data}
-		if m.Unpack() != nil {
-			continue
-		}
-		return r.render(req, resolver.Result{Rcode: m.Rcode, Answer: m.Answer, Ns: m.Ns}, out)
-	}
-	return r.answer(req, resolver.Result{Rcode: dns.RcodeServerFailure}, out)
 }
 
 func (r *Recursor) allowed(a netip.Addr) bool {

@@ -1,0 +1,163 @@
+package server
+
+import (
+	"cmp"
+	"context"
+	"slices"
+	"strings"
+	"sync/atomic"
+	"time"
+
+	"codeberg.org/miekg/dns"
+
+	"warden/internal/cache"
+	"warden/internal/query"
+	"warden/internal/resolver"
+	"warden/internal/upstream"
+	"warden/internal/wire"
+)
+
+// Forward is one forwarded zone and the resolvers it goes to.
+type Forward struct {
+	Zone      string // lower-case, fully qualified
+	Upstreams []upstream.Upstream
+}
+
+// forwardZone is a Forward with what has been learned of its upstreams' health.
+type forwardZone struct {
+	zone    string
+	targets []*forwardTarget
+}
+
+// forwardTarget is one upstream and its health. After maxFails failures in a row it is down: it is
+// asked only when every healthy upstream has failed, and a health check (the forwarded zone's SOA,
+// which a forwarder that serves only that zone answers too) is sent to it at most once per
+// probeInterval, in the background, until one succeeds.
+type forwardTarget struct {
+	up        upstream.Upstream
+	zone      []byte // the forwarded zone in wire form, for health checks
+	fails     atomic.Int32
+	down      atomic.Bool
+	probing   atomic.Bool
+	lastProbe atomic.Int64 // Unix nanoseconds
+}
+
+const (
+	maxFails      = 2
+	probeInterval = time.Second
+	probeTimeout  = 2 * time.Second
+)
+
+func newForwardZones(fs []Forward) []*forwardZone {
+	out := make([]*forwardZone, 0, len(fs))
+	for _, f := range fs {
+		z := &forwardZone{zone: f.Zone}
+		// Zones come from the validated configuration; a name that does not convert leaves
+		// the health check asking the root.
+		apex, err := wire.AppendName(nil, f.Zone)
+		if err != nil {
+			apex = []byte{0}
+		}
+		for _, up := range f.Upstreams {
+			z.targets = append(z.targets, &forwardTarget{up: up, zone: apex})
+		}
+		out = append(out, z)
+	}
+	// The longest zone wins.
+	slices.SortStableFunc(out, func(a, b *forwardZone) int { return len(b.zone) - len(a.zone) })
+	return out
+}
+
+// forwardFor returns the forwarded zone that holds name, nil when none does.
+func (r *Recursor) forwardFor(name string) *forwardZone {
+	for _, f := range r.fwd {
+		if f.zone == "." || name == f.zone || strings.HasSuffix(name, "."+f.zone) {
+			return f
+		}
+	}
+	return nil
+}
+
+// order returns the targets to try: healthy ones fastest first, then the ones that are down.
+func (f *forwardZone) order() []*forwardTarget {
+	ts := slices.Clone(f.targets)
+	slices.SortStableFunc(ts, func(a, b *forwardTarget) int {
+		if da, db := a.down.Load(), b.down.Load(); da != db {
+			if da {
+				return 1
+			}
+			return -1
+		}
+		return cmp.Compare(a.up.Stats().SRTT, b.up.Stats().SRTT)
+	})
+	return ts
+}
+
+// result records how an exchange with t went.
+func (t *forwardTarget) result(ok bool) {
+	if ok {
+		t.fails.Store(0)
+		t.down.Store(false)
+		return
+	}
+	if t.fails.Add(1) >= maxFails {
+		t.down.Store(true)
+	}
+}
+
+// probe sends a health check to a target that is down, unless one is running or was sent less
+// than probeInterval ago.
+func (t *forwardTarget) probe() {
+	now := time.Now().UnixNano()
+	if !t.down.Load() || now-t.lastProbe.Load() < int64(probeInterval) || !t.probing.CompareAndSwap(false, true) {
+		return
+	}
+	t.lastProbe.Store(now)
+	go func() {
+		defer t.probing.Store(false)
+		ctx, cancel := context.WithTimeout(context.Background(), probeTimeout)
+		defer cancel()
+		reply, err := t.up.Exchange(ctx, &upstream.Query{Name: t.zone, Type: dns.TypeSOA, RD: true})
+		if err == nil && usable(reply.Rcode) {
+			t.result(true)
+		}
+	}()
+}
+
+// usable says whether a forwarder's rcode is an answer to pass on; SERVFAIL, REFUSED and the rest
+// make the next upstream be asked.
+func usable(rcode uint16) bool { return rcode == dns.RcodeSuccess || rcode == dns.RcodeNameError }
+
+// forward asks the zone's resolvers, healthy and fastest first, and moves on from one that fails,
+// times out or answers SERVFAIL or REFUSED. The reply goes through the cache, which checks it, and
+// comes back rendered for the client.
+func (r *Recursor) forward(f *forwardZone, req *query.Request, out []byte) []byte {
+	ctx, cancel := context.WithTimeout(context.Background(), r.timeout)
+	defer cancel()
+	uq := &upstream.Query{Name: slices.Clone(req.Lower()), Type: req.QType, Class: req.QClass, RD: true, DO: req.DO}
+	for _, t := range f.targets {
+		t.probe()
+	}
+	for _, t := range f.order() {
+		reply, err := t.up.Exchange(ctx, uq)
+		ok := err == nil && usable(reply.Rcode)
+		if ctx.Err() == nil || ok {
+			t.result(ok) // running out of the client's time is not the upstream's failure
+		}
+		if !ok {
+			continue
+		}
+		if r.cache.Put(reply.Data, cache.RankAnswer) == nil {
+			if hit, st := r.cache.Get(req, out); st.Found() {
+				return hit
+			}
+		}
+		// Not cacheable (a zero TTL, say): pass the records on as they came.
+		m := &dns.Msg{Data: reply.Data}
+		if m.Unpack() != nil {
+			continue
+		}
+		return r.render(req, resolver.Result{Rcode: m.Rcode, Answer: m.Answer, Ns: m.Ns}, out)
+	}
+	return r.answer(req, resolver.Result{Rcode: dns.RcodeServerFailure}, out)
+}
