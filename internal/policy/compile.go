@@ -91,12 +91,14 @@ func CompileRPZ(origin string, rrs []dns.RR, opts Options) (*RuleSet, error) {
 	}
 	c := newCompiler(opts)
 	c.set.origin = origin
+	// Records of one owner normally sit together; a group is a run of them in kept. An owner that
+	// comes back later is merged into its rule when the rule is added.
 	type group struct {
-		owner string
-		rrs   []dns.RR
+		owner    string
+		from, to int
 	}
-	order := make([]*group, 0, len(rrs))
-	byOwner := make(map[string]*group, len(rrs))
+	var order []group
+	kept := make([]dns.RR, 0, len(rrs))
 	for _, rr := range rrs {
 		if rr == nil {
 			continue
@@ -116,17 +118,20 @@ func CompileRPZ(origin string, rrs []dns.RR, opts Options) (*RuleSet, error) {
 			}
 			continue
 		}
-		g := byOwner[owner]
-		if g == nil {
-			g = &group{owner: owner}
-			byOwner[owner] = g
-			order = append(order, g)
+		kept = append(kept, rr)
+		if n := len(order); n > 0 && order[n-1].owner == owner {
+			order[n-1].to++
+			continue
 		}
-		g.rrs = append(g.rrs, rr)
+		order = append(order, group{owner: owner, from: len(kept) - 1, to: len(kept)})
 	}
+	c.set.qname.exact = make(map[string]int32, len(order))
+	c.set.rules = make([]Rule, 0, len(order))
 	if c.set.soa == nil {
 		c.errs = append(c.errs, Problem{Owner: origin, Msg: "no SOA record at the apex"})
 	}
+	c.set.qname.exact = make(map[string]int32, len(order))
+	c.set.rules = make([]Rule, 0, len(order))
 	for _, g := range order {
 		if len(c.errs) >= maxProblems {
 			break
@@ -136,7 +141,7 @@ func CompileRPZ(origin string, rrs []dns.RR, opts Options) (*RuleSet, error) {
 			rel = g.owner
 		}
 		rel = strings.TrimSuffix(rel, ".")
-		c.addOwner(g.owner, rel, g.rrs)
+		c.addOwner(g.owner, rel, kept[g.from:g.to:g.to])
 	}
 	return c.finish()
 }
@@ -212,7 +217,7 @@ func (c *compiler) addOwner(owner, rel string, rrs []dns.RR) {
 		target := map[Trigger]*prefixes{ClientIP: &c.set.clientIP, ResponseIP: &c.set.ip, NSIP: &c.set.nsip}[t]
 		i := int32(len(c.set.rules))
 		if !target.add(pfx, i) {
-			c.warnf(rrs[0], "a second rule for %s %s is ignored", t, pfx)
+			c.merge(rrs[0], target.m[pfx], owner, action, data)
 			return
 		}
 		c.set.rules = append(c.set.rules, Rule{Trigger: t, Owner: owner, Action: action, Data: data})
@@ -245,10 +250,38 @@ func (c *compiler) addName(rr dns.RR, n *names, t Trigger, name, owner string, a
 	}
 	i := int32(len(c.set.rules))
 	if !n.add(name, wildcard, i) {
-		c.warnf(rr, "a second rule for the same %s trigger is ignored", t)
+		m := n.exact
+		if wildcard {
+			m = n.wild
+		}
+		c.merge(rr, m[name], owner, a, data)
 		return
 	}
 	c.set.rules = append(c.set.rules, Rule{Trigger: t, Owner: owner, Action: a, Data: data})
+}
+
+// merge adds the records of an owner seen again further down the zone to its rule i. Only local
+// data merges; anything else is a second policy for one trigger, which BIND refuses too.
+func (c *compiler) merge(rr dns.RR, i int32, owner string, a Action, data []dns.RR) {
+	r := &c.set.rules[i]
+	if r.Owner != owner {
+		c.warnf(rr, "a second rule for the same %s trigger (%s) is ignored", r.Trigger, r.Owner)
+		return
+	}
+	if a != Local || r.Action != Local || hasCNAME(data) || hasCNAME(r.Data) {
+		c.errorf(rr, "CNAME and other data")
+		return
+	}
+	r.Data = append(r.Data[:len(r.Data):len(r.Data)], data...)
+}
+
+func hasCNAME(rrs []dns.RR) bool {
+	for _, rr := range rrs {
+		if _, ok := rr.(*dns.CNAME); ok {
+			return true
+		}
+	}
+	return false
 }
 
 // action decodes what the records of one owner say to do.
