@@ -13,6 +13,18 @@ import (
 type names struct {
 	exact map[string]int32
 	wild  map[string]int32
+	// exactLabels and wildLabels have bit n set when some name of n labels is in the map (63 for
+	// 63 and more), so that a lookup skips the probes that cannot hit.
+	exactLabels, wildLabels uint64
+}
+
+// labelBit is the bit of a name's label count in names' masks.
+func labelBit(name string) uint64 {
+	n := strings.Count(name, ".")
+	if name == "." {
+		n = 0
+	}
+	return 1 << min(n, 63)
 }
 
 func (n *names) len() int { return len(n.exact) + len(n.wild) }
@@ -30,31 +42,41 @@ func (n *names) add(name string, wildcard bool, i int32) bool {
 		return false
 	}
 	(*m)[name] = i
+	if wildcard {
+		n.wildLabels |= labelBit(name)
+	} else {
+		n.exactLabels |= labelBit(name)
+	}
 	return true
 }
 
 // lookup finds the rule for name (lower-case FQDN): an exact rule first, then the wildcard of the
 // longest enclosing name. A wildcard never matches the name it hangs from.
 func (n *names) lookup(name string) (int32, bool) {
-	if i, ok := n.exact[name]; ok {
-		return i, true
+	labels := strings.Count(name, ".")
+	if name == "." {
+		labels = 0
 	}
-	if len(n.wild) == 0 {
-		return 0, false
+	if n.exactLabels&(1<<min(labels, 63)) != 0 {
+		if i, ok := n.exact[name]; ok {
+			return i, true
+		}
 	}
-	for {
+	// Enclosing names, longest first: one label shorter each step, down to the root.
+	mask := n.wildLabels
+	for labels > 0 && mask != 0 {
 		dot := strings.IndexByte(name, '.')
-		if dot < 0 || dot == len(name)-1 {
+		if dot < 0 {
 			break
 		}
-		name = name[dot+1:]
-		if i, ok := n.wild[name]; ok {
-			return i, true
+		if name = name[dot+1:]; name == "" {
+			name = "."
 		}
-	}
-	if name != "." {
-		if i, ok := n.wild["."]; ok {
-			return i, true
+		labels--
+		if mask&(1<<min(labels, 63)) != 0 {
+			if i, ok := n.wild[name]; ok {
+				return i, true
+			}
 		}
 	}
 	return 0, false
