@@ -175,7 +175,9 @@ func benchServe(b *testing.B, p *Pipeline, name string) {
 // see the cached answer.
 func BenchmarkPolicyCacheHit(b *testing.B) {
 	qnames := millionishPolicy(b, 50_000, "")
-	b.Run("none", func(b *testing.B) { benchServe(b, cachedPipeline(b, nil, "www.example.org. 3600 IN A 192.0.2.1"), "www.example.org.") })
+	b.Run("none", func(b *testing.B) {
+		benchServe(b, cachedPipeline(b, nil, "www.example.org. 3600 IN A 192.0.2.1"), "www.example.org.")
+	})
 	b.Run("qname-miss", func(b *testing.B) {
 		benchServe(b, cachedPipeline(b, qnames, "www.example.org. 3600 IN A 192.0.2.1"), "www.example.org.")
 	})
