@@ -144,27 +144,30 @@ func policyRecords(m policy.Match, data []dns.RR, req *query.Request, cnameTarge
 	return out
 }
 
-// renderPolicy writes an answer that needs no resolution: NXDOMAIN or NODATA with the policy
-// zone's SOA, or local data.
+// renderPolicy writes an answer that needs no resolution: NXDOMAIN, NODATA or local data.
 func (r *Recursor) renderPolicy(req *query.Request, m policy.Match, chain []dns.RR, out []byte) []byte {
 	rcode := uint16(dns.RcodeSuccess)
-	answer := chain
 	if m.Action == policy.NXDomain {
 		rcode = dns.RcodeNameError
 	}
+	answer := chain
 	if m.Action == policy.Local {
 		answer = append(chain[:len(chain):len(chain)], policyRecords(m, m.Data, req, "")...)
 	}
-	var ns []dns.RR
-	if len(answer) == len(chain) {
-		// NXDOMAIN, NODATA, or local data without the type asked: the policy zone's SOA.
-		if soa := m.Rule.Set.SOA(); soa != nil {
-			c := soa.Clone()
-			c.Header().TTL = m.Rule.Set.CapTTL(c.Header().TTL)
-			ns = []dns.RR{c}
-		}
+	out = r.renderSections(req, rcode, answer, nil, policySOA(m), out)
+	return r.limits.AppendEDE(out, req, m.EDE())
+}
+
+// policySOA is the policy zone's SOA that BIND adds to the additional section of every rewritten
+// answer (its add-soa option, on by default), so that a client can tell which policy zone spoke.
+func policySOA(m policy.Match) []dns.RR {
+	soa := m.Rule.Set.SOA()
+	if soa == nil {
+		return nil
 	}
-	return r.limits.AppendEDE(r.render(req, resolver.Result{Rcode: rcode, Answer: answer, Ns: ns}, out), req, m.EDE())
+	c := soa.Clone()
+	c.Header().TTL = m.Rule.Set.CapTTL(c.Header().TTL)
+	return []dns.RR{c}
 }
 
 // resolveRedirect resolves the target of a policy CNAME and answers with the CNAME (and the chain
@@ -174,8 +177,8 @@ func (r *Recursor) resolveRedirect(req *query.Request, m policy.Match, chain []d
 	if res.Rcode == dns.RcodeServerFailure {
 		return r.render(req, res, out)
 	}
-	res.Answer = append(chain, res.Answer...)
-	return r.limits.AppendEDE(r.render(req, res, out), req, m.EDE())
+	out = r.renderSections(req, res.Rcode, append(chain, res.Answer...), res.Ns, policySOA(m), out)
+	return r.limits.AppendEDE(out, req, m.EDE())
 }
 
 // policyResponse is the response stage: it shows the answer in out (rendered for req) to pol and

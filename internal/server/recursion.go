@@ -236,14 +236,19 @@ func (r *Recursor) render(req *query.Request, res resolver.Result, out []byte) [
 	if res.Rcode == dns.RcodeServerFailure {
 		return r.limits.RenderRcode(out, req, rcodeServFail, edeNoReachableAuth)
 	}
+	return r.renderSections(req, res.Rcode, res.Answer, res.Ns, nil, out)
+}
+
+// renderSections renders an answer of the given sections, RA set.
+func (r *Recursor) renderSections(req *query.Request, rcode uint16, answer, ns, extra []dns.RR, out []byte) []byte {
 	qname := req.Lower()
 	b := wire.NewBuilder(qname, len(qname))
-	b.SetRcode(uint8(res.Rcode), false)
+	b.SetRcode(uint8(rcode), false)
 	b.SetRA()
 	for _, set := range []struct {
 		s   wire.Section
 		rrs []dns.RR
-	}{{wire.Answer, res.Answer}, {wire.Authority, res.Ns}} {
+	}{{wire.Answer, answer}, {wire.Authority, ns}, {wire.Additional, extra}} {
 		for _, rr := range set.rrs {
 			if err := b.Add(set.s, []dns.RR{rr}, nil); err != nil {
 				return r.limits.RenderRcode(out, req, rcodeServFail, wire.NoEDE)
