@@ -109,7 +109,7 @@ local.example TXT "made up"
 		tr     query.Transport
 		rcode  int
 		answer string // records joined by "; ", TTL included
-		soa    bool // the policy zone's SOA in the additional section
+		soa    bool   // the policy zone's SOA in the additional section
 		ede    int
 		tc     bool
 	}{
