@@ -31,6 +31,8 @@ Flags (serve and check):
                            send questions (under ZONE, else all) to these resolvers instead;
                            ADDR is IP:port, tcp://, tls://IP:853#name or https://IP/path#name
   --no-recursion           never resolve, whatever the configuration says
+  --rpz ORIGIN=FILE        apply a response policy zone (RPZ) to recursive queries,
+                           repeatable, in precedence order (after the file's policy zones)
 `
 
 func main() {
@@ -71,6 +73,7 @@ type commonFlags struct {
 	rootHints   string
 	forwards    listFlag
 	noRecursion bool
+	rpz         listFlag
 }
 
 func parseFlags(name string, args []string, stderr io.Writer) (*commonFlags, error) {
@@ -83,6 +86,7 @@ func parseFlags(name string, args []string, stderr io.Writer) (*commonFlags, err
 	fs.Var(&f.zones, "zone", "ORIGIN=FILE zone to serve (repeatable)")
 	fs.StringVar(&f.rootHints, "root-hints", "", "resolve names outside the zones from these root hints: a file, or iana")
 	fs.Var(&f.forwards, "forward", "[ZONE=]ADDR[,ADDR...] send questions (under ZONE) to these resolvers (repeatable)")
+	fs.Var(&f.rpz, "rpz", "ORIGIN=FILE response policy zone, repeatable, in precedence order")
 	fs.BoolVar(&f.noRecursion, "no-recursion", false, "never resolve, whatever the configuration says")
 	if err := fs.Parse(args); err != nil {
 		return nil, err

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"maps"
 	"os"
 	"os/signal"
 	"reflect"
@@ -16,6 +17,7 @@ import (
 	"warden/internal/authority"
 	"warden/internal/cache"
 	"warden/internal/config"
+	"warden/internal/policy"
 	"warden/internal/resolver"
 	"warden/internal/server"
 	"warden/internal/upstream"
@@ -38,6 +40,9 @@ func loadConfig(f *commonFlags) (*config.Config, error) {
 		return nil, err
 	}
 	if err := config.ApplyResolverFlags(cfg, f.rootHints, f.forwards, f.noRecursion); err != nil {
+		return nil, err
+	}
+	if err := config.ApplyPolicyFlags(cfg, f.rpz); err != nil {
 		return nil, err
 	}
 	return cfg, nil
@@ -79,7 +84,11 @@ func runServer(ctx context.Context, f *commonFlags, cfg *config.Config, log *slo
 	if err != nil {
 		return err
 	}
-	pipe := server.NewPipeline(wire.Limits{UDPPayload: uint16(cfg.Limits.UDPPayload)}, &server.Snapshot{Authority: set, Recursion: rec})
+	pol, err := loadPolicy(cfg, log)
+	if err != nil {
+		return err
+	}
+	pipe := server.NewPipeline(wire.Limits{UDPPayload: uint16(cfg.Limits.UDPPayload)}, &server.Snapshot{Authority: set, Recursion: rec, Policy: pol})
 	// Parsing leaves garbage several times the size of the zones; hand it back to the system now
 	// rather than carry it as resident memory until the heap grows into it.
 	debug.FreeOSMemory()
@@ -105,6 +114,8 @@ func runServer(ctx context.Context, f *commonFlags, cfg *config.Config, log *slo
 		log.Info("listening", "udp", l.UDPAddr().String(), "tcp", l.TCPAddr().String())
 	}
 
+	var policyFiles fileStamps
+	policyFiles.changed(cfg.Policy)
 	hup := make(chan os.Signal, 1)
 	signal.Notify(hup, syscall.SIGHUP)
 	defer signal.Stop(hup)
@@ -134,8 +145,20 @@ func runServer(ctx context.Context, f *commonFlags, cfg *config.Config, log *slo
 			return
 		}
 		resolverChanged := !reflect.DeepEqual(next.Resolver, cfg.Resolver)
+		// The policy is rebuilt on SIGHUP, or when one of its files changed; a policy that
+		// fails to load leaves the running one in force.
+		policyChanged := why == "signal" || !reflect.DeepEqual(next.Policy, cfg.Policy) || policyFiles.changed(next.Policy)
+		if policyChanged {
+			p, err := loadPolicy(next, log)
+			if err != nil {
+				log.Error("reload: policy rejected; keeping the running one", "err", err)
+				policyChanged = false
+			} else {
+				pol = p
+			}
+		}
 		cfg = next
-		if !changed && !resolverChanged {
+		if !changed && !resolverChanged && !policyChanged {
 			return
 		}
 		set, err := authority.New(zones)
@@ -151,7 +174,7 @@ func runServer(ctx context.Context, f *commonFlags, cfg *config.Config, log *slo
 			}
 			rec = r
 		}
-		pipe.Swap(&server.Snapshot{Authority: set, Recursion: rec})
+		pipe.Swap(&server.Snapshot{Authority: set, Recursion: rec, Policy: pol})
 		debug.FreeOSMemory() // the replaced zones and the parser's garbage
 		log.Info("reloaded", "trigger", why, "zones", len(zones))
 	}
@@ -166,6 +189,37 @@ func runServer(ctx context.Context, f *commonFlags, cfg *config.Config, log *slo
 			reload("file change")
 		}
 	}
+}
+
+// loadPolicy builds the response policy the configuration names, logging each zone's warnings.
+func loadPolicy(cfg *config.Config, log *slog.Logger) (*policy.Policy, error) {
+	pol, warns, err := server.LoadPolicy(cfg.Policy.RPZ)
+	for _, w := range warns {
+		log.Warn("policy check", "problem", w.Error())
+	}
+	if err != nil {
+		return nil, err
+	}
+	for _, s := range pol.Sets() {
+		log.Info("policy zone loaded", "zone", s.Name(), "rules", s.Len(), "override", s.Options().Override.String(), "shadow", s.Shadow())
+	}
+	return pol, nil
+}
+
+// fileStamps remembers the size and modification time of the policy files, so that the watch
+// tick rebuilds the policy only when one changed.
+type fileStamps map[string]string
+
+func (f *fileStamps) changed(pc config.PolicyConfig) bool {
+	next := fileStamps{}
+	for _, z := range pc.RPZ {
+		if fi, err := os.Stat(z.File); err == nil {
+			next[z.File] = fmt.Sprint(fi.Size(), fi.ModTime().UnixNano())
+		}
+	}
+	diff := !maps.Equal(*f, next)
+	*f = next
+	return diff
 }
 
 // newRecursor builds the resolution stage when the configuration asks for recursion, nil otherwise.

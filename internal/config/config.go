@@ -36,6 +36,8 @@ type Config struct {
 	Reload ReloadConfig `yaml:"reload"`
 	// Resolver turns on recursion for names outside the zones; off unless root hints are set.
 	Resolver ResolverConfig `yaml:"resolver"`
+	// Policy rewrites the answers to recursive queries (RPZ); empty means no policy.
+	Policy PolicyConfig `yaml:"policy"`
 
 	// name is the config file as named to Parse, for messages; empty for Default.
 	name string
@@ -133,6 +135,15 @@ func Parse(data []byte, name, baseDir string) (*Config, error) {
 	for i, z := range c.Resolver.SpecialUseOff {
 		c.Resolver.SpecialUseOff[i] = canonicalName(z)
 	}
+	for i := range c.Policy.RPZ {
+		z := &c.Policy.RPZ[i]
+		z.Origin = canonicalName(z.Origin)
+		if z.File != "" && !filepath.IsAbs(z.File) {
+			if p, err := filepath.Abs(filepath.Join(baseDir, z.File)); err == nil {
+				z.File = p
+			}
+		}
+	}
 	if h := c.Resolver.RootHints; h != "" && h != "iana" && !filepath.IsAbs(h) {
 		if p, err := filepath.Abs(filepath.Join(baseDir, h)); err == nil {
 			c.Resolver.RootHints = p
@@ -157,6 +168,7 @@ func (c *Config) Validate() error {
 		{"log", c.Log.Validate()},
 		{"reload", c.Reload.Validate()},
 		{"resolver", c.Resolver.Validate()},
+		{"policy", c.Policy.Validate()},
 	}
 	var errs []error
 	for _, s := range sections {
@@ -199,6 +211,7 @@ func (c *Config) clone() *Config {
 	d.Resolver.Allow = slices.Clone(c.Resolver.Allow)
 	d.Resolver.Forward = slices.Clone(c.Resolver.Forward)
 	d.Resolver.SpecialUseOff = slices.Clone(c.Resolver.SpecialUseOff)
+	d.Policy.RPZ = slices.Clone(c.Policy.RPZ)
 	d.where = maps.Clone(c.where)
 	return &d
 }

@@ -146,3 +146,45 @@ func ApplyResolverFlags(c *Config, rootHints string, forwards []string, noRecurs
 	*c = *d
 	return nil
 }
+
+// ApplyPolicyFlags applies --rpz values, each ORIGIN=FILE, in order: they come after the file's
+// policy zones (so a zone given on the command line has the lowest precedence), and one whose
+// origin the file already lists replaces that entry in place. Validated as ApplyFlags does.
+func ApplyPolicyFlags(c *Config, rpz []string) error {
+	if len(rpz) == 0 {
+		return nil
+	}
+	d := c.clone()
+	if d.where == nil {
+		d.where = make(map[string]location)
+	}
+	var errs []error
+	for _, v := range rpz {
+		origin, file, ok := strings.Cut(v, "=")
+		origin, file = strings.TrimSpace(origin), strings.TrimSpace(file)
+		if !ok || origin == "" || file == "" {
+			errs = append(errs, &Error{Flag: flagName("--rpz", v), Msg: "want ORIGIN=FILE, as rpz.local.=local.rpz"})
+			continue
+		}
+		if abs, err := filepath.Abs(file); err == nil {
+			file = abs
+		}
+		origin = canonicalName(origin)
+		i := slices.IndexFunc(d.Policy.RPZ, func(z RPZConfig) bool { return z.Origin == origin })
+		if i < 0 {
+			i = len(d.Policy.RPZ)
+			d.Policy.RPZ = append(d.Policy.RPZ, RPZConfig{Origin: origin})
+		}
+		forget(d.where, fmt.Sprintf("policy.rpz[%d]", i))
+		d.where[fmt.Sprintf("policy.rpz[%d]", i)] = location{flag: flagName("--rpz", v)}
+		d.Policy.RPZ[i].File = file
+	}
+	if len(errs) > 0 {
+		return errors.Join(errs...)
+	}
+	if err := d.Validate(); err != nil {
+		return err
+	}
+	*c = *d
+	return nil
+}

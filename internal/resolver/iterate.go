@@ -57,6 +57,17 @@ type Result struct {
 	Rcode  uint16
 	Answer []dns.RR // the CNAME chain and the final RRset
 	Ns     []dns.RR // the SOA of a negative answer
+	// Visited lists the zones whose servers were asked on the way down (the root and the
+	// delegations followed, or the closest cut already known, and the zones of each CNAME
+	// target), with their name servers as known then: response policy matches NSDNAME and NSIP
+	// rules on them.
+	Visited []VisitedZone
+}
+
+// VisitedZone is one zone a resolution asked, with its name servers.
+type VisitedZone struct {
+	Zone    string
+	Servers []NameServer
 }
 
 // Resolution resolves one question iteratively from the root hints. It performs no I/O: Next says
@@ -320,6 +331,10 @@ func (r *Resolution) Feed(reply *dns.Msg, err error) {
 	scrubbed, _ := Scrub(reply, r.q.Name, r.q.Type, r.zone)
 	v := Classify(scrubbed, r.q.Name, r.q.Type, r.zone)
 	switch v.Kind {
+	case Answer, NXDomain, NoData, CNAME:
+		r.visit()
+	}
+	switch v.Kind {
 	case Answer, NXDomain, NoData:
 		r.result.Answer = append(r.result.Answer, scrubbed.Answer...)
 		r.result.Rcode = dns.RcodeSuccess
@@ -356,6 +371,7 @@ func (r *Resolution) Feed(reply *dns.Msg, err error) {
 		r.servers = delegationServers(scrubbed, v.Cut)
 		r.fromStore = false
 		r.deleg.Store(v.Cut, r.servers, referralTTL(scrubbed, v.Cut))
+		r.visit()
 		r.tried = map[netip.Addr]bool{}
 		r.nsLookups = 0
 		r.extra = 0
@@ -363,6 +379,18 @@ func (r *Resolution) Feed(reply *dns.Msg, err error) {
 		// This server is done with; Next tries the others.
 		r.markLame()
 	}
+}
+
+// visit records the current zone and its servers in the result, once per zone.
+func (r *Resolution) visit() {
+	vz := VisitedZone{Zone: r.zone, Servers: r.servers}
+	for i := range r.result.Visited {
+		if r.result.Visited[i].Zone == r.zone {
+			r.result.Visited[i] = vz // the servers may have gained addresses since
+			return
+		}
+	}
+	r.result.Visited = append(r.result.Visited, vz)
 }
 
 // markLame tells the Exchanger that the last server answered without use, so that later questions

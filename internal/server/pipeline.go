@@ -4,6 +4,7 @@ import (
 	"sync/atomic"
 
 	"warden/internal/authority"
+	"warden/internal/policy"
 	"warden/internal/query"
 	"warden/internal/wire"
 )
@@ -26,6 +27,9 @@ type Snapshot struct {
 	Authority *authority.Set
 	// Recursion resolves what no zone holds; nil when the server is authoritative only.
 	Recursion *Recursor
+	// Policy rewrites the answers to recursive queries; nil when there is none. It applies only
+	// where recursion does (RD=1, a client allowed to recurse), as BIND's response-policy.
+	Policy *policy.Policy
 }
 
 // Pipeline is the path of one query, in the order of the design: admission, then the served zones.
@@ -72,14 +76,25 @@ func (p *Pipeline) ServeDNS(req *query.Request, out []byte) []byte {
 		return p.limits.RenderRcode(out, req, rcode, ede)
 	}
 
-	// 2. Authority: a served zone that encloses the name answers.
 	snap := p.snap.Load()
+	// 2. Policy, question stage: client-IP and QNAME rules answer before anything is looked up,
+	// unless a policy zone with response rules comes first; then pol goes on to the answer.
+	var pol *policy.Policy
+	if snap.Policy != nil {
+		var done bool
+		var res []byte
+		if res, done, pol = p.policyQuestion(snap, req, out); done {
+			return res
+		}
+	}
+	// 3. Authority: a served zone that encloses the name answers.
 	if t := snap.Authority.Answer(req); t != nil {
 		return p.limits.Render(out, req, t)
 	}
-	// 3. Resolution, when configured, for everything else.
+	// 4. Resolution, when configured, for everything else; the cache first. The policy's
+	// response stage runs there, on fresh and cached answers alike.
 	if snap.Recursion != nil {
-		return snap.Recursion.Serve(req, out)
+		return snap.Recursion.ServePolicy(req, out, pol)
 	}
 	return p.limits.RenderRcode(out, req, rcodeRefused, wire.EDENotAuthoritative)
 }

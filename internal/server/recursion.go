@@ -10,6 +10,7 @@ import (
 
 	"warden/internal/authority"
 	"warden/internal/cache"
+	"warden/internal/policy"
 	"warden/internal/query"
 	"warden/internal/resolver"
 	"warden/internal/wire"
@@ -32,6 +33,8 @@ type Recursor struct {
 	// slots bounds the questions being resolved at once: past it, SERVFAIL at once rather than
 	// a queue that grows with the attack.
 	slots chan struct{}
+	// ns remembers the name servers behind answers for the response policy's cache hits.
+	ns nsMemory
 }
 
 // RecursorConfig is what a Recursor needs.
@@ -94,7 +97,11 @@ const (
 )
 
 // Serve answers req by resolution, now or later (then it returns nil).
-func (r *Recursor) Serve(req *query.Request, out []byte) []byte {
+func (r *Recursor) Serve(req *query.Request, out []byte) []byte { return r.ServePolicy(req, out, nil) }
+
+// ServePolicy is Serve with the response stage of a policy: pol, when not nil, sees every answer
+// (cached or resolved) before it goes out.
+func (r *Recursor) ServePolicy(req *query.Request, out []byte, pol *policy.Policy) []byte {
 	if !r.allowed(req.Client.Addr()) {
 		return r.limits.RenderRcode(out, req, rcodeRefused, edeProhibited)
 	}
@@ -102,6 +109,9 @@ func (r *Recursor) Serve(req *query.Request, out []byte) []byte {
 	if res, st := r.cache.Get(req, out); st.Found() {
 		if st == cache.Prefetch {
 			r.prefetch(req)
+		}
+		if pol != nil {
+			return r.policyResponse(req, pol, res, nil)
 		}
 		return res
 	}
@@ -123,6 +133,22 @@ func (r *Recursor) Serve(req *query.Request, out []byte) []byte {
 	if fwd == nil && len(r.hints) == 0 {
 		return r.limits.RenderRcode(out, req, rcodeRefused, wire.EDENotAuthoritative)
 	}
+	return r.async(req, out, func(req *query.Request, buf []byte) []byte {
+		if fwd != nil {
+			return r.policyResponse(req, pol, r.forward(fwd, req, buf), nil)
+		}
+		res := r.resolve(q)
+		out := r.answer(req, res, buf)
+		if pol != nil && res.Rcode != dns.RcodeServerFailure {
+			out = r.policyResponse(req, pol, out, res.Visited)
+		}
+		return out
+	})
+}
+
+// async runs work, which resolves, within the bound on questions being resolved at once: now,
+// for a query whose listener waits (TCP), or on its own goroutine, answering later (UDP).
+func (r *Recursor) async(req *query.Request, out []byte, work func(req *query.Request, buf []byte) []byte) []byte {
 	select {
 	case r.slots <- struct{}{}:
 	default:
@@ -130,10 +156,7 @@ func (r *Recursor) Serve(req *query.Request, out []byte) []byte {
 	}
 	if req.Later == nil {
 		defer func() { <-r.slots }()
-		if fwd != nil {
-			return r.forward(fwd, req, out)
-		}
-		return r.answer(req, r.resolve(q), out)
+		return work(req, out)
 	}
 	replier := req.Later.Defer(req)
 	// The request's bytes belong to the listener; keep a copy to render the answer from.
@@ -141,12 +164,7 @@ func (r *Recursor) Serve(req *query.Request, out []byte) []byte {
 	go func() {
 		defer func() { <-r.slots }()
 		later.Parse()
-		buf := make([]byte, 0, recursionReplyBytes)
-		if fwd != nil {
-			replier.Reply(r.forward(fwd, later, buf))
-			return
-		}
-		replier.Reply(r.answer(later, r.resolve(q), buf))
+		replier.Reply(work(later, make([]byte, 0, recursionReplyBytes)))
 	}()
 	return nil
 }
@@ -218,14 +236,19 @@ func (r *Recursor) render(req *query.Request, res resolver.Result, out []byte) [
 	if res.Rcode == dns.RcodeServerFailure {
 		return r.limits.RenderRcode(out, req, rcodeServFail, edeNoReachableAuth)
 	}
+	return r.renderSections(req, res.Rcode, res.Answer, res.Ns, nil, out)
+}
+
+// renderSections renders an answer of the given sections, RA set.
+func (r *Recursor) renderSections(req *query.Request, rcode uint16, answer, ns, extra []dns.RR, out []byte) []byte {
 	qname := req.Lower()
 	b := wire.NewBuilder(qname, len(qname))
-	b.SetRcode(uint8(res.Rcode), false)
+	b.SetRcode(uint8(rcode), false)
 	b.SetRA()
 	for _, set := range []struct {
 		s   wire.Section
 		rrs []dns.RR
-	}{{wire.Answer, res.Answer}, {wire.Authority, res.Ns}} {
+	}{{wire.Answer, answer}, {wire.Authority, ns}, {wire.Additional, extra}} {
 		for _, rr := range set.rrs {
 			if err := b.Add(set.s, []dns.RR{rr}, nil); err != nil {
 				return r.limits.RenderRcode(out, req, rcodeServFail, wire.NoEDE)

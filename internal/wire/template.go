@@ -270,3 +270,18 @@ func appendOPT(out []byte, payload uint16, extRcode uint8, do bool) []byte {
 	return append(out, 0, 0, 41, byte(payload>>8), byte(payload),
 		byte(ttl>>24), byte(ttl>>16), byte(ttl>>8), byte(ttl), 0, 0)
 }
+
+// AppendEDE adds an Extended DNS Error option (RFC 8914) with info code ede to a response that
+// Render or RenderRcode just wrote for req; the OPT record is the last record they write. Nothing
+// is added when the query had no EDNS or the option would not fit the size limit.
+func (l Limits) AppendEDE(out []byte, req *query.Request, ede int) []byte {
+	if !req.HasEDNS || ede < 0 || len(out) < query.HeaderLen+optLen || len(out)+6 > l.MaxSize(req) {
+		return out
+	}
+	opt := out[len(out)-optLen:]
+	if opt[0] != 0 || binary.BigEndian.Uint16(opt[1:]) != 41 || binary.BigEndian.Uint16(opt[9:]) != 0 {
+		return out // not the bare OPT record this package writes
+	}
+	binary.BigEndian.PutUint16(opt[9:], 6)
+	return append(out, 0, 15, 0, 2, byte(ede>>8), byte(ede))
+}

@@ -80,3 +80,15 @@ func absolute(name, origin string) string {
 	}
 	return name + "." + origin
 }
+
+// LineIndex finds the line of a record in master-file text, for checks that run after parsing
+// (the policy compiler's, say) and must still point at a line.
+type LineIndex struct{ idx lineIndex }
+
+// IndexLines reads data once, as master-file text for origin.
+func IndexLines(data []byte, origin string) LineIndex {
+	return LineIndex{idx: indexLines(data, strings.ToLower(origin))}
+}
+
+// Find returns the line of the nth record (from 0) of owner and type, or 0 when not known.
+func (l LineIndex) Find(owner string, typ uint16, nth int) int { return l.idx.find(owner, typ, nth) }
