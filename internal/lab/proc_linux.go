@@ -8,12 +8,13 @@ import (
 )
 
 // peerProcAttr puts a peer in a process group of its own, so that a terminal's Ctrl-C reaches
-// only warden, which then stops the peers, and stop can signal the children NSD forks. The
-// peer is killed if warden dies without closing the lab (a test that panics, say), so that it
-// does not keep holding the lab's addresses. Linux sends that signal when the thread that
-// started the peer exits, which the Go runtime does only for goroutines locked to a thread.
+// only warden, which then stops the peers, and stop can signal the children NSD forks.
+//
+// No parent-death signal is asked for: Linux sends it when the thread that forked the peer exits,
+// not the process, and Go ends threads whenever a goroutine locked to one returns, as the UDP
+// listeners' workers do when a listener closes. A peer would then die in the middle of a test.
 func peerProcAttr() *syscall.SysProcAttr {
-	return &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
+	return &syscall.SysProcAttr{Setpgid: true}
 }
 
 // groupAlive says whether a process of group pgid still runs. Zombies do not count: NSD's
