@@ -246,7 +246,9 @@ func trimSpace(b []byte) []byte {
 	return b
 }
 
-func isSpace(c byte) bool { return c == ' ' || c == '\t' || c == '\r' || c == '\n' || c == '\v' || c == '\f' }
+func isSpace(c byte) bool {
+	return c == ' ' || c == '\t' || c == '\r' || c == '\n' || c == '\v' || c == '\f'
+}
 
 // cutField splits off the first white-space separated field of a trimmed line.
 func cutField(b []byte) (field, rest []byte) {
