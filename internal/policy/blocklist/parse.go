@@ -7,6 +7,7 @@ import (
 	"io"
 	"strconv"
 	"strings"
+	"unicode/utf8"
 )
 
 // Format is the syntax of a list.
@@ -192,10 +193,22 @@ func (p *parser) skip(line []byte, why string) {
 		return
 	}
 	line = bytes.TrimRight(line, "\r\n")
-	if len(line) > 100 {
-		line = line[:100]
+	p.list.Skipped = append(p.list.Skipped, Problem{Line: p.n, Text: clipText(line, 100), Why: why})
+}
+
+// clipText makes b valid UTF-8 and cuts it to at most max bytes, at a character boundary.
+func clipText(b []byte, max int) string {
+	if len(b) > 4*max {
+		b = b[:4*max]
 	}
-	p.list.Skipped = append(p.list.Skipped, Problem{Line: p.n, Text: string(bytes.ToValidUTF8(line, []byte("\uFFFD"))), Why: why})
+	b = bytes.ToValidUTF8(b, []byte("\uFFFD"))
+	if len(b) > max {
+		b = b[:max]
+		for len(b) > 0 && !utf8.Valid(b) {
+			b = b[:len(b)-1]
+		}
+	}
+	return string(b)
 }
 
 // add checks raw as a name and adds it, or records why not.
@@ -228,12 +241,7 @@ func (p *parser) intern(name []byte) string {
 	return p.chunk.String()[start:]
 }
 
-func clip(b []byte) string {
-	if len(b) > 60 {
-		b = b[:60]
-	}
-	return string(bytes.ToValidUTF8(b, []byte("\uFFFD")))
-}
+func clip(b []byte) string { return clipText(b, 60) }
 
 // trimSpace trims ASCII white space, CR included; unlike bytes.TrimSpace it does not decode runes.
 func trimSpace(b []byte) []byte {
