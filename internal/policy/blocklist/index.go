@@ -23,7 +23,7 @@ import (
 // and BenchmarkMapAlternative1M), the map costs about 2.5 times the memory, because each key is a
 // 16-byte string header plus a separate allocation for its bytes, and the map keeps its own
 // slack; and it would need the wire name converted to a string for every lookup. A sorted slice
-// of hashes would be as small but needs about twenty dependent cache misses per lookup, where the
+// of hashes would be as small but needs about twenty dependent memory reads per lookup, where the
 // table needs one or two.
 type Index struct {
 	seed  maphash.Seed
