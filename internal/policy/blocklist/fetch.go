@@ -38,7 +38,7 @@ func (s Source) isURL() bool {
 // when their size or modification time changed, and a body identical to the last one is not
 // parsed into a new list.
 //
-// Set the fields before Run; do not change them while it runs.
+// Set the fields before Run, call Run once, and do not change the fields while it runs.
 type Fetcher struct {
 	Sources []Source
 
@@ -58,12 +58,14 @@ type Fetcher struct {
 	// in the order of Sources: once when every source has been tried the first time, then after
 	// each change. Calls do not overlap. The caller compiles the lists into a new Index there.
 	OnUpdate func(lists []*List)
-	// OnError, if set, is called for each failed fetch, after it is logged.
+	// OnError, if set, is called for each failed fetch, after it is logged. Calls do not overlap
+	// one another (but may overlap a call of OnUpdate).
 	OnError func(src Source, err error)
 
 	mu      sync.Mutex // guards lists
 	lists   []*List
 	publish sync.Mutex // serialises OnUpdate
+	report  sync.Mutex // serialises OnError
 }
 
 // fetchState is what the Fetcher remembers of one source between fetches.
@@ -181,7 +183,9 @@ func (f *Fetcher) refresh(ctx context.Context, client *http.Client, i int, st *f
 				"err", err, "retry_in", wait)
 		}
 		if f.OnError != nil {
+			f.report.Lock()
 			f.OnError(src, err)
+			f.report.Unlock()
 		}
 		return false
 	}
