@@ -350,11 +350,19 @@ func (s *RuleSet) decide(r *Rule) (Match, bool) {
 // that decides, or needResponse when a set with response triggers comes before any decision, in
 // which case the caller resolves and calls Response (BIND with qname-wait-recurse no).
 // It does not allocate.
-func (p *Policy) Question(q Query) (m Match, needResponse bool) {
+func (p *Policy) Question(q Query) (m Match, needResponse bool) { return p.question(q, true) }
+
+// Evaluate is Question without counting anything: for comparing policies over a corpus of names
+// ("what would change"), which must not feed the circuit breaker's counters.
+func (p *Policy) Evaluate(q Query) (m Match, needResponse bool) { return p.question(q, false) }
+
+func (p *Policy) question(q Query, count bool) (m Match, needResponse bool) {
 	if p == nil || len(p.sets) == 0 || !q.RD {
 		return Match{}, false
 	}
-	p.queries.inc()
+	if count {
+		p.queries.inc()
+	}
 	// Shadow hits are counted only when this stage is the last, so that Response, which starts
 	// over, does not count them twice.
 	var shadowed [8]*RuleSet
@@ -375,6 +383,9 @@ func (p *Policy) Question(q Query) (m Match, needResponse bool) {
 		}
 		m, ok := s.decide(r)
 		if !ok {
+			if !count {
+				continue
+			}
 			if n < len(shadowed) {
 				shadowed[n] = s
 			} else {
@@ -383,7 +394,9 @@ func (p *Policy) Question(q Query) (m Match, needResponse bool) {
 			n++
 			continue
 		}
-		s.hits.inc()
+		if count {
+			s.hits.inc()
+		}
 		for _, sh := range shadowed[:min(n, len(shadowed))] {
 			sh.hits.inc()
 		}

@@ -52,6 +52,21 @@ func NewPipeline(limits wire.Limits, snap *Snapshot) *Pipeline {
 // Swap makes snap the one every following query sees; queries in flight finish on the old one.
 func (p *Pipeline) Swap(snap *Snapshot) { p.snap.Store(snap) }
 
+// Snapshot returns the snapshot in force.
+func (p *Pipeline) Snapshot() *Snapshot { return p.snap.Load() }
+
+// swapPolicy puts pol in force with the zones and resolver of the snapshot in force.
+func (p *Pipeline) swapPolicy(pol *policy.Policy) {
+	for {
+		cur := p.snap.Load()
+		next := *cur
+		next.Policy = pol
+		if p.snap.CompareAndSwap(cur, &next) {
+			return
+		}
+	}
+}
+
 var _ Handler = (*Pipeline)(nil)
 
 // ServeDNS answers one query.
