@@ -37,6 +37,8 @@ type Snapshot struct {
 type Pipeline struct {
 	limits wire.Limits
 	snap   atomic.Pointer[Snapshot]
+	// Recent samples the names asked recursively, the corpus policy changes are checked on.
+	Recent *RecentNames
 }
 
 // NewPipeline returns a pipeline serving snap.
@@ -44,7 +46,7 @@ func NewPipeline(limits wire.Limits, snap *Snapshot) *Pipeline {
 	if limits.UDPPayload < 512 {
 		limits.UDPPayload = 1232
 	}
-	p := &Pipeline{limits: limits}
+	p := &Pipeline{limits: limits, Recent: &RecentNames{}}
 	p.snap.Store(snap)
 	return p
 }
@@ -109,6 +111,7 @@ func (p *Pipeline) ServeDNS(req *query.Request, out []byte) []byte {
 	// 4. Resolution, when configured, for everything else; the cache first. The policy's
 	// response stage runs there, on fresh and cached answers alike.
 	if snap.Recursion != nil {
+		p.Recent.sample(req.ID, req.Lower())
 		return snap.Recursion.ServePolicy(req, out, pol)
 	}
 	return p.limits.RenderRcode(out, req, rcodeRefused, wire.EDENotAuthoritative)
