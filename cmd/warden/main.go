@@ -33,6 +33,20 @@ Flags (serve and check):
   --no-recursion           never resolve, whatever the configuration says
   --rpz ORIGIN=FILE        apply a response policy zone (RPZ) to recursive queries,
                            repeatable, in precedence order (after the file's policy zones)
+  --control PATH           the control socket (none: off); default from the configuration
+
+Flags (check only): the blast-radius check of a policy change
+  --corpus FILE            names, one per line, to compare answers on
+  --baseline CONFIG        the configuration in force (default: no policy in force)
+  --max-change PERCENT     fail when more of the corpus would change answer (default 1)
+  --force                  report, but do not fail on --max-change
+
+Policy control (talks to a running server's control socket):
+  warden policy status     the policy in force: versions, rule sets, hits, alarms
+  warden policy rollback   put the previous policy version back in force
+  warden policy resume SET put a rule set the circuit breaker suspended back in service
+  warden policy reload [--force]
+                           re-read the policy, check it on recent names, put it in force
 `
 
 func main() {
@@ -51,6 +65,8 @@ func run(args []string, stdout, stderr io.Writer) int {
 		return check(args, stdout, stderr)
 	case "lab":
 		return labCmd(args, stdout, stderr)
+	case "policy":
+		return policyCmd(args, stdout, stderr)
 	case "help", "-h", "--help":
 		fmt.Fprint(stdout, usage)
 		return 0
@@ -74,6 +90,12 @@ type commonFlags struct {
 	forwards    listFlag
 	noRecursion bool
 	rpz         listFlag
+	control     string
+	// check only: the blast-radius check of the configured policy.
+	corpus    string
+	maxChange float64
+	force     bool
+	baseline  string
 }
 
 func parseFlags(name string, args []string, stderr io.Writer) (*commonFlags, error) {
@@ -88,6 +110,13 @@ func parseFlags(name string, args []string, stderr io.Writer) (*commonFlags, err
 	fs.Var(&f.forwards, "forward", "[ZONE=]ADDR[,ADDR...] send questions (under ZONE) to these resolvers (repeatable)")
 	fs.Var(&f.rpz, "rpz", "ORIGIN=FILE response policy zone, repeatable, in precedence order")
 	fs.BoolVar(&f.noRecursion, "no-recursion", false, "never resolve, whatever the configuration says")
+	fs.StringVar(&f.control, "control", "", "control socket path (none: no control interface)")
+	if name == "check" {
+		fs.StringVar(&f.corpus, "corpus", "", "names (one per line) to compare the policy's answers on")
+		fs.Float64Var(&f.maxChange, "max-change", 1, "percent of the corpus the policy may change before check fails")
+		fs.BoolVar(&f.force, "force", false, "report but do not fail when the change is over --max-change")
+		fs.StringVar(&f.baseline, "baseline", "", "configuration whose policy is in force (default: none)")
+	}
 	if err := fs.Parse(args); err != nil {
 		return nil, err
 	}

@@ -75,7 +75,7 @@ func TestReloadOnFileChange(t *testing.T) {
 		t.Fatal(err)
 	}
 	addr := freePort(t)
-	f := &commonFlags{listen: []string{addr}, zones: []string{"reload.test.=" + file}}
+	f := &commonFlags{listen: []string{addr}, zones: []string{"reload.test.=" + file}, control: "none"}
 	cfg, err := loadConfig(f)
 	if err != nil {
 		t.Fatal(err)

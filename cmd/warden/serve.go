@@ -45,6 +45,13 @@ func loadConfig(f *commonFlags) (*config.Config, error) {
 	if err := config.ApplyPolicyFlags(cfg, f.rpz); err != nil {
 		return nil, err
 	}
+	switch f.control {
+	case "":
+	case "none":
+		cfg.Control.Socket = ""
+	default:
+		cfg.Control.Socket = f.control
+	}
 	return cfg, nil
 }
 
@@ -89,6 +96,10 @@ func runServer(ctx context.Context, f *commonFlags, cfg *config.Config, log *slo
 		return err
 	}
 	pipe := server.NewPipeline(wire.Limits{UDPPayload: uint16(cfg.Limits.UDPPayload)}, &server.Snapshot{Authority: set, Recursion: rec, Policy: pol})
+	guard := server.NewPolicyGuard(pipe, breakerConfig(cfg.Policy.Safety.Breaker), 10, log)
+	if !cfg.Policy.Safety.Breaker.Off {
+		go guard.Run(ctx)
+	}
 	// Parsing leaves garbage several times the size of the zones; hand it back to the system now
 	// rather than carry it as resident memory until the heap grows into it.
 	debug.FreeOSMemory()
@@ -125,6 +136,23 @@ func runServer(ctx context.Context, f *commonFlags, cfg *config.Config, log *slo
 		defer t.Stop()
 		tick = t.C
 	}
+	// Control requests that change the policy are run by the loop below, one at a time with
+	// reloads.
+	type policyRequest struct {
+		force bool
+		done  chan policyResult
+	}
+	policyRequests := make(chan policyRequest)
+	startControl(ctx, cfg, guard, func(force bool) (policy.Report, error) {
+		req := policyRequest{force: force, done: make(chan policyResult, 1)}
+		select {
+		case policyRequests <- req:
+		case <-ctx.Done():
+			return policy.Report{}, ctx.Err()
+		}
+		r := <-req.done
+		return r.report, r.err
+	}, log)
 	reload := func(why string) {
 		next := cfg
 		if why == "signal" && f.config != "" {
@@ -152,10 +180,10 @@ func runServer(ctx context.Context, f *commonFlags, cfg *config.Config, log *slo
 			p, err := loadPolicy(next, log)
 			if err != nil {
 				log.Error("reload: policy rejected; keeping the running one", "err", err)
-				policyChanged = false
-			} else {
-				pol = p
+			} else if _, err := checkedInstall(guard, pipe, next, p, "reload ("+why+")", false, log); err != nil {
+				log.Error("reload: policy not put in force", "err", err)
 			}
+			policyChanged = false // in force through the guard, or refused
 		}
 		cfg = next
 		if !changed && !resolverChanged && !policyChanged {
@@ -174,7 +202,7 @@ func runServer(ctx context.Context, f *commonFlags, cfg *config.Config, log *slo
 			}
 			rec = r
 		}
-		pipe.Swap(&server.Snapshot{Authority: set, Recursion: rec, Policy: pol})
+		guard.SwapSnapshot(&server.Snapshot{Authority: set, Recursion: rec})
 		debug.FreeOSMemory() // the replaced zones and the parser's garbage
 		log.Info("reloaded", "trigger", why, "zones", len(zones))
 	}
@@ -187,8 +215,34 @@ func runServer(ctx context.Context, f *commonFlags, cfg *config.Config, log *slo
 			reload("signal")
 		case <-tick:
 			reload("file change")
+		case req := <-policyRequests:
+			req.done <- controlReload(f, cfg, guard, pipe, req.force, log)
 		}
 	}
+}
+
+type policyResult struct {
+	report policy.Report
+	err    error
+}
+
+// controlReload is a policy reload asked for through the control interface: the configuration
+// (and with it the policy files) is read again and the policy checked before it goes in force.
+func controlReload(f *commonFlags, cfg *config.Config, guard *server.PolicyGuard, pipe *server.Pipeline, force bool, log *slog.Logger) policyResult {
+	next := cfg
+	if f.config != "" {
+		c, err := loadConfig(f)
+		if err != nil {
+			return policyResult{err: err}
+		}
+		next = c
+	}
+	p, err := loadPolicy(next, log)
+	if err != nil {
+		return policyResult{err: err}
+	}
+	report, err := checkedInstall(guard, pipe, next, p, "reload (control)", force, log)
+	return policyResult{report: report, err: err}
 }
 
 // loadPolicy builds the response policy the configuration names, logging each zone's warnings.

@@ -38,6 +38,8 @@ type Config struct {
 	Resolver ResolverConfig `yaml:"resolver"`
 	// Policy rewrites the answers to recursive queries (RPZ); empty means no policy.
 	Policy PolicyConfig `yaml:"policy"`
+	// Control is the local control interface (`warden policy`).
+	Control ControlConfig `yaml:"control"`
 
 	// name is the config file as named to Parse, for messages; empty for Default.
 	name string
@@ -144,6 +146,13 @@ func Parse(data []byte, name, baseDir string) (*Config, error) {
 			}
 		}
 	}
+	for _, path := range []*string{&c.Policy.Safety.CheckCorpus, &c.Control.Socket} {
+		if *path != "" && !filepath.IsAbs(*path) {
+			if p, err := filepath.Abs(filepath.Join(baseDir, *path)); err == nil {
+				*path = p
+			}
+		}
+	}
 	if h := c.Resolver.RootHints; h != "" && h != "iana" && !filepath.IsAbs(h) {
 		if p, err := filepath.Abs(filepath.Join(baseDir, h)); err == nil {
 			c.Resolver.RootHints = p
@@ -169,6 +178,7 @@ func (c *Config) Validate() error {
 		{"reload", c.Reload.Validate()},
 		{"resolver", c.Resolver.Validate()},
 		{"policy", c.Policy.Validate()},
+		{"policy.safety", c.Policy.Safety.Validate()},
 	}
 	var errs []error
 	for _, s := range sections {

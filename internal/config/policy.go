@@ -10,6 +10,8 @@ import (
 // (an earlier zone decides before a later one, as in BIND's response-policy statement).
 type PolicyConfig struct {
 	RPZ []RPZConfig `yaml:"rpz"`
+	// Safety is the check before a live change and the circuit breaker.
+	Safety SafetyConfig `yaml:"safety"`
 }
 
 // RPZConfig is one response policy zone.

@@ -1,0 +1,253 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"codeberg.org/miekg/dns"
+
+	"warden/internal/control"
+	"warden/internal/dnstest"
+	"warden/internal/server"
+)
+
+// The outage Warden exists to prevent, end to end: a policy that sends every name outside .cn to
+// one address is (a) refused by `warden check` with the share of names it would change, and (b)
+// when forced live under load, suspended by the circuit breaker within seconds, while the other
+// policy keeps working, the alarm shows on the control interface, and a rollback restores the
+// previous version.
+
+const incidentTLDs = `$TTL 300
+@ SOA ns.%[1]s h.%[1]s 1 3600 600 86400 300
+@ NS ns.%[1]s
+ns A 127.0.0.1
+`
+
+// incidentZones writes a .com and a .cn zone with hosts h0..h99 (www at 192.0.2.x for .com,
+// 198.51.100.x for .cn) and returns them with the names people ask.
+func incidentZones(t *testing.T, dir string) ([]dnstest.Zone, []string) {
+	var zones []dnstest.Zone
+	var names []string
+	for _, tld := range []string{"com.", "cn."} {
+		var b strings.Builder
+		fmt.Fprintf(&b, incidentTLDs, tld)
+		net := "192.0.2."
+		if tld == "cn." {
+			net = "198.51.100."
+		}
+		for i := range 100 {
+			fmt.Fprintf(&b, "h%d.shop A %s%d\n", i, net, i+1)
+			names = append(names, fmt.Sprintf("h%d.shop.%s", i, tld))
+		}
+		file := filepath.Join(dir, strings.TrimSuffix(tld, ".")+".zone")
+		writeFile(t, file, b.String())
+		zones = append(zones, dnstest.Zone{Origin: tld, File: file})
+	}
+	return zones, names
+}
+
+func writeFile(t *testing.T, path, text string) {
+	t.Helper()
+	if err := os.WriteFile(path, []byte(text), 0o644); err != nil {
+		t.Fatal(err)
+	}
+}
+
+const localRPZ = `$TTL 60
+@ SOA ns.rpz.local. h.rpz.local. 1 3600 600 86400 60
+@ NS ns.rpz.local.
+h13.shop.com.rpz.local. CNAME .
+`
+
+// The bad rule: every name to one address, except names under cn.
+const pushRPZ = `$TTL 60
+@ SOA ns.rpz.push. h.rpz.push. 1 3600 600 86400 60
+@ NS ns.rpz.push.
+*.rpz.push. A 198.18.0.66
+*.cn.rpz.push. CNAME rpz-passthru.
+cn.rpz.push. CNAME rpz-passthru.
+`
+
+func TestIncidentStoppedByTheSafetyNet(t *testing.T) {
+	dir := t.TempDir()
+	zones, names := incidentZones(t, dir)
+	upstream := dnstest.StartKnot(t, zones)
+	writeFile(t, filepath.Join(dir, "local.rpz"), localRPZ)
+	writeFile(t, filepath.Join(dir, "push.rpz"), pushRPZ)
+	corpus := filepath.Join(dir, "names.txt")
+	writeFile(t, corpus, strings.Join(names, "\n")+"\n")
+	addr := freePort(t)
+	socket := filepath.Join(dir, "control.sock")
+	base := fmt.Sprintf(`listen: [%q]
+zones: []
+resolver:
+  forward: [{zone: ".", upstreams: [%q]}]
+policy:
+  rpz:
+    - {origin: rpz.local., file: local.rpz}
+  safety:
+    breaker: {window: 300ms, min_queries: 50}
+control:
+  socket: %s
+`, addr, upstream, socket)
+	writeFile(t, filepath.Join(dir, "base.yaml"), base)
+	bad := strings.Replace(base, "    - {origin: rpz.local., file: local.rpz}\n",
+		"    - {origin: rpz.local., file: local.rpz}\n    - {origin: rpz.push., file: push.rpz}\n", 1)
+	writeFile(t, filepath.Join(dir, "bad.yaml"), bad)
+
+	// (a) The check refuses the change and says how big it is.
+	var out, errb bytes.Buffer
+	code := run([]string{"check", "--config", filepath.Join(dir, "bad.yaml"), "--baseline", filepath.Join(dir, "base.yaml"), "--corpus", corpus}, &out, &errb)
+	if code != 1 || !strings.Contains(out.String(), "99 of 200 names (49.50%) would change answer") ||
+		!strings.Contains(out.String(), "resolved -> local A 198.18.0.66") || !strings.Contains(errb.String(), "policy change refused") {
+		t.Fatalf("check: exit %d\n%s%s", code, out.String(), errb.String())
+	}
+
+	// (b) The server runs with the good policy, under load.
+	cfgPath := filepath.Join(dir, "warden.yaml")
+	writeFile(t, cfgPath, base)
+	f := &commonFlags{config: cfgPath}
+	cfg, err := loadConfig(f)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var logs syncBuffer
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- runServer(ctx, f, cfg, slog.New(slog.NewTextHandler(&logs, nil))) }()
+	defer func() {
+		cancel()
+		select {
+		case <-done:
+		case <-time.After(5 * time.Second):
+			t.Error("server did not stop")
+		}
+	}()
+	waitFor(t, "first answer", func() bool { a, err := askA(addr, "h1.shop.com."); return err == nil && a == "192.0.2.2" })
+	load := startLoad(t, ctx, addr, names)
+
+	// Forced live through the control interface (as an operator who overrode the check would).
+	c := control.NewClient(socket)
+	writeFile(t, cfgPath, bad)
+	time.Sleep(time.Second) // some traffic first, so the check has recent names
+	var d control.Done
+	if err := c.Do(http.MethodPost, "/policy/reload", &d); err == nil || !strings.Contains(d.Report, "would change answer") {
+		t.Fatalf("unforced reload: %v, %+v", err, d)
+	}
+	if err := c.Do(http.MethodPost, "/policy/reload?force=1", &d); err != nil {
+		t.Fatalf("forced reload: %v", err)
+	}
+	wentLive := time.Now()
+	var st server.PolicyStatus
+	waitForIn(t, 10*time.Second, "the breaker to suspend rpz.push.", func() bool {
+		return c.Do(http.MethodGet, "/policy", &st) == nil && len(st.Alarms) > 0
+	})
+	t.Logf("suspended %v after going live; alarm: %s", time.Since(wentLive).Round(10*time.Millisecond), st.Alarms[0])
+	if st.Queries < 500 {
+		t.Fatalf("only %d questions under load reached the policy", st.Queries)
+	}
+	for _, s := range st.Sets {
+		if s.Suspended != (s.Name == "rpz.push.") {
+			t.Fatalf("set %s suspended=%v", s.Name, s.Suspended)
+		}
+	}
+	if !strings.Contains(logs.String(), "circuit breaker tripped") {
+		t.Fatal("no alarm in the log")
+	}
+	// The previous behaviour is back, and the other rules still work.
+	if a, err := askA(addr, "h7.shop.com."); err != nil || a != "192.0.2.8" {
+		t.Fatalf("h7.shop.com. after the trip: %s, %v", a, err)
+	}
+	if r := ask(t, addr, "h13.shop.com."); r.Rcode != dns.RcodeNameError {
+		t.Fatalf("the block of rpz.local. stopped working: %v", r)
+	}
+	// A reload of the same files does not bring the bad set back while the alarm stands.
+	if err := c.Do(http.MethodPost, "/policy/reload?force=1", &d); err != nil {
+		t.Fatal(err)
+	}
+	if a, err := askA(addr, "h8.shop.com."); err != nil || a != "192.0.2.9" {
+		t.Fatalf("after a reload the suspended set answers again: %s, %v", a, err)
+	}
+	// Rollback goes back one version at a time: past the reload, past the bad change, to the
+	// policy in force before it.
+	for range 2 {
+		if err := c.Do(http.MethodPost, "/policy/rollback", &d); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := c.Do(http.MethodGet, "/policy", &st); err != nil || len(st.Sets) != 1 || st.Sets[0].Name != "rpz.local." {
+		t.Fatalf("after rollback: %+v, %v", st, err)
+	}
+	load.stop()
+}
+
+func ask(t *testing.T, addr, name string) *dns.Msg {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+	defer cancel()
+	r, err := dns.Exchange(ctx, dns.NewMsg(name, dns.TypeA), "udp", addr)
+	if err != nil {
+		t.Fatalf("%s: %v", name, err)
+	}
+	return r
+}
+
+func waitForIn(t *testing.T, d time.Duration, what string, check func() bool) {
+	t.Helper()
+	for deadline := time.Now().Add(d); time.Now().Before(deadline); time.Sleep(50 * time.Millisecond) {
+		if check() {
+			return
+		}
+	}
+	t.Fatalf("timed out after %v waiting for %s", d, what)
+}
+
+// load is traffic on the server for the length of the test: dnsperf at a fixed rate when it is
+// installed, else a loop of queries.
+type load struct {
+	cancel context.CancelFunc
+	done   chan struct{}
+}
+
+func (l *load) stop() {
+	l.cancel()
+	<-l.done
+}
+
+func startLoad(t *testing.T, parent context.Context, addr string, names []string) *load {
+	ctx, cancel := context.WithTimeout(parent, 60*time.Second)
+	l := &load{cancel: cancel, done: make(chan struct{})}
+	host, port, _ := strings.Cut(addr, ":")
+	if path, err := exec.LookPath("dnsperf"); err == nil {
+		file := filepath.Join(t.TempDir(), "queries")
+		var b strings.Builder
+		for _, n := range names {
+			fmt.Fprintf(&b, "%s A\n", n)
+		}
+		writeFile(t, file, b.String())
+		var out syncBuffer
+		cmd := exec.CommandContext(ctx, path, "-s", host, "-p", port, "-d", file, "-l", "60", "-Q", "3000", "-c", "4")
+		cmd.Stdout, cmd.Stderr = &out, &out
+		if err := cmd.Start(); err != nil {
+			t.Fatal(err)
+		}
+		go func() { _ = cmd.Wait(); close(l.done) }()
+		return l
+	}
+	go func() {
+		defer close(l.done)
+		for i := 0; ctx.Err() == nil; i++ {
+			_, _ = askA(addr, names[i%len(names)])
+		}
+	}()
+	return l
+}

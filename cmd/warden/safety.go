@@ -1,0 +1,80 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"net/netip"
+	"os"
+
+	"warden/internal/config"
+	"warden/internal/control"
+	"warden/internal/policy"
+	"warden/internal/server"
+)
+
+// The policy's safety net as the serve command wires it: every policy change goes through the
+// blast-radius check and the guard (versions, rollback, circuit breaker); the control socket
+// lets an operator see and undo.
+
+// breakerConfig maps the configuration onto the breaker's settings.
+func breakerConfig(c config.BreakerConfig) policy.BreakerConfig {
+	return policy.BreakerConfig{Window: c.Window, Factor: c.Factor, Floor: c.Floor / 100, MinQueries: c.MinQueries}
+}
+
+// checkClient is the client address corpus names are evaluated for: rules limited to some
+// client networks count as they would for a local client.
+var checkClient = netip.MustParseAddr("127.0.0.1")
+
+// corpusFor returns the names a live change of cfg's policy is checked on: the configured file,
+// else the names recently asked.
+func corpusFor(cfg *config.Config, recent *server.RecentNames) ([]string, error) {
+	path := cfg.Policy.Safety.CheckCorpus
+	if path == "" {
+		return recent.Names(), nil
+	}
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, fmt.Errorf("check corpus: %w", err)
+	}
+	defer f.Close()
+	return policy.ReadCorpus(f, path)
+}
+
+// checkedInstall compares next with the policy in force over the corpus and puts it in force if
+// the share of changed names is within cfg's max_change, or force is set.
+func checkedInstall(guard *server.PolicyGuard, pipe *server.Pipeline, cfg *config.Config, next *policy.Policy, reason string, force bool, log *slog.Logger) (policy.Report, error) {
+	corpus, err := corpusFor(cfg, pipe.Recent)
+	if err != nil {
+		return policy.Report{}, err
+	}
+	report := policy.Compare(pipe.Snapshot().Policy, next, corpus, checkClient)
+	limit := cfg.Policy.Safety.MaxChange
+	if 100*report.Share() > limit {
+		if !force {
+			log.Error("policy change refused: it would change too many answers; keeping the policy in force",
+				"changed", report.Changed, "names", report.Names, "limit_percent", limit, "report", report.String())
+			return report, fmt.Errorf("%w: %d of %d names (%.2f%%), the limit is %g%%",
+				control.ErrTooBig, report.Changed, report.Names, 100*report.Share(), limit)
+		}
+		log.Warn("policy change over the limit, forced", "changed", report.Changed, "names", report.Names, "limit_percent", limit)
+	}
+	if report.Names == 0 {
+		log.Warn("policy change checked on no names: none asked yet and no check_corpus configured")
+	}
+	guard.Install(next, reason)
+	return report, nil
+}
+
+// startControl serves the control socket for the server's life; a socket that cannot be opened
+// is logged and the server goes on without it.
+func startControl(ctx context.Context, cfg *config.Config, guard *server.PolicyGuard, reload control.Reloader, log *slog.Logger) {
+	if cfg.Control.Socket == "" {
+		return
+	}
+	go func() {
+		if err := control.Serve(ctx, cfg.Control.Socket, control.Handler(guard, reload), log); err != nil {
+			log.Warn("control interface off", "err", err)
+		}
+	}()
+}
