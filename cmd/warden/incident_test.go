@@ -4,7 +4,9 @@ import (
 	"bytes"
 	"context"
 	"fmt"
+	"io"
 	"log/slog"
+	"net"
 	"net/http"
 	"os"
 	"os/exec"
@@ -163,6 +165,9 @@ control:
 	if !strings.Contains(logs.String(), "circuit breaker tripped") {
 		t.Fatal("no alarm in the log")
 	}
+	if m := metrics(t, socket); !strings.Contains(m, "warden_policy_alarms 1\n") || !strings.Contains(m, `warden_policy_set_suspended{set="rpz.push."} 1`) {
+		t.Fatalf("no alarm in the metrics:\n%s", m)
+	}
 	// The previous behaviour is back, and the other rules still work.
 	if a, err := askA(addr, "h7.shop.com."); err != nil || a != "192.0.2.8" {
 		t.Fatalf("h7.shop.com. after the trip: %s, %v", a, err)
@@ -188,6 +193,25 @@ control:
 		t.Fatalf("after rollback: %+v, %v", st, err)
 	}
 	load.stop()
+}
+
+// metrics scrapes the control socket's /metrics.
+func metrics(t *testing.T, socket string) string {
+	t.Helper()
+	c := &http.Client{Transport: &http.Transport{DialContext: func(ctx context.Context, _, _ string) (net.Conn, error) {
+		var d net.Dialer
+		return d.DialContext(ctx, "unix", socket)
+	}}, Timeout: 5 * time.Second}
+	resp, err := c.Get("http://warden/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(b)
 }
 
 func ask(t *testing.T, addr, name string) *dns.Msg {

@@ -2,7 +2,8 @@
 // socket, which only local users with access to the socket file can reach. `warden policy ...`
 // is its client. It shows the policy in force, its counters and alarms, and lets an operator roll
 // the policy back, resume a rule set the circuit breaker suspended, or reload the policy (after
-// the same blast-radius check `warden check --corpus` runs).
+// the same blast-radius check `warden check --corpus` runs). GET /metrics serves the policy's
+// counters and alarms in the Prometheus text format.
 package control
 
 import (
@@ -31,6 +32,7 @@ var ErrTooBig = errors.New("policy change refused: it would change too many answ
 // Handler returns the control API over guard.
 func Handler(guard *server.PolicyGuard, reload Reloader) http.Handler {
 	mux := http.NewServeMux()
+	mux.Handle("GET /metrics", metricsHandler(guard))
 	mux.HandleFunc("GET /policy", func(w http.ResponseWriter, r *http.Request) {
 		reply(w, http.StatusOK, guard.Status())
 	})
