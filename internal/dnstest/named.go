@@ -1,14 +1,12 @@
 package dnstest
 
 import (
-	"context"
 	"fmt"
 	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strconv"
-	"syscall"
 	"testing"
 	"time"
 
@@ -17,20 +15,7 @@ import (
 
 // NamedBin returns the path of BIND's named. Without it the test is skipped, except when CI=true,
 // where a missing reference is an error.
-func NamedBin(t testing.TB) string {
-	t.Helper()
-	if bin, err := exec.LookPath("named"); err == nil {
-		return bin
-	}
-	bin := "/usr/sbin/named"
-	if _, err := os.Stat(bin); err != nil {
-		if os.Getenv("CI") == "true" {
-			t.Fatal("named is not installed; CI must install the bind9 package")
-		}
-		t.Skip("named is not installed")
-	}
-	return bin
-}
+func NamedBin(t testing.TB) string { return peerBin(t, "named", "bind9") }
 
 // NamedConfig is what StartNamed writes into named.conf besides the listener and paths.
 type NamedConfig struct {
@@ -73,46 +58,12 @@ controls { };
 	if err := os.WriteFile(conf, []byte(text), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	var out syncBuffer
 	cmd := exec.Command(bin, "-g", "-4", "-n", "1", "-c", conf)
 	cmd.Dir = dir
-	cmd.Stdout, cmd.Stderr = &out, &out
-	if err := cmd.Start(); err != nil {
-		t.Fatalf("start named: %v", err)
-	}
-	done := make(chan struct{})
-	go func() { _ = cmd.Wait(); close(done) }()
-	t.Cleanup(func() {
-		_ = cmd.Process.Signal(syscall.SIGTERM)
-		select {
-		case <-done:
-		case <-time.After(5 * time.Second):
-			_ = cmd.Process.Kill()
-			<-done
-		}
-		if t.Failed() {
-			t.Logf("named log:\n%s", out.String())
-		}
-	})
 	addr := net.JoinHostPort("127.0.0.1", strconv.Itoa(port))
-	deadline := time.Now().Add(15 * time.Second)
-	for time.Now().Before(deadline) {
-		select {
-		case <-done:
-			t.Fatalf("named exited:\n%s", out.String())
-		default:
-		}
-		// version.bind CH TXT is answered by named itself.
-		m := dns.NewMsg("version.bind.", dns.TypeTXT)
-		m.Question[0].Header().Class = dns.ClassCHAOS
-		ctx, cancel := context.WithTimeout(context.Background(), 300*time.Millisecond)
-		_, err := dns.Exchange(ctx, m, "udp", addr)
-		cancel()
-		if err == nil {
-			return addr
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
-	t.Fatalf("named did not answer on %s:\n%s", addr, out.String())
-	return ""
+	// version.bind CH TXT is answered by named itself.
+	probe := dns.NewMsg("version.bind.", dns.TypeTXT)
+	probe.Question[0].Header().Class = dns.ClassCHAOS
+	runPeer(t, "named", cmd, addr, probe, 15*time.Second)
+	return addr
 }
