@@ -10,7 +10,8 @@
 # Part 2, cold cache (RBENCH_COLD=0 skips it): `warden lab` serves a DNS hierarchy on 127.0.x.y
 # port 53. Each resolver, started fresh with the lab's root hints, resolves a fixed mix of the lab's
 # names once and then RBENCH_COLD_NAMES names of its wildcard zone (c<i>.wild.org.) that no resolver
-# has seen, one query at a time (dnsperf -c 1 -q 1): latency and server CPU of a cache miss.
+# has seen, one query at a time (bench/seqquery, as dnsperf -c 1 -q 1 -v would if it did not stall):
+# latency and server CPU of a cache miss.
 #
 # Method as bench/auth.sh: resolvers pinned to CPU 0, knotd, the lab and dnsperf to CPU 1,
 # net.core.rmem_* raised for the run and restored, servers interleaved (W U P K W U P K ...), server
@@ -215,7 +216,8 @@ write_kresd() {
 	if [ "$mode" = hit ]; then
 		cat >>"$dir/kresd.conf" <<-EOF
 			hints.root({ ['noroot.invalid.'] = '$NOROOT' })
-			policy.add(policy.suffix(policy.STUB({ '$ADDR@$KPORT' }), { todname('$ORIGIN') }))
+			-- FORWARD, not STUB: kresd 5.6 asks upstream again for a STUB answer after about 6 s.
+			policy.add(policy.suffix(policy.FORWARD({ '$ADDR@$KPORT' }), { todname('$ORIGIN') }))
 		EOF
 	else
 		# kresd ignores name-server addresses in 127.0.0.0/8 unless ALLOW_LOCAL is set.
@@ -350,6 +352,8 @@ else
 	go build -o "$TMP/warden" ./cmd/warden
 	WARDEN_BIN=$TMP/warden
 fi
+# The cold part's client: one query at a time, each answer's latency (see bench/seqquery).
+go build -o "$TMP/seqquery" ./bench/seqquery
 
 alloc_port
 KPORT=$PORT
@@ -558,9 +562,9 @@ cold_phase() {
 			fi
 			out=$TMP/cold.$s.$rep
 			a=$(cpu_ns "$SPID"); la=$(cpu_ns "$lab_pid")
-			taskset -c 1 dnsperf -s "$ADDR" -p "$SPORT" -d "$TMP/cold" -c 1 -q 1 -n 1 -t 2 -v >"$out" 2>&1 &
+			GOMAXPROCS=1 taskset -c 1 "$TMP/seqquery" -s "$ADDR" -p "$SPORT" -d "$TMP/cold" -t 2s >"$out" 2>"$out.err" &
 			DNSPERF_PID=$!
-			wait "$DNSPERF_PID" || true
+			wait "$DNSPERF_PID" || log "seqquery failed: $(tail -n 1 "$out.err")"
 			DNSPERF_PID=
 			b=$(cpu_ns "$SPID"); lb=$(cpu_ns "$lab_pid")
 			check_cold "$s" "$rep" "$SPORT"
@@ -588,7 +592,7 @@ cold_phase() {
 	echo "== Cold cache: medians over $COLD_REPS rounds, $n queries each ($nmix lab names, then $COLD_NAMES c<i>.wild.org. A)"
 	median_table "$COLDRES" "${ACTIVE[*]}" \
 		"failed:5:%.0f avg-us:6:%.0f p50-us:7:%.0f p99-us:8:%.0f mix-avg-us:9:%.0f cpu-us/q:10:%.1f lab-cpu-us/q:11:%.1f"
-	echo "avg/p50/p99: latency of one query with nothing else in flight (dnsperf -c 1 -q 1 -t 2), all $n queries;"
+	echo "avg/p50/p99: latency of one query with nothing else in flight (bench/seqquery -t 2s), all $n queries;"
 	echo "  mix-avg-us: average of the $nmix lab names alone (each resolver's first visit to most zones)."
 	echo "failed: lost or answered with an rcode other than NOERROR/NXDOMAIN. cpu-us/q: resolver CPU (schedstat, all"
 	echo "  threads) per query; lab-cpu-us/q: the lab's, a measure of the upstream queries each resolver sends."
