@@ -33,6 +33,8 @@
 #   RBENCH_COLD_NAMES [2000]  c<i>.wild.org. names of each cold run, after the fixed mix
 #   RBENCH_COLD_REPS [3]      cold rounds, each with fresh instances of every resolver
 #   RBENCH_PORT_BASE [15450]  first port tried; busy ports are skipped
+#   RBENCH_QUIET_WAIT [10]    before each cache-hit run, wait up to this many seconds for other
+#                             processes to use less than 15% of a CPU
 #   RBENCH_KEEP [0]           1: keep the temporary directory (configs, logs, dnsperf output)
 #   WARDEN_BIN [unset]        use this warden binary instead of building ./cmd/warden
 set -euo pipefail
@@ -401,6 +403,16 @@ RES=$TMP/results
 : >"$RES"
 # busy_ticks: non-idle ticks of all CPUs together (user nice system irq softirq steal of /proc/stat).
 busy_ticks() { awk '$1 == "cpu" {print $2 + $3 + $4 + $7 + $8 + $9; exit}' /proc/stat; }
+# wait_quiet: waits up to RBENCH_QUIET_WAIT s until the machine is nearly idle (less than 15% of a CPU
+# busy over one second); the machine may be shared, and others' builds and tests spoil latencies.
+wait_quiet() {
+	local i a b
+	for ((i = 0; i < ${RBENCH_QUIET_WAIT:-10}; i++)); do
+		a=$(busy_ticks); sleep 1; b=$(busy_ticks)
+		[ $((b - a)) -ge $(($(getconf CLK_TCK) * 15 / 100)) ] || return 0
+	done
+	log "machine busy (other processes); measuring anyway"
+}
 # measure NAME REP KIND: one dnsperf run ("max" or fixed-rate "lat"); appends
 # "name rep kind qps cpu-us/q upstream-ticks p50 p99 other%" to RES. other% is the CPU time (both CPUs)
 # that neither the resolver, knotd nor dnsperf used in the window, in % of one CPU: other load.
@@ -408,12 +420,13 @@ measure() {
 	local name=$1 rep=$2 kind=$3 pid=${HPID[$1]} port=${HPORT[$1]} out=$TMP/out a b ka kb da db ba bb qps t0 t1 hz
 	local -a args=(-s "$ADDR" -p "$port" -d "$TMP/all" -c 1 -q 500 -S 1 -l "$DURATION")
 	if [ "$kind" = lat ]; then args+=(-Q "$RATE" -v); fi
+	wait_quiet
 	taskset -c 1 dnsperf "${args[@]}" >"$out" 2>&1 &
 	DNSPERF_PID=$!
 	sleep 2
-	a=$(cpu_ticks "$pid"); ka=$(cpu_ticks "$KPID"); da=$(cpu_ticks "$DNSPERF_PID"); ba=$(busy_ticks); t0=$(now)
+	a=$(cpu_ticks "$pid"); ka=$(cpu_ticks "$KPID"); da=$(cpu_ticks "$DNSPERF_PID" 2>/dev/null || echo -); ba=$(busy_ticks); t0=$(now)
 	sleep $((DURATION - 4))
-	b=$(cpu_ticks "$pid"); kb=$(cpu_ticks "$KPID"); db=$(cpu_ticks "$DNSPERF_PID"); bb=$(busy_ticks); t1=$(now)
+	b=$(cpu_ticks "$pid"); kb=$(cpu_ticks "$KPID"); db=$(cpu_ticks "$DNSPERF_PID" 2>/dev/null || echo -); bb=$(busy_ticks); t1=$(now)
 	wait "$DNSPERF_PID"
 	DNSPERF_PID=
 	qps=$(awk '/Queries per second/ {print $4}' "$out")
@@ -427,7 +440,8 @@ measure() {
 		'BEGIN {
 			us = (b - a) / hz * 1e6 / (q * (t1 - t0))
 			o = ((bb - ba) - (b - a) - (kb - ka) - (db - da)) / hz / (t1 - t0) * 100
-			printf "%s %s %s %.0f %.2f %.0f %s %s %.0f\n", n, r, k, q, us, kb - ka, p50, p99, (o > 0 ? o : 0)
+			# "-": dnsperf had ended before the second reading (a very busy machine)
+			printf "%s %s %s %.0f %.2f %.0f %s %s %s\n", n, r, k, q, us, kb - ka, p50, p99, (da == "-" || db == "-") ? "-" : sprintf("%.0f", (o > 0 ? o : 0))
 		}' >>"$RES"
 	log "$(tail -n 1 "$RES")"
 }
@@ -561,6 +575,7 @@ cold_phase() {
 				continue
 			fi
 			out=$TMP/cold.$s.$rep
+			wait_quiet
 			a=$(cpu_ns "$SPID"); la=$(cpu_ns "$lab_pid")
 			GOMAXPROCS=1 taskset -c 1 "$TMP/seqquery" -s "$ADDR" -p "$SPORT" -d "$TMP/cold" -t 2s >"$out" 2>"$out.err" &
 			DNSPERF_PID=$!
