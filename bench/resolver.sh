@@ -123,6 +123,11 @@ PORT=
 # alloc_port: sets PORT to a free port above the ones handed out so far.
 alloc_port() { PORT=$(next_port "$NEXT_PORT"); NEXT_PORT=$((PORT + 1)); }
 
+# knot_queries: queries knotd has answered so far ("-" without knotc).
+knot_queries() {
+	knotc -c "$TMP/knot/knot.conf" stats mod-stats.request-protocol 2>/dev/null |
+		awk -F' = ' '{s += $2; n++} END {if (n) printf "%.0f\n", s; else print "-"}'
+}
 cpu_ticks() { awk '{sub(/^.*\) /, ""); print $12 + $13}' "/proc/$1/stat"; }
 # cpu_ns PID: run time of all live threads of PID in ns (schedstat: exact, where stat has 10 ms ticks).
 cpu_ns() { cat /proc/"$1"/task/*/schedstat 2>/dev/null | awk '{s += $1} END {printf "%.0f\n", s}'; }
@@ -360,6 +365,8 @@ go build -o "$TMP/seqquery" ./bench/seqquery
 alloc_port
 KPORT=$PORT
 write_knot_conf "$TMP/knot" "$ADDR" "$KPORT" "$ORIGIN" "$TMP/zone"
+# Query counters, so that upstream traffic is counted as well as seen in knotd's CPU time.
+sed -i 's/^  - id: default$/&\n    global-module: mod-stats/' "$TMP/knot/knot.conf"
 taskset -c 1 knotd -c "$TMP/knot/knot.conf" >"$TMP/knot.log" 2>&1 &
 KPID=$!
 PIDS+=("$KPID")
@@ -391,6 +398,7 @@ done
 log "warming the caches with all $RRSETS RRsets"
 MEM=$TMP/memory
 : >"$MEM"
+WQ0=$(knot_queries)
 for s in "${READY[@]}"; do
 	taskset -c 1 dnsperf -s "$ADDR" -p "${HPORT[$s]}" -d "$TMP/warm" -c 1 -q 50 -n 1 >"$TMP/warm.$s" 2>&1
 	RSS1[$s]=$(rss_kb "${HPID[$s]}")
@@ -398,6 +406,7 @@ for s in "${READY[@]}"; do
 	[ "$done_q" = "$RRSETS" ] || log "warning: $s answered $done_q of the $RRSETS warm-up queries"
 	echo "$s ${RSS0[$s]} ${RSS1[$s]} $RRSETS" >>"$MEM"
 done
+log "knotd answered $(awk -v a="$WQ0" -v b="$(knot_queries)" 'BEGIN {print (a == "-" || b == "-") ? "?" : b - a}') queries during the warm-ups"
 
 RES=$TMP/results
 : >"$RES"
@@ -414,19 +423,22 @@ wait_quiet() {
 	log "machine busy (other processes); measuring anyway"
 }
 # measure NAME REP KIND: one dnsperf run ("max" or fixed-rate "lat"); appends
-# "name rep kind qps cpu-us/q upstream-ticks p50 p99 other%" to RES. other% is the CPU time (both CPUs)
+# "name rep kind qps cpu-us/q upstream-ticks p50 p99 other% upstream-queries" to RES. other% is the CPU time (both CPUs)
 # that neither the resolver, knotd nor dnsperf used in the window, in % of one CPU: other load.
 measure() {
-	local name=$1 rep=$2 kind=$3 pid=${HPID[$1]} port=${HPORT[$1]} out=$TMP/out a b ka kb da db ba bb qps t0 t1 hz
+	local name=$1 rep=$2 kind=$3 pid=${HPID[$1]} port=${HPORT[$1]} out=$TMP/out a b ka kb da db ba bb qa qb qps t0 t1 hz
 	local -a args=(-s "$ADDR" -p "$port" -d "$TMP/all" -c 1 -q 500 -S 1 -l "$DURATION")
 	if [ "$kind" = lat ]; then args+=(-Q "$RATE" -v); fi
 	wait_quiet
 	taskset -c 1 dnsperf "${args[@]}" >"$out" 2>&1 &
 	DNSPERF_PID=$!
 	sleep 2
+	# knotc is answered by knotd itself: its calls stay outside the window of knotd's ticks.
+	qa=$(knot_queries)
 	a=$(cpu_ticks "$pid"); ka=$(cpu_ticks "$KPID"); da=$(cpu_ticks "$DNSPERF_PID" 2>/dev/null || echo -); ba=$(busy_ticks); t0=$(now)
 	sleep $((DURATION - 4))
 	b=$(cpu_ticks "$pid"); kb=$(cpu_ticks "$KPID"); db=$(cpu_ticks "$DNSPERF_PID" 2>/dev/null || echo -); bb=$(busy_ticks); t1=$(now)
+	qb=$(knot_queries)
 	wait "$DNSPERF_PID"
 	DNSPERF_PID=
 	qps=$(awk '/Queries per second/ {print $4}' "$out")
@@ -436,12 +448,13 @@ measure() {
 	fi
 	hz=$(getconf CLK_TCK)
 	awk -v n="$name" -v r="$rep" -v k="$kind" -v q="$qps" -v a="$a" -v b="$b" -v ka="$ka" -v kb="$kb" \
-		-v da="$da" -v db="$db" -v ba="$ba" -v bb="$bb" -v t0="$t0" -v t1="$t1" -v hz="$hz" -v p50="$p50" -v p99="$p99" \
+		-v da="$da" -v db="$db" -v ba="$ba" -v bb="$bb" -v qa="$qa" -v qb="$qb" -v t0="$t0" -v t1="$t1" -v hz="$hz" -v p50="$p50" -v p99="$p99" \
 		'BEGIN {
 			us = (b - a) / hz * 1e6 / (q * (t1 - t0))
 			o = ((bb - ba) - (b - a) - (kb - ka) - (db - da)) / hz / (t1 - t0) * 100
 			# "-": dnsperf had ended before the second reading (a very busy machine)
-			printf "%s %s %s %.0f %.2f %.0f %s %s %s\n", n, r, k, q, us, kb - ka, p50, p99, (da == "-" || db == "-") ? "-" : sprintf("%.0f", (o > 0 ? o : 0))
+			printf "%s %s %s %.0f %.2f %.0f %s %s %s %s\n", n, r, k, q, us, kb - ka, p50, p99, (da == "-" || db == "-") ? "-" : sprintf("%.0f", (o > 0 ? o : 0)),
+				(qa == "-" || qb == "-") ? "-" : sprintf("%.0f", qb - qa)
 		}' >>"$RES"
 	log "$(tail -n 1 "$RES")"
 }
@@ -460,20 +473,23 @@ stop "$KPID"
 HIT=$TMP/hit
 awk 'FNR == 1 { pass++ }
 	pass == 1 { mem[$1] = ($3 - $2) * 1024 / $4; next }
-	pass == 2 { up[$1] += $6; next }
+	pass == 2 { up[$1] += $6; if ($10 != "-") uq[$1] += $10; else uq[$1] = "-"; next }
 	$3 == "max" { key = $1 " " $2; qps[key] = $4; cpu[key] = $5 }
-	$3 == "lat" { key = $1 " " $2; print $1, qps[key], cpu[key], $5, $7, $8, mem[$1], up[$1] }' "$MEM" "$RES" "$RES" >"$HIT"
+	$3 == "lat" { key = $1 " " $2; print $1, qps[key], cpu[key], $5, $7, $8, mem[$1], up[$1], uq[$1] }' "$MEM" "$RES" "$RES" >"$HIT"
 
-echo "== Cache-hit runs (name round kind qps cpu-us/q upstream-ticks p50-us p99-us other%)"
+echo "== Cache-hit runs (name round kind qps cpu-us/q upstream-ticks p50-us p99-us other% upstream-queries)"
 cat "$RES"
 echo
 echo "== Cache hits: medians over $REPS rounds"
 median_table "$HIT" "${READY[*]}" \
-	"qps(max):2:%.0f cpu-us/q:3:%.2f cpu-us/q@rate:4:%.2f p50-us:5:%.0f p99-us:6:%.0f B/RRset:7:%.0f upstream-ticks:8:%.0f"
+	"qps(max):2:%.0f cpu-us/q:3:%.2f cpu-us/q@rate:4:%.2f p50-us:5:%.0f p99-us:6:%.0f B/RRset:7:%.0f upstream-ticks:8:%.0f upstream-q:9:%.0f"
 echo "memory (VmRSS after the first answer -> after caching $RRSETS RRsets):" \
 	"$(awk '{printf "%s%s %.1f -> %.1f MiB", sep, $1, $2 / 1024, $3 / 1024; sep = "; "}' "$MEM")"
-awk '$6 + 0 > 0 {t[$1] += $6} END {for (s in t) printf "WARNING: knotd used %d CPU ticks during the measurements of %s: not every answer came from its cache\n", t[s], s}' "$RES"
-echo "upstream-ticks: knotd CPU ticks during all $((2 * REPS)) measurements of the server, summed (0: every answer came from the cache)."
+awk '{t[$1] += $6; q[$1] += $10} END {for (s in t) if (t[s] > 0 || q[s] > 0)
+	printf "WARNING: knotd used %d CPU ticks and answered %d queries during the measurements of %s: %s\n", t[s], q[s], s,
+		q[s] > 0 ? "not every answer came from the cache" : "no queries, so that was its own work"}' "$RES"
+echo "upstream-ticks, upstream-q: knotd CPU ticks and queries answered during all $((2 * REPS)) measurements of the server, summed" \
+	"(0: every answer came from the cache)."
 echo "B/RRset: (VmRSS after the warm-up - VmRSS after start-up) / $RRSETS RRsets, one measurement (not a median)."
 echo "other% (runs): CPU (both CPUs) used by other processes during the run, in % of one CPU; p99 suffers first."
 
@@ -543,7 +559,7 @@ cold_phase() {
 	lab_pid=$!
 	PIDS+=("$lab_pid")
 	for ((i = 0; i < 100; i++)); do
-		grep -q '^; Servers:' "$TMP/lab.out" && break
+		grep -qs '^; Servers:' "$TMP/lab.out" && break
 		if ! kill -0 "$lab_pid" 2>/dev/null; then
 			echo "cold-cache part skipped: warden lab did not start: $(tail -n 1 "$TMP/lab.err")"
 			stop "$lab_pid"
