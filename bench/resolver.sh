@@ -33,7 +33,7 @@
 #   RBENCH_COLD_NAMES [2000]  c<i>.wild.org. names of each cold run, after the fixed mix
 #   RBENCH_COLD_REPS [3]      cold rounds, each with fresh instances of every resolver
 #   RBENCH_PORT_BASE [15450]  first port tried; busy ports are skipped
-#   RBENCH_QUIET_WAIT [10]    before each cache-hit run, wait up to this many seconds for other
+#   RBENCH_QUIET_WAIT [5]     before each run, wait up to this many seconds for other
 #                             processes to use less than 15% of a CPU
 #   RBENCH_KEEP [0]           1: keep the temporary directory (configs, logs, dnsperf output)
 #   WARDEN_BIN [unset]        use this warden binary instead of building ./cmd/warden
@@ -416,7 +416,7 @@ busy_ticks() { awk '$1 == "cpu" {print $2 + $3 + $4 + $7 + $8 + $9; exit}' /proc
 # busy over one second); the machine may be shared, and others' builds and tests spoil latencies.
 wait_quiet() {
 	local i a b
-	for ((i = 0; i < ${RBENCH_QUIET_WAIT:-10}; i++)); do
+	for ((i = 0; i < ${RBENCH_QUIET_WAIT:-5}; i++)); do
 		a=$(busy_ticks); sleep 1; b=$(busy_ticks)
 		[ $((b - a)) -ge $(($(getconf CLK_TCK) * 15 / 100)) ] || return 0
 	done
