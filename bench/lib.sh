@@ -4,6 +4,9 @@
 # port_busy PORT: true if something listens on PORT (UDP or TCP) on any address.
 port_busy() { ss -Hlnut | awk -v p="$1" '{n=split($5, a, ":"); if (a[n] == p) f=1} END {exit !f}'; }
 
+# next_port PORT: the first port at or above PORT that nothing listens on.
+next_port() { local p=$1; while port_busy "$p"; do p=$((p + 1)); done; echo "$p"; }
+
 now() { date +%s.%N; }
 
 # write_knot_conf DIR ADDR PORT ORIGIN ZONEFILE: a knotd configuration serving one zone from
