@@ -67,8 +67,9 @@ type Fetcher struct {
 	// one another (but may overlap a call of OnUpdate).
 	OnError func(src Source, err error)
 
-	mu      sync.Mutex // guards lists
+	mu      sync.Mutex // guards lists and kicks
 	lists   []*List
+	kicks   []chan struct{} // one per source, for Refresh
 	publish sync.Mutex // serialises OnUpdate
 	report  sync.Mutex // serialises OnError
 }
@@ -104,6 +105,10 @@ func (f *Fetcher) Run(ctx context.Context) error {
 	}
 	f.mu.Lock()
 	f.lists = make([]*List, len(f.Sources))
+	f.kicks = make([]chan struct{}, len(f.Sources))
+	for i := range f.kicks {
+		f.kicks[i] = make(chan struct{}, 1)
+	}
 	f.mu.Unlock()
 	states := make([]fetchState, len(f.Sources))
 
@@ -139,19 +144,43 @@ func (f *Fetcher) Fetch(ctx context.Context, src Source) (*List, error) {
 	return f.fetch(ctx, client, src, &fetchState{})
 }
 
-// keepFresh fetches source i whenever it is due, until ctx is done.
-func (f *Fetcher) keepFresh(ctx context.Context, client *http.Client, i int, st *fetchState) {
-	for {
-		wait, ok := f.nextWait(f.Sources[i], st)
-		if !ok {
-			return
+// Refresh makes a running Fetcher fetch every source now rather than when it is due (a reload
+// signal, say), and returns at once; a source being fetched is fetched again afterwards. The
+// usual rules hold: URLs are asked conditionally, files read only when they changed, and a failure
+// keeps the list loaded. Before Run has started, Refresh does nothing.
+func (f *Fetcher) Refresh() {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	for _, k := range f.kicks {
+		select {
+		case k <- struct{}{}:
+		default: // one is pending already
 		}
-		t := time.NewTimer(wait)
+	}
+}
+
+// keepFresh fetches source i whenever it is due or Refresh asks, until ctx is done.
+func (f *Fetcher) keepFresh(ctx context.Context, client *http.Client, i int, st *fetchState) {
+	f.mu.Lock()
+	kick := f.kicks[i]
+	f.mu.Unlock()
+	for {
+		var t *time.Timer
+		var due <-chan time.Time // nil, never ready, when the source is not due again
+		if wait, ok := f.nextWait(f.Sources[i], st); ok {
+			t = time.NewTimer(wait)
+			due = t.C
+		}
 		select {
 		case <-ctx.Done():
+		case <-due:
+		case <-kick:
+		}
+		if t != nil {
 			t.Stop()
+		}
+		if ctx.Err() != nil {
 			return
-		case <-t.C:
 		}
 		if f.refresh(ctx, client, i, st) {
 			f.update()

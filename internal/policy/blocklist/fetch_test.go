@@ -404,3 +404,41 @@ func TestFetchOnce(t *testing.T) {
 		t.Errorf("Fetch of a missing list: %v", err)
 	}
 }
+
+// TestFetcherRefresh: Refresh fetches every source at once, a source fetched only once (Refresh 0)
+// included, and a failure then keeps the list.
+func TestFetcherRefresh(t *testing.T) {
+	srv := newListServer(t)
+	srv.set(serve(200, "", "||one.example^\n"))
+	var mu sync.Mutex
+	var last []*List
+	f := &Fetcher{Sources: []Source{{Location: srv.URL + "/l"}}, Log: quiet, Retry: time.Hour,
+		OnUpdate: func(lists []*List) { mu.Lock(); last = lists; mu.Unlock() }}
+	f.Refresh() // before Run: nothing
+	ctx, cancel := context.WithCancel(t.Context())
+	done := make(chan error, 1)
+	go func() { done <- f.Run(ctx) }()
+	defer func() { cancel(); <-done }()
+	current := func() []string {
+		mu.Lock()
+		defer mu.Unlock()
+		if last == nil {
+			return nil
+		}
+		return entries(last[0])
+	}
+	waitFor(t, "the first load", func() bool { return slices.Equal(current(), []string{"one.example. +sub"}) })
+	srv.set(serve(200, "", "||two.example^\n"))
+	f.Refresh()
+	waitFor(t, "the refreshed list", func() bool { return slices.Equal(current(), []string{"two.example. +sub"}) })
+	srv.set(serve(503, "", "down"))
+	srv.mu.Lock()
+	n := len(srv.reqs)
+	srv.mu.Unlock()
+	f.Refresh()
+	waitFor(t, "the failed fetch", func() bool { srv.mu.Lock(); defer srv.mu.Unlock(); return len(srv.reqs) > n })
+	f.Refresh()
+	if got := entries(f.Lists()[0]); !slices.Equal(got, []string{"two.example. +sub"}) {
+		t.Errorf("after a failed refresh: %q", got)
+	}
+}
