@@ -70,8 +70,8 @@ type Fetcher struct {
 	mu      sync.Mutex // guards lists and kicks
 	lists   []*List
 	kicks   []chan struct{} // one per source, for Refresh
-	publish sync.Mutex // serialises OnUpdate
-	report  sync.Mutex // serialises OnError
+	publish sync.Mutex      // serialises OnUpdate
+	report  sync.Mutex      // serialises OnError
 }
 
 // fetchState is what the Fetcher remembers of one source between fetches.
