@@ -1,12 +1,17 @@
 package main
 
 import (
+	"context"
 	"fmt"
 	"io"
+	"time"
+
+	"warden/internal/config"
 	"warden/internal/server"
 )
 
-// check validates the configuration and loads every zone and policy zone as serve would, printing every problem.
+// check validates the configuration and loads every zone, policy zone and blocklist as serve would,
+// printing every problem.
 // It exits 1 when anything would stop the server from starting, as named-checkzone and
 // knotc conf-check do.
 func check(args []string, stdout, stderr io.Writer) int {
@@ -44,9 +49,44 @@ func check(args []string, stdout, stderr io.Writer) int {
 		}
 		fmt.Fprintf(stdout, "policy zone %s: %d rules: OK\n", s.Name(), s.Len())
 	}
+	if !checkBlocklists(cfg.Policy.Blocklists, stdout, stderr) {
+		failed = true
+	}
 	if failed {
 		return 1
 	}
 	fmt.Fprintln(stdout, "configuration OK")
 	return 0
+}
+
+// checkFetchTimeout bounds the fetch of each blocklist URL by `warden check`.
+const checkFetchTimeout = 30 * time.Second
+
+// checkSkipped is how many skipped lines of a list check prints.
+const checkSkipped = 5
+
+// checkBlocklists loads every blocklist once, as serve would (URLs fetched with a timeout), and
+// prints its counts and the first skipped lines with file, line and reason. A list that does not
+// load fails the check; skipped lines are warnings, as the server also skips them.
+func checkBlocklists(lists []config.BlocklistConfig, stdout, stderr io.Writer) bool {
+	ok := true
+	for _, c := range lists {
+		l, s, err := server.CheckBlocklist(context.Background(), c, checkFetchTimeout)
+		if err != nil {
+			fmt.Fprintf(stderr, "%v\n", err)
+			ok = false
+			continue
+		}
+		for i, p := range l.Skipped {
+			if i == checkSkipped {
+				fmt.Fprintf(stderr, "warning: blocklist %s: %d more lines skipped\n", c.Name, l.SkippedTotal-checkSkipped)
+				break
+			}
+			fmt.Fprintf(stderr, "warning: %s\n", l.Describe(p))
+		}
+		ix := s.Index()
+		fmt.Fprintf(stdout, "blocklist %s: %s, %d entries, %d names, %d lines skipped, %d bytes: OK\n",
+			c.Name, l.Format, len(l.Entries), ix.Len(), l.SkippedTotal, ix.Bytes())
+	}
+	return ok
 }

@@ -45,6 +45,9 @@ func loadConfig(f *commonFlags) (*config.Config, error) {
 	if err := config.ApplyPolicyFlags(cfg, f.rpz); err != nil {
 		return nil, err
 	}
+	if err := config.ApplyBlocklistFlags(cfg, f.blocklists); err != nil {
+		return nil, err
+	}
 	return cfg, nil
 }
 
@@ -84,11 +87,15 @@ func runServer(ctx context.Context, f *commonFlags, cfg *config.Config, log *slo
 	if err != nil {
 		return err
 	}
-	pol, err := loadPolicy(cfg, log)
+	pipe := server.NewPipeline(wire.Limits{UDPPayload: uint16(cfg.Limits.UDPPayload)}, &server.Snapshot{Authority: set, Recursion: rec})
+	policies, err := startPolicy(ctx, cfg, log, pipe)
 	if err != nil {
+		if ctx.Err() != nil {
+			return nil // stopped while the blocklists loaded
+		}
 		return err
 	}
-	pipe := server.NewPipeline(wire.Limits{UDPPayload: uint16(cfg.Limits.UDPPayload)}, &server.Snapshot{Authority: set, Recursion: rec, Policy: pol})
+	defer policies.Close()
 	// Parsing leaves garbage several times the size of the zones; hand it back to the system now
 	// rather than carry it as resident memory until the heap grows into it.
 	debug.FreeOSMemory()
@@ -149,12 +156,10 @@ func runServer(ctx context.Context, f *commonFlags, cfg *config.Config, log *slo
 		// fails to load leaves the running one in force.
 		policyChanged := why == "signal" || !reflect.DeepEqual(next.Policy, cfg.Policy) || policyFiles.changed(next.Policy)
 		if policyChanged {
-			p, err := loadPolicy(next, log)
-			if err != nil {
+			// SIGHUP also fetches every blocklist again; the loader publishes the policy itself.
+			if err := policies.Load(ctx, next, why == "signal"); err != nil {
 				log.Error("reload: policy rejected; keeping the running one", "err", err)
 				policyChanged = false
-			} else {
-				pol = p
 			}
 		}
 		cfg = next
@@ -174,7 +179,7 @@ func runServer(ctx context.Context, f *commonFlags, cfg *config.Config, log *slo
 			}
 			rec = r
 		}
-		pipe.Swap(&server.Snapshot{Authority: set, Recursion: rec, Policy: pol})
+		pipe.Update(func(s *server.Snapshot) { s.Authority, s.Recursion = set, rec })
 		debug.FreeOSMemory() // the replaced zones and the parser's garbage
 		log.Info("reloaded", "trigger", why, "zones", len(zones))
 	}
@@ -191,19 +196,18 @@ func runServer(ctx context.Context, f *commonFlags, cfg *config.Config, log *slo
 	}
 }
 
-// loadPolicy builds the response policy the configuration names, logging each zone's warnings.
-func loadPolicy(cfg *config.Config, log *slog.Logger) (*policy.Policy, error) {
-	pol, warns, err := server.LoadPolicy(cfg.Policy.RPZ)
-	for _, w := range warns {
-		log.Warn("policy check", "problem", w.Error())
-	}
-	if err != nil {
+// startPolicy loads the response policy the configuration names into pipe, and keeps it current
+// until the loader is closed: blocklists are refreshed in the background and each change is
+// swapped in. It returns once every blocklist has been tried.
+func startPolicy(ctx context.Context, cfg *config.Config, log *slog.Logger, pipe *server.Pipeline) (*server.PolicyLoader, error) {
+	l := server.NewPolicyLoader(log, func(p *policy.Policy) {
+		pipe.Update(func(s *server.Snapshot) { s.Policy = p })
+	})
+	if err := l.Load(ctx, cfg, false); err != nil {
+		l.Close()
 		return nil, err
 	}
-	for _, s := range pol.Sets() {
-		log.Info("policy zone loaded", "zone", s.Name(), "rules", s.Len(), "override", s.Options().Override.String(), "shadow", s.Shadow())
-	}
-	return pol, nil
+	return l, nil
 }
 
 // fileStamps remembers the size and modification time of the policy files, so that the watch

@@ -52,6 +52,20 @@ func NewPipeline(limits wire.Limits, snap *Snapshot) *Pipeline {
 // Swap makes snap the one every following query sees; queries in flight finish on the old one.
 func (p *Pipeline) Swap(snap *Snapshot) { p.snap.Store(snap) }
 
+// Update swaps in a copy of the running snapshot changed by change, which may be called more than
+// once and must only set fields. Parts of the server that change different fields (the reload
+// loop the zones, the policy loader the policy) use it so that neither undoes the other.
+func (p *Pipeline) Update(change func(*Snapshot)) {
+	for {
+		old := p.snap.Load()
+		next := *old
+		change(&next)
+		if p.snap.CompareAndSwap(old, &next) {
+			return
+		}
+	}
+}
+
 var _ Handler = (*Pipeline)(nil)
 
 // ServeDNS answers one query.
