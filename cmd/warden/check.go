@@ -10,10 +10,9 @@ import (
 	"warden/internal/server"
 )
 
-// check validates the configuration and loads every zone, policy zone and blocklist as serve would,
-// printing every problem.
-// It exits 1 when anything would stop the server from starting, as named-checkzone and
-// knotc conf-check do.
+// check validates the configuration and loads every zone, policy zone and blocklist as serve
+// would, printing every problem. It exits 1 when anything would stop the server from starting, as
+// named-checkzone and knotc conf-check do.
 func check(args []string, stdout, stderr io.Writer) int {
 	f, err := parseFlags("check", args, stderr)
 	if err != nil {

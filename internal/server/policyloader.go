@@ -35,8 +35,8 @@ type PolicyLoader struct {
 
 	mu      sync.Mutex // guards the fields below; held while publishing
 	rpz     []*policy.RuleSet
-	lists   []listSet    // one per configured blocklist, in order
-	running fetchConfig  // what the Fetcher was started with
+	lists   []listSet   // one per configured blocklist, in order
+	running fetchConfig // what the Fetcher was started with
 	fetcher *blocklist.Fetcher
 	stop    context.CancelFunc // stops the Fetcher
 	done    chan struct{}      // closed when the Fetcher's Run has returned
