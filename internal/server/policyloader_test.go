@@ -112,7 +112,7 @@ policy:
 		{"ads.example.", dns.TypeA, "NOERROR ads.example. 10 IN A 0.0.0.0 ede=17"},
 		{"ADS.example.", dns.TypeAAAA, "NOERROR ADS.example. 10 IN AAAA :: ede=17"},
 		{"ads.example.", dns.TypeMX, "NOERROR ede=17"},
-		{"x.ads.example.", dns.TypeA, "NOERROR x.ads.example. 300 IN A 192.0.2.4"}, // hosts lines block the name only
+		{"x.ads.example.", dns.TypeA, "NOERROR x.ads.example. 300 IN A 192.0.2.4"},         // hosts lines block the name only
 		{"tracker.example.", dns.TypeA, "NOERROR tracker.example. 10 IN A 0.0.0.0 ede=17"}, // the earlier list wins
 		{"a.b.tracker.example.", dns.TypeA, "NXDOMAIN ede=17"},
 		{"ok.tracker.example.", dns.TypeA, "NOERROR ok.tracker.example. 300 IN A 192.0.2.1"},
