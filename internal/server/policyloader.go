@@ -4,6 +4,7 @@ import (
 	"context"
 	"log/slog"
 	"reflect"
+	"runtime/debug"
 	"slices"
 	"sync"
 	"time"
@@ -147,6 +148,7 @@ func (l *PolicyLoader) Load(ctx context.Context, cfg *config.Config, reread bool
 func (l *PolicyLoader) update(lists []*blocklist.List) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
+	compiled := false
 	for i, list := range lists {
 		ls := &l.lists[i]
 		if list == nil {
@@ -171,8 +173,14 @@ func (l *PolicyLoader) update(lists []*blocklist.List) {
 			"shadow", ls.cfg.Shadow, "compiled_in", time.Since(start).Round(time.Millisecond))
 		list.Entries = nil // the index holds the names now; the Fetcher reads only its counts
 		ls.from, ls.set = list, set
+		compiled = true
 	}
 	l.publishLocked()
+	if compiled {
+		// Parsing a list leaves garbage several times its size; hand it back now rather than
+		// carry it as resident memory until the heap grows into it (as after a zone load).
+		debug.FreeOSMemory()
+	}
 	if l.first != nil {
 		close(l.first)
 		l.first = nil
