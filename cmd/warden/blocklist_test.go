@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -18,6 +19,27 @@ import (
 
 	"warden/internal/dnstest"
 )
+
+// freeUDPTCPPort returns a loopback address whose port is free for both TCP and UDP, which a
+// server's listener needs: a port free for UDP alone is sometimes held by a TCP socket.
+func freeUDPTCPPort(t *testing.T) string {
+	t.Helper()
+	for range 20 {
+		l, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		addr := l.Addr().String()
+		c, err := net.ListenPacket("udp", addr)
+		l.Close()
+		if err == nil {
+			c.Close()
+			return addr
+		}
+	}
+	t.Fatal("no port free for both TCP and UDP")
+	return ""
+}
 
 // askRcode sends an A query for name and sums up the answer as "RCODE [address] [ede=N]".
 func askRcode(addr, name string) string {
@@ -65,7 +87,7 @@ ok.track A 192.0.2.68
 	filters := filepath.Join(dir, "filters.txt")
 	os.WriteFile(filters, []byte("||track.shop.test^\n@@||ok.track.shop.test^\n"), 0o644)
 
-	addr := freePort(t)
+	addr := freeUDPTCPPort(t)
 	f := &commonFlags{listen: []string{addr}, forwards: []string{"shop.test.=" + knot},
 		blocklists: []string{hosts, "filters=" + filters}}
 	cfg, err := loadConfig(f)
