@@ -1,18 +1,20 @@
 package main
 
 import (
+	"context"
 	"fmt"
 	"io"
 	"os"
+	"time"
 
 	"warden/internal/config"
 	"warden/internal/policy"
 	"warden/internal/server"
 )
 
-// check validates the configuration and loads every zone and policy zone as serve would, printing every problem.
-// It exits 1 when anything would stop the server from starting, as named-checkzone and
-// knotc conf-check do.
+// check validates the configuration and loads every zone, policy zone and blocklist as serve
+// would, printing every problem. It exits 1 when anything would stop the server from starting, as
+// named-checkzone and knotc conf-check do.
 func check(args []string, stdout, stderr io.Writer) int {
 	f, err := parseFlags("check", args, stderr)
 	if err != nil {
@@ -48,6 +50,9 @@ func check(args []string, stdout, stderr io.Writer) int {
 		}
 		fmt.Fprintf(stdout, "policy zone %s: %d rules: OK\n", s.Name(), s.Len())
 	}
+	if !checkBlocklists(cfg.Policy.Blocklists, stdout, stderr) {
+		failed = true
+	}
 	if failed {
 		return 1
 	}
@@ -73,7 +78,7 @@ func blastRadius(f *commonFlags, cfg *config.Config, stdout, stderr io.Writer) b
 		fmt.Fprintf(stderr, "corpus: %v\n", err)
 		return false
 	}
-	proposed, _, err := server.LoadPolicy(cfg.Policy.RPZ)
+	proposed, err := wholePolicy(cfg)
 	if err != nil {
 		fmt.Fprintf(stderr, "%v\n", err)
 		return false
@@ -85,7 +90,7 @@ func blastRadius(f *commonFlags, cfg *config.Config, stdout, stderr io.Writer) b
 			fmt.Fprintf(stderr, "baseline: %v\n", err)
 			return false
 		}
-		if inForce, _, err = server.LoadPolicy(base.Policy.RPZ); err != nil {
+		if inForce, err = wholePolicy(base); err != nil {
 			fmt.Fprintf(stderr, "baseline: %v\n", err)
 			return false
 		}
@@ -101,4 +106,54 @@ func blastRadius(f *commonFlags, cfg *config.Config, stdout, stderr io.Writer) b
 		return false
 	}
 	return true
+}
+
+// wholePolicy loads cfg's policy as the server would put it together: the RPZ zones in order,
+// then the blocklists in order.
+func wholePolicy(cfg *config.Config) (*policy.Policy, error) {
+	pol, _, err := server.LoadPolicy(cfg.Policy.RPZ)
+	if err != nil {
+		return nil, err
+	}
+	sets := pol.Sets()
+	for _, c := range cfg.Policy.Blocklists {
+		_, s, err := server.CheckBlocklist(context.Background(), c, checkFetchTimeout)
+		if err != nil {
+			return nil, err
+		}
+		sets = append(sets, s)
+	}
+	return policy.New(sets...), nil
+}
+
+// checkFetchTimeout bounds the fetch of each blocklist URL by `warden check`.
+const checkFetchTimeout = 30 * time.Second
+
+// checkSkipped is how many skipped lines of a list check prints.
+const checkSkipped = 5
+
+// checkBlocklists loads every blocklist once, as serve would (URLs fetched with a timeout), and
+// prints its counts and the first skipped lines with file, line and reason. A list that does not
+// load fails the check; skipped lines are warnings, as the server also skips them.
+func checkBlocklists(lists []config.BlocklistConfig, stdout, stderr io.Writer) bool {
+	ok := true
+	for _, c := range lists {
+		l, s, err := server.CheckBlocklist(context.Background(), c, checkFetchTimeout)
+		if err != nil {
+			fmt.Fprintf(stderr, "%v\n", err)
+			ok = false
+			continue
+		}
+		for i, p := range l.Skipped {
+			if i == checkSkipped {
+				fmt.Fprintf(stderr, "warning: blocklist %s: %d more lines skipped\n", c.Name, l.SkippedTotal-checkSkipped)
+				break
+			}
+			fmt.Fprintf(stderr, "warning: %s\n", l.Describe(p))
+		}
+		ix := s.Index()
+		fmt.Fprintf(stdout, "blocklist %s: %s, %d entries, %d names, %d lines skipped, %d bytes: OK\n",
+			c.Name, l.Format, len(l.Entries), ix.Len(), l.SkippedTotal, ix.Bytes())
+	}
+	return ok
 }

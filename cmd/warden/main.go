@@ -33,6 +33,10 @@ Flags (serve and check):
   --no-recursion           never resolve, whatever the configuration says
   --rpz ORIGIN=FILE        apply a response policy zone (RPZ) to recursive queries,
                            repeatable, in precedence order (after the file's policy zones)
+  --blocklist [NAME=]FILE|URL
+                           apply a blocklist (hosts, domains or Adblock; format detected)
+                           with NXDOMAIN, repeatable, after every policy zone and the file's
+                           blocklists; a URL is fetched again daily
   --control PATH           the control socket (none: off); default from the configuration
 
 Flags (check only): the blast-radius check of a policy change
@@ -90,6 +94,7 @@ type commonFlags struct {
 	forwards    listFlag
 	noRecursion bool
 	rpz         listFlag
+	blocklists  listFlag
 	control     string
 	// check only: the blast-radius check of the configured policy.
 	corpus    string
@@ -109,6 +114,7 @@ func parseFlags(name string, args []string, stderr io.Writer) (*commonFlags, err
 	fs.StringVar(&f.rootHints, "root-hints", "", "resolve names outside the zones from these root hints: a file, or iana")
 	fs.Var(&f.forwards, "forward", "[ZONE=]ADDR[,ADDR...] send questions (under ZONE) to these resolvers (repeatable)")
 	fs.Var(&f.rpz, "rpz", "ORIGIN=FILE response policy zone, repeatable, in precedence order")
+	fs.Var(&f.blocklists, "blocklist", "[NAME=]FILE|URL blocklist, repeatable, after the policy zones")
 	fs.BoolVar(&f.noRecursion, "no-recursion", false, "never resolve, whatever the configuration says")
 	fs.StringVar(&f.control, "control", "", "control socket path (none: no control interface)")
 	if name == "check" {

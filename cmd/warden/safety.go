@@ -6,6 +6,7 @@ import (
 	"log/slog"
 	"net/netip"
 	"os"
+	"sync"
 
 	"warden/internal/config"
 	"warden/internal/control"
@@ -64,6 +65,43 @@ func checkedInstall(guard *server.PolicyGuard, pipe *server.Pipeline, cfg *confi
 	}
 	guard.Install(next, reason)
 	return report, nil
+}
+
+// policyPublisher checks and installs every policy the loader puts together: at a reload (with
+// the reason and force of the one who asked) and at each blocklist refresh (never forced).
+type policyPublisher struct {
+	guard *server.PolicyGuard
+	pipe  *server.Pipeline
+	log   *slog.Logger
+
+	mu     sync.Mutex
+	cfg    *config.Config
+	reason string
+	force  bool
+	report policy.Report
+	err    error
+}
+
+// publish is the loader's callback.
+func (p *policyPublisher) publish(pol *policy.Policy) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.report, p.err = checkedInstall(p.guard, p.pipe, p.cfg, pol, p.reason, p.force, p.log)
+	// What the loader publishes next without being asked comes from a list refresh.
+	p.reason, p.force = "blocklist refresh", false
+}
+
+// load has the loader load cfg's policy and returns the check's report and verdict for it.
+func (p *policyPublisher) load(ctx context.Context, l *server.PolicyLoader, cfg *config.Config, reason string, force, reread bool) (policy.Report, error) {
+	p.mu.Lock()
+	p.cfg, p.reason, p.force, p.report, p.err = cfg, reason, force, policy.Report{}, nil
+	p.mu.Unlock()
+	if err := l.Load(ctx, cfg, reread); err != nil {
+		return policy.Report{}, err
+	}
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.report, p.err
 }
 
 // startControl serves the control socket for the server's life; a socket that cannot be opened

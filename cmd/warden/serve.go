@@ -45,6 +45,9 @@ func loadConfig(f *commonFlags) (*config.Config, error) {
 	if err := config.ApplyPolicyFlags(cfg, f.rpz); err != nil {
 		return nil, err
 	}
+	if err := config.ApplyBlocklistFlags(cfg, f.blocklists); err != nil {
+		return nil, err
+	}
 	switch f.control {
 	case "":
 	case "none":
@@ -91,12 +94,17 @@ func runServer(ctx context.Context, f *commonFlags, cfg *config.Config, log *slo
 	if err != nil {
 		return err
 	}
-	pol, err := loadPolicy(cfg, log)
-	if err != nil {
+	pipe := server.NewPipeline(wire.Limits{UDPPayload: uint16(cfg.Limits.UDPPayload)}, &server.Snapshot{Authority: set, Recursion: rec})
+	guard := server.NewPolicyGuard(pipe, breakerConfig(cfg.Policy.Safety.Breaker), 10, log)
+	pub := &policyPublisher{guard: guard, pipe: pipe, log: log}
+	policies := server.NewPolicyLoader(log, pub.publish)
+	defer policies.Close()
+	if _, err := pub.load(ctx, policies, cfg, "start", true, false); err != nil {
+		if ctx.Err() != nil {
+			return nil // stopped while the blocklists loaded
+		}
 		return err
 	}
-	pipe := server.NewPipeline(wire.Limits{UDPPayload: uint16(cfg.Limits.UDPPayload)}, &server.Snapshot{Authority: set, Recursion: rec, Policy: pol})
-	guard := server.NewPolicyGuard(pipe, breakerConfig(cfg.Policy.Safety.Breaker), 10, log)
 	if !cfg.Policy.Safety.Breaker.Off {
 		go guard.Run(ctx)
 	}
@@ -177,11 +185,10 @@ func runServer(ctx context.Context, f *commonFlags, cfg *config.Config, log *slo
 		// fails to load leaves the running one in force.
 		policyChanged := why == "signal" || !reflect.DeepEqual(next.Policy, cfg.Policy) || policyFiles.changed(next.Policy)
 		if policyChanged {
-			p, err := loadPolicy(next, log)
-			if err != nil {
-				log.Error("reload: policy rejected; keeping the running one", "err", err)
-			} else if _, err := checkedInstall(guard, pipe, next, p, "reload ("+why+")", false, log); err != nil {
-				log.Error("reload: policy not put in force", "err", err)
+			// SIGHUP also fetches every blocklist again; the loader puts the policy together and
+			// the publisher checks it before it goes in force.
+			if _, err := pub.load(ctx, policies, next, "reload ("+why+")", false, why == "signal"); err != nil {
+				log.Error("reload: policy not put in force; keeping the running one", "err", err)
 			}
 			policyChanged = false // in force through the guard, or refused
 		}
@@ -202,7 +209,7 @@ func runServer(ctx context.Context, f *commonFlags, cfg *config.Config, log *slo
 			}
 			rec = r
 		}
-		guard.SwapSnapshot(&server.Snapshot{Authority: set, Recursion: rec})
+		pipe.Update(func(s *server.Snapshot) { s.Authority, s.Recursion = set, rec })
 		debug.FreeOSMemory() // the replaced zones and the parser's garbage
 		log.Info("reloaded", "trigger", why, "zones", len(zones))
 	}
@@ -216,7 +223,7 @@ func runServer(ctx context.Context, f *commonFlags, cfg *config.Config, log *slo
 		case <-tick:
 			reload("file change")
 		case req := <-policyRequests:
-			req.done <- controlReload(f, cfg, guard, pipe, req.force, log)
+			req.done <- controlReload(ctx, f, cfg, pub, policies, req.force)
 		}
 	}
 }
@@ -227,8 +234,9 @@ type policyResult struct {
 }
 
 // controlReload is a policy reload asked for through the control interface: the configuration
-// (and with it the policy files) is read again and the policy checked before it goes in force.
-func controlReload(f *commonFlags, cfg *config.Config, guard *server.PolicyGuard, pipe *server.Pipeline, force bool, log *slog.Logger) policyResult {
+// (and with it the policy files and blocklists) is read again and the policy checked before it
+// goes in force.
+func controlReload(ctx context.Context, f *commonFlags, cfg *config.Config, pub *policyPublisher, policies *server.PolicyLoader, force bool) policyResult {
 	next := cfg
 	if f.config != "" {
 		c, err := loadConfig(f)
@@ -237,27 +245,8 @@ func controlReload(f *commonFlags, cfg *config.Config, guard *server.PolicyGuard
 		}
 		next = c
 	}
-	p, err := loadPolicy(next, log)
-	if err != nil {
-		return policyResult{err: err}
-	}
-	report, err := checkedInstall(guard, pipe, next, p, "reload (control)", force, log)
+	report, err := pub.load(ctx, policies, next, "reload (control)", force, true)
 	return policyResult{report: report, err: err}
-}
-
-// loadPolicy builds the response policy the configuration names, logging each zone's warnings.
-func loadPolicy(cfg *config.Config, log *slog.Logger) (*policy.Policy, error) {
-	pol, warns, err := server.LoadPolicy(cfg.Policy.RPZ)
-	for _, w := range warns {
-		log.Warn("policy check", "problem", w.Error())
-	}
-	if err != nil {
-		return nil, err
-	}
-	for _, s := range pol.Sets() {
-		log.Info("policy zone loaded", "zone", s.Name(), "rules", s.Len(), "override", s.Options().Override.String(), "shadow", s.Shadow())
-	}
-	return pol, nil
 }
 
 // fileStamps remembers the size and modification time of the policy files, so that the watch

@@ -20,6 +20,7 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"strings"
 	"sync"
 )
 
@@ -153,6 +154,14 @@ func Parse(data []byte, name, baseDir string) (*Config, error) {
 			}
 		}
 	}
+	for i := range c.Policy.Blocklists {
+		b := &c.Policy.Blocklists[i]
+		if b.Source != "" && !b.IsURL() && !strings.Contains(b.Source, "://") && !filepath.IsAbs(b.Source) {
+			if p, err := filepath.Abs(filepath.Join(baseDir, b.Source)); err == nil {
+				b.Source = p
+			}
+		}
+	}
 	if h := c.Resolver.RootHints; h != "" && h != "iana" && !filepath.IsAbs(h) {
 		if p, err := filepath.Abs(filepath.Join(baseDir, h)); err == nil {
 			c.Resolver.RootHints = p
@@ -222,6 +231,7 @@ func (c *Config) clone() *Config {
 	d.Resolver.Forward = slices.Clone(c.Resolver.Forward)
 	d.Resolver.SpecialUseOff = slices.Clone(c.Resolver.SpecialUseOff)
 	d.Policy.RPZ = slices.Clone(c.Policy.RPZ)
+	d.Policy.Blocklists = slices.Clone(c.Policy.Blocklists)
 	d.where = maps.Clone(c.where)
 	return &d
 }

@@ -4,6 +4,8 @@ import (
 	"errors"
 	"fmt"
 	"net/netip"
+	"net/url"
+	"path"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -187,4 +189,89 @@ func ApplyPolicyFlags(c *Config, rpz []string) error {
 	}
 	*c = *d
 	return nil
+}
+
+// ApplyBlocklistFlags applies --blocklist values, each [NAME=]SOURCE with SOURCE a file or an
+// http(s) URL, in order: they come after the file's blocklists, with the defaults of every other
+// key (format auto, action nxdomain, refresh 24h for a URL). A NAME the file already lists
+// replaces that entry's source in place. Without NAME, the list is named after the file or the
+// last part of the URL's path ("hosts" for .../hosts.txt), with "-2", "-3"... added when that
+// name is taken. Validated as ApplyFlags does.
+func ApplyBlocklistFlags(c *Config, lists []string) error {
+	if len(lists) == 0 {
+		return nil
+	}
+	d := c.clone()
+	if d.where == nil {
+		d.where = make(map[string]location)
+	}
+	var errs []error
+	for _, v := range lists {
+		name, source := "", strings.TrimSpace(v)
+		if n, s, ok := strings.Cut(source, "="); ok && validListName(strings.TrimSpace(n)) {
+			name, source = strings.TrimSpace(n), strings.TrimSpace(s)
+		}
+		if source == "" {
+			errs = append(errs, &Error{Flag: flagName("--blocklist", v), Msg: "want [NAME=]FILE or [NAME=]URL, as ads=hosts.txt"})
+			continue
+		}
+		if !isListURL(source) && !strings.Contains(source, "://") {
+			if abs, err := filepath.Abs(source); err == nil {
+				source = abs
+			}
+		}
+		i := -1
+		if name != "" {
+			i = slices.IndexFunc(d.Policy.Blocklists, func(b BlocklistConfig) bool { return b.Name == name })
+		} else {
+			name = defaultListName(source, d.Policy.Blocklists)
+		}
+		if i < 0 {
+			i = len(d.Policy.Blocklists)
+			d.Policy.Blocklists = append(d.Policy.Blocklists, BlocklistConfig{Name: name})
+		}
+		key := fmt.Sprintf("policy.blocklists[%d]", i)
+		forget(d.where, key)
+		d.where[key] = location{flag: flagName("--blocklist", v)}
+		d.Policy.Blocklists[i].Source = source
+	}
+	if len(errs) > 0 {
+		return errors.Join(errs...)
+	}
+	if err := d.Validate(); err != nil {
+		return err
+	}
+	*c = *d
+	return nil
+}
+
+// defaultListName names a list given without a name after its source, unique among lists.
+func defaultListName(source string, lists []BlocklistConfig) string {
+	base, host := filepath.Base(source), ""
+	if u, err := url.Parse(source); err == nil && isListURL(source) {
+		base, host = path.Base(strings.TrimSuffix(u.Path, "/")), u.Host
+	}
+	if ext := path.Ext(base); ext != "" && ext != base {
+		base = strings.TrimSuffix(base, ext)
+	}
+	if base == "." || base == "/" {
+		base = host // a URL without a path
+	}
+	base = strings.Map(func(r rune) rune {
+		if r < 128 && validListName(string(r)) {
+			return r
+		}
+		return '-'
+	}, base)
+	if len(base) > 56 {
+		base = base[:56]
+	}
+	if base == "" || base == "." || base == ".." {
+		base = "list"
+	}
+	name := base
+	for n := 2; slices.ContainsFunc(lists, func(b BlocklistConfig) bool { return b.Name == name }); n++ {
+		name = fmt.Sprintf("%s-%d", base, n)
+	}
+	return name
 }

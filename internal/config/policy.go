@@ -3,13 +3,17 @@ package config
 import (
 	"fmt"
 	"net/netip"
+	"net/url"
+	"strings"
 	"time"
 )
 
-// PolicyConfig is the response policy: RPZ zones applied to recursive queries, in precedence order
-// (an earlier zone decides before a later one, as in BIND's response-policy statement).
+// PolicyConfig is the response policy: RPZ zones and blocklists applied to recursive queries, in
+// precedence order: every RPZ zone in its order (an earlier zone decides before a later one, as in
+// BIND's response-policy statement), then every blocklist in its order.
 type PolicyConfig struct {
-	RPZ []RPZConfig `yaml:"rpz"`
+	RPZ        []RPZConfig       `yaml:"rpz"`
+	Blocklists []BlocklistConfig `yaml:"blocklists"`
 	// Safety is the check before a live change and the circuit breaker.
 	Safety SafetyConfig `yaml:"safety"`
 }
@@ -38,7 +42,64 @@ type RPZConfig struct {
 var overrides = map[string]bool{"": true, "given": true, "disabled": true, "nxdomain": true,
 	"nodata": true, "passthru": true, "drop": true, "tcp-only": true, "cname": true}
 
-// Validate checks each zone's origin, file and options, and that no origin is listed twice.
+// BlocklistConfig is one blocklist: a hosts file, a list of names or Adblock rules, from a file or
+// a URL, whose names all get one action.
+type BlocklistConfig struct {
+	// Name identifies the list in logs, metrics and reports: letters, digits, '.', '_' and '-'.
+	Name string `yaml:"name"`
+	// Source is an http:// or https:// URL, or a file: an absolute path once parsed (relative
+	// paths start at the config file's directory).
+	Source string `yaml:"source"`
+	// Format is auto (the default: detected from the list's first 64 KiB), hosts, domains or
+	// adblock.
+	Format string `yaml:"format"`
+	// Refresh is how often the list is fetched again. 0 means the default: 24h for a URL, and
+	// reload.watch_interval for a file (which is read again only when it changed).
+	Refresh time.Duration `yaml:"refresh"`
+	// Action is what a listed name is answered: nxdomain (the default), nodata, or null (A 0.0.0.0
+	// and AAAA ::, NODATA for other types, as Pi-hole and AdGuard Home answer).
+	Action string `yaml:"action"`
+	// Shadow evaluates and counts the list's names without applying them.
+	Shadow bool `yaml:"shadow"`
+	// Clients limits the list to queries from these networks; empty means every client.
+	Clients []netip.Prefix `yaml:"clients"`
+}
+
+// IsURL says whether the list comes from an http(s) URL rather than a file.
+func (b BlocklistConfig) IsURL() bool { return isListURL(b.Source) }
+
+func isListURL(s string) bool {
+	return strings.HasPrefix(s, "http://") || strings.HasPrefix(s, "https://")
+}
+
+// minURLRefresh is the shortest refresh of a list fetched over HTTP: list publishers update a few
+// times a day at most, and some block clients that ask more often. Tests lower it.
+var minURLRefresh = time.Minute
+
+// minFileRefresh keeps a typo from turning a file list's refresh into a busy loop of stat calls.
+const minFileRefresh = 100 * time.Millisecond
+
+var (
+	listFormats = map[string]bool{"": true, "auto": true, "hosts": true, "domains": true, "adblock": true}
+	listActions = map[string]bool{"": true, "nxdomain": true, "nodata": true, "null": true}
+)
+
+// validListName says whether s may name a blocklist.
+func validListName(s string) bool {
+	if s == "" || len(s) > 64 {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if !('a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9' || c == '.' || c == '_' || c == '-') {
+			return false
+		}
+	}
+	return true
+}
+
+// Validate checks each zone's origin, file and options, and that no origin is listed twice; then
+// each blocklist's name (unique, and no policy zone's), source, format, refresh and action.
 func (pc PolicyConfig) Validate() error {
 	var p problems
 	first := map[string]int{}
@@ -81,5 +142,62 @@ func (pc PolicyConfig) Validate() error {
 			}
 		}
 	}
+	pc.validateBlocklists(&p, first)
 	return p.err()
+}
+
+// validateBlocklists checks the blocklists; rpz maps the policy zones' origins to their index.
+func (pc PolicyConfig) validateBlocklists(p *problems, rpz map[string]int) {
+	seen := map[string]int{}
+	for i, b := range pc.Blocklists {
+		key := fmt.Sprintf("blocklists[%d]", i)
+		switch j, dup := seen[b.Name]; {
+		case b.Name == "":
+			p.add(key+".name", "required")
+		case !validListName(b.Name):
+			p.add(key+".name", "%s: want letters, digits, '.', '_' and '-' only (at most 64)", quote(b.Name))
+		case dup:
+			p.add(key+".name", "blocklist %s is already blocklists[%d]", quote(b.Name), j)
+		default:
+			seen[b.Name] = i
+			if j, ok := rpz[canonicalName(b.Name)]; ok {
+				p.add(key+".name", "%s is the name of policy zone rpz[%d]", quote(b.Name), j)
+			}
+		}
+		switch {
+		case b.Source == "":
+			p.add(key+".source", "required")
+		case b.IsURL():
+			if u, err := url.Parse(b.Source); err != nil {
+				p.add(key+".source", "%s: %v", quote(b.Source), err)
+			} else if u.Host == "" || u.User != nil {
+				p.add(key+".source", "%s: want an http(s) URL with a host and no user name", quote(b.Source))
+			}
+		case strings.Contains(b.Source, "://"):
+			p.add(key+".source", "%s: want a file or an http:// or https:// URL", quote(b.Source))
+		default:
+			if err := readable(b.Source); err != nil {
+				p.add(key+".source", "%v", err)
+			}
+		}
+		if !listFormats[b.Format] {
+			p.add(key+".format", "%s: want auto, hosts, domains or adblock", quote(b.Format))
+		}
+		if !listActions[b.Action] {
+			p.add(key+".action", "%s: want nxdomain, nodata or null", quote(b.Action))
+		}
+		switch {
+		case b.Refresh < 0:
+			p.add(key+".refresh", "%s: want a positive duration, or 0 for the default", b.Refresh)
+		case b.Refresh > 0 && b.IsURL() && b.Refresh < minURLRefresh:
+			p.add(key+".refresh", "%s: a URL is fetched at most every %s", b.Refresh, minURLRefresh)
+		case b.Refresh > 0 && b.Refresh < minFileRefresh:
+			p.add(key+".refresh", "%s: want at least %s", b.Refresh, minFileRefresh)
+		}
+		for j, c := range b.Clients {
+			if !c.IsValid() {
+				p.add(fmt.Sprintf("%s.clients[%d]", key, j), "not a network such as 10.0.0.0/8")
+			}
+		}
+	}
 }

@@ -13,6 +13,8 @@ import (
 	"sync/atomic"
 
 	"codeberg.org/miekg/dns"
+
+	"warden/internal/policy/blocklist"
 )
 
 // Action is what a rule does to an answer.
@@ -129,8 +131,8 @@ type Options struct {
 	Shadow bool
 	// Clients limits the set to queries from these networks; nil applies it to every client.
 	Clients []netip.Prefix
-	// Blocklist marks a set built from a blocklist rather than an RPZ zone: its answers carry
-	// the Extended DNS Error "Filtered" instead of "Blocked".
+	// Blocklist marks a set built from a blocklist rather than an RPZ zone: all its answers carry
+	// the Extended DNS Error "Filtered", instead of "Blocked" or, for local data, "Forged Answer".
 	Blocklist bool
 }
 
@@ -143,6 +145,9 @@ type RuleSet struct {
 
 	qname, nsdname     names
 	clientIP, ip, nsip prefixes
+	// list, when not nil, holds more QNAME rules: the names of a compiled blocklist, all with the
+	// action of rules[0] (see NewBlocklistSet). It is consulted after qname.
+	list *blocklist.Index
 	// override is the rule that stands for every match under OverrideCNAME.
 	override *Rule
 
@@ -176,10 +181,17 @@ func (s *RuleSet) Suspended() bool { return s.suspended.Load() }
 // SetSuspended suspends or resumes the set; queries see the change at once.
 func (s *RuleSet) SetSuspended(v bool) { s.suspended.Store(v) }
 
-// Len returns the number of rules.
-func (s *RuleSet) Len() int { return len(s.rules) }
+// Len returns the number of rules. Each name of a blocklist index counts as one (its exceptions
+// too), in place of the one Rule that stands for them all.
+func (s *RuleSet) Len() int {
+	if s.list != nil {
+		return len(s.rules) - 1 + s.list.Len()
+	}
+	return len(s.rules)
+}
 
-// Rules returns the compiled rules; the slice must not be modified.
+// Rules returns the compiled rules; the slice must not be modified. For a set made by
+// NewBlocklistSet, the first rule stands for every name of the index.
 func (s *RuleSet) Rules() []Rule { return s.rules }
 
 // HasResponseTriggers says whether the set has IP, NSDNAME or NSIP rules, which need the answer.
@@ -208,10 +220,15 @@ func (m Match) EDE() int {
 	switch m.Action {
 	case NoAction, Passthru:
 		return -1
-	case Local:
+	}
+	o := m.Rule.Set.opts
+	if o.Blocklist {
+		return EDEFiltered // null answers (0.0.0.0) too: a list filtered the name
+	}
+	if m.Action == Local {
 		return EDEForgedAnswer
 	}
-	if o := m.Rule.Set.opts; o.Blocklist || o.Override != Given {
+	if o.Override != Given {
 		return EDEFiltered
 	}
 	return EDEBlocked
@@ -236,6 +253,10 @@ type Query struct {
 	// Name is the lower-case, fully qualified query name. Question and Response do not keep it,
 	// so it may point into a buffer the caller reuses.
 	Name string
+	// Wire is Name in uncompressed lower-case wire form (query.Request.Lower) when the caller has
+	// it, nil otherwise; blocklist sets look it up as it is instead of converting Name. Not kept
+	// either.
+	Wire []byte
 	Type uint16
 	DO   bool // DNSSEC OK
 	RD   bool // recursion desired: policy applies only to recursive queries, as in BIND
@@ -374,7 +395,7 @@ func (p *Policy) question(q Query, count bool) (m Match, needResponse bool) {
 		if !s.usable(&q) {
 			continue
 		}
-		r := s.questionRule(&q, q.Name)
+		r := s.questionRule(&q, q.Name, q.Wire)
 		if r == nil {
 			if i == p.respFrom {
 				return Match{}, true
@@ -408,13 +429,17 @@ func (p *Policy) question(q Query, count bool) (m Match, needResponse bool) {
 	return Match{}, false
 }
 
-// questionRule returns the set's client-IP or QNAME rule for name, nil when there is none.
-func (s *RuleSet) questionRule(q *Query, name string) *Rule {
+// questionRule returns the set's client-IP or QNAME rule for name, nil when there is none. wire
+// is name in wire form, or nil.
+func (s *RuleSet) questionRule(q *Query, name string, wire []byte) *Rule {
 	if i, ok := s.clientIP.lookup(q.Client); ok {
 		return &s.rules[i]
 	}
 	if i, ok := s.qname.lookup(name); ok {
 		return &s.rules[i]
+	}
+	if s.list != nil {
+		return s.listRule(name, wire)
 	}
 	return nil
 }
@@ -429,6 +454,7 @@ func (p *Policy) Response(q Query, r Response) Match {
 	}
 	counted := uint64(0) // sets whose hit is counted already, by index (the first 64)
 	name, chainAt := q.Name, 0
+	wire := q.Wire // of name: the query name's only
 	for step := 0; ; step++ {
 		next, nextAt := nextInChain(r.Answer, name, chainAt)
 		final := next == ""
@@ -436,7 +462,7 @@ func (p *Policy) Response(q Query, r Response) Match {
 			if !s.usable(&q) || (q.DO && r.Signed && !s.opts.BreakDNSSEC) {
 				continue
 			}
-			rule := s.questionRule(&q, name)
+			rule := s.questionRule(&q, name, wire)
 			if rule == nil && final {
 				rule = s.responseRule(&r)
 			}
@@ -461,7 +487,7 @@ func (p *Policy) Response(q Query, r Response) Match {
 		if final || step > 16 {
 			return Match{}
 		}
-		name, chainAt = next, nextAt
+		name, chainAt, wire = next, nextAt, nil
 	}
 }
 

@@ -57,13 +57,15 @@ func (p *Pipeline) Swap(snap *Snapshot) { p.snap.Store(snap) }
 // Snapshot returns the snapshot in force.
 func (p *Pipeline) Snapshot() *Snapshot { return p.snap.Load() }
 
-// swapPolicy puts pol in force with the zones and resolver of the snapshot in force.
-func (p *Pipeline) swapPolicy(pol *policy.Policy) {
+// Update swaps in a copy of the running snapshot changed by change, which may be called more than
+// once and must only set fields. Parts of the server that change different fields (the reload
+// loop the zones, the policy loader the policy) use it so that neither undoes the other.
+func (p *Pipeline) Update(change func(*Snapshot)) {
 	for {
-		cur := p.snap.Load()
-		next := *cur
-		next.Policy = pol
-		if p.snap.CompareAndSwap(cur, &next) {
+		old := p.snap.Load()
+		next := *old
+		change(&next)
+		if p.snap.CompareAndSwap(old, &next) {
 			return
 		}
 	}

@@ -21,7 +21,8 @@ import (
 // keeps the real answer, so a reload that changes the policy takes effect at once.
 
 // policyQuery describes req for the policy. The name is written into buf and the returned Query
-// points into it: the policy does not keep it, and nothing is allocated.
+// points into it and into req (the wire name, for blocklists): the policy keeps neither, and
+// nothing is allocated.
 func policyQuery(req *query.Request, buf *[256]byte) policy.Query {
 	name := req.Lower()
 	n := 0
@@ -41,6 +42,7 @@ func policyQuery(req *query.Request, buf *[256]byte) policy.Query {
 	return policy.Query{
 		Client: req.Client.Addr().Unmap(),
 		Name:   s,
+		Wire:   name,
 		Type:   req.QType,
 		DO:     req.DO,
 		RD:     req.Flags&query.FlagRD != 0,

@@ -14,8 +14,8 @@ import (
 // PolicyGuard is the one way a response policy goes into force, and the safety net around it:
 // every policy put in force becomes a version that can be rolled back in one step, and the
 // circuit breaker watches each rule set's share of questions, suspending a set whose share jumps
-// far above its history until a person resumes it. Reloads of zones or the resolver swap their
-// snapshots through it too, so that a policy change and a reload never undo each other.
+// far above its history until a person resumes it. It changes only the snapshot's policy
+// (Pipeline.Update), so zone and resolver reloads, which change the rest, never undo it.
 type PolicyGuard struct {
 	pipe    *Pipeline
 	log     *slog.Logger
@@ -40,7 +40,7 @@ func (g *PolicyGuard) Install(pol *policy.Policy, reason string) policy.Version[
 	defer g.mu.Unlock()
 	g.keepSuspended(pol)
 	v := g.history.Add(pol, reason, time.Now())
-	g.pipe.swapPolicy(pol)
+	g.pipe.Update(func(s *Snapshot) { s.Policy = pol })
 	g.log.Info("policy in force", "version", v.N, "reason", reason, "sets", len(pol.Sets()))
 	return v
 }
@@ -55,16 +55,6 @@ func (g *PolicyGuard) keepSuspended(pol *policy.Policy) {
 	}
 }
 
-// SwapSnapshot puts snap in force with the policy in force, whatever snap.Policy says: zone and
-// resolver reloads go through here so that they never bring back a policy that was rolled back.
-func (g *PolicyGuard) SwapSnapshot(snap *Snapshot) {
-	g.mu.Lock()
-	defer g.mu.Unlock()
-	next := *snap
-	next.Policy = g.pipe.Snapshot().Policy
-	g.pipe.Swap(&next)
-}
-
 // Rollback puts the policy in force before the current one back, as it was compiled.
 func (g *PolicyGuard) Rollback() (policy.Version[*policy.Policy], error) {
 	g.mu.Lock()
@@ -74,7 +64,7 @@ func (g *PolicyGuard) Rollback() (policy.Version[*policy.Policy], error) {
 		return v, err
 	}
 	g.keepSuspended(v.Policy)
-	g.pipe.swapPolicy(v.Policy)
+	g.pipe.Update(func(s *Snapshot) { s.Policy = v.Policy })
 	g.log.Warn("policy rolled back", "version", v.N, "reason", v.Reason)
 	return v, nil
 }

@@ -57,20 +57,27 @@ type Fetcher struct {
 	// OnUpdate, if set, is called with every source's current list (nil for one never loaded),
 	// in the order of Sources: once when every source has been tried the first time, then after
 	// each change. Calls do not overlap. The caller compiles the lists into a new Index there.
+	// A list that did not change since the last call is the same *List.
+	//
+	// The Fetcher does not read a list's Entries once the list is handed out (by OnUpdate or
+	// Lists), so the caller may set them to nil after compiling them: a million names then live
+	// on only in the compiled Index, not twice.
 	OnUpdate func(lists []*List)
 	// OnError, if set, is called for each failed fetch, after it is logged. Calls do not overlap
 	// one another (but may overlap a call of OnUpdate).
 	OnError func(src Source, err error)
 
-	mu      sync.Mutex // guards lists
+	mu      sync.Mutex // guards lists and kicks
 	lists   []*List
-	publish sync.Mutex // serialises OnUpdate
-	report  sync.Mutex // serialises OnError
+	kicks   []chan struct{} // one per source, for Refresh
+	publish sync.Mutex      // serialises OnUpdate
+	report  sync.Mutex      // serialises OnError
 }
 
 // fetchState is what the Fetcher remembers of one source between fetches.
 type fetchState struct {
 	list          *List
+	entries       int       // len(list.Entries) when loaded: the caller may drop the entries
 	etag, lastMod string    // from the last 200 response of a URL
 	mtime         time.Time // of a file when last read
 	size          int64
@@ -98,6 +105,10 @@ func (f *Fetcher) Run(ctx context.Context) error {
 	}
 	f.mu.Lock()
 	f.lists = make([]*List, len(f.Sources))
+	f.kicks = make([]chan struct{}, len(f.Sources))
+	for i := range f.kicks {
+		f.kicks[i] = make(chan struct{}, 1)
+	}
 	f.mu.Unlock()
 	states := make([]fetchState, len(f.Sources))
 
@@ -121,19 +132,55 @@ func (f *Fetcher) Run(ctx context.Context) error {
 	return ctx.Err()
 }
 
-// keepFresh fetches source i whenever it is due, until ctx is done.
-func (f *Fetcher) keepFresh(ctx context.Context, client *http.Client, i int, st *fetchState) {
-	for {
-		wait, ok := f.nextWait(f.Sources[i], st)
-		if !ok {
-			return
+// Fetch loads src once, with the Fetcher's Client, Timeout and MaxBytes, and keeps nothing: for
+// checking a source before it is served. Sources and the callbacks are not used.
+func (f *Fetcher) Fetch(ctx context.Context, src Source) (*List, error) {
+	client := f.Client
+	if client == nil {
+		tr := http.DefaultTransport.(*http.Transport).Clone()
+		defer tr.CloseIdleConnections()
+		client = &http.Client{Transport: tr}
+	}
+	return f.fetch(ctx, client, src, &fetchState{})
+}
+
+// Refresh makes a running Fetcher fetch every source now rather than when it is due (a reload
+// signal, say), and returns at once; a source being fetched is fetched again afterwards. The
+// usual rules hold: URLs are asked conditionally, files read only when they changed, and a failure
+// keeps the list loaded. Before Run has started, Refresh does nothing.
+func (f *Fetcher) Refresh() {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	for _, k := range f.kicks {
+		select {
+		case k <- struct{}{}:
+		default: // one is pending already
 		}
-		t := time.NewTimer(wait)
+	}
+}
+
+// keepFresh fetches source i whenever it is due or Refresh asks, until ctx is done.
+func (f *Fetcher) keepFresh(ctx context.Context, client *http.Client, i int, st *fetchState) {
+	f.mu.Lock()
+	kick := f.kicks[i]
+	f.mu.Unlock()
+	for {
+		var t *time.Timer
+		var due <-chan time.Time // nil, never ready, when the source is not due again
+		if wait, ok := f.nextWait(f.Sources[i], st); ok {
+			t = time.NewTimer(wait)
+			due = t.C
+		}
 		select {
 		case <-ctx.Done():
+		case <-due:
+		case <-kick:
+		}
+		if t != nil {
 			t.Stop()
+		}
+		if ctx.Err() != nil {
 			return
-		case <-t.C:
 		}
 		if f.refresh(ctx, client, i, st) {
 			f.update()
@@ -177,7 +224,7 @@ func (f *Fetcher) refresh(ctx context.Context, client *http.Client, i int, st *f
 		wait, _ := f.nextWait(src, st)
 		if st.list != nil {
 			log.Warn("blocklist fetch failed; the previous list stays in force", "source", src.Location,
-				"err", err, "entries", len(st.list.Entries), "loaded", st.loadedAt.Format(time.RFC3339), "retry_in", wait)
+				"err", err, "entries", st.entries, "loaded", st.loadedAt.Format(time.RFC3339), "retry_in", wait)
 		} else {
 			log.Error("blocklist fetch failed; no version of the list is loaded", "source", src.Location,
 				"err", err, "retry_in", wait)
@@ -194,11 +241,11 @@ func (f *Fetcher) refresh(ctx context.Context, client *http.Client, i int, st *f
 		log.Debug("blocklist unchanged", "source", src.Location)
 		return false
 	}
-	st.list, st.loadedAt = l, time.Now()
+	st.list, st.entries, st.loadedAt = l, len(l.Entries), time.Now()
 	f.mu.Lock()
-	f.lists[i] = l
+	f.lists[i] = l // from here on, another goroutine's OnUpdate may drop l.Entries
 	f.mu.Unlock()
-	log.Info("blocklist loaded", "source", src.Location, "format", l.Format.String(), "entries", len(l.Entries),
+	log.Info("blocklist loaded", "source", src.Location, "format", l.Format.String(), "entries", st.entries,
 		"skipped", l.SkippedTotal, "took", time.Since(start).Round(time.Millisecond))
 	if len(l.Skipped) > 0 {
 		log.Warn("blocklist lines skipped", "source", src.Location, "count", l.SkippedTotal, "first", l.Describe(l.Skipped[0]))
@@ -295,9 +342,9 @@ func (f *Fetcher) fetch(ctx context.Context, client *http.Client, src Source, st
 		st.etag, st.lastMod, st.mtime, st.size = etag, lastMod, mtime, size
 		return nil, nil // same bytes, new validators
 	}
-	if len(l.Entries) == 0 && st.list != nil && len(st.list.Entries) > 0 {
+	if len(l.Entries) == 0 && st.list != nil && st.entries > 0 {
 		return nil, fmt.Errorf("%s: no entries (%d lines skipped), where the version loaded has %d",
-			src.Location, l.SkippedTotal, len(st.list.Entries))
+			src.Location, l.SkippedTotal, st.entries)
 	}
 	if src.Allow {
 		for i := range l.Entries {

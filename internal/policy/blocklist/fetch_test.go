@@ -345,3 +345,100 @@ func waitFor(t *testing.T, what string, cond func() bool) {
 		time.Sleep(2 * time.Millisecond)
 	}
 }
+
+// TestFetcherEntriesDropped: a caller that keeps only the compiled Index and drops each list's
+// entries in OnUpdate loses nothing: an emptied list is still refused, and logs keep the count.
+func TestFetcherEntriesDropped(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "hosts")
+	if err := os.WriteFile(path, []byte("0.0.0.0 a.example b.example\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	var mu sync.Mutex
+	var ix *Index
+	var errs []error
+	f := &Fetcher{
+		Sources: []Source{{Location: path, Refresh: 5 * time.Millisecond}},
+		Log:     quiet,
+		Retry:   5 * time.Millisecond,
+		OnUpdate: func(lists []*List) {
+			mu.Lock()
+			defer mu.Unlock()
+			ix = Compile(lists...)
+			for _, l := range lists {
+				l.Entries = nil
+			}
+		},
+		OnError: func(_ Source, err error) { mu.Lock(); errs = append(errs, err); mu.Unlock() },
+	}
+	ctx, cancel := context.WithCancel(t.Context())
+	done := make(chan error, 1)
+	go func() { done <- f.Run(ctx) }()
+	defer func() { cancel(); <-done }()
+	waitFor(t, "the first load", func() bool { mu.Lock(); defer mu.Unlock(); return ix != nil })
+	later := time.Now().Add(time.Hour)
+	if err := os.WriteFile(path, []byte("# emptied\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	os.Chtimes(path, later, later)
+	waitFor(t, "the emptied list to be refused", func() bool { mu.Lock(); defer mu.Unlock(); return len(errs) > 0 })
+	mu.Lock()
+	defer mu.Unlock()
+	if !strings.Contains(errs[0].Error(), "where the version loaded has 2") {
+		t.Errorf("error %v", errs[0])
+	}
+	if blocked, _ := ix.Match("a.example"); !blocked || ix.Len() != 2 {
+		t.Errorf("index after the refused list: %d names", ix.Len())
+	}
+}
+
+func TestFetchOnce(t *testing.T) {
+	srv := newListServer(t)
+	srv.set(serve(200, `"v1"`, "||a.example^\nbad rule here\n"))
+	f := &Fetcher{Timeout: time.Second}
+	l, err := f.Fetch(t.Context(), Source{Location: srv.URL + "/list"})
+	if err != nil || !slices.Equal(entries(l), []string{"a.example. +sub"}) || l.SkippedTotal != 1 {
+		t.Fatalf("Fetch: %v %q", err, entries(l))
+	}
+	srv.set(serve(404, "", "gone"))
+	if _, err := f.Fetch(t.Context(), Source{Location: srv.URL + "/list"}); err == nil || !strings.Contains(err.Error(), "404") {
+		t.Errorf("Fetch of a missing list: %v", err)
+	}
+}
+
+// TestFetcherRefresh: Refresh fetches every source at once, a source fetched only once (Refresh 0)
+// included, and a failure then keeps the list.
+func TestFetcherRefresh(t *testing.T) {
+	srv := newListServer(t)
+	srv.set(serve(200, "", "||one.example^\n"))
+	var mu sync.Mutex
+	var last []*List
+	f := &Fetcher{Sources: []Source{{Location: srv.URL + "/l"}}, Log: quiet, Retry: time.Hour,
+		OnUpdate: func(lists []*List) { mu.Lock(); last = lists; mu.Unlock() }}
+	f.Refresh() // before Run: nothing
+	ctx, cancel := context.WithCancel(t.Context())
+	done := make(chan error, 1)
+	go func() { done <- f.Run(ctx) }()
+	defer func() { cancel(); <-done }()
+	current := func() []string {
+		mu.Lock()
+		defer mu.Unlock()
+		if last == nil {
+			return nil
+		}
+		return entries(last[0])
+	}
+	waitFor(t, "the first load", func() bool { return slices.Equal(current(), []string{"one.example. +sub"}) })
+	srv.set(serve(200, "", "||two.example^\n"))
+	f.Refresh()
+	waitFor(t, "the refreshed list", func() bool { return slices.Equal(current(), []string{"two.example. +sub"}) })
+	srv.set(serve(503, "", "down"))
+	srv.mu.Lock()
+	n := len(srv.reqs)
+	srv.mu.Unlock()
+	f.Refresh()
+	waitFor(t, "the failed fetch", func() bool { srv.mu.Lock(); defer srv.mu.Unlock(); return len(srv.reqs) > n })
+	f.Refresh()
+	if got := entries(f.Lists()[0]); !slices.Equal(got, []string{"two.example. +sub"}) {
+		t.Errorf("after a failed refresh: %q", got)
+	}
+}

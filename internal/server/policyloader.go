@@ -1,0 +1,223 @@
+package server
+
+import (
+	"context"
+	"log/slog"
+	"reflect"
+	"runtime/debug"
+	"slices"
+	"sync"
+	"time"
+
+	"warden/internal/config"
+	"warden/internal/policy"
+	"warden/internal/policy/blocklist"
+)
+
+// PolicyLoader builds the response policy from the configuration and keeps it current. Load
+// compiles the RPZ zones; the blocklists are kept by a blocklist.Fetcher that the loader runs
+// from the first Load until Close, refreshing each list on its interval. Whenever a part changes,
+// the loader puts the policy together again (every RPZ zone in order, then every blocklist in
+// order; the rule sets that did not change are reused as they are, counters and all) and hands it
+// to publish, which swaps it into the running snapshot.
+//
+// A list that fails to load keeps its previous version in force: the Fetcher keeps the last good
+// list, and when a reload changes the blocklists, an entry whose configuration did not change
+// keeps its compiled set until the new Fetcher has loaded it again.
+//
+// Load and Close are called from one goroutine (the server's reload loop); publish is called
+// from it and from the Fetcher's, one call at a time, in order.
+type PolicyLoader struct {
+	log     *slog.Logger
+	publish func(*policy.Policy)
+
+	// fetchTimeout bounds one fetch of a list; 0 is the Fetcher's default (one minute).
+	fetchTimeout time.Duration
+
+	mu      sync.Mutex // guards the fields below; held while publishing
+	rpz     []*policy.RuleSet
+	lists   []listSet   // one per configured blocklist, in order
+	running fetchConfig // what the Fetcher was started with
+	fetcher *blocklist.Fetcher
+	stop    context.CancelFunc // stops the Fetcher
+	done    chan struct{}      // closed when the Fetcher's Run has returned
+	first   chan struct{}      // closed at the Fetcher's first update, then nil
+}
+
+// listSet is one configured blocklist and the rule set in force for it.
+type listSet struct {
+	cfg  config.BlocklistConfig
+	from *blocklist.List // the list set was compiled from; its entries are dropped
+	set  *policy.RuleSet // nil until a version has loaded
+}
+
+// fetchConfig is what the Fetcher depends on; a change restarts it.
+type fetchConfig struct {
+	lists       []config.BlocklistConfig
+	fileRefresh time.Duration
+}
+
+func (a fetchConfig) equal(b fetchConfig) bool {
+	return a.fileRefresh == b.fileRefresh && len(a.lists) == len(b.lists) && (len(a.lists) == 0 || reflect.DeepEqual(a.lists, b.lists))
+}
+
+// NewPolicyLoader returns a loader that reports through log and hands every new policy to
+// publish (nil when there is none).
+func NewPolicyLoader(log *slog.Logger, publish func(*policy.Policy)) *PolicyLoader {
+	return &PolicyLoader{log: log, publish: publish}
+}
+
+// Load compiles the RPZ zones of cfg and publishes the policy. A zone that does not load fails
+// the whole Load and changes nothing, so that a reload keeps the running policy rather than serve
+// one with a zone silently missing.
+//
+// When the blocklists (or reload.watch_interval, the refresh of file lists) differ from the last
+// Load, the Fetcher is restarted with them, and Load returns once every list has been tried (or
+// ctx ends): lists are in force from the first query. Otherwise, reread asks the running Fetcher
+// to fetch every list again now (conditionally), without waiting.
+func (l *PolicyLoader) Load(ctx context.Context, cfg *config.Config, reread bool) error {
+	pol, warns, err := LoadPolicy(cfg.Policy.RPZ)
+	for _, w := range warns {
+		l.log.Warn("policy check", "problem", w.Error())
+	}
+	if err != nil {
+		return err
+	}
+	rpz := pol.Sets()
+	for _, s := range rpz {
+		l.log.Info("policy zone loaded", "zone", s.Name(), "rules", s.Len(), "override", s.Options().Override.String(), "shadow", s.Shadow())
+	}
+	want := fetchConfig{lists: slices.Clone(cfg.Policy.Blocklists), fileRefresh: cfg.Reload.WatchInterval}
+
+	l.mu.Lock()
+	l.rpz = rpz
+	if l.running.equal(want) {
+		l.publishLocked()
+		f := l.fetcher
+		l.mu.Unlock()
+		if reread && f != nil {
+			f.Refresh()
+		}
+		return nil
+	}
+	stop, done := l.stop, l.done
+	l.mu.Unlock()
+	if stop != nil {
+		stop() // the old Fetcher's last update has returned once done is closed
+		<-done
+	}
+
+	l.mu.Lock()
+	prev := l.lists
+	l.lists = make([]listSet, len(want.lists))
+	srcs := make([]blocklist.Source, len(want.lists))
+	for i, c := range want.lists {
+		l.lists[i].cfg = c
+		if j := slices.IndexFunc(prev, func(p listSet) bool { return reflect.DeepEqual(p.cfg, c) }); j >= 0 {
+			l.lists[i] = prev[j]
+		}
+		srcs[i] = BlocklistSource(c, want.fileRefresh)
+	}
+	l.running = want
+	l.fetcher, l.stop, l.done, l.first = nil, nil, nil, nil
+	if len(want.lists) == 0 {
+		l.publishLocked()
+		l.mu.Unlock()
+		return nil
+	}
+	f := &blocklist.Fetcher{Sources: srcs, Timeout: l.fetchTimeout, Log: l.log, OnUpdate: l.update}
+	fctx, stopFetch := context.WithCancel(context.Background())
+	done, first := make(chan struct{}), make(chan struct{})
+	l.fetcher, l.stop, l.done, l.first = f, stopFetch, done, first
+	// The policy in force stays until the first update publishes the new one whole: new RPZ
+	// zones and lists go in together.
+	l.mu.Unlock()
+	go func() {
+		defer close(done)
+		_ = f.Run(fctx) // returns once fctx is cancelled, by Close or the next restart
+	}()
+	select {
+	case <-first:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+// update is the Fetcher's OnUpdate: it compiles the lists that changed and publishes.
+func (l *PolicyLoader) update(lists []*blocklist.List) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	compiled := false
+	for i, list := range lists {
+		ls := &l.lists[i]
+		if list == nil {
+			if l.first != nil && ls.set != nil {
+				l.log.Warn("blocklist did not load; the version loaded before the reload stays in force",
+					"name", ls.cfg.Name, "source", ls.cfg.Source, "names", ls.set.Index().Len())
+			}
+			continue
+		}
+		if list == ls.from {
+			continue
+		}
+		start := time.Now()
+		set, err := BlocklistSet(ls.cfg, list)
+		if err != nil { // not for a validated configuration
+			l.log.Error("blocklist not compiled; the previous version stays in force", "name", ls.cfg.Name, "err", err)
+			continue
+		}
+		ix := set.Index()
+		l.log.Info("blocklist in force", "name", ls.cfg.Name, "source", ls.cfg.Source, "entries", len(list.Entries),
+			"names", ix.Len(), "skipped", list.SkippedTotal, "bytes", ix.Bytes(), "action", actionName(ls.cfg.Action),
+			"shadow", ls.cfg.Shadow, "compiled_in", time.Since(start).Round(time.Millisecond))
+		list.Entries = nil // the index holds the names now; the Fetcher reads only its counts
+		ls.from, ls.set = list, set
+		compiled = true
+	}
+	l.publishLocked()
+	if compiled {
+		// Parsing a list leaves garbage several times its size; hand it back now rather than
+		// carry it as resident memory until the heap grows into it (as after a zone load).
+		debug.FreeOSMemory()
+	}
+	if l.first != nil {
+		close(l.first)
+		l.first = nil
+	}
+}
+
+func actionName(a string) string {
+	if a == "" {
+		return "nxdomain"
+	}
+	return a
+}
+
+// publishLocked puts the policy together from the compiled sets and publishes it.
+func (l *PolicyLoader) publishLocked() {
+	sets := slices.Clone(l.rpz)
+	for _, ls := range l.lists {
+		if ls.set != nil {
+			sets = append(sets, ls.set)
+		}
+	}
+	if len(sets) == 0 {
+		l.publish(nil)
+		return
+	}
+	l.publish(policy.New(sets...))
+}
+
+// Close stops the Fetcher and waits until it has returned. The policy in force stays.
+func (l *PolicyLoader) Close() {
+	l.mu.Lock()
+	stop, done := l.stop, l.done
+	l.fetcher, l.stop, l.done, l.first = nil, nil, nil, nil
+	l.running = fetchConfig{}
+	l.mu.Unlock()
+	if stop != nil {
+		stop()
+		<-done
+	}
+}

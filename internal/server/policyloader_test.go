@@ -1,0 +1,318 @@
+package server
+
+import (
+	"bytes"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"runtime"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"codeberg.org/miekg/dns"
+
+	"warden/internal/config"
+	"warden/internal/policy"
+	"warden/internal/query"
+)
+
+// logBuffer collects what a logger writes, for tests that read it while the server writes.
+type logBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (b *logBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+func (b *logBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
+}
+
+func (b *logBuffer) logger() *slog.Logger { return slog.New(slog.NewTextHandler(b, nil)) }
+
+// loadedPipeline is cachedPipeline with the policy of cfg, kept current by a PolicyLoader that
+// the test closes at its end.
+func loadedPipeline(t *testing.T, cfg *config.Config, log *slog.Logger, records ...string) (*Pipeline, *PolicyLoader) {
+	t.Helper()
+	p := cachedPipeline(t, nil, records...)
+	l := NewPolicyLoader(log, func(pol *policy.Policy) { p.Update(func(s *Snapshot) { s.Policy = pol }) })
+	t.Cleanup(l.Close)
+	if err := l.Load(t.Context(), cfg, false); err != nil {
+		t.Fatal(err)
+	}
+	return p, l
+}
+
+func writeFile(t *testing.T, path, text string) {
+	t.Helper()
+	if err := os.WriteFile(path, []byte(text), 0o644); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// answerOf sums up an answer as "RCODE [records] ede=N".
+func answerOf(t *testing.T, p *Pipeline, name string, qtype uint16) string {
+	t.Helper()
+	r := askPolicy(t, p, name, qtype, query.UDP)
+	if r == nil {
+		return "no answer"
+	}
+	var b strings.Builder
+	b.WriteString(dns.RcodeToString[r.Rcode])
+	for _, rr := range r.Answer {
+		b.WriteString(" " + strings.ReplaceAll(rr.String(), "\t", " "))
+	}
+	if e := edeOf(r); e >= 0 {
+		fmt.Fprintf(&b, " ede=%d", e)
+	}
+	return b.String()
+}
+
+// TestBlocklistsFromConfig: a hosts file answered with null addresses and an Adblock list with an
+// exception answered NXDOMAIN, both loaded from a configuration file behind an RPZ zone; every
+// list answer carries EDE 17 (Filtered); the exception and unlisted names resolve normally.
+func TestBlocklistsFromConfig(t *testing.T) {
+	dir := t.TempDir()
+	writeFile(t, filepath.Join(dir, "hosts"), "# StevenBlack style\n127.0.0.1 localhost\n0.0.0.0 ads.example tracker.example\n0.0.0.0 no/slash.example\n")
+	writeFile(t, filepath.Join(dir, "filters.txt"), "! AdGuard style\n||tracker.example^\n@@||ok.tracker.example^\n||pass.example^\n")
+	writeFile(t, filepath.Join(dir, "local.rpz"), rpzHead+"pass.example CNAME rpz-passthru.\n")
+	cfg, err := config.Parse([]byte(`
+policy:
+  rpz:
+    - {origin: local.rpz., file: local.rpz}
+  blocklists:
+    - {name: hosts, source: hosts, action: "null"}
+    - {name: filters, source: filters.txt, format: adblock}
+`), "warden.yaml", dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var logs logBuffer
+	p, _ := loadedPipeline(t, cfg, logs.logger(),
+		"ok.tracker.example. 300 IN A 192.0.2.1", "pass.example. 300 IN A 192.0.2.2", "www.example. 300 IN A 192.0.2.3",
+		"x.ads.example. 300 IN A 192.0.2.4")
+	for _, tc := range []struct {
+		name  string
+		qtype uint16
+		want  string
+	}{
+		{"ads.example.", dns.TypeA, "NOERROR ads.example. 10 IN A 0.0.0.0 ede=17"},
+		{"ADS.example.", dns.TypeAAAA, "NOERROR ADS.example. 10 IN AAAA :: ede=17"},
+		{"ads.example.", dns.TypeMX, "NOERROR ede=17"},
+		{"x.ads.example.", dns.TypeA, "NOERROR x.ads.example. 300 IN A 192.0.2.4"},         // hosts lines block the name only
+		{"tracker.example.", dns.TypeA, "NOERROR tracker.example. 10 IN A 0.0.0.0 ede=17"}, // the earlier list wins
+		{"a.b.tracker.example.", dns.TypeA, "NXDOMAIN ede=17"},
+		{"ok.tracker.example.", dns.TypeA, "NOERROR ok.tracker.example. 300 IN A 192.0.2.1"},
+		{"pass.example.", dns.TypeA, "NOERROR pass.example. 300 IN A 192.0.2.2"}, // the RPZ zone comes first
+		{"www.example.", dns.TypeA, "NOERROR www.example. 300 IN A 192.0.2.3"},
+	} {
+		if got := answerOf(t, p, tc.name, tc.qtype); got != tc.want {
+			t.Errorf("%s %s: %s, want %s", tc.name, dns.TypeToString[tc.qtype], got, tc.want)
+		}
+	}
+	text := logs.String()
+	for _, want := range []string{
+		"blocklist in force\" name=hosts", "entries=2 names=2 skipped=1",
+		"name=filters", "entries=3 names=3 skipped=0",
+		"bytes=",
+		"policy zone loaded\" zone=local.rpz.",
+	} {
+		if !strings.Contains(text, want) {
+			t.Errorf("log lacks %q:\n%s", want, text)
+		}
+	}
+}
+
+// TestBlocklistRefresh: a list from a URL, refreshed on a short interval, changes the answers
+// when it changes; a refresh that fails, or that returns an empty list, keeps the list in force;
+// Close stops the fetching goroutines.
+func TestBlocklistRefresh(t *testing.T) {
+	before := runtime.NumGoroutine()
+	var body atomic.Pointer[string]
+	var status, fetches atomic.Int64
+	set := func(code int, text string) { status.Store(int64(code)); body.Store(&text) }
+	set(200, "||one.example^\n")
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		fetches.Add(1)
+		w.WriteHeader(int(status.Load()))
+		io.WriteString(w, *body.Load())
+	}))
+	defer srv.Close()
+	if !strings.HasPrefix(srv.URL, "http://127.0.0.1:") {
+		t.Fatalf("test server on %s", srv.URL)
+	}
+	cfg, err := config.Parse([]byte("policy:\n  blocklists:\n    - {name: remote, source: \""+srv.URL+"/list.txt\", refresh: 1m}\n"), "warden.yaml", t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Validation keeps URLs at one fetch a minute or less; the test needs quicker.
+	cfg.Policy.Blocklists[0].Refresh = 20 * time.Millisecond
+	var logs logBuffer
+	p, l := loadedPipeline(t, cfg, logs.logger(), "one.example. 300 IN A 192.0.2.1", "two.example. 300 IN A 192.0.2.2")
+	if got := answerOf(t, p, "one.example.", dns.TypeA); got != "NXDOMAIN ede=17" {
+		t.Fatalf("one.example after the first load: %s", got)
+	}
+
+	set(200, "||two.example^\n")
+	waitUntil(t, "the changed list in force", func() bool {
+		return answerOf(t, p, "two.example.", dns.TypeA) == "NXDOMAIN ede=17"
+	})
+	if got := answerOf(t, p, "one.example.", dns.TypeA); got != "NOERROR one.example. 300 IN A 192.0.2.1" {
+		t.Errorf("one.example after it left the list: %s", got)
+	}
+
+	for _, bad := range []struct {
+		code      int
+		text, log string
+	}{
+		{http.StatusInternalServerError, "oops", "500 Internal Server Error"},
+		{http.StatusOK, "<html>not a list</html>\n", "no entries"},
+	} {
+		set(bad.code, bad.text)
+		n := fetches.Load()
+		waitUntil(t, "two more fetches", func() bool { return fetches.Load() >= n+2 })
+		waitUntil(t, "the failure logged", func() bool { return strings.Contains(logs.String(), bad.log) })
+		if got := answerOf(t, p, "two.example.", dns.TypeA); got != "NXDOMAIN ede=17" {
+			t.Errorf("after a failed refresh (%s): two.example: %s", bad.log, got)
+		}
+	}
+	if !strings.Contains(logs.String(), "the previous list stays in force") {
+		t.Errorf("log:\n%s", logs.String())
+	}
+
+	l.Close()
+	n := fetches.Load()
+	time.Sleep(100 * time.Millisecond)
+	if fetches.Load() != n {
+		t.Error("still fetching after Close")
+	}
+	if got := answerOf(t, p, "two.example.", dns.TypeA); got != "NXDOMAIN ede=17" {
+		t.Errorf("after Close the policy in force should stay: %s", got)
+	}
+	srv.Close()
+	waitUntil(t, "goroutines to end", func() bool { return runtime.NumGoroutine() <= before })
+}
+
+// TestBlocklistReload: a reload rereads lists (files too, with watching off), restarts the
+// fetching when the lists change, keeps a list whose configuration is unchanged while its new
+// fetch fails, and keeps the whole running policy when an RPZ zone does not load.
+func TestBlocklistReload(t *testing.T) {
+	dir := t.TempDir()
+	list := filepath.Join(dir, "list.txt")
+	writeFile(t, list, "a.example\n")
+	parse := func(text string) *config.Config {
+		t.Helper()
+		cfg, err := config.Parse([]byte(text), "warden.yaml", dir)
+		if err != nil {
+			t.Fatal(err)
+		}
+		cfg.Reload.WatchInterval = 0 // files are read again only on reload
+		return cfg
+	}
+	one := "policy:\n  blocklists:\n    - {name: one, source: list.txt}\n"
+	var logs logBuffer
+	p, l := loadedPipeline(t, parse(one), logs.logger(), "b.example. 300 IN A 192.0.2.2")
+	if got := answerOf(t, p, "a.example.", dns.TypeA); got != "NXDOMAIN ede=17" {
+		t.Fatalf("a.example: %s", got)
+	}
+
+	// The same configuration, the file changed: reread on reload (SIGHUP), not before.
+	writeFile(t, list, "b.example\n")
+	later := time.Now().Add(time.Hour)
+	os.Chtimes(list, later, later)
+	time.Sleep(50 * time.Millisecond)
+	if got := answerOf(t, p, "b.example.", dns.TypeA); got != "NOERROR b.example. 300 IN A 192.0.2.2" {
+		t.Fatalf("b.example before the reload: %s", got)
+	}
+	if err := l.Load(t.Context(), parse(one), true); err != nil {
+		t.Fatal(err)
+	}
+	waitUntil(t, "the file reread", func() bool { return answerOf(t, p, "b.example.", dns.TypeA) == "NXDOMAIN ede=17" })
+
+	// A second list added, the first unchanged but unreadable now: it stays in force.
+	other := filepath.Join(dir, "other.txt")
+	writeFile(t, other, "0.0.0.0 c.example\n")
+	two := parse(one + "    - {name: two, source: other.txt, action: nodata}\n")
+	if err := os.Remove(list); err != nil {
+		t.Fatal(err)
+	}
+	if err := l.Load(t.Context(), two, false); err != nil {
+		t.Fatal(err)
+	}
+	if got := answerOf(t, p, "b.example.", dns.TypeA); got != "NXDOMAIN ede=17" {
+		t.Errorf("b.example, its list unreadable after the reload: %s", got)
+	}
+	if got := answerOf(t, p, "c.example.", dns.TypeA); got != "NOERROR ede=17" {
+		t.Errorf("c.example from the added list: %s", got)
+	}
+	if !strings.Contains(logs.String(), "the version loaded before the reload stays in force") {
+		t.Errorf("log:\n%s", logs.String())
+	}
+
+	// An RPZ zone that does not load: the reload fails and the policy in force stays.
+	writeFile(t, filepath.Join(dir, "bad.rpz"), "not a zone\n")
+	writeFile(t, list, "a.example\n")
+	bad := parse("policy:\n  rpz:\n    - {origin: bad.rpz., file: bad.rpz}\n  blocklists:\n    - {name: two, source: other.txt}\n")
+	if err := l.Load(t.Context(), bad, true); err == nil {
+		t.Fatal("a broken policy zone loaded")
+	}
+	if got := answerOf(t, p, "c.example.", dns.TypeA); got != "NOERROR ede=17" {
+		t.Errorf("c.example after the failed reload: %s", got)
+	}
+
+	// No lists at all: the fetching stops and the policy goes.
+	if err := l.Load(t.Context(), parse(""), false); err != nil {
+		t.Fatal(err)
+	}
+	if got := answerOf(t, p, "b.example.", dns.TypeA); got != "NOERROR b.example. 300 IN A 192.0.2.2" {
+		t.Errorf("b.example with no policy: %s", got)
+	}
+	if p.snap.Load().Policy != nil {
+		t.Error("an empty policy is still in the snapshot")
+	}
+}
+
+func waitUntil(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out waiting for %s", what)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+}
+
+// TestPipelineUpdate: concurrent updates of different fields do not undo each other.
+func TestPipelineUpdate(t *testing.T) {
+	p := cachedPipeline(t, nil)
+	pol := testPolicy(t, "x.example CNAME .\n", policy.Options{})
+	rec := p.snap.Load().Recursion
+	var wg sync.WaitGroup
+	for i := range 1000 {
+		wg.Go(func() {
+			if i%2 == 0 {
+				p.Update(func(s *Snapshot) { s.Policy = pol })
+			} else {
+				p.Update(func(s *Snapshot) { s.Recursion = rec })
+			}
+		})
+	}
+	wg.Wait()
+	if s := p.snap.Load(); s.Policy != pol || s.Recursion != rec {
+		t.Errorf("snapshot %+v", s)
+	}
+}
