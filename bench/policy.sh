@@ -50,7 +50,7 @@ for tool in dig taskset knotd unbound named dnsperf go awk ss; do
 	command -v "$tool" >/dev/null || die "$tool not found in PATH"
 done
 
-TMP=$(mktemp -d /tmp/warden-pbench.XXXXXX)
+TMP=$(mktemp -d -p "${TMPDIR:-/tmp}")  # removed by cleanup
 PIDS=()
 ORIG_RMEM_DEFAULT=$(sysctl -n net.core.rmem_default)
 ORIG_RMEM_MAX=$(sysctl -n net.core.rmem_max)
