@@ -63,3 +63,24 @@ func TestReadCorpusErrors(t *testing.T) {
 		t.Fatalf("error %v, want one naming names.txt:2", err)
 	}
 }
+
+// FuzzReadCorpus: any corpus file gives fully qualified, lower-case names or an error naming a
+// line; never a panic.
+func FuzzReadCorpus(f *testing.F) {
+	f.Add("www.example.com\n# comment\nmail.example.org. A\n\n")
+	f.Add("bad..name\n")
+	f.Fuzz(func(t *testing.T, text string) {
+		names, err := ReadCorpus(strings.NewReader(text), "fuzz.txt")
+		if err != nil {
+			if !strings.HasPrefix(err.Error(), "fuzz.txt") {
+				t.Fatalf("error without the file name: %v", err)
+			}
+			return
+		}
+		for _, n := range names {
+			if !strings.HasSuffix(n, ".") || strings.ToLower(n) != n {
+				t.Fatalf("name %q is not fully qualified and lower-case", n)
+			}
+		}
+	})
+}
