@@ -29,6 +29,7 @@
 #   RBENCH_DURATION [10]      seconds of each dnsperf run of the cache-hit part
 #   RBENCH_RATE [20000]       query rate of the latency run
 #   RBENCH_NAMES [10000]      records (one RRset each) in the zone; the warm-up caches all of them
+#   RBENCH_SETTLE [70]        idle seconds after the warm-up before memory is read again
 #   RBENCH_COLD [1]           0: skip the cold-cache part
 #   RBENCH_COLD_NAMES [2000]  c<i>.wild.org. names of each cold run, after the fixed mix
 #   RBENCH_COLD_REPS [3]      cold rounds, each with fresh instances of every resolver
@@ -44,6 +45,7 @@ REPS=${RBENCH_REPS:-3}
 DURATION=${RBENCH_DURATION:-10}
 RATE=${RBENCH_RATE:-20000}
 NAMES=${RBENCH_NAMES:-10000}
+SETTLE=${RBENCH_SETTLE:-70}
 COLD=${RBENCH_COLD:-1}
 COLD_NAMES=${RBENCH_COLD_NAMES:-2000}
 COLD_REPS=${RBENCH_COLD_REPS:-3}
@@ -404,7 +406,14 @@ for s in "${READY[@]}"; do
 	RSS1[$s]=$(rss_kb "${HPID[$s]}")
 	done_q=$(awk '/Queries completed/ {print $3}' "$TMP/warm.$s")
 	[ "$done_q" = "$RRSETS" ] || log "warning: $s answered $done_q of the $RRSETS warm-up queries"
-	echo "$s ${RSS0[$s]} ${RSS1[$s]} $RRSETS" >>"$MEM"
+done
+# Memory is read again after an idle pause, the same for every resolver: a garbage-collected
+# runtime gives memory freed after a burst back on its own schedule, so the reading right after the
+# warm-up shows the burst's peak rather than what the cache holds.
+log "waiting ${SETTLE}s idle, then reading memory again"
+sleep "$SETTLE"
+for s in "${READY[@]}"; do
+	echo "$s ${RSS0[$s]} $(rss_kb "${HPID[$s]}") $RRSETS ${RSS1[$s]}" >>"$MEM"
 done
 log "knotd answered $(awk -v a="$WQ0" -v b="$(knot_queries)" 'BEGIN {print (a == "-" || b == "-") ? "?" : b - a}') queries during the warm-ups"
 
@@ -483,14 +492,14 @@ echo
 echo "== Cache hits: medians over $REPS rounds"
 median_table "$HIT" "${READY[*]}" \
 	"qps(max):2:%.0f cpu-us/q:3:%.2f cpu-us/q@rate:4:%.2f p50-us:5:%.0f p99-us:6:%.0f B/RRset:7:%.0f upstream-ticks:8:%.0f upstream-q:9:%.0f"
-echo "memory (VmRSS after the first answer -> after caching $RRSETS RRsets):" \
-	"$(awk '{printf "%s%s %.1f -> %.1f MiB", sep, $1, $2 / 1024, $3 / 1024; sep = "; "}' "$MEM")"
+echo "memory (VmRSS after the first answer -> right after caching $RRSETS RRsets -> ${SETTLE}s later):" \
+	"$(awk '{printf "%s%s %.1f -> %.1f -> %.1f MiB", sep, $1, $2 / 1024, $5 / 1024, $3 / 1024; sep = "; "}' "$MEM")"
 awk '{t[$1] += $6; q[$1] += $10} END {for (s in t) if (t[s] > 0 || q[s] > 0)
 	printf "WARNING: knotd used %d CPU ticks and answered %d queries during the measurements of %s: %s\n", t[s], q[s], s,
 		q[s] > 0 ? "not every answer came from the cache" : "no queries, so that was its own work"}' "$RES"
 echo "upstream-ticks, upstream-q: knotd CPU ticks and queries answered during all $((2 * REPS)) measurements of the server, summed" \
 	"(0: every answer came from the cache)."
-echo "B/RRset: (VmRSS after the warm-up - VmRSS after start-up) / $RRSETS RRsets, one measurement (not a median)."
+echo "B/RRset: (VmRSS ${SETTLE}s after the warm-up - VmRSS after start-up) / $RRSETS RRsets, one measurement (not a median)."
 echo "other% (runs): CPU (both CPUs) used by other processes during the run, in % of one CPU; p99 suffers first."
 
 # ---------------------------------------------------------------------------------------------------

@@ -108,6 +108,7 @@ func runServer(ctx context.Context, f *commonFlags, cfg *config.Config, log *slo
 	if !cfg.Policy.Safety.Breaker.Off {
 		go guard.Run(ctx)
 	}
+	go trimMemory(ctx)
 	// Parsing leaves garbage several times the size of the zones; hand it back to the system now
 	// rather than carry it as resident memory until the heap grows into it.
 	debug.FreeOSMemory()
