@@ -496,7 +496,7 @@ echo "memory (VmRSS after the first answer -> right after caching $RRSETS RRsets
 	"$(awk '{printf "%s%s %.1f -> %.1f -> %.1f MiB", sep, $1, $2 / 1024, $5 / 1024, $3 / 1024; sep = "; "}' "$MEM")"
 awk '{t[$1] += $6; q[$1] += $10} END {for (s in t) if (t[s] > 0 || q[s] > 0)
 	printf "WARNING: knotd used %d CPU ticks and answered %d queries during the measurements of %s: %s\n", t[s], q[s], s,
-		q[s] > 0 ? "not every answer came from the cache" : "no queries, so that was its own work"}' "$RES"
+		(q[s] > 0 ? "not every answer came from the cache" : "no queries, so that was its own work")}' "$RES"
 echo "upstream-ticks, upstream-q: knotd CPU ticks and queries answered during all $((2 * REPS)) measurements of the server, summed" \
 	"(0: every answer came from the cache)."
 echo "B/RRset: (VmRSS ${SETTLE}s after the warm-up - VmRSS after start-up) / $RRSETS RRsets, one measurement (not a median)."
