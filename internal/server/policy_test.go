@@ -200,3 +200,29 @@ func BenchmarkPolicyPipelineHit(b *testing.B) {
 	p.Swap(&snap)
 	benchServe(b, p, "www.example.test.")
 }
+
+// A block by NXDOMAIN or NODATA is rendered from a template: no allocation, once the template is
+// built, and the same answer as the general path (TestPolicyAnswers checks its contents).
+func TestPolicyBlockDoesNotAllocate(t *testing.T) {
+	pol := testPolicy(t, "nx.example CNAME .\nnodata.example CNAME *.\n", policy.Options{})
+	p := cachedPipeline(t, pol)
+	out := make([]byte, 0, 4096)
+	for _, tc := range []struct {
+		name  string
+		rcode uint8
+	}{{"nx.example.", dns.RcodeNameError}, {"nodata.example.", dns.RcodeSuccess}} {
+		q := dns.NewMsg(tc.name, dns.TypeA)
+		q.UDPSize = 1232
+		if err := q.Pack(); err != nil {
+			t.Fatal(err)
+		}
+		req := &query.Request{Wire: q.Data, Transport: query.UDP, Client: netip.MustParseAddrPort("127.0.0.1:5353")}
+		res := p.ServeDNS(req, out)
+		if len(res) < 12 || res[3]&0xf != tc.rcode {
+			t.Fatalf("%s: answer %x", tc.name, res)
+		}
+		if n := testing.AllocsPerRun(100, func() { p.ServeDNS(req, out) }); n != 0 {
+			t.Errorf("%s: %v allocations per block", tc.name, n)
+		}
+	}
+}

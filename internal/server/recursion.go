@@ -30,6 +30,8 @@ type Recursor struct {
 	fwd     []*forwardZone
 	local   *authority.Set
 	except  []string
+	// policyTemplates renders policy blocks without building a message.
+	policyTemplates policyTemplates
 	// slots bounds the questions being resolved at once: past it, SERVFAIL at once rather than
 	// a queue that grows with the attack.
 	slots chan struct{}
