@@ -148,9 +148,16 @@ func policyRecords(m policy.Match, data []dns.RR, req *query.Request, cnameTarge
 
 // renderPolicy writes an answer that needs no resolution: NXDOMAIN, NODATA or local data.
 func (r *Recursor) renderPolicy(req *query.Request, m policy.Match, chain []dns.RR, out []byte) []byte {
-	if len(chain) == 0 && (m.Action == policy.NXDomain || m.Action == policy.NoData) {
-		// The common block: the same answer for every name of the set, from a template.
-		if t := r.policyTemplates.get(m.Rule.Set, m.Action == policy.NXDomain); t != nil {
+	if len(chain) == 0 && m.Name == "" {
+		// The common blocks: the same answer for every name, from a template.
+		var t *wire.Template
+		switch m.Action {
+		case policy.NXDomain, policy.NoData:
+			t = r.policyTemplates.block(m.Rule.Set, m.Action == policy.NXDomain)
+		case policy.Local:
+			t = r.policyTemplates.local(m, req.QType)
+		}
+		if t != nil {
 			return r.limits.AppendEDE(r.limits.Render(out, req, t), req, m.EDE())
 		}
 	}

@@ -201,16 +201,17 @@ func BenchmarkPolicyPipelineHit(b *testing.B) {
 	benchServe(b, p, "www.example.test.")
 }
 
-// A block by NXDOMAIN or NODATA is rendered from a template: no allocation, once the template is
-// built, and the same answer as the general path (TestPolicyAnswers checks its contents).
+// A block by NXDOMAIN, NODATA or local data is rendered from a template: no allocation once the
+// template is built, and the same answer as the general path (TestPolicyAnswers and the BIND
+// comparison check the contents).
 func TestPolicyBlockDoesNotAllocate(t *testing.T) {
-	pol := testPolicy(t, "nx.example CNAME .\nnodata.example CNAME *.\n", policy.Options{})
+	pol := testPolicy(t, "nx.example CNAME .\nnodata.example CNAME *.\nlocal.example A 192.0.2.9\n", policy.Options{})
 	p := cachedPipeline(t, pol)
 	out := make([]byte, 0, 4096)
 	for _, tc := range []struct {
 		name  string
 		rcode uint8
-	}{{"nx.example.", dns.RcodeNameError}, {"nodata.example.", dns.RcodeSuccess}} {
+	}{{"nx.example.", dns.RcodeNameError}, {"nodata.example.", dns.RcodeSuccess}, {"local.example.", dns.RcodeSuccess}} {
 		q := dns.NewMsg(tc.name, dns.TypeA)
 		q.UDPSize = 1232
 		if err := q.Pack(); err != nil {
