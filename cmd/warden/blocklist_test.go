@@ -5,7 +5,6 @@ import (
 	"context"
 	"fmt"
 	"io"
-	"log/slog"
 	"net"
 	"net/http"
 	"net/http/httptest"
@@ -97,21 +96,7 @@ ok.track A 192.0.2.68
 	if b := cfg.Policy.Blocklists; len(b) != 2 || b[0].Name != "hosts" || b[1].Name != "filters" {
 		t.Fatalf("blocklists %+v", b)
 	}
-	var logs syncBuffer
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- runServer(ctx, f, cfg, slog.New(slog.NewTextHandler(&logs, nil))) }()
-	defer func() {
-		cancel()
-		select {
-		case err := <-done:
-			if err != nil {
-				t.Errorf("server: %v", err)
-			}
-		case <-time.After(5 * time.Second):
-			t.Error("server did not stop")
-		}
-	}()
+	logs, _ := startServer(t, f, cfg)
 	waitFor(t, "the first answer", func() bool { return askRcode(addr, "www.shop.test.") == "NOERROR 192.0.2.10" })
 	for name, want := range map[string]string{
 		"ads.shop.test.":        "NXDOMAIN ede=17",

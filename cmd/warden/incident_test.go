@@ -5,7 +5,6 @@ import (
 	"context"
 	"fmt"
 	"io"
-	"log/slog"
 	"net"
 	"net/http"
 	"os"
@@ -122,18 +121,7 @@ control:
 	if err != nil {
 		t.Fatal(err)
 	}
-	var logs syncBuffer
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- runServer(ctx, f, cfg, slog.New(slog.NewTextHandler(&logs, nil))) }()
-	defer func() {
-		cancel()
-		select {
-		case <-done:
-		case <-time.After(5 * time.Second):
-			t.Error("server did not stop")
-		}
-	}()
+	logs, ctx := startServer(t, f, cfg)
 	waitFor(t, "first answer", func() bool { a, err := askA(addr, "h1.shop.com."); return err == nil && a == "192.0.2.2" })
 	load := startLoad(t, ctx, addr, names)
 

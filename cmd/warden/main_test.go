@@ -81,22 +81,7 @@ func TestReloadOnFileChange(t *testing.T) {
 		t.Fatal(err)
 	}
 	cfg.Reload.WatchInterval = 100 * time.Millisecond
-	var logs syncBuffer
-	log := slog.New(slog.NewTextHandler(&logs, nil))
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- runServer(ctx, f, cfg, log) }()
-	defer func() {
-		cancel()
-		select {
-		case err := <-done:
-			if err != nil {
-				t.Errorf("server: %v", err)
-			}
-		case <-time.After(5 * time.Second):
-			t.Error("server did not stop")
-		}
-	}()
+	logs, _ := startServer(t, f, cfg)
 	waitFor(t, "first answer", func() bool { a, err := askA(addr, "www.reload.test."); return err == nil && a == "192.0.2.10" })
 
 	// Queries run during every reload; each must be answered.
@@ -147,6 +132,32 @@ func TestReloadOnFileChange(t *testing.T) {
 	if failures.Load() > 0 {
 		t.Fatalf("%d of %d queries failed during reloads", failures.Load(), failures.Load()+answered.Load())
 	}
+}
+
+// startServer runs the server of f and cfg until the test ends, then stops it and checks that it
+// stopped cleanly. It returns the server's log and a context that ends when the server is told to
+// stop. A test never opens the default control socket under /run.
+func startServer(t *testing.T, f *commonFlags, cfg *config.Config) (*syncBuffer, context.Context) {
+	t.Helper()
+	if cfg.Control.Socket == config.Default().Control.Socket {
+		cfg.Control.Socket = ""
+	}
+	logs := &syncBuffer{}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- runServer(ctx, f, cfg, slog.New(slog.NewTextHandler(logs, nil))) }()
+	t.Cleanup(func() {
+		cancel()
+		select {
+		case err := <-done:
+			if err != nil {
+				t.Errorf("server: %v", err)
+			}
+		case <-time.After(5 * time.Second):
+			t.Error("server did not stop")
+		}
+	})
+	return logs, ctx
 }
 
 // syncBuffer is a log destination the test reads while the server writes.
