@@ -113,7 +113,12 @@ func (p *Pipeline) ServeDNS(req *query.Request, out []byte) []byte {
 	// 4. Resolution, when configured, for everything else; the cache first. The policy's
 	// response stage runs there, on fresh and cached answers alike.
 	if snap.Recursion != nil {
-		p.Recent.sample(req.ID, req.Lower())
+		// Only clients allowed to recurse count: the refused could otherwise dilute the
+		// corpus a policy change is checked on. The ID decides first, so the client check
+		// runs for sampled questions only.
+		if p.Recent.wants(req.ID) && snap.Recursion.allowed(req.Client.Addr()) {
+			p.Recent.add(req.Lower())
+		}
 		return snap.Recursion.ServePolicy(req, out, pol)
 	}
 	return p.limits.RenderRcode(out, req, rcodeRefused, wire.EDENotAuthoritative)

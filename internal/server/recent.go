@@ -28,9 +28,12 @@ type recentName struct {
 	wire [255]byte
 }
 
-// sample keeps the lower-case wire name of a question whose ID falls in the sample.
-func (r *RecentNames) sample(id uint16, lower []byte) {
-	if r == nil || id&(sampleEvery-1) != 0 || len(lower) > 255 {
+// wants says whether the question with this ID falls in the sample.
+func (r *RecentNames) wants(id uint16) bool { return r != nil && id&(sampleEvery-1) == 0 }
+
+// add keeps a lower-case wire name.
+func (r *RecentNames) add(lower []byte) {
+	if len(lower) > 255 {
 		return
 	}
 	r.mu.Lock()
