@@ -67,6 +67,10 @@ func check(args []string, stdout, stderr io.Writer) int {
 // given) over the corpus, prints the report, and says whether the change is within --max-change
 // (or forced).
 func blastRadius(f *commonFlags, cfg *config.Config, stdout, stderr io.Writer) bool {
+	if f.maxChange < 0 || f.maxChange > 100 {
+		fmt.Fprintf(stderr, "--max-change %g: want a percentage from 0 to 100\n", f.maxChange)
+		return false
+	}
 	file, err := os.Open(f.corpus)
 	if err != nil {
 		fmt.Fprintf(stderr, "corpus: %v\n", err)

@@ -113,6 +113,12 @@ control:
 		t.Fatalf("check: exit %d\n%s%s", code, out.String(), errb.String())
 	}
 
+	errb.Reset()
+	if code := run([]string{"check", "--config", filepath.Join(dir, "bad.yaml"), "--corpus", corpus, "--max-change", "150"}, &out, &errb); code != 1 ||
+		!strings.Contains(errb.String(), "--max-change 150: want a percentage from 0 to 100") {
+		t.Fatalf("check --max-change 150: exit %d: %s", code, errb.String())
+	}
+
 	// (b) The server runs with the good policy, under load.
 	cfgPath := filepath.Join(dir, "warden.yaml")
 	writeFile(t, cfgPath, base)
