@@ -51,14 +51,11 @@ func NewPipeline(limits wire.Limits, snap *Snapshot) *Pipeline {
 	return p
 }
 
-// Swap makes snap the one every following query sees; queries in flight finish on the old one.
-func (p *Pipeline) Swap(snap *Snapshot) { p.snap.Store(snap) }
-
 // Snapshot returns the snapshot in force.
 func (p *Pipeline) Snapshot() *Snapshot { return p.snap.Load() }
 
 // Update swaps in a copy of the running snapshot changed by change, which may be called more than
-// once and must only set fields. Parts of the server that change different fields (the reload
+// once and must only set fields; queries in flight finish on the old snapshot. Parts of the server that change different fields (the reload
 // loop the zones, the policy loader the policy) use it so that neither undoes the other.
 func (p *Pipeline) Update(change func(*Snapshot)) {
 	for {

@@ -194,10 +194,8 @@ func BenchmarkPolicyCacheHit(b *testing.B) {
 func BenchmarkPolicyPipelineHit(b *testing.B) {
 	p := testPipeline(b, "")
 	rec := NewRecursor(RecursorConfig{Allow: []netip.Prefix{netip.MustParsePrefix("127.0.0.0/8")}, Timeout: time.Second, MaxConcurrent: 1})
-	snap := *p.snap.Load()
-	snap.Recursion = rec
-	snap.Policy = millionishPolicy(b, 50_000, "")
-	p.Swap(&snap)
+	pol := millionishPolicy(b, 50_000, "")
+	p.Update(func(s *Snapshot) { s.Recursion, s.Policy = rec, pol })
 	benchServe(b, p, "www.example.test.")
 }
 

@@ -83,7 +83,7 @@ func TestRecursionThroughLab(t *testing.T) {
 	if rec2 := server.NewRecursor(server.RecursorConfig{Allow: []netip.Prefix{netip.MustParsePrefix("10.0.0.0/8")},
 		Exchanger: resolver.NewUpstreams(53, time.Second), Timeout: time.Second, MaxConcurrent: 1}); rec2 != nil {
 		empty, _ := authority.New(nil)
-		pipe.Swap(&server.Snapshot{Authority: empty, Recursion: rec2})
+		pipe.Update(func(s *server.Snapshot) { s.Authority, s.Recursion = empty, rec2 })
 		ctx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
 		defer cancel()
 		r, err := dns.Exchange(ctx, dns.NewMsg("www.shop.example.", dns.TypeA), "udp", warden)
