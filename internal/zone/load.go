@@ -88,6 +88,32 @@ func Load(origin, name string, data []byte) (*Zone, []Problem, error) {
 	return l.z, l.warns, nil
 }
 
+// Build makes a zone of origin from records that arrived some other way than a master file: a zone
+// transfer, a dynamic update, a journal. It runs the same checks as Load; name is used in messages.
+// The records are copied where the zone would change them, so rrs may be another zone's records,
+// still being served.
+func Build(origin, name string, rrs []dns.RR) (*Zone, []Problem, error) {
+	origin = strings.ToLower(dnsutil.Fqdn(origin))
+	okey, err := wire.AppendName(nil, origin)
+	if err != nil {
+		return nil, nil, fmt.Errorf("zone %s: origin: %w", origin, err)
+	}
+	l := &loader{z: &Zone{Origin: origin, Key: string(okey), File: name, Nodes: make(map[string]*Node, len(rrs)/2+1)}}
+	for _, rr := range rrs {
+		l.add(rr.Clone())
+		if len(l.errs) >= MaxErrors {
+			break
+		}
+	}
+	if len(l.errs) == 0 {
+		l.check()
+	}
+	if len(l.errs) > 0 {
+		return nil, l.warns, &LoadError{Origin: origin, Problems: l.errs}
+	}
+	return l.z, l.warns, nil
+}
+
 // parseBatch is how many records the parser hands over at a time.
 const parseBatch = 512
 
@@ -165,7 +191,7 @@ func (l *loader) problem(list *[]Problem, rr dns.RR, format string, args ...any)
 // problemAt records a problem with the line of the nth record of rr's owner and type.
 func (l *loader) problemAt(list *[]Problem, rr dns.RR, nth int, format string, args ...any) {
 	p := Problem{File: l.z.File, Msg: fmt.Sprintf(format, args...)}
-	if rr != nil {
+	if rr != nil && l.data != nil {
 		if l.lines == nil {
 			l.lines = indexLines(l.data, l.z.Origin)
 		}

@@ -3,8 +3,11 @@ package zone
 import (
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
+
+	"codeberg.org/miekg/dns"
 )
 
 const head = "$ORIGIN example.test.\n$TTL 300\n@ SOA ns1 host 1 2 3 4 5\n@ NS ns1\nns1 A 192.0.2.1\n"
@@ -112,4 +115,40 @@ func key(t *testing.T, name string) string {
 		b = append(b, l...)
 	}
 	return string(append(b, 0))
+}
+
+func TestBuildFromRecordsOfAnotherZone(t *testing.T) {
+	src := "$ORIGIN example.\n$TTL 300\n@ SOA ns hostmaster 7 3600 600 86400 300\n@ NS ns\nns A 192.0.2.1\nWWW A 192.0.2.2\nwww AAAA 2001:db8::2\nlab NS ns.lab\nns.lab A 192.0.2.3\n"
+	z, _, err := Load("example.", "example.zone", []byte(src))
+	if err != nil {
+		t.Fatal(err)
+	}
+	rrs := slices.Collect(z.All())
+	if len(rrs) != z.Records || dns.RRToType(rrs[0]) != dns.TypeSOA {
+		t.Fatalf("Records gave %d records, SOA first = %v; want %d", len(rrs), dns.RRToType(rrs[0]) == dns.TypeSOA, z.Records)
+	}
+	before := make([]string, len(rrs))
+	for i, rr := range rrs {
+		before[i] = rr.String()
+	}
+	b, _, err := Build("example.", "transfer", rrs)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if b.Records != z.Records || b.Serial() != 7 || len(b.Nodes) != len(z.Nodes) {
+		t.Fatalf("built zone: %d records, serial %d, %d nodes; want %d, 7, %d", b.Records, b.Serial(), len(b.Nodes), z.Records, len(z.Nodes))
+	}
+	if n := b.Nodes["\x03lab\x07example\x00"]; n == nil || !n.IsDelegation() {
+		t.Fatal("delegation lab.example. lost in Build")
+	}
+	for i, rr := range rrs {
+		if rr.String() != before[i] {
+			t.Fatalf("Build changed its input: %q became %q", before[i], rr.String())
+		}
+	}
+	// A record outside the zone is refused, naming it.
+	bad := append(rrs[:len(rrs):len(rrs)], &dns.A{Hdr: dns.Header{Name: "other.", Class: dns.ClassINET, TTL: 60}})
+	if _, _, err := Build("example.", "transfer", bad); err == nil || !strings.Contains(err.Error(), "out of zone") {
+		t.Fatalf("out-of-zone record: err = %v", err)
+	}
 }

@@ -5,6 +5,7 @@
 package zone
 
 import (
+	"iter"
 	"sync/atomic"
 
 	"codeberg.org/miekg/dns"
@@ -138,4 +139,36 @@ func (n *Node) SetMemo(key uint32, t *wire.Template) *wire.Template {
 		}
 	}
 	return t
+}
+
+// All yields every record of the zone, the SOA first, then the rest node by node in no particular
+// order. The records are the zone's own: callers must not change them.
+func (z *Zone) All() iter.Seq[dns.RR] { return z.all }
+
+func (z *Zone) all(yield func(dns.RR) bool) {
+	if !yield(z.SOA) {
+		return
+	}
+	for _, n := range z.Nodes {
+		for _, set := range n.Sets {
+			for _, rr := range set.RRs {
+				if rr == dns.RR(z.SOA) {
+					continue
+				}
+				if !yield(rr) {
+					return
+				}
+			}
+		}
+	}
+}
+
+// Diff is the change from one version of a zone to the next, as IXFR (RFC 1995) and the journal
+// carry it: the SOA of the version it applies to, the records it removes, the SOA of the version
+// it makes, the records it adds. Removed and Added hold no SOA record.
+type Diff struct {
+	From    *dns.SOA
+	Removed []dns.RR
+	To      *dns.SOA
+	Added   []dns.RR
 }
