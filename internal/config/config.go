@@ -41,6 +41,11 @@ type Config struct {
 	Policy PolicyConfig `yaml:"policy"`
 	// Control is the local control interface (`warden policy`).
 	Control ControlConfig `yaml:"control"`
+	// Keys are the TSIG keys zones refer to by name.
+	Keys Keys `yaml:"keys"`
+	// Storage is the directory for what the server writes: secondaries' copies of their zones and
+	// the journals IXFR is served from.
+	Storage string `yaml:"storage"`
 
 	// name is the config file as named to Parse, for messages; empty for Default.
 	name string
@@ -124,6 +129,12 @@ func Parse(data []byte, name, baseDir string) (*Config, error) {
 	for i := range c.Zones {
 		z := &c.Zones[i]
 		z.Origin = canonicalName(z.Origin)
+		if z.Catalog != "" {
+			z.Catalog = canonicalName(z.Catalog)
+		}
+		if z.Key != "" {
+			z.Key = canonicalName(z.Key)
+		}
 		if z.File != "" && !filepath.IsAbs(z.File) {
 			// Abs fails only when the working directory is gone; the file check in Validate then
 			// reports the path as written.
@@ -147,7 +158,7 @@ func Parse(data []byte, name, baseDir string) (*Config, error) {
 			}
 		}
 	}
-	for _, path := range []*string{&c.Policy.Safety.CheckCorpus, &c.Control.Socket} {
+	for _, path := range []*string{&c.Policy.Safety.CheckCorpus, &c.Control.Socket, &c.Storage} {
 		if *path != "" && !filepath.IsAbs(*path) {
 			if p, err := filepath.Abs(filepath.Join(baseDir, *path)); err == nil {
 				*path = p
@@ -182,6 +193,8 @@ func (c *Config) Validate() error {
 	}{
 		{"listen", c.Listen.Validate()},
 		{"zones", c.Zones.Validate()},
+		{"zones", c.validateReplication()},
+		{"keys", c.Keys.Validate()},
 		{"limits", c.Limits.Validate()},
 		{"log", c.Log.Validate()},
 		{"reload", c.Reload.Validate()},
@@ -227,6 +240,7 @@ func (c *Config) clone() *Config {
 	d := *c
 	d.Listen = slices.Clone(c.Listen)
 	d.Zones = slices.Clone(c.Zones)
+	d.Keys = slices.Clone(c.Keys)
 	d.Resolver.Allow = slices.Clone(c.Resolver.Allow)
 	d.Resolver.Forward = slices.Clone(c.Resolver.Forward)
 	d.Resolver.SpecialUseOff = slices.Clone(c.Resolver.SpecialUseOff)

@@ -275,3 +275,101 @@ func defaultListName(source string, lists []BlocklistConfig) string {
 	}
 	return name
 }
+
+// ApplyTransferFlags applies --secondary and --tsig to c and validates the result.
+//
+//   - secondaries holds values ORIGIN=ADDR[:PORT] (port 53 when left out): the zone is served as a
+//     secondary of that primary. Repeating an origin adds primaries to it.
+//   - tsig is NAME:ALGORITHM:BASE64SECRET, or "". The key signs the --secondary zones' transfers
+//     and is accepted from their primaries' NOTIFY; the --zone zones may be transferred by anyone
+//     who signs with it.
+func ApplyTransferFlags(c *Config, secondaries []string, tsig string, zoneFlags []string) error {
+	d := c.clone()
+	if d.where == nil {
+		d.where = make(map[string]location)
+	}
+	var errs []error
+	keyName := ""
+	if tsig != "" {
+		parts := strings.SplitN(tsig, ":", 3)
+		if len(parts) != 3 {
+			return &Error{Flag: "--tsig", Msg: "want NAME:ALGORITHM:BASE64SECRET, as xfr:hmac-sha256:c2VjcmV0"}
+		}
+		k := KeyConfig{Name: canonicalName(parts[0]), Algorithm: strings.ToLower(parts[1]), Secret: parts[2]}
+		if err := (Keys{k}).Validate(); err != nil {
+			for _, e := range leaves(err) {
+				msg := e.Error()
+				if ce, ok := e.(*Error); ok {
+					msg = strings.TrimPrefix(ce.Key, "[0].") + ": " + ce.Msg
+				}
+				errs = append(errs, &Error{Flag: "--tsig", Msg: msg})
+			}
+			return errors.Join(errs...)
+		}
+		d.Keys = slices.DeleteFunc(d.Keys, func(o KeyConfig) bool { return canonicalName(o.Name) == k.Name })
+		d.where[fmt.Sprintf("keys[%d]", len(d.Keys))] = location{flag: "--tsig"}
+		d.Keys = append(d.Keys, k)
+		keyName = k.Name
+	}
+	if len(secondaries) > 0 {
+		// As with --zone: the built-in example zone is there only so that a bare server answers.
+		d.Zones = slices.DeleteFunc(d.Zones, func(z ZoneConfig) bool { return z.File == "" && z.Data != nil })
+	}
+	for _, v := range secondaries {
+		origin, addr, ok := strings.Cut(v, "=")
+		origin = canonicalName(strings.TrimSpace(origin))
+		if !ok || origin == "" || !validName(origin) {
+			errs = append(errs, &Error{Flag: flagName("--secondary", v), Msg: "want ORIGIN=ADDR[:PORT], as example.com.=192.0.2.1"})
+			continue
+		}
+		ap, err := parseAddrDefaultPort(strings.TrimSpace(addr), 53)
+		if err != nil {
+			errs = append(errs, &Error{Flag: flagName("--secondary", v), Msg: err.Error()})
+			continue
+		}
+		i := slices.IndexFunc(d.Zones, func(z ZoneConfig) bool { return z.Origin == origin })
+		if i < 0 {
+			d.Zones = append(d.Zones, ZoneConfig{Origin: origin})
+			i = len(d.Zones) - 1
+			d.where[fmt.Sprintf("zones[%d]", i)] = location{flag: flagName("--secondary", v)}
+		} else if !d.Zones[i].IsSecondary() {
+			errs = append(errs, &Error{Flag: flagName("--secondary", v), Msg: fmt.Sprintf("zone %s is already served from %s", origin, d.Zones[i].Source())})
+			continue
+		}
+		d.Zones[i].Primaries = append(d.Zones[i].Primaries, ap)
+		if keyName != "" {
+			d.Zones[i].Key = keyName
+		}
+	}
+	if keyName != "" {
+		for _, zf := range zoneFlags {
+			origin, _, _ := strings.Cut(zf, "=")
+			origin = canonicalName(strings.TrimSpace(origin))
+			for i := range d.Zones {
+				if d.Zones[i].Origin == origin && d.Zones[i].Key == "" {
+					d.Zones[i].Key = keyName
+				}
+			}
+		}
+	}
+	if len(errs) > 0 {
+		return errors.Join(errs...)
+	}
+	if err := d.Validate(); err != nil {
+		return err
+	}
+	*c = *d
+	return nil
+}
+
+// parseAddrDefaultPort reads ADDR or ADDR:PORT ([V6]:PORT), with port def when none is given.
+func parseAddrDefaultPort(s string, def uint16) (netip.AddrPort, error) {
+	if a, err := netip.ParseAddr(strings.Trim(s, "[]")); err == nil {
+		return netip.AddrPortFrom(a, def), nil
+	}
+	ap, err := netip.ParseAddrPort(s)
+	if err != nil || ap.Port() == 0 {
+		return netip.AddrPort{}, fmt.Errorf("%q is not an IP address with an optional port, as 192.0.2.1 or 192.0.2.1:5300", s)
+	}
+	return ap, nil
+}

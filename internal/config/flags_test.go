@@ -5,6 +5,7 @@ import (
 	"os"
 	"path/filepath"
 	"reflect"
+	"slices"
 	"strings"
 	"testing"
 )
@@ -191,5 +192,61 @@ func TestResolverTTLRange(t *testing.T) {
 	c, err := Parse([]byte("resolver:\n  stale_ttl: 0\n  max_ttl: 1h\n"), "warden.yaml", t.TempDir())
 	if err != nil || c.Resolver.StaleTTL != 0 || c.Resolver.MaxTTL.Hours() != 1 {
 		t.Fatalf("%v %+v", err, c)
+	}
+}
+
+func TestApplyTransferFlags(t *testing.T) {
+	c := Default()
+	if err := ApplyTransferFlags(c, []string{"Example.COM=192.0.2.1", "example.com.=[2001:db8::1]:5300"}, "xfr:hmac-sha256:c2VjcmV0", nil); err != nil {
+		t.Fatal(err)
+	}
+	if len(c.Zones) != 1 {
+		t.Fatalf("zones = %+v; want only example.com. (the built-in zone gives way)", c.Zones)
+	}
+	z := c.Zones[0]
+	want := []netip.AddrPort{netip.MustParseAddrPort("192.0.2.1:53"), netip.MustParseAddrPort("[2001:db8::1]:5300")}
+	if z.Origin != "example.com." || !slices.Equal(z.Primaries, want) || z.Key != "xfr." || !z.IsSecondary() {
+		t.Fatalf("zone = %+v", z)
+	}
+	if k, ok := c.Keys.Find("XFR"); !ok || k.Algorithm != "hmac-sha256" || string(k.SecretBytes()) != "secret" {
+		t.Fatalf("key = %+v, %v", k, ok)
+	}
+	for _, tc := range []struct {
+		secondary []string
+		tsig      string
+		want      string
+	}{
+		{[]string{"example.com."}, "", `--secondary "example.com.": want ORIGIN=ADDR[:PORT]`},
+		{[]string{"example.com.=nowhere"}, "", `"nowhere" is not an IP address`},
+		{nil, "xfr:hmac-md5:c2VjcmV0", `--tsig: algorithm: "hmac-md5" is not one of`},
+		{nil, "xfr:hmac-sha256:not base64!", "--tsig: secret: not base64"},
+		{nil, "xfr-hmac-sha256", "--tsig: want NAME:ALGORITHM:BASE64SECRET"},
+	} {
+		err := ApplyTransferFlags(Default(), tc.secondary, tc.tsig, nil)
+		if err == nil || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("%v %q: err = %v; want it to contain %q", tc.secondary, tc.tsig, err, tc.want)
+		}
+	}
+}
+
+func TestReplicationConfigErrors(t *testing.T) {
+	for _, tc := range []struct{ yaml, want string }{
+		{"zones:\n  - origin: a.\n    primaries: [192.0.2.1:53]\n    key: nokey\n", `zones[0].key: no key "nokey." in keys`},
+		{"zones:\n  - origin: a.\n    primaries: [192.0.2.1:53]\n    allow_update: [127.0.0.1/32]\n", "a secondary takes no updates"},
+		{"zones:\n  - origin: a.\n    role: catalogue\n", `"catalogue" is not a role`},
+		{"zones:\n  - origin: a.\n    primaries: [192.0.2.1:53]\n    catalog: cat.\n", "only a primary's zones are listed"},
+		{"keys:\n  - name: k\n    algorithm: hmac-sha256\n    secret: c2VjcmV0\n  - name: K.\n    algorithm: hmac-sha512\n    secret: c2VjcmV0\n", `keys[1].name: key "K." is already keys[0]`},
+	} {
+		_, err := Parse([]byte(tc.yaml), "warden.yaml", t.TempDir())
+		if err == nil || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("%s: err = %v; want it to contain %q", tc.yaml, err, tc.want)
+		}
+	}
+	c, err := Parse([]byte("zones:\n  - origin: cat.\n    role: catalog\n  - origin: a.\n    primaries: [\"192.0.2.1:53\"]\n"), "warden.yaml", t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !c.Zones[0].IsProducedCatalog() || !c.Zones[1].IsSecondary() {
+		t.Fatalf("zones = %+v", c.Zones)
 	}
 }

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"fmt"
 	"io"
+	"net/netip"
 	"os"
 	"strings"
 )
@@ -19,6 +20,26 @@ type ZoneConfig struct {
 	// Data holds the zone file's contents when they are built into the binary, as the example zone
 	// of Default is; nil when File names the file to read. It is never read from YAML.
 	Data []byte `yaml:"-"`
+
+	// Primaries makes the zone a secondary: it is transferred (IXFR, else AXFR) from the first of
+	// them that answers, kept in File (default: in the storage directory) and refreshed on the SOA
+	// timers and on NOTIFY from them.
+	Primaries []netip.AddrPort `yaml:"primaries"`
+	// Notify are the secondaries told (RFC 1996) when the zone changes.
+	Notify []netip.AddrPort `yaml:"notify"`
+	// AllowTransfer are the networks that may transfer the zone (AXFR, IXFR). Empty means nobody,
+	// unless Key is set: then any address that signs with the key.
+	AllowTransfer []netip.Prefix `yaml:"allow_transfer"`
+	// AllowUpdate are the networks that may change the zone by dynamic update (RFC 2136); empty
+	// means nobody. When Key is set, updates must also be signed with it.
+	AllowUpdate []netip.Prefix `yaml:"allow_update"`
+	// Key names the TSIG key that transfers, NOTIFY and UPDATE for this zone must be signed with,
+	// both ways; "" = unsigned (the address lists alone decide).
+	Key string `yaml:"key"`
+	// Role is "" for a plain zone or "catalog" for a catalog zone (RFC 9432).
+	Role string `yaml:"role"`
+	// Catalog names the catalog zone, produced by this server, that lists this zone.
+	Catalog string `yaml:"catalog"`
 }
 
 // Open returns the zone file's contents, from Data when the zone is built in and from File
@@ -68,6 +89,8 @@ func (zs Zones) Validate() error {
 			}
 		}
 		switch {
+		case z.IsSecondary() || z.IsProducedCatalog():
+			// A secondary's file is where its copy is kept and need not exist yet.
 		case z.File == "" && z.Data == nil:
 			p.add(key+".file", "required")
 		case z.File != "":
