@@ -21,11 +21,31 @@ type Set struct {
 	// names holds every node under the zone that is closest enclosing for its name, so that a
 	// parent's glue below a served child never answers in the child's place.
 	names map[string]*zone.Node
+	// unavailable holds the origins (wire form) of zones served here that have no data to answer
+	// from: a secondary not yet transferred, or expired. Names under them get SERVFAIL rather than
+	// an answer from a parent zone or from recursion.
+	unavailable map[string]bool
 }
 
 // New indexes zones. Origins must be distinct.
 func New(zones []*zone.Zone) (*Set, error) {
+	return NewWithUnavailable(zones, nil)
+}
+
+// NewWithUnavailable indexes zones, and marks the origins in unavailable (presentation form) as
+// served but without data.
+func NewWithUnavailable(zones []*zone.Zone, unavailable []string) (*Set, error) {
 	s := &Set{zones: make(map[string]*zone.Zone, len(zones))}
+	for _, origin := range unavailable {
+		key, err := wire.AppendName(nil, origin)
+		if err != nil {
+			return nil, fmt.Errorf("zone %s: %w", origin, err)
+		}
+		if s.unavailable == nil {
+			s.unavailable = make(map[string]bool, len(unavailable))
+		}
+		s.unavailable[string(key)] = true
+	}
 	total := 0
 	for _, z := range zones {
 		if _, dup := s.zones[z.Key]; dup {
@@ -49,6 +69,33 @@ func New(zones []*zone.Zone) (*Set, error) {
 		}
 	}
 	return s, nil
+}
+
+// Unavailable says whether the closest zone served for the lower-case wire name has no data (not
+// yet transferred, or expired): its names are answered SERVFAIL (RFC 1035 §4.3.5: an expired zone
+// is no longer authoritative, and its server has nothing better to say).
+func (s *Set) Unavailable(name []byte) bool {
+	if len(s.unavailable) == 0 {
+		return false
+	}
+	for off := 0; off < len(name); off += int(name[off]) + 1 {
+		if s.unavailable[string(name[off:])] {
+			return true
+		}
+		if s.zones[string(name[off:])] != nil || name[off] == 0 {
+			return false
+		}
+	}
+	return false
+}
+
+// Zones returns the zones with data, in no order.
+func (s *Set) Zones() []*zone.Zone {
+	out := make([]*zone.Zone, 0, len(s.zones))
+	for _, z := range s.zones {
+		out = append(out, z)
+	}
+	return out
 }
 
 // closestZone returns the deepest served zone at or above the wire name.

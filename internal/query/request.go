@@ -93,6 +93,9 @@ type Request struct {
 	// Later, when not nil, lets the answer come after ServeDNS returns (UDP). When nil the
 	// handler may take its time: the listener gives each query its own goroutine (TCP).
 	Later Deferrer
+	// Stream, when not nil (TCP), sends one message to the client ahead of the handler's reply,
+	// for answers of many messages (zone transfers); the listener adds the length prefix.
+	Stream func(msg []byte) error
 
 	ID     uint16
 	Flags  uint16 // header flags as received (opcode and rcode bits included)

@@ -30,6 +30,15 @@ type Snapshot struct {
 	// Policy rewrites the answers to recursive queries; nil when there is none. It applies only
 	// where recursion does (RD=1, a client allowed to recurse), as BIND's response-policy.
 	Policy *policy.Policy
+	// Zones answers zone transfers, NOTIFY and UPDATE; nil when the server takes part in no
+	// replication, and admission then refuses them as not authorised.
+	Zones ZoneOps
+}
+
+// ZoneOps answers the messages that concern a whole zone rather than a name. On TCP it may send
+// messages through req.Stream before returning its last one (or nil).
+type ZoneOps interface {
+	ServeZoneOp(req *query.Request, out []byte) []byte
 }
 
 // Pipeline is the path of one query, in the order of the design: admission, then the served zones.
@@ -84,7 +93,12 @@ func (p *Pipeline) ServeDNS(req *query.Request, out []byte) []byte {
 	case query.BadVers:
 		return p.limits.RenderRcode(out, req, rcodeBadVers, wire.NoEDE)
 	}
+	snap := p.snap.Load()
 	if rcode := admit(req); rcode != 0 {
+		if rcode == rcodeNotAuth && snap.Zones != nil {
+			// NOTIFY, UPDATE and transfers: for the zones' own handler to check and answer.
+			return snap.Zones.ServeZoneOp(req, out)
+		}
 		ede := wire.NoEDE
 		if rcode == rcodeRefused {
 			ede = wire.EDENotAuthoritative
@@ -92,7 +106,6 @@ func (p *Pipeline) ServeDNS(req *query.Request, out []byte) []byte {
 		return p.limits.RenderRcode(out, req, rcode, ede)
 	}
 
-	snap := p.snap.Load()
 	// 2. Policy, question stage: client-IP and QNAME rules answer before anything is looked up,
 	// unless a policy zone with response rules comes first; then pol goes on to the answer.
 	var pol *policy.Policy
@@ -103,7 +116,11 @@ func (p *Pipeline) ServeDNS(req *query.Request, out []byte) []byte {
 			return res
 		}
 	}
-	// 3. Authority: a served zone that encloses the name answers.
+	// 3. Authority: a served zone that encloses the name answers; one that has no data yet (or
+	// has expired) answers SERVFAIL.
+	if snap.Authority.Unavailable(req.Lower()) {
+		return p.limits.RenderRcode(out, req, rcodeServFail, wire.NoEDE)
+	}
 	if t := snap.Authority.Answer(req); t != nil {
 		return p.limits.Render(out, req, t)
 	}

@@ -125,6 +125,7 @@ func (s *tcpServer) start(conn net.Conn) {
 		return
 	}
 	c := &tcpConn{s: s, conn: conn}
+	c.stream = c.send
 	if ta, ok := conn.RemoteAddr().(*net.TCPAddr); ok {
 		ap := ta.AddrPort()
 		c.client = netip.AddrPortFrom(ap.Addr().Unmap(), ap.Port())
@@ -148,6 +149,26 @@ type tcpConn struct {
 	client netip.AddrPort
 
 	wmu sync.Mutex // one reply written at a time, each whole
+	// stream is send as a func value, made once per connection, for Request.Stream.
+	stream func(msg []byte) error
+}
+
+// send writes one more message of a multi-message answer (a zone transfer), framed; an error means
+// the client is gone or not reading, and the rest of the answer should not be made.
+func (c *tcpConn) send(msg []byte) error {
+	if len(msg) > 65535 {
+		return fmt.Errorf("tcp message of %d bytes is over 65535", len(msg))
+	}
+	frame := make([]byte, 2, 2+len(msg))
+	binary.BigEndian.PutUint16(frame, uint16(len(msg)))
+	frame = append(frame, msg...)
+	c.wmu.Lock()
+	defer c.wmu.Unlock()
+	if err := c.conn.SetWriteDeadline(time.Now().Add(c.s.idle)); err != nil {
+		return err
+	}
+	_, err := c.conn.Write(frame)
+	return err
 }
 
 // tcpJob carries one query through its goroutine; jobs are pooled. buf holds the reply behind two
@@ -253,8 +274,9 @@ func (c *tcpConn) answer(job *tcpJob) {
 	job.req.Wire = job.in[:len(job.in):len(job.in)]
 	job.req.Client = c.client
 	job.req.Transport = query.TCP
+	job.req.Stream = c.stream
 	res := serveSafe(c.s.h, &job.req, job.buf[2:2:tcpBufLen], c.s.log)
-	job.req.Wire = nil
+	job.req.Wire, job.req.Stream = nil, nil
 	if len(res) == 0 || len(res) > 65535 {
 		return
 	}
