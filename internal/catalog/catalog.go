@@ -64,7 +64,7 @@ func Parse(z *zone.Zone) ([]Member, error) {
 	}
 	slices.SortFunc(nodes, func(a, b *zone.Node) int { return strings.Compare(a.Name, b.Name) })
 
-	byID := make(map[string]*Member)
+	var found []*Member // in node order, so errors below are deterministic too
 	props := make(map[string][]*zone.Node) // member ID → its property nodes
 	for _, n := range nodes {
 		labels := strings.Split(strings.TrimSuffix(n.Name, "."+zones), ".")
@@ -75,7 +75,7 @@ func Parse(z *zone.Zone) ([]Member, error) {
 				return nil, err
 			}
 			if m != nil {
-				byID[m.ID] = m
+				found = append(found, m)
 			}
 		case 2:
 			props[labels[1]] = append(props[labels[1]], n)
@@ -83,9 +83,9 @@ func Parse(z *zone.Zone) ([]Member, error) {
 		// Deeper names are custom properties (ext.<id>) or unknown ones: ignored.
 	}
 
-	members := make([]Member, 0, len(byID))
-	for id, m := range byID {
-		for _, n := range props[id] {
+	members := make([]Member, 0, len(found))
+	for _, m := range found {
+		for _, n := range props[m.ID] {
 			if err := property(z, n, m); err != nil {
 				return nil, err
 			}
