@@ -64,7 +64,7 @@ func Parse(z *zone.Zone) ([]Member, error) {
 	}
 	slices.SortFunc(nodes, func(a, b *zone.Node) int { return strings.Compare(a.Name, b.Name) })
 
-	var found []*Member // in node order, so errors below are deterministic too
+	var found []*Member                    // in node order, so errors below are deterministic too
 	props := make(map[string][]*zone.Node) // member ID → its property nodes
 	for _, n := range nodes {
 		labels := strings.Split(strings.TrimSuffix(n.Name, "."+zones), ".")
