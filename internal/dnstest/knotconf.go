@@ -1,0 +1,129 @@
+package dnstest
+
+import (
+	"errors"
+	"fmt"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+)
+
+// Knot is a running knotd started by StartKnotConf.
+type Knot struct {
+	Addr string // "127.0.0.1:PORT", for queries and transfers
+	Port int    // the same port, for knotd configurations that name this server as a remote
+	Dir  string // rundir and storage: zone files, journals and the control socket live here
+}
+
+// StartKnotConf runs knotd on 127.0.0.1 and a free port with a configuration of its own: the server,
+// log and database sections are written here as StartKnot writes them, and body returns the rest
+// (acl, remote, template and zone sections) for the directory the server runs in. It returns once
+// every zone in ready answers its SOA with AA set (bounded by StartKnot's timeout), so a test can
+// wait for zones the server learns at run time, such as the members of a catalog. The server is
+// stopped in t.Cleanup; its log is written to the test log when the test fails. Without knotd the
+// test is skipped (an error when CI=true).
+func StartKnotConf(t testing.TB, body func(dir string) string, ready []string) *Knot {
+	t.Helper()
+	bin, ok := knotdPath()
+	if !ok {
+		if os.Getenv("CI") == "true" {
+			t.Fatal("knotd (Knot DNS) is not installed; CI must install the knot package")
+		}
+		t.Skip("knotd (Knot DNS) is not installed; install the knot package to run interoperability tests")
+	}
+	if len(ready) == 0 {
+		t.Fatal("StartKnotConf: no zone to wait for")
+	}
+	dir := knotDir(t)
+	zones := make([]Zone, len(ready))
+	for i, z := range ready {
+		zones[i] = Zone{Origin: z}
+	}
+	var lastErr error
+	for attempt := 1; attempt <= startAttempts; attempt++ {
+		port, err := freePort()
+		if err != nil {
+			t.Fatalf("StartKnotConf: %v", err)
+		}
+		k := &Knot{Addr: net.JoinHostPort("127.0.0.1", strconv.Itoa(port)), Port: port, Dir: dir}
+		err = k.start(t, bin, body(dir), zones)
+		if err == nil {
+			return k
+		}
+		lastErr = err
+		if !errors.Is(err, errBind) {
+			break
+		}
+	}
+	t.Fatalf("StartKnotConf: %v", lastErr)
+	return nil
+}
+
+func (k *Knot) start(t testing.TB, bin, body string, zones []Zone) error {
+	t.Helper()
+	var b strings.Builder
+	fmt.Fprintf(&b, "server:\n    rundir: %q\n    listen: 127.0.0.1@%d\n", k.Dir, k.Port)
+	fmt.Fprintf(&b, "    udp-workers: 1\n    tcp-workers: 1\n    background-workers: 1\n")
+	fmt.Fprintf(&b, "    identity: \"\"\n    version: \"\"\n    nsid: \"\"\n")
+	fmt.Fprintf(&b, "log:\n  - target: stderr\n    any: info\n")
+	fmt.Fprintf(&b, "database:\n    storage: %q\n", k.Dir)
+	b.WriteString(body)
+	conf := filepath.Join(k.Dir, "knot.conf")
+	if err := os.WriteFile(conf, []byte(b.String()), 0o644); err != nil {
+		return err
+	}
+
+	log := &syncBuffer{}
+	cmd := exec.Command(bin, "-c", conf)
+	cmd.Stdout, cmd.Stderr = log, log
+	if err := cmd.Start(); err != nil {
+		return fmt.Errorf("start %s: %w", bin, err)
+	}
+	exited := make(chan struct{})
+	go func() {
+		cmd.Wait()
+		close(exited)
+	}()
+	stop := func() {
+		cmd.Process.Signal(syscall.SIGTERM)
+		select {
+		case <-exited:
+		case <-time.After(stopTimeout):
+			cmd.Process.Kill()
+			<-exited
+		}
+	}
+	if err := waitReady(k.Addr, zones, exited); err != nil {
+		stop()
+		if strings.Contains(log.String(), "address already in use") {
+			return fmt.Errorf("knotd on %s: %w: %v", k.Addr, errBind, err)
+		}
+		return fmt.Errorf("knotd on %s: %v\nconfiguration:\n%s\nknotd log:\n%s", k.Addr, err, b.String(), log.String())
+	}
+	t.Cleanup(func() {
+		stop()
+		if t.Failed() {
+			t.Logf("knotd %s log:\n%s", k.Addr, log.String())
+		}
+	})
+	return nil
+}
+
+// Control runs knotc against the server's control socket and returns its output; a failing
+// command fails the test.
+func (k *Knot) Control(t testing.TB, args ...string) string {
+	t.Helper()
+	bin := peerBin(t, "knotc", "knot")
+	cmd := exec.Command(bin, append([]string{"-s", filepath.Join(k.Dir, "knot.sock"), "-t", "5"}, args...)...)
+	out, err := cmd.CombinedOutput()
+	if err != nil {
+		t.Fatalf("knotc %s: %v\n%s", strings.Join(args, " "), err, out)
+	}
+	return string(out)
+}
