@@ -152,3 +152,19 @@ func TestBuildFromRecordsOfAnotherZone(t *testing.T) {
 		t.Fatalf("out-of-zone record: err = %v", err)
 	}
 }
+
+func TestTXTWithDifferentStringCounts(t *testing.T) {
+	// Two TXT records at one owner with different numbers of strings: distinct records, and no
+	// crash comparing them.
+	src := head + "a TXT \"x\" \"y\"\na TXT \"x\"\nb TXT \"0\"\nb TXT \"\"\nb TXT \"0\"\n"
+	z, _, err := Load("example.test.", "txt.zone", []byte(src))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := len(z.Nodes["\x01a\x07example\x04test\x00"].RRset(dns.TypeTXT)); got != 2 {
+		t.Errorf("a. TXT: %d records; want 2", got)
+	}
+	if got := len(z.Nodes["\x01b\x07example\x04test\x00"].RRset(dns.TypeTXT)); got != 2 {
+		t.Errorf("b. TXT: %d records; want 2 (the repeated one collapses)", got)
+	}
+}
