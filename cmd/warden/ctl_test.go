@@ -241,7 +241,7 @@ func TestCtlErrors(t *testing.T) {
 			err: []string{"warden ctl: cannot reach warden at " + closed + ": connection refused — is `warden serve` running with control enabled?\n"}}},
 		{[]string{"--url", url, "--token-file", wrong}, ctlCase{args: "status", code: 1, err: []string{"warden ctl: the control token was refused\n"}, outIsEmpty: true}},
 		{[]string{"--url", url, "--token-file", short}, ctlCase{args: "status", code: 2, err: []string{"warden ctl: --token-file: " + short + ": the token is 5 bytes; want at least 16"}}},
-		{[]string{"--url", url, "--token-file", filepath.Join(dir, "none")}, ctlCase{args: "status", code: 2, err: []string{"warden ctl: --token-file: open " + filepath.Join(dir, "none") + ": no such file"}}},
+		{[]string{"--url", url, "--token-file", filepath.Join(dir, "none")}, ctlCase{args: "status", code: 2, err: []string{"warden ctl: --token-file: stat " + filepath.Join(dir, "none") + ": no such file"}}},
 		{[]string{"--url", url}, ctlCase{args: "status", code: 2, err: []string{"warden ctl: --url needs --token-file"}}},
 		{[]string{"--token-file", tokenFile}, ctlCase{args: "status", code: 2, err: []string{"warden ctl: --token-file goes with --url"}}},
 		{append(socket, http...), ctlCase{args: "status", code: 2, err: []string{"warden ctl: give --control or --url, not both"}}},

@@ -64,6 +64,12 @@ const maxTokenFile = 4096
 // white space, which must be at least MinTokenLen printable ASCII bytes with no space inside
 // (it travels in an HTTP header).
 func ReadToken(path string) ([]byte, error) {
+	// A FIFO or device would block the read or never end it.
+	if fi, err := os.Stat(path); err != nil {
+		return nil, err // *PathError: names the file and the reason
+	} else if !fi.Mode().IsRegular() {
+		return nil, fmt.Errorf("%s is not a regular file", path)
+	}
 	f, err := os.Open(path)
 	if err != nil {
 		return nil, err // *PathError: names the file and the reason
