@@ -71,6 +71,8 @@ func run(args []string, stdout, stderr io.Writer) int {
 		return labCmd(args, stdout, stderr)
 	case "policy":
 		return policyCmd(args, stdout, stderr)
+	case "ctl":
+		return ctlCmd(args, stdout, stderr)
 	case "help", "-h", "--help":
 		fmt.Fprint(stdout, usage)
 		return 0

@@ -4,17 +4,18 @@ import (
 	"flag"
 	"fmt"
 	"io"
-	"net/http"
 	"net/url"
 	"strings"
 	"text/tabwriter"
+	"time"
 
 	"warden/internal/config"
 	"warden/internal/control"
 	"warden/internal/server"
 )
 
-// policyCmd is `warden policy ACTION`, the client of a running server's control socket.
+// policyCmd is `warden policy ACTION`, the client of a running server's control socket; it does
+// what `warden ctl policy ACTION` does.
 func policyCmd(args []string, stdout, stderr io.Writer) int {
 	fs := flag.NewFlagSet("warden policy", flag.ContinueOnError)
 	fs.SetOutput(stderr)
@@ -29,43 +30,35 @@ func policyCmd(args []string, stdout, stderr io.Writer) int {
 	if err := fs.Parse(args[1:]); err != nil {
 		return exitCode(err)
 	}
-	c := control.NewClient(*socket)
+	return runPolicy(control.NewClient(*socket), "warden policy", append([]string{action}, fs.Args()...), *force, false, stdout, stderr)
+}
+
+// runPolicy runs `policy ACTION [SET]` against c for `warden policy` and `warden ctl policy`.
+func runPolicy(c *control.Client, prog string, words []string, force, asJSON bool, stdout, stderr io.Writer) int {
+	action, args := words[0], words[1:]
 	switch action {
 	case "status":
-		if fs.NArg() != 0 {
+		if len(args) != 0 {
 			break
 		}
-		var st server.PolicyStatus
-		if err := c.Do(http.MethodGet, "/policy", &st); err != nil {
-			fmt.Fprintf(stderr, "warden policy: %v\n", err)
-			return 1
-		}
-		printStatus(stdout, st)
-		return 0
+		return show(c, prog, "/policy", asJSON, stdout, stderr, func(w io.Writer, st server.PolicyStatus, _ time.Time) { printStatus(w, st) })
 	case "rollback", "resume", "reload":
 		path := "/policy/" + action
 		switch {
-		case action == "resume" && fs.NArg() == 1:
-			path += "?set=" + url.QueryEscape(fs.Arg(0))
-		case action == "reload" && fs.NArg() == 0 && *force:
+		case action == "resume" && len(args) == 1:
+			path += "?set=" + url.QueryEscape(args[0])
+		case action == "reload" && len(args) == 0 && force:
 			path += "?force=1"
-		case fs.NArg() != 0 || action == "resume":
-			fmt.Fprintf(stderr, "warden policy %s: unexpected arguments %q\n", action, fs.Args())
+		case action == "resume" && len(args) == 0:
+			fmt.Fprintf(stderr, "%s policy resume: say which rule set\n", prog)
+			return 2
+		case len(args) != 0:
+			fmt.Fprintf(stderr, "%s policy %s: unexpected arguments %q\n", prog, action, args)
 			return 2
 		}
-		var done control.Done
-		err := c.Do(http.MethodPost, path, &done)
-		if done.Report != "" {
-			fmt.Fprint(stdout, done.Report)
-		}
-		if err != nil {
-			fmt.Fprintf(stderr, "warden policy: %v\n", err)
-			return 1
-		}
-		fmt.Fprintln(stdout, done.Message)
-		return 0
+		return act(c, prog, path, asJSON, stdout, stderr)
 	}
-	fmt.Fprintf(stderr, "warden policy: unknown action %q (status, rollback, resume SET, reload)\n", strings.Join(args, " "))
+	fmt.Fprintf(stderr, "%s: unknown policy action %q (status, rollback, resume SET, reload)\n", prog, strings.Join(words, " "))
 	return 2
 }
 

@@ -17,6 +17,7 @@ import (
 	"warden/internal/authority"
 	"warden/internal/cache"
 	"warden/internal/config"
+	"warden/internal/control"
 	"warden/internal/policy"
 	"warden/internal/resolver"
 	"warden/internal/server"
@@ -152,7 +153,7 @@ func runServer(ctx context.Context, f *commonFlags, cfg *config.Config, log *slo
 		done  chan policyResult
 	}
 	policyRequests := make(chan policyRequest)
-	startControl(ctx, cfg, guard, func(force bool) (policy.Report, error) {
+	startControl(ctx, cfg, control.Deps{Policy: guard, PolicyReload: func(force bool) (policy.Report, error) {
 		req := policyRequest{force: force, done: make(chan policyResult, 1)}
 		select {
 		case policyRequests <- req:
@@ -161,7 +162,7 @@ func runServer(ctx context.Context, f *commonFlags, cfg *config.Config, log *slo
 		}
 		r := <-req.done
 		return r.report, r.err
-	}, log)
+	}}, log)
 	reload := func(why string) {
 		next := cfg
 		if why == "signal" && f.config != "" {

@@ -39,7 +39,7 @@ type Config struct {
 	Resolver ResolverConfig `yaml:"resolver"`
 	// Policy rewrites the answers to recursive queries (RPZ); empty means no policy.
 	Policy PolicyConfig `yaml:"policy"`
-	// Control is the local control interface (`warden policy`).
+	// Control is the control interface (`warden ctl`, `warden policy`).
 	Control ControlConfig `yaml:"control"`
 	// Keys are the TSIG keys zones refer to by name.
 	Keys Keys `yaml:"keys"`
@@ -158,7 +158,7 @@ func Parse(data []byte, name, baseDir string) (*Config, error) {
 			}
 		}
 	}
-	for _, path := range []*string{&c.Policy.Safety.CheckCorpus, &c.Control.Socket, &c.Storage} {
+	for _, path := range []*string{&c.Policy.Safety.CheckCorpus, &c.Control.Socket, &c.Control.HTTP.TokenFile, &c.Storage} {
 		if *path != "" && !filepath.IsAbs(*path) {
 			if p, err := filepath.Abs(filepath.Join(baseDir, *path)); err == nil {
 				*path = p
@@ -201,6 +201,7 @@ func (c *Config) Validate() error {
 		{"resolver", c.Resolver.Validate()},
 		{"policy", c.Policy.Validate()},
 		{"policy.safety", c.Policy.Safety.Validate()},
+		{"control", c.Control.Validate()},
 	}
 	var errs []error
 	for _, s := range sections {

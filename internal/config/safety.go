@@ -1,6 +1,11 @@
 package config
 
 import (
+	"bytes"
+	"fmt"
+	"io"
+	"net/netip"
+	"os"
 	"time"
 )
 
@@ -28,10 +33,98 @@ type BreakerConfig struct {
 	MinQueries uint64        `yaml:"min_queries"`
 }
 
-// ControlConfig is the control interface, which `warden policy` talks to.
+// ControlConfig is the control interface, which `warden ctl` and `warden policy` talk to.
 type ControlConfig struct {
-	// Socket is the Unix socket's path; empty turns the control interface off.
+	// Socket is the Unix socket's path; empty turns the socket off. Only its owner may open it,
+	// so it needs no token.
 	Socket string `yaml:"socket"`
+	// HTTP serves the same interface over TCP, behind a bearer token; off unless Listen is set.
+	HTTP ControlHTTPConfig `yaml:"http"`
+}
+
+// ControlHTTPConfig is the control interface over TCP.
+type ControlHTTPConfig struct {
+	// Listen is the one IP:port to listen on; empty turns HTTP off. A host name is refused, so
+	// the interface never ends up on an address a resolver chose.
+	Listen string `yaml:"listen"`
+	// TokenFile holds the token every request must carry (Authorization: Bearer); required
+	// with Listen. Relative to the config file.
+	TokenFile string `yaml:"token_file"`
+}
+
+// MinTokenLen is the shortest control token accepted: 16 bytes leave guessing it over the
+// network hopeless even at a million tries a second.
+const MinTokenLen = 16
+
+// maxTokenFile bounds what ReadToken reads: a token is a line, and a wrong path (a log, a
+// device) must not be read whole.
+const maxTokenFile = 4096
+
+// ReadToken reads the control token from the file at path: its content without surrounding
+// white space, which must be at least MinTokenLen printable ASCII bytes with no space inside
+// (it travels in an HTTP header).
+func ReadToken(path string) ([]byte, error) {
+	// A FIFO or device would block the read or never end it.
+	if fi, err := os.Stat(path); err != nil {
+		return nil, err // *PathError: names the file and the reason
+	} else if !fi.Mode().IsRegular() {
+		return nil, fmt.Errorf("%s is not a regular file", path)
+	}
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, err // *PathError: names the file and the reason
+	}
+	defer f.Close()
+	data, err := io.ReadAll(io.LimitReader(f, maxTokenFile+1))
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", path, err)
+	}
+	if len(data) > maxTokenFile {
+		return nil, fmt.Errorf("%s: larger than %d bytes; is it a token file?", path, maxTokenFile)
+	}
+	token, err := ParseToken(data)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", path, err)
+	}
+	return token, nil
+}
+
+// ParseToken checks a token file's content and returns the token it holds.
+func ParseToken(data []byte) ([]byte, error) {
+	token := bytes.TrimSpace(data)
+	for i, b := range token {
+		if b <= ' ' || b > '~' {
+			return nil, fmt.Errorf("byte %d of the token is %q: want printable ASCII with no space", i, b)
+		}
+	}
+	if len(token) < MinTokenLen {
+		return nil, fmt.Errorf("the token is %d bytes; want at least %d (e.g. head -c 32 /dev/urandom | base64 > FILE)", len(token), MinTokenLen)
+	}
+	return token, nil
+}
+
+// maxSocketPath is the longest path a Unix socket may have on Linux (sun_path less its NUL).
+const maxSocketPath = 107
+
+// Validate checks the socket path, the HTTP address, and that the token file holds a token.
+func (c ControlConfig) Validate() error {
+	var p problems
+	if len(c.Socket) > maxSocketPath {
+		p.add("socket", "%s is %d bytes long; a Unix socket path may have at most %d", quote(c.Socket), len(c.Socket), maxSocketPath)
+	}
+	h := c.HTTP
+	if h.Listen == "" {
+		return p.err()
+	}
+	if _, err := netip.ParseAddrPort(h.Listen); err != nil {
+		p.add("http.listen", "%s: want an IP address and port, as 127.0.0.1:8953 or \"[::1]:8953\"", quote(h.Listen))
+	}
+	if h.TokenFile == "" {
+		p.add("http.token_file", "required when http.listen is set: every request over TCP must carry this token")
+	} else if _, err := ReadToken(h.TokenFile); err != nil {
+		p.add("http.token_file", "%v", err)
+	}
+	return p.err()
 }
 
 // Validate checks the bounds.

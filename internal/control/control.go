@@ -1,9 +1,13 @@
-// Package control is the running server's control interface: HTTP with JSON bodies on a Unix
-// socket, which only local users with access to the socket file can reach. `warden policy ...`
-// is its client. It shows the policy in force, its counters and alarms, and lets an operator roll
-// the policy back, resume a rule set the circuit breaker suspended, or reload the policy (after
-// the same blast-radius check `warden check --corpus` runs). GET /metrics serves the policy's
-// counters and alarms in the Prometheus text format.
+// Package control is the running server's control interface: HTTP with JSON bodies, on a Unix
+// socket that only local users with access to the socket file can reach, and optionally over TCP
+// behind a bearer token. `warden ctl` and `warden policy` are its clients.
+//
+// It shows the server (GET /status), its zones (GET /zones, GET /zones/{zone}) and the policy in
+// force with its counters and alarms (GET /policy, and GET /metrics in the Prometheus text
+// format). It lets an operator reload the configuration as SIGHUP does (POST /reload), refresh or
+// transfer again a secondary zone (POST /zones/{zone}/refresh|retransfer), roll the policy back,
+// resume a rule set the circuit breaker suspended, or reload the policy after the same
+// blast-radius check `warden check --corpus` runs (POST /policy/rollback|resume|reload).
 package control
 
 import (
@@ -29,9 +33,70 @@ type Reloader func(force bool) (policy.Report, error)
 // ErrTooBig is what a Reloader returns, wrapped, when the check refused the change.
 var ErrTooBig = errors.New("policy change refused: it would change too many answers")
 
-// Handler returns the control API over guard.
-func Handler(guard *server.PolicyGuard, reload Reloader) http.Handler {
+// Deps are what the control interface shows and acts on. Any may be nil or zero: the endpoints
+// that need it then answer 501 and say what this server lacks.
+type Deps struct {
+	// Policy is the policy guard: GET /policy, GET /metrics, POST /policy/rollback|resume.
+	Policy *server.PolicyGuard
+	// PolicyReload re-reads and checks the policy: POST /policy/reload.
+	PolicyReload Reloader
+	// Zones are the zones served: GET /zones[/{zone}], POST /zones/{zone}/refresh|retransfer.
+	Zones Zones
+	// Reload does what SIGHUP does and says what it did: POST /reload.
+	Reload func(ctx context.Context) (string, error)
+
+	// Version names the running build; empty means the one recorded in the binary.
+	Version string
+	// Started is when the server started; zero means when Handler was called.
+	Started time.Time
+	// Listeners are the addresses the server answers DNS on.
+	Listeners []string
+}
+
+// Handler returns the control API over d.
+func Handler(d Deps) http.Handler {
+	if d.Version == "" {
+		d.Version = buildVersion()
+	}
+	if d.Started.IsZero() {
+		d.Started = time.Now()
+	}
 	mux := http.NewServeMux()
+	mux.HandleFunc("GET /status", d.status)
+	mux.HandleFunc("POST /reload", d.reload)
+	d.zoneRoutes(mux)
+	d.policyRoutes(mux)
+	// The mux's own 404 and 405 are plain text; a client expects JSON from every answer.
+	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
+		reply(w, http.StatusNotFound, Error{fmt.Sprintf("no endpoint %s %s", r.Method, r.URL.Path)})
+	})
+	return mux
+}
+
+func (d Deps) reload(w http.ResponseWriter, r *http.Request) {
+	if d.Reload == nil {
+		reply(w, http.StatusNotImplemented, Error{"this control interface cannot reload the server; send it SIGHUP"})
+		return
+	}
+	msg, err := d.Reload(r.Context())
+	if err != nil {
+		reply(w, http.StatusUnprocessableEntity, Error{err.Error()})
+		return
+	}
+	reply(w, http.StatusOK, Done{Message: msg})
+}
+
+func (d Deps) policyRoutes(mux *http.ServeMux) {
+	guard := d.Policy
+	if guard == nil {
+		off := func(w http.ResponseWriter, r *http.Request) {
+			reply(w, http.StatusNotImplemented, Error{"this server was started without a policy guard: no policy control"})
+		}
+		for _, p := range []string{"GET /metrics", "GET /policy", "POST /policy/rollback", "POST /policy/resume", "POST /policy/reload"} {
+			mux.HandleFunc(p, off)
+		}
+		return
+	}
 	mux.Handle("GET /metrics", metricsHandler(guard))
 	mux.HandleFunc("GET /policy", func(w http.ResponseWriter, r *http.Request) {
 		reply(w, http.StatusOK, guard.Status())
@@ -52,6 +117,7 @@ func Handler(guard *server.PolicyGuard, reload Reloader) http.Handler {
 		}
 		reply(w, http.StatusOK, Done{Message: "rule set " + name + " resumed"})
 	})
+	reload := d.PolicyReload
 	mux.HandleFunc("POST /policy/reload", func(w http.ResponseWriter, r *http.Request) {
 		if reload == nil {
 			reply(w, http.StatusNotImplemented, Error{"this server has no configuration to reload from"})
@@ -67,13 +133,15 @@ func Handler(guard *server.PolicyGuard, reload Reloader) http.Handler {
 			reply(w, http.StatusOK, Done{Message: "policy reloaded", Report: report.String()})
 		}
 	})
-	return mux
 }
 
-// Done is the body of a successful change.
+// Done is the body of a successful change, and of a policy reload the check refused.
 type Done struct {
 	Message string `json:"message"`
-	Report  string `json:"report,omitempty"`
+	// Report is the blast-radius check's report of a policy reload.
+	Report string `json:"report,omitempty"`
+	// Zone is the zone's state after a refresh or transfer.
+	Zone *ZoneStatus `json:"zone,omitempty"`
 }
 
 // Error is the body of a refusal.
@@ -107,66 +175,36 @@ func Serve(ctx context.Context, path string, h http.Handler, log *slog.Logger) e
 		l.Close()
 		return fmt.Errorf("control socket: %w", err)
 	}
-	srv := &http.Server{Handler: h, ReadHeaderTimeout: 5 * time.Second}
+	log.Info("control interface", "socket", path)
+	err = serveOn(ctx, l, h)
+	_ = os.Remove(path)
+	return err
+}
+
+// serveOn answers h on l until ctx ends or l fails, then closes l.
+func serveOn(ctx context.Context, l net.Listener, h http.Handler) error {
+	srv := &http.Server{
+		Handler:           h,
+		ReadHeaderTimeout: 5 * time.Second,
+		IdleTimeout:       time.Minute,
+		// Requests carry a path, a query and a token; nothing needs more.
+		MaxHeaderBytes: 16 << 10,
+	}
+	stopped := make(chan struct{})
+	defer close(stopped)
 	go func() {
-		<-ctx.Done()
+		select {
+		case <-ctx.Done():
+		case <-stopped:
+			return
+		}
 		shut, cancel := context.WithTimeout(context.Background(), 2*time.Second)
 		defer cancel()
 		_ = srv.Shutdown(shut)
 	}()
-	log.Info("control interface", "socket", path)
-	err = srv.Serve(l)
-	_ = os.Remove(path)
+	err := srv.Serve(l)
 	if errors.Is(err, http.ErrServerClosed) {
 		return nil
 	}
 	return err
-}
-
-// Client talks to a running server's control socket.
-type Client struct {
-	http *http.Client
-}
-
-// NewClient returns a client for the socket at path.
-func NewClient(path string) *Client {
-	tr := &http.Transport{DialContext: func(ctx context.Context, _, _ string) (net.Conn, error) {
-		var d net.Dialer
-		return d.DialContext(ctx, "unix", path)
-	}}
-	return &Client{http: &http.Client{Transport: tr, Timeout: 30 * time.Second}}
-}
-
-// Do sends method to the API path and decodes the JSON reply into out (when not nil). A status
-// other than 200 is returned as an error carrying the server's message; out is still filled.
-func (c *Client) Do(method, path string, out any) error {
-	req, err := http.NewRequest(method, "http://warden"+path, nil)
-	if err != nil {
-		return err
-	}
-	resp, err := c.http.Do(req)
-	if err != nil {
-		return fmt.Errorf("control socket: %w (is the server running, and is this its socket?)", err)
-	}
-	defer resp.Body.Close()
-	if resp.StatusCode != http.StatusOK {
-		var e struct {
-			Error   string `json:"error"`
-			Message string `json:"message"`
-			Report  string `json:"report"`
-		}
-		_ = json.NewDecoder(resp.Body).Decode(&e)
-		if d, ok := out.(*Done); ok {
-			d.Message, d.Report = e.Message, e.Report
-		}
-		msg := e.Error
-		if msg == "" {
-			msg = e.Message
-		}
-		return fmt.Errorf("%s %s: %s", method, path, msg)
-	}
-	if out == nil {
-		return nil
-	}
-	return json.NewDecoder(resp.Body).Decode(out)
 }

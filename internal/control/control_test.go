@@ -23,7 +23,7 @@ func TestControlRefusals(t *testing.T) {
 	socket := filepath.Join(t.TempDir(), "control.sock")
 	ctx, cancel := context.WithCancel(context.Background())
 	served := make(chan error, 1)
-	go func() { served <- Serve(ctx, socket, Handler(guard, nil), log) }()
+	go func() { served <- Serve(ctx, socket, Handler(Deps{Policy: guard}), log) }()
 	defer func() {
 		cancel()
 		if err := <-served; err != nil {
@@ -51,7 +51,7 @@ func TestControlRefusals(t *testing.T) {
 		}
 	}
 	// A second server on the same socket is refused, and the first keeps it.
-	if err := Serve(ctx, socket, Handler(guard, nil), log); err == nil || !strings.Contains(err.Error(), "another server") {
+	if err := Serve(ctx, socket, Handler(Deps{Policy: guard}), log); err == nil || !strings.Contains(err.Error(), "another server") {
 		t.Fatalf("second Serve: %v", err)
 	}
 	if err := c.Do(http.MethodGet, "/policy", &st); err != nil {

@@ -1,0 +1,332 @@
+package main
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"math"
+	"net/http"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	"warden/internal/config"
+	"warden/internal/control"
+)
+
+const ctlUsage = `Usage: warden ctl [--control SOCKET | --url http://HOST:PORT --token-file FILE] [--json] COMMAND
+
+Talks to a running server's control interface: its Unix socket (--control, default %s),
+or its HTTP listener (control.http) with the token from control.http.token_file.
+
+Commands:
+  status                      the server: version, uptime, listeners, zones, policy
+  reload                      re-read the configuration and the zones, as SIGHUP does
+  zone list                   every zone: role, serial, records, state, refresh times
+  zone show ZONE              one zone in full
+  zone refresh ZONE           secondary: ask the primary for its serial now, transfer if newer
+  zone retransfer ZONE        secondary: transfer the whole zone now, whatever the serial
+  policy status               the policy in force: versions, rule sets, hits, alarms
+  policy rollback             put the previous policy version back in force
+  policy resume SET           put a rule set the circuit breaker suspended back in service
+  policy reload [--force]     re-read the policy, check it on recent names, put it in force
+
+Flags:
+  --json                      print the server's JSON instead of tables
+
+Exit status: 0 done, 1 refused or failed, 2 usage error or server not reached.
+`
+
+// ctlOptions are the flags of `warden ctl`, which may stand anywhere among its words.
+type ctlOptions struct {
+	socket, url, tokenFile string
+	json, force            bool
+	socketGiven            bool
+}
+
+// ctlCmd is `warden ctl`, the client of a running server's control interface.
+func ctlCmd(args []string, stdout, stderr io.Writer) int {
+	const prog = "warden ctl"
+	usage := fmt.Sprintf(ctlUsage, config.Default().Control.Socket)
+	opts, words, err := parseCtl(args, stderr)
+	if errors.Is(err, flag.ErrHelp) || (err == nil && len(words) == 1 && words[0] == "help") {
+		fmt.Fprint(stdout, usage)
+		return 0
+	}
+	if err != nil {
+		fmt.Fprint(stderr, usage)
+		return 2
+	}
+	if len(words) == 0 {
+		fmt.Fprintf(stderr, "%s: say which command\n\n%s", prog, usage)
+		return 2
+	}
+	if opts.force && (len(words) < 2 || words[0] != "policy" || words[1] != "reload") {
+		fmt.Fprintf(stderr, "%s: --force goes only with policy reload\n", prog)
+		return 2
+	}
+	c, err := opts.client()
+	if err != nil {
+		fmt.Fprintf(stderr, "%s: %v\n", prog, err)
+		return 2
+	}
+	switch cmd := strings.Join(words, " "); {
+	case cmd == "status":
+		return show(c, prog, "/status", opts.json, stdout, stderr, printServerStatus)
+	case cmd == "reload":
+		return act(c, prog, "/reload", opts.json, stdout, stderr)
+	case cmd == "zone list":
+		return show(c, prog, "/zones", opts.json, stdout, stderr, printZoneList)
+	case words[0] == "zone" && len(words) == 3 && (words[1] == "show" || words[1] == "refresh" || words[1] == "retransfer"):
+		name, err := control.ZoneName(words[2])
+		if err != nil {
+			fmt.Fprintf(stderr, "%s zone %s: %v\n", prog, words[1], err)
+			return 2
+		}
+		path := control.ZonePath(name)
+		if words[1] == "show" {
+			return show(c, prog, path, opts.json, stdout, stderr, printZone)
+		}
+		return act(c, prog, path+"/"+words[1], opts.json, stdout, stderr)
+	case words[0] == "policy" && len(words) > 1:
+		return runPolicy(c, prog, words[1:], opts.force, opts.json, stdout, stderr)
+	}
+	fmt.Fprintf(stderr, "%s: unknown command %q\n\n%s", prog, strings.Join(words, " "), usage)
+	return 2
+}
+
+// parseCtl reads the flags wherever they stand, so `warden ctl zone list --json` works as
+// `warden ctl --json zone list` does, and returns the command's words.
+func parseCtl(args []string, stderr io.Writer) (ctlOptions, []string, error) {
+	var o ctlOptions
+	fs := flag.NewFlagSet("warden ctl", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	fs.Usage = func() {}
+	fs.StringVar(&o.socket, "control", config.Default().Control.Socket, "the server's control socket")
+	fs.StringVar(&o.url, "url", "", "the server's control.http address, as http://127.0.0.1:8953")
+	fs.StringVar(&o.tokenFile, "token-file", "", "the file holding the control token (with --url)")
+	fs.BoolVar(&o.json, "json", false, "print the server's JSON")
+	fs.BoolVar(&o.force, "force", false, "policy reload: put the policy in force even over the check's limit")
+	var words []string
+	for {
+		if err := fs.Parse(args); err != nil {
+			return o, nil, err
+		}
+		if fs.NArg() == 0 {
+			break
+		}
+		words = append(words, fs.Arg(0))
+		args = fs.Args()[1:]
+	}
+	fs.Visit(func(f *flag.Flag) { o.socketGiven = o.socketGiven || f.Name == "control" })
+	return o, words, nil
+}
+
+// client is the control client the flags ask for: HTTP with a token, or the socket.
+func (o ctlOptions) client() (*control.Client, error) {
+	switch {
+	case o.url != "" && o.socketGiven:
+		return nil, errors.New("give --control or --url, not both")
+	case o.url != "" && o.tokenFile == "":
+		return nil, errors.New("--url needs --token-file, the file control.http.token_file names")
+	case o.url == "" && o.tokenFile != "":
+		return nil, errors.New("--token-file goes with --url; the socket needs no token")
+	case o.url == "":
+		return control.NewClient(o.socket), nil
+	}
+	token, err := config.ReadToken(o.tokenFile)
+	if err != nil {
+		return nil, fmt.Errorf("--token-file: %w", err)
+	}
+	return control.NewHTTPClient(o.url, token)
+}
+
+// failed reports err and returns the exit status for it: 2 when the server was not reached,
+// 1 when it refused or failed.
+func failed(prog string, err error, stderr io.Writer) int {
+	fmt.Fprintf(stderr, "%s: %v\n", prog, err)
+	if control.IsUnreachable(err) {
+		return 2
+	}
+	return 1
+}
+
+// show GETs path and prints the reply with print, or as the server's JSON.
+func show[T any](c *control.Client, prog, path string, asJSON bool, stdout, stderr io.Writer, print func(io.Writer, T, time.Time)) int {
+	if asJSON {
+		var raw json.RawMessage
+		if err := c.Do(http.MethodGet, path, &raw); err != nil {
+			return failed(prog, err, stderr)
+		}
+		return printJSON(stdout, raw)
+	}
+	var v T
+	if err := c.Do(http.MethodGet, path, &v); err != nil {
+		return failed(prog, err, stderr)
+	}
+	print(stdout, v, time.Now())
+	return 0
+}
+
+// act POSTs path and prints what the server says it did, with the report of a policy check.
+func act(c *control.Client, prog, path string, asJSON bool, stdout, stderr io.Writer) int {
+	var done control.Done
+	err := c.Do(http.MethodPost, path, &done)
+	switch {
+	case asJSON && err == nil:
+		data, _ := json.Marshal(done)
+		return printJSON(stdout, data)
+	case done.Report != "":
+		// A refused policy reload says why in its report.
+		fmt.Fprint(stdout, done.Report)
+	}
+	if err != nil {
+		return failed(prog, err, stderr)
+	}
+	fmt.Fprintln(stdout, done.Message)
+	return 0
+}
+
+// printJSON prints the server's JSON indented; what does not parse is printed as it came.
+func printJSON(w io.Writer, data []byte) int {
+	var b bytes.Buffer
+	if err := json.Indent(&b, data, "", "  "); err != nil {
+		b.Reset()
+		b.Write(data)
+	}
+	b.WriteByte('\n')
+	w.Write(b.Bytes())
+	return 0
+}
+
+func printServerStatus(w io.Writer, st control.Status, now time.Time) {
+	up := time.Duration(st.UptimeSeconds) * time.Second
+	fmt.Fprintf(w, "warden %s, up %s (since %s)\n", st.Version, span(up), stamp(st.Started))
+	fmt.Fprintf(w, "listening on %s\n", strings.Join(st.Listeners, ", "))
+	if z := st.Zones; z != nil {
+		fmt.Fprintf(w, "zones: %d (%d primary, %d secondary)", z.Total, z.Primary, z.Secondary)
+		var trouble []string
+		for _, t := range []struct {
+			n    int
+			what string
+		}{{z.NotLoaded, "not loaded"}, {z.Expired, "expired"}, {z.Failing, "failing"}} {
+			if t.n > 0 {
+				trouble = append(trouble, fmt.Sprintf("%d %s", t.n, t.what))
+			}
+		}
+		if len(trouble) > 0 {
+			fmt.Fprintf(w, "; %s", strings.Join(trouble, ", "))
+		}
+		fmt.Fprintln(w)
+	} else {
+		fmt.Fprintln(w, "zones: this server has no zone manager")
+	}
+	if p := st.Policy; p != nil {
+		fmt.Fprintf(w, "policy: version %d (%s, since %s), %d rule sets", p.Version, p.Reason, stamp(p.Since), p.Sets)
+		if p.Suspended > 0 {
+			fmt.Fprintf(w, ", %d SUSPENDED", p.Suspended)
+		}
+		fmt.Fprintln(w)
+		for _, a := range p.Alarms {
+			fmt.Fprintf(w, "ALARM: %s\n", a)
+		}
+	} else {
+		fmt.Fprintln(w, "policy: this server has no policy guard")
+	}
+}
+
+func printZoneList(w io.Writer, list control.ZoneList, now time.Time) {
+	if len(list.Zones) == 0 {
+		fmt.Fprintln(w, "no zones")
+		return
+	}
+	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "zone\trole\tserial\trecords\tstate\trefreshed\tnext\tsource")
+	for _, z := range list.Zones {
+		fmt.Fprintf(tw, "%s\t%s\t%d\t%d\t%s\t%s\t%s\t%s\n", z.Zone, z.Role, z.Serial, z.Records, zoneState(z), ago(z.LastRefresh, now), ago(z.NextRefresh, now), z.Source)
+	}
+	tw.Flush()
+	for _, z := range list.Zones {
+		if z.LastError != "" {
+			fmt.Fprintf(w, "%s: %s\n", z.Zone, z.LastError)
+		}
+	}
+}
+
+func printZone(w io.Writer, z control.ZoneStatus, now time.Time) {
+	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+	row := func(k, v string) { fmt.Fprintf(tw, "%s\t%s\n", k, v) }
+	row("zone", z.Zone)
+	row("role", z.Role)
+	row("source", z.Source)
+	if z.Catalog != "" {
+		row("catalog", z.Catalog)
+	}
+	row("state", zoneState(z))
+	row("serial", fmt.Sprint(z.Serial))
+	row("records", fmt.Sprint(z.Records))
+	for _, t := range []struct {
+		k string
+		t time.Time
+	}{{"last refresh", z.LastRefresh}, {"next refresh", z.NextRefresh}, {"expires", z.ExpiresAt}} {
+		if !t.t.IsZero() {
+			row(t.k, stamp(t.t)+" ("+ago(t.t, now)+")")
+		}
+	}
+	if z.JournalFrom != 0 {
+		row("journal", fmt.Sprintf("from serial %d", z.JournalFrom))
+	}
+	if z.LastError != "" {
+		row("last error", z.LastError)
+	}
+	tw.Flush()
+}
+
+// zoneState sums a zone's state up in one word, in capitals when it is not served.
+func zoneState(z control.ZoneStatus) string {
+	switch {
+	case z.Expired:
+		return "EXPIRED"
+	case !z.Loaded:
+		return "NOT LOADED"
+	case z.LastError != "":
+		return "failing"
+	}
+	return "ok"
+}
+
+func stamp(t time.Time) string { return t.Local().Format("2006-01-02 15:04:05 MST") }
+
+// ago says when t is from now, coarsely: "5m ago", "in 2h10m"; "-" for the zero time.
+func ago(t, now time.Time) string {
+	if t.IsZero() {
+		return "-"
+	}
+	d := t.Sub(now)
+	if d < 0 {
+		return span(-d) + " ago"
+	}
+	return "in " + span(d)
+}
+
+// span writes d in its two largest units at most, rounded to the smaller.
+func span(d time.Duration) string {
+	r := func(unit time.Duration) int { return int(math.Round(float64(d) / float64(unit))) }
+	switch {
+	case d < time.Minute:
+		return fmt.Sprintf("%ds", r(time.Second))
+	case d < time.Hour:
+		return fmt.Sprintf("%dm", r(time.Minute))
+	case d < 48*time.Hour:
+		m := r(time.Minute)
+		return fmt.Sprintf("%dh%02dm", m/60, m%60)
+	}
+	h := r(time.Hour)
+	if h%24 == 0 {
+		return fmt.Sprintf("%dd", h/24)
+	}
+	return fmt.Sprintf("%dd%02dh", h/24, h%24)
+}

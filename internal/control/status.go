@@ -1,0 +1,106 @@
+package control
+
+import (
+	"net/http"
+	"runtime/debug"
+	"time"
+)
+
+// Status is the body of GET /status: the server at a glance.
+type Status struct {
+	Version       string    `json:"version"`
+	Started       time.Time `json:"started"`
+	UptimeSeconds int64     `json:"uptime_seconds"`
+	Listeners     []string  `json:"listeners"`
+	// Zones and Policy are nil when the server has no zone manager or no policy guard.
+	Zones  *ZoneCounts    `json:"zones,omitempty"`
+	Policy *PolicySummary `json:"policy,omitempty"`
+}
+
+// ZoneCounts sums up the zones by role and by trouble.
+type ZoneCounts struct {
+	Total     int `json:"total"`
+	Primary   int `json:"primary"`
+	Secondary int `json:"secondary"`
+	NotLoaded int `json:"not_loaded"`
+	Expired   int `json:"expired"`
+	// Failing counts zones whose last load, refresh or transfer failed.
+	Failing int `json:"failing"`
+}
+
+// PolicySummary is the policy in force, in brief; GET /policy has the whole of it.
+type PolicySummary struct {
+	Version   int       `json:"version"`
+	Reason    string    `json:"reason"`
+	Since     time.Time `json:"since"`
+	Sets      int       `json:"sets"`
+	Suspended int       `json:"suspended"`
+	Alarms    []string  `json:"alarms,omitempty"`
+}
+
+func (d Deps) status(w http.ResponseWriter, r *http.Request) {
+	st := Status{
+		Version:       d.Version,
+		Started:       d.Started,
+		UptimeSeconds: int64(time.Since(d.Started) / time.Second),
+		Listeners:     d.Listeners,
+	}
+	if st.Listeners == nil {
+		st.Listeners = []string{}
+	}
+	if d.Zones != nil {
+		var c ZoneCounts
+		for _, z := range d.Zones.ZoneList() {
+			c.Total++
+			switch z.Role {
+			case "primary":
+				c.Primary++
+			case "secondary":
+				c.Secondary++
+			}
+			if !z.Loaded {
+				c.NotLoaded++
+			}
+			if z.Expired {
+				c.Expired++
+			}
+			if z.LastError != "" {
+				c.Failing++
+			}
+		}
+		st.Zones = &c
+	}
+	if d.Policy != nil {
+		ps := d.Policy.Status()
+		p := PolicySummary{Version: ps.Version, Reason: ps.Reason, Since: ps.Since, Sets: len(ps.Sets), Alarms: ps.Alarms}
+		for _, s := range ps.Sets {
+			if s.Suspended {
+				p.Suspended++
+			}
+		}
+		st.Policy = &p
+	}
+	reply(w, http.StatusOK, st)
+}
+
+// buildVersion names the running binary: its module version, which since Go 1.24 carries the
+// commit of a build from a checkout; failing that, the commit itself.
+func buildVersion() string {
+	bi, ok := debug.ReadBuildInfo()
+	if !ok {
+		return "unknown"
+	}
+	if v := bi.Main.Version; v != "" && v != "(devel)" {
+		return v
+	}
+	rev, dirty := "", ""
+	for _, s := range bi.Settings {
+		switch {
+		case s.Key == "vcs.revision":
+			rev = " " + s.Value[:min(12, len(s.Value))]
+		case s.Key == "vcs.modified" && s.Value == "true":
+			dirty = "+dirty"
+		}
+	}
+	return "devel" + rev + dirty
+}
