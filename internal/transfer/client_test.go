@@ -1,7 +1,9 @@
 package transfer
 
 import (
+	"bytes"
 	"context"
+	"encoding/binary"
 	"fmt"
 	"net/netip"
 	"os"
@@ -222,4 +224,208 @@ func apply(t *testing.T, full []dns.RR, diffs []zone.Diff) []dns.RR {
 		out = append(out, rr)
 	}
 	return out
+}
+
+// packMsg builds one transfer response message of id for origin and qtype with the records
+// written as zone-file lines.
+func packMsg(t testing.TB, id, qtype uint16, origin string, lines ...string) []byte {
+	t.Helper()
+	m := dns.NewMsg(origin, qtype)
+	m.ID, m.Response, m.Authoritative, m.RecursionDesired = id, true, true, false
+	for _, l := range lines {
+		rr, err := dns.New(l)
+		if err != nil {
+			t.Fatalf("%q: %v", l, err)
+		}
+		m.Answer = append(m.Answer, rr)
+	}
+	if err := m.Pack(); err != nil {
+		t.Fatal(err)
+	}
+	return m.Data
+}
+
+const (
+	soa1 = "example.test. 3600 IN SOA ns hm 1 3600 600 86400 300"
+	soa2 = "example.test. 3600 IN SOA ns hm 2 3600 600 86400 300"
+	soa3 = "example.test. 3600 IN SOA ns hm 3 3600 600 86400 300"
+	ns   = "example.test. 3600 IN NS ns.example.test."
+	a1   = "ns.example.test. 3600 IN A 192.0.2.1"
+	a2   = "www.example.test. 3600 IN A 192.0.2.2"
+	a3   = "www.example.test. 3600 IN A 192.0.2.3"
+)
+
+func TestReader(t *testing.T) {
+	for _, tc := range []struct {
+		name     string
+		qtype    uint16
+		messages [][]string
+		want     string // "full N", "diffs N", "uptodate", or an error substring
+	}{
+		{"axfr one message", dns.TypeAXFR, [][]string{{soa1, ns, a1, soa1}}, "full 3"},
+		{"axfr three messages", dns.TypeAXFR, [][]string{{soa1, ns}, {a1}, {a2, soa1}}, "full 4"},
+		{"axfr no closing soa", dns.TypeAXFR, [][]string{{soa1, ns, a1}}, "before the closing SOA"},
+		{"axfr not starting with soa", dns.TypeAXFR, [][]string{{ns, soa1}}, "does not start with the SOA"},
+		{"axfr closing serial differs", dns.TypeAXFR, [][]string{{soa1, ns, soa2}}, "closing SOA has serial 2"},
+		{"axfr out of zone", dns.TypeAXFR, [][]string{{soa1, "www.example.org. 60 IN A 192.0.2.9", soa1}}, "www.example.org."},
+		{"axfr lookalike out of zone", dns.TypeAXFR, [][]string{{soa1, "badexample.test. 60 IN A 192.0.2.9", soa1}}, "outside example.test."},
+		{"axfr class", dns.TypeAXFR, [][]string{{soa1, "www.example.test. 60 CH A 192.0.2.9", soa1}}, "class CH"},
+		{"axfr records after end", dns.TypeAXFR, [][]string{{soa1, ns, soa1, a1}}, "after the closing SOA"},
+		{"axfr message after end", dns.TypeAXFR, [][]string{{soa1, ns, soa1}, {a1}}, "after the closing SOA"},
+		{"axfr soa below apex", dns.TypeAXFR, [][]string{{soa1, "sub.example.test. 3600 IN SOA ns hm 1 1 1 1 1", soa1}}, "SOA below the apex"},
+		{"ixfr up to date", dns.TypeIXFR, [][]string{{soa1}}, "uptodate"},
+		{"ixfr only newer soa", dns.TypeIXFR, [][]string{{soa2}}, "newer than ours"},
+		{"ixfr one diff", dns.TypeIXFR, [][]string{{soa2, soa1, a2, soa2, a3, soa2}}, "diffs 1"},
+		{"ixfr two diffs across messages", dns.TypeIXFR, [][]string{{soa3, soa1, a2}, {soa2, a3, soa2}, {a3, soa3, a2, soa3}}, "diffs 2"},
+		{"ixfr diff without changes", dns.TypeIXFR, [][]string{{soa2, soa1, soa2, soa2}}, "diffs 1"},
+		{"ixfr axfr-style", dns.TypeIXFR, [][]string{{soa2, ns, a1}, {a3, soa2}}, "full 4"},
+		{"ixfr wrong start", dns.TypeIXFR, [][]string{{soa3, soa2, a2, soa3, a3, soa3}}, "diff 1 starts at serial 2, want 1"},
+		{"ixfr broken chain", dns.TypeIXFR, [][]string{{soa3, soa1, a2, soa2, a3, soa1, soa3, soa3}}, "diff 2 starts at serial 1, want 2"},
+		{"ixfr cut short", dns.TypeIXFR, [][]string{{soa2, soa1, a2, soa2, a3}}, "before the closing SOA"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			have := &dns.SOA{Hdr: dns.Header{Name: "example.test.", Class: dns.ClassINET}}
+			have.Serial = 1
+			r := newReader("example.test.", 42, tc.qtype, have, Limits{})
+			var err error
+			for _, lines := range tc.messages {
+				if err = r.feed(packMsg(t, 42, tc.qtype, "example.test.", lines...)); err != nil {
+					break
+				}
+			}
+			var res *Result
+			if err == nil {
+				res, err = r.result()
+			}
+			got := ""
+			switch {
+			case err != nil:
+				got = err.Error()
+			case res.UpToDate:
+				got = "uptodate"
+			case res.Diffs != nil:
+				got = fmt.Sprintf("diffs %d", len(res.Diffs))
+			default:
+				got = fmt.Sprintf("full %d", len(res.Full))
+			}
+			if !strings.Contains(got, tc.want) {
+				t.Fatalf("got %q, want %q", got, tc.want)
+			}
+		})
+	}
+}
+
+func TestReaderHeader(t *testing.T) {
+	good := packMsg(t, 42, dns.TypeAXFR, "example.test.", soa1, ns, soa1)
+	for _, tc := range []struct {
+		name string
+		msg  []byte
+		want string
+	}{
+		{"id", packMsg(t, 43, dns.TypeAXFR, "example.test.", soa1, ns, soa1), "response ID 43, want 42"},
+		{"question", packMsg(t, 42, dns.TypeAXFR, "other.test.", soa1, ns, soa1), "not the question asked"},
+		{"qtype", packMsg(t, 42, dns.TypeIXFR, "example.test.", soa1, ns, soa1), "not the question asked"},
+		{"rcode", func() []byte { m := bytes.Clone(good); m[3] |= 5; return m }(), "REFUSED"},
+		{"qr", func() []byte { m := bytes.Clone(good); m[2] &^= 0x80; return m }(), "not a response"},
+		{"truncated", good[:len(good)-3], "malformed"},
+	} {
+		r := newReader("example.test.", 42, dns.TypeAXFR, nil, Limits{})
+		if err := r.feed(tc.msg); err == nil || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("%s: %v, want %q", tc.name, err, tc.want)
+		}
+	}
+	r := newReader("example.test.", 42, dns.TypeAXFR, nil, Limits{MaxBytes: 20})
+	if err := r.feed(good); err == nil || !strings.Contains(err.Error(), "limit of 20 bytes") {
+		t.Errorf("byte limit: %v", err)
+	}
+}
+
+// TestWriteIXFRRead sends diffs with WriteIXFR and reads them back with the client's reader.
+func TestWriteIXFRRead(t *testing.T) {
+	rr := func(s string) dns.RR {
+		r, err := dns.New(s)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return r
+	}
+	s1, s2, s3 := rr(soa1).(*dns.SOA), rr(soa2).(*dns.SOA), rr(soa3).(*dns.SOA)
+	diffs := []zone.Diff{{From: s1, Removed: []dns.RR{rr(a2)}, To: s2, Added: []dns.RR{rr(a3)}}, {From: s2, To: s3, Added: []dns.RR{rr(a2)}}}
+	for _, tc := range []struct {
+		diffs []zone.Diff
+		cur   *dns.SOA
+	}{{diffs, s3}, {nil, s1}} {
+		r := newReader("example.test.", 9, dns.TypeIXFR, s1, Limits{})
+		w := NewWriter(&Request{ID: 9, Question: Question{Name: []byte("\x07example\x04test\x00"), Type: dns.TypeIXFR, Class: dns.ClassINET}, },
+			func(msg []byte) error { return r.feed(bytes.Clone(msg)) })
+		if err := WriteIXFR(w, tc.cur, tc.diffs); err != nil {
+			t.Fatal(err)
+		}
+		res, err := r.result()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if tc.diffs == nil {
+			if !res.UpToDate {
+				t.Fatalf("no diffs: %+v", res)
+			}
+			continue
+		}
+		if len(res.Diffs) != 2 || res.Diffs[1].Added[0].String() != rr(a2).String() || res.Diffs[0].Removed[0].String() != rr(a2).String() {
+			t.Fatalf("read back %d diffs in %d messages: %+v", len(res.Diffs), res.Messages, res.Diffs)
+		}
+	}
+}
+
+// FuzzReadTransfer feeds message sequences (each prefixed by its length, as on TCP) to the
+// transfer reader: it must never panic, and whatever it accepts must be a well-formed result.
+func FuzzReadTransfer(f *testing.F) {
+	frames := func(ms ...[]byte) []byte {
+		var out []byte
+		for _, m := range ms {
+			out = binary.BigEndian.AppendUint16(out, uint16(len(m)))
+			out = append(out, m...)
+		}
+		return out
+	}
+	f.Add(frames(packMsg(f, 42, dns.TypeAXFR, "example.test.", soa1, ns), packMsg(f, 42, dns.TypeAXFR, "example.test.", a1, soa1)), false)
+	f.Add(frames(packMsg(f, 42, dns.TypeIXFR, "example.test.", soa3, soa1, a2, soa2, a3, soa2, soa3)), true)
+	f.Add(frames(packMsg(f, 42, dns.TypeIXFR, "example.test.", soa1)), true)
+	f.Fuzz(func(t *testing.T, data []byte, ixfr bool) {
+		qtype := dns.TypeAXFR
+		if ixfr {
+			qtype = dns.TypeIXFR
+		}
+		have := &dns.SOA{Hdr: dns.Header{Name: "example.test.", Class: dns.ClassINET}}
+		have.Serial = 1
+		r := newReader("example.test.", 42, qtype, have, Limits{MaxRecords: 1000})
+		for len(data) >= 2 && !r.done {
+			n := int(binary.BigEndian.Uint16(data))
+			data = data[2:]
+			if n > len(data) {
+				return
+			}
+			if err := r.feed(data[:n]); err != nil {
+				return
+			}
+			data = data[n:]
+		}
+		res, err := r.result()
+		if err != nil {
+			return
+		}
+		if res.SOA == nil || (res.Full == nil) == (res.Diffs == nil) && !res.UpToDate {
+			t.Fatalf("accepted result without a shape: %+v", res)
+		}
+		if res.Full != nil {
+			if _, ok := res.Full[0].(*dns.SOA); !ok {
+				t.Fatalf("full transfer starts with %s", res.Full[0])
+			}
+		}
+		for _, d := range res.Diffs {
+			if d.From == nil || d.To == nil {
+				t.Fatalf("diff without SOA: %+v", d)
+			}
+		}
+	})
 }
