@@ -356,7 +356,7 @@ func TestWriteIXFRRead(t *testing.T) {
 		cur   *dns.SOA
 	}{{diffs, s3}, {nil, s1}} {
 		r := newReader("example.test.", 9, dns.TypeIXFR, s1, Limits{})
-		w := NewWriter(&Request{ID: 9, Question: Question{Name: []byte("\x07example\x04test\x00"), Type: dns.TypeIXFR, Class: dns.ClassINET}, },
+		w := NewWriter(&Request{ID: 9, Question: Question{Name: []byte("\x07example\x04test\x00"), Type: dns.TypeIXFR, Class: dns.ClassINET}},
 			func(msg []byte) error { return r.feed(bytes.Clone(msg)) })
 		if err := WriteIXFR(w, tc.cur, tc.diffs); err != nil {
 			t.Fatal(err)
