@@ -395,8 +395,8 @@ type reader struct {
 	messages int
 	records  int
 	bytes    int64
-	// sinceSOA counts records since the last SOA in an incremental reply: the closing SOA is the
-	// one with the new serial that follows at least one whole diff.
+	// incremental says the reply is RFC 1995's diff sequence; soas counts the SOAs in it, so the
+	// closing one (the new serial where a diff's old SOA would stand) can be told apart.
 	incremental bool
 	soas        int
 }

@@ -56,6 +56,10 @@ type Writer struct {
 	messages int
 	err      error
 	now      func() time.Time
+	// lastOwner and lastOwnerAt are the previous record's owner and where it was written: records
+	// come node by node, so most owners repeat the one before and become a pointer at once.
+	lastOwner   string
+	lastOwnerAt int // 0: none in this message
 }
 
 // NewWriter starts the response to req.
@@ -93,7 +97,7 @@ func (w *Writer) start() {
 	w.buf = w.comp.write(w.buf, w.req.Question.Name)
 	w.buf = binary.BigEndian.AppendUint16(w.buf, w.req.Question.Type)
 	w.buf = binary.BigEndian.AppendUint16(w.buf, w.req.Question.Class)
-	w.qEnd, w.count = len(w.buf), 0
+	w.qEnd, w.count, w.lastOwnerAt = len(w.buf), 0, 0
 }
 
 // Add appends rr to the response, sending the current message first when rr does not fit.
@@ -225,8 +229,17 @@ func WriteIXFR(w *Writer, current *dns.SOA, diffs []zone.Diff) error {
 // allocations of packing through a dns.Msg; the rest go through wire.Rdata.
 func (w *Writer) appendRR(rr dns.RR) error {
 	h := rr.Header()
-	if err := w.appendName(h.Name, true); err != nil {
-		return err
+	if w.lastOwnerAt > 0 && h.Name == w.lastOwner {
+		w.buf = append(w.buf, 0xC0|byte(w.lastOwnerAt>>8), byte(w.lastOwnerAt))
+	} else {
+		at := len(w.buf)
+		if err := w.appendName(h.Name, true); err != nil {
+			return err
+		}
+		w.lastOwner, w.lastOwnerAt = h.Name, 0
+		if at < 0x3FFF {
+			w.lastOwnerAt = at
+		}
 	}
 	typ := dns.RRToType(rr)
 	var fixed [10]byte
