@@ -12,9 +12,59 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"codeberg.org/miekg/dns"
 )
 
-// Knot is a running knotd started by StartKnotConf.
+// KnotConfig is a knotd set up by the test itself (keys, ACLs, remotes, zones), for replication
+// tests that the fixed StartKnot configuration cannot express; StartKnotConfig runs it.
+type KnotConfig struct {
+	// Sections is knot.conf text after the server, log and database sections (key:, acl:,
+	// remote:, template:, zone:). "@DIR@" is replaced by the server's directory, where Files are
+	// written.
+	Sections string
+	Files    map[string]string
+	// Ready is a zone to ask for its SOA to tell that the server is up.
+	Ready string
+}
+
+// StartKnotConfig runs knotd with c; see StartKnotConf.
+func StartKnotConfig(t testing.TB, c KnotConfig) *Knot {
+	t.Helper()
+	return StartKnotConf(t, func(dir string) string {
+		for name, text := range c.Files {
+			if err := os.WriteFile(filepath.Join(dir, name), []byte(text), 0o644); err != nil {
+				t.Fatal(err)
+			}
+		}
+		return strings.ReplaceAll(c.Sections, "@DIR@", dir)
+	}, []string{c.Ready})
+}
+
+// WaitSerial polls until the server answers origin's SOA with serial, or fails the test after
+// ten seconds.
+func (k *Knot) WaitSerial(t testing.TB, origin string, serial uint32) {
+	t.Helper()
+	var last string
+	for deadline := time.Now().Add(10 * time.Second); time.Now().Before(deadline); time.Sleep(50 * time.Millisecond) {
+		m, err := Exchange(k.Addr, Query{Name: origin, Type: dns.TypeSOA})
+		if err != nil {
+			last = err.Error()
+			continue
+		}
+		for _, rr := range m.Answer {
+			if soa, ok := rr.(*dns.SOA); ok {
+				if soa.Serial == serial {
+					return
+				}
+				last = fmt.Sprintf("serial %d", soa.Serial)
+			}
+		}
+	}
+	t.Fatalf("knotd %s: %s did not reach serial %d (last: %s)", k.Addr, origin, serial, last)
+}
+
+// Knot is a running knotd started by StartKnotConf or StartKnotConfig.
 type Knot struct {
 	Addr string // "127.0.0.1:PORT", for queries and transfers
 	Port int    // the same port, for knotd configurations that name this server as a remote
