@@ -20,12 +20,14 @@ import (
 // A record line is owner, TTL, class (IN, ANY, NONE or CLASSn), type (a name, ANY or TYPEn) and
 // RDATA in master-file form; without RDATA the record has RDLENGTH zero, as class ANY and NONE
 // records carry. Records are written as given, so malformed updates (a TTL where none belongs,
-// RDATA on a deletion) can be sent to a peer. Names are compressed as a client would. Empty lines
-// and ';' comments are skipped.
+// RDATA on a deletion) can be sent to a peer. A line "origin example.test." makes later names
+// relative to it, as $ORIGIN does in a master file ("@" is the origin itself). Names are
+// compressed as a client would. Empty lines and ';' comments are skipped.
 func UpdateWire(id uint16, text string) ([]byte, error) {
 	m := &dns.Msg{}
 	m.ID = id
 	m.Opcode = dns.OpcodeUpdate
+	origin := "."
 	sc := bufio.NewScanner(strings.NewReader(text))
 	for lineNo := 1; sc.Scan(); lineNo++ {
 		line, _, _ := strings.Cut(sc.Text(), ";")
@@ -36,14 +38,19 @@ func UpdateWire(id uint16, text string) ([]byte, error) {
 		var rr dns.RR
 		var err error
 		switch f[0] {
+		case "origin":
+			if len(f) != 2 || !strings.HasSuffix(f[1], ".") {
+				err = fmt.Errorf("origin line: want one fully qualified name")
+			}
+			origin = f[len(f)-1]
 		case "zone":
 			rr, err = zoneEntry(f[1:])
 			m.Question = append(m.Question, rr)
 		case "prereq":
-			rr, err = updateRecord(f[1:])
+			rr, err = updateRecord(f[1:], origin)
 			m.Answer = append(m.Answer, rr)
 		case "update":
-			rr, err = updateRecord(f[1:])
+			rr, err = updateRecord(f[1:], origin)
 			m.Ns = append(m.Ns, rr)
 		default:
 			err = fmt.Errorf("section %q is not zone, prereq or update", f[0])
@@ -80,7 +87,7 @@ func zoneEntry(f []string) (dns.RR, error) {
 	return emptyRR(f[0], qtype, qclass, 0), nil
 }
 
-func updateRecord(f []string) (dns.RR, error) {
+func updateRecord(f []string, origin string) (dns.RR, error) {
 	if len(f) < 4 {
 		return nil, fmt.Errorf("record: want owner TTL class type [RDATA], got %d fields", len(f))
 	}
@@ -97,14 +104,33 @@ func updateRecord(f []string) (dns.RR, error) {
 		return nil, err
 	}
 	if len(f) == 4 {
-		return emptyRR(f[0], typ, class, uint32(ttl)), nil
+		return emptyRR(absolute(f[0], origin), typ, class, uint32(ttl)), nil
 	}
-	rr, err := dns.New(fmt.Sprintf("%s %d IN %s %s", f[0], ttl, f[3], strings.Join(f[4:], " ")))
-	if err != nil {
+	line := fmt.Sprintf("%s %d IN %s %s", f[0], ttl, f[3], strings.Join(f[4:], " "))
+	zp := dns.NewZoneParser(strings.NewReader(line), origin, "")
+	rr, ok := zp.Next()
+	if !ok {
+		err := zp.Err()
+		if err == nil {
+			err = fmt.Errorf("no record")
+		}
 		return nil, fmt.Errorf("record %s: %w", strings.Join(f, " "), err)
 	}
 	rr.Header().Class = class
 	return rr, nil
+}
+
+// absolute makes name fully qualified under origin, as a master file does.
+func absolute(name, origin string) string {
+	switch {
+	case name == "@":
+		return origin
+	case strings.HasSuffix(name, "."):
+		return name
+	case origin == ".":
+		return name + "."
+	}
+	return name + "." + origin
 }
 
 // emptyRR is a record of any type with no RDATA: the unknown-type form packs exactly that.

@@ -48,12 +48,14 @@ func loadZone(t testing.TB, text string) *zone.Zone {
 }
 
 // updateMsg packs an update written as dnstest.UpdateWire text and parses it back, as the server
-// would hand it over. Without a zone line the zone section is origin SOA IN.
+// would hand it over. Without a zone line the zone section is origin SOA IN; names are relative
+// to origin.
 func updateMsg(t testing.TB, text string) *dns.Msg {
 	t.Helper()
 	if !strings.Contains(text, "zone ") {
 		text = "zone " + origin + "\n" + text
 	}
+	text = "origin " + origin + "\n" + text
 	wire, err := dnstest.UpdateWire(0x1234, text)
 	if err != nil {
 		t.Fatal(err)

@@ -176,4 +176,3 @@ func diffRecords(a, b []string) string {
 	}
 	return out.String()
 }
-

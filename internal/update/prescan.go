@@ -31,26 +31,26 @@ type change struct {
 
 // prescan applies §3.4.1.3 to every update record before any is applied, so that a bad record
 // late in the message leaves the zone as it was.
-func prescan(z *zone.Zone, updates []dns.RR, empty []bool) ([]change, Result, bool) {
+func prescan(z *zone.Zone, updates []record) ([]change, Result, bool) {
 	out := make([]change, 0, len(updates))
-	for i, rr := range updates {
-		where := fmt.Sprintf("update %d: %s", i+1, describe(rr))
-		h := rr.Header()
-		name, key, inZone, plain := ownerKey(z, rr)
+	for i, r := range updates {
+		where := fmt.Sprintf("update %d: %s", i+1, describe(r))
+		h := r.rr.Header()
+		name, key, inZone, plain := ownerKey(z, r.rr)
 		if !inZone {
 			r, _ := fail(dns.RcodeNotZone, where, "name is outside zone %s", z.Origin)
 			return nil, r, false
 		}
-		t := dns.RRToType(rr)
+		t := r.typ
 		c := change{name: name, key: key, typ: t}
 		var bad string
 		switch h.Class {
 		case dns.ClassINET:
-			c.kind, c.rr = addRR, normalise(rr, name)
+			c.kind, c.rr = addRR, normalise(r, name)
 			switch {
 			case isMeta(t):
 				bad = "type " + typeString(t) + " cannot be added"
-			case empty[i]:
+			case r.empty:
 				bad = "RDATA is empty"
 			}
 		case dns.ClassANY:
@@ -61,13 +61,13 @@ func prescan(z *zone.Zone, updates []dns.RR, empty []bool) ([]change, Result, bo
 			switch {
 			case h.TTL != 0:
 				bad = fmt.Sprintf("TTL %d, want 0", h.TTL)
-			case !empty[i]:
+			case !r.empty:
 				bad = "RDATA must be empty"
 			case isMeta(t) && t != dns.TypeANY:
 				bad = "type " + typeString(t) + " cannot be deleted"
 			}
 		case dns.ClassNONE:
-			c.kind, c.rr = deleteRR, normalise(rr, name)
+			c.kind, c.rr = deleteRR, normalise(r, name)
 			switch {
 			case h.TTL != 0:
 				bad = fmt.Sprintf("TTL %d, want 0", h.TTL)

@@ -37,12 +37,12 @@ func Apply(z *zone.Zone, m *dns.Msg) Result {
 	if r, ok := checkZoneSection(z, m); !ok {
 		return r
 	}
-	empty := emptyRdata(m)
+	prereqs, updates := sections(m)
 	o := newOverlay(z)
-	if r, ok := checkPrereqs(o, m.Answer, empty.prereq); !ok {
+	if r, ok := checkPrereqs(o, prereqs); !ok {
 		return r
 	}
-	ups, r, ok := prescan(z, m.Ns, empty.update)
+	ups, r, ok := prescan(z, updates)
 	if !ok {
 		return r
 	}
@@ -68,7 +68,7 @@ func checkZoneSection(z *zone.Zone, m *dns.Msg) (Result, bool) {
 	}
 	q := m.Question[0]
 	name := q.Header().Name
-	if t := dns.RRToType(q); t != dns.TypeSOA {
+	if t := rrType(q); t != dns.TypeSOA {
 		return fail(dns.RcodeFormatError, "zone section", "%s type %s, want SOA", name, typeString(t))
 	}
 	if c := q.Header().Class; c != dns.ClassINET {
@@ -104,9 +104,9 @@ func isBelow(parent, child string) bool {
 }
 
 // describe names a record for a Reason: owner, class when not IN, type.
-func describe(rr dns.RR) string {
-	h := rr.Header()
-	t := typeString(dns.RRToType(rr))
+func describe(r record) string {
+	h := r.rr.Header()
+	t := typeString(r.typ)
 	if h.Class == dns.ClassINET {
 		return h.Name + " " + t
 	}
@@ -120,4 +120,13 @@ func typeString(t uint16) string { return dnsutil.TypeToString(t) }
 // and SIG, which in an update is a SIG(0) transaction signature (RFC 2931), as Knot treats it.
 func isMeta(t uint16) bool {
 	return t == dns.TypeOPT || t == dns.TypeSIG || (t >= 128 && t <= 255)
+}
+
+// rrType returns the type of rr. dns.RRToType answers 0 for a record of a type miekg/dns does not
+// know (held as RFC 3597 unknown data), which would lump every such type together.
+func rrType(rr dns.RR) uint16 {
+	if u, ok := rr.(*dns.RFC3597); ok {
+		return u.RRType
+	}
+	return dns.RRToType(rr)
 }
