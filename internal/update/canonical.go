@@ -11,7 +11,7 @@ import (
 // does (RFC 4034 §6.2, as amended by RFC 6840 §5.1) and as Knot and BIND compare them. dns.Equal
 // alone compares those names byte for byte.
 func sameRdata(a, b dns.RR) bool {
-	if dns.RRToType(a) != dns.RRToType(b) {
+	if rrType(a) != rrType(b) {
 		return false
 	}
 	return dns.Equal(lowerNames(a), lowerNames(b))
@@ -20,7 +20,7 @@ func sameRdata(a, b dns.RR) bool {
 // lowerNames returns rr with the names in its RDATA lower-cased where canonical form does so: a
 // copy for those types, rr itself for the others.
 func lowerNames(rr dns.RR) dns.RR {
-	if !namesFold[dns.RRToType(rr)] {
+	if !namesFold[rrType(rr)] {
 		return rr
 	}
 	c := rr.Clone()
