@@ -2,6 +2,7 @@ package update
 
 import (
 	"slices"
+	"strings"
 
 	"codeberg.org/miekg/dns"
 
@@ -126,16 +127,21 @@ func (o *overlay) dnameAbove(key string) bool {
 	return false
 }
 
-// dataBelow says whether any proper descendant of key has records. It looks at every name of the
-// zone, so it runs only for a DNAME addition, which is rare.
+// dataBelow says whether any proper descendant of key has records. A name the zone does not hold
+// has no descendants in it (the zone holds every ancestor of its names, as empty non-terminals if
+// need be), so only names the update added are looked at; otherwise every name of the zone is,
+// which only a DNAME addition at an existing name costs.
 func (o *overlay) dataBelow(key string) bool {
 	for _, k := range o.order {
 		if isProperDescendant(k, key) && o.inUse(k) {
 			return true
 		}
 	}
+	if o.z.Nodes[key] == nil {
+		return false
+	}
 	for k, n := range o.z.Nodes {
-		if !n.Empty() && isProperDescendant(k, key) && o.inUse(k) {
+		if strings.HasSuffix(k, key) && !n.Empty() && isProperDescendant(k, key) && o.inUse(k) {
 			return true
 		}
 	}
