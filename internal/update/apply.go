@@ -110,10 +110,7 @@ func (o *overlay) diff() *zone.Diff {
 	d := &zone.Diff{From: o.z.SOA}
 	for _, key := range o.order {
 		e := o.edits[key]
-		var orig *zone.Node
-		if n := o.z.Nodes[key]; n != nil {
-			orig = n
-		}
+		orig := o.z.Nodes[key]
 		for _, t := range e.types {
 			var before []dns.RR
 			if orig != nil {
