@@ -26,12 +26,15 @@ type KnotConfig struct {
 	Files    map[string]string
 	// Ready is a zone to ask for its SOA to tell that the server is up.
 	Ready string
+	// Port is the port to listen on; 0 picks a free one. A test that must name the server in
+	// another's configuration before it starts (a secondary to NOTIFY) picks it first.
+	Port int
 }
 
 // StartKnotConfig runs knotd with c; see StartKnotConf.
 func StartKnotConfig(t testing.TB, c KnotConfig) *Knot {
 	t.Helper()
-	return StartKnotConf(t, func(dir string) string {
+	return startKnotConf(t, c.Port, func(dir string) string {
 		for name, text := range c.Files {
 			if err := os.WriteFile(filepath.Join(dir, name), []byte(text), 0o644); err != nil {
 				t.Fatal(err)
@@ -80,6 +83,11 @@ type Knot struct {
 // test is skipped (an error when CI=true).
 func StartKnotConf(t testing.TB, body func(dir string) string, ready []string) *Knot {
 	t.Helper()
+	return startKnotConf(t, 0, body, ready)
+}
+
+func startKnotConf(t testing.TB, fixedPort int, body func(dir string) string, ready []string) *Knot {
+	t.Helper()
 	bin, ok := knotdPath()
 	if !ok {
 		if os.Getenv("CI") == "true" {
@@ -97,7 +105,10 @@ func StartKnotConf(t testing.TB, body func(dir string) string, ready []string) *
 	}
 	var lastErr error
 	for attempt := 1; attempt <= startAttempts; attempt++ {
-		port, err := freePort()
+		port, err := fixedPort, error(nil)
+		if port == 0 {
+			port, err = freePort()
+		}
 		if err != nil {
 			t.Fatalf("StartKnotConf: %v", err)
 		}

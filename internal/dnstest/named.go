@@ -25,6 +25,8 @@ type NamedConfig struct {
 	// working directory, where Files are written.
 	Body  string
 	Files map[string]string
+	// Port is the port to listen on; 0 picks a free one.
+	Port int
 }
 
 // StartNamed runs BIND's named in the foreground on 127.0.0.1 and a free port, with the
@@ -39,7 +41,10 @@ func StartNamed(t testing.TB, c NamedConfig) string {
 			t.Fatal(err)
 		}
 	}
-	port, err := freePort()
+	port, err := c.Port, error(nil)
+	if port == 0 {
+		port, err = freePort()
+	}
 	if err != nil {
 		t.Fatal(err)
 	}

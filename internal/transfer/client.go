@@ -21,6 +21,7 @@ import (
 	"codeberg.org/miekg/dns"
 
 	"warden/internal/tsig"
+	"warden/internal/wire"
 	"warden/internal/zone"
 )
 
@@ -420,6 +421,9 @@ func (r *reader) feed(msg []byte) error {
 	}
 	m := &dns.Msg{Data: msg}
 	if err := m.Unpack(); err != nil {
+		return fmt.Errorf("message %d: malformed: %w", r.messages, err)
+	}
+	if err := wire.RestoreUnknownTypes(m); err != nil {
 		return fmt.Errorf("message %d: malformed: %w", r.messages, err)
 	}
 	if err := r.q.checkHeader(m, r.messages == 1); err != nil {

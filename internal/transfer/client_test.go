@@ -42,6 +42,8 @@ func genZone(origin string, serial uint32, n int) string {
 	fmt.Fprintf(&b, "@ IN SOA ns1 hostmaster %d 3600 600 86400 300\n", serial)
 	b.WriteString("@ IN NS ns1\n@ IN NS ns2.other.test.\n@ IN MX 10 mail\nns1 IN A 192.0.2.1\nmail IN A 192.0.2.2\n")
 	b.WriteString("@ IN TXT \"v=spf1 -all\"\n_sip._tcp IN SRV 10 20 5060 sip\nsip IN AAAA 2001:db8::5\nalias IN CNAME www\n")
+	// Types the DNS library does not know arrive in RFC 3597 form and must keep their type.
+	b.WriteString("unknown IN TYPE65280 \\# 3 010203\nunknown IN TYPE65281 \\# 0\n")
 	if serial < 2 {
 		b.WriteString("www IN A 192.0.2.80\ngone IN A 192.0.2.99\n")
 	} else {

@@ -55,8 +55,11 @@ func notify(ctx context.Context, p Peer, q *query) error {
 			return err
 		}
 		until := time.Now().Add(wait)
-		if dl, ok := ctx.Deadline(); ok && dl.Before(until) {
-			until = dl
+		last := try == notifyTries
+		if dl, ok := ctx.Deadline(); ok && !dl.After(until) {
+			// The exchange's deadline comes first: this is the last try, whether or not the
+			// context has noticed its deadline by the time the read gives up.
+			until, last = dl, true
 		}
 		_ = conn.SetReadDeadline(until)
 		for {
@@ -67,6 +70,9 @@ func notify(ctx context.Context, p Peer, q *query) error {
 				}
 				var ne net.Error
 				if errors.As(err, &ne) && ne.Timeout() {
+					if last {
+						return fmt.Errorf("no answer after %d tries", try)
+					}
 					break
 				}
 				return err
