@@ -170,6 +170,29 @@ func (b *Builder) appendRdata(rr dns.RR) error {
 
 // Rdata returns the uncompressed wire rdata of rr.
 func Rdata(rr dns.RR) ([]byte, error) {
+	// The library compresses every name it may, and the second name of these types could point
+	// into the first: bytes that mean nothing once copied out of that message. They are written
+	// here instead.
+	switch x := rr.(type) {
+	case *dns.MINFO:
+		out, err := AppendName(nil, x.Rmail)
+		if err != nil {
+			return nil, err
+		}
+		return AppendName(out, x.Email)
+	case *dns.SOA:
+		out, err := AppendName(nil, x.Ns)
+		if err != nil {
+			return nil, err
+		}
+		if out, err = AppendName(out, x.Mbox); err != nil {
+			return nil, err
+		}
+		for _, v := range [...]uint32{x.Serial, x.Refresh, x.Retry, x.Expire, x.Minttl} {
+			out = binary.BigEndian.AppendUint32(out, v)
+		}
+		return out, nil
+	}
 	c := rr.Clone()
 	c.Header().Name = "." // a root owner leaves nothing to compress against
 	m := &dns.Msg{Answer: []dns.RR{c}}
