@@ -7,7 +7,6 @@ import (
 	"io"
 	"os"
 	"path/filepath"
-	"slices"
 	"strings"
 
 	"codeberg.org/miekg/dns"
@@ -254,7 +253,7 @@ func (l *loader) add(rr dns.RR) {
 			continue
 		}
 		for _, old := range set.RRs {
-			if sameRecord(old, rr) {
+			if sameRdata(old, rr) {
 				return // duplicate records collapse into one (RFC 2181 §5)
 			}
 		}
@@ -398,16 +397,4 @@ func (l *loader) checkGlue(cut *Node) {
 // isBelow says whether child (lower-case, fully qualified) is parent or below it.
 func isBelow(parent, child string) bool {
 	return parent == "." || child == parent || strings.HasSuffix(child, "."+parent)
-}
-
-// sameRecord says whether two records of one owner and type are the same record (RFC 2181 §5),
-// TTLs aside. Records with lists of strings are compared here: the library's comparison of two
-// TXT records with different numbers of strings reads past the end of the shorter (a zone file
-// or a transfer could crash the server with two such records).
-func sameRecord(a, b dns.RR) bool {
-	if x, ok := a.(*dns.TXT); ok {
-		y, ok := b.(*dns.TXT)
-		return ok && slices.Equal(x.Txt, y.Txt)
-	}
-	return dns.Equal(a, b)
 }

@@ -1,0 +1,299 @@
+package zone
+
+import (
+	"bytes"
+	"cmp"
+	"fmt"
+	"slices"
+	"strings"
+
+	"codeberg.org/miekg/dns"
+
+	"warden/internal/wire"
+)
+
+// Compare returns the Diff that turns old into new: From is old's SOA, To is new's, Removed and
+// Added the records (SOA excluded) present in only one of them. Records are equal when owner, type,
+// class, TTL and rdata are, so a TTL change is a removal plus an addition, as IXFR carries it. The
+// records are the zones' own: callers must not change them.
+//
+// The walk goes node by node through both indexes, so its cost is one map lookup and a few field
+// comparisons per record, far below the parsing and checking a load does.
+func Compare(old, new *Zone) Diff {
+	d := Diff{From: old.SOA, To: new.SOA}
+	shared := 0 // names in both zones
+	for key, n := range new.Nodes {
+		o := old.Nodes[key]
+		if o == nil {
+			d.Added = appendSets(d.Added, n.Sets)
+			continue
+		}
+		shared++
+		for _, set := range n.Sets {
+			if set.Type == dns.TypeSOA {
+				continue
+			}
+			d.Removed, d.Added = diffRRs(d.Removed, d.Added, o.RRset(set.Type), set.RRs)
+		}
+		for _, set := range o.Sets {
+			if set.Type != dns.TypeSOA && !n.Has(set.Type) {
+				d.Removed = append(d.Removed, set.RRs...)
+			}
+		}
+	}
+	if shared == len(old.Nodes) {
+		return d // every old name is in new too: nothing left to remove
+	}
+	for key, o := range old.Nodes {
+		if new.Nodes[key] == nil {
+			d.Removed = appendSets(d.Removed, o.Sets)
+		}
+	}
+	return d
+}
+
+// appendSets appends the records of sets, leaving out the SOA.
+func appendSets(dst []dns.RR, sets []RRset) []dns.RR {
+	for _, set := range sets {
+		if set.Type != dns.TypeSOA {
+			dst = append(dst, set.RRs...)
+		}
+	}
+	return dst
+}
+
+// smallSet bounds the RRset pairs compared record against record; bigger ones are sorted and
+// merged, so a set of thousands of records costs n log n rather than n².
+const smallSet = 256
+
+// diffRRs appends to removed the records of old missing from new, and to added those of new
+// missing from old. Both are the records of one owner and type.
+func diffRRs(removed, added, old, new []dns.RR) ([]dns.RR, []dns.RR) {
+	if len(old) == len(new) {
+		same := true
+		for i := range old {
+			if !sameRecord(old[i], new[i]) {
+				same = false
+				break
+			}
+		}
+		if same { // the usual case: an unchanged RRset, in the same order
+			return removed, added
+		}
+	}
+	if len(old)*len(new) > smallSet {
+		return mergeRRs(removed, added, old, new)
+	}
+	matched := make([]bool, len(new))
+	for _, o := range old {
+		found := false
+		for j, n := range new {
+			if !matched[j] && sameRecord(o, n) {
+				matched[j], found = true, true
+				break
+			}
+		}
+		if !found {
+			removed = append(removed, o)
+		}
+	}
+	for j, n := range new {
+		if !matched[j] {
+			added = append(added, n)
+		}
+	}
+	return removed, added
+}
+
+// mergeRRs is diffRRs for large sets: both sorted by rdata and TTL, then walked side by side.
+func mergeRRs(removed, added, old, new []dns.RR) ([]dns.RR, []dns.RR) {
+	o, n := sortedByRdata(old), sortedByRdata(new)
+	i, j := 0, 0
+	for i < len(o) && j < len(n) {
+		switch c := cmpRecord(o[i].rr, n[j].rr, o[i].rdata, n[j].rdata); {
+		case c < 0:
+			removed = append(removed, o[i].rr)
+			i++
+		case c > 0:
+			added = append(added, n[j].rr)
+			j++
+		default:
+			i++
+			j++
+		}
+	}
+	for ; i < len(o); i++ {
+		removed = append(removed, o[i].rr)
+	}
+	for ; j < len(n); j++ {
+		added = append(added, n[j].rr)
+	}
+	return removed, added
+}
+
+type keyedRR struct {
+	rr    dns.RR
+	rdata []byte // nil when the record does not pack; such records sort by their text
+}
+
+func sortedByRdata(rrs []dns.RR) []keyedRR {
+	out := make([]keyedRR, len(rrs))
+	for i, rr := range rrs {
+		out[i].rr = rr
+		out[i].rdata, _ = wire.Rdata(rr)
+	}
+	slices.SortFunc(out, func(a, b keyedRR) int { return cmpRecord(a.rr, b.rr, a.rdata, b.rdata) })
+	return out
+}
+
+func cmpRecord(a, b dns.RR, ra, rb []byte) int {
+	if c := cmp.Compare(a.Header().TTL, b.Header().TTL); c != 0 {
+		return c
+	}
+	if c := cmp.Compare(a.Header().Class, b.Header().Class); c != 0 {
+		return c
+	}
+	if ra == nil || rb == nil {
+		return strings.Compare(a.String(), b.String())
+	}
+	return bytes.Compare(ra, rb)
+}
+
+// sameRecord says whether a and b, of the same owner and type, are the same record: same class,
+// TTL and rdata.
+func sameRecord(a, b dns.RR) bool {
+	ha, hb := a.Header(), b.Header()
+	return ha.TTL == hb.TTL && ha.Class == hb.Class && sameRdata(a, b)
+}
+
+// sameRdata says whether a and b, of the same owner and type, carry the same rdata: the same wire
+// bytes, names compared as written. The common types are compared field by field; the rest by
+// their packed rdata, because the message library's comparison is unsafe for some types (TXT
+// records with different numbers of strings compare equal or index out of range).
+func sameRdata(a, b dns.RR) bool {
+	if a == b {
+		return true
+	}
+	switch x := a.(type) {
+	case *dns.A:
+		y, ok := b.(*dns.A)
+		return ok && x.Addr == y.Addr
+	case *dns.AAAA:
+		y, ok := b.(*dns.AAAA)
+		return ok && x.Addr == y.Addr
+	case *dns.NS:
+		y, ok := b.(*dns.NS)
+		return ok && x.Ns == y.Ns
+	case *dns.CNAME:
+		y, ok := b.(*dns.CNAME)
+		return ok && x.Target == y.Target
+	case *dns.DNAME:
+		y, ok := b.(*dns.DNAME)
+		return ok && x.Target == y.Target
+	case *dns.PTR:
+		y, ok := b.(*dns.PTR)
+		return ok && x.Ptr == y.Ptr
+	case *dns.MX:
+		y, ok := b.(*dns.MX)
+		return ok && x.Preference == y.Preference && x.Mx == y.Mx
+	case *dns.TXT:
+		y, ok := b.(*dns.TXT)
+		return ok && slices.Equal(x.Txt, y.Txt)
+	}
+	if dns.RRToType(a) != dns.RRToType(b) {
+		return false
+	}
+	ra, errA := wire.Rdata(a)
+	rb, errB := wire.Rdata(b)
+	if errA != nil || errB != nil {
+		return errA != nil && errB != nil && a.String() == b.String()
+	}
+	return bytes.Equal(ra, rb)
+}
+
+// Apply returns a new zone: z with d applied. d.From's serial must be z's; every removed record
+// must be in z and no added record may be there already (unless d removes it too). The result is
+// built with Build, so it passes the same checks as a master file, with d.To as its SOA. On any
+// error z is untouched and no zone is returned. z is only read, and the new zone shares no
+// mutable state with it, so z can go on being served while the next version is built.
+func (z *Zone) Apply(d Diff) (*Zone, error) {
+	if d.From == nil || d.To == nil {
+		return nil, fmt.Errorf("zone %s: diff without its SOA records", z.Origin)
+	}
+	where := fmt.Sprintf("zone %s: diff %d → %d", z.Origin, d.From.Serial, d.To.Serial)
+	if d.From.Serial != z.Serial() {
+		return nil, fmt.Errorf("%s: the zone is at serial %d", where, z.Serial())
+	}
+	// removed holds z's own records that d takes away; touched the nodes they sit in, so that
+	// the nodes d does not touch are copied without looking at each record.
+	removed := make(map[dns.RR]struct{}, len(d.Removed))
+	touched := make(map[*Node]struct{})
+	for _, rr := range d.Removed {
+		if dns.RRToType(rr) == dns.TypeSOA {
+			return nil, fmt.Errorf("%s: removes a SOA record besides From: %s", where, rr)
+		}
+		n, own := z.find(rr)
+		if own == nil {
+			return nil, fmt.Errorf("%s: removes %s, which is not in the zone", where, rr)
+		}
+		if _, twice := removed[own]; twice {
+			return nil, fmt.Errorf("%s: removes %s twice", where, rr)
+		}
+		removed[own] = struct{}{}
+		touched[n] = struct{}{}
+	}
+	for _, rr := range d.Added {
+		if dns.RRToType(rr) == dns.TypeSOA {
+			return nil, fmt.Errorf("%s: adds a SOA record besides To: %s", where, rr)
+		}
+		if _, own := z.find(rr); own != nil {
+			if _, gone := removed[own]; !gone {
+				return nil, fmt.Errorf("%s: adds %s, which is already in the zone", where, rr)
+			}
+		}
+	}
+
+	rrs := make([]dns.RR, 0, 1+z.Records-len(removed)+len(d.Added))
+	rrs = append(rrs, d.To)
+	for _, n := range z.Nodes {
+		_, filter := touched[n]
+		for _, set := range n.Sets {
+			if set.Type == dns.TypeSOA {
+				continue
+			}
+			if !filter {
+				rrs = append(rrs, set.RRs...)
+				continue
+			}
+			for _, rr := range set.RRs {
+				if _, gone := removed[rr]; !gone {
+					rrs = append(rrs, rr)
+				}
+			}
+		}
+	}
+	rrs = append(rrs, d.Added...)
+	next, _, err := Build(z.Origin, z.File, rrs)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", where, err)
+	}
+	return next, nil
+}
+
+// find returns the node of rr's owner and the zone's own record equal to rr, or nil.
+func (z *Zone) find(rr dns.RR) (*Node, dns.RR) {
+	key, err := wire.AppendName(nil, strings.ToLower(rr.Header().Name))
+	if err != nil {
+		return nil, nil
+	}
+	n := z.Nodes[string(key)]
+	if n == nil {
+		return nil, nil
+	}
+	for _, own := range n.RRset(dns.RRToType(rr)) {
+		if sameRecord(own, rr) {
+			return n, own
+		}
+	}
+	return n, nil
+}
