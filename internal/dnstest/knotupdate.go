@@ -70,8 +70,8 @@ func ExchangeTCP(addr string, wire []byte) (*dns.Msg, error) {
 // maxAXFRMessages bounds how many messages AXFR reads; the test zones fit in a few.
 const maxAXFRMessages = 1000
 
-// AXFR transfers origin from addr over TCP and returns its records, the closing SOA left out.
-func AXFR(addr, origin string) ([]dns.RR, error) {
+// AXFRTCP transfers origin from addr over TCP, in Go and returns its records, the closing SOA left out.
+func AXFRTCP(addr, origin string) ([]dns.RR, error) {
 	conn, err := net.DialTimeout("tcp", addr, Timeout)
 	if err != nil {
 		return nil, err

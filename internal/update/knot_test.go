@@ -151,7 +151,7 @@ func TestAgainstKnot(t *testing.T) {
 				t.Fatalf("step %d %s: diff does not apply: %v", i+1, step.name, err)
 			}
 		}
-		knot, err := dnstest.AXFR(addr, origin)
+		knot, err := dnstest.AXFRTCP(addr, origin)
 		if err != nil {
 			t.Fatalf("step %d %s: %v", i+1, step.name, err)
 		}
