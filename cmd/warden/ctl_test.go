@@ -296,6 +296,6 @@ func TestServeControlHTTP(t *testing.T) {
 		var out, errb bytes.Buffer
 		return run(append(append([]string{"ctl"}, flags...), "status"), &out, &errb) == 0
 	})
-	runCtl(t, flags, ctlCase{args: "status", out: []string{"listening on " + dnsAddr + "\n", "zones: this server has no zone manager\n", "policy: version "}})
+	runCtl(t, flags, ctlCase{args: "status", out: []string{"listening on " + dnsAddr + "\n", "zones: 0 (0 primary, 0 secondary)\n", "policy: version "}})
 	runCtl(t, []string{"--url", "http://" + ctl, "--token-file", wrong}, ctlCase{args: "status", code: 1, err: []string{"the control token was refused"}})
 }

@@ -38,6 +38,13 @@ Flags (serve and check):
                            with NXDOMAIN, repeatable, after every policy zone and the file's
                            blocklists; a URL is fetched again daily
   --control PATH           the control socket (none: off); default from the configuration
+  --secondary ORIGIN=ADDR[:PORT]
+                           serve a zone as a secondary of that primary (AXFR/IXFR, NOTIFY),
+                           repeatable; its copy is kept in the storage directory
+  --tsig NAME:ALGORITHM:BASE64SECRET
+                           the TSIG key that signs the --secondary zones' transfers, and that
+                           lets anyone holding it transfer the --zone zones
+  --storage DIR            where secondaries' copies and journals live (default /var/lib/warden)
 
 Flags (check only): the blast-radius check of a policy change
   --corpus FILE            names, one per line, to compare answers on
@@ -98,6 +105,9 @@ type commonFlags struct {
 	rpz         listFlag
 	blocklists  listFlag
 	control     string
+	secondaries listFlag
+	tsig        string
+	storage     string
 	// check only: the blast-radius check of the configured policy.
 	corpus    string
 	maxChange float64
@@ -119,6 +129,9 @@ func parseFlags(name string, args []string, stderr io.Writer) (*commonFlags, err
 	fs.Var(&f.blocklists, "blocklist", "[NAME=]FILE|URL blocklist, repeatable, after the policy zones")
 	fs.BoolVar(&f.noRecursion, "no-recursion", false, "never resolve, whatever the configuration says")
 	fs.StringVar(&f.control, "control", "", "control socket path (none: no control interface)")
+	fs.Var(&f.secondaries, "secondary", "ORIGIN=ADDR[:PORT] serve a zone as a secondary of that primary (repeatable)")
+	fs.StringVar(&f.tsig, "tsig", "", "NAME:ALGORITHM:BASE64SECRET TSIG key for transfers and NOTIFY")
+	fs.StringVar(&f.storage, "storage", "", "directory for secondaries' copies and journals")
 	if name == "check" {
 		fs.StringVar(&f.corpus, "corpus", "", "names (one per line) to compare the policy's answers on")
 		fs.Float64Var(&f.maxChange, "max-change", 1, "percent of the corpus the policy may change before check fails")

@@ -2,12 +2,14 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
 	"maps"
 	"os"
 	"os/signal"
+	"path/filepath"
 	"reflect"
 	"runtime/debug"
 	"slices"
@@ -20,6 +22,7 @@ import (
 	"warden/internal/control"
 	"warden/internal/policy"
 	"warden/internal/resolver"
+	"warden/internal/served"
 	"warden/internal/server"
 	"warden/internal/upstream"
 	"warden/internal/wire"
@@ -48,6 +51,16 @@ func loadConfig(f *commonFlags) (*config.Config, error) {
 	}
 	if err := config.ApplyBlocklistFlags(cfg, f.blocklists); err != nil {
 		return nil, err
+	}
+	if err := config.ApplyTransferFlags(cfg, f.secondaries, f.tsig, f.zones); err != nil {
+		return nil, err
+	}
+	if f.storage != "" {
+		abs, err := filepath.Abs(f.storage)
+		if err != nil {
+			return nil, fmt.Errorf("--storage: %w", err)
+		}
+		cfg.Storage = abs
 	}
 	switch f.control {
 	case "":
@@ -82,20 +95,22 @@ func serve(args []string, stderr io.Writer) int {
 // runServer serves until ctx ends: it loads the zones, opens the listeners, and rebuilds the
 // snapshot on SIGHUP and when a zone file changes.
 func runServer(ctx context.Context, f *commonFlags, cfg *config.Config, log *slog.Logger) error {
-	loader := server.NewZoneLoader(log)
-	zones, _, err := loader.Load(cfg.Zones)
-	if err != nil {
-		return err
-	}
-	set, err := authority.New(zones)
-	if err != nil {
-		return err
-	}
 	rec, err := newRecursor(cfg, log)
 	if err != nil {
 		return err
 	}
-	pipe := server.NewPipeline(wire.Limits{UDPPayload: uint16(cfg.Limits.UDPPayload)}, &server.Snapshot{Authority: set, Recursion: rec})
+	empty, _ := authority.New(nil)
+	pipe := server.NewPipeline(wire.Limits{UDPPayload: uint16(cfg.Limits.UDPPayload)}, &server.Snapshot{Authority: empty, Recursion: rec})
+	// The zone manager owns the served zones: files, secondaries, updates, catalogs. It puts each
+	// new set of zones in force itself, and answers transfers, NOTIFY and UPDATE.
+	zones := served.New(log, func(set *authority.Set) {
+		pipe.Update(func(s *server.Snapshot) { s.Authority = set })
+	})
+	defer zones.Close()
+	if err := zones.Start(cfg); err != nil {
+		return err
+	}
+	pipe.Update(func(s *server.Snapshot) { s.Zones = zones })
 	guard := server.NewPolicyGuard(pipe, breakerConfig(cfg.Policy.Safety.Breaker), 10, log)
 	pub := &policyPublisher{guard: guard, pipe: pipe, log: log}
 	policies := server.NewPolicyLoader(log, pub.publish)
@@ -153,6 +168,7 @@ func runServer(ctx context.Context, f *commonFlags, cfg *config.Config, log *slo
 		done  chan policyResult
 	}
 	policyRequests := make(chan policyRequest)
+	reloadRequests := make(chan chan error)
 	startControl(ctx, cfg, control.Deps{Policy: guard, PolicyReload: func(force bool) (policy.Report, error) {
 		req := policyRequest{force: force, done: make(chan policyResult, 1)}
 		select {
@@ -162,58 +178,72 @@ func runServer(ctx context.Context, f *commonFlags, cfg *config.Config, log *slo
 		}
 		r := <-req.done
 		return r.report, r.err
+	}, Zones: zones, Reload: func(rctx context.Context) (string, error) {
+		done := make(chan error, 1)
+		select {
+		case reloadRequests <- done:
+		case <-rctx.Done():
+			return "", rctx.Err()
+		case <-ctx.Done():
+			return "", ctx.Err()
+		}
+		if err := <-done; err != nil {
+			return "", err
+		}
+		return "configuration, zones and policy reloaded", nil
 	}}, log)
-	reload := func(why string) {
+	// reload applies the configuration again: on SIGHUP and control requests the file is read
+	// anew (a full reload); on the watch tick only changed zone and policy files are read. What
+	// could not be applied is returned (and logged); the rest is in force.
+	reload := func(why string) error {
+		full := why == "signal" || why == "control"
 		next := cfg
-		if why == "signal" && f.config != "" {
+		if full && f.config != "" {
 			// SIGHUP re-reads the configuration file too; listeners stay as they are.
 			c, err := loadConfig(f)
 			if err != nil {
 				log.Error("reload: configuration rejected; keeping the running one", "err", err)
-				return
+				return fmt.Errorf("configuration rejected; keeping the running one: %w", err)
 			}
 			next = c
 			if !slices.Equal(next.Listen, cfg.Listen) || next.Limits != cfg.Limits {
 				log.Warn("reload: listen addresses and limits apply at the next restart")
 			}
 		}
-		zones, changed, err := loader.Load(next.Zones)
-		if err != nil {
-			log.Error("reload failed; keeping the running zones", "err", err)
-			return
+		var errs []error
+		if err := zones.Reload(next); err != nil {
+			log.Error("reload: some zones keep their previous version", "err", err)
+			errs = append(errs, err)
 		}
 		resolverChanged := !reflect.DeepEqual(next.Resolver, cfg.Resolver)
 		// The policy is rebuilt on SIGHUP, or when one of its files changed; a policy that
 		// fails to load leaves the running one in force.
-		policyChanged := why == "signal" || !reflect.DeepEqual(next.Policy, cfg.Policy) || policyFiles.changed(next.Policy)
+		policyChanged := full || !reflect.DeepEqual(next.Policy, cfg.Policy) || policyFiles.changed(next.Policy)
 		if policyChanged {
 			// SIGHUP also fetches every blocklist again; the loader puts the policy together and
 			// the publisher checks it before it goes in force.
-			if _, err := pub.load(ctx, policies, next, "reload ("+why+")", false, why == "signal"); err != nil {
+			if _, err := pub.load(ctx, policies, next, "reload ("+why+")", false, full); err != nil {
 				log.Error("reload: policy not put in force; keeping the running one", "err", err)
+				errs = append(errs, fmt.Errorf("policy not put in force: %w", err))
 			}
 			policyChanged = false // in force through the guard, or refused
 		}
 		cfg = next
-		if !changed && !resolverChanged && !policyChanged {
-			return
-		}
-		set, err := authority.New(zones)
-		if err != nil {
-			log.Error("reload failed; keeping the running zones", "err", err)
-			return
+		if !resolverChanged && !policyChanged {
+			return errors.Join(errs...)
 		}
 		if resolverChanged {
 			r, err := newRecursor(next, log)
 			if err != nil {
 				log.Error("reload: resolver configuration rejected; keeping the running one", "err", err)
-				return
+				return errors.Join(append(errs, fmt.Errorf("resolver configuration rejected: %w", err))...)
 			}
 			rec = r
 		}
-		pipe.Update(func(s *server.Snapshot) { s.Authority, s.Recursion = set, rec })
-		debug.FreeOSMemory() // the replaced zones and the parser's garbage
-		log.Info("reloaded", "trigger", why, "zones", len(zones))
+		pipe.Update(func(s *server.Snapshot) { s.Recursion = rec })
+		debug.FreeOSMemory() // the replaced state and the parser's garbage
+		log.Info("reloaded", "trigger", why)
+		return errors.Join(errs...)
 	}
 	for {
 		select {
@@ -221,9 +251,11 @@ func runServer(ctx context.Context, f *commonFlags, cfg *config.Config, log *slo
 			log.Info("shutting down")
 			return nil
 		case <-hup:
-			reload("signal")
+			_ = reload("signal")
 		case <-tick:
-			reload("file change")
+			_ = reload("file change")
+		case done := <-reloadRequests:
+			done <- reload("control")
 		case req := <-policyRequests:
 			req.done <- controlReload(ctx, f, cfg, pub, policies, req.force)
 		}

@@ -44,6 +44,7 @@ const (
 	ClassIN      = 1
 	ClassANY     = 255
 	typeOPT      = 41
+	typeTSIG     = 250
 )
 
 // HeaderLen is the size of the fixed DNS message header.
@@ -116,6 +117,9 @@ type Request struct {
 	UDPSize     uint16 // as requested, before any clamping
 	DO          bool   // DNSSEC OK
 	EDNSVersion uint8
+	// HasTSIG says the message ends with a TSIG record (RFC 8945): its answer must be signed, or
+	// refused, by the stage that holds the keys.
+	HasTSIG bool
 }
 
 // Lower returns the question name in wire form, lower-cased. The slice aliases the Request.
@@ -127,6 +131,7 @@ func (r *Request) reset() {
 	r.QName, r.QType, r.QClass, r.QuestionEnd = nil, 0, 0, 0
 	r.lowerLen = 0
 	r.HasEDNS, r.UDPSize, r.DO, r.EDNSVersion = false, 0, false, 0
+	r.HasTSIG = false
 }
 
 // Parse reads the header, the question and the OPT record of r.Wire. It reads the other records only
@@ -171,6 +176,14 @@ func (r *Request) Parse() Verdict {
 		var rr rrInfo
 		if off, ok = skipRR(msg, off, &rr); !ok {
 			return r.formErr()
+		}
+		if rr.typ == typeTSIG {
+			// Only as the last record (RFC 8945 §5.1); anywhere else the message is broken.
+			if i != int(ar)-1 {
+				return r.formErr()
+			}
+			r.HasTSIG = true
+			continue
 		}
 		if rr.typ != typeOPT {
 			continue

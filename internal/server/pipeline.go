@@ -39,6 +39,9 @@ type Snapshot struct {
 // messages through req.Stream before returning its last one (or nil).
 type ZoneOps interface {
 	ServeZoneOp(req *query.Request, out []byte) []byte
+	// ServeSigned answers a QUERY that carries a TSIG: verified, answered by answer (given the
+	// request without its TSIG), and signed; or refused with the TSIG error.
+	ServeSigned(req *query.Request, out []byte, answer func(*query.Request, []byte) []byte) []byte
 }
 
 // Pipeline is the path of one query, in the order of the design: admission, then the served zones.
@@ -106,6 +109,16 @@ func (p *Pipeline) ServeDNS(req *query.Request, out []byte) []byte {
 		return p.limits.RenderRcode(out, req, rcode, ede)
 	}
 
+	if req.HasTSIG {
+		// A signed query (a secondary's SOA check, say) is answered from the zones alone and
+		// signed, by the stage that holds the keys; without one there is no key to check.
+		if snap.Zones == nil {
+			return p.limits.RenderRcode(out, req, rcodeNotAuth, wire.NoEDE)
+		}
+		return snap.Zones.ServeSigned(req, out, func(inner *query.Request, out []byte) []byte {
+			return p.answerFromZones(snap, inner, out)
+		})
+	}
 	// 2. Policy, question stage: client-IP and QNAME rules answer before anything is looked up,
 	// unless a policy zone with response rules comes first; then pol goes on to the answer.
 	var pol *policy.Policy
@@ -134,6 +147,17 @@ func (p *Pipeline) ServeDNS(req *query.Request, out []byte) []byte {
 			p.Recent.add(req.Lower())
 		}
 		return snap.Recursion.ServePolicy(req, out, pol)
+	}
+	return p.limits.RenderRcode(out, req, rcodeRefused, wire.EDENotAuthoritative)
+}
+
+// answerFromZones answers req from the served zones only: REFUSED outside them.
+func (p *Pipeline) answerFromZones(snap *Snapshot, req *query.Request, out []byte) []byte {
+	if snap.Authority.Unavailable(req.Lower()) {
+		return p.limits.RenderRcode(out, req, rcodeServFail, wire.NoEDE)
+	}
+	if t := snap.Authority.Answer(req); t != nil {
+		return p.limits.Render(out, req, t)
 	}
 	return p.limits.RenderRcode(out, req, rcodeRefused, wire.EDENotAuthoritative)
 }

@@ -1,0 +1,378 @@
+// Package served keeps the zones a server answers for with authority, and everything that changes
+// them: zone files read and re-read, secondaries refreshed from their primaries by IXFR and AXFR,
+// dynamic updates, catalog zones produced and consumed. Every change goes through one path
+// (Manager.commit): the new version is built and checked beside the old one, recorded in the zone's
+// journal, written to disk where the zone lives there, put in force in one step with the other
+// zones (a new authority.Set), and announced to the secondaries by NOTIFY. Queries never see half
+// a change; a change that fails any step leaves the zone as it was.
+//
+// The manager also answers the messages that concern whole zones (transfers out, NOTIFY in,
+// UPDATE), as the pipeline's ZoneOps.
+package served
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"codeberg.org/miekg/dns"
+
+	"warden/internal/authority"
+	"warden/internal/config"
+	"warden/internal/journal"
+	"warden/internal/transfer"
+	"warden/internal/tsig"
+	"warden/internal/zone"
+)
+
+// JournalBytes bounds each zone's journal; older changes are dropped past it and those clients
+// get AXFR instead of IXFR.
+const JournalBytes = 64 << 20
+
+// Publish puts a new set of zones in force.
+type Publish func(*authority.Set)
+
+// Manager owns the served zones. Its methods are safe for concurrent use.
+type Manager struct {
+	log     *slog.Logger
+	publish Publish
+	now     func() time.Time
+
+	// ctx ends the secondaries' refresh loops and the NOTIFYs in flight.
+	ctx    context.Context
+	cancel context.CancelFunc
+	wg     sync.WaitGroup
+
+	// mu serialises changes: one commit, reload or reconciliation at a time.
+	mu      sync.Mutex
+	storage string
+	keys    *tsig.Keyring
+	zones   atomic.Pointer[map[string]*Zone] // by origin; replaced whole, read without the lock
+	// notifySem bounds the NOTIFY exchanges in flight.
+	notifySem chan struct{}
+	// Limits bound incoming transfers.
+	Limits transfer.Limits
+}
+
+// Zone is one served zone and its state.
+type Zone struct {
+	cfg config.ZoneConfig
+	key *tsig.Key // nil: transfers, NOTIFY and UPDATE for this zone are unsigned
+
+	cur     atomic.Pointer[zone.Zone] // nil until there is data
+	expired atomic.Bool
+	journal *journal.Journal // nil when the storage directory cannot hold one
+
+	// For zones read from a file: the file's stamp when last read.
+	mtime time.Time
+	size  int64
+	// updated says the zone has taken dynamic updates since its file was read, so the file is
+	// written back (as Knot's zonefile-sync does) and a reload does not lose them.
+	updated bool
+
+	// For secondaries.
+	sec *secondary
+	// catalog is the consumed catalog zone this member came from; "" for configured zones.
+	catalog string
+	// memberID is the member's ID in that catalog (RFC 9432 §4.2), to see it reset.
+	memberID string
+}
+
+// Origin is the zone's apex.
+func (z *Zone) Origin() string { return z.cfg.Origin }
+
+// Current returns the version in force, nil when there is none.
+func (z *Zone) Current() *zone.Zone { return z.cur.Load() }
+
+// New returns a manager that puts zones in force through publish. Start loads them.
+func New(log *slog.Logger, publish Publish) *Manager {
+	ctx, cancel := context.WithCancel(context.Background())
+	m := &Manager{log: log, publish: publish, now: time.Now, ctx: ctx, cancel: cancel, notifySem: make(chan struct{}, 64)}
+	empty := map[string]*Zone{}
+	m.zones.Store(&empty)
+	return m
+}
+
+// Close stops the secondaries and the NOTIFYs in flight, and closes the journals.
+func (m *Manager) Close() {
+	m.cancel()
+	m.wg.Wait()
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	for _, z := range m.all() {
+		if z.journal != nil {
+			_ = z.journal.Close()
+		}
+	}
+}
+
+func (m *Manager) all() map[string]*Zone { return *m.zones.Load() }
+
+// zone returns the served zone of origin (lower-case, fully qualified), nil when none.
+func (m *Manager) zone(origin string) *Zone { return m.all()[origin] }
+
+// Start loads the configured zones and puts them in force: an error when a zone read from a file
+// cannot be loaded (there is no older version to fall back on). Secondaries start from their copy on
+// disk, if any, and refresh from their primaries in the background.
+func (m *Manager) Start(cfg *config.Config) error {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return m.apply(cfg, true)
+}
+
+// Reload applies cfg: new zones are loaded, removed ones dropped, zone files that changed re-read.
+// A zone that fails to reload keeps its previous version; the error lists every such zone.
+func (m *Manager) Reload(cfg *config.Config) error {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return m.apply(cfg, false)
+}
+
+func (m *Manager) apply(cfg *config.Config, starting bool) error {
+	keys, err := keyring(cfg.Keys)
+	if err != nil {
+		return err
+	}
+	m.keys = keys
+	m.storage = cfg.Storage
+	old := m.all()
+	next := make(map[string]*Zone, len(cfg.Zones))
+	var errs []error
+	for _, c := range cfg.Zones {
+		z := old[c.Origin]
+		if z != nil && z.catalog == "" && sameSource(z.cfg, c) {
+			z.cfg = c // notify lists, ACLs and key may change without reloading the data
+			z.key = m.key(c.Key)
+			if !c.IsSecondary() && !c.IsProducedCatalog() {
+				if err := m.reloadFile(z); err != nil {
+					errs = append(errs, err)
+				}
+			}
+			next[c.Origin] = z
+			continue
+		}
+		nz := &Zone{cfg: c, key: m.key(c.Key)}
+		if err := m.open(nz); err != nil {
+			if starting || z == nil {
+				errs = append(errs, err)
+				continue
+			}
+			m.log.Error("zone reload failed; the previous version keeps serving", "zone", c.Origin, "err", err)
+			next[c.Origin] = z
+			continue
+		}
+		if z != nil {
+			m.stop(z)
+		}
+		next[c.Origin] = nz
+	}
+	if starting && len(errs) > 0 {
+		return errors.Join(errs...)
+	}
+	// Catalog members stay unless the configuration now names their zone itself.
+	for origin, z := range old {
+		if _, taken := next[origin]; taken {
+			continue
+		}
+		if z.catalog != "" && next[z.catalog] != nil {
+			next[origin] = z
+			continue
+		}
+		m.stop(z)
+		m.log.Info("zone no longer served", "zone", origin)
+	}
+	m.zones.Store(&next)
+	m.produceCatalogs()
+	for _, z := range next {
+		if z.sec != nil && !z.sec.running {
+			m.startSecondary(z)
+		}
+	}
+	m.publishLocked()
+	return errors.Join(errs...)
+}
+
+// sameSource says whether a zone entry still means the same data, so the loaded zone can be kept.
+func sameSource(a, b config.ZoneConfig) bool {
+	return a.File == b.File && slices.Equal(a.Primaries, b.Primaries) && a.Role == b.Role && string(a.Data) == string(b.Data)
+}
+
+func keyring(cfgs config.Keys) (*tsig.Keyring, error) {
+	keys := make([]tsig.Key, 0, len(cfgs))
+	for _, k := range cfgs {
+		keys = append(keys, tsigKey(k))
+	}
+	return tsig.NewKeyring(keys...)
+}
+
+func tsigKey(k config.KeyConfig) tsig.Key {
+	return tsig.Key{
+		Name:      canonical(k.Name),
+		Algorithm: strings.ToLower(strings.TrimSuffix(k.Algorithm, ".")) + ".",
+		Secret:    k.SecretBytes(),
+	}
+}
+
+func (m *Manager) key(name string) *tsig.Key {
+	if name == "" {
+		return nil
+	}
+	k, ok := m.keys.Get(name)
+	if !ok {
+		return nil // config validation has already refused an unknown key name
+	}
+	return &k
+}
+
+// open loads a new zone entry: its file, or its copy on disk (secondaries); and its journal.
+func (m *Manager) open(z *Zone) error {
+	c := z.cfg
+	switch {
+	case c.IsProducedCatalog():
+		// Built by produceCatalogs once every zone is known.
+	case c.IsSecondary():
+		if err := m.openSecondary(z); err != nil {
+			return err
+		}
+	default:
+		if err := m.loadFile(z); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// stop ends a zone's background work before it is dropped or replaced.
+func (m *Manager) stop(z *Zone) {
+	if z.sec != nil {
+		z.sec.stop()
+	}
+	if z.journal != nil {
+		_ = z.journal.Close()
+		z.journal = nil
+	}
+}
+
+// storagePath is where a zone's file of the given suffix lives in the storage directory:
+// "example.com.zone", "example.com.journal"; the root zone is "root.zone".
+func (m *Manager) storagePath(origin, suffix string) string {
+	name := strings.TrimSuffix(origin, ".")
+	if name == "" {
+		name = "root"
+	}
+	name = strings.ReplaceAll(name, "/", "_")
+	return filepath.Join(m.storage, name+"."+suffix)
+}
+
+// openJournal opens the zone's journal in the storage directory. A zone without one still serves;
+// its clients get AXFR where they would have had IXFR.
+func (m *Manager) openJournal(z *Zone) {
+	if z.journal != nil || m.storage == "" {
+		return
+	}
+	if err := os.MkdirAll(m.storage, 0o750); err != nil {
+		m.log.Warn("no journal: storage directory unusable; IXFR will be answered with whole zones", "zone", z.cfg.Origin, "err", err)
+		return
+	}
+	j, err := journal.Open(m.storagePath(z.cfg.Origin, "journal"), z.cfg.Origin, JournalBytes)
+	if err != nil {
+		m.log.Warn("journal unusable; starting a new one", "zone", z.cfg.Origin, "err", err)
+		_ = os.Remove(m.storagePath(z.cfg.Origin, "journal"))
+		if j, err = journal.Open(m.storagePath(z.cfg.Origin, "journal"), z.cfg.Origin, JournalBytes); err != nil {
+			m.log.Warn("no journal", "zone", z.cfg.Origin, "err", err)
+			return
+		}
+	}
+	for _, w := range j.Warnings() {
+		m.log.Warn("journal", "zone", z.cfg.Origin, "problem", w)
+	}
+	z.journal = j
+}
+
+// commit puts next in force for z. diffs are the changes from the version in force to next, oldest
+// first, when known (nil: a whole new version, which restarts the journal). Called with m.mu held.
+func (m *Manager) commit(z *Zone, next *zone.Zone, diffs []zone.Diff, why string) {
+	prev := z.cur.Load()
+	if z.journal != nil {
+		var err error
+		if prev != nil && diffs == nil {
+			d := zone.Compare(prev, next)
+			diffs = []zone.Diff{d}
+		}
+		for _, d := range diffs {
+			if err = z.journal.Append(d); err != nil {
+				break
+			}
+		}
+		if err != nil || prev == nil {
+			if err != nil {
+				m.log.Warn("journal append failed; it starts again from this version", "zone", z.cfg.Origin, "err", err)
+			}
+			_ = z.journal.Reset()
+		}
+	}
+	z.cur.Store(next)
+	z.expired.Store(false)
+	m.log.Info("zone in force", "zone", z.cfg.Origin, "serial", next.Serial(), "records", next.Records, "why", why)
+	m.publishLocked()
+	m.notifyAll(z, next.SOA)
+}
+
+// publishLocked builds the set of zones in force and publishes it.
+func (m *Manager) publishLocked() {
+	var zones []*zone.Zone
+	var unavailable []string
+	for origin, z := range m.all() {
+		cur := z.cur.Load()
+		if cur == nil || z.expired.Load() {
+			unavailable = append(unavailable, origin)
+			continue
+		}
+		zones = append(zones, cur)
+	}
+	set, err := authority.NewWithUnavailable(zones, unavailable)
+	if err != nil {
+		// Origins are unique by construction (one map key each); this would be a broken
+		// invariant, and the running set stays.
+		m.log.Error("zones not put in force", "err", err)
+		return
+	}
+	m.publish(set)
+}
+
+// notifyAll tells z's secondaries about soa (RFC 1996), in the background.
+func (m *Manager) notifyAll(z *Zone, soa *dns.SOA) {
+	for _, addr := range z.cfg.Notify {
+		p := transfer.Peer{Addr: addr, Key: z.key}
+		m.wg.Add(1)
+		go func() {
+			defer m.wg.Done()
+			select {
+			case m.notifySem <- struct{}{}:
+			case <-m.ctx.Done():
+				return
+			}
+			defer func() { <-m.notifySem }()
+			ctx, cancel := context.WithTimeout(m.ctx, time.Minute)
+			defer cancel()
+			if err := transfer.Notify(ctx, p, z.cfg.Origin, soa); err != nil {
+				m.log.Warn("notify failed", "zone", z.cfg.Origin, "secondary", addr.String(), "serial", soa.Serial, "err", err)
+				return
+			}
+			m.log.Debug("notify sent", "zone", z.cfg.Origin, "secondary", addr.String(), "serial", soa.Serial)
+		}()
+	}
+}
+
+// errorf builds an error that names the zone.
+func errorf(origin, format string, args ...any) error {
+	return fmt.Errorf("zone %s: %s", origin, fmt.Sprintf(format, args...))
+}

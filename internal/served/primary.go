@@ -1,0 +1,222 @@
+package served
+
+import (
+	"fmt"
+	"io"
+	"os"
+
+	"codeberg.org/miekg/dns"
+	"codeberg.org/miekg/dns/rdata"
+
+	"warden/internal/catalog"
+	"warden/internal/config"
+	"warden/internal/zone"
+)
+
+// loadFile reads a new zone entry's file (or built-in data), then brings it up to the newest
+// version its journal holds: dynamic updates made since the file was last written. Called with
+// m.mu held, before the zone is in the map.
+func (m *Manager) loadFile(z *Zone) error {
+	c := z.cfg
+	if c.File != "" {
+		fi, err := os.Stat(c.File)
+		if err != nil {
+			return fmt.Errorf("zone %s: %w", c.Origin, err)
+		}
+		z.mtime, z.size = fi.ModTime(), fi.Size()
+	}
+	loaded, err := m.readZone(c)
+	if err != nil {
+		return err
+	}
+	if replicated(c) {
+		m.openJournal(z)
+	}
+	if z.journal != nil {
+		loaded = m.replayJournal(z, loaded)
+	}
+	z.cur.Store(loaded)
+	m.log.Info("zone loaded", "zone", c.Origin, "serial", loaded.Serial(), "records", loaded.Records, "source", c.Source())
+	return nil
+}
+
+// replicated says whether anything reads the zone's journal: secondaries by IXFR, or dynamic
+// updates, which live in it until the file is written back.
+func replicated(c config.ZoneConfig) bool {
+	return len(c.Notify) > 0 || len(c.AllowTransfer) > 0 || len(c.AllowUpdate) > 0 || c.Key != "" || c.Catalog != ""
+}
+
+// replayJournal applies the journal's changes newer than the file's serial, when the journal
+// continues from exactly that serial; a journal from another history is started afresh.
+func (m *Manager) replayJournal(z *Zone, loaded *zone.Zone) *zone.Zone {
+	newest, ok := z.journal.Newest()
+	if !ok || newest == loaded.Serial() {
+		return loaded
+	}
+	diffs, ok := z.journal.Since(loaded.Serial())
+	if !ok {
+		// The file is not a version the journal knows (edited by hand, or older than the
+		// journal's start): the journal cannot say how to get from the one to the other.
+		m.log.Info("journal does not continue the zone file; starting it afresh", "zone", z.cfg.Origin, "file_serial", loaded.Serial(), "journal_serial", newest)
+		_ = z.journal.Reset()
+		return loaded
+	}
+	cur := loaded
+	for _, d := range diffs {
+		next, err := cur.Apply(d)
+		if err != nil {
+			m.log.Warn("journal does not apply to the zone file; starting it afresh", "zone", z.cfg.Origin, "serial", cur.Serial(), "err", err)
+			_ = z.journal.Reset()
+			return loaded
+		}
+		cur = next
+	}
+	m.log.Info("zone brought up to date from its journal", "zone", z.cfg.Origin, "file_serial", loaded.Serial(), "serial", cur.Serial(), "changes", len(diffs))
+	z.updated = true
+	return cur
+}
+
+// readZone reads and checks a zone entry's master file, logging its warnings.
+func (m *Manager) readZone(c config.ZoneConfig) (*zone.Zone, error) {
+	z, warnings, err := ReadZone(c)
+	for _, w := range warnings {
+		m.log.Warn("zone check", "zone", c.Origin, "problem", w.Error())
+	}
+	return z, err
+}
+
+// ReadZone reads and checks one configured zone's master file (or built-in data), returning its
+// warnings too; `warden check` uses it to check zones exactly as the server loads them.
+func ReadZone(c config.ZoneConfig) (*zone.Zone, []zone.Problem, error) {
+	r, err := c.Open()
+	if err != nil {
+		return nil, nil, fmt.Errorf("zone %s: %w", c.Origin, err)
+	}
+	defer r.Close()
+	data, err := io.ReadAll(r)
+	if err != nil {
+		return nil, nil, fmt.Errorf("zone %s: read %s: %w", c.Origin, c.Source(), err)
+	}
+	return zone.Load(c.Origin, c.Source(), data)
+}
+
+// reloadFile re-reads a zone's file when it changed on disk. A file that fails to load, or whose
+// serial is not newer (RFC 1982), leaves the running version in force: secondaries would never
+// pick up a change whose serial did not increase.
+func (m *Manager) reloadFile(z *Zone) error {
+	c := z.cfg
+	if c.File == "" {
+		return nil // built-in data never changes
+	}
+	fi, err := os.Stat(c.File)
+	if err != nil {
+		m.log.Error("zone reload failed; the previous version keeps serving", "zone", c.Origin, "err", err)
+		return fmt.Errorf("zone %s: %w", c.Origin, err)
+	}
+	if fi.ModTime().Equal(z.mtime) && fi.Size() == z.size {
+		return nil
+	}
+	z.mtime, z.size = fi.ModTime(), fi.Size()
+	next, err := m.readZone(c)
+	if err != nil {
+		m.log.Error("zone reload failed; the previous version keeps serving", "zone", c.Origin, "err", err)
+		return err
+	}
+	cur := z.cur.Load()
+	if cur != nil && !serialNewer(next.Serial(), cur.Serial()) {
+		m.log.Warn("zone file changed but its serial did not increase; keeping the loaded version",
+			"zone", c.Origin, "serial", cur.Serial(), "file_serial", next.Serial())
+		return nil
+	}
+	if replicated(c) {
+		m.openJournal(z)
+	}
+	z.updated = false
+	m.commit(z, next, nil, "zone file changed")
+	return nil
+}
+
+// writeBack writes a zone changed by dynamic update to its file, so that the file and the zone in
+// force agree again (and a later edit of the file starts from the updates). The file's new stamp is
+// kept, so the file watcher does not read it back.
+func (m *Manager) writeBack(z *Zone, cur *zone.Zone) {
+	if z.cfg.File == "" {
+		return
+	}
+	if err := zone.WriteFile(cur, z.cfg.File); err != nil {
+		m.log.Warn("zone file not written after update; the journal keeps the changes", "zone", z.cfg.Origin, "file", z.cfg.File, "err", err)
+		return
+	}
+	if fi, err := os.Stat(z.cfg.File); err == nil {
+		z.mtime, z.size = fi.ModTime(), fi.Size()
+	}
+	z.updated = false
+}
+
+// produceCatalogs rebuilds every catalog zone this server produces from the zones that name it,
+// committing a new version (serial + 1) of those whose member list changed. Called with m.mu held.
+func (m *Manager) produceCatalogs() {
+	zones := m.all()
+	for origin, cz := range zones {
+		if !cz.cfg.IsProducedCatalog() {
+			continue
+		}
+		var members []catalog.Member
+		for _, z := range zones {
+			if z.cfg.Catalog == origin && z.catalog == "" {
+				members = append(members, catalog.Member{Zone: z.cfg.Origin})
+			}
+		}
+		cur := cz.cur.Load()
+		serial := uint32(1)
+		if cur != nil {
+			if old, err := catalog.Parse(cur); err == nil && sameMembers(old, members) {
+				continue
+			}
+			serial = cur.Serial() + 1
+		}
+		soa := &dns.SOA{
+			Hdr: dns.Header{Name: origin, Class: dns.ClassINET, TTL: 0},
+			SOA: soaData("invalid.", "invalid.", serial),
+		}
+		rrs, err := catalog.Produce(origin, soa, members)
+		if err != nil {
+			m.log.Error("catalog zone not built", "zone", origin, "err", err)
+			continue
+		}
+		next, _, err := zone.Build(origin, "catalog "+origin, rrs)
+		if err != nil {
+			m.log.Error("catalog zone not built", "zone", origin, "err", err)
+			continue
+		}
+		if cz.journal == nil {
+			m.openJournal(cz)
+		}
+		m.commit(cz, next, nil, fmt.Sprintf("catalog of %d zones", len(members)))
+	}
+}
+
+func sameMembers(a, b []catalog.Member) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	seen := make(map[string]bool, len(a))
+	for _, x := range a {
+		seen[x.Zone] = true
+	}
+	for _, x := range b {
+		if !seen[x.Zone] {
+			return false
+		}
+	}
+	return true
+}
+
+// serialNewer compares SOA serials in RFC 1982 arithmetic: is a after b?
+func serialNewer(a, b uint32) bool { return a != b && int32(a-b) > 0 }
+
+// soaData is the SOA of a zone Warden makes itself: a catalog, whose timers only matter to
+// secondaries that are not sent NOTIFY.
+func soaData(ns, mbox string, serial uint32) rdata.SOA {
+	return rdata.SOA{Ns: ns, Mbox: mbox, Serial: serial, Refresh: 3600, Retry: 600, Expire: 2419200, Minttl: 0}
+}

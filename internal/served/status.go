@@ -1,0 +1,68 @@
+package served
+
+import (
+	"fmt"
+	"slices"
+	"strings"
+
+	"codeberg.org/miekg/dns/dnsutil"
+
+	"warden/internal/control"
+)
+
+func canonical(name string) string { return strings.ToLower(dnsutil.Fqdn(name)) }
+
+func errNoZone(origin string) error {
+	return fmt.Errorf("%w: %s", control.ErrNoZone, canonical(origin))
+}
+
+func errNotSecondary(origin string) error {
+	return fmt.Errorf("%w: %s is read from a file here; refresh and retransfer are for secondaries", control.ErrNotSecondary, canonical(origin))
+}
+
+// ZoneList describes every served zone, sorted by origin.
+func (m *Manager) ZoneList() []control.ZoneStatus {
+	zones := m.all()
+	out := make([]control.ZoneStatus, 0, len(zones))
+	for _, z := range zones {
+		out = append(out, z.status())
+	}
+	slices.SortFunc(out, func(a, b control.ZoneStatus) int { return strings.Compare(a.Zone, b.Zone) })
+	return out
+}
+
+func (z *Zone) status() control.ZoneStatus {
+	st := control.ZoneStatus{Zone: z.cfg.Origin, Role: "primary", Source: z.cfg.Source(), Catalog: z.catalog, Expired: z.expired.Load()}
+	if z.cfg.IsProducedCatalog() {
+		st.Source = "catalog of this server's zones"
+	}
+	if cur := z.cur.Load(); cur != nil {
+		st.Loaded, st.Serial, st.Records = true, cur.Serial(), cur.Records
+	}
+	if z.journal != nil {
+		if from, ok := z.journal.Oldest(); ok {
+			st.JournalFrom = from
+		}
+	}
+	if s := z.sec; s != nil {
+		st.Role = "secondary"
+		s.mu.Lock()
+		st.LastRefresh, st.NextRefresh, st.ExpiresAt, st.LastError = s.lastRefresh, s.nextRefresh, s.expiresAt, s.lastErr
+		prims := make([]string, len(z.cfg.Primaries))
+		for i, p := range z.cfg.Primaries {
+			prims[i] = p.String()
+		}
+		st.Source = "primaries " + strings.Join(prims, ", ")
+		s.mu.Unlock()
+	}
+	return st
+}
+
+// Zone describes one served zone.
+func (m *Manager) Zone(origin string) (control.ZoneStatus, error) {
+	z := m.zone(canonical(origin))
+	if z == nil {
+		return control.ZoneStatus{}, errNoZone(origin)
+	}
+	return z.status(), nil
+}
