@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bytes"
 	"context"
 	"fmt"
 	"log/slog"
@@ -410,4 +411,113 @@ func noEarlyEnds(t *testing.T, logs *syncBuffer) {
 	if strings.Contains(logs.String(), "transfer out ended early") {
 		t.Errorf("a transfer out ended early:\n%s", logs.String())
 	}
+}
+
+// TestPolicyZoneByTransfer: a response policy zone pulled from a Knot primary (as BIND's
+// secondary RPZ zones are): its rules apply from the first query, and a change on the primary
+// reaches the policy by NOTIFY and IXFR, through the same check as any policy change. The zone is
+// not served to queries.
+func TestPolicyZoneByTransfer(t *testing.T) {
+	const shop = `$ORIGIN shop.example.
+$TTL 300
+@ SOA ns hostmaster 1 3600 600 86400 300
+@ NS ns
+ns A 127.0.0.1
+www A 192.0.2.80
+blocked A 192.0.2.81
+`
+	feed := func(serial int, rules string) string {
+		return fmt.Sprintf("$ORIGIN rpz.feed.\n$TTL 60\n@ SOA ns hostmaster %d 1 1 3600 60\n@ NS ns\nns A 127.0.0.1\n%s", serial, rules)
+	}
+	wardenAddr := freePort(t)
+	wardenPort := strings.TrimPrefix(wardenAddr, "127.0.0.1:")
+	knot := dnstest.StartKnotConfig(t, dnstest.KnotConfig{
+		Sections: knotKeySection() + fmt.Sprintf(`remote:
+  - id: warden
+    address: 127.0.0.1@%s
+    key: %s
+acl:
+  - id: xfr
+    key: %s
+    action: transfer
+template:
+  - id: default
+    storage: "@DIR@"
+    zonefile-sync: -1
+    zonefile-load: difference
+    journal-content: changes
+    semantic-checks: off
+zone:
+  - domain: shop.example.
+    file: "@DIR@/shop.zone"
+  - domain: rpz.feed.
+    file: "@DIR@/feed.zone"
+    acl: [xfr]
+    notify: [warden]
+`, wardenPort, replKeyName, replKeyName),
+		Files: map[string]string{"shop.zone": shop, "feed.zone": feed(1, "blocked.shop.example CNAME .\n")},
+		Ready: "shop.example.",
+	})
+	dir := t.TempDir()
+	cfgPath := filepath.Join(dir, "warden.yaml")
+	writeFile(t, cfgPath, fmt.Sprintf(`listen: [%q]
+zones: []
+storage: %s
+reload: {watch_interval: 100ms}
+keys: [{name: %s, algorithm: hmac-sha256, secret: %s}]
+resolver:
+  forward: [{zone: ".", upstreams: [%q]}]
+policy:
+  rpz:
+    - {origin: rpz.feed., primaries: [%q], key: %s}
+control: {socket: %q}
+`, wardenAddr, filepath.Join(dir, "storage"), replKeyName, replKeySecret, knot.Addr, knot.Addr, replKeyName, filepath.Join(dir, "control.sock")))
+	f := &commonFlags{config: cfgPath}
+	cfg, err := loadConfig(f)
+	if err != nil {
+		t.Fatal(err)
+	}
+	logs, _ := startServer(t, f, cfg)
+	t.Cleanup(func() {
+		if t.Failed() {
+			t.Logf("warden log:\n%s", logs.String())
+		}
+	})
+
+	rcode := func(name string) int {
+		m, err := dnstest.Exchange(wardenAddr, dnstest.Query{Name: name, Type: dns.TypeA, RD: true})
+		if err != nil {
+			return -1
+		}
+		return int(m.Rcode)
+	}
+	waitFor(t, "the server to answer", func() bool { return rcode("www.shop.example.") != -1 })
+	// In force from the first query: the server waited for the policy zone's first transfer.
+	if got := rcode("blocked.shop.example."); got != dns.RcodeNameError {
+		t.Fatalf("blocked.shop.example.: rcode %d, want NXDOMAIN by the transferred rule\n%s", got, logs.String())
+	}
+	if got := rcode("www.shop.example."); got != dns.RcodeSuccess {
+		t.Fatalf("www.shop.example.: rcode %d, want NOERROR", got)
+	}
+	// Not served: the policy zone's own names are not answered from it.
+	if _, code, ok := soaSerial(wardenAddr, "rpz.feed."); ok {
+		t.Errorf("rpz.feed. SOA answered with authority (rcode %d); a policy zone must not be served", code)
+	}
+
+	writeZoneFile(t, filepath.Join(knot.Dir, "feed.zone"), feed(2, "blocked.shop.example CNAME .\nwww.shop.example CNAME .\n"), 2)
+	knot.Control(t, "zone-reload", "rpz.feed.")
+	// The new rule would change one of the two names asked so far: the safety net holds it back,
+	// as it would a file edited by hand, until an operator forces it.
+	waitFor(t, "the change to be checked and refused", func() bool { return strings.Contains(logs.String(), "policy change refused") })
+	if !strings.Contains(logs.String(), "IXFR (1 changes)") {
+		t.Errorf("the change did not arrive by IXFR:\n%s", logs.String())
+	}
+	if got := rcode("www.shop.example."); got != dns.RcodeSuccess {
+		t.Fatalf("www.shop.example. after a refused change: rcode %d, want NOERROR", got)
+	}
+	var out, errb bytes.Buffer
+	if code := run([]string{"policy", "reload", "--force", "--control", filepath.Join(dir, "control.sock")}, &out, &errb); code != 0 {
+		t.Fatalf("policy reload --force: exit %d: %s%s", code, out.String(), errb.String())
+	}
+	waitFor(t, "the new rule in force", func() bool { return rcode("www.shop.example.") == dns.RcodeNameError })
 }

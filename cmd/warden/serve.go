@@ -62,6 +62,7 @@ func loadConfig(f *commonFlags) (*config.Config, error) {
 		}
 		cfg.Storage = abs
 	}
+	cfg.FillTransferredFiles()
 	switch f.control {
 	case "":
 	case "none":
@@ -111,6 +112,9 @@ func runServer(ctx context.Context, f *commonFlags, cfg *config.Config, log *slo
 		return err
 	}
 	pipe.Update(func(s *server.Snapshot) { s.Zones = zones })
+	if missing := zones.WaitPolicyZones(ctx, 10*time.Second); len(missing) > 0 {
+		log.Warn("policy zones still being transferred; the policy goes in force without them until they arrive", "zones", missing)
+	}
 	guard := server.NewPolicyGuard(pipe, breakerConfig(cfg.Policy.Safety.Breaker), 10, log)
 	pub := &policyPublisher{guard: guard, pipe: pipe, log: log}
 	policies := server.NewPolicyLoader(log, pub.publish)

@@ -152,6 +152,9 @@ func Parse(data []byte, name, baseDir string) (*Config, error) {
 	for i := range c.Policy.RPZ {
 		z := &c.Policy.RPZ[i]
 		z.Origin = canonicalName(z.Origin)
+		if z.Key != "" {
+			z.Key = canonicalName(z.Key)
+		}
 		if z.File != "" && !filepath.IsAbs(z.File) {
 			if p, err := filepath.Abs(filepath.Join(baseDir, z.File)); err == nil {
 				z.File = p
@@ -194,6 +197,7 @@ func (c *Config) Validate() error {
 		{"listen", c.Listen.Validate()},
 		{"zones", c.Zones.Validate()},
 		{"zones", c.validateReplication()},
+		{"policy", c.validateTransferredPolicy()},
 		{"keys", c.Keys.Validate()},
 		{"limits", c.Limits.Validate()},
 		{"log", c.Log.Validate()},

@@ -37,7 +37,17 @@ type RPZConfig struct {
 	Shadow bool `yaml:"shadow"`
 	// Clients limits the zone to queries from these networks; empty means every client.
 	Clients []netip.Prefix `yaml:"clients"`
+	// Primaries, when set, make the policy zone a transferred one, as BIND's `type secondary`
+	// response-policy zones: refreshed from the first primary that answers (IXFR, else AXFR) on
+	// its SOA timers and on NOTIFY, kept in File (default: in the storage directory), and put in
+	// force after the same check as any policy change. It is not served to queries.
+	Primaries []netip.AddrPort `yaml:"primaries"`
+	// Key names the TSIG key its transfers and NOTIFY are signed with.
+	Key string `yaml:"key"`
 }
+
+// IsTransferred says whether the policy zone comes from primaries rather than a file of its own.
+func (r RPZConfig) IsTransferred() bool { return len(r.Primaries) > 0 }
 
 var overrides = map[string]bool{"": true, "given": true, "disabled": true, "nxdomain": true,
 	"nodata": true, "passthru": true, "drop": true, "tcp-only": true, "cname": true}
@@ -119,10 +129,20 @@ func (pc PolicyConfig) Validate() error {
 				first[z.Origin] = i
 			}
 		}
-		if z.File == "" {
+		switch {
+		case z.IsTransferred():
+			// The file is where the transferred copy is kept; it need not exist yet.
+			for j, a := range z.Primaries {
+				if !a.IsValid() || a.Port() == 0 {
+					p.add(fmt.Sprintf("%s.primaries[%d]", key, j), "want an IP address and port, as 192.0.2.1:53")
+				}
+			}
+		case z.File == "":
 			p.add(key+".file", "required")
-		} else if err := readable(z.File); err != nil {
-			p.add(key+".file", "%v", err)
+		default:
+			if err := readable(z.File); err != nil {
+				p.add(key+".file", "%v", err)
+			}
 		}
 		if !overrides[z.Override] {
 			p.add(key+".override", "%s: want given, disabled, nxdomain, nodata, passthru, drop, tcp-only or cname", quote(z.Override))

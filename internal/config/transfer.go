@@ -4,6 +4,7 @@ import (
 	"encoding/base64"
 	"fmt"
 	"net/netip"
+	"path/filepath"
 	"slices"
 	"strings"
 )
@@ -139,4 +140,44 @@ func (c *Config) validateReplication() error {
 		z.validateReplication(fmt.Sprintf("[%d]", i), c.Keys, c.Zones, &p)
 	}
 	return p.err()
+}
+
+// validateTransferredPolicy checks the policy zones that come by transfer: a known key, and an
+// origin no served zone has (NOTIFY names the zone, and must mean one thing).
+func (c *Config) validateTransferredPolicy() error {
+	var p problems
+	for i, r := range c.Policy.RPZ {
+		key := fmt.Sprintf("rpz[%d]", i)
+		if r.Key != "" {
+			if _, ok := c.Keys.Find(r.Key); !ok {
+				p.add(key+".key", "no key %s in keys", quote(r.Key))
+			}
+		}
+		if r.IsTransferred() && slices.ContainsFunc(c.Zones, func(z ZoneConfig) bool { return z.Origin == r.Origin }) {
+			p.add(key+".origin", "%s is also a served zone; a transferred policy zone needs a name of its own", quote(r.Origin))
+		}
+	}
+	return p.err()
+}
+
+// FillTransferredFiles gives each transferred policy zone without a file one in the storage
+// directory. It runs once the storage directory is final (after the command-line flags).
+func (c *Config) FillTransferredFiles() {
+	for i := range c.Policy.RPZ {
+		r := &c.Policy.RPZ[i]
+		if r.IsTransferred() && r.File == "" && c.Storage != "" {
+			r.File = StoragePath(c.Storage, r.Origin, "rpz")
+		}
+	}
+}
+
+// StoragePath is where a zone's file of the given kind lives in the storage directory:
+// "example.com.zone", "example.com.journal"; the root zone is "root.zone".
+func StoragePath(storage, origin, kind string) string {
+	name := strings.TrimSuffix(origin, ".")
+	if name == "" {
+		name = "root"
+	}
+	name = strings.ReplaceAll(name, "/", "_")
+	return filepath.Join(storage, name+"."+kind)
 }

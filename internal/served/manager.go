@@ -16,7 +16,6 @@ import (
 	"fmt"
 	"log/slog"
 	"os"
-	"path/filepath"
 	"slices"
 	"strings"
 	"sync"
@@ -80,6 +79,9 @@ type Zone struct {
 
 	// For secondaries.
 	sec *secondary
+	// policy marks a response policy zone kept here for its transfers: not served, its copy on
+	// disk read by the policy loader.
+	policy bool
 	// catalog is the consumed catalog zone this member came from; "" for configured zones.
 	catalog string
 	// memberID is the member's ID in that catalog (RFC 9432 §4.2), to see it reset.
@@ -146,10 +148,10 @@ func (m *Manager) apply(cfg *config.Config, starting bool) error {
 	old := m.all()
 	next := make(map[string]*Zone, len(cfg.Zones))
 	var errs []error
-	for _, c := range cfg.Zones {
+	for _, c := range entries(cfg) {
 		z := old[c.Origin]
-		if z != nil && z.catalog == "" && sameSource(z.cfg, c) {
-			z.cfg = c // notify lists, ACLs and key may change without reloading the data
+		if z != nil && z.catalog == "" && z.policy == c.policy && sameSource(z.cfg, c.ZoneConfig) {
+			z.cfg = c.ZoneConfig // notify lists, ACLs and key may change without reloading the data
 			z.key = m.key(c.Key)
 			if !c.IsSecondary() && !c.IsProducedCatalog() {
 				if err := m.reloadFile(z); err != nil {
@@ -159,7 +161,7 @@ func (m *Manager) apply(cfg *config.Config, starting bool) error {
 			next[c.Origin] = z
 			continue
 		}
-		nz := &Zone{cfg: c, key: m.key(c.Key)}
+		nz := &Zone{cfg: c.ZoneConfig, key: m.key(c.Key), policy: c.policy}
 		if err := m.open(nz); err != nil {
 			if starting || z == nil {
 				errs = append(errs, err)
@@ -198,6 +200,27 @@ func (m *Manager) apply(cfg *config.Config, starting bool) error {
 	}
 	m.publishLocked()
 	return errors.Join(errs...)
+}
+
+// entry is one zone the manager keeps: a served zone, or a policy zone that comes by transfer.
+type entry struct {
+	config.ZoneConfig
+	policy bool
+}
+
+// entries are the zones of cfg: the served ones, then the policy zones pulled from primaries,
+// which are kept (and refreshed) as secondaries are but never served.
+func entries(cfg *config.Config) []entry {
+	out := make([]entry, 0, len(cfg.Zones)+len(cfg.Policy.RPZ))
+	for _, c := range cfg.Zones {
+		out = append(out, entry{ZoneConfig: c})
+	}
+	for _, r := range cfg.Policy.RPZ {
+		if r.IsTransferred() {
+			out = append(out, entry{ZoneConfig: config.ZoneConfig{Origin: r.Origin, File: r.File, Primaries: r.Primaries, Key: r.Key}, policy: true})
+		}
+	}
+	return out
 }
 
 // sameSource says whether a zone entry still means the same data, so the loaded zone can be kept.
@@ -261,15 +284,9 @@ func (m *Manager) stop(z *Zone) {
 	}
 }
 
-// storagePath is where a zone's file of the given suffix lives in the storage directory:
-// "example.com.zone", "example.com.journal"; the root zone is "root.zone".
-func (m *Manager) storagePath(origin, suffix string) string {
-	name := strings.TrimSuffix(origin, ".")
-	if name == "" {
-		name = "root"
-	}
-	name = strings.ReplaceAll(name, "/", "_")
-	return filepath.Join(m.storage, name+"."+suffix)
+// storagePath is where a zone's file of the given kind lives in the storage directory.
+func (m *Manager) storagePath(origin, kind string) string {
+	return config.StoragePath(m.storage, origin, kind)
 }
 
 // openJournal opens the zone's journal in the storage directory. A zone without one still serves;
@@ -331,6 +348,9 @@ func (m *Manager) publishLocked() {
 	var zones []*zone.Zone
 	var unavailable []string
 	for origin, z := range m.all() {
+		if z.policy {
+			continue
+		}
 		cur := z.cur.Load()
 		if cur == nil || z.expired.Load() {
 			unavailable = append(unavailable, origin)

@@ -49,8 +49,8 @@ func (m *Manager) ServeZoneOp(req *query.Request, out []byte) []byte {
 	}
 	o.signed = v
 	z := m.zone(o.origin())
-	if z == nil {
-		return o.reply(rcodeNotAuth, nil)
+	if z == nil || (z.policy && req.Opcode != query.OpcodeNotify) {
+		return o.reply(rcodeNotAuth, nil) // a policy zone is not served, only refreshed
 	}
 	switch {
 	case req.Opcode == query.OpcodeNotify:

@@ -276,8 +276,12 @@ func (m *Manager) install(z *Zone, next *zone.Zone, diffs []zone.Diff, why strin
 	}
 }
 
-// touch marks the copy on disk as known good now, so that a restart counts expiry from here.
+// touch marks the copy on disk as known good now, so that a restart counts expiry from here. A
+// policy zone's copy is left alone: the policy loader reads it again whenever its time changes.
 func (m *Manager) touch(z *Zone) {
+	if z.policy {
+		return
+	}
 	now := m.now()
 	_ = os.Chtimes(z.sec.file, now, now)
 }
@@ -350,4 +354,27 @@ func (m *Manager) dropMember(z *Zone) {
 		_ = os.Remove(z.sec.file)
 	}
 	_ = os.Remove(m.storagePath(z.cfg.Origin, "journal"))
+}
+
+// WaitPolicyZones waits, at most timeout, until every policy zone that comes by transfer has
+// arrived (or was on disk already), so that the policy is whole from the first query. It returns
+// the origins still missing.
+func (m *Manager) WaitPolicyZones(ctx context.Context, timeout time.Duration) []string {
+	deadline := time.Now().Add(timeout)
+	for {
+		var missing []string
+		for origin, z := range m.all() {
+			if z.policy && z.cur.Load() == nil {
+				missing = append(missing, origin)
+			}
+		}
+		if len(missing) == 0 || time.Now().After(deadline) {
+			return missing
+		}
+		select {
+		case <-ctx.Done():
+			return missing
+		case <-time.After(20 * time.Millisecond):
+		}
+	}
 }

@@ -46,6 +46,9 @@ func (z *Zone) status() control.ZoneStatus {
 	}
 	if s := z.sec; s != nil {
 		st.Role = "secondary"
+		if z.policy {
+			st.Role = "policy"
+		}
 		s.mu.Lock()
 		st.LastRefresh, st.NextRefresh, st.ExpiresAt, st.LastError = s.lastRefresh, s.nextRefresh, s.expiresAt, s.lastErr
 		prims := make([]string, len(z.cfg.Primaries))

@@ -2,7 +2,9 @@ package server
 
 import (
 	"context"
+	"fmt"
 	"log/slog"
+	"os"
 	"reflect"
 	"runtime/debug"
 	"slices"
@@ -76,7 +78,7 @@ func NewPolicyLoader(log *slog.Logger, publish func(*policy.Policy)) *PolicyLoad
 // ctx ends): lists are in force from the first query. Otherwise, reread asks the running Fetcher
 // to fetch every list again now (conditionally), without waiting.
 func (l *PolicyLoader) Load(ctx context.Context, cfg *config.Config, reread bool) error {
-	pol, warns, err := LoadPolicy(cfg.Policy.RPZ)
+	pol, warns, err := LoadPolicy(l.present(cfg.Policy.RPZ))
 	for _, w := range warns {
 		l.log.Warn("policy check", "problem", w.Error())
 	}
@@ -142,6 +144,23 @@ func (l *PolicyLoader) Load(ctx context.Context, cfg *config.Config, reread bool
 	case <-ctx.Done():
 		return ctx.Err()
 	}
+}
+
+// present leaves out the policy zones that come by zone transfer and have not arrived yet: the
+// rest of the policy goes in force, and the file watch brings each in once its first transfer
+// has written it.
+func (l *PolicyLoader) present(rpz []config.RPZConfig) []config.RPZConfig {
+	out := make([]config.RPZConfig, 0, len(rpz))
+	for _, r := range rpz {
+		if r.IsTransferred() {
+			if _, err := os.Stat(r.File); err != nil {
+				l.log.Warn("policy zone not transferred yet; it applies once it arrives", "zone", r.Origin, "primaries", fmt.Sprint(r.Primaries))
+				continue
+			}
+		}
+		out = append(out, r)
+	}
+	return out
 }
 
 // update is the Fetcher's OnUpdate: it compiles the lists that changed and publishes.
