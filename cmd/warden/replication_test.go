@@ -158,20 +158,11 @@ func replServer(t *testing.T, edit func(c *config.Config)) (string, *syncBuffer)
 	return addr, logs
 }
 
-func knotKeySection() string {
-	return fmt.Sprintf("key:\n  - id: %s\n    algorithm: hmac-sha256\n    secret: %s\n", replKeyName, replKeySecret)
-}
-
-// TestKnotPrimaryWardenSecondary: Knot is the primary, Warden its secondary with TSIG. Warden
-// takes the zone by AXFR, then every change by IXFR on Knot's NOTIFY, and holds exactly Knot's
-// records after each; a restart without the primary serves the copy on disk at once.
-func TestKnotPrimaryWardenSecondary(t *testing.T) {
-	const origin = "repl.test."
-	key := replKey(t)
-	wardenAddr := freePort(t)
-	wardenPort := strings.TrimPrefix(wardenAddr, "127.0.0.1:")
-	knot := dnstest.StartKnotConfig(t, dnstest.KnotConfig{
-		Sections: knotKeySection() + fmt.Sprintf(`remote:
+// knotPrimarySections configures a knotd primary: the test key, Warden (on wardenPort) as the
+// remote it NOTIFYs, an ACL "xfr" allowing transfers with the key, and zone files it reloads by
+// difference into its journal, so that it serves IXFR. The zone section follows.
+func knotPrimarySections(wardenPort string) string {
+	return knotKeySection() + fmt.Sprintf(`remote:
   - id: warden
     address: 127.0.0.1@%s
     key: %s
@@ -186,12 +177,28 @@ template:
     zonefile-load: difference
     journal-content: changes
     semantic-checks: off
-zone:
+`, wardenPort, replKeyName, replKeyName)
+}
+
+func knotKeySection() string {
+	return fmt.Sprintf("key:\n  - id: %s\n    algorithm: hmac-sha256\n    secret: %s\n", replKeyName, replKeySecret)
+}
+
+// TestKnotPrimaryWardenSecondary: Knot is the primary, Warden its secondary with TSIG. Warden
+// takes the zone by AXFR, then every change by IXFR on Knot's NOTIFY, and holds exactly Knot's
+// records after each; a restart without the primary serves the copy on disk at once.
+func TestKnotPrimaryWardenSecondary(t *testing.T) {
+	const origin = "repl.test."
+	key := replKey(t)
+	wardenAddr := freePort(t)
+	wardenPort := strings.TrimPrefix(wardenAddr, "127.0.0.1:")
+	knot := dnstest.StartKnotConfig(t, dnstest.KnotConfig{
+		Sections: knotPrimarySections(wardenPort) + fmt.Sprintf(`zone:
   - domain: %s
     file: "@DIR@/repl.zone"
     acl: [xfr]
     notify: [warden]
-`, wardenPort, replKeyName, replKeyName, origin),
+`, origin),
 		Files: map[string]string{"repl.zone": replZone(origin, 1, 2000)},
 		Ready: origin,
 	})
@@ -432,29 +439,14 @@ blocked A 192.0.2.81
 	wardenAddr := freePort(t)
 	wardenPort := strings.TrimPrefix(wardenAddr, "127.0.0.1:")
 	knot := dnstest.StartKnotConfig(t, dnstest.KnotConfig{
-		Sections: knotKeySection() + fmt.Sprintf(`remote:
-  - id: warden
-    address: 127.0.0.1@%s
-    key: %s
-acl:
-  - id: xfr
-    key: %s
-    action: transfer
-template:
-  - id: default
-    storage: "@DIR@"
-    zonefile-sync: -1
-    zonefile-load: difference
-    journal-content: changes
-    semantic-checks: off
-zone:
+		Sections: knotPrimarySections(wardenPort) + `zone:
   - domain: shop.example.
     file: "@DIR@/shop.zone"
   - domain: rpz.feed.
     file: "@DIR@/feed.zone"
     acl: [xfr]
     notify: [warden]
-`, wardenPort, replKeyName, replKeyName),
+`,
 		Files: map[string]string{"shop.zone": shop, "feed.zone": feed(1, "blocked.shop.example CNAME .\n")},
 		Ready: "shop.example.",
 	})
