@@ -60,19 +60,27 @@ func knotdPath() (string, bool) {
 	return "", false
 }
 
-// StartKnot runs knotd in the foreground on 127.0.0.1 and a free port, serving zones, and returns
-// its address ("127.0.0.1:PORT") once it answers a SOA query for every zone. The server is stopped
-// in t.Cleanup; its log is written to the test log when the test fails. Without knotd the test is
-// skipped, except when CI=true, where a missing reference is an error.
-func StartKnot(t testing.TB, zones []Zone) (addr string) {
+// knotdOrSkip returns the knotd binary, or skips the test without it (fails it when CI=true, where
+// a missing reference is an error).
+func knotdOrSkip(t testing.TB) string {
 	t.Helper()
 	bin, ok := knotdPath()
 	if !ok {
 		if os.Getenv("CI") == "true" {
 			t.Fatal("knotd (Knot DNS) is not installed; CI must install the knot package")
 		}
-		t.Skip("knotd (Knot DNS) is not installed; install the knot package to run differential tests")
+		t.Skip("knotd (Knot DNS) is not installed; install the knot package to run the tests that compare with it")
 	}
+	return bin
+}
+
+// StartKnot runs knotd in the foreground on 127.0.0.1 and a free port, serving zones, and returns
+// its address ("127.0.0.1:PORT") once it answers a SOA query for every zone. The server is stopped
+// in t.Cleanup; its log is written to the test log when the test fails. Without knotd the test is
+// skipped, except when CI=true, where a missing reference is an error.
+func StartKnot(t testing.TB, zones []Zone) (addr string) {
+	t.Helper()
+	bin := knotdOrSkip(t)
 	if len(zones) == 0 {
 		t.Fatal("StartKnot: no zones")
 	}

@@ -22,13 +22,7 @@ const transferTimeout = 30 * time.Second
 // must all load, or the test fails with Knot's log.
 func StartKnotAXFR(t testing.TB, zones []Zone) (addr string) {
 	t.Helper()
-	bin, ok := knotdPath()
-	if !ok {
-		if os.Getenv("CI") == "true" {
-			t.Fatal("knotd (Knot DNS) is not installed; CI must install the knot package")
-		}
-		t.Skip("knotd (Knot DNS) is not installed; install the knot package to run differential tests")
-	}
+	bin := knotdOrSkip(t)
 	dir := knotDir(t)
 	port, err := freePort()
 	if err != nil {

@@ -88,13 +88,7 @@ func StartKnotConf(t testing.TB, body func(dir string) string, ready []string) *
 
 func startKnotConf(t testing.TB, fixedPort int, body func(dir string) string, ready []string) *Knot {
 	t.Helper()
-	bin, ok := knotdPath()
-	if !ok {
-		if os.Getenv("CI") == "true" {
-			t.Fatal("knotd (Knot DNS) is not installed; CI must install the knot package")
-		}
-		t.Skip("knotd (Knot DNS) is not installed; install the knot package to run interoperability tests")
-	}
+	bin := knotdOrSkip(t)
 	if len(ready) == 0 {
 		t.Fatal("StartKnotConf: no zone to wait for")
 	}
