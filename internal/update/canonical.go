@@ -4,6 +4,8 @@ import (
 	"strings"
 
 	"codeberg.org/miekg/dns"
+
+	"warden/internal/zone"
 )
 
 // sameRdata says whether a and b (same owner and class) hold the same RDATA, comparing the domain
@@ -14,7 +16,9 @@ func sameRdata(a, b dns.RR) bool {
 	if rrType(a) != rrType(b) {
 		return false
 	}
-	return dns.Equal(lowerNames(a), lowerNames(b))
+	// zone.SameRdata, not dns.Equal: the library's comparison of two TXT records with different
+	// numbers of strings reads past the shorter one, and an update could carry such a pair.
+	return zone.SameRdata(lowerNames(a), lowerNames(b))
 }
 
 // lowerNames returns rr with the names in its RDATA lower-cased where canonical form does so: a

@@ -288,3 +288,20 @@ func TestMessageBuiltInCode(t *testing.T) {
 		t.Errorf("delete RRset with RDATA: %s %q, want FORMERR", rcodeName(r.Rcode), r.Reason)
 	}
 }
+
+// A value-dependent prerequisite on a TXT RRset whose strings differ in number from the zone's
+// record is a plain mismatch (NXRRSET), not a crash.
+func TestTXTPrerequisiteWithOtherStringCount(t *testing.T) {
+	z := loadZone(t, "$ORIGIN example.test.\n$TTL 300\n@ SOA ns h 1 2 3 4 5\n@ NS ns\nns A 192.0.2.1\nx TXT \"a\" \"b\"\n")
+	a, err := dns.New(`x.example.test. 0 IN TXT "a"`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	m := &dns.Msg{}
+	m.Opcode = dns.OpcodeUpdate
+	m.Question = []dns.RR{&dns.SOA{Hdr: dns.Header{Name: "example.test.", Class: dns.ClassINET}}}
+	m.Answer = []dns.RR{a}
+	if res := Apply(z, m); res.Rcode != dns.RcodeNXRrset || res.Diff != nil {
+		t.Fatalf("Apply = %+v; want NXRRSET and no change", res)
+	}
+}

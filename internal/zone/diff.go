@@ -163,14 +163,14 @@ func cmpRecord(a, b dns.RR, ra, rb []byte) int {
 // TTL and rdata.
 func sameRecord(a, b dns.RR) bool {
 	ha, hb := a.Header(), b.Header()
-	return ha.TTL == hb.TTL && ha.Class == hb.Class && sameRdata(a, b)
+	return ha.TTL == hb.TTL && ha.Class == hb.Class && SameRdata(a, b)
 }
 
-// sameRdata says whether a and b, of the same owner and type, carry the same rdata: the same wire
+// SameRdata says whether a and b, of the same owner and type, carry the same rdata: the same wire
 // bytes, names compared as written. The common types are compared field by field; the rest by
 // their packed rdata, because the message library's comparison is unsafe for some types (TXT
 // records with different numbers of strings compare equal or index out of range).
-func sameRdata(a, b dns.RR) bool {
+func SameRdata(a, b dns.RR) bool {
 	if a == b {
 		return true
 	}

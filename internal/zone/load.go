@@ -253,7 +253,7 @@ func (l *loader) add(rr dns.RR) {
 			continue
 		}
 		for _, old := range set.RRs {
-			if sameRdata(old, rr) {
+			if SameRdata(old, rr) {
 				return // duplicate records collapse into one (RFC 2181 §5)
 			}
 		}
