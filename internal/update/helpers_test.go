@@ -82,24 +82,35 @@ func applyDiff(t testing.TB, z *zone.Zone, d *zone.Diff) (*zone.Zone, error) {
 		}
 	}
 	for _, rr := range d.Removed {
-		if !containsExact(all, rr) {
+		if !inZone(all, rr) {
 			return nil, fmt.Errorf("removed record %s is not in the zone", rr)
 		}
 	}
 	for _, rr := range d.Added {
-		if containsExact(all, rr) {
+		if inZone(all, rr) {
 			return nil, fmt.Errorf("added record %s is already in the zone", rr)
 		}
 	}
 	next := []dns.RR{d.To}
 	for _, rr := range all[1:] {
-		if !containsExact(d.Removed, rr) {
+		if !inZone(d.Removed, rr) {
 			next = append(next, rr)
 		}
 	}
 	next = append(next, d.Added...)
 	nz, _, err := zone.Build(z.Origin, "diff", next)
 	return nz, err
+}
+
+// inZone says whether rrs, records of many owners, hold rr: same owner (any case), type, RDATA
+// and TTL.
+func inZone(rrs []dns.RR, rr dns.RR) bool {
+	for _, o := range rrs {
+		if strings.EqualFold(o.Header().Name, rr.Header().Name) && containsExact([]dns.RR{o}, rr) {
+			return true
+		}
+	}
+	return false
 }
 
 // recordStrings returns rrs in presentation form, sorted, owners and the names in RDATA that
