@@ -34,9 +34,10 @@ func TestServingUnderLoad(t *testing.T) {
 	const (
 		primary   = "load.test."
 		secondary = "sec.test."
-		duration  = 7 * time.Second
-		rate      = 2000 // dnsperf queries per second
 	)
+	// bench/xfrload.sh runs this test longer and faster through these variables.
+	duration := time.Duration(envInt(t, "UNDERLOAD_SECONDS", 7, 1, 600)) * time.Second
+	rate := envInt(t, "UNDERLOAD_QPS", 2000, 100, 200000) // dnsperf queries per second
 	dir := t.TempDir()
 	file := filepath.Join(dir, "load.zone")
 	writeVersionFile(t, file, primary, 1)
@@ -177,6 +178,7 @@ zone:
 	ixfrOut := countLines(log, `msg="transfer out" zone=`+primary+` .*kind=IXFR`)
 	axfrOut := countLines(log, `msg="transfer out" zone=`+primary+` .*kind=AXFR`)
 	signalled := countLines(log, `msg="policy in force" .*reason="reload \(signal\)"`)
+	t.Logf("load: %v at %d queries/s", duration, rate)
 	t.Logf("dnsperf: sent %d, completed %d, lost %d; NOERROR %d", perfSum.sent, perfSum.completed, perfSum.lost, perfSum.noerror)
 	t.Logf("checker: %d answers checked, %d failures", checked, failed)
 	t.Logf("during the run: %d file versions written, %d put in force; %d Knot versions, %d taken by IXFR; transfers out %d IXFR, %d AXFR; %d ctl reloads, %d SIGHUPs (%d seen)",
@@ -206,6 +208,20 @@ zone:
 		}
 	}
 	noEarlyEnds(t, logs)
+}
+
+// envInt reads a whole number from the environment variable name, def when it is unset.
+func envInt(t *testing.T, name string, def, lo, hi int) int {
+	t.Helper()
+	v := os.Getenv(name)
+	if v == "" {
+		return def
+	}
+	n, err := strconv.Atoi(v)
+	if err != nil || n < lo || n > hi {
+		t.Fatalf("%s=%q: want a whole number from %d to %d", name, v, lo, hi)
+	}
+	return n
 }
 
 // underloadPeer finds a peer program: skipped when missing, failed when missing in CI.
