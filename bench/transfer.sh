@@ -47,7 +47,7 @@ for tool in knotd knotc taskset go awk ss; do
 done
 [ "$(nproc)" -ge 2 ] || die "needs at least 2 CPUs (servers on CPU 0, client on CPU 1)"
 
-TMP=$(mktemp -d /tmp/warden-transfer.XXXXXX)
+TMP=$(mktemp -d --suffix=.warden-transfer)
 PIDS=()
 
 cleanup() {

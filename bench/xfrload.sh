@@ -38,7 +38,7 @@ if ! [[ $SECONDS_OF_LOAD =~ ^[0-9]+$ ]] || [ "$SECONDS_OF_LOAD" -lt 1 ] || [ "$S
 fi
 [[ $QPS =~ ^[0-9]+$ ]] || die "XFRLOAD_QPS=$QPS: want a whole number"
 
-TMP=$(mktemp -d /tmp/warden-xfrload.XXXXXX)
+TMP=$(mktemp -d --suffix=.warden-xfrload)
 trap 'rm -rf "$TMP"' EXIT
 
 log "building the test binary"
