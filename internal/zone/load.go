@@ -93,17 +93,32 @@ func Load(origin, name string, data []byte) (*Zone, []Problem, error) {
 // The records are copied where the zone would change them, so rrs may be another zone's records,
 // still being served.
 func Build(origin, name string, rrs []dns.RR) (*Zone, []Problem, error) {
+	return build(origin, name, nil, rrs)
+}
+
+// build makes a zone of shared and fresh records. Shared records come from a zone already built
+// (lower-case owners, one TTL per RRset, no duplicates) and are taken as they are, without a
+// copy, and never written to: the zone they come from may be serving queries. Fresh records are
+// copied, then normalised as a master file's are.
+func build(origin, name string, shared, fresh []dns.RR) (*Zone, []Problem, error) {
 	origin = strings.ToLower(dnsutil.Fqdn(origin))
 	okey, err := wire.AppendName(nil, origin)
 	if err != nil {
 		return nil, nil, fmt.Errorf("zone %s: origin: %w", origin, err)
 	}
-	l := &loader{z: &Zone{Origin: origin, Key: string(okey), File: name, Nodes: make(map[string]*Node, len(rrs)/2+1)}}
-	for _, rr := range rrs {
-		l.add(rr.Clone())
+	total := len(shared) + len(fresh)
+	l := &loader{z: &Zone{Origin: origin, Key: string(okey), File: name, Nodes: make(map[string]*Node, total/2+1)}}
+	for _, rr := range shared {
+		l.addShared(rr)
 		if len(l.errs) >= MaxErrors {
 			break
 		}
+	}
+	for _, rr := range fresh {
+		if len(l.errs) >= MaxErrors {
+			break
+		}
+		l.add(rr.Clone())
 	}
 	if len(l.errs) == 0 {
 		l.check()
@@ -182,6 +197,8 @@ type loader struct {
 	dnames      int
 	delegations int
 	mem         slabs
+	// scratch holds the wire form of the owner being added.
+	scratch []byte
 }
 
 func (l *loader) problem(list *[]Problem, rr dns.RR, format string, args ...any) {
@@ -200,10 +217,18 @@ func (l *loader) problemAt(list *[]Problem, rr dns.RR, nth int, format string, a
 	*list = append(*list, p)
 }
 
-func (l *loader) add(rr dns.RR) {
+// add takes a record of the loader's own (parsed or copied): it may be normalised in place.
+func (l *loader) add(rr dns.RR) { l.addRecord(rr, false) }
+
+// addShared takes a record of another zone, which must not be written to.
+func (l *loader) addShared(rr dns.RR) { l.addRecord(rr, true) }
+
+func (l *loader) addRecord(rr dns.RR, shared bool) {
 	h := rr.Header()
 	typ := dns.RRToType(rr)
-	h.Name = strings.ToLower(h.Name)
+	if !shared {
+		h.Name = strings.ToLower(h.Name)
+	}
 	if strings.Contains(h.Name, `\`) {
 		l.problem(&l.errs, rr, "%s: escapes in names are not supported", h.Name)
 		return
@@ -238,15 +263,18 @@ func (l *loader) add(rr dns.RR) {
 		l.problem(&l.errs, rr, "%s: %s is a meta type, not zone data", h.Name, dns.TypeToString[typ])
 		return
 	}
-	key, err := wire.AppendName(nil, h.Name)
+	key, err := wire.AppendName(l.scratch[:0], h.Name)
 	if err != nil {
 		l.problem(&l.errs, rr, "%v", err)
 		return
 	}
+	l.scratch = key // node copies what it keeps
 	n := l.node(key, h.Name)
-	h.Name = n.Name // one copy of the owner string per node, not per record
-	rr = l.mem.record(rr)
-	h = rr.Header()
+	if !shared {
+		h.Name = n.Name // one copy of the owner string per node, not per record
+		rr = l.mem.record(rr)
+		h = rr.Header()
+	}
 	for i := range n.Sets {
 		set := &n.Sets[i]
 		if set.Type != typ {
@@ -260,6 +288,10 @@ func (l *loader) add(rr dns.RR) {
 		if first := set.RRs[0].Header().TTL; first != h.TTL && typ != dns.TypeRRSIG {
 			l.problem(&l.warns, rr, "%s %s: TTL %d differs from the RRset's %d; using %d (RFC 2181 §5.2)",
 				h.Name, dns.TypeToString[typ], h.TTL, first, first)
+			if shared {
+				rr = rr.Clone() // the other zone keeps its record as it was
+				h = rr.Header()
+			}
 			h.TTL = first
 		}
 		set.RRs = appendTo(&l.mem.rrs, set.RRs, rr)
@@ -280,6 +312,7 @@ func (l *loader) node(key []byte, name string) *Node {
 	n.Name = l.mem.str([]byte(name))
 	n.Zone = l.z
 	l.z.Nodes[n.Key] = n
+	l.z.order = append(l.z.order, n)
 	if n.Key == l.z.Key {
 		l.z.Apex = n
 		return n
@@ -303,7 +336,7 @@ func (l *loader) check() {
 	if !z.Apex.Has(dns.TypeNS) {
 		l.errs = append(l.errs, Problem{File: z.File, Msg: "no NS records at the zone apex " + z.Origin})
 	}
-	for _, n := range z.Nodes {
+	for _, n := range z.order {
 		l.checkNode(n)
 		if len(l.errs) >= MaxErrors {
 			return
@@ -315,12 +348,12 @@ func (l *loader) check() {
 	if l.delegations > 0 {
 		l.setCuts()
 	}
-	for _, n := range z.Nodes {
+	for _, n := range z.order {
 		if n.Parent != nil && strings.HasPrefix(n.Key, "\x01*") {
 			n.Parent.Wildcard = n
 		}
 	}
-	for _, n := range z.Nodes {
+	for _, n := range z.order {
 		if n.IsDelegation() {
 			l.checkGlue(n)
 		}
@@ -371,7 +404,7 @@ func (l *loader) setCuts() {
 		}
 		return n.Cut
 	}
-	for _, n := range l.z.Nodes {
+	for _, n := range l.z.order {
 		cutOf(n)
 	}
 }

@@ -136,7 +136,7 @@ func canonicalNodes(z *Zone) []*Node {
 		n       *Node
 	}
 	nodes := make([]keyed, 0, len(z.Nodes))
-	for _, n := range z.Nodes {
+	for _, n := range z.order {
 		if !n.Empty() {
 			nodes = append(nodes, keyed{canonicalKey(n.Key), n})
 		}

@@ -48,6 +48,10 @@ type Zone struct {
 	Nodes  map[string]*Node
 	// Records counts the records loaded (after removing duplicates).
 	Records int
+	// order holds the nodes in the order they were made, which is the order they lie in memory
+	// (they come from blocks): walking the whole zone through it reads memory front to back,
+	// where walking the map jumps at random, a cache miss a node (half the time of an AXFR).
+	order []*Node
 }
 
 // Serial is the SOA serial of the zone.
@@ -149,7 +153,7 @@ func (z *Zone) all(yield func(dns.RR) bool) {
 	if !yield(z.SOA) {
 		return
 	}
-	for _, n := range z.Nodes {
+	for _, n := range z.order {
 		for _, set := range n.Sets {
 			for _, rr := range set.RRs {
 				if rr == dns.RR(z.SOA) {
