@@ -61,12 +61,12 @@ func (s *secondary) stop() {
 // openSecondary serves a new secondary from its copy on disk, when there is one, until the first
 // refresh; a copy older than the zone's expire timer is kept but not served.
 func (m *Manager) openSecondary(z *Zone) error {
-	file := z.cfg.File
+	file := z.conf().File
 	if file == "" {
 		if m.storage == "" {
-			return errorf(z.cfg.Origin, "a secondary needs a file or the storage directory to keep its copy in")
+			return errorf(z.Origin(), "a secondary needs a file or the storage directory to keep its copy in")
 		}
-		file = m.storagePath(z.cfg.Origin, "zone")
+		file = m.storagePath(z.Origin(), "zone")
 	}
 	z.sec = &secondary{file: file, wake: make(chan refreshRequest, 1)}
 	m.openJournal(z)
@@ -75,12 +75,12 @@ func (m *Manager) openSecondary(z *Zone) error {
 		return nil
 	}
 	if err != nil {
-		m.log.Warn("secondary's copy unreadable; transferring anew", "zone", z.cfg.Origin, "file", file, "err", err)
+		m.log.Warn("secondary's copy unreadable; transferring anew", "zone", z.Origin(), "file", file, "err", err)
 		return nil
 	}
-	copyZone, err := m.readZone(config.ZoneConfig{Origin: z.cfg.Origin, File: file})
+	copyZone, err := m.readZone(config.ZoneConfig{Origin: z.Origin(), File: file})
 	if err != nil {
-		m.log.Warn("secondary's copy does not load; transferring anew", "zone", z.cfg.Origin, "err", err)
+		m.log.Warn("secondary's copy does not load; transferring anew", "zone", z.Origin(), "err", err)
 		return nil
 	}
 	// The file is rewritten (or touched) on every successful refresh, so its age is the time
@@ -90,9 +90,9 @@ func (m *Manager) openSecondary(z *Zone) error {
 	z.sec.expiresAt = expires
 	if m.now().After(expires) {
 		z.expired.Store(true)
-		m.log.Warn("secondary's copy has expired; serving SERVFAIL until a refresh succeeds", "zone", z.cfg.Origin, "serial", copyZone.Serial())
+		m.log.Warn("secondary's copy has expired; serving SERVFAIL until a refresh succeeds", "zone", z.Origin(), "serial", copyZone.Serial())
 	} else {
-		m.log.Info("secondary serving its copy until the first refresh", "zone", z.cfg.Origin, "serial", copyZone.Serial(), "file", file)
+		m.log.Info("secondary serving its copy until the first refresh", "zone", z.Origin(), "serial", copyZone.Serial(), "file", file)
 	}
 	if z.journal == nil {
 		return nil
@@ -165,12 +165,12 @@ func (m *Manager) refreshLoop(ctx context.Context, z *Zone) {
 		}
 		s.mu.Unlock()
 		if err != nil {
-			m.log.Warn("zone refresh failed", "zone", z.cfg.Origin, "err", err, "next_try", wait.String())
+			m.log.Warn("zone refresh failed", "zone", z.Origin(), "err", err, "next_try", wait.String())
 		}
 		if expired && !z.expired.Load() {
-			m.log.Error("zone expired: no primary has answered for its expire time; answering SERVFAIL", "zone", z.cfg.Origin, "serial", cur.Serial())
+			m.log.Error("zone expired: no primary has answered for its expire time; answering SERVFAIL", "zone", z.Origin(), "serial", cur.Serial())
 			m.mu.Lock()
-			if m.zone(z.cfg.Origin) == z {
+			if m.zone(z.Origin()) == z {
 				z.expired.Store(true)
 				m.publishLocked()
 			}
@@ -185,9 +185,10 @@ func clamp(d time.Duration) time.Duration { return min(max(d, minInterval), maxI
 // that has a newer serial (any serial, when full). nil means the zone is now up to date.
 func (m *Manager) refresh(ctx context.Context, z *Zone, full bool) error {
 	var errs []error
-	for _, addr := range z.cfg.Primaries {
-		p := transfer.Peer{Addr: addr, Key: z.key}
-		soa, err := transfer.QuerySOA(ctx, p, z.cfg.Origin)
+	c := z.conf()
+	for _, addr := range c.Primaries {
+		p := transfer.Peer{Addr: addr, Key: c.key}
+		soa, err := transfer.QuerySOA(ctx, p, z.Origin())
 		if err != nil {
 			errs = append(errs, fmt.Errorf("primary %s: SOA: %w", addr, err))
 			continue
@@ -195,7 +196,7 @@ func (m *Manager) refresh(ctx context.Context, z *Zone, full bool) error {
 		cur := z.cur.Load()
 		if cur != nil && !full && !serialNewer(soa.Serial, cur.Serial()) {
 			if serialNewer(cur.Serial(), soa.Serial) {
-				m.log.Warn("primary's serial is older than ours; keeping ours", "zone", z.cfg.Origin, "primary", addr.String(), "serial", cur.Serial(), "primary_serial", soa.Serial)
+				m.log.Warn("primary's serial is older than ours; keeping ours", "zone", z.Origin(), "primary", addr.String(), "serial", cur.Serial(), "primary_serial", soa.Serial)
 			}
 			m.touch(z)
 			return nil
@@ -218,7 +219,7 @@ func (m *Manager) refresh(ctx context.Context, z *Zone, full bool) error {
 // not asked), AXFR otherwise or when IXFR fails. The result is a whole checked zone; diffs are the
 // changes that made it when it came incrementally.
 func (m *Manager) fetch(ctx context.Context, p transfer.Peer, z *Zone, cur *zone.Zone, full bool) (*zone.Zone, []zone.Diff, string, error) {
-	origin := z.cfg.Origin
+	origin := z.Origin()
 	if cur != nil && !full {
 		res, err := transfer.IXFR(ctx, p, origin, cur.SOA, m.Limits)
 		switch {
@@ -258,7 +259,7 @@ func (m *Manager) fetch(ctx context.Context, p transfer.Peer, z *Zone, cur *zone
 func (m *Manager) install(z *Zone, next *zone.Zone, diffs []zone.Diff, why string) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	if m.zone(z.cfg.Origin) != z {
+	if m.zone(z.Origin()) != z {
 		return
 	}
 	if next == z.cur.Load() {
@@ -268,10 +269,10 @@ func (m *Manager) install(z *Zone, next *zone.Zone, diffs []zone.Diff, why strin
 		return
 	}
 	if err := zone.WriteFile(next, z.sec.file); err != nil {
-		m.log.Warn("secondary's copy not written; a restart will transfer again", "zone", z.cfg.Origin, "file", z.sec.file, "err", err)
+		m.log.Warn("secondary's copy not written; a restart will transfer again", "zone", z.Origin(), "file", z.sec.file, "err", err)
 	}
 	m.commit(z, next, diffs, why)
-	if z.cfg.Role == config.RoleCatalog {
+	if z.conf().Role == config.RoleCatalog {
 		m.consumeCatalog(z, next)
 	}
 }
@@ -288,7 +289,7 @@ func (m *Manager) touch(z *Zone) {
 func (m *Manager) consumeCatalog(cz *Zone, cat *zone.Zone) {
 	members, err := catalog.Parse(cat)
 	if err != nil {
-		m.log.Error("catalog zone invalid; its members stay as they were", "zone", cz.cfg.Origin, "err", err)
+		m.log.Error("catalog zone invalid; its members stay as they were", "zone", cz.Origin(), "err", err)
 		return
 	}
 	old := m.all()
@@ -300,9 +301,9 @@ func (m *Manager) consumeCatalog(cz *Zone, cat *zone.Zone) {
 	for _, mb := range members {
 		listed[mb.Zone] = true
 		if z := old[mb.Zone]; z != nil {
-			if z.catalog != cz.cfg.Origin {
+			if z.catalog != cz.Origin() {
 				if z.catalog == "" {
-					m.log.Info("catalog member configured locally; the configuration wins", "zone", mb.Zone, "catalog", cz.cfg.Origin)
+					m.log.Info("catalog member configured locally; the configuration wins", "zone", mb.Zone, "catalog", cz.Origin())
 				}
 				continue
 			}
@@ -310,26 +311,23 @@ func (m *Manager) consumeCatalog(cz *Zone, cat *zone.Zone) {
 				continue
 			}
 			// A new ID resets the member (RFC 9432 §5.4): its data goes and it transfers anew.
-			m.log.Info("catalog member reset", "zone", mb.Zone, "catalog", cz.cfg.Origin)
+			m.log.Info("catalog member reset", "zone", mb.Zone, "catalog", cz.Origin())
 			m.dropMember(z)
 		}
-		nz := &Zone{
-			cfg:      config.ZoneConfig{Origin: mb.Zone, Primaries: cz.cfg.Primaries, Key: cz.cfg.Key, Notify: nil},
-			key:      cz.key,
-			catalog:  cz.cfg.Origin,
-			memberID: mb.ID,
-		}
+		cs := cz.conf()
+		nz := newZone(config.ZoneConfig{Origin: mb.Zone, Primaries: cs.Primaries, Key: cs.Key}, cs.key)
+		nz.catalog, nz.memberID = cs.Origin, mb.ID
 		if err := m.openSecondary(nz); err != nil {
-			m.log.Error("catalog member not served", "zone", mb.Zone, "catalog", cz.cfg.Origin, "err", err)
+			m.log.Error("catalog member not served", "zone", mb.Zone, "catalog", cz.Origin(), "err", err)
 			delete(next, mb.Zone)
 			continue
 		}
 		next[mb.Zone] = nz
-		m.log.Info("catalog member added", "zone", mb.Zone, "catalog", cz.cfg.Origin)
+		m.log.Info("catalog member added", "zone", mb.Zone, "catalog", cz.Origin())
 	}
 	for origin, z := range old {
-		if z.catalog == cz.cfg.Origin && !listed[origin] {
-			m.log.Info("catalog member removed", "zone", origin, "catalog", cz.cfg.Origin)
+		if z.catalog == cz.Origin() && !listed[origin] {
+			m.log.Info("catalog member removed", "zone", origin, "catalog", cz.Origin())
 			m.dropMember(z)
 			delete(next, origin)
 		}
@@ -349,5 +347,5 @@ func (m *Manager) dropMember(z *Zone) {
 	if z.sec != nil {
 		_ = os.Remove(z.sec.file)
 	}
-	_ = os.Remove(m.storagePath(z.cfg.Origin, "journal"))
+	_ = os.Remove(m.storagePath(z.Origin(), "journal"))
 }
