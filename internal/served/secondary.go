@@ -198,7 +198,7 @@ func (m *Manager) refresh(ctx context.Context, z *Zone, full bool) error {
 			if serialNewer(cur.Serial(), soa.Serial) {
 				m.log.Warn("primary's serial is older than ours; keeping ours", "zone", z.Origin(), "primary", addr.String(), "serial", cur.Serial(), "primary_serial", soa.Serial)
 			}
-			m.touch(z)
+			m.confirmed(z)
 			return nil
 		}
 		next, diffs, how, err := m.fetch(ctx, p, z, cur, full)
@@ -275,6 +275,24 @@ func (m *Manager) install(z *Zone, next *zone.Zone, diffs []zone.Diff, why strin
 	if z.conf().Role == config.RoleCatalog {
 		m.consumeCatalog(z, next)
 	}
+}
+
+// confirmed records that a primary still has the version in force: the copy on disk is good as
+// of now, and a zone that had expired is served again (its serial is the primary's, so its data
+// is too).
+func (m *Manager) confirmed(z *Zone) {
+	m.touch(z)
+	if !z.expired.Load() {
+		return
+	}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.zone(z.Origin()) != z {
+		return
+	}
+	z.expired.Store(false)
+	m.log.Info("zone served again: a primary answered with its serial", "zone", z.Origin(), "serial", z.cur.Load().Serial())
+	m.publishLocked()
 }
 
 // touch marks the copy on disk as known good now, so that a restart counts expiry from here.
