@@ -136,10 +136,10 @@ func (m *Manager) refreshLoop(ctx context.Context, z *Zone) {
 			t.Stop()
 		}
 		err := m.refresh(ctx, z, req.full)
-		if req.done != nil {
-			req.done <- err
-		}
 		if ctx.Err() != nil {
+			if req.done != nil {
+				req.done <- err
+			}
 			return
 		}
 		now := m.now()
@@ -164,6 +164,11 @@ func (m *Manager) refreshLoop(ctx context.Context, z *Zone) {
 			wait = max(until, 0) // be there when it expires
 		}
 		s.mu.Unlock()
+		// The outcome goes back once the status shows it, so that `zone show` after `zone
+		// refresh` tells the same story.
+		if req.done != nil {
+			req.done <- err
+		}
 		if err != nil {
 			m.log.Warn("zone refresh failed", "zone", z.Origin(), "err", err, "next_try", wait.String())
 		}
