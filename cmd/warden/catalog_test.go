@@ -41,14 +41,18 @@ func yamlServer(t *testing.T, dir, name, text string) (path string, logs *syncBu
 // catalogPrimaryYAML is the primary's configuration: the catalog cat.test. and the member zones
 // listed in it, all sent to notify and signed with the replication key.
 func catalogPrimaryYAML(dir, listen, notify string, members []string) string {
+	notifyList := "[]"
+	if notify != "" {
+		notifyList = fmt.Sprintf("[%q]", notify)
+	}
 	var b strings.Builder
 	fmt.Fprintf(&b, "listen: [%q]\nstorage: %s\ncontrol: {socket: %s}\nreload: {watch_interval: 100ms}\n",
 		listen, filepath.Join(dir, "primary-storage"), filepath.Join(dir, "primary.sock"))
 	fmt.Fprintf(&b, "keys: [{name: %s, algorithm: hmac-sha256, secret: %q}]\nzones:\n", replKeyName, replKeySecret)
-	fmt.Fprintf(&b, "  - {origin: cat.test., role: catalog, key: %s, allow_transfer: [127.0.0.0/8], notify: [%q]}\n", replKeyName, notify)
+	fmt.Fprintf(&b, "  - {origin: cat.test., role: catalog, key: %s, allow_transfer: [127.0.0.0/8], notify: %s}\n", replKeyName, notifyList)
 	for _, m := range members {
-		fmt.Fprintf(&b, "  - {origin: %s, file: %s.zone, catalog: cat.test., key: %s, allow_transfer: [127.0.0.0/8], notify: [%q]}\n",
-			m, strings.TrimSuffix(m, "."), replKeyName, notify)
+		fmt.Fprintf(&b, "  - {origin: %s, file: %s.zone, catalog: cat.test., key: %s, allow_transfer: [127.0.0.0/8], notify: %s}\n",
+			m, strings.TrimSuffix(m, "."), replKeyName, notifyList)
 	}
 	return b.String()
 }
@@ -132,11 +136,13 @@ func TestCatalogWardenToKnot(t *testing.T) {
 	for i, m := range []string{"a.test.", "b.test."} {
 		writeZoneFile(t, filepath.Join(dir, strings.TrimSuffix(m, ".")+".zone"), replZone(m, uint32(10+i), 20), 1)
 	}
-	primaryAddr, knotAddr := freePort(t), freePort(t)
-	pconf, _ := yamlServer(t, dir, "primary", catalogPrimaryYAML(dir, primaryAddr, knotAddr, []string{"a.test.", "b.test."}))
-	waitSerial(t, primaryAddr, "cat.test.", 1)
-
+	// The primary starts first and holds its port; Knot then gets one of its own, with a zone of
+	// its own to tell it is up (it does not answer for a catalog it interprets). The primary
+	// learns Knot's address, to NOTIFY it, at the reload below.
+	primaryAddr := freePort(t)
 	primaryPort := strings.TrimPrefix(primaryAddr, "127.0.0.1:")
+	pconf, _ := yamlServer(t, dir, "primary", catalogPrimaryYAML(dir, primaryAddr, "", []string{"a.test.", "b.test."}))
+	waitSerial(t, primaryAddr, "cat.test.", 1)
 	knot := dnstest.StartKnotConfig(t, dnstest.KnotConfig{
 		Sections: knotKeySection() + fmt.Sprintf(`remote:
   - id: warden
@@ -160,22 +166,23 @@ template:
     zonefile-sync: -1
     journal-content: changes
 zone:
+  - domain: ready.test.
+    file: "@DIR@/ready.zone"
   - domain: cat.test.
     master: warden
     acl: [notify]
     catalog-role: interpret
     catalog-template: member
 `, primaryPort, replKeyName, replKeyName),
-		// Knot does not answer queries for a catalog it interprets: a member tells it is up.
-		Ready: "a.test.",
-		Port:  atoi(t, strings.TrimPrefix(knotAddr, "127.0.0.1:")),
+		Files: map[string]string{"ready.zone": replZone("ready.test.", 1, 0)},
+		Ready: "ready.test.",
 	})
 	for i, m := range []string{"a.test.", "b.test."} {
 		waitSerial(t, knot.Addr, m, uint32(10+i))
 		sameZone(t, m, primaryAddr, knot.Addr, key)
 	}
 
-	writeFile(t, pconf, catalogPrimaryYAML(dir, primaryAddr, knotAddr, []string{"a.test."}))
+	writeFile(t, pconf, catalogPrimaryYAML(dir, primaryAddr, knot.Addr, []string{"a.test."}))
 	ctlReload(t, filepath.Join(dir, "primary.sock"))
 	waitSerial(t, primaryAddr, "cat.test.", 2)
 	notServed(t, knot.Addr, "b.test.")
