@@ -63,9 +63,9 @@ type Manager struct {
 
 // Zone is one served zone and its state.
 type Zone struct {
-	// settings are the zone's configuration and key, replaced whole when a reload changes them
-	// (notify lists, ACLs, key) while transfers and refreshes read them.
-	settings atomic.Pointer[zoneConf]
+	// set is the zone's configuration. A reload that keeps the zone's data replaces it whole, while
+	// transfers, NOTIFY, UPDATE and the refresh loop read it without the manager's lock.
+	set atomic.Pointer[settings]
 
 	cur     atomic.Pointer[zone.Zone] // nil until there is data
 	expired atomic.Bool
@@ -89,26 +89,22 @@ type Zone struct {
 	memberID string
 }
 
-// zoneConf is what the configuration says of a zone.
-type zoneConf struct {
-	cfg config.ZoneConfig
+// settings is what the configuration says of one zone, with its TSIG key looked up.
+type settings struct {
+	config.ZoneConfig
 	key *tsig.Key // nil: transfers, NOTIFY and UPDATE for this zone are unsigned
 }
 
 func newZone(c config.ZoneConfig, key *tsig.Key) *Zone {
 	z := &Zone{}
-	z.setConf(c, key)
+	z.set.Store(&settings{ZoneConfig: c, key: key})
 	return z
 }
 
-func (z *Zone) conf() *zoneConf { return z.settings.Load() }
-
-func (z *Zone) setConf(c config.ZoneConfig, key *tsig.Key) {
-	z.settings.Store(&zoneConf{cfg: c, key: key})
-}
+func (z *Zone) conf() *settings { return z.set.Load() }
 
 // Origin is the zone's apex.
-func (z *Zone) Origin() string { return z.conf().cfg.Origin }
+func (z *Zone) Origin() string { return z.conf().Origin }
 
 // Current returns the version in force, nil when there is none.
 func (z *Zone) Current() *zone.Zone { return z.cur.Load() }
@@ -167,11 +163,12 @@ func (m *Manager) apply(cfg *config.Config, starting bool) error {
 	old := m.all()
 	next := make(map[string]*Zone, len(cfg.Zones))
 	var errs []error
-	for _, c := range entries(cfg) {
+	for _, e := range entries(cfg) {
+		c := e.ZoneConfig
 		z := old[c.Origin]
-		if z != nil && z.catalog == "" && z.policy == c.policy && sameSource(z.conf().cfg, c.ZoneConfig) {
-			// Notify lists, ACLs and the key may change without reloading the data.
-			z.setConf(c.ZoneConfig, m.key(c.Key))
+		if z != nil && z.catalog == "" && z.policy == e.policy && sameSource(z.conf().ZoneConfig, c) {
+			// Notify lists, ACLs and key may change without reloading the data.
+			z.set.Store(&settings{ZoneConfig: c, key: m.key(c.Key)})
 			if !c.IsSecondary() && !c.IsProducedCatalog() {
 				if err := m.reloadFile(z); err != nil {
 					errs = append(errs, err)
@@ -180,8 +177,8 @@ func (m *Manager) apply(cfg *config.Config, starting bool) error {
 			next[c.Origin] = z
 			continue
 		}
-		nz := newZone(c.ZoneConfig, m.key(c.Key))
-		nz.policy = c.policy
+		nz := newZone(c, m.key(c.Key))
+		nz.policy = e.policy
 		if err := m.open(nz); err != nil {
 			if starting || z == nil {
 				errs = append(errs, err)
@@ -277,7 +274,7 @@ func (m *Manager) key(name string) *tsig.Key {
 
 // open loads a new zone entry: its file, or its copy on disk (secondaries); and its journal.
 func (m *Manager) open(z *Zone) error {
-	c := z.conf().cfg
+	c := z.conf().ZoneConfig
 	switch {
 	case c.IsProducedCatalog():
 		// Built by produceCatalogs once every zone is known.
@@ -316,20 +313,20 @@ func (m *Manager) openJournal(z *Zone) {
 		return
 	}
 	if err := os.MkdirAll(m.storage, 0o750); err != nil {
-		m.log.Warn("no journal: storage directory unusable; IXFR will be answered with whole zones", "zone", z.conf().cfg.Origin, "err", err)
+		m.log.Warn("no journal: storage directory unusable; IXFR will be answered with whole zones", "zone", z.Origin(), "err", err)
 		return
 	}
-	j, err := journal.Open(m.storagePath(z.conf().cfg.Origin, "journal"), z.conf().cfg.Origin, JournalBytes)
+	j, err := journal.Open(m.storagePath(z.Origin(), "journal"), z.Origin(), JournalBytes)
 	if err != nil {
-		m.log.Warn("journal unusable; starting a new one", "zone", z.conf().cfg.Origin, "err", err)
-		_ = os.Remove(m.storagePath(z.conf().cfg.Origin, "journal"))
-		if j, err = journal.Open(m.storagePath(z.conf().cfg.Origin, "journal"), z.conf().cfg.Origin, JournalBytes); err != nil {
-			m.log.Warn("no journal", "zone", z.conf().cfg.Origin, "err", err)
+		m.log.Warn("journal unusable; starting a new one", "zone", z.Origin(), "err", err)
+		_ = os.Remove(m.storagePath(z.Origin(), "journal"))
+		if j, err = journal.Open(m.storagePath(z.Origin(), "journal"), z.Origin(), JournalBytes); err != nil {
+			m.log.Warn("no journal", "zone", z.Origin(), "err", err)
 			return
 		}
 	}
 	for _, w := range j.Warnings() {
-		m.log.Warn("journal", "zone", z.conf().cfg.Origin, "problem", w)
+		m.log.Warn("journal", "zone", z.Origin(), "problem", w)
 	}
 	z.journal = j
 }
@@ -351,14 +348,14 @@ func (m *Manager) commit(z *Zone, next *zone.Zone, diffs []zone.Diff, why string
 		}
 		if err != nil || prev == nil {
 			if err != nil {
-				m.log.Warn("journal append failed; it starts again from this version", "zone", z.conf().cfg.Origin, "err", err)
+				m.log.Warn("journal append failed; it starts again from this version", "zone", z.Origin(), "err", err)
 			}
 			_ = z.journal.Reset()
 		}
 	}
 	z.cur.Store(next)
 	z.expired.Store(false)
-	m.log.Info("zone in force", "zone", z.conf().cfg.Origin, "serial", next.Serial(), "records", next.Records, "why", why)
+	m.log.Info("zone in force", "zone", z.Origin(), "serial", next.Serial(), "records", next.Records, "why", why)
 	m.publishLocked()
 	m.notifyAll(z, next.SOA)
 }
@@ -390,8 +387,9 @@ func (m *Manager) publishLocked() {
 
 // notifyAll tells z's secondaries about soa (RFC 1996), in the background.
 func (m *Manager) notifyAll(z *Zone, soa *dns.SOA) {
-	for _, addr := range z.conf().cfg.Notify {
-		p := transfer.Peer{Addr: addr, Key: z.conf().key}
+	c := z.conf()
+	for _, addr := range c.Notify {
+		p := transfer.Peer{Addr: addr, Key: c.key}
 		m.wg.Add(1)
 		go func() {
 			defer m.wg.Done()
@@ -403,11 +401,11 @@ func (m *Manager) notifyAll(z *Zone, soa *dns.SOA) {
 			defer func() { <-m.notifySem }()
 			ctx, cancel := context.WithTimeout(m.ctx, time.Minute)
 			defer cancel()
-			if err := transfer.Notify(ctx, p, z.conf().cfg.Origin, soa); err != nil {
-				m.log.Warn("notify failed", "zone", z.conf().cfg.Origin, "secondary", addr.String(), "serial", soa.Serial, "err", err)
+			if err := transfer.Notify(ctx, p, z.Origin(), soa); err != nil {
+				m.log.Warn("notify failed", "zone", z.Origin(), "secondary", addr.String(), "serial", soa.Serial, "err", err)
 				return
 			}
-			m.log.Debug("notify sent", "zone", z.conf().cfg.Origin, "secondary", addr.String(), "serial", soa.Serial)
+			m.log.Debug("notify sent", "zone", z.Origin(), "secondary", addr.String(), "serial", soa.Serial)
 		}()
 	}
 }

@@ -74,9 +74,9 @@ func (o *op) origin() string { return canonical(o.msg.Question[0].Header().Name)
 // permitted says whether the zone's list and key admit the request: the address must be in nets
 // (or, when nets is empty, any address will do provided the zone has a key), and when the zone has
 // a key the request must be signed with it.
-func (o *op) permitted(z *Zone, nets []netip.Prefix) bool {
-	if z.conf().key != nil {
-		if !o.signed.Signed || o.signed.Key.Name != z.conf().key.Name {
+func (o *op) permitted(s *settings, nets []netip.Prefix) bool {
+	if s.key != nil {
+		if !o.signed.Signed || o.signed.Key.Name != s.key.Name {
 			return false
 		}
 		if len(nets) == 0 {
@@ -147,15 +147,15 @@ func (o *op) tsigError(v tsig.Verified, err error) []byte {
 // notified handles a NOTIFY: from one of a secondary zone's primaries (signed with the zone's key
 // when it has one) it starts a refresh and is acknowledged; from anyone else it is refused.
 func (m *Manager) notified(o *op, z *Zone) []byte {
-	if z.sec == nil || !o.permitted(z, primaryNets(z.conf().cfg.Primaries)) {
-		m.log.Info("NOTIFY refused", "zone", z.conf().cfg.Origin, "client", o.req.Client.String())
+	if s := z.conf(); z.sec == nil || !o.permitted(s, primaryNets(s.Primaries)) {
+		m.log.Info("NOTIFY refused", "zone", z.Origin(), "client", o.req.Client.String())
 		return o.reply(rcodeNotAuth, nil)
 	}
 	select {
 	case z.sec.wake <- refreshRequest{}:
 	default: // a refresh is already asked for
 	}
-	m.log.Debug("NOTIFY received", "zone", z.conf().cfg.Origin, "client", o.req.Client.String())
+	m.log.Debug("NOTIFY received", "zone", z.Origin(), "client", o.req.Client.String())
 	return o.reply(0, nil)
 }
 
@@ -175,8 +175,8 @@ func (m *Manager) transferOut(o *op, z *Zone) []byte {
 	if cur == nil || z.expired.Load() {
 		return o.reply(rcodeServFail, nil)
 	}
-	if !o.permitted(z, z.conf().cfg.AllowTransfer) {
-		m.log.Info("transfer refused", "zone", z.conf().cfg.Origin, "client", o.req.Client.String(), "signed", o.signed.Signed)
+	if s := z.conf(); !o.permitted(s, s.AllowTransfer) {
+		m.log.Info("transfer refused", "zone", z.Origin(), "client", o.req.Client.String(), "signed", o.signed.Signed)
 		return o.reply(rcodeNotAuth, nil)
 	}
 	var diffs []zone.Diff
@@ -222,10 +222,10 @@ func (m *Manager) transferOut(o *op, z *Zone) []byte {
 		kind = "IXFR"
 	}
 	if err != nil {
-		m.log.Info("transfer out ended early", "zone", z.conf().cfg.Origin, "client", o.req.Client.String(), "kind", kind, "err", err)
+		m.log.Info("transfer out ended early", "zone", z.Origin(), "client", o.req.Client.String(), "kind", kind, "err", err)
 		return nil
 	}
-	m.log.Info("transfer out", "zone", z.conf().cfg.Origin, "client", o.req.Client.String(), "kind", kind, "serial", cur.Serial())
+	m.log.Info("transfer out", "zone", z.Origin(), "client", o.req.Client.String(), "kind", kind, "serial", cur.Serial())
 	return nil
 }
 
@@ -253,29 +253,29 @@ func ixfrSerial(m *dns.Msg) (uint32, bool) {
 // change is journaled, served at once, written back to the zone file, and sent on to the
 // secondaries by NOTIFY (they fetch it by IXFR).
 func (m *Manager) update(o *op, z *Zone) []byte {
-	if z.sec != nil || z.conf().cfg.IsProducedCatalog() {
+	if z.sec != nil || z.conf().IsProducedCatalog() {
 		return o.reply(rcodeNotAuth, nil) // updates go to the primary (RFC 2136 §6 allows refusing)
 	}
-	if len(z.conf().cfg.AllowUpdate) == 0 || !o.permitted(z, z.conf().cfg.AllowUpdate) {
-		m.log.Info("UPDATE refused", "zone", z.conf().cfg.Origin, "client", o.req.Client.String(), "signed", o.signed.Signed)
+	if s := z.conf(); len(s.AllowUpdate) == 0 || !o.permitted(s, s.AllowUpdate) {
+		m.log.Info("UPDATE refused", "zone", z.Origin(), "client", o.req.Client.String(), "signed", o.signed.Signed)
 		return o.reply(rcodeNotAuth, nil) // as Knot answers an update its ACL denies
 	}
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	if m.zone(z.conf().cfg.Origin) != z {
+	if m.zone(z.Origin()) != z {
 		return o.reply(rcodeServFail, nil)
 	}
 	cur := z.cur.Load()
 	res := update.Apply(cur, o.msg)
 	if res.Rcode != 0 || res.Diff == nil {
 		if res.Rcode != 0 {
-			m.log.Info("UPDATE failed", "zone", z.conf().cfg.Origin, "client", o.req.Client.String(), "rcode", dns.RcodeToString[res.Rcode], "reason", res.Reason)
+			m.log.Info("UPDATE failed", "zone", z.Origin(), "client", o.req.Client.String(), "rcode", dns.RcodeToString[res.Rcode], "reason", res.Reason)
 		}
 		return o.reply(res.Rcode, nil)
 	}
 	next, err := cur.Apply(*res.Diff)
 	if err != nil {
-		m.log.Info("UPDATE would break the zone; nothing changed", "zone", z.conf().cfg.Origin, "client", o.req.Client.String(), "err", err)
+		m.log.Info("UPDATE would break the zone; nothing changed", "zone", z.Origin(), "client", o.req.Client.String(), "err", err)
 		return o.reply(rcodeRefused, nil)
 	}
 	if z.journal == nil {

@@ -17,7 +17,7 @@ import (
 // version its journal holds: dynamic updates made since the file was last written. Called with
 // m.mu held, before the zone is in the map.
 func (m *Manager) loadFile(z *Zone) error {
-	c := z.conf().cfg
+	c := z.conf().ZoneConfig
 	if c.File != "" {
 		fi, err := os.Stat(c.File)
 		if err != nil {
@@ -57,7 +57,7 @@ func (m *Manager) replayJournal(z *Zone, loaded *zone.Zone) *zone.Zone {
 	if !ok {
 		// The file is not a version the journal knows (edited by hand, or older than the
 		// journal's start): the journal cannot say how to get from the one to the other.
-		m.log.Info("journal does not continue the zone file; starting it afresh", "zone", z.conf().cfg.Origin, "file_serial", loaded.Serial(), "journal_serial", newest)
+		m.log.Info("journal does not continue the zone file; starting it afresh", "zone", z.Origin(), "file_serial", loaded.Serial(), "journal_serial", newest)
 		_ = z.journal.Reset()
 		return loaded
 	}
@@ -65,13 +65,13 @@ func (m *Manager) replayJournal(z *Zone, loaded *zone.Zone) *zone.Zone {
 	for _, d := range diffs {
 		next, err := cur.Apply(d)
 		if err != nil {
-			m.log.Warn("journal does not apply to the zone file; starting it afresh", "zone", z.conf().cfg.Origin, "serial", cur.Serial(), "err", err)
+			m.log.Warn("journal does not apply to the zone file; starting it afresh", "zone", z.Origin(), "serial", cur.Serial(), "err", err)
 			_ = z.journal.Reset()
 			return loaded
 		}
 		cur = next
 	}
-	m.log.Info("zone brought up to date from its journal", "zone", z.conf().cfg.Origin, "file_serial", loaded.Serial(), "serial", cur.Serial(), "changes", len(diffs))
+	m.log.Info("zone brought up to date from its journal", "zone", z.Origin(), "file_serial", loaded.Serial(), "serial", cur.Serial(), "changes", len(diffs))
 	z.updated = true
 	return cur
 }
@@ -104,7 +104,7 @@ func ReadZone(c config.ZoneConfig) (*zone.Zone, []zone.Problem, error) {
 // serial is not newer (RFC 1982), leaves the running version in force: secondaries would never
 // pick up a change whose serial did not increase.
 func (m *Manager) reloadFile(z *Zone) error {
-	c := z.conf().cfg
+	c := z.conf().ZoneConfig
 	if c.File == "" {
 		return nil // built-in data never changes
 	}
@@ -140,14 +140,14 @@ func (m *Manager) reloadFile(z *Zone) error {
 // force agree again (and a later edit of the file starts from the updates). The file's new stamp is
 // kept, so the file watcher does not read it back.
 func (m *Manager) writeBack(z *Zone, cur *zone.Zone) {
-	if z.conf().cfg.File == "" {
+	if z.conf().File == "" {
 		return
 	}
-	if err := zone.WriteFile(cur, z.conf().cfg.File); err != nil {
-		m.log.Warn("zone file not written after update; the journal keeps the changes", "zone", z.conf().cfg.Origin, "file", z.conf().cfg.File, "err", err)
+	if err := zone.WriteFile(cur, z.conf().File); err != nil {
+		m.log.Warn("zone file not written after update; the journal keeps the changes", "zone", z.Origin(), "file", z.conf().File, "err", err)
 		return
 	}
-	if fi, err := os.Stat(z.conf().cfg.File); err == nil {
+	if fi, err := os.Stat(z.conf().File); err == nil {
 		z.mtime, z.size = fi.ModTime(), fi.Size()
 	}
 	z.updated = false
@@ -158,13 +158,13 @@ func (m *Manager) writeBack(z *Zone, cur *zone.Zone) {
 func (m *Manager) produceCatalogs() {
 	zones := m.all()
 	for origin, cz := range zones {
-		if !cz.conf().cfg.IsProducedCatalog() {
+		if !cz.conf().IsProducedCatalog() {
 			continue
 		}
 		var members []catalog.Member
 		for _, z := range zones {
-			if z.conf().cfg.Catalog == origin && z.catalog == "" {
-				members = append(members, catalog.Member{Zone: z.conf().cfg.Origin})
+			if z.conf().Catalog == origin && z.catalog == "" {
+				members = append(members, catalog.Member{Zone: z.Origin()})
 			}
 		}
 		cur := cz.cur.Load()

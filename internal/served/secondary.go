@@ -65,12 +65,12 @@ func (s *secondary) stop() {
 // openSecondary serves a new secondary from its copy on disk, when there is one, until the first
 // refresh; a copy older than the zone's expire timer is kept but not served.
 func (m *Manager) openSecondary(z *Zone) error {
-	file := z.conf().cfg.File
+	file := z.conf().File
 	if file == "" {
 		if m.storage == "" {
-			return errorf(z.conf().cfg.Origin, "a secondary needs a file or the storage directory to keep its copy in")
+			return errorf(z.Origin(), "a secondary needs a file or the storage directory to keep its copy in")
 		}
-		file = m.storagePath(z.conf().cfg.Origin, "zone")
+		file = m.storagePath(z.Origin(), "zone")
 	}
 	z.sec = &secondary{file: file, wake: make(chan refreshRequest, 1)}
 	m.openJournal(z)
@@ -79,12 +79,12 @@ func (m *Manager) openSecondary(z *Zone) error {
 		return nil
 	}
 	if err != nil {
-		m.log.Warn("secondary's copy unreadable; transferring anew", "zone", z.conf().cfg.Origin, "file", file, "err", err)
+		m.log.Warn("secondary's copy unreadable; transferring anew", "zone", z.Origin(), "file", file, "err", err)
 		return nil
 	}
-	copyZone, err := m.readZone(config.ZoneConfig{Origin: z.conf().cfg.Origin, File: file})
+	copyZone, err := m.readZone(config.ZoneConfig{Origin: z.Origin(), File: file})
 	if err != nil {
-		m.log.Warn("secondary's copy does not load; transferring anew", "zone", z.conf().cfg.Origin, "err", err)
+		m.log.Warn("secondary's copy does not load; transferring anew", "zone", z.Origin(), "err", err)
 		return nil
 	}
 	// The file is rewritten (or touched) on every successful refresh, so its age is the time
@@ -94,9 +94,9 @@ func (m *Manager) openSecondary(z *Zone) error {
 	z.sec.expiresAt = expires
 	if m.now().After(expires) {
 		z.expired.Store(true)
-		m.log.Warn("secondary's copy has expired; serving SERVFAIL until a refresh succeeds", "zone", z.conf().cfg.Origin, "serial", copyZone.Serial())
+		m.log.Warn("secondary's copy has expired; serving SERVFAIL until a refresh succeeds", "zone", z.Origin(), "serial", copyZone.Serial())
 	} else {
-		m.log.Info("secondary serving its copy until the first refresh", "zone", z.conf().cfg.Origin, "serial", copyZone.Serial(), "file", file)
+		m.log.Info("secondary serving its copy until the first refresh", "zone", z.Origin(), "serial", copyZone.Serial(), "file", file)
 	}
 	if z.journal == nil {
 		return nil
@@ -140,10 +140,10 @@ func (m *Manager) refreshLoop(ctx context.Context, z *Zone) {
 			t.Stop()
 		}
 		err := m.refresh(ctx, z, req.full)
-		if req.done != nil {
-			req.done <- err
-		}
 		if ctx.Err() != nil {
+			if req.done != nil {
+				req.done <- err
+			}
 			return
 		}
 		now := m.now()
@@ -168,13 +168,18 @@ func (m *Manager) refreshLoop(ctx context.Context, z *Zone) {
 			wait = max(until, 0) // be there when it expires
 		}
 		s.mu.Unlock()
+		// The outcome goes back once the status shows it, so that `zone show` after `zone
+		// refresh` tells the same story.
+		if req.done != nil {
+			req.done <- err
+		}
 		if err != nil {
-			m.log.Warn("zone refresh failed", "zone", z.conf().cfg.Origin, "err", err, "next_try", wait.String())
+			m.log.Warn("zone refresh failed", "zone", z.Origin(), "err", err, "next_try", wait.String())
 		}
 		if expired && !z.expired.Load() {
-			m.log.Error("zone expired: no primary has answered for its expire time; answering SERVFAIL", "zone", z.conf().cfg.Origin, "serial", cur.Serial())
+			m.log.Error("zone expired: no primary has answered for its expire time; answering SERVFAIL", "zone", z.Origin(), "serial", cur.Serial())
 			m.mu.Lock()
-			if m.zone(z.conf().cfg.Origin) == z {
+			if m.zone(z.Origin()) == z {
 				z.expired.Store(true)
 				m.publishLocked()
 			}
@@ -189,9 +194,10 @@ func clamp(d time.Duration) time.Duration { return min(max(d, minInterval), maxI
 // that has a newer serial (any serial, when full). nil means the zone is now up to date.
 func (m *Manager) refresh(ctx context.Context, z *Zone, full bool) error {
 	var errs []error
-	for _, addr := range z.conf().cfg.Primaries {
-		p := transfer.Peer{Addr: addr, Key: z.conf().key}
-		soa, err := transfer.QuerySOA(ctx, p, z.conf().cfg.Origin)
+	c := z.conf()
+	for _, addr := range c.Primaries {
+		p := transfer.Peer{Addr: addr, Key: c.key}
+		soa, err := transfer.QuerySOA(ctx, p, z.Origin())
 		if err != nil {
 			errs = append(errs, fmt.Errorf("primary %s: SOA: %w", addr, err))
 			continue
@@ -199,9 +205,9 @@ func (m *Manager) refresh(ctx context.Context, z *Zone, full bool) error {
 		cur := z.cur.Load()
 		if cur != nil && !full && !serialNewer(soa.Serial, cur.Serial()) {
 			if serialNewer(cur.Serial(), soa.Serial) {
-				m.log.Warn("primary's serial is older than ours; keeping ours", "zone", z.conf().cfg.Origin, "primary", addr.String(), "serial", cur.Serial(), "primary_serial", soa.Serial)
+				m.log.Warn("primary's serial is older than ours; keeping ours", "zone", z.Origin(), "primary", addr.String(), "serial", cur.Serial(), "primary_serial", soa.Serial)
 			}
-			m.touch(z)
+			m.confirmed(z)
 			return nil
 		}
 		next, diffs, how, err := m.fetch(ctx, p, z, cur, full)
@@ -222,7 +228,7 @@ func (m *Manager) refresh(ctx context.Context, z *Zone, full bool) error {
 // not asked), AXFR otherwise or when IXFR fails. The result is a whole checked zone; diffs are the
 // changes that made it when it came incrementally.
 func (m *Manager) fetch(ctx context.Context, p transfer.Peer, z *Zone, cur *zone.Zone, full bool) (*zone.Zone, []zone.Diff, string, error) {
-	origin := z.conf().cfg.Origin
+	origin := z.Origin()
 	if cur != nil && !full {
 		res, err := transfer.IXFR(ctx, p, origin, cur.SOA, m.Limits)
 		switch {
@@ -262,7 +268,7 @@ func (m *Manager) fetch(ctx context.Context, p transfer.Peer, z *Zone, cur *zone
 func (m *Manager) install(z *Zone, next *zone.Zone, diffs []zone.Diff, why string) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	if m.zone(z.conf().cfg.Origin) != z {
+	if m.zone(z.Origin()) != z {
 		return
 	}
 	if next == z.cur.Load() {
@@ -279,7 +285,7 @@ func (m *Manager) install(z *Zone, next *zone.Zone, diffs []zone.Diff, why strin
 	if !z.policy {
 		m.saveCopy(z, next)
 	}
-	if z.conf().cfg.Role == config.RoleCatalog {
+	if z.conf().Role == config.RoleCatalog {
 		m.consumeCatalog(z, next)
 	}
 }
@@ -297,7 +303,7 @@ func (m *Manager) saveCopy(z *Zone, v *zone.Zone) {
 		defer m.wg.Done()
 		for {
 			v := s.pending.Load()
-			if m.zone(z.conf().cfg.Origin) == z {
+			if m.zone(z.Origin()) == z {
 				m.writeCopy(z, v)
 			}
 			if s.pending.CompareAndSwap(v, nil) {
@@ -309,15 +315,32 @@ func (m *Manager) saveCopy(z *Zone, v *zone.Zone) {
 
 func (m *Manager) writeCopy(z *Zone, v *zone.Zone) {
 	if err := zone.WriteFile(v, z.sec.file); err != nil {
-		m.log.Warn("secondary's copy not written; a restart will transfer again", "zone", z.conf().cfg.Origin, "file", z.sec.file, "err", err)
+		m.log.Warn("secondary's copy not written; a restart will transfer again", "zone", z.Origin(), "file", z.sec.file, "err", err)
 	}
 }
 
-// touch marks the copy on disk as known good now, so that a restart counts expiry from here. A
-// policy zone's copy is left alone: the policy loader reads it again whenever its time changes.
+// confirmed records that a primary still has the version in force: the copy on disk is good as
+// of now, and a zone that had expired is served again (its serial is the primary's, so its data
+// is too).
+func (m *Manager) confirmed(z *Zone) {
+	m.touch(z)
+	if !z.expired.Load() {
+		return
+	}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.zone(z.Origin()) != z {
+		return
+	}
+	z.expired.Store(false)
+	m.log.Info("zone served again: a primary answered with its serial", "zone", z.Origin(), "serial", z.cur.Load().Serial())
+	m.publishLocked()
+}
+
+// touch marks the copy on disk as known good now, so that a restart counts expiry from here.
 func (m *Manager) touch(z *Zone) {
 	if z.policy {
-		return
+		return // the policy loader reads the copy again whenever its time changes
 	}
 	now := m.now()
 	_ = os.Chtimes(z.sec.file, now, now)
@@ -329,7 +352,7 @@ func (m *Manager) touch(z *Zone) {
 func (m *Manager) consumeCatalog(cz *Zone, cat *zone.Zone) {
 	members, err := catalog.Parse(cat)
 	if err != nil {
-		m.log.Error("catalog zone invalid; its members stay as they were", "zone", cz.conf().cfg.Origin, "err", err)
+		m.log.Error("catalog zone invalid; its members stay as they were", "zone", cz.Origin(), "err", err)
 		return
 	}
 	old := m.all()
@@ -341,9 +364,9 @@ func (m *Manager) consumeCatalog(cz *Zone, cat *zone.Zone) {
 	for _, mb := range members {
 		listed[mb.Zone] = true
 		if z := old[mb.Zone]; z != nil {
-			if z.catalog != cz.conf().cfg.Origin {
+			if z.catalog != cz.Origin() {
 				if z.catalog == "" {
-					m.log.Info("catalog member configured locally; the configuration wins", "zone", mb.Zone, "catalog", cz.conf().cfg.Origin)
+					m.log.Info("catalog member configured locally; the configuration wins", "zone", mb.Zone, "catalog", cz.Origin())
 				}
 				continue
 			}
@@ -351,23 +374,23 @@ func (m *Manager) consumeCatalog(cz *Zone, cat *zone.Zone) {
 				continue
 			}
 			// A new ID resets the member (RFC 9432 §5.4): its data goes and it transfers anew.
-			m.log.Info("catalog member reset", "zone", mb.Zone, "catalog", cz.conf().cfg.Origin)
+			m.log.Info("catalog member reset", "zone", mb.Zone, "catalog", cz.Origin())
 			m.dropMember(z)
 		}
-		cc := cz.conf()
-		nz := newZone(config.ZoneConfig{Origin: mb.Zone, Primaries: cc.cfg.Primaries, Key: cc.cfg.Key}, cc.key)
-		nz.catalog, nz.memberID = cc.cfg.Origin, mb.ID
+		cs := cz.conf()
+		nz := newZone(config.ZoneConfig{Origin: mb.Zone, Primaries: cs.Primaries, Key: cs.Key}, cs.key)
+		nz.catalog, nz.memberID = cs.Origin, mb.ID
 		if err := m.openSecondary(nz); err != nil {
-			m.log.Error("catalog member not served", "zone", mb.Zone, "catalog", cz.conf().cfg.Origin, "err", err)
+			m.log.Error("catalog member not served", "zone", mb.Zone, "catalog", cz.Origin(), "err", err)
 			delete(next, mb.Zone)
 			continue
 		}
 		next[mb.Zone] = nz
-		m.log.Info("catalog member added", "zone", mb.Zone, "catalog", cz.conf().cfg.Origin)
+		m.log.Info("catalog member added", "zone", mb.Zone, "catalog", cz.Origin())
 	}
 	for origin, z := range old {
-		if z.catalog == cz.conf().cfg.Origin && !listed[origin] {
-			m.log.Info("catalog member removed", "zone", origin, "catalog", cz.conf().cfg.Origin)
+		if z.catalog == cz.Origin() && !listed[origin] {
+			m.log.Info("catalog member removed", "zone", origin, "catalog", cz.Origin())
 			m.dropMember(z)
 			delete(next, origin)
 		}
@@ -387,7 +410,7 @@ func (m *Manager) dropMember(z *Zone) {
 	if z.sec != nil {
 		_ = os.Remove(z.sec.file)
 	}
-	_ = os.Remove(m.storagePath(z.conf().cfg.Origin, "journal"))
+	_ = os.Remove(m.storagePath(z.Origin(), "journal"))
 }
 
 // WaitPolicyZones waits, at most timeout, until every policy zone that comes by transfer has

@@ -32,8 +32,9 @@ func (m *Manager) ZoneList() []control.ZoneStatus {
 }
 
 func (z *Zone) status() control.ZoneStatus {
-	st := control.ZoneStatus{Zone: z.conf().cfg.Origin, Role: "primary", Source: z.conf().cfg.Source(), Catalog: z.catalog, Expired: z.expired.Load()}
-	if z.conf().cfg.IsProducedCatalog() {
+	c := z.conf()
+	st := control.ZoneStatus{Zone: c.Origin, Role: "primary", Source: c.Source(), Catalog: z.catalog, Expired: z.expired.Load()}
+	if c.IsProducedCatalog() {
 		st.Source = "catalog of this server's zones"
 	}
 	if cur := z.cur.Load(); cur != nil {
@@ -51,8 +52,8 @@ func (z *Zone) status() control.ZoneStatus {
 		}
 		s.mu.Lock()
 		st.LastRefresh, st.NextRefresh, st.ExpiresAt, st.LastError = s.lastRefresh, s.nextRefresh, s.expiresAt, s.lastErr
-		prims := make([]string, len(z.conf().cfg.Primaries))
-		for i, p := range z.conf().cfg.Primaries {
+		prims := make([]string, len(c.Primaries))
+		for i, p := range c.Primaries {
 			prims[i] = p.String()
 		}
 		st.Source = "primaries " + strings.Join(prims, ", ")
