@@ -153,6 +153,7 @@ func runServer(ctx context.Context, f *commonFlags, cfg *config.Config, log *slo
 		listeners = append(listeners, l)
 		log.Info("listening", "udp", l.UDPAddr().String(), "tcp", l.TCPAddr().String())
 	}
+	zones.Announce()
 
 	var policyFiles fileStamps
 	policyFiles.changed(cfg.Policy)

@@ -127,6 +127,7 @@ func (n *node) start(addr netip.AddrPort) {
 	}
 	n.addr = netip.MustParseAddrPort(n.l.TCPAddr().String())
 	n.up = true
+	n.m.Announce()
 }
 
 // stop closes the listener and the manager; restart starts both again on the same address.

@@ -55,6 +55,8 @@ type Manager struct {
 	storage string
 	keys    *tsig.Keyring
 	zones   atomic.Pointer[map[string]*Zone] // by origin; replaced whole, read without the lock
+	// announced says the listeners are open: changes are NOTIFYed from then on (Announce).
+	announced bool
 	// notifySem bounds the NOTIFY exchanges in flight.
 	notifySem chan struct{}
 	// Limits bound incoming transfers.
@@ -337,16 +339,22 @@ func (m *Manager) commit(z *Zone, next *zone.Zone, diffs []zone.Diff, why string
 	prev := z.cur.Load()
 	if z.journal != nil {
 		var err error
-		if prev != nil && diffs == nil {
+		// A version with the serial in force (a retransfer) has no place in a history of
+		// serials: the journal starts again from it.
+		fresh := prev == nil || prev.Serial() == next.Serial()
+		if !fresh && diffs == nil {
 			d := zone.Compare(prev, next)
 			diffs = []zone.Diff{d}
 		}
 		for _, d := range diffs {
+			if fresh {
+				break
+			}
 			if err = z.journal.Append(d); err != nil {
 				break
 			}
 		}
-		if err != nil || prev == nil {
+		if err != nil || fresh {
 			if err != nil {
 				m.log.Warn("journal append failed; it starts again from this version", "zone", z.Origin(), "err", err)
 			}
@@ -357,7 +365,23 @@ func (m *Manager) commit(z *Zone, next *zone.Zone, diffs []zone.Diff, why string
 	z.expired.Store(false)
 	m.log.Info("zone in force", "zone", z.Origin(), "serial", next.Serial(), "records", next.Records, "why", why)
 	m.publishLocked()
-	m.notifyAll(z, next.SOA)
+	if m.announced {
+		m.notifyAll(z, next.SOA)
+	}
+}
+
+// Announce NOTIFYs every zone's secondaries of the version in force (RFC 1996 §4.7: a primary
+// tells them after it starts), and from then on of every change. The server calls it once its
+// listeners are open, so that the secondaries' questions find it answering.
+func (m *Manager) Announce() {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	m.announced = true
+	for _, z := range m.all() {
+		if cur := z.cur.Load(); cur != nil && !z.expired.Load() && !z.policy {
+			m.notifyAll(z, cur.SOA)
+		}
+	}
 }
 
 // publishLocked builds the set of zones in force and publishes it.
