@@ -237,7 +237,7 @@ func (m *Manager) fetch(ctx context.Context, p transfer.Peer, z *Zone, cur *zone
 		case res.UpToDate:
 			return cur, nil, "IXFR (up to date)", nil
 		case res.Full != nil:
-			next, _, err := zone.Build(origin, "IXFR from "+p.Addr.String(), res.Full)
+			next, _, err := zone.BuildOwned(origin, "IXFR from "+p.Addr.String(), res.Full)
 			return next, nil, "IXFR (whole zone)", err
 		default:
 			next := cur
@@ -256,7 +256,7 @@ func (m *Manager) fetch(ctx context.Context, p transfer.Peer, z *Zone, cur *zone
 	if err != nil {
 		return nil, nil, "", fmt.Errorf("AXFR: %w", err)
 	}
-	next, _, err := zone.Build(origin, "AXFR from "+p.Addr.String(), res.Full)
+	next, _, err := zone.BuildOwned(origin, "AXFR from "+p.Addr.String(), res.Full)
 	if err != nil {
 		return nil, nil, "", fmt.Errorf("AXFR: %w", err)
 	}

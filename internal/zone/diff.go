@@ -273,7 +273,7 @@ func (z *Zone) Apply(d Diff) (*Zone, error) {
 	}
 	// The records d leaves alone are taken over as they are: copying a million records for a
 	// change of ten is what made an IXFR cost as much as a whole load.
-	next, _, err := build(z.Origin, z.File, rrs, append([]dns.RR{d.To}, d.Added...))
+	next, _, err := build(z.Origin, z.File, rrs, append([]dns.RR{d.To}, d.Added...), false)
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", where, err)
 	}

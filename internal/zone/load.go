@@ -93,14 +93,20 @@ func Load(origin, name string, data []byte) (*Zone, []Problem, error) {
 // The records are copied where the zone would change them, so rrs may be another zone's records,
 // still being served.
 func Build(origin, name string, rrs []dns.RR) (*Zone, []Problem, error) {
-	return build(origin, name, nil, rrs)
+	return build(origin, name, nil, rrs, false)
+}
+
+// BuildOwned is Build for records nothing else holds (a transfer just read): they become the
+// zone's own, normalised in place rather than copied first.
+func BuildOwned(origin, name string, rrs []dns.RR) (*Zone, []Problem, error) {
+	return build(origin, name, nil, rrs, true)
 }
 
 // build makes a zone of shared and fresh records. Shared records come from a zone already built
 // (lower-case owners, one TTL per RRset, no duplicates) and are taken as they are, without a
 // copy, and never written to: the zone they come from may be serving queries. Fresh records are
-// copied, then normalised as a master file's are.
-func build(origin, name string, shared, fresh []dns.RR) (*Zone, []Problem, error) {
+// copied (unless owned says the caller gives them up), then normalised as a master file's are.
+func build(origin, name string, shared, fresh []dns.RR, owned bool) (*Zone, []Problem, error) {
 	origin = strings.ToLower(dnsutil.Fqdn(origin))
 	okey, err := wire.AppendName(nil, origin)
 	if err != nil {
@@ -118,7 +124,10 @@ func build(origin, name string, shared, fresh []dns.RR) (*Zone, []Problem, error
 		if len(l.errs) >= MaxErrors {
 			break
 		}
-		l.add(rr.Clone())
+		if !owned {
+			rr = rr.Clone()
+		}
+		l.add(rr)
 	}
 	if len(l.errs) == 0 {
 		l.check()
