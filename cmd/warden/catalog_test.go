@@ -144,22 +144,7 @@ func TestCatalogWardenToKnot(t *testing.T) {
 	pconf, _ := yamlServer(t, dir, "primary", catalogPrimaryYAML(dir, primaryAddr, "", []string{"a.test.", "b.test."}))
 	waitSerial(t, primaryAddr, "cat.test.", 1)
 	knot := dnstest.StartKnotConfig(t, dnstest.KnotConfig{
-		Sections: knotKeySection() + fmt.Sprintf(`remote:
-  - id: warden
-    address: 127.0.0.1@%s
-    key: %s
-acl:
-  - id: notify
-    address: 127.0.0.0/8
-    key: %s
-    action: [notify, transfer]
-template:
-  - id: default
-    storage: "@DIR@"
-    zonefile-sync: -1
-    journal-content: changes
-    semantic-checks: off
-  - id: member
+		Sections: knotSecondarySections(primaryPort) + `  - id: member
     storage: "@DIR@"
     master: warden
     acl: [notify]
@@ -173,7 +158,7 @@ zone:
     acl: [notify]
     catalog-role: interpret
     catalog-template: member
-`, primaryPort, replKeyName, replKeyName),
+`,
 		Files: map[string]string{"ready.zone": replZone("ready.test.", 1, 0)},
 		Ready: "ready.test.",
 	})

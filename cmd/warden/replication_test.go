@@ -180,6 +180,28 @@ template:
 `, wardenPort, replKeyName, replKeyName)
 }
 
+// knotSecondarySections configures a knotd secondary of Warden (on wardenPort): the test key, an
+// ACL "notify" taking NOTIFY and transfers signed with it, and a default template; more templates
+// and the zone section follow.
+func knotSecondarySections(wardenPort string) string {
+	return knotKeySection() + fmt.Sprintf(`remote:
+  - id: warden
+    address: 127.0.0.1@%s
+    key: %s
+acl:
+  - id: notify
+    address: 127.0.0.0/8
+    key: %s
+    action: [notify, transfer]
+template:
+  - id: default
+    storage: "@DIR@"
+    zonefile-sync: -1
+    journal-content: changes
+    semantic-checks: off
+`, wardenPort, replKeyName, replKeyName)
+}
+
 func knotKeySection() string {
 	return fmt.Sprintf("key:\n  - id: %s\n    algorithm: hmac-sha256\n    secret: %s\n", replKeyName, replKeySecret)
 }
@@ -342,26 +364,11 @@ func TestWardenPrimaryKnotAndBINDSecondaries(t *testing.T) {
 func startKnotSecondary(t *testing.T, origin, wardenPort, listen string) string {
 	t.Helper()
 	port := strings.TrimPrefix(listen, "127.0.0.1:")
-	conf := knotKeySection() + fmt.Sprintf(`remote:
-  - id: warden
-    address: 127.0.0.1@%s
-    key: %s
-acl:
-  - id: notify
-    address: 127.0.0.0/8
-    key: %s
-    action: [notify, transfer]
-template:
-  - id: default
-    storage: "@DIR@"
-    zonefile-sync: -1
-    journal-content: changes
-    semantic-checks: off
-zone:
+	conf := knotSecondarySections(wardenPort) + fmt.Sprintf(`zone:
   - domain: %s
     master: warden
     acl: [notify]
-`, wardenPort, replKeyName, replKeyName, origin)
+`, origin)
 	k := dnstest.StartKnotConfig(t, dnstest.KnotConfig{Sections: conf, Ready: origin, Port: atoi(t, port)})
 	return k.Addr
 }
