@@ -32,6 +32,10 @@ import (
 	"warden/internal/zone"
 )
 
+// maxUpdates bounds the dynamic updates in progress at once; beyond it they get SERVFAIL, so a
+// flood of them cannot pile up goroutines waiting for the manager.
+const maxUpdates = 16
+
 // JournalBytes bounds each zone's journal; older changes are dropped past it and those clients
 // get AXFR instead of IXFR.
 const JournalBytes = 64 << 20
@@ -53,10 +57,14 @@ type Manager struct {
 	// mu serialises changes: one commit, reload or reconciliation at a time.
 	mu      sync.Mutex
 	storage string
-	keys    *tsig.Keyring
-	zones   atomic.Pointer[map[string]*Zone] // by origin; replaced whole, read without the lock
+	// keys is read by every signed message, on the listeners' threads: never behind mu, which a
+	// reload of a large zone holds for seconds.
+	keys  atomic.Pointer[tsig.Keyring]
+	zones atomic.Pointer[map[string]*Zone] // by origin; replaced whole, read without the lock
 	// announced says the listeners are open: changes are NOTIFYed from then on (Announce).
 	announced bool
+	// updates bounds the dynamic updates waiting for, or holding, mu.
+	updates chan struct{}
 	// notifySem bounds the NOTIFY exchanges in flight.
 	notifySem chan struct{}
 	// Limits bound incoming transfers.
@@ -114,7 +122,9 @@ func (z *Zone) Current() *zone.Zone { return z.cur.Load() }
 // New returns a manager that puts zones in force through publish. Start loads them.
 func New(log *slog.Logger, publish Publish) *Manager {
 	ctx, cancel := context.WithCancel(context.Background())
-	m := &Manager{log: log, publish: publish, now: time.Now, ctx: ctx, cancel: cancel, notifySem: make(chan struct{}, 64)}
+	m := &Manager{log: log, publish: publish, now: time.Now, ctx: ctx, cancel: cancel,
+		notifySem: make(chan struct{}, 64), updates: make(chan struct{}, maxUpdates)}
+	m.keys.Store(&tsig.Keyring{})
 	empty := map[string]*Zone{}
 	m.zones.Store(&empty)
 	return m
@@ -160,7 +170,7 @@ func (m *Manager) apply(cfg *config.Config, starting bool) error {
 	if err != nil {
 		return err
 	}
-	m.keys = keys
+	m.keys.Store(keys)
 	m.storage = cfg.Storage
 	old := m.all()
 	next := make(map[string]*Zone, len(cfg.Zones))
@@ -267,7 +277,7 @@ func (m *Manager) key(name string) *tsig.Key {
 	if name == "" {
 		return nil
 	}
-	k, ok := m.keys.Get(name)
+	k, ok := m.keys.Load().Get(name)
 	if !ok {
 		return nil // config validation has already refused an unknown key name
 	}

@@ -38,6 +38,11 @@ type op struct {
 // (RFC 8945 §5.2); one the zone's lists do not allow gets NOTAUTH, as Knot answers; a zone not
 // served here gets NOTAUTH too.
 func (m *Manager) ServeZoneOp(req *query.Request, out []byte) []byte {
+	if req.Opcode == query.OpcodeUpdate && req.Later != nil {
+		// An update waits for the manager, which a reload may hold for seconds: not on a UDP
+		// listener's thread, which answers everyone else's queries.
+		return m.deferUpdate(req, out)
+	}
 	o := &op{req: req, now: m.now(), msg: &dns.Msg{Data: req.Wire}}
 	if err := o.msg.Unpack(); err != nil || len(o.msg.Question) != 1 {
 		return o.reply(rcodeFormErr, nil)
@@ -63,10 +68,30 @@ func (m *Manager) ServeZoneOp(req *query.Request, out []byte) []byte {
 	return o.reply(rcodeNotImp, nil)
 }
 
-func (m *Manager) keyring() *tsig.Keyring {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	return m.keys
+func (m *Manager) keyring() *tsig.Keyring { return m.keys.Load() }
+
+// deferUpdate answers a UDP update from its own goroutine, within maxUpdates.
+func (m *Manager) deferUpdate(req *query.Request, out []byte) []byte {
+	select {
+	case m.updates <- struct{}{}:
+	default:
+		o := &op{req: req, now: m.now(), msg: &dns.Msg{Data: req.Wire}}
+		if o.msg.Unpack() != nil || len(o.msg.Question) != 1 {
+			o.msg = nil
+		}
+		return o.reply(rcodeServFail, nil)
+	}
+	replier := req.Later.Defer(req)
+	// The request's bytes belong to the listener; the goroutine answers from a copy.
+	later := &query.Request{Wire: append([]byte(nil), req.Wire...), Client: req.Client, Transport: req.Transport}
+	m.wg.Add(1)
+	go func() {
+		defer m.wg.Done()
+		defer func() { <-m.updates }()
+		later.Parse()
+		replier.Reply(m.ServeZoneOp(later, nil))
+	}()
+	return nil
 }
 
 func (o *op) origin() string { return canonical(o.msg.Question[0].Header().Name) }

@@ -7,6 +7,7 @@ import (
 	"net"
 	"net/netip"
 	"os"
+	"runtime"
 	"slices"
 	"strings"
 	"testing"
@@ -315,4 +316,63 @@ func TestTransferACL(t *testing.T) {
 			}
 		})
 	}
+}
+
+// TestBusyManagerDoesNotStallListeners: while the manager is busy (a reload of a large zone holds
+// its lock for seconds), signed SOA queries are still answered at once, and a UDP update waits
+// on its own goroutine, not on a listener's thread: plain queries sent after it are answered
+// before it is, and it is answered once the manager is free.
+func TestBusyManagerDoesNotStallListeners(t *testing.T) {
+	const origin = "busy.test."
+	cfg, _ := primaryConfig(t, origin, zoneText(origin, 1, 3600, 600, 86400))
+	cfg.Listen = nil
+	p := startNode(t, "primary", cfg, netip.AddrPort{})
+	key := testKey(t)
+
+	p.m.mu.Lock()
+	locked := true
+	defer func() {
+		if locked {
+			p.m.mu.Unlock()
+		}
+	}()
+	start := time.Now()
+	if m := exchangeFrom(t, "127.0.0.1", p.addr, signed(t, request(t, origin, dns.TypeSOA, 0), key), false); m.Rcode != dns.RcodeSuccess || tsigOf(m) == nil {
+		t.Fatalf("signed SOA query while the manager was busy: rcode %d, TSIG %v", m.Rcode, tsigOf(m) != nil)
+	}
+	if d := time.Since(start); d > time.Second {
+		t.Fatalf("signed SOA query took %v while the manager was busy", d)
+	}
+
+	conn, err := net.DialUDP("udp", &net.UDPAddr{IP: net.ParseIP("127.0.0.1")}, net.UDPAddrFromAddrPort(p.addr))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	if _, err := conn.Write(updateMsg(t, "zone busy.test.\norigin busy.test.\nupdate late 300 IN A 198.51.100.9\n", key)); err != nil {
+		t.Fatal(err)
+	}
+	// The listener goes on answering: a UDP worker per CPU, and none is waiting for the update.
+	for i := range 2 * runtime.NumCPU() {
+		if _, _, ok := soa(p.addr, origin); !ok {
+			t.Fatalf("query %d after the update, while the manager was busy: no answer", i)
+		}
+	}
+	_ = conn.SetReadDeadline(time.Now().Add(200 * time.Millisecond))
+	buf := make([]byte, 4096)
+	if _, err := conn.Read(buf); err == nil {
+		t.Fatal("the update was answered while the manager was busy")
+	}
+	p.m.mu.Unlock()
+	locked = false
+	_ = conn.SetReadDeadline(time.Now().Add(3 * time.Second))
+	n, err := conn.Read(buf)
+	if err != nil {
+		t.Fatalf("the update was not answered once the manager was free: %v", err)
+	}
+	m := &dns.Msg{Data: buf[:n]}
+	if err := m.Unpack(); err != nil || m.Rcode != dns.RcodeSuccess {
+		t.Fatalf("update answer: rcode %d, err %v", m.Rcode, err)
+	}
+	waitSerial(t, p.addr, origin, 2, 3*time.Second)
 }
