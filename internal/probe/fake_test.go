@@ -142,4 +142,3 @@ func darkAddr(t testing.TB, ip string) netip.AddrPort {
 	pc.Close()
 	return ap
 }
-

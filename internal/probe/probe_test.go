@@ -157,7 +157,7 @@ func (l *recordingLocator) Locate(_ context.Context, target netip.AddrPort, name
 
 func TestRunLocatesOnlyTampered(t *testing.T) {
 	real := parseZone(t, realZone)
-	forged := parseZone(t, forgedZone + "www.moved.test. 60 IN A 10.10.34.34\n")
+	forged := parseZone(t, forgedZone+"www.moved.test. 60 IN A 10.10.34.34\n")
 	res := serveUDP(t, "127.0.0.10", racing(real, forged))
 	loc := &recordingLocator{fail: "www.moved.test."}
 	p := testProber(t, mustKnown(t, knownText), nil)
