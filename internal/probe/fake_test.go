@@ -142,3 +142,12 @@ func darkAddr(t testing.TB, ip string) netip.AddrPort {
 	pc.Close()
 	return ap
 }
+
+func parseAddrs(t testing.TB, s ...string) []netip.Addr {
+	t.Helper()
+	var out []netip.Addr
+	for _, a := range s {
+		out = append(out, netip.MustParseAddr(a))
+	}
+	return out
+}
