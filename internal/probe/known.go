@@ -49,7 +49,7 @@ func LoadKnown(path string) (*Known, error) {
 func ParseKnown(r io.Reader, source string) (*Known, error) {
 	k := &Known{source: source, answers: map[knownKey][]netip.Addr{}, nx: map[string]bool{}}
 	err := eachLine(r, source, func(fields []string) error {
-		name, err := canonicalName(fields[0])
+		name, err := CanonicalName(fields[0])
 		if err != nil {
 			return err
 		}
@@ -100,7 +100,7 @@ func (k *Known) String() string { return k.source }
 // Lookup returns the file's answer. A name with addresses of the other type only is answered
 // NOERROR without addresses: the file says the name exists.
 func (k *Known) Lookup(_ context.Context, name string, qtype uint16) (Answer, bool, error) {
-	name, err := canonicalName(name)
+	name, err := CanonicalName(name)
 	if err != nil {
 		return Answer{}, false, err
 	}
@@ -216,16 +216,50 @@ func eachLine(r io.Reader, source string, fn func(fields []string) error) error 
 	return nil
 }
 
-// canonicalName lowercases a name and makes it fully qualified, refusing what cannot be sent as a
-// query name (escapes, empty or long labels), so that the file and the command line meet on one
+// CanonicalName lowercases a name and makes it fully qualified, refusing what cannot be sent as a
+// query name (escapes, empty or long labels), so that files and the command line meet on one
 // spelling.
-func canonicalName(s string) (string, error) {
+func CanonicalName(s string) (string, error) {
 	if _, err := upstream.NewQuery(s, dns.TypeA); err != nil {
 		return "", errors.New(strings.TrimPrefix(err.Error(), upstream.ErrBadQuery.Error()+": "))
 	}
-	n := strings.ToLower(s)
-	if !strings.HasSuffix(n, ".") {
-		n += "."
+	// Only ASCII letters fold, byte by byte: strings.ToLower and strings.Map would turn bytes
+	// that are not UTF-8 into U+FFFD and so change, and lengthen, the name.
+	b := []byte(s)
+	for i, c := range b {
+		if c >= 'A' && c <= 'Z' {
+			b[i] = c + ('a' - 'A')
+		}
 	}
-	return n, nil
+	if !strings.HasSuffix(s, ".") {
+		b = append(b, '.')
+	}
+	return string(b), nil
+}
+
+// LoadNames reads a file of names to probe, one per line, text after # a comment.
+func LoadNames(path string) ([]string, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, fmt.Errorf("names: %w", err)
+	}
+	defer f.Close()
+	return ParseNames(f, path)
+}
+
+// ParseNames reads names, one per line, from r; source names r in errors.
+func ParseNames(r io.Reader, source string) ([]string, error) {
+	var names []string
+	err := eachLine(r, source, func(fields []string) error {
+		if len(fields) != 1 {
+			return fmt.Errorf("want one name, got %d fields", len(fields))
+		}
+		n, err := CanonicalName(fields[0])
+		if err != nil {
+			return err
+		}
+		names = append(names, n)
+		return nil
+	})
+	return names, err
 }

@@ -202,3 +202,24 @@ func FuzzReply(f *testing.F) {
 		parseAnswer(b, dns.TypeA)
 	})
 }
+
+// FuzzParseNames checks that no input makes the names parser panic and that every name it
+// accepts can be sent as a query.
+func FuzzParseNames(f *testing.F) {
+	f.Add([]byte("www.example\n# c\nWWW.Example.org.\n"))
+	f.Add([]byte("a..b\n"))
+	f.Fuzz(func(t *testing.T, b []byte) {
+		names, err := ParseNames(strings.NewReader(string(b)), "fuzz")
+		if err != nil {
+			if !strings.HasPrefix(err.Error(), "fuzz") {
+				t.Fatalf("error %q does not name the source", err)
+			}
+			return
+		}
+		for _, n := range names {
+			if m := dns.NewMsg(n, dns.TypeA); m == nil || m.Pack() != nil {
+				t.Fatalf("name %q accepted but cannot be packed", n)
+			}
+		}
+	})
+}

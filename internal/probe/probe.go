@@ -53,7 +53,7 @@ type Locator interface {
 
 // Target is one pair to probe.
 type Target struct {
-	Name     string
+	Name     string // as CanonicalName returns it
 	Type     uint16
 	Resolver netip.AddrPort
 	// Dark marks an address that runs no DNS server: any reply from it is injected.
