@@ -63,7 +63,7 @@ func judge(dark bool, out raceOutcome, ta trustedAnswer, forged *Forged, trusted
 func listReplies(rs []seen) string {
 	parts := make([]string, len(rs))
 	for i, s := range rs {
-		parts[i] = fmt.Sprintf("#%d after %s: %s", i+1, s.after.Round(time.Millisecond), s.answer)
+		parts[i] = fmt.Sprintf("#%d after %s: %s", i+1, s.after.Round(100*time.Microsecond), s.answer)
 		if s.copies > 1 {
 			parts[i] += fmt.Sprintf(" (%d copies)", s.copies)
 		}
