@@ -188,9 +188,6 @@ func (fl *Forged) Match(addrs []netip.Addr) (netip.Addr, netip.Prefix, bool) {
 	return netip.Addr{}, netip.Prefix{}, false
 }
 
-// Len is the number of listed prefixes.
-func (fl *Forged) Len() int { return len(fl.prefixes) }
-
 // maxLine bounds one line of an input file, so that a file without newlines cannot make a line
 // buffer grow without limit.
 const maxLine = 64 << 10
