@@ -19,6 +19,9 @@ Usage:
   warden check [flags]     validate the configuration and every zone, then exit
   warden lab [--port N]    serve a whole DNS hierarchy on 127.0.x.y for offline resolution
                            tests, and print its root hints (port 53 needs root)
+  warden probe [flags] NAME...
+                           find DNS tampering: forged replies, redirected answers and
+                           injected NXDOMAIN per name and resolver (warden probe --help)
   warden help              show this text
 
 Flags (serve and check):
@@ -80,6 +83,8 @@ func run(args []string, stdout, stderr io.Writer) int {
 		return policyCmd(args, stdout, stderr)
 	case "ctl":
 		return ctlCmd(args, stdout, stderr)
+	case "probe":
+		return probeCmd(args, stdout, stderr)
 	case "help", "-h", "--help":
 		fmt.Fprint(stdout, usage)
 		return 0

@@ -1,0 +1,293 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"net/netip"
+	"os"
+	"os/signal"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	"warden/internal/probe"
+	"warden/internal/upstream"
+)
+
+const probeUsage = `Usage: warden probe [flags] NAME...
+
+Finds DNS tampering between this machine and its resolvers: for every name and resolver it
+listens for forged replies racing the real one, checks answers against known forged addresses,
+and compares them with a trusted channel. Flags may stand anywhere among the names.
+
+Flags:
+  --resolver ADDR          resolver to test, IP or IP:port, repeatable
+                           (default: the first nameserver of /etc/resolv.conf)
+  --trusted URL|FILE       trusted channel: a DoT or DoH resolver (tls://IP:853#name,
+                           https://IP/dns-query#name) or a file of known answers
+                           ("NAME A ADDR", "NAME AAAA ADDR", "NAME NXDOMAIN", one per line)
+  --names FILE             more names, one per line
+  --dark ADDR              an address that runs no DNS server, repeatable: any reply from it
+                           is injected
+  --forged FILE            addresses or prefixes (one per line) seen only in forged answers
+  --type A|AAAA|A,AAAA     the query types (default A)
+  --wait D                 how long to keep listening after the first reply (default 500ms)
+  --timeout D              how long to wait for the first reply (default 3s)
+  --json                   one JSON object per line per (name, type, resolver)
+
+Verdicts: consistent, injected, redirected, nxdomain-injected, timeout, servfail.
+Exit status: 0 no tampering found, 1 tampering found (injected, redirected or
+nxdomain-injected), 2 usage error or unreadable input.
+`
+
+// progressOver is the number of pairs above which progress goes to stderr even when it is not a
+// terminal: a run that long is worth following in a log.
+const progressOver = 20
+
+// probeEnv is what `warden probe` takes from its surroundings, so that tests can replace it.
+type probeEnv struct {
+	locator    probe.Locator // nil: tampered pairs are not localised
+	resolvConf string        // where the system resolver is read from
+	terminal   bool          // stderr is a terminal: progress overwrites one line
+}
+
+// probeCmd is `warden probe`.
+func probeCmd(args []string, stdout, stderr io.Writer) int {
+	env := probeEnv{resolvConf: "/etc/resolv.conf", terminal: isTerminal(stderr)}
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
+	defer stop()
+	return runProbe(ctx, env, args, stdout, stderr)
+}
+
+func isTerminal(w io.Writer) bool {
+	f, ok := w.(*os.File)
+	if !ok {
+		return false
+	}
+	st, err := f.Stat()
+	return err == nil && st.Mode()&os.ModeCharDevice != 0
+}
+
+// probeFlags are the parsed flags of `warden probe`.
+type probeFlags struct {
+	resolvers, dark        listFlag
+	trusted, names, forged string
+	qtype                  string
+	wait, timeout          time.Duration
+	json                   bool
+	args                   []string
+}
+
+func parseProbe(args []string, stderr io.Writer) (*probeFlags, error) {
+	f := &probeFlags{}
+	fs := flag.NewFlagSet("warden probe", flag.ContinueOnError)
+	fs.SetOutput(io.Discard)
+	fs.Var(&f.resolvers, "resolver", "")
+	fs.Var(&f.dark, "dark", "")
+	fs.StringVar(&f.trusted, "trusted", "", "")
+	fs.StringVar(&f.names, "names", "", "")
+	fs.StringVar(&f.forged, "forged", "", "")
+	fs.StringVar(&f.qtype, "type", "A", "")
+	fs.DurationVar(&f.wait, "wait", probe.DefaultHold, "")
+	fs.DurationVar(&f.timeout, "timeout", probe.DefaultTimeout, "")
+	fs.BoolVar(&f.json, "json", false, "")
+	// The flag package stops at the first name; parse again after each so that flags may follow
+	// names, as in "warden probe example.org --json".
+	for {
+		if err := fs.Parse(args); err != nil {
+			if !errors.Is(err, flag.ErrHelp) {
+				fmt.Fprintf(stderr, "warden probe: %v\n", err)
+			}
+			return nil, err
+		}
+		args = fs.Args()
+		if len(args) == 0 {
+			break
+		}
+		f.args = append(f.args, args[0])
+		args = args[1:]
+	}
+	if f.wait <= 0 || f.timeout <= 0 {
+		err := fmt.Errorf("--wait and --timeout must be positive")
+		fmt.Fprintf(stderr, "warden probe: %v\n", err)
+		return nil, err
+	}
+	return f, nil
+}
+
+// probePlan is everything a run needs, read and checked before the first query goes out.
+type probePlan struct {
+	prober  *probe.Prober
+	targets []probe.Target
+	close   func()
+}
+
+func (f *probeFlags) plan(env probeEnv) (*probePlan, error) {
+	var names []string
+	for _, a := range f.args {
+		n, err := probe.CanonicalName(a)
+		if err != nil {
+			return nil, fmt.Errorf("argument: %w", err)
+		}
+		names = append(names, n)
+	}
+	if f.names != "" {
+		more, err := probe.LoadNames(f.names)
+		if err != nil {
+			return nil, err
+		}
+		names = append(names, more...)
+	}
+	if len(names) == 0 {
+		return nil, errors.New("no names to probe: give them as arguments or with --names")
+	}
+	types, err := probe.ParseType(f.qtype)
+	if err != nil {
+		return nil, fmt.Errorf("--type: %w", err)
+	}
+	var resolvers, dark []netip.AddrPort
+	for _, s := range f.resolvers {
+		ap, err := probe.ParseResolver(s)
+		if err != nil {
+			return nil, fmt.Errorf("--resolver: %w", err)
+		}
+		resolvers = append(resolvers, ap)
+	}
+	for _, s := range f.dark {
+		ap, err := probe.ParseResolver(s)
+		if err != nil {
+			return nil, fmt.Errorf("--dark: %w", err)
+		}
+		dark = append(dark, ap)
+	}
+	if len(resolvers) == 0 {
+		ap, err := probe.SystemResolver(env.resolvConf)
+		if err != nil {
+			return nil, err
+		}
+		resolvers = append(resolvers, ap)
+	}
+	p := &probe.Prober{Hold: f.wait, Timeout: f.timeout, Locator: env.locator}
+	plan := &probePlan{prober: p, close: func() {}}
+	if f.forged != "" {
+		if p.Forged, err = probe.LoadForged(f.forged); err != nil {
+			return nil, err
+		}
+	}
+	if f.trusted != "" {
+		tr, err := probe.OpenTrusted(f.trusted, upstream.Options{Timeout: f.timeout})
+		if err != nil {
+			return nil, fmt.Errorf("--trusted: %w", err)
+		}
+		p.Trusted = tr
+		if c, ok := tr.(io.Closer); ok {
+			plan.close = func() { c.Close() }
+		}
+	}
+	for _, n := range names {
+		for _, t := range types {
+			for _, r := range resolvers {
+				plan.targets = append(plan.targets, probe.Target{Name: n, Type: t, Resolver: r})
+			}
+			for _, d := range dark {
+				plan.targets = append(plan.targets, probe.Target{Name: n, Type: t, Resolver: d, Dark: true})
+			}
+		}
+	}
+	return plan, nil
+}
+
+func runProbe(ctx context.Context, env probeEnv, args []string, stdout, stderr io.Writer) int {
+	f, err := parseProbe(args, stderr)
+	if errors.Is(err, flag.ErrHelp) {
+		fmt.Fprint(stdout, probeUsage)
+		return 0
+	}
+	if err != nil {
+		fmt.Fprint(stderr, probeUsage)
+		return 2
+	}
+	plan, err := f.plan(env)
+	if err != nil {
+		fmt.Fprintf(stderr, "warden probe: %v\n", err)
+		return 2
+	}
+	defer plan.close()
+	if total := len(plan.targets); total > progressOver || env.terminal {
+		plan.prober.Progress = progressPrinter(stderr, env.terminal)
+	}
+	results := plan.prober.Run(ctx, plan.targets)
+	if f.json {
+		enc := json.NewEncoder(stdout)
+		for _, r := range results {
+			if err := enc.Encode(r); err != nil {
+				fmt.Fprintf(stderr, "warden probe: %v\n", err)
+				return 2
+			}
+		}
+	} else {
+		printResults(stdout, results)
+	}
+	for _, r := range results {
+		if r.Verdict.Tampered() {
+			return 1
+		}
+	}
+	return 0
+}
+
+// progressPrinter reports "probed N/M" on w: every pair on a terminal, overwriting one line;
+// otherwise about every twentieth of the run, one line each.
+func progressPrinter(w io.Writer, terminal bool) func(done, total int) {
+	return func(done, total int) {
+		switch {
+		case terminal:
+			fmt.Fprintf(w, "\rprobed %d/%d", done, total)
+			if done == total {
+				fmt.Fprintln(w)
+			}
+		case done == total || done%max(1, total/20) == 0:
+			fmt.Fprintf(w, "probed %d/%d\n", done, total)
+		}
+	}
+}
+
+func printResults(w io.Writer, results []probe.Result) {
+	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
+	fmt.Fprintln(tw, "NAME\tTYPE\tRESOLVER\tVERDICT\tHOP\tEVIDENCE")
+	for _, r := range results {
+		hop := "-"
+		if r.Hop > 0 {
+			hop = fmt.Sprintf("%d %s", r.Hop, r.HopAddr)
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\n", r.Name, r.Type, r.Resolver, r.Verdict, hop, r.Evidence)
+	}
+	tw.Flush()
+	fmt.Fprintln(w, summary(results))
+}
+
+// summary is the line under the table: "5 pairs: 2 consistent, 3 tampered (2 injected,
+// 1 redirected), 0 timeout, 0 servfail".
+func summary(results []probe.Result) string {
+	count := map[probe.Verdict]int{}
+	for _, r := range results {
+		count[r.Verdict]++
+	}
+	tampered := count[probe.Injected] + count[probe.Redirected] + count[probe.NXDomainInjected]
+	var kinds []string
+	for _, v := range []probe.Verdict{probe.Injected, probe.Redirected, probe.NXDomainInjected} {
+		if count[v] > 0 {
+			kinds = append(kinds, fmt.Sprintf("%d %s", count[v], v))
+		}
+	}
+	detail := ""
+	if len(kinds) > 0 {
+		detail = " (" + strings.Join(kinds, ", ") + ")"
+	}
+	return fmt.Sprintf("%d pairs: %d consistent, %d tampered%s, %d timeout, %d servfail",
+		len(results), count[probe.Consistent], tampered, detail, count[probe.Timeout], count[probe.ServFail])
+}
