@@ -4,7 +4,9 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net"
 	"net/netip"
+	"strconv"
 	"time"
 
 	"golang.org/x/sys/unix"
@@ -76,11 +78,11 @@ func probeTTL(ctx context.Context, target netip.AddrPort, query []byte, ttl int,
 // ttlSocket opens a non-blocking UDP socket connected to target whose packets leave with the given
 // TTL (hop limit) and which queues ICMP errors for recvmsg(MSG_ERRQUEUE).
 func ttlSocket(target netip.AddrPort, ttl int) (int, error) {
-	family, level, ttlOpt, errOpt := unix.AF_INET, unix.IPPROTO_IP, unix.IP_TTL, unix.IP_RECVERR
-	var sa unix.Sockaddr = &unix.SockaddrInet4{Port: int(target.Port()), Addr: target.Addr().As4()}
-	if target.Addr().Is6() {
-		family, level, ttlOpt, errOpt = unix.AF_INET6, unix.IPPROTO_IPV6, unix.IPV6_UNICAST_HOPS, unix.IPV6_RECVERR
-		sa = &unix.SockaddrInet6{Port: int(target.Port()), Addr: target.Addr().As16()}
+	family, level, ttlOpt, errOpt := unix.AF_INET6, unix.IPPROTO_IPV6, unix.IPV6_UNICAST_HOPS, unix.IPV6_RECVERR
+	var sa unix.Sockaddr = &unix.SockaddrInet6{Port: int(target.Port()), Addr: target.Addr().As16(), ZoneId: zoneID(target.Addr())}
+	if target.Addr().Is4() {
+		family, level, ttlOpt, errOpt = unix.AF_INET, unix.IPPROTO_IP, unix.IP_TTL, unix.IP_RECVERR
+		sa = &unix.SockaddrInet4{Port: int(target.Port()), Addr: target.Addr().As4()}
 	}
 	fd, err := unix.Socket(family, unix.SOCK_DGRAM|unix.SOCK_NONBLOCK|unix.SOCK_CLOEXEC, unix.IPPROTO_UDP)
 	if err != nil {
@@ -99,6 +101,20 @@ func ttlSocket(target netip.AddrPort, ttl int) (int, error) {
 		return -1, fmt.Errorf("connect %s: %w", target, err)
 	}
 	return fd, nil
+}
+
+// zoneID is the interface index of a link-local target's zone ("fe80::1%eth0"), 0 without one.
+func zoneID(a netip.Addr) uint32 {
+	if a.Zone() == "" {
+		return 0
+	}
+	if ifi, err := net.InterfaceByName(a.Zone()); err == nil {
+		return uint32(ifi.Index)
+	}
+	if n, err := strconv.ParseUint(a.Zone(), 10, 32); err == nil {
+		return uint32(n)
+	}
+	return 0
 }
 
 // readErrQueue takes the queued ICMP errors off the socket and records them in h. An error that
