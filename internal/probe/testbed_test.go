@@ -4,6 +4,7 @@ package probe
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"net/netip"
 	"os"
@@ -72,6 +73,30 @@ func (n netns) sysctl(key, value string) error {
 	})
 }
 
+// removeStaleBeds deletes the namespaces of beds whose test process is gone: one killed by a
+// timeout never ran its cleanup. Beds of live processes, and namespaces not named like a bed's,
+// are left alone.
+func removeStaleBeds(ip string) {
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	out, err := exec.CommandContext(ctx, ip, "netns", "list").Output()
+	if err != nil {
+		return
+	}
+	for line := range strings.Lines(string(out)) {
+		name, _, _ := strings.Cut(strings.TrimSpace(line), " ")
+		var pid, serial int
+		var role string
+		if n, _ := fmt.Sscanf(name, "wdn%d-%d-%s", &pid, &serial, &role); n != 3 || pid <= 0 {
+			continue
+		}
+		if err := unix.Kill(pid, 0); !errors.Is(err, unix.ESRCH) {
+			continue
+		}
+		_ = exec.CommandContext(ctx, ip, "netns", "delete", name).Run()
+	}
+}
+
 // testBed is the chain client — r1 — r2 — server, each in its own namespace.
 type testBed struct {
 	client, r1, r2, server netns
@@ -101,6 +126,7 @@ func newTestBed(t *testing.T) *testBed {
 	if err != nil {
 		unavailable("no ip command (Debian package iproute2): %v", err)
 	}
+	removeStaleBeds(ip)
 	prefix := fmt.Sprintf("wdn%d-%d", os.Getpid(), bedSerial.Add(1))
 	bed := &testBed{
 		client: netns(prefix + "-c"),
