@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"net/netip"
+	"slices"
 	"time"
 
 	"codeberg.org/miekg/dns"
@@ -88,12 +89,19 @@ func (l TTLLocator) tries() int {
 	return l.Tries
 }
 
+// ErrSilentPath says that no hop of a trace sent anything back, neither ICMP nor a reply: the path
+// (or a local firewall) drops ICMP, and injection cannot be located with TTLs.
+var ErrSilentPath = errors.New("no ICMP error and no reply from any hop")
+
 // Locate traces the path to target with a query for name and type qtype (A when qtype is 0) and
-// returns the injector's hop, as defined by InjectionHop.
+// returns the injector's hop, as defined by InjectionHop, or ErrSilentPath.
 func (l TTLLocator) Locate(ctx context.Context, target netip.AddrPort, name string, qtype uint16) (int, netip.Addr, error) {
 	hops, err := l.Trace(ctx, target, name, qtype)
 	if err != nil {
 		return 0, netip.Addr{}, err
+	}
+	if !slices.ContainsFunc(hops, HopReport.sawAnything) {
+		return 0, netip.Addr{}, fmt.Errorf("locate %s via %s, %d hops: %w", name, target, len(hops), ErrSilentPath)
 	}
 	hop, addr := InjectionHop(hops, target.Addr().Unmap())
 	return hop, addr, nil

@@ -94,6 +94,13 @@ func TestLocateCancelled(t *testing.T) {
 	}
 }
 
+func TestLocateSilentPath(t *testing.T) {
+	l := TTLLocator{MaxHops: 2, Tries: 1, Wait: 50 * time.Millisecond}
+	if _, _, err := l.Locate(context.Background(), silentServer(t), "example.test", 0); !errors.Is(err, ErrSilentPath) {
+		t.Errorf("Locate = %v, want ErrSilentPath", err)
+	}
+}
+
 func TestLocateBadInput(t *testing.T) {
 	tests := []struct {
 		name   string
