@@ -38,6 +38,10 @@ Flags:
   --wait D                 how long to keep listening after the first reply (default 500ms)
   --timeout D              how long to wait for the first reply (default 3s)
   --json                   one JSON object per line per (name, type, resolver)
+  --max-hops N             localise each tampered pair by sending the query with IP TTL 1..N
+                           and reading ICMP time-exceeded (no raw sockets); the first hop whose
+                           TTL draws a reply although the resolver is farther is reported as
+                           hop and hop_addr (default 30; 0 turns localisation off)
 
 Verdicts: consistent, injected, redirected, nxdomain-injected, timeout, servfail.
 Exit status: 0 no tampering found, 1 tampering found (injected, redirected or
@@ -79,6 +83,7 @@ type probeFlags struct {
 	qtype                  string
 	wait, timeout          time.Duration
 	json                   bool
+	maxHops                int
 	args                   []string
 }
 
@@ -95,6 +100,7 @@ func parseProbe(args []string, stderr io.Writer) (*probeFlags, error) {
 	fs.DurationVar(&f.wait, "wait", probe.DefaultHold, "")
 	fs.DurationVar(&f.timeout, "timeout", probe.DefaultTimeout, "")
 	fs.BoolVar(&f.json, "json", false, "")
+	fs.IntVar(&f.maxHops, "max-hops", probe.DefaultMaxHops, "")
 	// The flag package stops at the first name; parse again after each so that flags may follow
 	// names, as in "warden probe example.org --json".
 	for {
@@ -113,6 +119,11 @@ func parseProbe(args []string, stderr io.Writer) (*probeFlags, error) {
 	}
 	if f.wait <= 0 || f.timeout <= 0 {
 		err := fmt.Errorf("--wait and --timeout must be positive")
+		fmt.Fprintf(stderr, "warden probe: %v\n", err)
+		return nil, err
+	}
+	if f.maxHops < 0 || f.maxHops > 255 {
+		err := fmt.Errorf("--max-hops %d: want 0 (off) to 255", f.maxHops)
 		fmt.Fprintf(stderr, "warden probe: %v\n", err)
 		return nil, err
 	}
@@ -171,7 +182,11 @@ func (f *probeFlags) plan(env probeEnv) (*probePlan, error) {
 		}
 		resolvers = append(resolvers, ap)
 	}
-	p := &probe.Prober{Hold: f.wait, Timeout: f.timeout, Locator: env.locator}
+	locator := env.locator
+	if locator == nil && f.maxHops > 0 {
+		locator = probe.TTLLocator{MaxHops: f.maxHops}
+	}
+	p := &probe.Prober{Hold: f.wait, Timeout: f.timeout, Locator: locator}
 	plan := &probePlan{prober: p, close: func() {}}
 	if f.forged != "" {
 		if p.Forged, err = probe.LoadForged(f.forged); err != nil {

@@ -46,11 +46,6 @@ type Result struct {
 	HopAddr  string   `json:"hop_addr,omitempty"`
 }
 
-// Locator finds the network hop at which tampered replies for name start on the path to target.
-type Locator interface {
-	Locate(ctx context.Context, target netip.AddrPort, name string, qtype uint16) (hop int, addr netip.Addr, err error)
-}
-
 // Target is one pair to probe.
 type Target struct {
 	Name     string // as CanonicalName returns it
