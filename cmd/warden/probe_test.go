@@ -10,9 +10,10 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
+
+	"warden/internal/dnstest"
 
 	"codeberg.org/miekg/dns"
 	"codeberg.org/miekg/dns/dnsutil"
@@ -24,34 +25,14 @@ import (
 func probeResolver(t *testing.T, ip, real, forged string) string {
 	t.Helper()
 	realRRs, forgedRRs := probeRecords(t, real), probeRecords(t, forged)
-	pc, err := net.ListenPacket("udp", net.JoinHostPort(ip, "0"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	var wg sync.WaitGroup
-	wg.Go(func() {
-		buf := make([]byte, 65535)
-		for {
-			n, from, err := pc.ReadFrom(buf)
-			if err != nil {
-				return
-			}
-			q := &dns.Msg{Data: append([]byte(nil), buf[:n]...)}
-			if q.Unpack() != nil || len(q.Question) != 1 {
-				continue
-			}
-			wg.Go(func() {
-				name, _ := dnsutil.Question(q)
-				if rrs := forgedRRs[strings.ToLower(name)]; rrs != nil {
-					probeSend(pc, from, q, rrs)
-					time.Sleep(50 * time.Millisecond)
-				}
-				probeSend(pc, from, q, realRRs[strings.ToLower(name)])
-			})
+	return dnstest.ServeUDP(t, ip, func(q *dns.Msg, send func(*dns.Msg)) {
+		name, _ := dnsutil.Question(q)
+		if rrs := forgedRRs[strings.ToLower(name)]; rrs != nil {
+			send(probeReply(q, rrs))
+			time.Sleep(50 * time.Millisecond)
 		}
-	})
-	t.Cleanup(func() { pc.Close(); wg.Wait() })
-	return pc.LocalAddr().String()
+		send(probeReply(q, realRRs[strings.ToLower(name)]))
+	}).String()
 }
 
 func probeRecords(t *testing.T, text string) map[string][]dns.RR {
@@ -71,8 +52,8 @@ func probeRecords(t *testing.T, text string) map[string][]dns.RR {
 	return out
 }
 
-// probeSend answers q with rrs, or NXDOMAIN when there are none.
-func probeSend(pc net.PacketConn, to net.Addr, q *dns.Msg, rrs []dns.RR) {
+// probeReply answers q with rrs, or NXDOMAIN when there are none.
+func probeReply(q *dns.Msg, rrs []dns.RR) *dns.Msg {
 	m := dnsutil.SetReply(new(dns.Msg), q)
 	m.RecursionAvailable = true
 	for _, rr := range rrs {
@@ -81,9 +62,7 @@ func probeSend(pc net.PacketConn, to net.Addr, q *dns.Msg, rrs []dns.RR) {
 	if len(rrs) == 0 {
 		m.Rcode = dns.RcodeNameError
 	}
-	if m.Pack() == nil {
-		pc.WriteTo(m.Data, to)
-	}
+	return m
 }
 
 const probeReal = `

@@ -4,9 +4,10 @@ import (
 	"net"
 	"net/netip"
 	"strings"
-	"sync"
 	"testing"
 	"time"
+
+	"warden/internal/dnstest"
 
 	"codeberg.org/miekg/dns"
 	"codeberg.org/miekg/dns/dnsutil"
@@ -15,38 +16,10 @@ import (
 // handler answers one query by sending any number of replies through send, possibly after delays.
 type handler func(q *dns.Msg, send func(*dns.Msg))
 
-// serveUDP runs h for every query that reaches a UDP socket on ip (a loopback address) and a free
-// port, until the test ends. Each query is handled on its own goroutine so that a delayed reply
-// does not hold up the next query.
+// serveUDP runs h for every query to a UDP socket on ip, until the test ends.
 func serveUDP(t testing.TB, ip string, h handler) netip.AddrPort {
 	t.Helper()
-	pc, err := net.ListenPacket("udp", net.JoinHostPort(ip, "0"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	var wg sync.WaitGroup
-	wg.Go(func() {
-		buf := make([]byte, 65535)
-		for {
-			n, from, err := pc.ReadFrom(buf)
-			if err != nil {
-				return
-			}
-			q := &dns.Msg{Data: append([]byte(nil), buf[:n]...)}
-			if q.Unpack() != nil || len(q.Question) != 1 {
-				continue
-			}
-			wg.Go(func() {
-				h(q, func(m *dns.Msg) {
-					if err := m.Pack(); err == nil {
-						pc.WriteTo(m.Data, from)
-					}
-				})
-			})
-		}
-	})
-	t.Cleanup(func() { pc.Close(); wg.Wait() })
-	return netip.MustParseAddrPort(pc.LocalAddr().String())
+	return dnstest.ServeUDP(t, ip, h)
 }
 
 // zone is a set of records written as zone-file text; a name absent from it does not exist.
