@@ -125,43 +125,47 @@ var errBind = errors.New("port taken")
 func startKnotOnce(t testing.TB, bin, dir string, port int, zones []Zone) (string, error) {
 	t.Helper()
 	addr := net.JoinHostPort("127.0.0.1", strconv.Itoa(port))
-	conf := filepath.Join(dir, "knot.conf")
 	text, err := knotConfig(dir, port, zones)
 	if err != nil {
 		return "", err
 	}
-	if err := os.WriteFile(conf, []byte(text), 0o644); err != nil {
-		return "", err
-	}
+	return addr, runKnot(t, bin, filepath.Join(dir, "knot.conf"), text, addr, zones)
+}
 
+// runKnot writes the configuration text to conf and runs knotd with it until every zone answers
+// its SOA at addr; knotd is stopped in t.Cleanup, its log shown when the test failed. A port
+// already taken is reported as errBind, worth a retry on another.
+func runKnot(t testing.TB, bin, conf, text, addr string, zones []Zone) error {
+	t.Helper()
+	if err := os.WriteFile(conf, []byte(text), 0o644); err != nil {
+		return err
+	}
 	log := &syncBuffer{}
 	cmd := exec.Command(bin, "-c", conf)
-	cmd.Stdout = log
-	cmd.Stderr = log
+	cmd.Stdout, cmd.Stderr = log, log
 	if err := cmd.Start(); err != nil {
-		return "", fmt.Errorf("start %s: %w", bin, err)
+		return fmt.Errorf("start %s: %w", bin, err)
 	}
 	exited := make(chan struct{})
 	go func() {
-		cmd.Wait()
+		_ = cmd.Wait()
 		close(exited)
 	}()
 	stop := func() {
-		cmd.Process.Signal(syscall.SIGTERM)
+		_ = cmd.Process.Signal(syscall.SIGTERM)
 		select {
 		case <-exited:
 		case <-time.After(stopTimeout):
-			cmd.Process.Kill()
+			_ = cmd.Process.Kill()
 			<-exited
 		}
 	}
-
 	if err := waitReady(addr, zones, exited); err != nil {
 		stop()
 		if strings.Contains(log.String(), "address already in use") {
-			return "", fmt.Errorf("knotd on %s: %w: %v", addr, errBind, err)
+			return fmt.Errorf("knotd on %s: %w: %v", addr, errBind, err)
 		}
-		return "", fmt.Errorf("knotd on %s: %v\nknotd log:\n%s", addr, err, log.String())
+		return fmt.Errorf("knotd on %s: %v\nconfiguration:\n%s\nknotd log:\n%s", addr, err, text, log.String())
 	}
 	t.Cleanup(func() {
 		stop()
@@ -169,7 +173,7 @@ func startKnotOnce(t testing.TB, bin, dir string, port int, zones []Zone) (strin
 			t.Logf("knotd %s log:\n%s", addr, log.String())
 		}
 	})
-	return addr, nil
+	return nil
 }
 
 // knotConfig writes the server configuration: one worker of each kind (answers do not depend on

@@ -3,7 +3,6 @@ package dnstest
 import (
 	"context"
 	"net"
-	"os"
 	"os/exec"
 	"path/filepath"
 	"strconv"
@@ -35,14 +34,8 @@ func StartKnotAXFR(t testing.TB, zones []Zone) (addr string) {
 	// The ACL goes before the zone section; every zone picks it up from the default template.
 	text = strings.Replace(text, "template:\n", "acl:\n  - id: local\n    address: 127.0.0.1\n    action: transfer\ntemplate:\n", 1)
 	text = strings.Replace(text, "    semantic-checks: off\n", "    semantic-checks: off\n    acl: local\n", 1)
-	conf := filepath.Join(dir, "knot.conf")
-	if err := os.WriteFile(conf, []byte(text), 0o644); err != nil {
-		t.Fatalf("StartKnotAXFR: %v", err)
-	}
 	addr = net.JoinHostPort("127.0.0.1", strconv.Itoa(port))
-	probe := dns.NewMsg(zones[0].Origin, dns.TypeSOA)
-	runPeer(t, "knotd", exec.Command(bin, "-c", conf), addr, probe, startTimeout)
-	if err := waitReady(addr, zones, nil); err != nil {
+	if err := runKnot(t, bin, filepath.Join(dir, "knot.conf"), text, addr, zones); err != nil {
 		t.Fatalf("StartKnotAXFR: %v", err)
 	}
 	return addr

@@ -9,7 +9,6 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
 
@@ -129,45 +128,7 @@ func (k *Knot) start(t testing.TB, bin, body string, zones []Zone) error {
 	fmt.Fprintf(&b, "log:\n  - target: stderr\n    any: info\n")
 	fmt.Fprintf(&b, "database:\n    storage: %q\n", k.Dir)
 	b.WriteString(body)
-	conf := filepath.Join(k.Dir, "knot.conf")
-	if err := os.WriteFile(conf, []byte(b.String()), 0o644); err != nil {
-		return err
-	}
-
-	log := &syncBuffer{}
-	cmd := exec.Command(bin, "-c", conf)
-	cmd.Stdout, cmd.Stderr = log, log
-	if err := cmd.Start(); err != nil {
-		return fmt.Errorf("start %s: %w", bin, err)
-	}
-	exited := make(chan struct{})
-	go func() {
-		cmd.Wait()
-		close(exited)
-	}()
-	stop := func() {
-		cmd.Process.Signal(syscall.SIGTERM)
-		select {
-		case <-exited:
-		case <-time.After(stopTimeout):
-			cmd.Process.Kill()
-			<-exited
-		}
-	}
-	if err := waitReady(k.Addr, zones, exited); err != nil {
-		stop()
-		if strings.Contains(log.String(), "address already in use") {
-			return fmt.Errorf("knotd on %s: %w: %v", k.Addr, errBind, err)
-		}
-		return fmt.Errorf("knotd on %s: %v\nconfiguration:\n%s\nknotd log:\n%s", k.Addr, err, b.String(), log.String())
-	}
-	t.Cleanup(func() {
-		stop()
-		if t.Failed() {
-			t.Logf("knotd %s log:\n%s", k.Addr, log.String())
-		}
-	})
-	return nil
+	return runKnot(t, bin, filepath.Join(k.Dir, "knot.conf"), b.String(), k.Addr, zones)
 }
 
 // Control runs knotc against the server's control socket and returns its output; a failing
