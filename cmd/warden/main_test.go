@@ -8,6 +8,7 @@ import (
 	"net"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -17,6 +18,7 @@ import (
 	"codeberg.org/miekg/dns"
 
 	"warden/internal/config"
+	"warden/internal/dnstest"
 )
 
 func zoneText(serial int, addr string) string {
@@ -29,14 +31,15 @@ www A %s
 `, serial, addr)
 }
 
+// freePort returns a 127.0.0.1 address whose port is free for UDP and TCP, outside the range the
+// kernel takes outgoing connections' ports from (see dnstest.FreePort).
 func freePort(t *testing.T) string {
 	t.Helper()
-	c, err := net.ListenPacket("udp", "127.0.0.1:0")
+	port, err := dnstest.FreePort()
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer c.Close()
-	return c.LocalAddr().String()
+	return net.JoinHostPort("127.0.0.1", strconv.Itoa(port))
 }
 
 func askA(addr, name string) (string, error) {

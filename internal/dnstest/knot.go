@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
+	mathrand "math/rand/v2"
 	"net"
 	"os"
 	"os/exec"
@@ -87,7 +88,7 @@ func StartKnot(t testing.TB, zones []Zone) (addr string) {
 	dir := knotDir(t)
 	var lastErr error
 	for attempt := 1; attempt <= startAttempts; attempt++ {
-		port, err := freePort()
+		port, err := FreePort()
 		if err != nil {
 			t.Fatalf("StartKnot: %v", err)
 		}
@@ -261,17 +262,21 @@ func soaReady(addr, origin string, id uint16) bool {
 	return false
 }
 
-// freePort returns a port that is free for both UDP and TCP on 127.0.0.1 at the time of the call.
-// The port is released before knotd binds it, so another process can take it in between; the
-// caller retries on a bind failure.
-func freePort() (int, error) {
+// FreePort returns a port on 127.0.0.1 free for both UDP and TCP, for a server a test starts and
+// names before it binds (in another process, or in a peer's configuration). It is taken below the
+// kernel's range of ephemeral ports (ip_local_port_range), from which the system picks the source
+// ports of outgoing connections: a port from that range can be handed to a test's own client
+// between the check and the bind, and the server then fails with "address already in use".
+func FreePort() (int, error) {
+	low, high := belowEphemeral()
 	var lastErr error
-	for range 20 {
-		u, err := net.ListenPacket("udp", "127.0.0.1:0")
+	for range 100 {
+		port := low + mathrand.IntN(high-low)
+		u, err := net.ListenPacket("udp", net.JoinHostPort("127.0.0.1", strconv.Itoa(port)))
 		if err != nil {
-			return 0, fmt.Errorf("free port: %w", err)
+			lastErr = err
+			continue
 		}
-		port := u.LocalAddr().(*net.UDPAddr).Port
 		l, err := net.Listen("tcp", net.JoinHostPort("127.0.0.1", strconv.Itoa(port)))
 		u.Close()
 		if err != nil {
@@ -282,6 +287,20 @@ func freePort() (int, error) {
 		return port, nil
 	}
 	return 0, fmt.Errorf("free port: no port free for both UDP and TCP: %w", lastErr)
+}
+
+// belowEphemeral returns the range test servers' ports are chosen from: from 10000 up to the start
+// of the ephemeral range (32768 on Linux unless configured otherwise).
+func belowEphemeral() (low, high int) {
+	low, high = 10000, 32768
+	if b, err := os.ReadFile("/proc/sys/net/ipv4/ip_local_port_range"); err == nil {
+		if f := strings.Fields(string(b)); len(f) == 2 {
+			if n, err := strconv.Atoi(f[0]); err == nil && n > low+1000 {
+				high = n
+			}
+		}
+	}
+	return low, high
 }
 
 // syncBuffer collects knotd's output; the process writes while the test may read it.

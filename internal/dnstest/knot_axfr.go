@@ -23,7 +23,7 @@ func StartKnotAXFR(t testing.TB, zones []Zone) (addr string) {
 	t.Helper()
 	bin := knotdOrSkip(t)
 	dir := knotDir(t)
-	port, err := freePort()
+	port, err := FreePort()
 	if err != nil {
 		t.Fatalf("StartKnotAXFR: %v", err)
 	}

@@ -100,7 +100,7 @@ func startKnotConf(t testing.TB, fixedPort int, body func(dir string) string, re
 	for attempt := 1; attempt <= startAttempts; attempt++ {
 		port, err := fixedPort, error(nil)
 		if port == 0 {
-			port, err = freePort()
+			port, err = FreePort()
 		}
 		if err != nil {
 			t.Fatalf("StartKnotConf: %v", err)

@@ -29,7 +29,7 @@ func StartKnotUpdate(t testing.TB, origin, zoneText string) string {
 	if err := os.WriteFile(zoneFile, []byte(zoneText), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	port, err := freePort()
+	port, err := FreePort()
 	if err != nil {
 		t.Fatal(err)
 	}

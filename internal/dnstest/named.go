@@ -43,7 +43,7 @@ func StartNamed(t testing.TB, c NamedConfig) string {
 	}
 	port, err := c.Port, error(nil)
 	if port == 0 {
-		port, err = freePort()
+		port, err = FreePort()
 	}
 	if err != nil {
 		t.Fatal(err)

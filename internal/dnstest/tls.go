@@ -89,11 +89,11 @@ func StartUnboundTLS(t testing.TB, cert TestCert, server string) (dot, doh strin
 	}
 	var lastErr error
 	for range startAttempts {
-		dotPort, err := freePort()
+		dotPort, err := FreePort()
 		if err != nil {
 			t.Fatal(err)
 		}
-		dohPort, err := freePort()
+		dohPort, err := FreePort()
 		if err != nil {
 			t.Fatal(err)
 		}

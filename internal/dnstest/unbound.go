@@ -29,7 +29,7 @@ func StartUnbound(t testing.TB, rootHints string) string {
 	if err := os.WriteFile(hints, []byte(rootHints), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	port, err := freePort()
+	port, err := FreePort()
 	if err != nil {
 		t.Fatal(err)
 	}
