@@ -75,9 +75,13 @@ func NewWithUnavailable(zones []*zone.Zone, unavailable []string) (*Set, error) 
 // yet transferred, or expired): its names are answered SERVFAIL (RFC 1035 §4.3.5: an expired zone
 // is no longer authoritative, and its server has nothing better to say).
 func (s *Set) Unavailable(name []byte) bool {
-	if len(s.unavailable) == 0 {
-		return false
-	}
+	// Small enough to inline: the usual set has no unavailable zone, and the hot path pays a
+	// length check.
+	return len(s.unavailable) > 0 && s.under(name)
+}
+
+// under says whether an unavailable origin is the closest served zone of name.
+func (s *Set) under(name []byte) bool {
 	for off := 0; off < len(name); off += int(name[off]) + 1 {
 		if s.unavailable[string(name[off:])] {
 			return true

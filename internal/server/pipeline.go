@@ -110,14 +110,7 @@ func (p *Pipeline) ServeDNS(req *query.Request, out []byte) []byte {
 	}
 
 	if req.HasTSIG {
-		// A signed query (a secondary's SOA check, say) is answered from the zones alone and
-		// signed, by the stage that holds the keys; without one there is no key to check.
-		if snap.Zones == nil {
-			return p.limits.RenderRcode(out, req, rcodeNotAuth, wire.NoEDE)
-		}
-		return snap.Zones.ServeSigned(req, out, func(inner *query.Request, out []byte) []byte {
-			return p.answerFromZones(snap, inner, out)
-		})
+		return p.serveSigned(snap, req, out)
 	}
 	// 2. Policy, question stage: client-IP and QNAME rules answer before anything is looked up,
 	// unless a policy zone with response rules comes first; then pol goes on to the answer.
@@ -149,6 +142,18 @@ func (p *Pipeline) ServeDNS(req *query.Request, out []byte) []byte {
 		return snap.Recursion.ServePolicy(req, out, pol)
 	}
 	return p.limits.RenderRcode(out, req, rcodeRefused, wire.EDENotAuthoritative)
+}
+
+// serveSigned answers a signed query (a secondary's SOA check, say) from the zones alone, signed
+// by the stage that holds the keys; without one there is no key to check. It is kept out of
+// ServeDNS so that the common path does not carry its closure.
+func (p *Pipeline) serveSigned(snap *Snapshot, req *query.Request, out []byte) []byte {
+	if snap.Zones == nil {
+		return p.limits.RenderRcode(out, req, rcodeNotAuth, wire.NoEDE)
+	}
+	return snap.Zones.ServeSigned(req, out, func(inner *query.Request, out []byte) []byte {
+		return p.answerFromZones(snap, inner, out)
+	})
 }
 
 // answerFromZones answers req from the served zones only: REFUSED outside them.

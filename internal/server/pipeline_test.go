@@ -193,9 +193,12 @@ func benchPipeline(b *testing.B, name string) {
 	}
 	req := &query.Request{Wire: m.Data, Transport: query.UDP}
 	out := make([]byte, 0, 65535)
+	// Through the interface, as the listeners call it: a direct call could be inlined into the
+	// loop, which no listener gets.
+	var h Handler = p
 	b.ReportAllocs()
 	for b.Loop() {
-		if p.ServeDNS(req, out) == nil {
+		if h.ServeDNS(req, out) == nil {
 			b.Fatal("no answer")
 		}
 	}
