@@ -84,9 +84,8 @@ type Zone struct {
 	// For zones read from a file: the file's stamp when last read.
 	mtime time.Time
 	size  int64
-	// updated says the zone has taken dynamic updates since its file was read, so the file is
-	// written back (as Knot's zonefile-sync does) and a reload does not lose them.
-	updated bool
+	// pending is the version waiting to be written to the zone's file (saveFile), nil when none.
+	pending atomic.Pointer[zone.Zone]
 
 	// For secondaries.
 	sec *secondary

@@ -307,8 +307,7 @@ func (m *Manager) update(o *op, z *Zone) []byte {
 		m.openJournal(z)
 	}
 	m.commit(z, next, []zone.Diff{*res.Diff}, "dynamic update from "+o.req.Client.Addr().String())
-	z.updated = true
-	m.writeBack(z, next)
+	m.saveFile(z, next)
 	return o.reply(0, nil)
 }
 

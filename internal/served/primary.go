@@ -72,7 +72,6 @@ func (m *Manager) replayJournal(z *Zone, loaded *zone.Zone) *zone.Zone {
 		cur = next
 	}
 	m.log.Info("zone brought up to date from its journal", "zone", z.Origin(), "file_serial", loaded.Serial(), "serial", cur.Serial(), "changes", len(diffs))
-	z.updated = true
 	return cur
 }
 
@@ -108,6 +107,9 @@ func (m *Manager) reloadFile(z *Zone) error {
 	if c.File == "" {
 		return nil // built-in data never changes
 	}
+	if z.pending.Load() != nil {
+		return nil // the file is being written from the zone in force; its stamp follows
+	}
 	fi, err := os.Stat(c.File)
 	if err != nil {
 		m.log.Error("zone reload failed; the previous version keeps serving", "zone", c.Origin, "err", err)
@@ -131,26 +133,57 @@ func (m *Manager) reloadFile(z *Zone) error {
 	if replicated(c) {
 		m.openJournal(z)
 	}
-	z.updated = false
 	m.commit(z, next, nil, "zone file changed")
 	return nil
 }
 
-// writeBack writes a zone changed by dynamic update to its file, so that the file and the zone in
-// force agree again (and a later edit of the file starts from the updates). The file's new stamp is
-// kept, so the file watcher does not read it back.
-func (m *Manager) writeBack(z *Zone, cur *zone.Zone) {
-	if z.conf().File == "" {
+// saveFile writes a version already in force to the zone's file, in the background: a secondary's
+// copy after a transfer, a primary's file after a dynamic update (as Knot's zonefile-sync does, so
+// the file agrees with the zone again and a later edit starts from the updates). Writing a large
+// zone takes seconds; neither queries nor the manager wait for it, and the journal already holds
+// the change. Versions that come faster than they are written are skipped to the newest.
+func (m *Manager) saveFile(z *Zone, v *zone.Zone) {
+	if z.pending.Swap(v) != nil {
+		return // the running writer takes the newest when it is done
+	}
+	m.wg.Add(1)
+	go func() {
+		defer m.wg.Done()
+		for {
+			v := z.pending.Load()
+			if m.zone(z.Origin()) == z {
+				m.writeFile(z, v)
+			}
+			if z.pending.CompareAndSwap(v, nil) {
+				return
+			}
+		}
+	}()
+}
+
+// writeFile writes v to the zone's file now. A primary's new file stamp is recorded, so that the
+// file watch does not read back what was just written (reloadFile also waits while a write is
+// pending).
+func (m *Manager) writeFile(z *Zone, v *zone.Zone) {
+	path, what := z.conf().File, "zone file not written after update; the journal keeps the changes"
+	if z.sec != nil {
+		path, what = z.sec.file, "secondary's copy not written; a restart will transfer again"
+	}
+	if path == "" {
 		return
 	}
-	if err := zone.WriteFile(cur, z.conf().File); err != nil {
-		m.log.Warn("zone file not written after update; the journal keeps the changes", "zone", z.Origin(), "file", z.conf().File, "err", err)
+	if err := zone.WriteFile(v, path); err != nil {
+		m.log.Warn(what, "zone", z.Origin(), "file", path, "err", err)
 		return
 	}
-	if fi, err := os.Stat(z.conf().File); err == nil {
+	if z.sec != nil {
+		return
+	}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if fi, err := os.Stat(path); err == nil {
 		z.mtime, z.size = fi.ModTime(), fi.Size()
 	}
-	z.updated = false
 }
 
 // produceCatalogs rebuilds every catalog zone this server produces from the zones that name it,

@@ -3,6 +3,7 @@ package served
 import (
 	"context"
 	"encoding/binary"
+	"fmt"
 	"io"
 	"net"
 	"net/netip"
@@ -146,17 +147,21 @@ func TestUpdate(t *testing.T) {
 		if err != nil || len(a.Answer) != 1 {
 			t.Fatalf("new.%s after the update: %v %v", origin, a, err)
 		}
-		data, err := os.ReadFile(file)
-		if err != nil {
-			t.Fatal(err)
-		}
-		z, _, err := zone.Load(origin, file, data)
-		if err != nil {
-			t.Fatalf("the zone file written back does not load: %v", err)
-		}
-		if z.Serial() != 11 || !strings.Contains(string(data), "198.51.100.1") {
-			t.Errorf("zone file written back at serial %d, with the new record: %v", z.Serial(), strings.Contains(string(data), "198.51.100.1"))
-		}
+		// Written back in the background, after the answer.
+		eventually(t, 5*time.Second, "the zone file written back", func() string {
+			data, err := os.ReadFile(file)
+			if err != nil {
+				return err.Error()
+			}
+			z, _, err := zone.Load(origin, file, data)
+			if err != nil {
+				return "the zone file written back does not load: " + err.Error()
+			}
+			if z.Serial() != 11 || !strings.Contains(string(data), "198.51.100.1") {
+				return fmt.Sprintf("zone file at serial %d, with the new record: %v", z.Serial(), strings.Contains(string(data), "198.51.100.1"))
+			}
+			return ""
+		})
 	})
 }
 

@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"os"
 	"sync"
-	"sync/atomic"
 	"time"
 
 	"warden/internal/catalog"
@@ -34,9 +33,6 @@ type secondary struct {
 	done    chan struct{}
 	// wake carries NOTIFYs and operator requests to the refresh loop.
 	wake chan refreshRequest
-
-	// pending is the version waiting to be written to file, nil when none is.
-	pending atomic.Pointer[zone.Zone]
 
 	mu          sync.Mutex // guards the fields below, read by status
 	lastRefresh time.Time
@@ -279,43 +275,14 @@ func (m *Manager) install(z *Zone, next *zone.Zone, diffs []zone.Diff, why strin
 	}
 	if z.policy {
 		// The policy loader reads the copy: it must be there before anyone looks.
-		m.writeCopy(z, next)
+		m.writeFile(z, next)
 	}
 	m.commit(z, next, diffs, why)
 	if !z.policy {
-		m.saveCopy(z, next)
+		m.saveFile(z, next)
 	}
 	if z.conf().Role == config.RoleCatalog {
 		m.consumeCatalog(z, next)
-	}
-}
-
-// saveCopy writes the copy on disk of a version already in force, in the background: writing a
-// large zone takes seconds, and queries should not wait for it. Versions that come faster than
-// they are written are skipped to the newest.
-func (m *Manager) saveCopy(z *Zone, v *zone.Zone) {
-	s := z.sec
-	if s.pending.Swap(v) != nil {
-		return // the running writer takes the newest when it is done
-	}
-	m.wg.Add(1)
-	go func() {
-		defer m.wg.Done()
-		for {
-			v := s.pending.Load()
-			if m.zone(z.Origin()) == z {
-				m.writeCopy(z, v)
-			}
-			if s.pending.CompareAndSwap(v, nil) {
-				return
-			}
-		}
-	}()
-}
-
-func (m *Manager) writeCopy(z *Zone, v *zone.Zone) {
-	if err := zone.WriteFile(v, z.sec.file); err != nil {
-		m.log.Warn("secondary's copy not written; a restart will transfer again", "zone", z.Origin(), "file", z.sec.file, "err", err)
 	}
 }
 
