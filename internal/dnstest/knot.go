@@ -141,7 +141,7 @@ func runKnot(t testing.TB, bin, conf, text, addr string, zones []Zone) error {
 	if err := os.WriteFile(conf, []byte(text), 0o644); err != nil {
 		return err
 	}
-	log := &syncBuffer{}
+	log := &SyncBuffer{}
 	cmd := exec.Command(bin, "-c", conf)
 	cmd.Stdout, cmd.Stderr = log, log
 	if err := cmd.Start(); err != nil {
@@ -303,19 +303,19 @@ func belowEphemeral() (low, high int) {
 	return low, high
 }
 
-// syncBuffer collects knotd's output; the process writes while the test may read it.
-type syncBuffer struct {
+// SyncBuffer collects what a process or a logger writes while the test reads it.
+type SyncBuffer struct {
 	mu  sync.Mutex
 	buf bytes.Buffer
 }
 
-func (s *syncBuffer) Write(p []byte) (int, error) {
+func (s *SyncBuffer) Write(p []byte) (int, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return s.buf.Write(p)
 }
 
-func (s *syncBuffer) String() string {
+func (s *SyncBuffer) String() string {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return s.buf.String()

@@ -34,7 +34,7 @@ func peerBin(t testing.TB, name, pkg string) string {
 // when the peer exits or stays silent until the deadline.
 func runPeer(t testing.TB, name string, cmd *exec.Cmd, addr string, probe *dns.Msg, wait time.Duration) {
 	t.Helper()
-	var out syncBuffer
+	var out SyncBuffer
 	cmd.Stdout, cmd.Stderr = &out, &out
 	if err := cmd.Start(); err != nil {
 		t.Fatalf("start %s: %v", name, err)

@@ -121,7 +121,7 @@ func StartUnboundTLS(t testing.TB, cert TestCert, server string) (dot, doh strin
 		if err := os.WriteFile(path, []byte(conf), 0o644); err != nil {
 			t.Fatal(err)
 		}
-		log := &syncBuffer{}
+		log := &SyncBuffer{}
 		cmd := exec.Command(bin, "-d", "-c", path)
 		cmd.Stdout, cmd.Stderr = log, log
 		if err := cmd.Start(); err != nil {

@@ -1,7 +1,6 @@
 package served
 
 import (
-	"bytes"
 	"context"
 	"fmt"
 	"log/slog"
@@ -10,7 +9,6 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -53,23 +51,8 @@ func testKey(t testing.TB) *tsig.Key {
 	return &k
 }
 
-// logBuffer is a log destination the test reads while the manager writes.
-type logBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *logBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *logBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
-}
+// logBuffer is a log destination the test reads while the server writes.
+type logBuffer = dnstest.SyncBuffer
 
 // node is one server: a manager, the pipeline it publishes to, and a listener on loopback.
 type node struct {

@@ -1,7 +1,6 @@
 package server
 
 import (
-	"bytes"
 	"fmt"
 	"io"
 	"log/slog"
@@ -19,29 +18,16 @@ import (
 	"codeberg.org/miekg/dns"
 
 	"warden/internal/config"
+	"warden/internal/dnstest"
 	"warden/internal/policy"
 	"warden/internal/query"
 )
 
-// logBuffer collects what a logger writes, for tests that read it while the server writes.
-type logBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
+// logBuffer is a log destination the test reads while the server writes.
+type logBuffer = dnstest.SyncBuffer
 
-func (b *logBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *logBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
-}
-
-func (b *logBuffer) logger() *slog.Logger { return slog.New(slog.NewTextHandler(b, nil)) }
+// logger writes to b.
+func logger(b *logBuffer) *slog.Logger { return slog.New(slog.NewTextHandler(b, nil)) }
 
 // loadedPipeline is cachedPipeline with the policy of cfg, kept current by a PolicyLoader that
 // the test closes at its end.
@@ -101,7 +87,7 @@ policy:
 		t.Fatal(err)
 	}
 	var logs logBuffer
-	p, _ := loadedPipeline(t, cfg, logs.logger(),
+	p, _ := loadedPipeline(t, cfg, logger(&logs),
 		"ok.tracker.example. 300 IN A 192.0.2.1", "pass.example. 300 IN A 192.0.2.2", "www.example. 300 IN A 192.0.2.3",
 		"x.ads.example. 300 IN A 192.0.2.4")
 	for _, tc := range []struct {
@@ -161,7 +147,7 @@ func TestBlocklistRefresh(t *testing.T) {
 	// Validation keeps URLs at one fetch a minute or less; the test needs quicker.
 	cfg.Policy.Blocklists[0].Refresh = 20 * time.Millisecond
 	var logs logBuffer
-	p, l := loadedPipeline(t, cfg, logs.logger(), "one.example. 300 IN A 192.0.2.1", "two.example. 300 IN A 192.0.2.2")
+	p, l := loadedPipeline(t, cfg, logger(&logs), "one.example. 300 IN A 192.0.2.1", "two.example. 300 IN A 192.0.2.2")
 	if got := answerOf(t, p, "one.example.", dns.TypeA); got != "NXDOMAIN ede=17" {
 		t.Fatalf("one.example after the first load: %s", got)
 	}
@@ -224,7 +210,7 @@ func TestBlocklistReload(t *testing.T) {
 	}
 	one := "policy:\n  blocklists:\n    - {name: one, source: list.txt}\n"
 	var logs logBuffer
-	p, l := loadedPipeline(t, parse(one), logs.logger(), "b.example. 300 IN A 192.0.2.2")
+	p, l := loadedPipeline(t, parse(one), logger(&logs), "b.example. 300 IN A 192.0.2.2")
 	if got := answerOf(t, p, "a.example.", dns.TypeA); got != "NXDOMAIN ede=17" {
 		t.Fatalf("a.example: %s", got)
 	}
