@@ -137,27 +137,6 @@ func waitSerial(t *testing.T, addr, origin string, serial uint32) {
 	t.Fatalf("%s did not serve %s at serial %d within 15s (last seen %d)", addr, origin, serial, last)
 }
 
-// replServer starts Warden with cfg changed by edit, on a free port, and returns its address and log.
-func replServer(t *testing.T, edit func(c *config.Config)) (string, *syncBuffer) {
-	t.Helper()
-	addr := freePort(t)
-	f := &commonFlags{listen: []string{addr}, control: "none"}
-	cfg, err := loadConfig(f)
-	if err != nil {
-		t.Fatal(err)
-	}
-	cfg.Zones = nil
-	cfg.Storage = t.TempDir()
-	cfg.Reload.WatchInterval = 100 * time.Millisecond
-	cfg.Keys = config.Keys{{Name: replKeyName, Algorithm: "hmac-sha256", Secret: replKeySecret}}
-	edit(cfg)
-	if err := cfg.Validate(); err != nil {
-		t.Fatal(err)
-	}
-	logs, _ := startServer(t, f, cfg)
-	return addr, logs
-}
-
 // knotPrimarySections configures a knotd primary: the test key, Warden (on wardenPort) as the
 // remote it NOTIFYs, an ACL "xfr" allowing transfers with the key, and zone files it reloads by
 // difference into its journal, so that it serves IXFR. The zone section follows.

@@ -93,15 +93,6 @@ func (s *Set) under(name []byte) bool {
 	return false
 }
 
-// Zones returns the zones with data, in no order.
-func (s *Set) Zones() []*zone.Zone {
-	out := make([]*zone.Zone, 0, len(s.zones))
-	for _, z := range s.zones {
-		out = append(out, z)
-	}
-	return out
-}
-
 // closestZone returns the deepest served zone at or above the wire name.
 func (s *Set) closestZone(name []byte) *zone.Zone {
 	for off := 0; off < len(name); off += int(name[off]) + 1 {

@@ -280,17 +280,6 @@ func (n *node) status(origin string) (st control.ZoneStatus, ok bool) {
 	return st, false
 }
 
-// exchangeTCP sends a request over TCP and reads every message of the answer until the closing
-// SOA of a transfer or, for anything else, the first message.
-func exchangeTCP(t testing.TB, addr netip.AddrPort, msg []byte) *dns.Msg {
-	t.Helper()
-	m, err := dnstest.ExchangeTCP(addr.String(), msg)
-	if err != nil {
-		t.Fatalf("exchange with %s: %v", addr, err)
-	}
-	return m
-}
-
 // signed signs msg with k.
 func signed(t testing.TB, msg []byte, k *tsig.Key) []byte {
 	t.Helper()

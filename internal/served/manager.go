@@ -115,9 +115,6 @@ func (z *Zone) conf() *settings { return z.set.Load() }
 // Origin is the zone's apex.
 func (z *Zone) Origin() string { return z.conf().Origin }
 
-// Current returns the version in force, nil when there is none.
-func (z *Zone) Current() *zone.Zone { return z.cur.Load() }
-
 // New returns a manager that puts zones in force through publish. Start loads them.
 func New(log *slog.Logger, publish Publish) *Manager {
 	ctx, cancel := context.WithCancel(context.Background())

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"slices"
 	"sync"
 	"time"
 
@@ -323,44 +324,47 @@ func (m *Manager) consumeCatalog(cz *Zone, cat *zone.Zone) {
 		return
 	}
 	old := m.all()
-	next := make(map[string]*Zone, len(old)+len(members))
+	var had []catalog.Member
+	for origin, z := range old {
+		if z.catalog == cz.Origin() {
+			had = append(had, catalog.Member{Zone: origin, ID: z.memberID})
+		}
+	}
+	changes := catalog.Compare(had, members)
+	if changes.Empty() {
+		return
+	}
+	next := make(map[string]*Zone, len(old)+len(changes.Added))
 	for origin, z := range old {
 		next[origin] = z
 	}
-	listed := make(map[string]bool, len(members))
-	for _, mb := range members {
-		listed[mb.Zone] = true
-		if z := old[mb.Zone]; z != nil {
-			if z.catalog != cz.Origin() {
-				if z.catalog == "" {
-					m.log.Info("catalog member configured locally; the configuration wins", "zone", mb.Zone, "catalog", cz.Origin())
-				}
-				continue
+	for _, mb := range changes.Removed {
+		m.log.Info("catalog member removed", "zone", mb.Zone, "catalog", cz.Origin())
+		m.dropMember(old[mb.Zone])
+		delete(next, mb.Zone)
+	}
+	for _, mb := range changes.Reset {
+		// A new ID resets the member (RFC 9432 §5.4): its data goes and it transfers anew.
+		m.log.Info("catalog member reset", "zone", mb.Zone, "catalog", cz.Origin())
+		m.dropMember(old[mb.Zone])
+		delete(next, mb.Zone)
+	}
+	for _, mb := range slices.Concat(changes.Added, changes.Reset) {
+		if z := next[mb.Zone]; z != nil {
+			if z.catalog == "" {
+				m.log.Info("catalog member configured locally; the configuration wins", "zone", mb.Zone, "catalog", cz.Origin())
 			}
-			if z.memberID == mb.ID {
-				continue
-			}
-			// A new ID resets the member (RFC 9432 §5.4): its data goes and it transfers anew.
-			m.log.Info("catalog member reset", "zone", mb.Zone, "catalog", cz.Origin())
-			m.dropMember(z)
+			continue // configured here, or a member of another catalog
 		}
 		cs := cz.conf()
 		nz := newZone(config.ZoneConfig{Origin: mb.Zone, Primaries: cs.Primaries, Key: cs.Key}, cs.key)
 		nz.catalog, nz.memberID = cs.Origin, mb.ID
 		if err := m.openSecondary(nz); err != nil {
 			m.log.Error("catalog member not served", "zone", mb.Zone, "catalog", cz.Origin(), "err", err)
-			delete(next, mb.Zone)
 			continue
 		}
 		next[mb.Zone] = nz
 		m.log.Info("catalog member added", "zone", mb.Zone, "catalog", cz.Origin())
-	}
-	for origin, z := range old {
-		if z.catalog == cz.Origin() && !listed[origin] {
-			m.log.Info("catalog member removed", "zone", origin, "catalog", cz.Origin())
-			m.dropMember(z)
-			delete(next, origin)
-		}
 	}
 	m.zones.Store(&next)
 	for _, z := range next {

@@ -61,12 +61,3 @@ func (z *Zone) status() control.ZoneStatus {
 	}
 	return st
 }
-
-// Zone describes one served zone.
-func (m *Manager) Zone(origin string) (control.ZoneStatus, error) {
-	z := m.zone(canonical(origin))
-	if z == nil {
-		return control.ZoneStatus{}, errNoZone(origin)
-	}
-	return z.status(), nil
-}

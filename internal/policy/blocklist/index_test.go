@@ -291,13 +291,11 @@ func heapAlloc() uint64 {
 // BenchmarkCompile1M compiles a million names and reports the heap the index keeps per name.
 func BenchmarkCompile1M(b *testing.B) {
 	l, _ := list1M(b)
-	var ix *Index
 	for b.Loop() {
-		ix = Compile(l)
+		Compile(l)
 	}
-	ix = nil
 	before := heapAlloc()
-	ix = Compile(l)
+	ix := Compile(l)
 	after := heapAlloc()
 	b.ReportMetric(float64(after-before)/float64(ix.Len()), "bytes/name")
 	b.ReportMetric(float64(ix.Bytes())/float64(ix.Len()), "estimate-bytes/name")
@@ -316,13 +314,11 @@ func BenchmarkMapAlternative1M(b *testing.B) {
 		}
 		return m
 	}
-	var m map[string]uint8
 	for b.Loop() {
-		m = build()
+		build()
 	}
-	m = nil
 	before := heapAlloc()
-	m = build()
+	m := build()
 	after := heapAlloc()
 	b.ReportMetric(float64(after-before)/float64(len(m)), "bytes/name")
 	runtime.KeepAlive(m)
