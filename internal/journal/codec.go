@@ -246,17 +246,14 @@ func (r *recordReader) next() (dns.RR, error) {
 	msg := make([]byte, 12, 12+end)
 	binary.BigEndian.PutUint16(msg[6:], 1)
 	msg = append(msg, rest[:end]...)
-	m := dns.Msg{Data: msg}
-	if err := m.Unpack(); err != nil {
+	m, err := wire.Unpack(msg)
+	if err != nil {
 		return nil, fmt.Errorf("payload byte %d: %w", start, err)
 	}
-	if len(m.Answer) != 1 {
-		return nil, fmt.Errorf("payload byte %d: not one record", start)
+	if len(m.Answer) != 1 || dns.RRToType(m.Answer[0]) != typ {
+		return nil, fmt.Errorf("payload byte %d: not one record of type %d", start, typ)
 	}
 	rr := m.Answer[0]
-	if u, ok := rr.(*dns.RFC3597); ok {
-		u.RRType = typ // the library leaves the type of an unknown record unset when unpacking
-	}
 	r.off += end
 	return rr, nil
 }

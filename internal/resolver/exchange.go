@@ -13,6 +13,7 @@ import (
 	"codeberg.org/miekg/dns"
 
 	"warden/internal/upstream"
+	"warden/internal/wire"
 )
 
 // Upstreams is the Exchanger that asks authoritative servers through the upstream package: a
@@ -87,8 +88,8 @@ func (u *Upstreams) Exchange(ctx context.Context, q Question, server netip.Addr)
 	if err != nil {
 		return nil, err
 	}
-	m := &dns.Msg{Data: r.Data}
-	if err := m.Unpack(); err != nil {
+	m, err := wire.Unpack(r.Data)
+	if err != nil {
 		return nil, fmt.Errorf("reply from %s: %w", server, err)
 	}
 	return m, nil

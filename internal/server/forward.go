@@ -153,8 +153,8 @@ func (r *Recursor) forward(f *forwardZone, req *query.Request, out []byte) []byt
 			}
 		}
 		// Not cacheable (a zero TTL, say): pass the records on as they came.
-		m := &dns.Msg{Data: reply.Data}
-		if m.Unpack() != nil {
+		m, err := wire.Unpack(reply.Data)
+		if err != nil {
 			continue
 		}
 		return r.render(req, resolver.Result{Rcode: m.Rcode, Answer: m.Answer, Ns: m.Ns}, out)

@@ -203,8 +203,8 @@ func (r *Recursor) policyResponse(req *query.Request, pol *policy.Policy, out []
 	if pol == nil || len(out) == 0 {
 		return out
 	}
-	msg := &dns.Msg{Data: append([]byte(nil), out...)}
-	if msg.Unpack() != nil || msg.Rcode != dns.RcodeSuccess && msg.Rcode != dns.RcodeNameError {
+	msg, err := wire.Unpack(append([]byte(nil), out...))
+	if err != nil || msg.Rcode != dns.RcodeSuccess && msg.Rcode != dns.RcodeNameError {
 		return out
 	}
 	var buf [256]byte

@@ -253,8 +253,8 @@ func (q *query) checkResponse(resp []byte) (*dns.Msg, error) {
 		}
 		resp = v.Stripped
 	}
-	m := &dns.Msg{Data: resp}
-	if err := m.Unpack(); err != nil {
+	m, err := wire.Unpack(resp)
+	if err != nil {
 		return nil, fmt.Errorf("malformed response: %w", err)
 	}
 	if err := q.checkHeader(m, true); err != nil {
@@ -419,11 +419,8 @@ func (r *reader) feed(msg []byte) error {
 	if r.limits.MaxBytes > 0 && r.bytes > r.limits.MaxBytes {
 		return fmt.Errorf("message %d: transfer exceeds the limit of %d bytes", r.messages, r.limits.MaxBytes)
 	}
-	m := &dns.Msg{Data: msg}
-	if err := m.Unpack(); err != nil {
-		return fmt.Errorf("message %d: malformed: %w", r.messages, err)
-	}
-	if err := wire.RestoreUnknownTypes(m); err != nil {
+	m, err := wire.Unpack(msg)
+	if err != nil {
 		return fmt.Errorf("message %d: malformed: %w", r.messages, err)
 	}
 	if err := r.q.checkHeader(m, r.messages == 1); err != nil {

@@ -38,3 +38,43 @@ func TestRdataNotCompressed(t *testing.T) {
 		}
 	}
 }
+
+// TestUnpackKeepsUnknownTypes: records of types the DNS library does not know keep their type in
+// every section, beside an OPT record that the library takes out of the additional section.
+func TestUnpackKeepsUnknownTypes(t *testing.T) {
+	m := dns.NewMsg("x.example.", dns.TypeA)
+	for _, s := range []struct {
+		section *[]dns.RR
+		text    string
+	}{
+		{&m.Answer, `x.example. 60 IN TYPE65280 \# 3 010203`},
+		{&m.Answer, `x.example. 60 IN A 192.0.2.1`},
+		{&m.Ns, `example. 60 IN TYPE65281 \# 0`},
+		{&m.Extra, `y.example. 60 IN TYPE65282 \# 1 ff`},
+	} {
+		rr, err := dns.New(s.text)
+		if err != nil {
+			t.Fatal(err)
+		}
+		*s.section = append(*s.section, rr)
+	}
+	m.UDPSize = 1232 // an OPT record among the additional records
+	if err := m.Pack(); err != nil {
+		t.Fatal(err)
+	}
+	got, err := Unpack(m.Data)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range []struct {
+		rr   dns.RR
+		want uint16
+	}{{got.Answer[0], 65280}, {got.Answer[1], dns.TypeA}, {got.Ns[0], 65281}, {got.Extra[0], 65282}} {
+		if typ := dns.RRToType(c.rr); typ != c.want {
+			t.Errorf("%s: type %d, want %d", c.rr, typ, c.want)
+		}
+	}
+	if _, err := Unpack(m.Data[:len(m.Data)-3]); err == nil {
+		t.Error("a message cut short unpacked")
+	}
+}
