@@ -17,6 +17,7 @@ import (
 	"warden/internal/authority"
 	"warden/internal/config"
 	"warden/internal/control"
+	"warden/internal/pipeline"
 	"warden/internal/policy"
 	"warden/internal/server"
 	"warden/internal/wire"
@@ -107,7 +108,7 @@ func ctlServer(t *testing.T, deps control.Deps) (socket, http []string) {
 
 func newCtlGuard() *server.PolicyGuard {
 	empty, _ := authority.New(nil)
-	pipe := server.NewPipeline(wire.Limits{}, &server.Snapshot{Authority: empty})
+	pipe := pipeline.NewPipeline(wire.Limits{}, &pipeline.Snapshot{Authority: empty})
 	return server.NewPolicyGuard(pipe, policy.BreakerConfig{}, 4, slog.New(slog.DiscardHandler))
 }
 

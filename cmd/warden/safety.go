@@ -11,6 +11,7 @@ import (
 
 	"warden/internal/config"
 	"warden/internal/control"
+	"warden/internal/pipeline"
 	"warden/internal/policy"
 	"warden/internal/server"
 )
@@ -30,7 +31,7 @@ var checkClient = netip.MustParseAddr("127.0.0.1")
 
 // corpusFor returns the names a live change of cfg's policy is checked on: the configured file,
 // else the names recently asked.
-func corpusFor(cfg *config.Config, recent *server.RecentNames) ([]string, error) {
+func corpusFor(cfg *config.Config, recent *pipeline.RecentNames) ([]string, error) {
 	path := cfg.Policy.Safety.CheckCorpus
 	if path == "" {
 		return recent.Names(), nil
@@ -45,7 +46,7 @@ func corpusFor(cfg *config.Config, recent *server.RecentNames) ([]string, error)
 
 // checkedInstall compares next with the policy in force over the corpus and puts it in force if
 // the share of changed names is within cfg's max_change, or force is set.
-func checkedInstall(guard *server.PolicyGuard, pipe *server.Pipeline, cfg *config.Config, next *policy.Policy, reason string, force bool, log *slog.Logger) (policy.Report, error) {
+func checkedInstall(guard *server.PolicyGuard, pipe *pipeline.Pipeline, cfg *config.Config, next *policy.Policy, reason string, force bool, log *slog.Logger) (policy.Report, error) {
 	corpus, err := corpusFor(cfg, pipe.Recent)
 	if err != nil {
 		return policy.Report{}, err
@@ -72,7 +73,7 @@ func checkedInstall(guard *server.PolicyGuard, pipe *server.Pipeline, cfg *confi
 // the reason and force of the one who asked) and at each blocklist refresh (never forced).
 type policyPublisher struct {
 	guard *server.PolicyGuard
-	pipe  *server.Pipeline
+	pipe  *pipeline.Pipeline
 	log   *slog.Logger
 
 	mu     sync.Mutex

@@ -20,6 +20,7 @@ import (
 	"warden/internal/cache"
 	"warden/internal/config"
 	"warden/internal/control"
+	"warden/internal/pipeline"
 	"warden/internal/policy"
 	"warden/internal/resolver"
 	"warden/internal/served"
@@ -101,17 +102,17 @@ func runServer(ctx context.Context, f *commonFlags, cfg *config.Config, log *slo
 		return err
 	}
 	empty, _ := authority.New(nil)
-	pipe := server.NewPipeline(wire.Limits{UDPPayload: uint16(cfg.Limits.UDPPayload)}, &server.Snapshot{Authority: empty, Recursion: rec})
+	pipe := pipeline.NewPipeline(wire.Limits{UDPPayload: uint16(cfg.Limits.UDPPayload)}, &pipeline.Snapshot{Authority: empty, Recursion: rec})
 	// The zone manager owns the served zones: files, secondaries, updates, catalogs. It puts each
 	// new set of zones in force itself, and answers transfers, NOTIFY and UPDATE.
 	zones := served.New(log, func(set *authority.Set) {
-		pipe.Update(func(s *server.Snapshot) { s.Authority = set })
+		pipe.Update(func(s *pipeline.Snapshot) { s.Authority = set })
 	})
 	defer zones.Close()
 	if err := zones.Start(cfg); err != nil {
 		return err
 	}
-	pipe.Update(func(s *server.Snapshot) { s.Zones = zones })
+	pipe.Update(func(s *pipeline.Snapshot) { s.Zones = zones })
 	if missing := zones.WaitPolicyZones(ctx, 10*time.Second); len(missing) > 0 {
 		log.Warn("policy zones still being transferred; the policy goes in force without them until they arrive", "zones", missing)
 	}
@@ -245,7 +246,7 @@ func runServer(ctx context.Context, f *commonFlags, cfg *config.Config, log *slo
 			}
 			rec = r
 		}
-		pipe.Update(func(s *server.Snapshot) { s.Recursion = rec })
+		pipe.Update(func(s *pipeline.Snapshot) { s.Recursion = rec })
 		debug.FreeOSMemory() // the replaced state and the parser's garbage
 		log.Info("reloaded", "trigger", why)
 		return errors.Join(errs...)
@@ -305,7 +306,7 @@ func (f *fileStamps) changed(pc config.PolicyConfig) bool {
 }
 
 // newRecursor builds the resolution stage when the configuration asks for recursion, nil otherwise.
-func newRecursor(cfg *config.Config, log *slog.Logger) (*server.Recursor, error) {
+func newRecursor(cfg *config.Config, log *slog.Logger) (*pipeline.Recursor, error) {
 	rc := cfg.Resolver
 	if !rc.Enabled() {
 		return nil, nil
@@ -327,9 +328,9 @@ func newRecursor(cfg *config.Config, log *slog.Logger) (*server.Recursor, error)
 	// Served zones answer before this stage anyway; forwarded ones under a special-use name are
 	// carved out of the local answers.
 	var except []string
-	var fwds []server.Forward
+	var fwds []pipeline.Forward
 	for _, f := range rc.Forward {
-		fw := server.Forward{Zone: f.Zone}
+		fw := pipeline.Forward{Zone: f.Zone}
 		for _, a := range f.Upstreams {
 			up, err := upstream.ParseAddr(a)
 			if err != nil {
@@ -342,12 +343,12 @@ func newRecursor(cfg *config.Config, log *slog.Logger) (*server.Recursor, error)
 			except = append(except, f.Zone)
 		}
 	}
-	local, err := server.NewSpecialUse(rc.SpecialUseOff)
+	local, err := pipeline.NewSpecialUse(rc.SpecialUseOff)
 	if err != nil {
 		return nil, err
 	}
 	log.Info("recursion on", "root_hints", rc.RootHints, "servers", len(hints), "forward_zones", len(fwds), "allow", rc.AllowedNets())
-	return server.NewRecursor(server.RecursorConfig{
+	return pipeline.NewRecursor(pipeline.RecursorConfig{
 		Hints:     hints,
 		Allow:     rc.AllowedNets(),
 		Exchanger: resolver.NewUpstreams(53, time.Second),

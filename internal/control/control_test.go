@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"warden/internal/authority"
+	"warden/internal/pipeline"
 	"warden/internal/policy"
 	"warden/internal/server"
 	"warden/internal/wire"
@@ -17,7 +18,7 @@ import (
 
 func TestControlRefusals(t *testing.T) {
 	empty, _ := authority.New(nil)
-	pipe := server.NewPipeline(wire.Limits{}, &server.Snapshot{Authority: empty})
+	pipe := pipeline.NewPipeline(wire.Limits{}, &pipeline.Snapshot{Authority: empty})
 	log := slog.New(slog.DiscardHandler)
 	guard := server.NewPolicyGuard(pipe, policy.BreakerConfig{}, 4, log)
 	socket := filepath.Join(t.TempDir(), "control.sock")

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"warden/internal/authority"
+	"warden/internal/pipeline"
 	"warden/internal/policy"
 	"warden/internal/server"
 	"warden/internal/wire"
@@ -74,7 +75,7 @@ func testGuard(t testing.TB) *server.PolicyGuard {
 	if err != nil {
 		t.Fatal(err)
 	}
-	pipe := server.NewPipeline(wire.Limits{}, &server.Snapshot{Authority: empty})
+	pipe := pipeline.NewPipeline(wire.Limits{}, &pipeline.Snapshot{Authority: empty})
 	return server.NewPolicyGuard(pipe, policy.BreakerConfig{}, 4, slog.New(slog.DiscardHandler))
 }
 

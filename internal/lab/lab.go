@@ -14,6 +14,7 @@ import (
 	"codeberg.org/miekg/dns"
 
 	"warden/internal/authority"
+	"warden/internal/pipeline"
 	"warden/internal/query"
 	"warden/internal/server"
 	"warden/internal/wire"
@@ -122,13 +123,13 @@ func handlerFor(s Server) (server.Handler, error) {
 	if err != nil {
 		return nil, fmt.Errorf("lab server %s: %w", s.Name, err)
 	}
-	pipe := server.NewPipeline(wire.Limits{UDPPayload: 1232}, &server.Snapshot{Authority: set})
+	pipe := pipeline.NewPipeline(wire.Limits{UDPPayload: 1232}, &pipeline.Snapshot{Authority: set})
 	return misbehave{pipe: pipe, how: s.Behaviour}, nil
 }
 
 // misbehave turns a correct server into one of the broken kinds a resolver meets.
 type misbehave struct {
-	pipe *server.Pipeline
+	pipe *pipeline.Pipeline
 	how  Behaviour
 }
 

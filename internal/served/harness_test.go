@@ -18,6 +18,7 @@ import (
 	"warden/internal/config"
 	"warden/internal/control"
 	"warden/internal/dnstest"
+	"warden/internal/pipeline"
 	"warden/internal/server"
 	"warden/internal/transfer"
 	"warden/internal/tsig"
@@ -84,14 +85,14 @@ func startNode(t testing.TB, name string, cfg *config.Config, addr netip.AddrPor
 func (n *node) start(addr netip.AddrPort) {
 	n.t.Helper()
 	empty, _ := authority.New(nil)
-	pipe := server.NewPipeline(wire.Limits{}, &server.Snapshot{Authority: empty})
+	pipe := pipeline.NewPipeline(wire.Limits{}, &pipeline.Snapshot{Authority: empty})
 	log := slog.New(slog.NewTextHandler(n.logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
-	n.m = New(log, func(set *authority.Set) { pipe.Update(func(s *server.Snapshot) { s.Authority = set }) })
+	n.m = New(log, func(set *authority.Set) { pipe.Update(func(s *pipeline.Snapshot) { s.Authority = set }) })
 	if err := n.m.Start(n.cfg); err != nil {
 		n.m.Close()
 		n.t.Fatalf("%s: start: %v", n.name, err)
 	}
-	pipe.Update(func(s *server.Snapshot) { s.Zones = n.m })
+	pipe.Update(func(s *pipeline.Snapshot) { s.Zones = n.m })
 	listen := "127.0.0.1:0"
 	if addr.IsValid() {
 		listen = addr.String()

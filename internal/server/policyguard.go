@@ -17,7 +17,7 @@ import (
 // far above its history until a person resumes it. It changes only the snapshot's policy
 // (Pipeline.Update), so zone and resolver reloads, which change the rest, never undo it.
 type PolicyGuard struct {
-	pipe    *Pipeline
+	pipe    PolicyTarget
 	log     *slog.Logger
 	breaker *policy.Breaker
 
@@ -25,10 +25,16 @@ type PolicyGuard struct {
 	history *policy.History[*policy.Policy]
 }
 
-// NewPolicyGuard returns the guard of pipe, whose snapshot's policy (possibly nil) is version 1.
-func NewPolicyGuard(pipe *Pipeline, breaker policy.BreakerConfig, keep int, log *slog.Logger) *PolicyGuard {
+// PolicyTarget is where the guard puts a policy in force: the query pipeline.
+type PolicyTarget interface {
+	Policy() *policy.Policy
+	SetPolicy(*policy.Policy)
+}
+
+// NewPolicyGuard returns the guard of pipe, whose policy (possibly nil) is version 1.
+func NewPolicyGuard(pipe PolicyTarget, breaker policy.BreakerConfig, keep int, log *slog.Logger) *PolicyGuard {
 	g := &PolicyGuard{pipe: pipe, log: log, breaker: policy.NewBreaker(breaker), history: policy.NewHistory[*policy.Policy](keep)}
-	g.history.Add(pipe.Snapshot().Policy, "start", time.Now())
+	g.history.Add(pipe.Policy(), "start", time.Now())
 	return g
 }
 
@@ -40,7 +46,7 @@ func (g *PolicyGuard) Install(pol *policy.Policy, reason string) policy.Version[
 	defer g.mu.Unlock()
 	g.keepSuspended(pol)
 	v := g.history.Add(pol, reason, time.Now())
-	g.pipe.Update(func(s *Snapshot) { s.Policy = pol })
+	g.pipe.SetPolicy(pol)
 	g.log.Info("policy in force", "version", v.N, "reason", reason, "sets", len(pol.Sets()))
 	return v
 }
@@ -64,7 +70,7 @@ func (g *PolicyGuard) Rollback() (policy.Version[*policy.Policy], error) {
 		return v, err
 	}
 	g.keepSuspended(v.Policy)
-	g.pipe.Update(func(s *Snapshot) { s.Policy = v.Policy })
+	g.pipe.SetPolicy(v.Policy)
 	g.log.Warn("policy rolled back", "version", v.N, "reason", v.Reason)
 	return v, nil
 }
@@ -76,7 +82,7 @@ var ErrNoSuchSet = errors.New("no rule set of that name in force")
 func (g *PolicyGuard) Resume(name string) error {
 	g.mu.Lock()
 	defer g.mu.Unlock()
-	for _, s := range g.pipe.Snapshot().Policy.Sets() {
+	for _, s := range g.pipe.Policy().Sets() {
 		if s.Name() == name {
 			g.breaker.Resume(s)
 			g.log.Warn("policy rule set resumed by an operator", "set", name)
@@ -101,7 +107,7 @@ func (g *PolicyGuard) Run(ctx context.Context) {
 }
 
 func (g *PolicyGuard) tick(now time.Time) {
-	pol := g.pipe.Snapshot().Policy
+	pol := g.pipe.Policy()
 	sets := pol.Sets()
 	watched := make([]policy.Watched, len(sets))
 	for i, s := range sets {
@@ -149,7 +155,7 @@ func (g *PolicyGuard) Status() PolicyStatus {
 	if v, ok := g.history.Current(); ok {
 		st.Version, st.Reason, st.Since = v.N, v.Reason, v.At
 	}
-	pol := g.pipe.Snapshot().Policy
+	pol := g.pipe.Policy()
 	st.Queries = pol.Queries()
 	for _, s := range pol.Sets() {
 		st.Sets = append(st.Sets, RuleSetStatus{Name: s.Name(), Rules: s.Len(), Hits: s.Hits(), Shadow: s.Shadow(), Suspended: s.Suspended()})

@@ -1,14 +1,16 @@
-package server
+package pipeline
 
 import (
 	"encoding/binary"
 	"fmt"
 	"testing"
+	"time"
 
 	"codeberg.org/miekg/dns"
 
 	"warden/internal/authority"
 	"warden/internal/query"
+	"warden/internal/server"
 	"warden/internal/wire"
 	"warden/internal/zone"
 )
@@ -195,11 +197,23 @@ func benchPipeline(b *testing.B, name string) {
 	out := make([]byte, 0, 65535)
 	// Through the interface, as the listeners call it: a direct call could be inlined into the
 	// loop, which no listener gets.
-	var h Handler = p
+	var h server.Handler = p
 	b.ReportAllocs()
 	for b.Loop() {
 		if h.ServeDNS(req, out) == nil {
 			b.Fatal("no answer")
 		}
+	}
+}
+
+// waitUntil polls cond for up to 10 s and fails the test if it never holds.
+func waitUntil(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out waiting for %s", what)
+		}
+		time.Sleep(5 * time.Millisecond)
 	}
 }

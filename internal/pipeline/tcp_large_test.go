@@ -1,10 +1,11 @@
-package server
+package pipeline
 
 import (
 	"context"
 	"fmt"
 	"testing"
 	"time"
+	"warden/internal/server"
 
 	"codeberg.org/miekg/dns"
 )
@@ -16,7 +17,7 @@ func TestTCPLargeAnswer(t *testing.T) {
 		big += fmt.Sprintf("txt TXT \"%03d a fairly long string to make the answer larger than four KiB\"\n", i)
 	}
 	p := testPipeline(t, big)
-	l, err := Listen(ListenerConfig{Addr: "127.0.0.1:0", UDPWorkers: 1}, p, nil)
+	l, err := server.Listen(server.ListenerConfig{Addr: "127.0.0.1:0", UDPWorkers: 1}, p, nil)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -1,4 +1,4 @@
-package server_test
+package pipeline_test
 
 import (
 	"context"
@@ -16,6 +16,7 @@ import (
 	"warden/internal/cache"
 	"warden/internal/dnstest"
 	"warden/internal/lab"
+	"warden/internal/pipeline"
 	"warden/internal/resolver"
 	"warden/internal/server"
 	"warden/internal/upstream"
@@ -80,10 +81,10 @@ func TestRecursionThroughLab(t *testing.T) {
 	}
 
 	// Clients outside the allowed networks are refused.
-	if rec2 := server.NewRecursor(server.RecursorConfig{Allow: []netip.Prefix{netip.MustParsePrefix("10.0.0.0/8")},
+	if rec2 := pipeline.NewRecursor(pipeline.RecursorConfig{Allow: []netip.Prefix{netip.MustParsePrefix("10.0.0.0/8")},
 		Exchanger: resolver.NewUpstreams(53, time.Second), Timeout: time.Second, MaxConcurrent: 1}); rec2 != nil {
 		empty, _ := authority.New(nil)
-		pipe.Update(func(s *server.Snapshot) { s.Authority, s.Recursion = empty, rec2 })
+		pipe.Update(func(s *pipeline.Snapshot) { s.Authority, s.Recursion = empty, rec2 })
 		ctx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
 		defer cancel()
 		r, err := dns.Exchange(ctx, dns.NewMsg("www.shop.example.", dns.TypeA), "udp", warden)
@@ -120,10 +121,10 @@ func TestForwarding(t *testing.T) {
 		}
 		ups = append(ups, up)
 	}
-	_, addr := serveRecursion(t, server.NewRecursor(server.RecursorConfig{
+	_, addr := serveRecursion(t, pipeline.NewRecursor(pipeline.RecursorConfig{
 		Allow:     []netip.Prefix{netip.MustParsePrefix("127.0.0.0/8")},
 		Exchanger: resolver.NewUpstreams(53, time.Second), Timeout: 3 * time.Second, MaxConcurrent: 10,
-		Forwards: []server.Forward{{Zone: "example.test.", Upstreams: ups}},
+		Forwards: []pipeline.Forward{{Zone: "example.test.", Upstreams: ups}},
 	}))
 	ask := func(name string, network string) *dns.Msg {
 		t.Helper()
@@ -152,11 +153,11 @@ func TestForwarding(t *testing.T) {
 
 // Special-use names are answered by the resolver itself, never sent anywhere.
 func TestSpecialUseNames(t *testing.T) {
-	local, err := server.NewSpecialUse(nil)
+	local, err := pipeline.NewSpecialUse(nil)
 	if err != nil {
 		t.Fatal(err)
 	}
-	_, addr := serveRecursion(t, server.NewRecursor(server.RecursorConfig{
+	_, addr := serveRecursion(t, pipeline.NewRecursor(pipeline.RecursorConfig{
 		Allow: []netip.Prefix{netip.MustParsePrefix("127.0.0.0/8")}, Timeout: time.Second, MaxConcurrent: 1,
 		Local: local, LocalExcept: []string{"corp.home.arpa."},
 	}))
@@ -235,10 +236,10 @@ func TestPoisonRejected(t *testing.T) {
 
 // serveRecursion runs a pipeline with no zones and rec as its resolution stage on a loopback port
 // for the rest of the test, and returns it with the address.
-func serveRecursion(t *testing.T, rec *server.Recursor) (*server.Pipeline, string) {
+func serveRecursion(t *testing.T, rec *pipeline.Recursor) (*pipeline.Pipeline, string) {
 	t.Helper()
 	empty, _ := authority.New(nil)
-	pipe := server.NewPipeline(wire.Limits{UDPPayload: 1232}, &server.Snapshot{Authority: empty, Recursion: rec})
+	pipe := pipeline.NewPipeline(wire.Limits{UDPPayload: 1232}, &pipeline.Snapshot{Authority: empty, Recursion: rec})
 	ln, err := server.Listen(server.ListenerConfig{Addr: "127.0.0.1:0", UDPWorkers: 1}, pipe, nil)
 	if err != nil {
 		t.Fatal(err)
@@ -248,13 +249,13 @@ func serveRecursion(t *testing.T, rec *server.Recursor) (*server.Pipeline, strin
 }
 
 // labRecursor resolves from the mini internet's root for loopback clients.
-func labRecursor(t *testing.T, l *lab.Lab) *server.Recursor {
+func labRecursor(t *testing.T, l *lab.Lab) *pipeline.Recursor {
 	t.Helper()
 	hints, err := resolver.ParseHints([]byte(l.RootHints()), "lab hints")
 	if err != nil {
 		t.Fatal(err)
 	}
-	return server.NewRecursor(server.RecursorConfig{
+	return pipeline.NewRecursor(pipeline.RecursorConfig{
 		Hints: hints, Allow: []netip.Prefix{netip.MustParsePrefix("127.0.0.0/8")},
 		Exchanger: resolver.NewUpstreams(53, 700*time.Millisecond), Timeout: 8 * time.Second, MaxConcurrent: 100,
 	})
@@ -270,9 +271,9 @@ func TestPrefetch(t *testing.T) {
 	var offset atomic.Int64 // seconds the test clock runs ahead
 	start := time.Now()
 	c := cache.New(cache.Config{Now: func() time.Time { return start.Add(time.Duration(offset.Load()) * time.Second) }})
-	_, addr := serveRecursion(t, server.NewRecursor(server.RecursorConfig{
+	_, addr := serveRecursion(t, pipeline.NewRecursor(pipeline.RecursorConfig{
 		Allow: []netip.Prefix{netip.MustParsePrefix("127.0.0.0/8")}, Timeout: 3 * time.Second, MaxConcurrent: 10,
-		Cache: c, Forwards: []server.Forward{{Zone: "example.test.", Upstreams: []upstream.Upstream{up}}},
+		Cache: c, Forwards: []pipeline.Forward{{Zone: "example.test.", Upstreams: []upstream.Upstream{up}}},
 	}))
 	ttl := func() uint32 {
 		t.Helper()

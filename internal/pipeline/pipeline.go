@@ -1,4 +1,4 @@
-package server
+package pipeline
 
 import (
 	"sync/atomic"
@@ -45,7 +45,7 @@ type ZoneOps interface {
 }
 
 // Pipeline is the path of one query, in the order of the design: admission, then the served zones.
-// It implements Handler; it is safe for concurrent use and does not allocate on a hit.
+// It implements server.Handler (the listeners' interface); it is safe for concurrent use and does not allocate on a hit.
 type Pipeline struct {
 	limits wire.Limits
 	snap   atomic.Pointer[Snapshot]
@@ -80,7 +80,11 @@ func (p *Pipeline) Update(change func(*Snapshot)) {
 	}
 }
 
-var _ Handler = (*Pipeline)(nil)
+// Policy returns the response policy in force (nil for none).
+func (p *Pipeline) Policy() *policy.Policy { return p.snap.Load().Policy }
+
+// SetPolicy puts pol in force, leaving the rest of the snapshot as it is.
+func (p *Pipeline) SetPolicy(pol *policy.Policy) { p.Update(func(s *Snapshot) { s.Policy = pol }) }
 
 // ServeDNS answers one query.
 func (p *Pipeline) ServeDNS(req *query.Request, out []byte) []byte {

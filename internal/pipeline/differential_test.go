@@ -1,10 +1,11 @@
-package server
+package pipeline
 
 import (
 	"testing"
 
 	"warden/internal/authority"
 	"warden/internal/dnstest"
+	"warden/internal/server"
 	"warden/internal/wire"
 	"warden/internal/zone"
 )
@@ -25,7 +26,7 @@ func startWarden(t *testing.T, zones []dnstest.Zone) string {
 		t.Fatal(err)
 	}
 	pipe := NewPipeline(wire.Limits{UDPPayload: 1232}, &Snapshot{Authority: set})
-	l, err := Listen(ListenerConfig{Addr: "127.0.0.1:0", UDPWorkers: 1}, pipe, nil)
+	l, err := server.Listen(server.ListenerConfig{Addr: "127.0.0.1:0", UDPWorkers: 1}, pipe, nil)
 	if err != nil {
 		t.Fatal(err)
 	}

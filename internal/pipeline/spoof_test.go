@@ -1,4 +1,4 @@
-package server_test
+package pipeline_test
 
 import (
 	"bufio"
@@ -22,8 +22,8 @@ import (
 	"golang.org/x/sys/unix"
 
 	"warden/internal/lab"
+	"warden/internal/pipeline"
 	"warden/internal/resolver"
-	"warden/internal/server"
 )
 
 // What forged packets claim. The addresses are from the documentation ranges (RFC 5737) and the
@@ -109,7 +109,7 @@ func spoofPhase(t *testing.T, hints []resolver.NameServer, raw int, mode spoofMo
 	// behind others waits for theirs too.
 	x := resolver.NewUpstreams(53, 3*time.Second)
 	t.Cleanup(x.Close)
-	_, addr := serveRecursion(t, server.NewRecursor(server.RecursorConfig{
+	_, addr := serveRecursion(t, pipeline.NewRecursor(pipeline.RecursorConfig{
 		Hints: hints, Allow: []netip.Prefix{netip.MustParsePrefix("127.0.0.0/8")},
 		Exchanger: x, Timeout: 8 * time.Second, MaxConcurrent: 100,
 	}))

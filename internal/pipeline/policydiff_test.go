@@ -1,4 +1,4 @@
-package server_test
+package pipeline_test
 
 import (
 	"context"
@@ -14,6 +14,7 @@ import (
 	"warden/internal/authority"
 	"warden/internal/dnstest"
 	"warden/internal/lab"
+	"warden/internal/pipeline"
 	"warden/internal/policy"
 	"warden/internal/server"
 	"warden/internal/wire"
@@ -117,7 +118,7 @@ func TestPolicyDifferentialBIND(t *testing.T) {
 	})
 	waitForPolicy(t, named)
 	empty, _ := authority.New(nil)
-	pipe := server.NewPipeline(wire.Limits{UDPPayload: 1232}, &server.Snapshot{Authority: empty, Recursion: labRecursor(t, l), Policy: policy.New(sets...)})
+	pipe := pipeline.NewPipeline(wire.Limits{UDPPayload: 1232}, &pipeline.Snapshot{Authority: empty, Recursion: labRecursor(t, l), Policy: policy.New(sets...)})
 	ln, err := server.Listen(server.ListenerConfig{Addr: "127.0.0.1:0", UDPWorkers: 1}, pipe, nil)
 	if err != nil {
 		t.Fatal(err)

@@ -1,4 +1,4 @@
-package server
+package pipeline
 
 import (
 	"fmt"
@@ -21,6 +21,7 @@ import (
 	"warden/internal/dnstest"
 	"warden/internal/policy"
 	"warden/internal/query"
+	"warden/internal/server"
 )
 
 // logBuffer is a log destination the test reads while the server writes.
@@ -31,10 +32,10 @@ func logger(b *logBuffer) *slog.Logger { return slog.New(slog.NewTextHandler(b, 
 
 // loadedPipeline is cachedPipeline with the policy of cfg, kept current by a PolicyLoader that
 // the test closes at its end.
-func loadedPipeline(t *testing.T, cfg *config.Config, log *slog.Logger, records ...string) (*Pipeline, *PolicyLoader) {
+func loadedPipeline(t *testing.T, cfg *config.Config, log *slog.Logger, records ...string) (*Pipeline, *server.PolicyLoader) {
 	t.Helper()
 	p := cachedPipeline(t, nil, records...)
-	l := NewPolicyLoader(log, func(pol *policy.Policy) { p.Update(func(s *Snapshot) { s.Policy = pol }) })
+	l := server.NewPolicyLoader(log, func(pol *policy.Policy) { p.Update(func(s *Snapshot) { s.Policy = pol }) })
 	t.Cleanup(l.Close)
 	if err := l.Load(t.Context(), cfg, false); err != nil {
 		t.Fatal(err)
@@ -268,17 +269,6 @@ func TestBlocklistReload(t *testing.T) {
 	}
 	if p.snap.Load().Policy != nil {
 		t.Error("an empty policy is still in the snapshot")
-	}
-}
-
-func waitUntil(t *testing.T, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(5 * time.Millisecond)
 	}
 }
 
