@@ -44,7 +44,7 @@ type ZoneOps interface {
 	ServeSigned(req *query.Request, out []byte, answer func(*query.Request, []byte) []byte) []byte
 }
 
-// Pipeline is the path of one query, in the order of the design: admission, then the served zones.
+// Pipeline is the path of one query, in the order of the design (ServeDNS lists the stages).
 // It implements server.Handler (the listeners' interface); it is safe for concurrent use and does not allocate on a hit.
 type Pipeline struct {
 	limits wire.Limits
@@ -86,66 +86,98 @@ func (p *Pipeline) Policy() *policy.Policy { return p.snap.Load().Policy }
 // SetPolicy puts pol in force, leaving the rest of the snapshot as it is.
 func (p *Pipeline) SetPolicy(pol *policy.Policy) { p.Update(func(s *Snapshot) { s.Policy = pol }) }
 
-// ServeDNS answers one query.
+// ServeDNS answers one query. The stages run in this order, each a method below with the same
+// shape: it either answers (the response, or nil for none at all, with req.Outcome saying who
+// answered) or passes the query on.
+//
+//  1. admission: malformed messages, other opcodes and classes, zone operations, signed queries
+//  2. question policy: client-IP and QNAME rules of a recursive query, before anything is looked up
+//  3. served zones: the closest enclosing zone that Warden serves
+//  4. cache, 5. resolution or forwarding, 6. response policy: in the Recursor (recursion.go),
+//     because a resolved answer may come after ServeDNS has returned
+//
+// Rendering is internal/wire's, for every stage: the same limits and truncation everywhere.
 func (p *Pipeline) ServeDNS(req *query.Request, out []byte) []byte {
-	// 1. Admission: only the header, question and OPT record are read.
+	snap := p.snap.Load()
+	if res, done := p.admission(snap, req, out); done {
+		return res
+	}
+	res, done, pending := p.questionPolicy(snap, req, out)
+	if done {
+		return res
+	}
+	if res, done := p.servedZones(snap, req, out); done {
+		return res
+	}
+	return p.recursion(snap, req, out, pending)
+}
+
+// admission parses the header, the question and the OPT record, and answers what is not a plain
+// query for names: errors as Knot gives them, zone operations (NOTIFY, UPDATE, transfers) by the
+// zone manager, TSIG-signed queries from the zones alone.
+func (p *Pipeline) admission(snap *Snapshot, req *query.Request, out []byte) ([]byte, bool) {
 	switch req.Parse() {
 	case query.Drop:
-		return nil
+		return nil, true
 	case query.FormErr:
 		if req.QuestionEnd == 0 && !knownOpcode(req.Opcode) {
-			return p.limits.RenderRcode(out, req, rcodeNotImp, wire.NoEDE)
+			return p.local(out, req, rcodeNotImp, wire.NoEDE), true
 		}
-		return p.limits.RenderRcode(out, req, rcodeFormErr, wire.NoEDE)
+		return p.local(out, req, rcodeFormErr, wire.NoEDE), true
 	case query.BadVers:
-		return p.limits.RenderRcode(out, req, rcodeBadVers, wire.NoEDE)
+		return p.local(out, req, rcodeBadVers, wire.NoEDE), true
 	}
-	snap := p.snap.Load()
 	if rcode := admit(req); rcode != 0 {
 		if rcode == rcodeNotAuth && snap.Zones != nil {
-			// NOTIFY, UPDATE and transfers: for the zones' own handler to check and answer.
-			return snap.Zones.ServeZoneOp(req, out)
+			req.Outcome.Source = query.SourceAuthority
+			return snap.Zones.ServeZoneOp(req, out), true
 		}
 		ede := wire.NoEDE
 		if rcode == rcodeRefused {
 			ede = wire.EDENotAuthoritative
 		}
-		return p.limits.RenderRcode(out, req, rcode, ede)
+		return p.local(out, req, rcode, ede), true
 	}
-
 	if req.HasTSIG {
-		return p.serveSigned(snap, req, out)
+		return p.serveSigned(snap, req, out), true
 	}
-	// 2. Policy, question stage: client-IP and QNAME rules answer before anything is looked up,
-	// unless a policy zone with response rules comes first; then pol goes on to the answer.
-	var pol *policy.Policy
-	if snap.Policy != nil {
-		var done bool
-		var res []byte
-		if res, done, pol = p.policyQuestion(snap, req, out); done {
-			return res
-		}
-	}
-	// 3. Authority: a served zone that encloses the name answers; one that has no data yet (or
-	// has expired) answers SERVFAIL.
+	return nil, false
+}
+
+// local renders an error the server gives by itself.
+func (p *Pipeline) local(out []byte, req *query.Request, rcode uint16, ede int) []byte {
+	req.Outcome.Source = query.SourceLocal
+	return p.limits.RenderRcode(out, req, rcode, ede)
+}
+
+// servedZones answers from the closest enclosing served zone; one that has no data yet (or has
+// expired) answers SERVFAIL.
+func (p *Pipeline) servedZones(snap *Snapshot, req *query.Request, out []byte) ([]byte, bool) {
 	if snap.Authority.Unavailable(req.Lower()) {
-		return p.limits.RenderRcode(out, req, rcodeServFail, wire.NoEDE)
+		req.Outcome.Source = query.SourceAuthority
+		return p.limits.RenderRcode(out, req, rcodeServFail, wire.NoEDE), true
 	}
 	if t := snap.Authority.Answer(req); t != nil {
-		return p.limits.Render(out, req, t)
+		req.Outcome.Source = query.SourceAuthority
+		return p.limits.Render(out, req, t), true
 	}
-	// 4. Resolution, when configured, for everything else; the cache first. The policy's
-	// response stage runs there, on fresh and cached answers alike.
-	if snap.Recursion != nil {
-		// Only clients allowed to recurse count: the refused could otherwise dilute the
-		// corpus a policy change is checked on. The ID decides first, so the client check
-		// runs for sampled questions only.
-		if p.Recent.wants(req.ID) && snap.Recursion.allowed(req.Client.Addr()) {
-			p.Recent.add(req.Lower())
-		}
-		return snap.Recursion.ServePolicy(req, out, pol)
+	return nil, false
+}
+
+// recursion hands what no zone holds to the Recursor: the cache, then resolution or forwarding,
+// then the response stage of pending (the policy, when its question stage could not decide). A
+// server without recursion refuses.
+func (p *Pipeline) recursion(snap *Snapshot, req *query.Request, out []byte, pending *policy.Policy) []byte {
+	if snap.Recursion == nil {
+		return p.local(out, req, rcodeRefused, wire.EDENotAuthoritative)
 	}
-	return p.limits.RenderRcode(out, req, rcodeRefused, wire.EDENotAuthoritative)
+	// Only clients allowed to recurse count: the refused could otherwise dilute the corpus a
+	// policy change is checked on. The ID decides first, so the client check runs for sampled
+	// questions only.
+	if p.Recent.wants(req.ID) && snap.Recursion.allowed(req.Client.Addr()) {
+		p.Recent.add(req.Lower())
+	}
+	return snap.Recursion.ServePolicy(req, out, pending)
 }
 
 // serveSigned answers a signed query (a secondary's SOA check, say) from the zones alone, signed
@@ -153,7 +185,7 @@ func (p *Pipeline) ServeDNS(req *query.Request, out []byte) []byte {
 // ServeDNS so that the common path does not carry its closure.
 func (p *Pipeline) serveSigned(snap *Snapshot, req *query.Request, out []byte) []byte {
 	if snap.Zones == nil {
-		return p.limits.RenderRcode(out, req, rcodeNotAuth, wire.NoEDE)
+		return p.local(out, req, rcodeNotAuth, wire.NoEDE)
 	}
 	return snap.Zones.ServeSigned(req, out, func(inner *query.Request, out []byte) []byte {
 		return p.answerFromZones(snap, inner, out)
@@ -162,13 +194,10 @@ func (p *Pipeline) serveSigned(snap *Snapshot, req *query.Request, out []byte) [
 
 // answerFromZones answers req from the served zones only: REFUSED outside them.
 func (p *Pipeline) answerFromZones(snap *Snapshot, req *query.Request, out []byte) []byte {
-	if snap.Authority.Unavailable(req.Lower()) {
-		return p.limits.RenderRcode(out, req, rcodeServFail, wire.NoEDE)
+	if res, done := p.servedZones(snap, req, out); done {
+		return res
 	}
-	if t := snap.Authority.Answer(req); t != nil {
-		return p.limits.Render(out, req, t)
-	}
-	return p.limits.RenderRcode(out, req, rcodeRefused, wire.EDENotAuthoritative)
+	return p.local(out, req, rcodeRefused, wire.EDENotAuthoritative)
 }
 
 func knownOpcode(op uint8) bool {

@@ -49,10 +49,12 @@ func policyQuery(req *query.Request, buf *[256]byte) policy.Query {
 	}
 }
 
-// policyQuestion is the question stage. done says the policy answered (out, nil for DROP); pol is
-// the policy to apply to the answer when the question stage could not decide alone.
-func (p *Pipeline) policyQuestion(snap *Snapshot, req *query.Request, out []byte) (res []byte, done bool, pol *policy.Policy) {
-	if req.Flags&query.FlagRD == 0 || snap.Recursion == nil || !snap.Recursion.allowed(req.Client.Addr()) {
+// questionPolicy is the question stage: client-IP and QNAME rules of a recursive query from a
+// client allowed to recurse answer before anything is looked up. done says the policy answered
+// (res; nil for DROP); pending is the policy still to see the answer, when a policy zone with
+// response rules stands before any rule that matched (BIND's qname-wait-recurse no).
+func (p *Pipeline) questionPolicy(snap *Snapshot, req *query.Request, out []byte) (res []byte, done bool, pending *policy.Policy) {
+	if snap.Policy == nil || req.Flags&query.FlagRD == 0 || snap.Recursion == nil || !snap.Recursion.allowed(req.Client.Addr()) {
 		return nil, false, nil
 	}
 	var buf [256]byte
@@ -74,12 +76,16 @@ func (r *Recursor) applyPolicy(req *query.Request, m policy.Match, chain []dns.R
 	switch m.Action {
 	case policy.NoAction, policy.Passthru:
 		return out, false
-	case policy.Drop:
-		return nil, true
 	case policy.TCPOnly:
 		if req.Transport == query.TCP {
 			return out, false
 		}
+	}
+	req.Outcome = policyOutcome(m)
+	switch m.Action {
+	case policy.Drop:
+		return nil, true
+	case policy.TCPOnly:
 		out = r.limits.RenderRcode(out, req, dns.RcodeSuccess, m.EDE())
 		out[2] |= byte(query.FlagTC >> 8)
 		out[3] |= byte(query.FlagRA)
@@ -92,6 +98,11 @@ func (r *Recursor) applyPolicy(req *query.Request, m policy.Match, chain []dns.R
 		}), true
 	}
 	return r.renderPolicy(req, m, chain, out[:0]), true
+}
+
+// policyOutcome records that m's rule made the answer.
+func policyOutcome(m policy.Match) query.Outcome {
+	return query.Outcome{Source: query.SourcePolicy, PolicySet: m.Rule.Set.Name(), PolicyRule: m.Rule.Owner}
 }
 
 // redirectTarget returns the target of a CNAME among a Local action's records when the question
@@ -188,6 +199,7 @@ func policySOA(m policy.Match) []dns.RR {
 // resolveRedirect resolves the target of a policy CNAME and answers with the CNAME (and the chain
 // before it) followed by what the target resolved to, as BIND does.
 func (r *Recursor) resolveRedirect(req *query.Request, m policy.Match, chain []dns.RR, target string, out []byte) []byte {
+	req.Outcome = policyOutcome(m)
 	res := r.resolve(resolver.Question{Name: target, Type: req.QType})
 	if res.Rcode == dns.RcodeServerFailure {
 		return r.render(req, res, out)

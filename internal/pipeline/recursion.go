@@ -105,10 +105,11 @@ func (r *Recursor) Serve(req *query.Request, out []byte) []byte { return r.Serve
 // (cached or resolved) before it goes out.
 func (r *Recursor) ServePolicy(req *query.Request, out []byte, pol *policy.Policy) []byte {
 	if !r.allowed(req.Client.Addr()) {
-		return r.limits.RenderRcode(out, req, rcodeRefused, edeProhibited)
+		return r.refuse(out, req, rcodeRefused, edeProhibited)
 	}
-	// 5. The cache: a hit is the stored answer with ID, TTLs and the client's case patched in.
+	// 4. The cache: a hit is the stored answer with ID, TTLs and the client's case patched in.
 	if res, st := r.cache.Get(req, out); st.Found() {
+		req.Outcome.Source = query.SourceCache
 		if st == cache.Prefetch {
 			r.prefetch(req)
 		}
@@ -121,6 +122,7 @@ func (r *Recursor) ServePolicy(req *query.Request, out []byte, pol *policy.Polic
 	// only after the cache keeps the common hit to one lookup.
 	if r.local != nil && (len(r.except) == 0 || !under(wire.NameString(req.Lower()), r.except)) {
 		if t := r.local.Answer(req); t != nil {
+			req.Outcome.Source = query.SourceLocal
 			out = r.limits.Render(out, req, t)
 			out[3] |= query.FlagRA
 			return out
@@ -128,17 +130,20 @@ func (r *Recursor) ServePolicy(req *query.Request, out []byte, pol *policy.Polic
 	}
 	if req.Flags&query.FlagRD == 0 {
 		// Not in the cache, and the client asked us not to go and find it.
-		return r.limits.RenderRcode(out, req, rcodeRefused, wire.NoEDE)
+		return r.refuse(out, req, rcodeRefused, wire.NoEDE)
 	}
 	q := resolver.Question{Name: wire.NameString(req.Lower()), Type: req.QType}
 	fwd := r.forwardFor(q.Name)
 	if fwd == nil && len(r.hints) == 0 {
-		return r.limits.RenderRcode(out, req, rcodeRefused, wire.EDENotAuthoritative)
+		return r.refuse(out, req, rcodeRefused, wire.EDENotAuthoritative)
 	}
+	// 5. Resolution or forwarding, then 6. the response policy.
 	return r.async(req, out, func(req *query.Request, buf []byte) []byte {
 		if fwd != nil {
+			req.Outcome.Source = query.SourceForward
 			return r.policyResponse(req, pol, r.forward(fwd, req, buf), nil)
 		}
+		req.Outcome.Source = query.SourceResolver
 		res := r.resolve(q)
 		out := r.answer(req, res, buf)
 		if pol != nil && res.Rcode != dns.RcodeServerFailure {
@@ -154,7 +159,7 @@ func (r *Recursor) async(req *query.Request, out []byte, work func(req *query.Re
 	select {
 	case r.slots <- struct{}{}:
 	default:
-		return r.limits.RenderRcode(out, req, rcodeServFail, wire.NoEDE)
+		return r.refuse(out, req, rcodeServFail, wire.NoEDE)
 	}
 	if req.Later == nil {
 		defer func() { <-r.slots }()
@@ -195,6 +200,12 @@ func (r *Recursor) prefetch(req *query.Request) {
 	}()
 }
 
+// refuse renders an answer the resolver gives by itself (refusals, SERVFAIL when it is too busy).
+func (r *Recursor) refuse(out []byte, req *query.Request, rcode uint16, ede int) []byte {
+	req.Outcome.Source = query.SourceLocal
+	return r.limits.RenderRcode(out, req, rcode, ede)
+}
+
 func (r *Recursor) allowed(a netip.Addr) bool {
 	a = a.Unmap()
 	for _, p := range r.allow {
@@ -216,6 +227,7 @@ func (r *Recursor) resolve(q resolver.Question) resolver.Result {
 func (r *Recursor) answer(req *query.Request, res resolver.Result, out []byte) []byte {
 	if res.Rcode == dns.RcodeServerFailure {
 		if stale, st := r.cache.GetStale(req, out); st.Found() {
+			req.Outcome.Source = query.SourceCache
 			return stale
 		}
 		return r.render(req, res, out)

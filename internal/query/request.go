@@ -79,6 +79,46 @@ type Deferrer interface {
 	Defer(req *Request) Replier
 }
 
+// Source says which stage made an answer. Metrics, the query log and dnstap read it from the
+// request once the answer is made.
+type Source uint8
+
+const (
+	// SourceNone: no stage answered (yet), or the query was dropped.
+	SourceNone Source = iota
+	// SourceLocal: the server answered by itself: admission's errors and refusals, SERVFAIL when
+	// resolution cannot start, the special-use names (RFC 6761) a resolver never sends out.
+	SourceLocal
+	// SourceAuthority: a served zone.
+	SourceAuthority
+	// SourceCache: the resolver's cache, fresh or stale.
+	SourceCache
+	// SourceResolver: resolved from the root down just now.
+	SourceResolver
+	// SourceForward: asked of a configured upstream resolver just now.
+	SourceForward
+	// SourcePolicy: a response policy rule rewrote or replaced the answer.
+	SourcePolicy
+)
+
+var sourceNames = [...]string{"none", "local", "authority", "cache", "resolver", "forward", "policy"}
+
+func (s Source) String() string {
+	if int(s) < len(sourceNames) {
+		return sourceNames[s]
+	}
+	return "unknown"
+}
+
+// Outcome is what became of a query: where its answer came from and, for a policy answer, the rule
+// that made it. Strings here point at data the policy already holds: setting them never allocates.
+type Outcome struct {
+	Source Source
+	// PolicySet and PolicyRule name the rule set and the rule (its owner name as written) of a
+	// policy answer; empty otherwise.
+	PolicySet, PolicyRule string
+}
+
 // Replier sends one response to the client of a deferred query.
 type Replier interface {
 	Reply(msg []byte)
@@ -97,6 +137,10 @@ type Request struct {
 	// Stream, when not nil (TCP), sends one message to the client ahead of the handler's reply,
 	// for answers of many messages (zone transfers); the listener adds the length prefix.
 	Stream func(msg []byte) error
+
+	// Outcome is set by the stage that answers; for a deferred answer, on the request the
+	// deferred work answers.
+	Outcome Outcome
 
 	ID     uint16
 	Flags  uint16 // header flags as received (opcode and rcode bits included)
@@ -132,6 +176,7 @@ func (r *Request) reset() {
 	r.lowerLen = 0
 	r.HasEDNS, r.UDPSize, r.DO, r.EDNSVersion = false, 0, false, 0
 	r.HasTSIG = false
+	r.Outcome = Outcome{}
 }
 
 // Parse reads the header, the question and the OPT record of r.Wire. It reads the other records only
