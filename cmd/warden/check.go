@@ -9,8 +9,8 @@ import (
 
 	"warden/internal/config"
 	"warden/internal/policy"
-	"warden/internal/served"
 	"warden/internal/server"
+	"warden/internal/zones"
 )
 
 // check validates the configuration and loads every zone, policy zone and blocklist as serve
@@ -36,7 +36,7 @@ func check(args []string, stdout, stderr io.Writer) int {
 			fmt.Fprintf(stdout, "zone %s: catalog of this server's zones: built when served\n", zc.Origin)
 			continue
 		}
-		z, warnings, err := served.ReadZone(zc)
+		z, warnings, err := zones.ReadZone(zc)
 		for _, w := range warnings {
 			fmt.Fprintf(stderr, "warning: %s\n", w.Error())
 		}

@@ -23,10 +23,10 @@ import (
 	"warden/internal/pipeline"
 	"warden/internal/policy"
 	"warden/internal/resolver"
-	"warden/internal/served"
 	"warden/internal/server"
 	"warden/internal/upstream"
 	"warden/internal/wire"
+	"warden/internal/zones"
 )
 
 // loadConfig builds the configuration from the flags: the file when given (else the built-in
@@ -105,15 +105,15 @@ func runServer(ctx context.Context, f *commonFlags, cfg *config.Config, log *slo
 	pipe := pipeline.NewPipeline(wire.Limits{UDPPayload: uint16(cfg.Limits.UDPPayload)}, &pipeline.Snapshot{Authority: empty, Recursion: rec})
 	// The zone manager owns the served zones: files, secondaries, updates, catalogs. It puts each
 	// new set of zones in force itself, and answers transfers, NOTIFY and UPDATE.
-	zones := served.New(log, func(set *authority.Set) {
+	manager := zones.New(log, func(set *authority.Set) {
 		pipe.Update(func(s *pipeline.Snapshot) { s.Authority = set })
 	})
-	defer zones.Close()
-	if err := zones.Start(cfg); err != nil {
+	defer manager.Close()
+	if err := manager.Start(cfg); err != nil {
 		return err
 	}
-	pipe.Update(func(s *pipeline.Snapshot) { s.Zones = zones })
-	if missing := zones.WaitPolicyZones(ctx, 10*time.Second); len(missing) > 0 {
+	pipe.Update(func(s *pipeline.Snapshot) { s.Zones = manager })
+	if missing := manager.WaitPolicyZones(ctx, 10*time.Second); len(missing) > 0 {
 		log.Warn("policy zones still being transferred; the policy goes in force without them until they arrive", "zones", missing)
 	}
 	guard := server.NewPolicyGuard(pipe, breakerConfig(cfg.Policy.Safety.Breaker), 10, log)
@@ -154,7 +154,7 @@ func runServer(ctx context.Context, f *commonFlags, cfg *config.Config, log *slo
 		listeners = append(listeners, l)
 		log.Info("listening", "udp", l.UDPAddr().String(), "tcp", l.TCPAddr().String())
 	}
-	zones.Announce()
+	manager.Announce()
 
 	var policyFiles fileStamps
 	policyFiles.changed(cfg.Policy)
@@ -184,7 +184,7 @@ func runServer(ctx context.Context, f *commonFlags, cfg *config.Config, log *slo
 		}
 		r := <-req.done
 		return r.report, r.err
-	}, Zones: zones, Reload: func(rctx context.Context) (string, error) {
+	}, Zones: manager, Reload: func(rctx context.Context) (string, error) {
 		done := make(chan error, 1)
 		select {
 		case reloadRequests <- done:
@@ -217,7 +217,7 @@ func runServer(ctx context.Context, f *commonFlags, cfg *config.Config, log *slo
 			}
 		}
 		var errs []error
-		if err := zones.Reload(next); err != nil {
+		if err := manager.Reload(next); err != nil {
 			log.Error("reload: some zones keep their previous version", "err", err)
 			errs = append(errs, err)
 		}

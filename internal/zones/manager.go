@@ -1,4 +1,4 @@
-// Package served keeps the zones a server answers for with authority, and everything that changes
+// Package zones keeps the zones a server answers for with authority, and everything that changes
 // them: zone files read and re-read, secondaries refreshed from their primaries by IXFR and AXFR,
 // dynamic updates, catalog zones produced and consumed. Every change goes through one path
 // (Manager.commit): the new version is built and checked beside the old one, recorded in the zone's
@@ -8,7 +8,7 @@
 //
 // The manager also answers the messages that concern whole zones (transfers out, NOTIFY in,
 // UPDATE), as the pipeline's ZoneOps.
-package served
+package zones
 
 import (
 	"context"

@@ -1,4 +1,4 @@
-package served
+package zones
 
 import (
 	"fmt"
