@@ -17,14 +17,12 @@ import (
 	"time"
 
 	"warden/internal/authority"
-	"warden/internal/cache"
 	"warden/internal/config"
 	"warden/internal/control"
+	"warden/internal/daemon"
 	"warden/internal/pipeline"
 	"warden/internal/policy"
-	"warden/internal/resolver"
 	"warden/internal/server"
-	"warden/internal/upstream"
 	"warden/internal/wire"
 	"warden/internal/zones"
 )
@@ -97,7 +95,7 @@ func serve(args []string, stderr io.Writer) int {
 // runServer serves until ctx ends: it loads the zones, opens the listeners, and rebuilds the
 // snapshot on SIGHUP and when a zone file changes.
 func runServer(ctx context.Context, f *commonFlags, cfg *config.Config, log *slog.Logger) error {
-	rec, err := newRecursor(cfg, log)
+	rec, err := daemon.NewRecursor(cfg, log)
 	if err != nil {
 		return err
 	}
@@ -239,7 +237,7 @@ func runServer(ctx context.Context, f *commonFlags, cfg *config.Config, log *slo
 			return errors.Join(errs...)
 		}
 		if resolverChanged {
-			r, err := newRecursor(next, log)
+			r, err := daemon.NewRecursor(next, log)
 			if err != nil {
 				log.Error("reload: resolver configuration rejected; keeping the running one", "err", err)
 				return errors.Join(append(errs, fmt.Errorf("resolver configuration rejected: %w", err))...)
@@ -303,83 +301,4 @@ func (f *fileStamps) changed(pc config.PolicyConfig) bool {
 	diff := !maps.Equal(*f, next)
 	*f = next
 	return diff
-}
-
-// newRecursor builds the resolution stage when the configuration asks for recursion, nil otherwise.
-func newRecursor(cfg *config.Config, log *slog.Logger) (*pipeline.Recursor, error) {
-	rc := cfg.Resolver
-	if !rc.Enabled() {
-		return nil, nil
-	}
-	var hints []resolver.NameServer
-	switch rc.RootHints {
-	case "":
-	case "iana":
-		hints = resolver.IANARootHints()
-	default:
-		data, err := os.ReadFile(rc.RootHints)
-		if err != nil {
-			return nil, fmt.Errorf("root hints: %w", err)
-		}
-		if hints, err = resolver.ParseHints(data, rc.RootHints); err != nil {
-			return nil, err
-		}
-	}
-	// Served zones answer before this stage anyway; forwarded ones under a special-use name are
-	// carved out of the local answers.
-	var except []string
-	var fwds []pipeline.Forward
-	for _, f := range rc.Forward {
-		fw := pipeline.Forward{Zone: f.Zone}
-		for _, a := range f.Upstreams {
-			up, err := upstream.ParseAddr(a)
-			if err != nil {
-				return nil, fmt.Errorf("forward %s: %w", f.Zone, err)
-			}
-			fw.Upstreams = append(fw.Upstreams, up)
-		}
-		fwds = append(fwds, fw)
-		if f.Zone != "." {
-			except = append(except, f.Zone)
-		}
-	}
-	local, err := pipeline.NewSpecialUse(rc.SpecialUseOff)
-	if err != nil {
-		return nil, err
-	}
-	log.Info("recursion on", "root_hints", rc.RootHints, "servers", len(hints), "forward_zones", len(fwds), "allow", rc.AllowedNets())
-	return pipeline.NewRecursor(pipeline.RecursorConfig{
-		Hints:     hints,
-		Allow:     rc.AllowedNets(),
-		Exchanger: resolver.NewUpstreams(53, time.Second),
-		Limits: resolver.Limits{
-			MaxQueries: rc.MaxQueries, MaxReferrals: rc.MaxReferrals, MaxCNAMEs: rc.MaxCNAMEs,
-			MaxNSLookups: rc.MaxNSLookups, MaxDepth: resolver.DefaultLimits.MaxDepth,
-			MinimiseSteps: minimiseSteps(rc.QNameMinimisation),
-		},
-		MaxZoneQueries: rc.MaxZoneQueries,
-		Timeout:        rc.Timeout,
-		MaxConcurrent:  rc.MaxConcurrent,
-		UDPPayload:     uint16(cfg.Limits.UDPPayload),
-		Cache:          cache.New(cache.Config{MaxBytes: rc.CacheBytes, MinTTL: rc.MinTTL, MaxTTL: rc.MaxTTL, StaleTTL: staleTTL(rc.StaleTTL)}),
-		Forwards:       fwds,
-		Local:          local,
-		LocalExcept:    except,
-	}), nil
-}
-
-// minimiseSteps turns the qname_minimisation switch into the resolver's step bound.
-func minimiseSteps(on bool) int {
-	if on {
-		return resolver.DefaultLimits.MinimiseSteps
-	}
-	return 0
-}
-
-// staleTTL maps the configuration's "0 = off" onto the cache's "negative = off".
-func staleTTL(d time.Duration) time.Duration {
-	if d == 0 {
-		return -1
-	}
-	return d
 }
