@@ -240,7 +240,7 @@ func prepare(dir, file, text string, addrs ...string) (string, error) {
 		return "", errors.New("no directory for the configuration")
 	}
 	for _, a := range addrs {
-		if err := checkFree(a); err != nil {
+		if err := CheckFree(a); err != nil {
 			return "", err
 		}
 	}

@@ -163,7 +163,7 @@ func TestUnboundResolvesFromKnot(t *testing.T) {
 	if err := os.WriteFile(root, []byte(rootZone), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	if err := checkFree("127.0.5.53:53"); err != nil {
+	if err := CheckFree("127.0.5.53:53"); err != nil {
 		t.Skip(err)
 	}
 	running(t)(StartKnot(Knot{IP: "127.0.5.53", Port: 53, Dir: filepath.Join(dir, "knot"), Zones: []Zone{{Origin: ".", File: root}, writeZone(t)}}))

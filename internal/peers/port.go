@@ -19,7 +19,7 @@ func FreePort() (int, error) {
 	var lastErr error
 	for range 100 {
 		port := low + mathrand.IntN(high-low)
-		if err := checkFree(net.JoinHostPort("127.0.0.1", strconv.Itoa(port))); err != nil {
+		if err := CheckFree(net.JoinHostPort("127.0.0.1", strconv.Itoa(port))); err != nil {
 			lastErr = err
 			continue
 		}
@@ -42,10 +42,10 @@ func belowEphemeral() (low, high int) {
 	return low, high
 }
 
-// checkFree fails, with syscall.EADDRINUSE in the chain, when something already listens on addr
+// CheckFree fails, with syscall.EADDRINUSE in the chain, when something already listens on addr
 // over UDP or TCP. Knot and NSD bind with SO_REUSEPORT, which would share a taken address
 // silently; this bind without it makes the conflict an error, as Warden's own listeners do.
-func checkFree(addr string) error {
+func CheckFree(addr string) error {
 	u, err := net.ListenPacket("udp", addr)
 	if err != nil {
 		return err
