@@ -26,7 +26,9 @@ type Lab struct {
 	port      int
 	listeners []*server.Listener
 	peers     []*peer
-	dir       string // the peers' zone files and configuration
+	watchers  sync.WaitGroup // one per peer, logging its unexpected exit
+	dir       string         // the peers' zone files and configuration
+	lock      *os.File       // held by StartShared's lab until Close
 }
 
 // Start serves every server on its address and the given port (53 for resolvers that cannot be
@@ -79,18 +81,22 @@ func (l *Lab) Close() error {
 	peerErrs := make([]error, len(l.peers))
 	var wg sync.WaitGroup
 	for i, p := range l.peers {
-		wg.Go(func() { peerErrs[i] = p.stop() })
+		wg.Go(func() { peerErrs[i] = p.proc.Stop() })
 	}
 	var errs []error
 	for _, ln := range l.listeners {
 		errs = append(errs, ln.Close())
 	}
 	wg.Wait()
+	l.watchers.Wait()
 	errs = append(errs, peerErrs...)
 	if l.dir != "" {
 		errs = append(errs, os.RemoveAll(l.dir))
 	}
-	l.listeners, l.peers, l.dir = nil, nil, ""
+	if l.lock != nil {
+		errs = append(errs, l.lock.Close()) // releases the lock, after the servers stopped
+	}
+	l.listeners, l.peers, l.dir, l.lock = nil, nil, "", nil
 	return errors.Join(errs...)
 }
 
