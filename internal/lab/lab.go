@@ -28,7 +28,6 @@ type Lab struct {
 	peers     []*peer
 	watchers  sync.WaitGroup // one per peer, logging its unexpected exit
 	dir       string         // the peers' zone files and configuration
-	lock      *os.File       // held by StartShared's lab until Close
 }
 
 // Start serves every server on its address and the given port (53 for resolvers that cannot be
@@ -93,10 +92,7 @@ func (l *Lab) Close() error {
 	if l.dir != "" {
 		errs = append(errs, os.RemoveAll(l.dir))
 	}
-	if l.lock != nil {
-		errs = append(errs, l.lock.Close()) // releases the lock, after the servers stopped
-	}
-	l.listeners, l.peers, l.dir, l.lock = nil, nil, "", nil
+	l.listeners, l.peers, l.dir = nil, nil, ""
 	return errors.Join(errs...)
 }
 

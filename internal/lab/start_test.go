@@ -9,13 +9,14 @@ import (
 // StartForTest is labtest.Start for the lab's own tests, which cannot import labtest.
 func StartForTest(t testing.TB) *Lab {
 	t.Helper()
-	l, err := StartShared(2 * time.Minute)
+	l, release, err := StartShared(2 * time.Minute)
 	if errors.Is(err, ErrUnavailable) {
 		t.Skip(err)
 	}
 	if err != nil {
 		t.Fatal(err)
 	}
+	t.Cleanup(release) // after Close: cleanups run last first
 	t.Cleanup(func() { _ = l.Close() })
 	want := Hierarchy()
 	for i, s := range l.Servers() {

@@ -18,13 +18,14 @@ const lockWait = 2 * time.Minute
 // DNS or NSD is not installed, Warden serves their servers, and the test log says so.
 func Start(t testing.TB) *lab.Lab {
 	t.Helper()
-	l, err := lab.StartShared(lockWait)
+	l, release, err := lab.StartShared(lockWait)
 	if errors.Is(err, lab.ErrUnavailable) {
 		t.Skip(err)
 	}
 	if err != nil {
 		t.Fatal(err)
 	}
+	t.Cleanup(release) // after Close: cleanups run last first
 	t.Cleanup(func() { _ = l.Close() })
 	want := lab.Hierarchy()
 	for i, s := range l.Servers() {
