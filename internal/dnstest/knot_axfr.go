@@ -4,13 +4,13 @@ import (
 	"context"
 	"net"
 	"os/exec"
-	"path/filepath"
-	"strconv"
 	"strings"
 	"testing"
 	"time"
 
 	"codeberg.org/miekg/dns"
+
+	"warden/internal/peers"
 )
 
 // transferTimeout bounds one AXFR from a local peer.
@@ -21,24 +21,9 @@ const transferTimeout = 30 * time.Second
 // must all load, or the test fails with Knot's log.
 func StartKnotAXFR(t testing.TB, zones []Zone) (addr string) {
 	t.Helper()
-	bin := knotdOrSkip(t)
-	dir := knotDir(t)
-	port, err := FreePort()
-	if err != nil {
-		t.Fatalf("StartKnotAXFR: %v", err)
-	}
-	text, err := knotConfig(dir, port, zones)
-	if err != nil {
-		t.Fatalf("StartKnotAXFR: %v", err)
-	}
-	// The ACL goes before the zone section; every zone picks it up from the default template.
-	text = strings.Replace(text, "template:\n", "acl:\n  - id: local\n    address: 127.0.0.1\n    action: transfer\ntemplate:\n", 1)
-	text = strings.Replace(text, "    semantic-checks: off\n", "    semantic-checks: off\n    acl: local\n", 1)
-	addr = net.JoinHostPort("127.0.0.1", strconv.Itoa(port))
-	if err := runKnot(t, bin, filepath.Join(dir, "knot.conf"), text, addr, zones); err != nil {
-		t.Fatalf("StartKnotAXFR: %v", err)
-	}
-	return addr
+	return startKnot(t, 0, func(string) peers.Knot {
+		return peers.Knot{Zones: zones, Allow: []string{"transfer"}}
+	}).Addr
 }
 
 // AXFR transfers origin from addr with kdig and returns the zone's records, the closing SOA
@@ -47,7 +32,7 @@ func StartKnotAXFR(t testing.TB, zones []Zone) (addr string) {
 // keeps its type number (the library's own AXFR client loses it when unpacking).
 func AXFR(t testing.TB, addr, origin string) []dns.RR {
 	t.Helper()
-	bin := peerBin(t, "kdig", "knot-dnsutils")
+	bin := peerBin(t, "kdig")
 	host, port, err := net.SplitHostPort(addr)
 	if err != nil {
 		t.Fatalf("AXFR: %v", err)

@@ -1,18 +1,16 @@
 package dnstest
 
 import (
-	"errors"
 	"fmt"
-	"net"
 	"os"
-	"os/exec"
 	"path/filepath"
-	"strconv"
 	"strings"
 	"testing"
 	"time"
 
 	"codeberg.org/miekg/dns"
+
+	"warden/internal/peers"
 )
 
 // KnotConfig is a knotd set up by the test itself (keys, ACLs, remotes, zones), for replication
@@ -30,17 +28,17 @@ type KnotConfig struct {
 	Port int
 }
 
-// StartKnotConfig runs knotd with c; see StartKnotConf.
+// StartKnotConfig runs knotd with c on 127.0.0.1; see StartKnotConf.
 func StartKnotConfig(t testing.TB, c KnotConfig) *Knot {
 	t.Helper()
-	return startKnotConf(t, c.Port, func(dir string) string {
+	return startKnot(t, c.Port, func(dir string) peers.Knot {
 		for name, text := range c.Files {
 			if err := os.WriteFile(filepath.Join(dir, name), []byte(text), 0o644); err != nil {
 				t.Fatal(err)
 			}
 		}
-		return strings.ReplaceAll(c.Sections, "@DIR@", dir)
-	}, []string{c.Ready})
+		return peers.Knot{Sections: strings.ReplaceAll(c.Sections, "@DIR@", dir), Ready: []string{c.Ready}}
+	})
 }
 
 // WaitSerial polls until the server answers origin's SOA with serial, or fails the test after
@@ -73,73 +71,30 @@ type Knot struct {
 	Dir  string // rundir and storage: zone files, journals and the control socket live here
 }
 
-// StartKnotConf runs knotd on 127.0.0.1 and a free port with a configuration of its own: the server,
-// log and database sections are written here as StartKnot writes them, and body returns the rest
-// (acl, remote, template and zone sections) for the directory the server runs in. It returns once
-// every zone in ready answers its SOA with AA set (bounded by StartKnot's timeout), so a test can
-// wait for zones the server learns at run time, such as the members of a catalog. The server is
-// stopped in t.Cleanup; its log is written to the test log when the test fails. Without knotd the
-// test is skipped (an error when CI=true).
+// StartKnotConf runs knotd on 127.0.0.1 and a free port with a configuration of its own: the
+// server, log and database sections are written as for StartKnot, and body returns the rest (acl,
+// remote, template and zone sections) for the directory the server runs in. It returns once every
+// zone in ready answers its SOA with AA set, so a test can wait for zones the server learns at run
+// time, such as the members of a catalog. The server is stopped in t.Cleanup; its log is written
+// to the test log when the test fails. Without knotd the test is skipped (an error when CI=true).
 func StartKnotConf(t testing.TB, body func(dir string) string, ready []string) *Knot {
 	t.Helper()
-	return startKnotConf(t, 0, body, ready)
-}
-
-func startKnotConf(t testing.TB, fixedPort int, body func(dir string) string, ready []string) *Knot {
-	t.Helper()
-	bin := knotdOrSkip(t)
 	if len(ready) == 0 {
 		t.Fatal("StartKnotConf: no zone to wait for")
 	}
-	dir := knotDir(t)
-	zones := make([]Zone, len(ready))
-	for i, z := range ready {
-		zones[i] = Zone{Origin: z}
-	}
-	var lastErr error
-	for attempt := 1; attempt <= startAttempts; attempt++ {
-		port, err := fixedPort, error(nil)
-		if port == 0 {
-			port, err = FreePort()
-		}
-		if err != nil {
-			t.Fatalf("StartKnotConf: %v", err)
-		}
-		k := &Knot{Addr: net.JoinHostPort("127.0.0.1", strconv.Itoa(port)), Port: port, Dir: dir}
-		err = k.start(t, bin, body(dir), zones)
-		if err == nil {
-			return k
-		}
-		lastErr = err
-		if !errors.Is(err, errBind) {
-			break
-		}
-	}
-	t.Fatalf("StartKnotConf: %v", lastErr)
-	return nil
-}
-
-func (k *Knot) start(t testing.TB, bin, body string, zones []Zone) error {
-	t.Helper()
-	var b strings.Builder
-	fmt.Fprintf(&b, "server:\n    rundir: %q\n    listen: 127.0.0.1@%d\n", k.Dir, k.Port)
-	fmt.Fprintf(&b, "    udp-workers: 1\n    tcp-workers: 1\n    background-workers: 1\n")
-	fmt.Fprintf(&b, "    identity: \"\"\n    version: \"\"\n    nsid: \"\"\n")
-	fmt.Fprintf(&b, "log:\n  - target: stderr\n    any: info\n")
-	fmt.Fprintf(&b, "database:\n    storage: %q\n", k.Dir)
-	b.WriteString(body)
-	return runKnot(t, bin, filepath.Join(k.Dir, "knot.conf"), b.String(), k.Addr, zones)
+	return startKnot(t, 0, func(dir string) peers.Knot {
+		return peers.Knot{Sections: body(dir), Ready: ready}
+	})
 }
 
 // Control runs knotc against the server's control socket and returns its output; a failing
 // command fails the test.
 func (k *Knot) Control(t testing.TB, args ...string) string {
 	t.Helper()
-	bin := peerBin(t, "knotc", "knot")
-	cmd := exec.Command(bin, append([]string{"-s", filepath.Join(k.Dir, "knot.sock"), "-t", "5"}, args...)...)
-	out, err := cmd.CombinedOutput()
+	peerBin(t, "knotc")
+	out, err := peers.KnotControl(k.Dir, args...)
 	if err != nil {
-		t.Fatalf("knotc %s: %v\n%s", strings.Join(args, " "), err, out)
+		t.Fatal(err)
 	}
-	return string(out)
+	return out
 }

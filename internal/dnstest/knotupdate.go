@@ -6,14 +6,13 @@ import (
 	"io"
 	"net"
 	"os"
-	"os/exec"
 	"path/filepath"
-	"strconv"
-	"strings"
 	"testing"
 	"time"
 
 	"codeberg.org/miekg/dns"
+
+	"warden/internal/peers"
 )
 
 // StartKnotUpdate runs knotd on 127.0.0.1 and a free port, serving one zone (origin, master-file
@@ -23,35 +22,13 @@ import (
 // (increment). Stopped in t.Cleanup; skipped without knotd, except when CI=true.
 func StartKnotUpdate(t testing.TB, origin, zoneText string) string {
 	t.Helper()
-	bin := peerBin(t, "knotd", "knot")
-	dir := knotDir(t)
-	zoneFile := filepath.Join(dir, "update.zone")
-	if err := os.WriteFile(zoneFile, []byte(zoneText), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	port, err := FreePort()
-	if err != nil {
-		t.Fatal(err)
-	}
-	var b strings.Builder
-	fmt.Fprintf(&b, "server:\n    rundir: %q\n    listen: 127.0.0.1@%d\n", dir, port)
-	fmt.Fprintf(&b, "    udp-workers: 1\n    tcp-workers: 1\n    background-workers: 1\n")
-	fmt.Fprintf(&b, "log:\n  - target: stderr\n    any: info\n")
-	fmt.Fprintf(&b, "database:\n    storage: %q\n", dir)
-	fmt.Fprintf(&b, "acl:\n  - id: update\n    address: 127.0.0.1\n    action: [update, transfer]\n")
-	fmt.Fprintf(&b, "zone:\n  - domain: %q\n    file: %q\n    storage: %q\n", origin, zoneFile, dir)
-	fmt.Fprintf(&b, "    zonefile-sync: -1\n    zonefile-load: whole\n    journal-content: none\n")
-	fmt.Fprintf(&b, "    semantic-checks: off\n    acl: update\n")
-	conf := filepath.Join(dir, "knot.conf")
-	if err := os.WriteFile(conf, []byte(b.String()), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	addr := net.JoinHostPort("127.0.0.1", strconv.Itoa(port))
-	runPeer(t, "knotd", exec.Command(bin, "-c", conf), addr, dns.NewMsg(origin, dns.TypeSOA), 10*time.Second)
-	if err := waitReady(addr, []Zone{{Origin: origin}}, make(chan struct{})); err != nil {
-		t.Fatalf("knotd on %s: %v", addr, err)
-	}
-	return addr
+	return startKnot(t, 0, func(dir string) peers.Knot {
+		file := filepath.Join(dir, "update.zone")
+		if err := os.WriteFile(file, []byte(zoneText), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		return peers.Knot{Zones: []Zone{{Origin: origin, File: file}}, Allow: []string{"update", "transfer"}}
+	}).Addr
 }
 
 // ExchangeTCP sends the message wire over TCP and returns the parsed response.

@@ -2,69 +2,82 @@ package dnstest
 
 import (
 	"context"
+	"errors"
 	"os"
-	"os/exec"
 	"syscall"
 	"testing"
 	"time"
 
-	"codeberg.org/miekg/dns"
+	"warden/internal/peers"
 )
 
-// peerBin returns the path of a peer's binary, looked up on PATH and then in /usr/sbin. Without it
-// the test is skipped, except when CI=true, where a missing reference is an error naming the
-// Debian package to install.
-func peerBin(t testing.TB, name, pkg string) string {
+const (
+	// readyTimeout bounds how long a peer gets to answer after it starts (named is the slowest).
+	readyTimeout = 15 * time.Second
+	// startAttempts bounds the retries when a chosen port was taken between choosing and binding.
+	startAttempts = 3
+)
+
+// peerBin returns the path of a peer's binary. Without it the test is skipped, except when CI=true,
+// where a missing reference is an error naming the package to install.
+func peerBin(t testing.TB, name string) string {
 	t.Helper()
-	if bin, err := exec.LookPath(name); err == nil {
-		return bin
-	}
-	bin := "/usr/sbin/" + name
-	if _, err := os.Stat(bin); err != nil {
+	bin, err := peers.Bin(name)
+	if err != nil {
 		if os.Getenv("CI") == "true" {
-			t.Fatalf("%s is not installed; CI must install the %s package", name, pkg)
+			t.Fatalf("%v; CI must install it", err)
 		}
-		t.Skipf("%s is not installed", name)
+		t.Skip(err)
 	}
 	return bin
 }
 
-// runPeer starts cmd, stops it with SIGTERM (SIGKILL after 5 s) in t.Cleanup, and shows its output
-// when the test failed. It returns once probe answers a DNS message on addr, and fails the test
-// when the peer exits or stays silent until the deadline.
-func runPeer(t testing.TB, name string, cmd *exec.Cmd, addr string, probe *dns.Msg, wait time.Duration) {
+// startPeer runs start until the peer it starts answers, and stops the peer in t.Cleanup, showing
+// its output when the test failed. When retry is set, a peer that found its port taken is started
+// again (start picks new ports each time); any other failure fails the test.
+func startPeer(t testing.TB, name string, retry bool, start func() (*peers.Proc, error)) *peers.Proc {
 	t.Helper()
-	var out SyncBuffer
-	cmd.Stdout, cmd.Stderr = &out, &out
-	if err := cmd.Start(); err != nil {
-		t.Fatalf("start %s: %v", name, err)
-	}
-	done := make(chan struct{})
-	go func() { _ = cmd.Wait(); close(done) }()
-	t.Cleanup(func() {
-		_ = cmd.Process.Signal(syscall.SIGTERM)
-		select {
-		case <-done:
-		case <-time.After(5 * time.Second):
-			_ = cmd.Process.Kill()
-			<-done
+	var err error
+	for range startAttempts {
+		var p *peers.Proc
+		if p, err = start(); err == nil {
+			if err = ready(p); err == nil {
+				t.Cleanup(func() {
+					if err := p.Stop(); err != nil {
+						t.Error(err)
+					}
+					if t.Failed() {
+						t.Logf("%s on %s output:\n%s", name, p.Addr(), p.Output())
+					}
+				})
+				return p
+			}
+			_ = p.Stop()
 		}
-		if t.Failed() {
-			t.Logf("%s log:\n%s", name, out.String())
-		}
-	})
-	for deadline := time.Now().Add(wait); time.Now().Before(deadline); time.Sleep(50 * time.Millisecond) {
-		select {
-		case <-done:
-			t.Fatalf("%s exited:\n%s", name, out.String())
-		default:
-		}
-		ctx, cancel := context.WithTimeout(context.Background(), 300*time.Millisecond)
-		_, err := dns.Exchange(ctx, probe, "udp", addr)
-		cancel()
-		if err == nil {
-			return
+		if !retry || !errors.Is(err, syscall.EADDRINUSE) {
+			break
 		}
 	}
-	t.Fatalf("%s did not answer on %s:\n%s", name, addr, out.String())
+	t.Fatalf("start %s: %v", name, err)
+	return nil
 }
+
+func ready(p *peers.Proc) error {
+	ctx, cancel := context.WithTimeout(context.Background(), readyTimeout)
+	defer cancel()
+	return p.Ready(ctx)
+}
+
+// freePort returns FreePort's port or fails the test.
+func freePort(t testing.TB) int {
+	t.Helper()
+	port, err := peers.FreePort()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return port
+}
+
+// FreePort returns a port on 127.0.0.1 free for both UDP and TCP, below the kernel's ephemeral
+// range; see peers.FreePort.
+func FreePort() (int, error) { return peers.FreePort() }

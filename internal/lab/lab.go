@@ -27,7 +27,8 @@ type Lab struct {
 	port      int
 	listeners []*server.Listener
 	peers     []*peer
-	dir       string // the peers' zone files and configuration
+	watchers  sync.WaitGroup // one per peer, logging its unexpected exit
+	dir       string         // the peers' zone files and configuration
 }
 
 // Start serves every server on its address and the given port (53 for resolvers that cannot be
@@ -80,13 +81,14 @@ func (l *Lab) Close() error {
 	peerErrs := make([]error, len(l.peers))
 	var wg sync.WaitGroup
 	for i, p := range l.peers {
-		wg.Go(func() { peerErrs[i] = p.stop() })
+		wg.Go(func() { peerErrs[i] = p.proc.Stop() })
 	}
 	var errs []error
 	for _, ln := range l.listeners {
 		errs = append(errs, ln.Close())
 	}
 	wg.Wait()
+	l.watchers.Wait()
 	errs = append(errs, peerErrs...)
 	if l.dir != "" {
 		errs = append(errs, os.RemoveAll(l.dir))

@@ -11,6 +11,7 @@ import (
 
 	"warden/internal/dnstest"
 	"warden/internal/lab"
+	"warden/internal/lab/labtest"
 )
 
 // labCorpus is every owner name of the mini internet's zones, a name below each that does not
@@ -53,7 +54,7 @@ func labCorpus(t *testing.T) []dns.RR {
 // internet's root, must give the same rcode and answer (as a set, TTLs aside) for every question
 // of the corpus.
 func TestLabDifferentialUnbound(t *testing.T) {
-	l := lab.StartForTest(t)
+	l := labtest.Start(t)
 	unbound := dnstest.StartUnbound(t, l.RootHints())
 	_, warden := serveRecursion(t, labRecursor(t, l))
 	corpus := labCorpus(t)

@@ -13,7 +13,7 @@ import (
 
 	"warden/internal/authority"
 	"warden/internal/dnstest"
-	"warden/internal/lab"
+	"warden/internal/lab/labtest"
 	"warden/internal/pipeline"
 	"warden/internal/policy"
 	"warden/internal/server"
@@ -88,7 +88,7 @@ var droppedNames = []string{"mail.shop.example."}
 // through the mini internet, must give the same rcode, answer (as a set; TTLs too for records
 // the policy made) and SOA-or-not in the authority section, from two client addresses.
 func TestPolicyDifferentialBIND(t *testing.T) {
-	l := lab.StartForTest(t)
+	l := labtest.Start(t)
 	files := map[string]string{"lab.hints": l.RootHints()}
 	var zones, body strings.Builder
 	var sets []*policy.RuleSet

@@ -16,6 +16,7 @@ import (
 	"warden/internal/cache"
 	"warden/internal/dnstest"
 	"warden/internal/lab"
+	"warden/internal/lab/labtest"
 	"warden/internal/pipeline"
 	"warden/internal/resolver"
 	"warden/internal/server"
@@ -26,7 +27,7 @@ import (
 // TestRecursionThroughLab runs Warden as a resolver over the mini internet and compares its answers
 // with Unbound's, over UDP (answered from the resolving goroutine) and TCP.
 func TestRecursionThroughLab(t *testing.T) {
-	l := lab.StartForTest(t)
+	l := labtest.Start(t)
 	unbound := dnstest.StartUnbound(t, l.RootHints())
 	pipe, warden := serveRecursion(t, labRecursor(t, l))
 
@@ -199,7 +200,7 @@ func TestSpecialUseNames(t *testing.T) {
 // www.bank.example. in every section, a delegation of bank.example. to itself) must get none of
 // them into the cache or to a client.
 func TestPoisonRejected(t *testing.T) {
-	l := lab.StartForTest(t)
+	l := labtest.Start(t)
 	_, addr := serveRecursion(t, labRecursor(t, l))
 	ask := func(name string, rd bool) *dns.Msg {
 		t.Helper()

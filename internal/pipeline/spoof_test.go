@@ -22,6 +22,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"warden/internal/lab"
+	"warden/internal/lab/labtest"
 	"warden/internal/pipeline"
 	"warden/internal/resolver"
 )
@@ -69,7 +70,7 @@ func TestSpoofedRepliesRejected(t *testing.T) {
 	if os.Geteuid() != 0 {
 		t.Skip("forging source addresses needs a raw socket: run as root")
 	}
-	l := lab.StartForTest(t)
+	l := labtest.Start(t)
 	raw, err := unix.Socket(unix.AF_INET, unix.SOCK_RAW, unix.IPPROTO_RAW)
 	if err != nil {
 		t.Skipf("no raw socket: %v", err)

@@ -13,6 +13,7 @@ import (
 
 	"warden/internal/dnstest"
 	"warden/internal/lab"
+	"warden/internal/lab/labtest"
 	"warden/internal/resolver"
 )
 
@@ -49,7 +50,7 @@ func labHints(t *testing.T) []resolver.NameServer {
 // TestResolveLabAgainstUnbound resolves names through the mini internet and compares rcode and
 // answer (records as a set, TTLs aside) with Unbound's for the same names.
 func TestResolveLabAgainstUnbound(t *testing.T) {
-	l := lab.StartForTest(t)
+	l := labtest.Start(t)
 	unbound := dnstest.StartUnbound(t, l.RootHints())
 	x := plainExchanger{timeout: 700 * time.Millisecond}
 	names := []resolver.Question{
