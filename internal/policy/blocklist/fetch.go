@@ -1,8 +1,8 @@
 package blocklist
 
 import (
-	"context"
 	"bytes"
+	"context"
 	"crypto/sha256"
 	"errors"
 	"fmt"
@@ -86,7 +86,7 @@ type fetchState struct {
 	mtime         time.Time // of a file when last read
 	size          int64
 	sum           [sha256.Size]byte // of the last content parsed
-	failures      int    // in a row
+	failures      int               // in a row
 	loadedAt      time.Time
 }
 
