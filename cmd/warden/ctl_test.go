@@ -18,6 +18,7 @@ import (
 	"warden/internal/config"
 	"warden/internal/control"
 	"warden/internal/policy"
+	"warden/internal/policy/live"
 	"warden/internal/server"
 	"warden/internal/wire"
 )
@@ -105,10 +106,12 @@ func ctlServer(t *testing.T, deps control.Deps) (socket, http []string) {
 	return []string{"--control", path}, []string{"--url", "http://" + l.Addr().String(), "--token-file", tokenFile}
 }
 
-func newCtlGuard() *server.PolicyGuard {
+func newCtlGuard() *live.Guard {
 	empty, _ := authority.New(nil)
 	pipe := server.NewPipeline(wire.Limits{}, &server.Snapshot{Authority: empty})
-	return server.NewPolicyGuard(pipe, policy.BreakerConfig{}, 4, slog.New(slog.DiscardHandler))
+	g := live.NewGuard(pipelinePolicy{pipe}, live.Config{Keep: 4}, slog.New(slog.DiscardHandler))
+	_, _ = g.Put(live.Proposal{}, live.Change{Reason: "start", Force: true})
+	return g
 }
 
 func ctlDeps() control.Deps {

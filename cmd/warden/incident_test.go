@@ -18,7 +18,7 @@ import (
 
 	"warden/internal/control"
 	"warden/internal/dnstest"
-	"warden/internal/server"
+	"warden/internal/policy/live"
 )
 
 // The outage Warden exists to prevent, end to end: a policy that sends every name outside .cn to
@@ -143,7 +143,7 @@ control:
 		t.Fatalf("forced reload: %v", err)
 	}
 	wentLive := time.Now()
-	var st server.PolicyStatus
+	var st live.Status
 	waitForIn(t, 10*time.Second, "the breaker to suspend rpz.push.", func() bool {
 		return c.Do(http.MethodGet, "/policy", &st) == nil && len(st.Alarms) > 0
 	})

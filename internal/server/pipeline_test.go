@@ -3,11 +3,13 @@ package server
 import (
 	"encoding/binary"
 	"fmt"
+	"sync"
 	"testing"
 
 	"codeberg.org/miekg/dns"
 
 	"warden/internal/authority"
+	"warden/internal/policy"
 	"warden/internal/query"
 	"warden/internal/wire"
 	"warden/internal/zone"
@@ -201,5 +203,26 @@ func benchPipeline(b *testing.B, name string) {
 		if h.ServeDNS(req, out) == nil {
 			b.Fatal("no answer")
 		}
+	}
+}
+
+// TestPipelineUpdate: concurrent updates of different fields do not undo each other.
+func TestPipelineUpdate(t *testing.T) {
+	p := cachedPipeline(t, nil)
+	pol := testPolicy(t, "x.example CNAME .\n", policy.Options{})
+	rec := p.snap.Load().Recursion
+	var wg sync.WaitGroup
+	for i := range 1000 {
+		wg.Go(func() {
+			if i%2 == 0 {
+				p.Update(func(s *Snapshot) { s.Policy = pol })
+			} else {
+				p.Update(func(s *Snapshot) { s.Recursion = rec })
+			}
+		})
+	}
+	wg.Wait()
+	if s := p.snap.Load(); s.Policy != pol || s.Recursion != rec {
+		t.Errorf("snapshot %+v", s)
 	}
 }
