@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"net/netip"
 	"os"
-	"slices"
 
 	"warden/internal/config"
 	"warden/internal/policy"
@@ -66,13 +65,11 @@ func (g *Guard) Put(p Proposal, c Change) (policy.Report, error) {
 		}
 		return policy.Report{}, nil
 	}
-	for _, v := range slices.Backward(g.versions) {
-		if v.key == key && !v.Undone {
-			g.log.Warn("policy change returns to the content of an earlier version: a repair, put in force without the blast-radius check",
-				"as_version", v.N, "reason", c.Reason)
-			g.install(p, key, c.Reason)
-			return policy.Report{}, nil
-		}
+	if v := g.repairs(key); v != nil {
+		g.log.Warn("policy change returns to the content of an earlier version: a repair, put in force without the blast-radius check",
+			"as_version", v.N, "reason", c.Reason)
+		g.install(p, key, c.Reason)
+		return policy.Report{}, nil
 	}
 	report, err := g.check(p.Policy, c)
 	if err != nil {
@@ -80,6 +77,22 @@ func (g *Guard) Put(p Proposal, c Change) (policy.Report, error) {
 	}
 	g.install(p, key, c.Reason)
 	return report, nil
+}
+
+// repairs returns the latest version kept with the content key, when none of those a rollback
+// undid: content that was in force and was not taken back.
+func (g *Guard) repairs(key string) *Version {
+	var found *Version
+	for _, v := range g.versions {
+		if v.key != key {
+			continue
+		}
+		if v.Undone {
+			return nil
+		}
+		found = v
+	}
+	return found
 }
 
 // check compares next with the policy in force over the corpus; it refuses a change of more than
