@@ -327,3 +327,28 @@ func TestChanges(t *testing.T) {
 		}
 	}
 }
+
+// TestIncludeNeverUnchanged: a policy zone that includes another file is read again at every
+// reload as a change, since the bytes hashed do not hold what it includes.
+func TestIncludeNeverUnchanged(t *testing.T) {
+	for text, want := range map[string]bool{"$include x\n": true, "a CNAME .\n$INCLUDE other.rpz\n": true, "a CNAME .\n$TTL 60\n": false, "$": false} {
+		if got := hasInclude([]byte(text)); got != want {
+			t.Errorf("hasInclude(%q) = %v", text, got)
+		}
+	}
+	dir := t.TempDir()
+	writeFile(t, filepath.Join(dir, "more.rpz"), "b.example CNAME .\n")
+	file := filepath.Join(dir, "test.rpz")
+	writeFile(t, file, rpzHead+"$INCLUDE more.rpz\n")
+	c := config.RPZConfig{Origin: "rpz.test.", File: file}
+	tg := &target{}
+	g := NewGuard(tg, Config{}, slog.New(slog.DiscardHandler))
+	for range 2 {
+		if _, err := g.Put(propose(t, c), Change{Reason: "reload", Force: true}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if n := len(g.Status().Versions); n != 2 || decision(tg, "b.example.", dns.TypeA) != "nxdomain" {
+		t.Errorf("%d versions; b.example. %s", n, decision(tg, "b.example.", dns.TypeA))
+	}
+}

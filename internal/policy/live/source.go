@@ -57,9 +57,20 @@ func blocklistSource(c config.BlocklistConfig, digest [32]byte, data []byte) Sou
 	return Source{Blocklist: &c, Object: hex.EncodeToString(digest[:]), Name: c.Name, data: data}
 }
 
-// hasInclude says whether master-file text may hold an $INCLUDE directive.
+// hasInclude says whether master-file text may hold an $INCLUDE directive (in any case), without
+// copying the text: a policy zone may be hundreds of megabytes.
 func hasInclude(data []byte) bool {
-	return bytes.Contains(bytes.ToUpper(data), []byte("$INCLUDE"))
+	const directive = "$include"
+	for rest := data; ; rest = rest[1:] {
+		i := bytes.IndexByte(rest, '$')
+		if i < 0 {
+			return false
+		}
+		rest = rest[i:]
+		if len(rest) >= len(directive) && bytes.EqualFold(rest[:len(directive)], []byte(directive)) {
+			return true
+		}
+	}
 }
 
 // key identifies the source's content: configuration and bytes.
