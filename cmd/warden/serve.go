@@ -235,7 +235,7 @@ func runServer(ctx context.Context, f *commonFlags, cfg *config.Config, log *slo
 		policyChanged := full || !reflect.DeepEqual(next.Policy, cfg.Policy) || policyFiles.changed(next.Policy)
 		if policyChanged {
 			// SIGHUP also fetches every blocklist again; the loader puts the policy together and
-			// the publisher checks it before it goes in force.
+			// the guard checks it before it goes in force (unchanged content adds no version).
 			if _, err := policies.Load(ctx, next, live.Change{Reason: "reload (" + why + ")"}, full); err != nil {
 				log.Error("reload: policy not put in force; keeping the running one", "err", err)
 				errs = append(errs, fmt.Errorf("policy not put in force: %w", err))
