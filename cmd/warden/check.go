@@ -9,7 +9,7 @@ import (
 
 	"warden/internal/config"
 	"warden/internal/policy"
-	"warden/internal/server"
+	"warden/internal/policy/live"
 	"warden/internal/zones"
 )
 
@@ -54,7 +54,7 @@ func check(args []string, stdout, stderr io.Writer) int {
 				continue
 			}
 		}
-		s, err := server.LoadRPZ(pc)
+		s, _, err := live.LoadRPZ(pc)
 		if err != nil {
 			fmt.Fprintf(stderr, "%v\n", err)
 			failed = true
@@ -114,7 +114,7 @@ func blastRadius(f *commonFlags, cfg *config.Config, stdout, stderr io.Writer) b
 			return false
 		}
 	}
-	report := policy.Compare(inForce, proposed, corpus, checkClient)
+	report := policy.Compare(inForce, proposed, corpus, live.CheckClient)
 	fmt.Fprint(stdout, report.String())
 	if pct := 100 * report.Share(); pct > f.maxChange {
 		if f.force {
@@ -130,13 +130,13 @@ func blastRadius(f *commonFlags, cfg *config.Config, stdout, stderr io.Writer) b
 // wholePolicy loads cfg's policy as the server would put it together: the RPZ zones in order,
 // then the blocklists in order.
 func wholePolicy(cfg *config.Config) (*policy.Policy, error) {
-	pol, _, err := server.LoadPolicy(cfg.Policy.RPZ)
+	prop, _, err := live.LoadPolicy(cfg.Policy.RPZ)
 	if err != nil {
 		return nil, err
 	}
-	sets := pol.Sets()
+	sets := prop.Policy.Sets()
 	for _, c := range cfg.Policy.Blocklists {
-		_, s, err := server.CheckBlocklist(context.Background(), c, checkFetchTimeout)
+		_, s, err := live.CheckBlocklist(context.Background(), c, checkFetchTimeout)
 		if err != nil {
 			return nil, err
 		}
@@ -157,7 +157,7 @@ const checkSkipped = 5
 func checkBlocklists(lists []config.BlocklistConfig, stdout, stderr io.Writer) bool {
 	ok := true
 	for _, c := range lists {
-		l, s, err := server.CheckBlocklist(context.Background(), c, checkFetchTimeout)
+		l, s, err := live.CheckBlocklist(context.Background(), c, checkFetchTimeout)
 		if err != nil {
 			fmt.Fprintf(stderr, "%v\n", err)
 			ok = false

@@ -110,16 +110,9 @@ func parseCtl(args []string, stderr io.Writer) (ctlOptions, []string, error) {
 	fs.StringVar(&o.tokenFile, "token-file", "", "the file holding the control token (with --url)")
 	fs.BoolVar(&o.json, "json", false, "print the server's JSON")
 	fs.BoolVar(&o.force, "force", false, "policy reload: put the policy in force even over the check's limit")
-	var words []string
-	for {
-		if err := fs.Parse(args); err != nil {
-			return o, nil, err
-		}
-		if fs.NArg() == 0 {
-			break
-		}
-		words = append(words, fs.Arg(0))
-		args = fs.Args()[1:]
+	words, err := parseArgs(fs, args)
+	if err != nil {
+		return o, nil, err
 	}
 	fs.Visit(func(f *flag.Flag) { o.socketGiven = o.socketGiven || f.Name == "control" })
 	return o, words, nil

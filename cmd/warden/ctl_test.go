@@ -19,7 +19,7 @@ import (
 	"warden/internal/control"
 	"warden/internal/pipeline"
 	"warden/internal/policy"
-	"warden/internal/server"
+	"warden/internal/policy/live"
 	"warden/internal/wire"
 )
 
@@ -106,10 +106,12 @@ func ctlServer(t *testing.T, deps control.Deps) (socket, http []string) {
 	return []string{"--control", path}, []string{"--url", "http://" + l.Addr().String(), "--token-file", tokenFile}
 }
 
-func newCtlGuard() *server.PolicyGuard {
+func newCtlGuard() *live.Guard {
 	empty, _ := authority.New(nil)
 	pipe := pipeline.NewPipeline(wire.Limits{}, &pipeline.Snapshot{Authority: empty})
-	return server.NewPolicyGuard(pipe, policy.BreakerConfig{}, 4, slog.New(slog.DiscardHandler))
+	g := live.NewGuard(pipe, live.Config{Keep: 4}, slog.New(slog.DiscardHandler))
+	_, _ = g.Put(live.Proposal{}, live.Change{Reason: "start", Force: true})
+	return g
 }
 
 func ctlDeps() control.Deps {

@@ -18,7 +18,7 @@ import (
 
 	"warden/internal/control"
 	"warden/internal/dnstest"
-	"warden/internal/server"
+	"warden/internal/policy/live"
 )
 
 // The outage Warden exists to prevent, end to end: a policy that sends every name outside .cn to
@@ -143,7 +143,7 @@ control:
 		t.Fatalf("forced reload: %v", err)
 	}
 	wentLive := time.Now()
-	var st server.PolicyStatus
+	var st live.Status
 	waitForIn(t, 10*time.Second, "the breaker to suspend rpz.push.", func() bool {
 		return c.Do(http.MethodGet, "/policy", &st) == nil && len(st.Alarms) > 0
 	})
@@ -169,22 +169,24 @@ control:
 	if r := ask(t, addr, "h13.shop.com."); r.Rcode != dns.RcodeNameError {
 		t.Fatalf("the block of rpz.local. stopped working: %v", r)
 	}
-	// A reload of the same files does not bring the bad set back while the alarm stands.
+	// A reload of the same files does not bring the bad set back while the alarm stands, nor
+	// does it add a version: nothing changed.
 	if err := c.Do(http.MethodPost, "/policy/reload?force=1", &d); err != nil {
 		t.Fatal(err)
 	}
 	if a, err := askA(addr, "h8.shop.com."); err != nil || a != "192.0.2.9" {
 		t.Fatalf("after a reload the suspended set answers again: %s, %v", a, err)
 	}
-	// Rollback goes back one version at a time: past the reload, past the bad change, to the
-	// policy in force before it.
-	for range 2 {
-		if err := c.Do(http.MethodPost, "/policy/rollback", &d); err != nil {
-			t.Fatal(err)
-		}
+	// Rollback goes back past the bad change to the policy in force before it, the first one:
+	// there is nothing before that.
+	if err := c.Do(http.MethodPost, "/policy/rollback", &d); err != nil {
+		t.Fatal(err)
 	}
-	if err := c.Do(http.MethodGet, "/policy", &st); err != nil || len(st.Sets) != 1 || st.Sets[0].Name != "rpz.local." {
+	if err := c.Do(http.MethodGet, "/policy", &st); err != nil || len(st.Sets) != 1 || st.Sets[0].Name != "rpz.local." || st.Version != 3 {
 		t.Fatalf("after rollback: %+v, %v", st, err)
+	}
+	if err := c.Do(http.MethodPost, "/policy/rollback", &d); err == nil || !strings.Contains(err.Error(), "no earlier policy version") {
+		t.Fatalf("a rollback past the first version: %v", err)
 	}
 	load.stop()
 }

@@ -28,8 +28,13 @@ func labCmd(args []string, stdout, stderr io.Writer) int {
 	fs := flag.NewFlagSet("warden lab", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	port := fs.Int("port", 53, "port every lab server listens on (resolvers with root hints use 53)")
-	if err := fs.Parse(args); err != nil {
+	rest, err := parseArgs(fs, args)
+	if err != nil {
 		return exitCode(err)
+	}
+	if len(rest) > 0 {
+		fmt.Fprintf(stderr, "warden lab: unexpected argument %q\n", rest[0])
+		return 2
 	}
 	l, err := lab.Start(lab.Hierarchy(), *port, slog.New(slog.NewTextHandler(stderr, nil)))
 	if err != nil {

@@ -48,6 +48,8 @@ Flags (serve and check):
                            the TSIG key that signs the --secondary zones' transfers, and that
                            lets anyone holding it transfer the --zone zones
   --storage DIR            where secondaries' copies and journals live (default /var/lib/warden)
+  --state-dir DIR          keep the policy's versions here, so that a rollback works after a
+                           restart (default: none, versions in memory only)
 
 Flags (check only): the blast-radius check of a policy change
   --corpus FILE            names, one per line, to compare answers on
@@ -55,7 +57,9 @@ Flags (check only): the blast-radius check of a policy change
   --max-change PERCENT     fail when more of the corpus would change answer (default 1)
   --force                  report, but do not fail on --max-change
 
-Policy control (talks to a running server's control socket):
+Flags may stand before or after other arguments; "--" ends them.
+
+Policy control (talks to a running server's control socket; --control PATH):
   warden policy status     the policy in force: versions, rule sets, hits, alarms
   warden policy rollback   put the previous policy version back in force
   warden policy resume SET put a rule set the circuit breaker suspended back in service
@@ -113,6 +117,7 @@ type commonFlags struct {
 	secondaries listFlag
 	tsig        string
 	storage     string
+	stateDir    string
 	// check only: the blast-radius check of the configured policy.
 	corpus    string
 	maxChange float64
@@ -137,17 +142,21 @@ func parseFlags(name string, args []string, stderr io.Writer) (*commonFlags, err
 	fs.Var(&f.secondaries, "secondary", "ORIGIN=ADDR[:PORT] serve a zone as a secondary of that primary (repeatable)")
 	fs.StringVar(&f.tsig, "tsig", "", "NAME:ALGORITHM:BASE64SECRET TSIG key for transfers and NOTIFY")
 	fs.StringVar(&f.storage, "storage", "", "directory for secondaries' copies and journals")
+	fs.StringVar(&f.stateDir, "state-dir", "", "directory keeping the policy's versions across restarts")
 	if name == "check" {
 		fs.StringVar(&f.corpus, "corpus", "", "names (one per line) to compare the policy's answers on")
 		fs.Float64Var(&f.maxChange, "max-change", 1, "percent of the corpus the policy may change before check fails")
 		fs.BoolVar(&f.force, "force", false, "report but do not fail when the change is over --max-change")
 		fs.StringVar(&f.baseline, "baseline", "", "configuration whose policy is in force (default: none)")
 	}
-	if err := fs.Parse(args); err != nil {
+	rest, err := parseArgs(fs, args)
+	if err != nil {
 		return nil, err
 	}
-	if fs.NArg() > 0 {
-		return nil, fmt.Errorf("unexpected argument %q", fs.Arg(0))
+	if len(rest) > 0 {
+		err := fmt.Errorf("unexpected argument %q", rest[0])
+		fmt.Fprintf(stderr, "warden %s: %v\n", name, err)
+		return nil, err
 	}
 	return f, nil
 }

@@ -11,7 +11,7 @@ import (
 
 	"warden/internal/config"
 	"warden/internal/control"
-	"warden/internal/server"
+	"warden/internal/policy/live"
 )
 
 // policyCmd is `warden policy ACTION`, the client of a running server's control socket; it does
@@ -22,15 +22,15 @@ func policyCmd(args []string, stdout, stderr io.Writer) int {
 	socket := fs.String("control", config.Default().Control.Socket, "the server's control socket")
 	force := fs.Bool("force", false, "reload: put the policy in force even over the check's limit")
 	fs.Usage = func() { fmt.Fprint(stderr, usage) }
-	if len(args) == 0 {
+	words, err := parseArgs(fs, args)
+	if err != nil {
+		return exitCode(err)
+	}
+	if len(words) == 0 {
 		fmt.Fprintf(stderr, "warden policy: say status, rollback, resume SET or reload\n")
 		return 2
 	}
-	action := args[0]
-	if err := fs.Parse(args[1:]); err != nil {
-		return exitCode(err)
-	}
-	return runPolicy(control.NewClient(*socket), "warden policy", append([]string{action}, fs.Args()...), *force, false, stdout, stderr)
+	return runPolicy(control.NewClient(*socket), "warden policy", words, *force, false, stdout, stderr)
 }
 
 // runPolicy runs `policy ACTION [SET]` against c for `warden policy` and `warden ctl policy`.
@@ -41,7 +41,7 @@ func runPolicy(c *control.Client, prog string, words []string, force, asJSON boo
 		if len(args) != 0 {
 			break
 		}
-		return show(c, prog, "/policy", asJSON, stdout, stderr, func(w io.Writer, st server.PolicyStatus, _ time.Time) { printStatus(w, st) })
+		return show(c, prog, "/policy", asJSON, stdout, stderr, func(w io.Writer, st live.Status, _ time.Time) { printStatus(w, st) })
 	case "rollback", "resume", "reload":
 		path := "/policy/" + action
 		switch {
@@ -62,7 +62,7 @@ func runPolicy(c *control.Client, prog string, words []string, force, asJSON boo
 	return 2
 }
 
-func printStatus(w io.Writer, st server.PolicyStatus) {
+func printStatus(w io.Writer, st live.Status) {
 	fmt.Fprintf(w, "policy version %d (%s, since %s), %d questions evaluated\n", st.Version, st.Reason, st.Since.Format("2006-01-02 15:04:05"), st.Queries)
 	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
 	fmt.Fprintln(tw, "rule set\trules\thits\tstate")
@@ -82,6 +82,10 @@ func printStatus(w io.Writer, st server.PolicyStatus) {
 	}
 	fmt.Fprintln(w, "versions:")
 	for _, v := range st.Versions {
-		fmt.Fprintf(w, "  %d  %s  %s  [%s]\n", v.N, v.At.Format("2006-01-02 15:04:05"), v.Reason, strings.Join(v.Sets, " "))
+		changes := strings.Join(v.Changes, " ")
+		if changes == "" {
+			changes = "no rule set changed"
+		}
+		fmt.Fprintf(w, "  %d  %s  %s  %s\n", v.N, v.At.Format("2006-01-02 15:04:05"), v.Reason, changes)
 	}
 }

@@ -101,22 +101,15 @@ func parseProbe(args []string, stderr io.Writer) (*probeFlags, error) {
 	fs.DurationVar(&f.timeout, "timeout", probe.DefaultTimeout, "")
 	fs.BoolVar(&f.json, "json", false, "")
 	fs.IntVar(&f.maxHops, "max-hops", probe.DefaultMaxHops, "")
-	// The flag package stops at the first name; parse again after each so that flags may follow
-	// names, as in "warden probe example.org --json".
-	for {
-		if err := fs.Parse(args); err != nil {
-			if !errors.Is(err, flag.ErrHelp) {
-				fmt.Fprintf(stderr, "warden probe: %v\n", err)
-			}
-			return nil, err
+	// Flags may follow names, as in "warden probe example.org --json".
+	names, err := parseArgs(fs, args)
+	if err != nil {
+		if !errors.Is(err, flag.ErrHelp) {
+			fmt.Fprintf(stderr, "warden probe: %v\n", err)
 		}
-		args = fs.Args()
-		if len(args) == 0 {
-			break
-		}
-		f.args = append(f.args, args[0])
-		args = args[1:]
+		return nil, err
 	}
+	f.args = names
 	if f.wait <= 0 || f.timeout <= 0 {
 		err := fmt.Errorf("--wait and --timeout must be positive")
 		fmt.Fprintf(stderr, "warden probe: %v\n", err)

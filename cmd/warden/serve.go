@@ -22,6 +22,7 @@ import (
 	"warden/internal/daemon"
 	"warden/internal/pipeline"
 	"warden/internal/policy"
+	"warden/internal/policy/live"
 	"warden/internal/server"
 	"warden/internal/wire"
 	"warden/internal/zones"
@@ -60,6 +61,9 @@ func loadConfig(f *commonFlags) (*config.Config, error) {
 			return nil, fmt.Errorf("--storage: %w", err)
 		}
 		cfg.Storage = abs
+	}
+	if err := config.ApplyStateDirFlag(cfg, f.stateDir); err != nil {
+		return nil, err
 	}
 	cfg.FillTransferredFiles()
 	switch f.control {
@@ -114,11 +118,16 @@ func runServer(ctx context.Context, f *commonFlags, cfg *config.Config, log *slo
 	if missing := manager.WaitPolicyZones(ctx, 10*time.Second); len(missing) > 0 {
 		log.Warn("policy zones still being transferred; the policy goes in force without them until they arrive", "zones", missing)
 	}
-	guard := server.NewPolicyGuard(pipe, breakerConfig(cfg.Policy.Safety.Breaker), 10, log)
-	pub := &policyPublisher{guard: guard, pipe: pipe, log: log}
-	policies := server.NewPolicyLoader(log, pub.publish)
+	// The policy goes in force through the guard (versions, rollback, circuit breaker), each
+	// change checked first on the names recently asked.
+	guard := live.NewGuard(pipe, live.Config{
+		Breaker:  live.BreakerConfig(cfg.Policy.Safety.Breaker),
+		StateDir: cfg.StateDir,
+		Recent:   pipe.Recent.Names,
+	}, log)
+	policies := live.NewLoader(guard, log)
 	defer policies.Close()
-	if _, err := pub.load(ctx, policies, cfg, "start", true, false); err != nil {
+	if _, err := policies.Load(ctx, cfg, live.Change{Reason: "start", Force: true}, false); err != nil {
 		if ctx.Err() != nil {
 			return nil // stopped while the blocklists loaded
 		}
@@ -225,8 +234,8 @@ func runServer(ctx context.Context, f *commonFlags, cfg *config.Config, log *slo
 		policyChanged := full || !reflect.DeepEqual(next.Policy, cfg.Policy) || policyFiles.changed(next.Policy)
 		if policyChanged {
 			// SIGHUP also fetches every blocklist again; the loader puts the policy together and
-			// the publisher checks it before it goes in force.
-			if _, err := pub.load(ctx, policies, next, "reload ("+why+")", false, full); err != nil {
+			// the guard checks it before it goes in force (unchanged content adds no version).
+			if _, err := policies.Load(ctx, next, live.Change{Reason: "reload (" + why + ")"}, full); err != nil {
 				log.Error("reload: policy not put in force; keeping the running one", "err", err)
 				errs = append(errs, fmt.Errorf("policy not put in force: %w", err))
 			}
@@ -261,7 +270,7 @@ func runServer(ctx context.Context, f *commonFlags, cfg *config.Config, log *slo
 		case done := <-reloadRequests:
 			done <- reload("control")
 		case req := <-policyRequests:
-			req.done <- controlReload(ctx, f, cfg, pub, policies, req.force)
+			req.done <- controlReload(ctx, f, cfg, policies, req.force)
 		}
 	}
 }
@@ -274,7 +283,7 @@ type policyResult struct {
 // controlReload is a policy reload asked for through the control interface: the configuration
 // (and with it the policy files and blocklists) is read again and the policy checked before it
 // goes in force.
-func controlReload(ctx context.Context, f *commonFlags, cfg *config.Config, pub *policyPublisher, policies *server.PolicyLoader, force bool) policyResult {
+func controlReload(ctx context.Context, f *commonFlags, cfg *config.Config, policies *live.Loader, force bool) policyResult {
 	next := cfg
 	if f.config != "" {
 		c, err := loadConfig(f)
@@ -283,7 +292,7 @@ func controlReload(ctx context.Context, f *commonFlags, cfg *config.Config, pub 
 		}
 		next = c
 	}
-	report, err := pub.load(ctx, policies, next, "reload (control)", force, true)
+	report, err := policies.Load(ctx, next, live.Change{Reason: "reload (control)", Force: force}, true)
 	return policyResult{report: report, err: err}
 }
 

@@ -14,8 +14,10 @@ package config
 
 import (
 	_ "embed" // the default configuration and its example zone are built into the binary
+	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"maps"
 	"os"
 	"path/filepath"
@@ -46,6 +48,10 @@ type Config struct {
 	// Storage is the directory for what the server writes: secondaries' copies of their zones and
 	// the journals IXFR is served from.
 	Storage string `yaml:"storage"`
+	// StateDir, when set, is where the server keeps what must outlive it beside the zones: the
+	// response policy's versions (under StateDir/policy), so that a rollback after a restart
+	// puts back the version before the last change. Empty keeps them in memory only.
+	StateDir string `yaml:"state_dir"`
 
 	// name is the config file as named to Parse, for messages; empty for Default.
 	name string
@@ -161,7 +167,7 @@ func Parse(data []byte, name, baseDir string) (*Config, error) {
 			}
 		}
 	}
-	for _, path := range []*string{&c.Policy.Safety.CheckCorpus, &c.Control.Socket, &c.Control.HTTP.TokenFile, &c.Storage} {
+	for _, path := range []*string{&c.Policy.Safety.CheckCorpus, &c.Control.Socket, &c.Control.HTTP.TokenFile, &c.Storage, &c.StateDir} {
 		if *path != "" && !filepath.IsAbs(*path) {
 			if p, err := filepath.Abs(filepath.Join(baseDir, *path)); err == nil {
 				*path = p
@@ -206,6 +212,7 @@ func (c *Config) Validate() error {
 		{"policy", c.Policy.Validate()},
 		{"policy.safety", c.Policy.Safety.Validate()},
 		{"control", c.Control.Validate()},
+		{"state_dir", validateStateDir(c.StateDir)},
 	}
 	var errs []error
 	for _, s := range sections {
@@ -274,4 +281,44 @@ func readLimited(path string) ([]byte, error) {
 		return nil, fmt.Errorf("%s: larger than %d bytes; is it a config file?", path, maxConfigSize)
 	}
 	return data, nil
+}
+
+// validateStateDir checks that dir, when set, is a directory or can become one: a file in its
+// way would leave the server without the versions it was told to keep. The server creates it.
+func validateStateDir(dir string) error {
+	if dir == "" {
+		return nil
+	}
+	if strings.ContainsRune(dir, 0) {
+		return errors.New("holds a NUL byte")
+	}
+	fi, err := os.Stat(dir)
+	switch {
+	case err == nil && !fi.IsDir():
+		return fmt.Errorf("%s is not a directory", quote(dir))
+	case err != nil && !errors.Is(err, fs.ErrNotExist):
+		return err
+	}
+	return nil
+}
+
+// ApplyStateDirFlag sets the state directory from --state-dir (a relative path is taken from
+// the working directory) and validates it, naming the flag in an error.
+func ApplyStateDirFlag(c *Config, dir string) error {
+	if dir == "" {
+		return nil
+	}
+	abs, err := filepath.Abs(dir)
+	if err == nil {
+		err = validateStateDir(abs)
+	}
+	if err != nil {
+		return &Error{Flag: flagName("--state-dir", dir), Msg: err.Error()}
+	}
+	c.StateDir = abs
+	if c.where == nil {
+		c.where = make(map[string]location)
+	}
+	c.where["state_dir"] = location{flag: flagName("--state-dir", dir)}
+	return nil
 }

@@ -553,3 +553,35 @@ func TestValidName(t *testing.T) {
 		}
 	}
 }
+
+// TestStateDir: state_dir is unset by default, relative to the config file's directory when
+// relative, and an error naming the key and line (or the flag) when a file stands in its way.
+func TestStateDir(t *testing.T) {
+	if d := Default().StateDir; d != "" {
+		t.Fatalf("default state_dir %q, want none", d)
+	}
+	dir := t.TempDir()
+	c, err := Parse([]byte("state_dir: state\n"), "warden.yaml", dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := filepath.Join(dir, "state"); c.StateDir != want {
+		t.Errorf("state_dir %q, want %q", c.StateDir, want)
+	}
+	file := filepath.Join(dir, "file")
+	if err := os.WriteFile(file, nil, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	_, err = Parse([]byte("listen: [127.0.0.1:53]\nstate_dir: file\n"), "warden.yaml", dir)
+	if err == nil || !strings.Contains(err.Error(), "warden.yaml:2") || !strings.Contains(err.Error(), "state_dir: ") ||
+		!strings.Contains(err.Error(), "is not a directory") {
+		t.Errorf("state_dir naming a file: %v", err)
+	}
+	c = Default()
+	if err := ApplyStateDirFlag(c, file); err == nil || !strings.Contains(err.Error(), "--state-dir") {
+		t.Errorf("--state-dir naming a file: %v", err)
+	}
+	if err := ApplyStateDirFlag(c, dir); err != nil || c.StateDir != dir {
+		t.Errorf("--state-dir %s: %v, state_dir %q", dir, err, c.StateDir)
+	}
+}

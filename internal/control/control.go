@@ -23,7 +23,7 @@ import (
 	"time"
 
 	"warden/internal/policy"
-	"warden/internal/server"
+	"warden/internal/policy/live"
 )
 
 // Reloader builds the policy the configuration now names and checks it against the one in force;
@@ -31,13 +31,24 @@ import (
 type Reloader func(force bool) (policy.Report, error)
 
 // ErrTooBig is what a Reloader returns, wrapped, when the check refused the change.
-var ErrTooBig = errors.New("policy change refused: it would change too many answers")
+var ErrTooBig = live.ErrTooBig
+
+// PolicyGuard is what the control interface shows and changes of the policy in force: a
+// *live.Guard.
+type PolicyGuard interface {
+	Status() live.Status
+	Rollback() (live.Version, error)
+	// Resume reports whether the set was suspended.
+	Resume(set string) (bool, error)
+}
+
+var _ PolicyGuard = (*live.Guard)(nil)
 
 // Deps are what the control interface shows and acts on. Any may be nil or zero: the endpoints
 // that need it then answer 501 and say what this server lacks.
 type Deps struct {
 	// Policy is the policy guard: GET /policy, GET /metrics, POST /policy/rollback|resume.
-	Policy *server.PolicyGuard
+	Policy PolicyGuard
 	// PolicyReload re-reads and checks the policy: POST /policy/reload.
 	PolicyReload Reloader
 	// Zones are the zones served: GET /zones[/{zone}], POST /zones/{zone}/refresh|retransfer.
@@ -111,11 +122,15 @@ func (d Deps) policyRoutes(mux *http.ServeMux) {
 	})
 	mux.HandleFunc("POST /policy/resume", func(w http.ResponseWriter, r *http.Request) {
 		name := r.URL.Query().Get("set")
-		if err := guard.Resume(name); err != nil {
+		resumed, err := guard.Resume(name)
+		switch {
+		case err != nil:
 			reply(w, http.StatusNotFound, Error{err.Error()})
-			return
+		case !resumed:
+			reply(w, http.StatusOK, Done{Message: "rule set " + name + " is not suspended: nothing to resume"})
+		default:
+			reply(w, http.StatusOK, Done{Message: "rule set " + name + " resumed"})
 		}
-		reply(w, http.StatusOK, Done{Message: "rule set " + name + " resumed"})
 	})
 	reload := d.PolicyReload
 	mux.HandleFunc("POST /policy/reload", func(w http.ResponseWriter, r *http.Request) {

@@ -9,18 +9,12 @@ import (
 	"testing"
 	"time"
 
-	"warden/internal/authority"
-	"warden/internal/pipeline"
-	"warden/internal/policy"
-	"warden/internal/server"
-	"warden/internal/wire"
+	"warden/internal/policy/live"
 )
 
 func TestControlRefusals(t *testing.T) {
-	empty, _ := authority.New(nil)
-	pipe := pipeline.NewPipeline(wire.Limits{}, &pipeline.Snapshot{Authority: empty})
 	log := slog.New(slog.DiscardHandler)
-	guard := server.NewPolicyGuard(pipe, policy.BreakerConfig{}, 4, log)
+	guard := testGuard(t)
 	socket := filepath.Join(t.TempDir(), "control.sock")
 	ctx, cancel := context.WithCancel(context.Background())
 	served := make(chan error, 1)
@@ -32,7 +26,7 @@ func TestControlRefusals(t *testing.T) {
 		}
 	}()
 	c := NewClient(socket)
-	var st server.PolicyStatus
+	var st live.Status
 	for deadline := time.Now().Add(5 * time.Second); c.Do(http.MethodGet, "/policy", &st) != nil; time.Sleep(20 * time.Millisecond) {
 		if time.Now().After(deadline) {
 			t.Fatal("the control socket never answered")

@@ -5,19 +5,17 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
-
-	"warden/internal/server"
 )
 
 // policyCollector reads the policy's counters at each scrape, so the query path keeps its own
 // counters and pays nothing for metrics.
 type policyCollector struct {
-	guard *server.PolicyGuard
+	guard PolicyGuard
 
 	questions, hits, suspended, alarms, version *prometheus.Desc
 }
 
-func newPolicyCollector(g *server.PolicyGuard) *policyCollector {
+func newPolicyCollector(g PolicyGuard) *policyCollector {
 	set := []string{"set"}
 	return &policyCollector{
 		guard:     g,
@@ -51,7 +49,7 @@ func (c *policyCollector) Collect(ch chan<- prometheus.Metric) {
 }
 
 // metricsHandler serves the policy's metrics in the Prometheus text format.
-func metricsHandler(g *server.PolicyGuard) http.Handler {
+func metricsHandler(g PolicyGuard) http.Handler {
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(newPolicyCollector(g))
 	return promhttp.HandlerFor(reg, promhttp.HandlerOpts{})

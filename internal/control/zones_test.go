@@ -9,14 +9,12 @@ import (
 	"net/http/httptest"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
-	"warden/internal/authority"
-	"warden/internal/pipeline"
 	"warden/internal/policy"
-	"warden/internal/server"
-	"warden/internal/wire"
+	"warden/internal/policy/live"
 )
 
 // testZones is a zone manager of three zones: a primary, a secondary whose refresh raises its
@@ -70,13 +68,19 @@ func (z *testZones) act(verb, zone string) error {
 
 var _ Zones = (*testZones)(nil)
 
-func testGuard(t testing.TB) *server.PolicyGuard {
-	empty, err := authority.New(nil)
-	if err != nil {
+// policyTarget is a query path reduced to its policy.
+type policyTarget struct{ p atomic.Pointer[policy.Policy] }
+
+func (t *policyTarget) Policy() *policy.Policy     { return t.p.Load() }
+func (t *policyTarget) SetPolicy(p *policy.Policy) { t.p.Store(p) }
+
+// testGuard returns a guard whose first version, "start", has no rule set.
+func testGuard(t testing.TB) *live.Guard {
+	g := live.NewGuard(&policyTarget{}, live.Config{Keep: 4}, slog.New(slog.DiscardHandler))
+	if _, err := g.Put(live.Proposal{}, live.Change{Reason: "start", Force: true}); err != nil {
 		t.Fatal(err)
 	}
-	pipe := pipeline.NewPipeline(wire.Limits{}, &pipeline.Snapshot{Authority: empty})
-	return server.NewPolicyGuard(pipe, policy.BreakerConfig{}, 4, slog.New(slog.DiscardHandler))
+	return g
 }
 
 func do(t *testing.T, h http.Handler, method, path string) (int, string) {

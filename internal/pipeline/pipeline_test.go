@@ -3,12 +3,14 @@ package pipeline
 import (
 	"encoding/binary"
 	"fmt"
+	"sync"
 	"testing"
 	"time"
 
 	"codeberg.org/miekg/dns"
 
 	"warden/internal/authority"
+	"warden/internal/policy"
 	"warden/internal/query"
 	"warden/internal/server"
 	"warden/internal/wire"
@@ -215,5 +217,26 @@ func waitUntil(t *testing.T, what string, cond func() bool) {
 			t.Fatalf("timed out waiting for %s", what)
 		}
 		time.Sleep(5 * time.Millisecond)
+	}
+}
+
+// TestPipelineUpdate: concurrent updates of different fields do not undo each other.
+func TestPipelineUpdate(t *testing.T) {
+	p := cachedPipeline(t, nil)
+	pol := testPolicy(t, "x.example CNAME .\n", policy.Options{})
+	rec := p.snap.Load().Recursion
+	var wg sync.WaitGroup
+	for i := range 1000 {
+		wg.Go(func() {
+			if i%2 == 0 {
+				p.Update(func(s *Snapshot) { s.Policy = pol })
+			} else {
+				p.Update(func(s *Snapshot) { s.Recursion = rec })
+			}
+		})
+	}
+	wg.Wait()
+	if s := p.snap.Load(); s.Policy != pol || s.Recursion != rec {
+		t.Errorf("snapshot %+v", s)
 	}
 }

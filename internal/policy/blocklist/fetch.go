@@ -1,10 +1,11 @@
 package blocklist
 
 import (
+	"bytes"
 	"context"
+	"crypto/sha256"
 	"errors"
 	"fmt"
-	"hash/maphash"
 	"io"
 	"log/slog"
 	"net/http"
@@ -63,6 +64,9 @@ type Fetcher struct {
 	// Lists), so the caller may set them to nil after compiling them: a million names then live
 	// on only in the compiled Index, not twice.
 	OnUpdate func(lists []*List)
+	// KeepData makes every list carry the bytes it was parsed from (List.Data), for a caller
+	// that stores them; like Entries, the caller may set them to nil once it has.
+	KeepData bool
 	// OnError, if set, is called for each failed fetch, after it is logged. Calls do not overlap
 	// one another (but may overlap a call of OnUpdate).
 	OnError func(src Source, err error)
@@ -81,8 +85,8 @@ type fetchState struct {
 	etag, lastMod string    // from the last 200 response of a URL
 	mtime         time.Time // of a file when last read
 	size          int64
-	sum           uint64 // hash of the last content parsed
-	failures      int    // in a row
+	sum           [sha256.Size]byte // of the last content parsed
+	failures      int               // in a row
 	loadedAt      time.Time
 }
 
@@ -326,9 +330,13 @@ func (f *Fetcher) fetch(ctx context.Context, client *http.Client, src Source, st
 	if limit <= 0 {
 		limit = 64 << 20
 	}
-	var sum maphash.Hash
-	sum.SetSeed(fetchSeed)
-	l, err := Parse(io.TeeReader(&capReader{r: body, left: limit}, &sum), src.Location, src.Format)
+	sum := sha256.New()
+	var kept bytes.Buffer
+	read := io.TeeReader(&capReader{r: body, left: limit}, sum)
+	if f.KeepData {
+		read = io.TeeReader(read, &kept)
+	}
+	l, err := Parse(read, src.Location, src.Format)
 	if errors.Is(err, errTooLarge) {
 		return nil, fmt.Errorf("%s: larger than %d bytes", src.Location, limit)
 	}
@@ -338,7 +346,8 @@ func (f *Fetcher) fetch(ctx context.Context, client *http.Client, src Source, st
 		}
 		return nil, err // names the source and the line
 	}
-	if st.list != nil && sum.Sum64() == st.sum {
+	l.Digest = [sha256.Size]byte(sum.Sum(nil))
+	if st.list != nil && l.Digest == st.sum {
 		st.etag, st.lastMod, st.mtime, st.size = etag, lastMod, mtime, size
 		return nil, nil // same bytes, new validators
 	}
@@ -351,12 +360,12 @@ func (f *Fetcher) fetch(ctx context.Context, client *http.Client, src Source, st
 			l.Entries[i].Allow = true
 		}
 	}
-	st.etag, st.lastMod, st.mtime, st.size, st.sum = etag, lastMod, mtime, size, sum.Sum64()
+	if f.KeepData {
+		l.Data = kept.Bytes()
+	}
+	st.etag, st.lastMod, st.mtime, st.size, st.sum = etag, lastMod, mtime, size, l.Digest
 	return l, nil
 }
-
-// fetchSeed makes content hashes comparable across fetches.
-var fetchSeed = maphash.MakeSeed()
 
 // capReader fails with errTooLarge once more than left bytes have been read.
 type capReader struct {

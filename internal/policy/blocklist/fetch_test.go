@@ -2,6 +2,7 @@ package blocklist
 
 import (
 	"context"
+	"crypto/sha256"
 	"errors"
 	"fmt"
 	"io"
@@ -440,5 +441,29 @@ func TestFetcherRefresh(t *testing.T) {
 	f.Refresh()
 	if got := entries(f.Lists()[0]); !slices.Equal(got, []string{"two.example. +sub"}) {
 		t.Errorf("after a failed refresh: %q", got)
+	}
+}
+
+// TestFetchDigest: a list carries the SHA-256 of its bytes, and the bytes themselves only when
+// the Fetcher keeps them.
+func TestFetchDigest(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "list.txt")
+	text := "a.example\nb.example\n"
+	if err := os.WriteFile(path, []byte(text), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	want := sha256.Sum256([]byte(text))
+	for _, keep := range []bool{false, true} {
+		f := &Fetcher{KeepData: keep}
+		l, err := f.Fetch(t.Context(), Source{Location: path})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if l.Digest != want {
+			t.Errorf("keep=%v: digest %x, want %x", keep, l.Digest, want)
+		}
+		if keep != (string(l.Data) == text) {
+			t.Errorf("keep=%v: data %q", keep, l.Data)
+		}
 	}
 }

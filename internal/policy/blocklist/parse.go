@@ -75,6 +75,11 @@ type List struct {
 	// lines and the local names of hosts files ("localhost", ...) are not problems.
 	Skipped      []Problem
 	SkippedTotal int
+	// Digest is the SHA-256 of the bytes the list was parsed from, when a Fetcher loaded it: two
+	// fetches with the same digest hold the same list, across restarts too.
+	Digest [32]byte
+	// Data holds those bytes when the Fetcher was asked to keep them (Fetcher.KeepData).
+	Data []byte
 }
 
 // MaxProblems bounds List.Skipped, so that a list in the wrong format (two million lines, all

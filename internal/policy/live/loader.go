@@ -1,4 +1,4 @@
-package server
+package live
 
 import (
 	"context"
@@ -16,41 +16,55 @@ import (
 	"warden/internal/policy/blocklist"
 )
 
-// PolicyLoader builds the response policy from the configuration and keeps it current. Load
-// compiles the RPZ zones; the blocklists are kept by a blocklist.Fetcher that the loader runs
-// from the first Load until Close, refreshing each list on its interval. Whenever a part changes,
-// the loader puts the policy together again (every RPZ zone in order, then every blocklist in
-// order; the rule sets that did not change are reused as they are, counters and all) and hands it
-// to publish, which swaps it into the running snapshot.
+// Loader builds the response policy from the configuration and keeps it current. Load compiles
+// the RPZ zones; the blocklists are kept by a blocklist.Fetcher that the loader runs from the
+// first Load until Close, refreshing each list on its interval. Whenever a part changes, the
+// loader puts the policy together again (every RPZ zone in order, then every blocklist in order;
+// the rule sets that did not change are reused as they are, counters and all) and hands it to
+// the Installer (the Guard), which checks it and puts it in force, or refuses it.
 //
 // A list that fails to load keeps its previous version in force: the Fetcher keeps the last good
 // list, and when a reload changes the blocklists, an entry whose configuration did not change
 // keeps its compiled set until the new Fetcher has loaded it again.
 //
-// Load and Close are called from one goroutine (the server's reload loop); publish is called
-// from it and from the Fetcher's, one call at a time, in order.
-type PolicyLoader struct {
-	log     *slog.Logger
-	publish func(*policy.Policy)
+// Load and Close are called from one goroutine (the server's reload loop); the Installer is
+// called from it and from the Fetcher's, one call at a time, in order.
+type Loader struct {
+	log  *slog.Logger
+	inst Installer
 
 	// fetchTimeout bounds one fetch of a list; 0 is the Fetcher's default (one minute).
 	fetchTimeout time.Duration
 
 	mu      sync.Mutex // guards the fields below; held while publishing
 	rpz     []*policy.RuleSet
+	rpzSrc  []Source    // the source of each of rpz
 	lists   []listSet   // one per configured blocklist, in order
 	running fetchConfig // what the Fetcher was started with
 	fetcher *blocklist.Fetcher
 	stop    context.CancelFunc // stops the Fetcher
 	done    chan struct{}      // closed when the Fetcher's Run has returned
 	first   chan struct{}      // closed at the Fetcher's first update, then nil
+
+	change Change        // how the next policy put together is installed
+	report policy.Report // what the Installer said of the last one
+	err    error
 }
+
+// Installer puts a policy the loader put together in force, or refuses it with a reason; the
+// report is the blast-radius check's.
+type Installer interface {
+	Put(Proposal, Change) (policy.Report, error)
+}
+
+var _ Installer = (*Guard)(nil)
 
 // listSet is one configured blocklist and the rule set in force for it.
 type listSet struct {
 	cfg  config.BlocklistConfig
 	from *blocklist.List // the list set was compiled from; its entries are dropped
 	set  *policy.RuleSet // nil until a version has loaded
+	src  Source          // what set was compiled from
 }
 
 // fetchConfig is what the Fetcher depends on; a change restarts it.
@@ -63,44 +77,48 @@ func (a fetchConfig) equal(b fetchConfig) bool {
 	return a.fileRefresh == b.fileRefresh && len(a.lists) == len(b.lists) && (len(a.lists) == 0 || reflect.DeepEqual(a.lists, b.lists))
 }
 
-// NewPolicyLoader returns a loader that reports through log and hands every new policy to
-// publish (nil when there is none).
-func NewPolicyLoader(log *slog.Logger, publish func(*policy.Policy)) *PolicyLoader {
-	return &PolicyLoader{log: log, publish: publish}
+// NewLoader returns a loader that reports through log and hands every policy it puts together to
+// inst.
+func NewLoader(inst Installer, log *slog.Logger) *Loader {
+	return &Loader{log: log, inst: inst}
 }
 
-// Load compiles the RPZ zones of cfg and publishes the policy. A zone that does not load fails
-// the whole Load and changes nothing, so that a reload keeps the running policy rather than serve
-// one with a zone silently missing.
+// Load compiles the RPZ zones of cfg and hands the policy to the Installer as c asks, checked
+// as cfg's policy.safety says; it returns the Installer's report and verdict. A zone that does
+// not load fails the whole Load and changes nothing, so that a reload keeps the running policy
+// rather than serve one with a zone silently missing. What the loader puts together later by
+// itself, at a blocklist refresh, is installed with the reason "blocklist refresh", never forced.
 //
 // When the blocklists (or reload.watch_interval, the refresh of file lists) differ from the last
 // Load, the Fetcher is restarted with them, and Load returns once every list has been tried (or
 // ctx ends): lists are in force from the first query. Otherwise, reread asks the running Fetcher
 // to fetch every list again now (conditionally), without waiting.
-func (l *PolicyLoader) Load(ctx context.Context, cfg *config.Config, reread bool) error {
-	pol, warns, err := LoadPolicy(l.present(cfg.Policy.RPZ))
+func (l *Loader) Load(ctx context.Context, cfg *config.Config, c Change, reread bool) (policy.Report, error) {
+	prop, warns, err := LoadPolicy(l.present(cfg.Policy.RPZ))
 	for _, w := range warns {
 		l.log.Warn("policy check", "problem", w.Error())
 	}
 	if err != nil {
-		return err
+		return policy.Report{}, err
 	}
-	rpz := pol.Sets()
+	c.Check = CheckOf(cfg.Policy.Safety)
+	rpz := prop.Policy.Sets()
 	for _, s := range rpz {
 		l.log.Info("policy zone loaded", "zone", s.Name(), "rules", s.Len(), "override", s.Options().Override.String(), "shadow", s.Shadow())
 	}
 	want := fetchConfig{lists: slices.Clone(cfg.Policy.Blocklists), fileRefresh: cfg.Reload.WatchInterval}
 
 	l.mu.Lock()
-	l.rpz = rpz
+	l.rpz, l.rpzSrc = rpz, prop.Sources
+	l.change, l.report, l.err = c, policy.Report{}, nil
 	if l.running.equal(want) {
 		l.publishLocked()
-		f := l.fetcher
+		f, report, err := l.fetcher, l.report, l.err
 		l.mu.Unlock()
 		if reread && f != nil {
 			f.Refresh()
 		}
-		return nil
+		return report, err
 	}
 	stop, done := l.stop, l.done
 	l.mu.Unlock()
@@ -124,10 +142,12 @@ func (l *PolicyLoader) Load(ctx context.Context, cfg *config.Config, reread bool
 	l.fetcher, l.stop, l.done, l.first = nil, nil, nil, nil
 	if len(want.lists) == 0 {
 		l.publishLocked()
+		report, err := l.report, l.err
 		l.mu.Unlock()
-		return nil
+		return report, err
 	}
-	f := &blocklist.Fetcher{Sources: srcs, Timeout: l.fetchTimeout, Log: l.log, OnUpdate: l.update}
+	// The Fetcher keeps each list's bytes for the Installer to store; they are dropped once it has.
+	f := &blocklist.Fetcher{Sources: srcs, Timeout: l.fetchTimeout, Log: l.log, OnUpdate: l.update, KeepData: true}
 	fctx, stopFetch := context.WithCancel(context.Background())
 	done, first := make(chan struct{}), make(chan struct{})
 	l.fetcher, l.stop, l.done, l.first = f, stopFetch, done, first
@@ -140,16 +160,18 @@ func (l *PolicyLoader) Load(ctx context.Context, cfg *config.Config, reread bool
 	}()
 	select {
 	case <-first:
-		return nil
+		l.mu.Lock()
+		defer l.mu.Unlock()
+		return l.report, l.err
 	case <-ctx.Done():
-		return ctx.Err()
+		return policy.Report{}, ctx.Err()
 	}
 }
 
 // present leaves out the policy zones that come by zone transfer and have not arrived yet: the
 // rest of the policy goes in force, and the file watch brings each in once its first transfer
 // has written it.
-func (l *PolicyLoader) present(rpz []config.RPZConfig) []config.RPZConfig {
+func (l *Loader) present(rpz []config.RPZConfig) []config.RPZConfig {
 	out := make([]config.RPZConfig, 0, len(rpz))
 	for _, r := range rpz {
 		if r.IsTransferred() {
@@ -164,7 +186,7 @@ func (l *PolicyLoader) present(rpz []config.RPZConfig) []config.RPZConfig {
 }
 
 // update is the Fetcher's OnUpdate: it compiles the lists that changed and publishes.
-func (l *PolicyLoader) update(lists []*blocklist.List) {
+func (l *Loader) update(lists []*blocklist.List) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	compiled := false
@@ -190,8 +212,10 @@ func (l *PolicyLoader) update(lists []*blocklist.List) {
 		l.log.Info("blocklist in force", "name", ls.cfg.Name, "source", ls.cfg.Source, "entries", len(list.Entries),
 			"names", ix.Len(), "skipped", list.SkippedTotal, "bytes", ix.Bytes(), "action", actionName(ls.cfg.Action),
 			"shadow", ls.cfg.Shadow, "compiled_in", time.Since(start).Round(time.Millisecond))
-		list.Entries = nil // the index holds the names now; the Fetcher reads only its counts
-		ls.from, ls.set = list, set
+		src := blocklistSource(ls.cfg, list.Digest, list.Data)
+		src.Rules = set.Len()
+		list.Entries, list.Data = nil, nil // the index holds the names now, src the bytes; the Fetcher reads only the counts
+		ls.from, ls.set, ls.src = list, set, src
 		compiled = true
 	}
 	l.publishLocked()
@@ -213,23 +237,34 @@ func actionName(a string) string {
 	return a
 }
 
-// publishLocked puts the policy together from the compiled sets and publishes it.
-func (l *PolicyLoader) publishLocked() {
+// publishLocked puts the policy together from the compiled sets and hands it to the Installer.
+func (l *Loader) publishLocked() {
 	sets := slices.Clone(l.rpz)
+	srcs := slices.Clone(l.rpzSrc)
 	for _, ls := range l.lists {
 		if ls.set != nil {
 			sets = append(sets, ls.set)
+			srcs = append(srcs, ls.src)
 		}
 	}
-	if len(sets) == 0 {
-		l.publish(nil)
-		return
+	prop := Proposal{Sources: srcs}
+	if len(sets) > 0 {
+		prop.Policy = policy.New(sets...)
 	}
-	l.publish(policy.New(sets...))
+	l.report, l.err = l.inst.Put(prop, l.change)
+	// The Installer has stored the bytes it needed; the compiled sets stand for them from now.
+	for i := range l.rpzSrc {
+		l.rpzSrc[i].data = nil
+	}
+	for i := range l.lists {
+		l.lists[i].src.data = nil
+	}
+	// What the loader puts together next without being asked comes from a list refresh.
+	l.change = Change{Reason: "blocklist refresh", Check: l.change.Check}
 }
 
 // Close stops the Fetcher and waits until it has returned. The policy in force stays.
-func (l *PolicyLoader) Close() {
+func (l *Loader) Close() {
 	l.mu.Lock()
 	stop, done := l.stop, l.done
 	l.fetcher, l.stop, l.done, l.first = nil, nil, nil, nil
