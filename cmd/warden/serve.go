@@ -2,30 +2,15 @@ package main
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"io"
 	"log/slog"
-	"maps"
-	"os"
 	"os/signal"
 	"path/filepath"
-	"reflect"
-	"runtime/debug"
-	"slices"
 	"syscall"
-	"time"
 
-	"warden/internal/authority"
 	"warden/internal/config"
-	"warden/internal/control"
 	"warden/internal/daemon"
-	"warden/internal/pipeline"
-	"warden/internal/policy"
-	"warden/internal/policy/live"
-	"warden/internal/server"
-	"warden/internal/wire"
-	"warden/internal/zones"
 )
 
 // loadConfig builds the configuration from the flags: the file when given (else the built-in
@@ -96,218 +81,11 @@ func serve(args []string, stderr io.Writer) int {
 	return 0
 }
 
-// runServer serves until ctx ends: it loads the zones, opens the listeners, and rebuilds the
-// snapshot on SIGHUP and when a zone file changes.
+// runServer serves cfg until ctx ends; a reload reads the configuration again from f.
 func runServer(ctx context.Context, f *commonFlags, cfg *config.Config, log *slog.Logger) error {
-	rec, err := daemon.NewRecursor(cfg, log)
-	if err != nil {
-		return err
-	}
-	empty, _ := authority.New(nil)
-	pipe := pipeline.NewPipeline(wire.Limits{UDPPayload: uint16(cfg.Limits.UDPPayload)}, &pipeline.Snapshot{Authority: empty, Recursion: rec})
-	// The zone manager owns the served zones: files, secondaries, updates, catalogs. It puts each
-	// new set of zones in force itself, and answers transfers, NOTIFY and UPDATE.
-	manager := zones.New(log, func(set *authority.Set) {
-		pipe.Update(func(s *pipeline.Snapshot) { s.Authority = set })
-	})
-	defer manager.Close()
-	if err := manager.Start(cfg); err != nil {
-		return err
-	}
-	pipe.Update(func(s *pipeline.Snapshot) { s.Zones = manager })
-	if missing := manager.WaitPolicyZones(ctx, 10*time.Second); len(missing) > 0 {
-		log.Warn("policy zones still being transferred; the policy goes in force without them until they arrive", "zones", missing)
-	}
-	// The policy goes in force through the guard (versions, rollback, circuit breaker), each
-	// change checked first on the names recently asked.
-	guard := live.NewGuard(pipe, live.Config{
-		Breaker:  live.BreakerConfig(cfg.Policy.Safety.Breaker),
-		StateDir: cfg.StateDir,
-		Recent:   pipe.Recent.Names,
-	}, log)
-	policies := live.NewLoader(guard, log)
-	defer policies.Close()
-	if _, err := policies.Load(ctx, cfg, live.Change{Reason: "start", Force: true}, false); err != nil {
-		if ctx.Err() != nil {
-			return nil // stopped while the blocklists loaded
-		}
-		return err
-	}
-	if !cfg.Policy.Safety.Breaker.Off {
-		go guard.Run(ctx)
-	}
-	go trimMemory(ctx)
-	// Parsing leaves garbage several times the size of the zones; hand it back to the system now
-	// rather than carry it as resident memory until the heap grows into it.
-	debug.FreeOSMemory()
-
-	var listeners []*server.Listener
-	defer func() {
-		for _, l := range listeners {
-			_ = l.Close()
-		}
-	}()
-	for _, addr := range cfg.Listen {
-		l, err := server.Listen(server.ListenerConfig{
-			Addr:            addr.String(),
-			UDPWorkers:      cfg.Limits.UDPWorkers,
-			TCPIdleTimeout:  cfg.Limits.TCPIdleTimeout,
-			TCPMaxConns:     cfg.Limits.TCPMaxConnections,
-			TCPMaxPipelined: cfg.Limits.TCPMaxPipelined,
-		}, pipe, log)
-		if err != nil {
-			return err
-		}
-		listeners = append(listeners, l)
-		log.Info("listening", "udp", l.UDPAddr().String(), "tcp", l.TCPAddr().String())
-	}
-	manager.Announce()
-
-	var policyFiles fileStamps
-	policyFiles.changed(cfg.Policy)
-	hup := make(chan os.Signal, 1)
-	signal.Notify(hup, syscall.SIGHUP)
-	defer signal.Stop(hup)
-	var tick <-chan time.Time
-	if cfg.Reload.WatchInterval > 0 {
-		t := time.NewTicker(cfg.Reload.WatchInterval)
-		defer t.Stop()
-		tick = t.C
-	}
-	// Control requests that change the policy are run by the loop below, one at a time with
-	// reloads.
-	type policyRequest struct {
-		force bool
-		done  chan policyResult
-	}
-	policyRequests := make(chan policyRequest)
-	reloadRequests := make(chan chan error)
-	startControl(ctx, cfg, control.Deps{Policy: guard, PolicyReload: func(force bool) (policy.Report, error) {
-		req := policyRequest{force: force, done: make(chan policyResult, 1)}
-		select {
-		case policyRequests <- req:
-		case <-ctx.Done():
-			return policy.Report{}, ctx.Err()
-		}
-		r := <-req.done
-		return r.report, r.err
-	}, Zones: manager, Reload: func(rctx context.Context) (string, error) {
-		done := make(chan error, 1)
-		select {
-		case reloadRequests <- done:
-		case <-rctx.Done():
-			return "", rctx.Err()
-		case <-ctx.Done():
-			return "", ctx.Err()
-		}
-		if err := <-done; err != nil {
-			return "", err
-		}
-		return "configuration, zones and policy reloaded", nil
-	}}, log)
-	// reload applies the configuration again: on SIGHUP and control requests the file is read
-	// anew (a full reload); on the watch tick only changed zone and policy files are read. What
-	// could not be applied is returned (and logged); the rest is in force.
-	reload := func(why string) error {
-		full := why == "signal" || why == "control"
-		next := cfg
-		if full && f.config != "" {
-			// SIGHUP re-reads the configuration file too; listeners stay as they are.
-			c, err := loadConfig(f)
-			if err != nil {
-				log.Error("reload: configuration rejected; keeping the running one", "err", err)
-				return fmt.Errorf("configuration rejected; keeping the running one: %w", err)
-			}
-			next = c
-			if !slices.Equal(next.Listen, cfg.Listen) || next.Limits != cfg.Limits {
-				log.Warn("reload: listen addresses and limits apply at the next restart")
-			}
-		}
-		var errs []error
-		if err := manager.Reload(next); err != nil {
-			log.Error("reload: some zones keep their previous version", "err", err)
-			errs = append(errs, err)
-		}
-		resolverChanged := !reflect.DeepEqual(next.Resolver, cfg.Resolver)
-		// The policy is rebuilt on SIGHUP, or when one of its files changed; a policy that
-		// fails to load leaves the running one in force.
-		policyChanged := full || !reflect.DeepEqual(next.Policy, cfg.Policy) || policyFiles.changed(next.Policy)
-		if policyChanged {
-			// SIGHUP also fetches every blocklist again; the loader puts the policy together and
-			// the guard checks it before it goes in force (unchanged content adds no version).
-			if _, err := policies.Load(ctx, next, live.Change{Reason: "reload (" + why + ")"}, full); err != nil {
-				log.Error("reload: policy not put in force; keeping the running one", "err", err)
-				errs = append(errs, fmt.Errorf("policy not put in force: %w", err))
-			}
-			policyChanged = false // in force through the guard, or refused
-		}
-		cfg = next
-		if !resolverChanged && !policyChanged {
-			return errors.Join(errs...)
-		}
-		if resolverChanged {
-			r, err := daemon.NewRecursor(next, log)
-			if err != nil {
-				log.Error("reload: resolver configuration rejected; keeping the running one", "err", err)
-				return errors.Join(append(errs, fmt.Errorf("resolver configuration rejected: %w", err))...)
-			}
-			rec = r
-		}
-		pipe.Update(func(s *pipeline.Snapshot) { s.Recursion = rec })
-		debug.FreeOSMemory() // the replaced state and the parser's garbage
-		log.Info("reloaded", "trigger", why)
-		return errors.Join(errs...)
-	}
-	for {
-		select {
-		case <-ctx.Done():
-			log.Info("shutting down")
-			return nil
-		case <-hup:
-			_ = reload("signal")
-		case <-tick:
-			_ = reload("file change")
-		case done := <-reloadRequests:
-			done <- reload("control")
-		case req := <-policyRequests:
-			req.done <- controlReload(ctx, f, cfg, policies, req.force)
-		}
-	}
-}
-
-type policyResult struct {
-	report policy.Report
-	err    error
-}
-
-// controlReload is a policy reload asked for through the control interface: the configuration
-// (and with it the policy files and blocklists) is read again and the policy checked before it
-// goes in force.
-func controlReload(ctx context.Context, f *commonFlags, cfg *config.Config, policies *live.Loader, force bool) policyResult {
-	next := cfg
+	opts := daemon.Options{Log: log}
 	if f.config != "" {
-		c, err := loadConfig(f)
-		if err != nil {
-			return policyResult{err: err}
-		}
-		next = c
+		opts.Reread = func() (*config.Config, error) { return loadConfig(f) }
 	}
-	report, err := policies.Load(ctx, next, live.Change{Reason: "reload (control)", Force: force}, true)
-	return policyResult{report: report, err: err}
-}
-
-// fileStamps remembers the size and modification time of the policy files, so that the watch
-// tick rebuilds the policy only when one changed.
-type fileStamps map[string]string
-
-func (f *fileStamps) changed(pc config.PolicyConfig) bool {
-	next := fileStamps{}
-	for _, z := range pc.RPZ {
-		if fi, err := os.Stat(z.File); err == nil {
-			next[z.File] = fmt.Sprint(fi.Size(), fi.ModTime().UnixNano())
-		}
-	}
-	diff := !maps.Equal(*f, next)
-	*f = next
-	return diff
+	return daemon.Run(ctx, cfg, opts)
 }

@@ -58,3 +58,6 @@ func TestNewRecursorFromConfig(t *testing.T) {
 		t.Fatalf("a broken hints file: err %v; want one naming %s", err, bad)
 	}
 }
+
+// logTo logs to w, for tests that show the log when they fail.
+func logTo(w io.Writer) *slog.Logger { return slog.New(slog.NewTextHandler(w, nil)) }

@@ -1,0 +1,280 @@
+package daemon
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"maps"
+	"os"
+	"os/signal"
+	"reflect"
+	"runtime/debug"
+	"slices"
+	"syscall"
+	"time"
+
+	"warden/internal/authority"
+	"warden/internal/config"
+	"warden/internal/control"
+	"warden/internal/pipeline"
+	"warden/internal/policy"
+	"warden/internal/policy/live"
+	"warden/internal/server"
+	"warden/internal/wire"
+	"warden/internal/zones"
+)
+
+// Options is what a server needs besides its configuration.
+type Options struct {
+	// Reread reads the configuration again, file and command-line flags, for SIGHUP and control
+	// reloads; nil when there is no file to read, and then a reload re-reads the zone and policy
+	// files of the configuration in force.
+	Reread func() (*config.Config, error)
+	Log    *slog.Logger
+}
+
+// daemon is one running server: the pipeline and the parts that keep its snapshot current.
+// Its methods other than Run's set-up are called from Run's loop only, one at a time.
+type daemon struct {
+	cfg      *config.Config
+	opts     Options
+	log      *slog.Logger
+	pipe     *pipeline.Pipeline
+	rec      *pipeline.Recursor
+	zones    *zones.Manager
+	guard    *live.Guard
+	policies *live.Loader
+	// policyFiles are the stamps of the policy zone files, so that the watch tick rebuilds the
+	// policy only when one changed.
+	policyFiles fileStamps
+}
+
+// Run serves cfg until ctx ends: it loads the zones and the policy, opens the listeners, and
+// applies the configuration again on SIGHUP, on control requests and when a watched file changes.
+func Run(ctx context.Context, cfg *config.Config, opts Options) error {
+	d := &daemon{cfg: cfg, opts: opts, log: opts.Log}
+	rec, err := NewRecursor(cfg, d.log)
+	if err != nil {
+		return err
+	}
+	d.rec = rec
+	empty, _ := authority.New(nil)
+	d.pipe = pipeline.NewPipeline(wire.Limits{UDPPayload: uint16(cfg.Limits.UDPPayload)}, &pipeline.Snapshot{Authority: empty, Recursion: rec})
+	// The zone manager owns the served zones: files, secondaries, updates, catalogs. It puts each
+	// new set of zones in force itself, and answers transfers, NOTIFY and UPDATE.
+	d.zones = zones.New(d.log, func(set *authority.Set) {
+		d.pipe.Update(func(s *pipeline.Snapshot) { s.Authority = set })
+	})
+	defer d.zones.Close()
+	if err := d.zones.Start(cfg); err != nil {
+		return err
+	}
+	d.pipe.Update(func(s *pipeline.Snapshot) { s.Zones = d.zones })
+	if missing := d.zones.WaitPolicyZones(ctx, 10*time.Second); len(missing) > 0 {
+		d.log.Warn("policy zones still being transferred; the policy goes in force without them until they arrive", "zones", missing)
+	}
+	// The policy goes in force through the guard (versions, rollback, circuit breaker), each
+	// change checked first on the names recently asked.
+	d.guard = live.NewGuard(d.pipe, live.Config{
+		Breaker:  live.BreakerConfig(cfg.Policy.Safety.Breaker),
+		StateDir: cfg.StateDir,
+		Recent:   d.pipe.Recent.Names,
+	}, d.log)
+	d.policies = live.NewLoader(d.guard, d.log)
+	defer d.policies.Close()
+	if _, err := d.policies.Load(ctx, cfg, live.Change{Reason: "start", Force: true}, false); err != nil {
+		if ctx.Err() != nil {
+			return nil // stopped while the blocklists loaded
+		}
+		return err
+	}
+	if !cfg.Policy.Safety.Breaker.Off {
+		go d.guard.Run(ctx)
+	}
+	go trimMemory(ctx)
+	// Parsing leaves garbage several times the size of the zones; hand it back to the system now
+	// rather than carry it as resident memory until the heap grows into it.
+	debug.FreeOSMemory()
+
+	listeners, err := d.listen()
+	defer func() {
+		for _, l := range listeners {
+			_ = l.Close()
+		}
+	}()
+	if err != nil {
+		return err
+	}
+	d.zones.Announce()
+	d.policyFiles.changed(cfg.Policy)
+	return d.loop(ctx)
+}
+
+// listen opens a listener on every configured address; on error, those opened are returned too,
+// for the caller to close.
+func (d *daemon) listen() ([]*server.Listener, error) {
+	var listeners []*server.Listener
+	for _, addr := range d.cfg.Listen {
+		l, err := server.Listen(server.ListenerConfig{
+			Addr:            addr.String(),
+			UDPWorkers:      d.cfg.Limits.UDPWorkers,
+			TCPIdleTimeout:  d.cfg.Limits.TCPIdleTimeout,
+			TCPMaxConns:     d.cfg.Limits.TCPMaxConnections,
+			TCPMaxPipelined: d.cfg.Limits.TCPMaxPipelined,
+		}, d.pipe, d.log)
+		if err != nil {
+			return listeners, err
+		}
+		listeners = append(listeners, l)
+		d.log.Info("listening", "udp", l.UDPAddr().String(), "tcp", l.TCPAddr().String())
+	}
+	return listeners, nil
+}
+
+// policyRequest is a control request to read and check the policy again.
+type policyRequest struct {
+	force bool
+	done  chan policyResult
+}
+
+type policyResult struct {
+	report policy.Report
+	err    error
+}
+
+// loop runs every change to the running server, one at a time: signals, the watch tick and
+// control requests, until ctx ends.
+func (d *daemon) loop(ctx context.Context) error {
+	hup := make(chan os.Signal, 1)
+	signal.Notify(hup, syscall.SIGHUP)
+	defer signal.Stop(hup)
+	var tick <-chan time.Time
+	if d.cfg.Reload.WatchInterval > 0 {
+		t := time.NewTicker(d.cfg.Reload.WatchInterval)
+		defer t.Stop()
+		tick = t.C
+	}
+	policyRequests := make(chan policyRequest)
+	reloadRequests := make(chan chan error)
+	startControl(ctx, d.cfg, control.Deps{Policy: d.guard, PolicyReload: func(force bool) (policy.Report, error) {
+		req := policyRequest{force: force, done: make(chan policyResult, 1)}
+		select {
+		case policyRequests <- req:
+		case <-ctx.Done():
+			return policy.Report{}, ctx.Err()
+		}
+		r := <-req.done
+		return r.report, r.err
+	}, Zones: d.zones, Reload: func(rctx context.Context) (string, error) {
+		done := make(chan error, 1)
+		select {
+		case reloadRequests <- done:
+		case <-rctx.Done():
+			return "", rctx.Err()
+		case <-ctx.Done():
+			return "", ctx.Err()
+		}
+		if err := <-done; err != nil {
+			return "", err
+		}
+		return "configuration, zones and policy reloaded", nil
+	}}, d.log)
+	for {
+		select {
+		case <-ctx.Done():
+			d.log.Info("shutting down")
+			return nil
+		case <-hup:
+			_ = d.reload(ctx, "signal")
+		case <-tick:
+			_ = d.reload(ctx, "file change")
+		case done := <-reloadRequests:
+			done <- d.reload(ctx, "control")
+		case req := <-policyRequests:
+			req.done <- d.policyReload(ctx, req.force)
+		}
+	}
+}
+
+// reload applies the configuration again: on SIGHUP and control requests the file is read anew
+// (a full reload); on the watch tick only changed zone and policy files are read. What could not
+// be applied is returned (and logged); the rest is in force.
+func (d *daemon) reload(ctx context.Context, why string) error {
+	full := why == "signal" || why == "control"
+	next := d.cfg
+	if full && d.opts.Reread != nil {
+		// SIGHUP re-reads the configuration file too; listeners stay as they are.
+		c, err := d.opts.Reread()
+		if err != nil {
+			d.log.Error("reload: configuration rejected; keeping the running one", "err", err)
+			return fmt.Errorf("configuration rejected; keeping the running one: %w", err)
+		}
+		next = c
+		if !slices.Equal(next.Listen, d.cfg.Listen) || next.Limits != d.cfg.Limits {
+			d.log.Warn("reload: listen addresses and limits apply at the next restart")
+		}
+	}
+	var errs []error
+	if err := d.zones.Reload(next); err != nil {
+		d.log.Error("reload: some zones keep their previous version", "err", err)
+		errs = append(errs, err)
+	}
+	// The policy is rebuilt on SIGHUP, or when one of its files changed; a policy that fails to
+	// load leaves the running one in force. SIGHUP also fetches every blocklist again; the loader
+	// puts the policy together and the guard checks it before it goes in force (unchanged
+	// content adds no version).
+	if full || !reflect.DeepEqual(next.Policy, d.cfg.Policy) || d.policyFiles.changed(next.Policy) {
+		if _, err := d.policies.Load(ctx, next, live.Change{Reason: "reload (" + why + ")"}, full); err != nil {
+			d.log.Error("reload: policy not put in force; keeping the running one", "err", err)
+			errs = append(errs, fmt.Errorf("policy not put in force: %w", err))
+		}
+	}
+	resolverChanged := !reflect.DeepEqual(next.Resolver, d.cfg.Resolver)
+	d.cfg = next
+	if !resolverChanged {
+		return errors.Join(errs...)
+	}
+	rec, err := NewRecursor(next, d.log)
+	if err != nil {
+		d.log.Error("reload: resolver configuration rejected; keeping the running one", "err", err)
+		return errors.Join(append(errs, fmt.Errorf("resolver configuration rejected: %w", err))...)
+	}
+	d.rec = rec
+	d.pipe.Update(func(s *pipeline.Snapshot) { s.Recursion = rec })
+	debug.FreeOSMemory() // the replaced state and the parser's garbage
+	d.log.Info("reloaded", "trigger", why)
+	return errors.Join(errs...)
+}
+
+// policyReload is a policy reload asked for through the control interface: the configuration
+// (and with it the policy files and blocklists) is read again and the policy checked before it
+// goes in force.
+func (d *daemon) policyReload(ctx context.Context, force bool) policyResult {
+	next := d.cfg
+	if d.opts.Reread != nil {
+		c, err := d.opts.Reread()
+		if err != nil {
+			return policyResult{err: err}
+		}
+		next = c
+	}
+	report, err := d.policies.Load(ctx, next, live.Change{Reason: "reload (control)", Force: force}, true)
+	return policyResult{report: report, err: err}
+}
+
+// fileStamps remembers the size and modification time of the policy files.
+type fileStamps map[string]string
+
+// changed records the stamps of pc's policy zone files and says whether any differ from before.
+func (f *fileStamps) changed(pc config.PolicyConfig) bool {
+	next := fileStamps{}
+	for _, z := range pc.RPZ {
+		if fi, err := os.Stat(z.File); err == nil {
+			next[z.File] = fmt.Sprint(fi.Size(), fi.ModTime().UnixNano())
+		}
+	}
+	diff := !maps.Equal(*f, next)
+	*f = next
+	return diff
+}
