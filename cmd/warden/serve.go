@@ -41,6 +41,9 @@ func loadConfig(f *commonFlags) (*config.Config, error) {
 	} else {
 		cfg = config.Default()
 	}
+	if err := config.ApplyTLSFlags(cfg, f.tlsCert, f.tlsKey); err != nil {
+		return nil, err
+	}
 	if err := config.ApplyFlags(cfg, f.listen, f.zones); err != nil {
 		return nil, err
 	}
@@ -147,12 +150,20 @@ func runServer(ctx context.Context, f *commonFlags, cfg *config.Config, log *slo
 			TCPIdleTimeout:  cfg.Limits.TCPIdleTimeout,
 			TCPMaxConns:     cfg.Limits.TCPMaxConnections,
 			TCPMaxPipelined: cfg.Limits.TCPMaxPipelined,
+			// The encrypted listeners (tls://, https://, quic://).
+			TLSCert:              cfg.TLS.Cert,
+			TLSKey:               cfg.TLS.Key,
+			TLSHandshakeTimeout:  cfg.Limits.TLSHandshakeTimeout,
+			TLSIdleTimeout:       cfg.Limits.TLSIdleTimeout,
+			TLSMaxConns:          cfg.Limits.TLSMaxConnections,
+			TLSMaxConnsPerClient: cfg.Limits.TLSMaxConnectionsPerClient,
+			TLSMaxStreams:        cfg.Limits.TLSMaxStreams,
 		}, pipe, log)
 		if err != nil {
 			return err
 		}
 		listeners = append(listeners, l)
-		log.Info("listening", "udp", l.UDPAddr().String(), "tcp", l.TCPAddr().String())
+		log.Info("listening", "on", l.String())
 	}
 	manager.Announce()
 
