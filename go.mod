@@ -6,6 +6,7 @@ require (
 	codeberg.org/miekg/dns v0.6.0
 	github.com/goccy/go-yaml v1.19.2
 	github.com/prometheus/client_golang v1.25.0
+	github.com/quic-go/quic-go v0.65.0
 	golang.org/x/net v0.62.0
 	golang.org/x/sys v0.50.0
 )

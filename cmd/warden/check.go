@@ -10,6 +10,7 @@ import (
 	"warden/internal/config"
 	"warden/internal/policy"
 	"warden/internal/policy/live"
+	"warden/internal/server"
 	"warden/internal/zones"
 )
 
@@ -27,6 +28,16 @@ func check(args []string, stdout, stderr io.Writer) int {
 		return 1
 	}
 	failed := false
+	if cfg.TLS.Cert != "" {
+		// The files were found readable with the configuration; here they must make a pair.
+		cert, err := server.LoadCertificate(cfg.TLS.Cert, cfg.TLS.Key)
+		if err != nil {
+			fmt.Fprintf(stderr, "%v\n", err)
+			failed = true
+		} else {
+			fmt.Fprintf(stdout, "tls certificate %s: %s, expires %s: OK\n", cfg.TLS.Cert, cert.Leaf.Subject, cert.Leaf.NotAfter.Format(time.RFC3339))
+		}
+	}
 	for _, zc := range cfg.Zones {
 		switch {
 		case zc.IsSecondary():

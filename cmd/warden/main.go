@@ -26,7 +26,10 @@ Usage:
 
 Flags (serve and check):
   --config FILE            YAML configuration file (default: the built-in example)
-  --listen ADDR            UDP and TCP address to answer on, repeatable (e.g. 127.0.0.1:5300)
+  --listen ADDR            UDP and TCP address to answer on, repeatable (e.g. 127.0.0.1:5300);
+                           tls://IP:853 (DoT), https://IP:443/dns-query (DoH), quic://IP:853 (DoQ)
+  --tls-cert FILE          PEM certificate chain of the encrypted listeners (reloaded on change)
+  --tls-key FILE           its PEM private key
   --zone ORIGIN=FILE       serve a zone from a master file, repeatable
   --root-hints FILE|iana   also resolve names outside the zones, for loopback and private
                            clients, starting from these root hints (iana: the real root)
@@ -118,6 +121,8 @@ type commonFlags struct {
 	tsig        string
 	storage     string
 	stateDir    string
+	tlsCert     string
+	tlsKey      string
 	// check only: the blast-radius check of the configured policy.
 	corpus    string
 	maxChange float64
@@ -143,6 +148,8 @@ func parseFlags(name string, args []string, stderr io.Writer) (*commonFlags, err
 	fs.StringVar(&f.tsig, "tsig", "", "NAME:ALGORITHM:BASE64SECRET TSIG key for transfers and NOTIFY")
 	fs.StringVar(&f.storage, "storage", "", "directory for secondaries' copies and journals")
 	fs.StringVar(&f.stateDir, "state-dir", "", "directory keeping the policy's versions across restarts")
+	fs.StringVar(&f.tlsCert, "tls-cert", "", "PEM certificate chain of the tls://, https:// and quic:// listeners")
+	fs.StringVar(&f.tlsKey, "tls-key", "", "PEM private key of --tls-cert")
 	if name == "check" {
 		fs.StringVar(&f.corpus, "corpus", "", "names (one per line) to compare the policy's answers on")
 		fs.Float64Var(&f.maxChange, "max-change", 1, "percent of the corpus the policy may change before check fails")

@@ -25,6 +25,9 @@ func loadConfig(f *commonFlags) (*config.Config, error) {
 	} else {
 		cfg = config.Default()
 	}
+	if err := config.ApplyTLSFlags(cfg, f.tlsCert, f.tlsKey); err != nil {
+		return nil, err
+	}
 	if err := config.ApplyFlags(cfg, f.listen, f.zones); err != nil {
 		return nil, err
 	}

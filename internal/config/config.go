@@ -29,9 +29,11 @@ import (
 // Config is the whole configuration. A Config from Load, Parse or Default is valid and normalised:
 // addresses parsed, zone origins fully qualified and lower-case, zone file paths absolute.
 type Config struct {
-	// Listen holds the addresses the server answers on, over UDP and TCP alike. Port 0 picks a free
-	// port (for tests).
+	// Listen holds the addresses the server answers on: over UDP and TCP alike, or over DoT, DoH or
+	// DoQ for the tls://, https:// and quic:// forms. Port 0 picks a free port (for tests).
 	Listen Listeners `yaml:"listen"`
+	// TLS is the certificate of the encrypted listeners; required when there is one.
+	TLS TLSConfig `yaml:"tls"`
 	// Zones are served with authority. Empty means the server serves no zone of its own.
 	Zones  Zones        `yaml:"zones"`
 	Limits LimitsConfig `yaml:"limits"`
@@ -167,7 +169,7 @@ func Parse(data []byte, name, baseDir string) (*Config, error) {
 			}
 		}
 	}
-	for _, path := range []*string{&c.Policy.Safety.CheckCorpus, &c.Control.Socket, &c.Control.HTTP.TokenFile, &c.Storage, &c.StateDir} {
+	for _, path := range []*string{&c.TLS.Cert, &c.TLS.Key, &c.Policy.Safety.CheckCorpus, &c.Control.Socket, &c.Control.HTTP.TokenFile, &c.Storage, &c.StateDir} {
 		if *path != "" && !filepath.IsAbs(*path) {
 			if p, err := filepath.Abs(filepath.Join(baseDir, *path)); err == nil {
 				*path = p
@@ -201,6 +203,7 @@ func (c *Config) Validate() error {
 		err error
 	}{
 		{"listen", c.Listen.Validate()},
+		{"", c.TLS.validate(c.Listen)},
 		{"zones", c.Zones.Validate()},
 		{"zones", c.validateReplication()},
 		{"policy", c.validateTransferredPolicy()},

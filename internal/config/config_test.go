@@ -66,6 +66,13 @@ listen:
   - "[::1]:5300"
   - 0.0.0.0:0
   - 0.0.0.0:0
+  - tls://127.0.0.1
+  - https://127.0.0.1:8443
+  - "https://[::1]/q"
+  - quic://127.0.0.1
+tls:
+  cert: a.zone
+  key: b.zone
 zones:
   - origin: Example.TEST
     file: a.zone
@@ -77,6 +84,11 @@ limits:
   tcp_idle_timeout: 1m30s
   tcp_max_connections: 10
   tcp_max_pipelined: 1
+  tls_handshake_timeout: 2s
+  tls_idle_timeout: 1m
+  tls_max_connections: 50
+  tls_max_connections_per_client: 5
+  tls_max_streams: 10
 log:
   level: debug
   format: json
@@ -85,10 +97,17 @@ reload:
 `,
 			check: func(t *testing.T, c *Config) {
 				want := Listeners{
-					netip.MustParseAddrPort("127.0.0.1:5300"),
-					netip.MustParseAddrPort("[::1]:5300"),
-					netip.MustParseAddrPort("0.0.0.0:0"),
-					netip.MustParseAddrPort("0.0.0.0:0"),
+					ListenAddr{AddrPort: netip.MustParseAddrPort("127.0.0.1:5300")},
+					ListenAddr{AddrPort: netip.MustParseAddrPort("[::1]:5300")},
+					ListenAddr{AddrPort: netip.MustParseAddrPort("0.0.0.0:0")},
+					ListenAddr{AddrPort: netip.MustParseAddrPort("0.0.0.0:0")},
+					ListenAddr{Scheme: "tls", AddrPort: netip.MustParseAddrPort("127.0.0.1:853")},
+					ListenAddr{Scheme: "https", AddrPort: netip.MustParseAddrPort("127.0.0.1:8443"), Path: "/dns-query"},
+					ListenAddr{Scheme: "https", AddrPort: netip.MustParseAddrPort("[::1]:443"), Path: "/q"},
+					ListenAddr{Scheme: "quic", AddrPort: netip.MustParseAddrPort("127.0.0.1:853")},
+				}
+				if c.TLS != (TLSConfig{Cert: filepath.Join(dir, "a.zone"), Key: filepath.Join(dir, "b.zone")}) {
+					t.Errorf("tls = %+v, want both paths from the config's directory", c.TLS)
 				}
 				if !reflect.DeepEqual(c.Listen, want) {
 					t.Errorf("listen = %v, want %v", c.Listen, want)
@@ -100,7 +119,8 @@ reload:
 				if !reflect.DeepEqual(c.Zones, wantZones) {
 					t.Errorf("zones = %+v, want %+v", c.Zones, wantZones)
 				}
-				wantLimits := LimitsConfig{UDPPayload: 4096, UDPWorkers: 4, TCPIdleTimeout: 90 * time.Second, TCPMaxConnections: 10, TCPMaxPipelined: 1}
+				wantLimits := LimitsConfig{UDPPayload: 4096, UDPWorkers: 4, TCPIdleTimeout: 90 * time.Second, TCPMaxConnections: 10, TCPMaxPipelined: 1,
+					TLSHandshakeTimeout: 2 * time.Second, TLSIdleTimeout: time.Minute, TLSMaxConnections: 50, TLSMaxConnectionsPerClient: 5, TLSMaxStreams: 10}
 				if c.Limits != wantLimits {
 					t.Errorf("limits = %+v, want %+v", c.Limits, wantLimits)
 				}
@@ -185,6 +205,42 @@ func TestParseErrors(t *testing.T) {
 			want: `warden.yaml:2:3: limits: unknown key "udp_payloa" (did you mean "udp_payload"?)` + "\n" +
 				`warden.yaml:3:3: limits: unknown key "TCP_idle_timeout" (did you mean "tcp_idle_timeout"?)` + "\n" +
 				`warden.yaml:5:3: log: unknown key "colour"`,
+		},
+		{
+			name: "encrypted listener without a certificate",
+			yaml: "listen:\n  - tls://127.0.0.1:853\n",
+			want: `warden.yaml:2: listen[0]: tls://127.0.0.1:853 needs tls.cert and tls.key (or --tls-cert and --tls-key)`,
+		},
+		{
+			name: "certificate and key missing, one without the other",
+			yaml: "listen:\n  - quic://127.0.0.1\ntls:\n  cert: nosuch.pem\n",
+			want: `warden.yaml:3: tls.key: required with cert` + "\n" +
+				`warden.yaml:4: tls.cert: stat DIR/nosuch.pem: no such file or directory`,
+		},
+		{
+			name: "certificate is a directory",
+			yaml: "tls:\n  cert: sub\n  key: a.zone\n",
+			want: `warden.yaml:2: tls.cert: DIR/sub is not a regular file`,
+		},
+		{
+			name: "bad encrypted listeners",
+			yaml: "listen:\n  - ftp://127.0.0.1:21\n  - tls://127.0.0.1:853/x\n  - https://localhost/dns-query\n  - 127.0.0.1:853\n  - quic://127.0.0.1:853\n  - tls://127.0.0.1:853\n",
+			want: `warden.yaml:2:5: listen[0]: "ftp://127.0.0.1:21" has scheme "ftp"; want tls://, https:// or quic://` + "\n" +
+				`warden.yaml:3:5: listen[1]: "tls://127.0.0.1:853/x" has a path; tls:// takes none` + "\n" +
+				`warden.yaml:4:5: listen[2]: "https://localhost/dns-query" is not an IP address with an optional port after the scheme`,
+		},
+		{
+			name: "encrypted listener on a port taken by a plain one",
+			yaml: "listen:\n  - 127.0.0.1:853\n  - quic://127.0.0.1:853\n  - tls://127.0.0.1:853\ntls: {cert: a.zone, key: b.zone}\n",
+			want: `warden.yaml:3: listen[1]: quic://127.0.0.1:853 is already listen[0]` + "\n" +
+				`warden.yaml:4: listen[2]: tls://127.0.0.1:853 is already listen[0]`,
+		},
+		{
+			name: "tls limits",
+			yaml: "limits:\n  tls_handshake_timeout: 0\n  tls_max_connections: 10\n  tls_max_connections_per_client: 11\n  tls_max_streams: 5000\n",
+			want: `warden.yaml:2: limits.tls_handshake_timeout: 0s is not positive` + "\n" +
+				`warden.yaml:4: limits.tls_max_connections_per_client: 11 is outside 1..tls_max_connections (10)` + "\n" +
+				`warden.yaml:5: limits.tls_max_streams: 5000 is outside 1..1000`,
 		},
 		{
 			name: "unknown key in a zone",
@@ -391,14 +447,15 @@ func TestDefault(t *testing.T) {
 	if err := c.Validate(); err != nil {
 		t.Fatalf("Default is invalid: %v", err)
 	}
-	if want := (Listeners{netip.MustParseAddrPort("127.0.0.1:1053")}); !reflect.DeepEqual(c.Listen, want) {
+	if want := (Listeners{ListenAddr{AddrPort: netip.MustParseAddrPort("127.0.0.1:1053")}}); !reflect.DeepEqual(c.Listen, want) {
 		t.Errorf("listen = %v, want %v", c.Listen, want)
 	}
 	if len(c.Zones) != 1 || c.Zones[0].Origin != "example.test." || c.Zones[0].File != "" ||
 		!bytes.Equal(c.Zones[0].Data, exampleZone) {
 		t.Fatalf("zones = %+v, want the built-in example.test.", c.Zones)
 	}
-	want := LimitsConfig{UDPPayload: 1232, UDPWorkers: 0, TCPIdleTimeout: 10 * time.Second, TCPMaxConnections: 1000, TCPMaxPipelined: 100}
+	want := LimitsConfig{UDPPayload: 1232, UDPWorkers: 0, TCPIdleTimeout: 10 * time.Second, TCPMaxConnections: 1000, TCPMaxPipelined: 100,
+		TLSHandshakeTimeout: 5 * time.Second, TLSIdleTimeout: 30 * time.Second, TLSMaxConnections: 1000, TLSMaxConnectionsPerClient: 20, TLSMaxStreams: 100}
 	if c.Limits != want {
 		t.Errorf("limits = %+v, want %+v", c.Limits, want)
 	}
@@ -407,10 +464,10 @@ func TestDefault(t *testing.T) {
 	}
 
 	// Each call is a fresh copy: changing one must not leak into the next.
-	c.Listen[0] = netip.MustParseAddrPort("10.0.0.1:1")
+	c.Listen[0] = ListenAddr{AddrPort: netip.MustParseAddrPort("10.0.0.1:1")}
 	c.Zones[0].Origin = "changed."
 	c.Limits.UDPPayload = 4096
-	if d := Default(); d.Listen[0].Port() != 1053 || d.Zones[0].Origin != "example.test." || d.Limits.UDPPayload != 1232 {
+	if d := Default(); d.Listen[0].AddrPort.Port() != 1053 || d.Zones[0].Origin != "example.test." || d.Limits.UDPPayload != 1232 {
 		t.Errorf("Default shares state between calls: %+v", d)
 	}
 }
@@ -463,7 +520,7 @@ func TestLoad(t *testing.T) {
 func TestValidateInCode(t *testing.T) {
 	// A config built in code has no lines to point at; its errors still name the key.
 	c := Default()
-	c.Listen = append(c.Listen, netip.AddrPort{})
+	c.Listen = append(c.Listen, ListenAddr{})
 	c.Zones = append(c.Zones, ZoneConfig{Origin: "example.test."}, ZoneConfig{Origin: "Example.Test", Data: []byte{}})
 	c.Log.Format = ""
 	want := "listen[1]: not a valid IP address and port\n" +

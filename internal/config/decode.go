@@ -177,6 +177,7 @@ type walker struct {
 var (
 	durationType        = reflect.TypeFor[time.Duration]()
 	addrPortType        = reflect.TypeFor[netip.AddrPort]()
+	listenAddrType      = reflect.TypeFor[ListenAddr]()
 	textUnmarshalerType = reflect.TypeFor[encoding.TextUnmarshaler]()
 )
 
@@ -291,7 +292,7 @@ func (w *walker) text(node ast.Node, t reflect.Type, key string) {
 	s, ok := node.(*ast.StringNode)
 	if !ok {
 		want := "a string,"
-		if t == addrPortType {
+		if t == addrPortType || t == listenAddrType {
 			want = "an IP address and port, as 127.0.0.1:53,"
 		}
 		w.fail(node, key, "want %s got %s", want, describe(node))
@@ -300,6 +301,8 @@ func (w *walker) text(node ast.Node, t reflect.Type, key string) {
 	err := reflect.New(t).Interface().(encoding.TextUnmarshaler).UnmarshalText([]byte(s.Value))
 	switch {
 	case err == nil:
+	case t == listenAddrType:
+		w.fail(node, key, "%s %v", quote(s.Value), err) // its errors read after the value
 	case t == addrPortType:
 		w.fail(node, key, "%s is not an IP address and port, as 127.0.0.1:53 or \"[::1]:53\"", quote(s.Value))
 	default:

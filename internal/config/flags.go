@@ -33,9 +33,9 @@ func ApplyFlags(c *Config, listen, zones []string) error {
 
 	var addrs Listeners
 	for _, v := range listen {
-		a, err := netip.ParseAddrPort(strings.TrimSpace(v))
+		a, err := ParseListenAddr(v)
 		if err != nil {
-			bad("--listen", v, "not an IP address and port, as 127.0.0.1:53 or [::1]:53")
+			bad("--listen", v, "%s", strings.TrimPrefix(err.Error(), "is "))
 			continue
 		}
 		addrs = append(addrs, a)
@@ -78,6 +78,38 @@ func ApplyFlags(c *Config, listen, zones []string) error {
 
 	if len(errs) > 0 {
 		return errors.Join(errs...)
+	}
+	if err := d.Validate(); err != nil {
+		return err
+	}
+	*c = *d
+	return nil
+}
+
+// ApplyTLSFlags applies --tls-cert and --tls-key (each replaces the file's value when given; a
+// relative path is taken from the working directory), validating the result as ApplyFlags does.
+// Apply it before ApplyFlags, so that --listen tls://... finds the certificate.
+func ApplyTLSFlags(c *Config, cert, key string) error {
+	if cert == "" && key == "" {
+		return nil
+	}
+	d := c.clone()
+	if d.where == nil {
+		d.where = make(map[string]location)
+	}
+	for _, f := range []struct {
+		flag, key, value string
+		dst              *string
+	}{{"--tls-cert", "tls.cert", cert, &d.TLS.Cert}, {"--tls-key", "tls.key", key, &d.TLS.Key}} {
+		if f.value == "" {
+			continue
+		}
+		v := f.value
+		if abs, err := filepath.Abs(v); err == nil {
+			v = abs
+		}
+		*f.dst = v
+		d.where[f.key] = location{flag: flagName(f.flag, f.value)}
 	}
 	if err := d.Validate(); err != nil {
 		return err

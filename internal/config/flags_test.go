@@ -60,7 +60,7 @@ func TestApplyFlags(t *testing.T) {
 			name:    "listen flag that is not IP:port",
 			base:    fromFile,
 			listen:  []string{"127.0.0.1:53", "localhost:53"},
-			wantErr: `--listen "localhost:53": not an IP address and port, as 127.0.0.1:53 or [::1]:53`,
+			wantErr: `--listen "localhost:53": not an IP address and port, as 127.0.0.1:53 or "[::1]:53"`,
 		},
 		{
 			name:    "the same listener twice",
@@ -138,7 +138,7 @@ func TestApplyFlagsLinesStay(t *testing.T) {
 	if err == nil || err.Error() != want {
 		t.Errorf("err = %v, want %s", err, want)
 	}
-	if c.Listen[0] != netip.MustParseAddrPort("127.0.0.1:1053") {
+	if c.Listen[0].AddrPort != netip.MustParseAddrPort("127.0.0.1:1053") {
 		t.Errorf("listen changed to %v by a failed ApplyFlags", c.Listen)
 	}
 }

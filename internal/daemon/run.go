@@ -122,12 +122,20 @@ func (d *daemon) listen() ([]*server.Listener, error) {
 			TCPIdleTimeout:  d.cfg.Limits.TCPIdleTimeout,
 			TCPMaxConns:     d.cfg.Limits.TCPMaxConnections,
 			TCPMaxPipelined: d.cfg.Limits.TCPMaxPipelined,
+			// The encrypted listeners (tls://, https://, quic://).
+			TLSCert:              d.cfg.TLS.Cert,
+			TLSKey:               d.cfg.TLS.Key,
+			TLSHandshakeTimeout:  d.cfg.Limits.TLSHandshakeTimeout,
+			TLSIdleTimeout:       d.cfg.Limits.TLSIdleTimeout,
+			TLSMaxConns:          d.cfg.Limits.TLSMaxConnections,
+			TLSMaxConnsPerClient: d.cfg.Limits.TLSMaxConnectionsPerClient,
+			TLSMaxStreams:        d.cfg.Limits.TLSMaxStreams,
 		}, d.pipe, d.log)
 		if err != nil {
 			return listeners, err
 		}
 		listeners = append(listeners, l)
-		d.log.Info("listening", "udp", l.UDPAddr().String(), "tcp", l.TCPAddr().String())
+		d.log.Info("listening", "on", l.String())
 	}
 	return listeners, nil
 }

@@ -135,6 +135,9 @@ func (p *Pipeline) admission(snap *Snapshot, req *query.Request, out []byte) ([]
 		ede := wire.NoEDE
 		if rcode == rcodeRefused {
 			ede = wire.EDENotAuthoritative
+			if req.QType == typeAXFR || req.QType == typeIXFR {
+				ede = wire.EDENotSupported // a transfer over DoH
+			}
 		}
 		return p.local(out, req, rcode, ede), true
 	}
@@ -224,12 +227,15 @@ func admit(req *query.Request) uint16 {
 	switch req.QType {
 	case 0:
 		return rcodeNotImp
-	case typeAXFR:
-		if req.Transport == query.UDP {
+	case typeAXFR, typeIXFR:
+		if req.Transport == query.DoH {
+			// One HTTP response carries one message; a transfer takes many. RFC 8484 does not
+			// provide for them, and zone transfers over encrypted channels are DoT's (RFC 9103).
+			return rcodeRefused
+		}
+		if req.QType == typeAXFR && req.Transport == query.UDP {
 			return rcodeNotImp // RFC 5936 §4.2: AXFR is a TCP exchange
 		}
-		return rcodeNotAuth
-	case typeIXFR:
 		return rcodeNotAuth
 	}
 	if req.QClass != query.ClassIN && req.QClass != query.ClassANY {

@@ -92,6 +92,38 @@ func TestAdmission(t *testing.T) {
 		}), dns.RcodeNotImplemented, false},
 		{"outside zones", q(func(m *dns.Msg) { m.Question[0].Header().Name = "www.example.org." }), dns.RcodeRefused, false},
 	}
+	axfr := func(typ uint16) []byte {
+		return q(func(m *dns.Msg) {
+			m.Question = []dns.RR{&dns.AXFR{Hdr: dns.Header{Name: "example.test.", Class: dns.ClassINET}}}
+			if typ == dns.TypeIXFR {
+				m.Question = []dns.RR{&dns.IXFR{Hdr: dns.Header{Name: "example.test.", Class: dns.ClassINET}}}
+			}
+		})
+	}
+	// Transfers over the encrypted transports: DoT and DoQ carry many messages per query as TCP
+	// does (RFC 9103, RFC 9250 §4.2) and go to the zones (here: none configured, so NOTAUTH);
+	// DoH has one message per response and refuses them.
+	byTransport := []struct {
+		name  string
+		tr    query.Transport
+		raw   []byte
+		rcode int
+	}{
+		{"axfr over tcp", query.TCP, axfr(dns.TypeAXFR), dns.RcodeNotAuth},
+		{"axfr over dot", query.DoT, axfr(dns.TypeAXFR), dns.RcodeNotAuth},
+		{"axfr over doq", query.DoQ, axfr(dns.TypeAXFR), dns.RcodeNotAuth},
+		{"axfr over doh", query.DoH, axfr(dns.TypeAXFR), dns.RcodeRefused},
+		{"ixfr over doh", query.DoH, axfr(dns.TypeIXFR), dns.RcodeRefused},
+		{"answer over doh", query.DoH, q(func(*dns.Msg) {}), dns.RcodeSuccess},
+	}
+	for _, tt := range byTransport {
+		t.Run(tt.name, func(t *testing.T) {
+			m := exchange(t, p, tt.raw, tt.tr)
+			if m == nil || int(m.Rcode) != tt.rcode {
+				t.Fatalf("got %v, want rcode %d", m, tt.rcode)
+			}
+		})
+	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			m := exchange(t, p, tt.raw, query.UDP)
@@ -130,9 +162,12 @@ func TestTruncation(t *testing.T) {
 	if !udp.Truncated || len(udp.Data) > 512 {
 		t.Fatalf("UDP without EDNS: tc=%v size %d", udp.Truncated, len(udp.Data))
 	}
-	tcp := exchange(t, p, raw, query.TCP)
-	if tcp.Truncated || len(tcp.Answer) != 60 {
-		t.Fatalf("TCP: tc=%v answers %d", tcp.Truncated, len(tcp.Answer))
+	for _, tr := range []query.Transport{query.TCP, query.DoT, query.DoH, query.DoQ} {
+		// The encrypted transports are streams too: never truncated (RFC 7858, 8484, 9250).
+		full := exchange(t, p, raw, tr)
+		if full.Truncated || len(full.Answer) != 60 {
+			t.Fatalf("%v: tc=%v answers %d", tr, full.Truncated, len(full.Answer))
+		}
 	}
 	m = dns.NewMsg("txt.example.test.", dns.TypeTXT)
 	m.UDPSize = 4096

@@ -77,7 +77,8 @@ func (r *Recursor) applyPolicy(req *query.Request, m policy.Match, chain []dns.R
 	case policy.NoAction, policy.Passthru:
 		return out, false
 	case policy.TCPOnly:
-		if req.Transport == query.TCP {
+		if !req.Transport.Datagram() {
+			// TCP-only asks for a connection-oriented transport; DoT, DoH and DoQ are.
 			return out, false
 		}
 	}

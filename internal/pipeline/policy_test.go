@@ -122,6 +122,8 @@ local.example TXT "made up"
 		{"pass.example.", dns.TypeA, query.UDP, dns.RcodeSuccess, "pass.example.\t300\tIN\tA\t192.0.2.1", false, -1, false},
 		{"tcp.example.", dns.TypeA, query.UDP, dns.RcodeSuccess, "", false, policy.EDEBlocked, true},
 		{"tcp.example.", dns.TypeA, query.TCP, dns.RcodeSuccess, "tcp.example.\t300\tIN\tA\t192.0.2.2", false, -1, false},
+		{"tcp.example.", dns.TypeA, query.DoT, dns.RcodeSuccess, "tcp.example.\t300\tIN\tA\t192.0.2.2", false, -1, false},
+		{"tcp.example.", dns.TypeA, query.DoH, dns.RcodeSuccess, "tcp.example.\t300\tIN\tA\t192.0.2.2", false, -1, false},
 		{"bad-address.example.", dns.TypeA, query.UDP, dns.RcodeNameError, "", true, policy.EDEBlocked, false},
 		{"fine.example.", dns.TypeA, query.UDP, dns.RcodeSuccess, "fine.example.\t300\tIN\tA\t198.2.2.9", false, -1, false},
 	} {

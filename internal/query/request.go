@@ -9,20 +9,34 @@ import (
 	"net/netip"
 )
 
-// Transport says how a query arrived; it decides the size limit of the answer.
+// Transport says how a query arrived; it decides the size limit of the answer. Only UDP is a
+// datagram transport: answers over every other one may take 65535 bytes and are never truncated.
 type Transport uint8
 
 const (
 	UDP Transport = iota
 	TCP
+	// DoT is DNS over TLS (RFC 7858): TCP's framing inside TLS.
+	DoT
+	// DoH is DNS over HTTPS (RFC 8484): one message per HTTP request and response.
+	DoH
+	// DoQ is DNS over QUIC (RFC 9250): one query per QUIC stream, framed as on TCP.
+	DoQ
 )
 
+var transportNames = [...]string{"udp", "tcp", "dot", "doh", "doq"}
+
+// String is the transport's label in metrics and the query log.
 func (t Transport) String() string {
-	if t == TCP {
-		return "tcp"
+	if int(t) < len(transportNames) {
+		return transportNames[t]
 	}
-	return "udp"
+	return "unknown"
 }
+
+// Datagram says whether answers must fit a datagram: 512 bytes, or the EDNS payload size, and
+// truncation (TC=1) beyond.
+func (t Transport) Datagram() bool { return t == UDP }
 
 // Header flag bits (RFC 1035 §4.1.1, RFC 4035 §3.2).
 const (

@@ -2,6 +2,8 @@ package server
 
 import (
 	"bufio"
+	"context"
+	"crypto/tls"
 	"encoding/binary"
 	"errors"
 	"fmt"
@@ -22,7 +24,8 @@ import (
 // rest. The number in flight per connection is bounded; when the bound is reached the connection is
 // simply not read, which pushes back on the client through TCP flow control.
 
-// tcpServer owns the accept loop and every connection goroutine.
+// tcpServer owns the accept loop and every connection goroutine. It serves DNS over TLS too
+// (dot.go): the same framing inside a TLS session.
 type tcpServer struct {
 	ln           net.Listener
 	h            Handler
@@ -30,6 +33,12 @@ type tcpServer struct {
 	idle         time.Duration
 	maxConns     int
 	maxPipelined int
+	transport    query.Transport
+	// tls, when not nil, makes every connection a TLS server handshaking within handshake.
+	tls       *tls.Config
+	handshake time.Duration
+	// clients caps the connections of one client (DoT); nil means no cap beyond maxConns.
+	clients *clientLimiter
 
 	done chan struct{} // closed by Close
 
@@ -52,12 +61,18 @@ func listenTCP(ap netip.AddrPort, cfg ListenerConfig, h Handler, log *slog.Logge
 		idle:         cfg.TCPIdleTimeout,
 		maxConns:     cfg.TCPMaxConns,
 		maxPipelined: cfg.TCPMaxPipelined,
-		done:         make(chan struct{}),
-		conns:        make(map[*tcpConn]struct{}),
+		transport:    query.TCP,
 	}
+	s.run()
+	return s, nil
+}
+
+// run starts the accept loop of a configured server.
+func (s *tcpServer) run() {
+	s.done = make(chan struct{})
+	s.conns = make(map[*tcpConn]struct{})
 	s.wg.Add(1)
 	go s.acceptLoop()
-	return s, nil
 }
 
 // Close stops accepting, closes every connection and waits for their goroutines, including
@@ -111,25 +126,30 @@ func (s *tcpServer) acceptLoop() {
 }
 
 // start registers conn and starts its reader, or closes it at once when the server is closed or at
-// its connection limit.
+// its connection limit (in total, or for the client).
 func (s *tcpServer) start(conn net.Conn) {
+	var client netip.AddrPort
+	if ta, ok := conn.RemoteAddr().(*net.TCPAddr); ok {
+		ap := ta.AddrPort()
+		client = netip.AddrPortFrom(ap.Addr().Unmap(), ap.Port())
+	}
 	s.mu.Lock()
-	if s.closed || len(s.conns) >= s.maxConns {
+	if s.closed || len(s.conns) >= s.maxConns || !s.clients.acquire(client.Addr()) {
 		full := !s.closed
 		s.mu.Unlock()
 		_ = conn.Close()
 		if full {
-			s.log.Debug("tcp connection limit reached, closing new connection",
-				"client", conn.RemoteAddr().String(), "limit", s.maxConns)
+			s.log.Debug("connection limit reached, closing new connection", "transport", s.transport,
+				"client", client, "limit", s.maxConns, "per_client", s.clients.limit())
 		}
 		return
 	}
-	c := &tcpConn{s: s, conn: conn}
-	c.stream = c.send
-	if ta, ok := conn.RemoteAddr().(*net.TCPAddr); ok {
-		ap := ta.AddrPort()
-		c.client = netip.AddrPortFrom(ap.Addr().Unmap(), ap.Port())
+	if s.tls != nil {
+		// The handshake itself happens in the connection's goroutine, within s.handshake.
+		conn = tls.Server(conn, s.tls)
 	}
+	c := &tcpConn{s: s, conn: conn, client: client}
+	c.stream = c.send
 	s.conns[c] = struct{}{}
 	s.wg.Add(1)
 	s.mu.Unlock()
@@ -139,6 +159,7 @@ func (s *tcpServer) start(conn net.Conn) {
 func (s *tcpServer) forget(c *tcpConn) {
 	s.mu.Lock()
 	delete(s.conns, c)
+	s.clients.release(c.client.Addr())
 	s.mu.Unlock()
 }
 
@@ -193,6 +214,10 @@ func (c *tcpConn) serve() {
 	defer c.s.wg.Done()
 	defer c.s.forget(c)
 
+	if !c.handshake() {
+		_ = c.conn.Close()
+		return
+	}
 	br := tcpReaders.Get().(*bufio.Reader)
 	br.Reset(c.conn)
 	slots := make(chan struct{}, c.s.maxPipelined)
@@ -219,6 +244,23 @@ func (c *tcpConn) serve() {
 	// Answers already being computed are still sent; then the connection goes.
 	inflight.Wait()
 	_ = c.conn.Close()
+}
+
+// handshake completes the TLS handshake of a DoT connection within the server's handshake timeout,
+// so that a client that connects and then says nothing (or trickles its hello) holds its slot for
+// that long at most. Plain TCP has nothing to do.
+func (c *tcpConn) handshake() bool {
+	tc, ok := c.conn.(*tls.Conn)
+	if !ok {
+		return true
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), c.s.handshake)
+	defer cancel()
+	if err := tc.HandshakeContext(ctx); err != nil {
+		c.s.log.Debug("tls handshake", "client", c.client, "err", err)
+		return false
+	}
+	return true
 }
 
 // acquire waits for a free pipeline slot; false means the server is closing.
@@ -273,7 +315,7 @@ func (c *tcpConn) answer(job *tcpJob) {
 	defer tcpJobs.Put(job)
 	job.req.Wire = job.in[:len(job.in):len(job.in)]
 	job.req.Client = c.client
-	job.req.Transport = query.TCP
+	job.req.Transport = c.s.transport
 	job.req.Stream = c.stream
 	res := serveSafe(c.s.h, &job.req, job.buf[2:2:tcpBufLen], c.s.log)
 	job.req.Wire, job.req.Stream = nil, nil

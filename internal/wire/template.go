@@ -62,9 +62,10 @@ type Limits struct {
 }
 
 // MaxSize is the response size limit for req: 512 without EDNS over UDP, the smaller of the client's
-// and the server's payload with it, 65535 over TCP.
+// and the server's payload with it, 65535 over TCP and the encrypted transports (DoT, DoH, DoQ),
+// which are streams (RFC 7858 §3.3, RFC 8484 §6, RFC 9250 §4.2) and never truncate.
 func (l Limits) MaxSize(req *query.Request) int {
-	if req.Transport == query.TCP {
+	if !req.Transport.Datagram() {
 		return 65535
 	}
 	if !req.HasEDNS {
@@ -211,6 +212,10 @@ const NoEDE = -1
 
 // EDE info codes Warden sends (RFC 8914 §5.2).
 const EDENotAuthoritative = 20
+
+// EDENotSupported (RFC 8914 §4.22): the server does not do what was asked, as a zone transfer over
+// DNS over HTTPS.
+const EDENotSupported = 21
 
 // RenderRcode writes a response that carries only a header, the question when there is one, and
 // the OPT record when the query had one. rcode may exceed 15 (BADVERS); its upper bits go in OPT.
