@@ -42,6 +42,9 @@ child   NS   ns1.child
 child   DS   12345 13 2 0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef
 ns1.child A  192.0.2.54
 dn      DNAME other.test.
+dnin    DNAME inner
+www.inner A  192.0.2.110
+dnnx    DNAME nothere
 _sip._udp SRV 0 5 5060 www
 `
 
@@ -193,6 +196,20 @@ func TestAnswers(t *testing.T) {
 		{name: "child nxdomain", qname: "nope.child.example.test.", qtype: dns.TypeA, rcode: dns.RcodeNameError, aa: true,
 			auth: []string{"child.example.test. 60 IN SOA ns1.child.example.test. hostmaster.child.example.test. 7 3600 600 86400 60"}},
 		{name: "dname", qname: "a.dn.example.test.", qtype: dns.TypeA, aa: true,
+			answer: []string{"dn.example.test. 3600 IN DNAME other.test.", "a.dn.example.test. 3600 IN CNAME a.other.test."}},
+		{name: "dname in zone followed", qname: "www.dnin.example.test.", qtype: dns.TypeA, aa: true,
+			answer: []string{"dnin.example.test. 3600 IN DNAME inner.example.test.", "www.dnin.example.test. 3600 IN CNAME www.inner.example.test.", "www.inner.example.test. 3600 IN A 192.0.2.110"}},
+		{name: "dname in zone to a missing name", qname: "nx.dnin.example.test.", qtype: dns.TypeA, rcode: dns.RcodeNameError, aa: true,
+			answer: []string{"dnin.example.test. 3600 IN DNAME inner.example.test.", "nx.dnin.example.test. 3600 IN CNAME nx.inner.example.test."}, auth: []string{soa}},
+		// A question for the CNAME is answered by the synthesised CNAME alone (RFC 6672 §3.2):
+		// its target is not looked up, so neither its data nor its absence shows.
+		{name: "dname cname question target exists", qname: "www.dnin.example.test.", qtype: dns.TypeCNAME, aa: true,
+			answer: []string{"dnin.example.test. 3600 IN DNAME inner.example.test.", "www.dnin.example.test. 3600 IN CNAME www.inner.example.test."}},
+		{name: "dname cname question target missing", qname: "nx.dnin.example.test.", qtype: dns.TypeCNAME, aa: true,
+			answer: []string{"dnin.example.test. 3600 IN DNAME inner.example.test.", "nx.dnin.example.test. 3600 IN CNAME nx.inner.example.test."}},
+		{name: "dname cname question onto a missing name", qname: "Www.DnNx.example.test.", qtype: dns.TypeCNAME, aa: true,
+			answer: []string{"DnNx.example.test. 3600 IN DNAME nothere.example.test.", "Www.DnNx.example.test. 3600 IN CNAME www.nothere.example.test."}},
+		{name: "dname cname question out of zone", qname: "a.dn.example.test.", qtype: dns.TypeCNAME, aa: true,
 			answer: []string{"dn.example.test. 3600 IN DNAME other.test.", "a.dn.example.test. 3600 IN CNAME a.other.test."}},
 		{name: "dname owner itself", qname: "dn.example.test.", qtype: dns.TypeDNAME, aa: true,
 			answer: []string{"dn.example.test. 3600 IN DNAME other.test."}},

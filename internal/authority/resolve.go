@@ -147,7 +147,9 @@ func (s *Set) referralAfterCNAME(r *result, cut *zone.Node) {
 	s.glue(r, cut)
 }
 
-// dname synthesises the CNAME for qname below the DNAME at node d (RFC 6672 §3.2) and follows it.
+// dname synthesises the CNAME for qname below the DNAME at node d (RFC 6672 §3.2) and follows it,
+// unless the question is for the CNAME itself: then the synthesised record is the answer, as it
+// would be at a node that owns a CNAME, and its target is not looked up (Knot does the same).
 func (s *Set) dname(r *result, d *zone.Node, qname []byte, qtype uint16) {
 	r.aa = true
 	if r.cnames >= maxCNAMEs {
@@ -176,6 +178,9 @@ func (s *Set) dname(r *result, d *zone.Node, qname []byte, qtype uint16) {
 	cname := &dns.CNAME{Hdr: dns.Header{Name: wire.NameString(qname), Class: dns.ClassINET, TTL: rr.Hdr.TTL}}
 	cname.Target = target
 	r.answer = append(r.answer, rrsetOut{rrs: []dns.RR{cname}, owner: append([]byte(nil), qname...)})
+	if qtype == dns.TypeCNAME {
+		return
+	}
 	s.followCNAME(r, d, target, qtype)
 }
 
