@@ -1,6 +1,7 @@
 package authority
 
 import (
+	"net/netip"
 	"slices"
 	"strings"
 	"testing"
@@ -31,6 +32,7 @@ loop1   CNAME loop2
 loop2   CNAME loop1
 dangling CNAME nothere
 outside CNAME www.elsewhere.invalid.
+tosub   CNAME host.sub
 *.wild  A    192.0.2.99
 *.wild  TXT  "wild"
 x.y.wild A   192.0.2.98
@@ -235,6 +237,66 @@ func TestAnswers(t *testing.T) {
 			}
 		})
 	}
+}
+
+// What an answer leaves to a server that also resolves: nothing, the CNAME target the chain stops
+// at, or the whole question when the name is delegated.
+func TestOutcomes(t *testing.T) {
+	s := testSet(t)
+	for _, tc := range []struct {
+		qname  string
+		qtype  uint16
+		kind   Kind
+		target string
+	}{
+		{"www.example.test.", dns.TypeA, Whole, ""},
+		{"nope.example.test.", dns.TypeA, Whole, ""},
+		{"alias.example.test.", dns.TypeA, Whole, ""},
+		{"dangling.example.test.", dns.TypeA, Whole, ""},
+		{"outside.example.test.", dns.TypeA, Continues, "www.elsewhere.invalid."},
+		{"OutSide.example.test.", dns.TypeMX, Continues, "www.elsewhere.invalid."},
+		{"outside.example.test.", dns.TypeCNAME, Whole, ""},
+		{"tosub.example.test.", dns.TypeA, Continues, "host.sub.example.test."},
+		{"a.dn.example.test.", dns.TypeA, Continues, "a.other.test."},
+		{"a.dn.example.test.", dns.TypeCNAME, Whole, ""},
+		{"q.wc.example.test.", dns.TypeA, Whole, ""},
+		{"sub.example.test.", dns.TypeNS, Delegated, ""},
+		{"sub.example.test.", dns.TypeA, Delegated, ""},
+		{"sub.example.test.", dns.TypeDS, Whole, ""},
+		{"host.sub.example.test.", dns.TypeA, Delegated, ""},
+		{"x.host.sub.example.test.", dns.TypeDS, Delegated, ""},
+		{"ns.sub.example.test.", dns.TypeA, Delegated, ""},
+		{"child.example.test.", dns.TypeDS, Whole, ""},
+		{"host.child.example.test.", dns.TypeA, Whole, ""},
+	} {
+		// Twice: the second answer comes from the memo.
+		for range 2 {
+			req := request(t, tc.qname, tc.qtype)
+			tmpl, o := s.Lookup(req)
+			if tmpl == nil || o.Kind != tc.kind || o.Target != tc.target {
+				t.Errorf("%s %s: outcome %d %q, want %d %q", tc.qname, dns.TypeToString[tc.qtype], o.Kind, o.Target, tc.kind, tc.target)
+			}
+		}
+	}
+	_, o := s.Lookup(request(t, "host.sub.example.test.", dns.TypeA))
+	cut, servers := o.Delegation()
+	want := []NameServer{{Name: "ns.sub.example.test.", Addrs: []netip.Addr{netip.MustParseAddr("192.0.2.53")}}, {Name: "ns.outside.invalid."}}
+	if cut != "sub.example.test." || !slices.EqualFunc(servers, want, func(a, b NameServer) bool { return a.Name == b.Name && slices.Equal(a.Addrs, b.Addrs) }) {
+		t.Errorf("delegation %s %v, want sub.example.test. %v", cut, servers, want)
+	}
+}
+
+func request(t *testing.T, name string, qtype uint16) *query.Request {
+	t.Helper()
+	q := dns.NewMsg(name, qtype)
+	if err := q.Pack(); err != nil {
+		t.Fatal(err)
+	}
+	req := &query.Request{Wire: q.Data, Transport: query.UDP}
+	if v := req.Parse(); v != query.Accept {
+		t.Fatalf("%s: parse verdict %d", name, v)
+	}
+	return req
 }
 
 func TestOutsideEveryZone(t *testing.T) {
