@@ -14,15 +14,16 @@ import (
 	"warden/internal/zone"
 )
 
-// mixedPipeline serves testZone (with a delegation) and recursion for 127.0.0.1 only. The
-// recursor has no root hints: these tests never get as far as resolving.
-func mixedPipeline(t testing.TB) *Pipeline {
+// mixedPipeline serves testZone (with a delegation), the zones unavailable without data, and
+// recursion for 127.0.0.1 only. The recursor has no root hints: these tests never get as far as
+// resolving.
+func mixedPipeline(t testing.TB, unavailable ...string) *Pipeline {
 	t.Helper()
 	z, _, err := zone.Load("example.test.", "test.zone", []byte(testZone+"sub NS ns.sub\nns.sub A 192.0.2.53\n"))
 	if err != nil {
 		t.Fatal(err)
 	}
-	set, err := authority.NewWithUnavailable([]*zone.Zone{z}, []string{"expired.test."})
+	set, err := authority.NewWithUnavailable([]*zone.Zone{z}, unavailable)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -43,7 +44,7 @@ func mixedRequest(t testing.TB, name string, rd bool, client string) *query.Requ
 // The flags of answers from the zones with recursion on: RA for a client that may recurse
 // whatever it asked, not for one that may not; answers that need no resolution keep their content.
 func TestMixedFlags(t *testing.T) {
-	p := mixedPipeline(t)
+	p := mixedPipeline(t, "expired.test.")
 	for _, tc := range []struct {
 		name       string
 		qname      string
