@@ -7,6 +7,8 @@ package authority
 
 import (
 	"fmt"
+	"net/netip"
+	"strings"
 
 	"codeberg.org/miekg/dns"
 
@@ -117,28 +119,95 @@ const (
 )
 
 // Answer returns the answer to req from the served zones, or nil when no zone encloses the name.
+// It is the answer of an authoritative server: referrals at delegations, CNAME chains that stop
+// where the zones do.
 func (s *Set) Answer(req *query.Request) *wire.Template {
+	t, _ := s.Lookup(req)
+	return t
+}
+
+// Kind says what an answer from the zones leaves for a server that also resolves to do.
+type Kind uint8
+
+const (
+	// Whole: the answer is complete (positive, NODATA, NXDOMAIN, or a CNAME chain that ends in
+	// one of those inside the zones).
+	Whole Kind = iota
+	// Continues: the answer's CNAME chain (or DNAME) ends at Outcome.Target, a name the zones do
+	// not answer for: outside them, or below one of their delegations. A resolving server
+	// resolves Target and puts the answer's records in front; the answer stays authoritative.
+	Continues
+	// Delegated: the question's name is at or below a delegation of a served zone (the answer
+	// is a referral). A resolving server resolves the question itself, starting at the servers
+	// Outcome.Delegation names.
+	Delegated
+)
+
+// Outcome is what Lookup found besides the answer.
+type Outcome struct {
+	Kind   Kind
+	Target string // Continues: the name to go on from, lower case
+	cut    *zone.Node
+}
+
+// NameServer is one server of a delegation, with the addresses the zone holds for it.
+type NameServer struct {
+	Name  string
+	Addrs []netip.Addr
+}
+
+// Delegation returns, for a Delegated outcome, the cut's name and its name servers with the
+// addresses the delegating zone holds for them (glue, or names elsewhere in the zone).
+func (o Outcome) Delegation() (cut string, servers []NameServer) {
+	if o.cut == nil {
+		return "", nil
+	}
+	z := o.cut.Zone
+	var buf [256]byte
+	for _, rr := range o.cut.RRset(dns.TypeNS) {
+		ns := NameServer{Name: strings.ToLower(rr.(*dns.NS).Ns)}
+		if key, err := wire.AppendName(buf[:0], ns.Name); err == nil && inZone(key, z.Key) {
+			if n := z.Nodes[string(key)]; n != nil {
+				for _, a := range n.RRset(dns.TypeA) {
+					ns.Addrs = append(ns.Addrs, a.(*dns.A).A.Addr)
+				}
+				for _, a := range n.RRset(dns.TypeAAAA) {
+					ns.Addrs = append(ns.Addrs, a.(*dns.AAAA).AAAA.Addr)
+				}
+			}
+		}
+		servers = append(servers, ns)
+	}
+	return wire.NameString([]byte(o.cut.Key)), servers
+}
+
+// Lookup is Answer with the outcome a server that also resolves needs; it costs the same.
+func (s *Set) Lookup(req *query.Request) (*wire.Template, Outcome) {
 	qname := req.Lower()
 	qtype := req.QType
 	if n := s.names[string(qname)]; n != nil {
 		if qtype == dns.TypeDS && n.IsApex() {
 			// The DS RRset lives on the parent side of the cut (RFC 4035 §3.1.4.1).
 			if p := s.parentSide(n); p != nil {
-				return s.memoized(p, kindParentDS|uint32(qtype), qname, len(qname), func(r *result) {
+				return s.outcome(s.memoized(p, kindParentDS|uint32(qtype), qname, len(qname), func(r *result) {
 					s.atNode(r, p, qname, qtype, nil)
-				})
+				}))
 			}
+		}
+		var o Outcome
+		if n.Cut != nil && !(n.IsDelegation() && qtype == dns.TypeDS) {
+			o = Outcome{Kind: Delegated, cut: n.Cut}
 		}
 		key := uint32(kindExact) | uint32(qtype)
 		if t := n.Memo(key); t != nil {
-			return t // the hit: no look at the node's records
+			return s.outcomeOr(t, o) // the hit: no look at the node's records
 		}
 		if n.Cut == nil && !n.Has(qtype) && !n.Has(dns.TypeCNAME) && qtype != dns.TypeANY {
 			key = kindNoData // every missing type at a node has the same answer
 		}
-		return s.memoized(n, key, qname, len(qname), func(r *result) {
+		return s.outcomeOr(s.memoized(n, key, qname, len(qname), func(r *result) {
 			s.atNode(r, n, qname, qtype, nil)
-		})
+		}), o)
 	}
 	for off := int(qname[0]) + 1; off < len(qname); off += int(qname[off]) + 1 {
 		ce := s.names[string(qname[off:])]
@@ -148,9 +217,28 @@ func (s *Set) Answer(req *query.Request) *wire.Template {
 			}
 			continue
 		}
-		return s.belowNode(ce, qname, qtype)
+		if ce.Cut != nil {
+			return s.belowNode(ce, qname, qtype), Outcome{Kind: Delegated, cut: ce.Cut}
+		}
+		return s.outcome(s.belowNode(ce, qname, qtype))
 	}
-	return nil
+	return nil, Outcome{}
+}
+
+// outcome reads the outcome of an answer off its template.
+func (s *Set) outcome(t *wire.Template) (*wire.Template, Outcome) {
+	if t.Open != "" {
+		return t, Outcome{Kind: Continues, Target: t.Open}
+	}
+	return t, Outcome{}
+}
+
+// outcomeOr is outcome, unless o already says the name is delegated.
+func (s *Set) outcomeOr(t *wire.Template, o Outcome) (*wire.Template, Outcome) {
+	if o.Kind == Delegated {
+		return t, o
+	}
+	return s.outcome(t)
 }
 
 // parentSide returns the parent zone's node for the apex n of a served child, nil when the parent

@@ -1,6 +1,7 @@
 package authority
 
 import (
+	"net/netip"
 	"slices"
 	"strings"
 	"testing"
@@ -31,6 +32,7 @@ loop1   CNAME loop2
 loop2   CNAME loop1
 dangling CNAME nothere
 outside CNAME www.elsewhere.invalid.
+tosub   CNAME host.sub
 *.wild  A    192.0.2.99
 *.wild  TXT  "wild"
 x.y.wild A   192.0.2.98
@@ -42,6 +44,9 @@ child   NS   ns1.child
 child   DS   12345 13 2 0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef
 ns1.child A  192.0.2.54
 dn      DNAME other.test.
+dnin    DNAME inner
+www.inner A  192.0.2.110
+dnnx    DNAME nothere
 _sip._udp SRV 0 5 5060 www
 `
 
@@ -194,6 +199,20 @@ func TestAnswers(t *testing.T) {
 			auth: []string{"child.example.test. 60 IN SOA ns1.child.example.test. hostmaster.child.example.test. 7 3600 600 86400 60"}},
 		{name: "dname", qname: "a.dn.example.test.", qtype: dns.TypeA, aa: true,
 			answer: []string{"dn.example.test. 3600 IN DNAME other.test.", "a.dn.example.test. 3600 IN CNAME a.other.test."}},
+		{name: "dname in zone followed", qname: "www.dnin.example.test.", qtype: dns.TypeA, aa: true,
+			answer: []string{"dnin.example.test. 3600 IN DNAME inner.example.test.", "www.dnin.example.test. 3600 IN CNAME www.inner.example.test.", "www.inner.example.test. 3600 IN A 192.0.2.110"}},
+		{name: "dname in zone to a missing name", qname: "nx.dnin.example.test.", qtype: dns.TypeA, rcode: dns.RcodeNameError, aa: true,
+			answer: []string{"dnin.example.test. 3600 IN DNAME inner.example.test.", "nx.dnin.example.test. 3600 IN CNAME nx.inner.example.test."}, auth: []string{soa}},
+		// A question for the CNAME is answered by the synthesised CNAME alone (RFC 6672 §3.2):
+		// its target is not looked up, so neither its data nor its absence shows.
+		{name: "dname cname question target exists", qname: "www.dnin.example.test.", qtype: dns.TypeCNAME, aa: true,
+			answer: []string{"dnin.example.test. 3600 IN DNAME inner.example.test.", "www.dnin.example.test. 3600 IN CNAME www.inner.example.test."}},
+		{name: "dname cname question target missing", qname: "nx.dnin.example.test.", qtype: dns.TypeCNAME, aa: true,
+			answer: []string{"dnin.example.test. 3600 IN DNAME inner.example.test.", "nx.dnin.example.test. 3600 IN CNAME nx.inner.example.test."}},
+		{name: "dname cname question onto a missing name", qname: "Www.DnNx.example.test.", qtype: dns.TypeCNAME, aa: true,
+			answer: []string{"DnNx.example.test. 3600 IN DNAME nothere.example.test.", "Www.DnNx.example.test. 3600 IN CNAME www.nothere.example.test."}},
+		{name: "dname cname question out of zone", qname: "a.dn.example.test.", qtype: dns.TypeCNAME, aa: true,
+			answer: []string{"dn.example.test. 3600 IN DNAME other.test.", "a.dn.example.test. 3600 IN CNAME a.other.test."}},
 		{name: "dname owner itself", qname: "dn.example.test.", qtype: dns.TypeDNAME, aa: true,
 			answer: []string{"dn.example.test. 3600 IN DNAME other.test."}},
 		{name: "any minimal", qname: "www.example.test.", qtype: dns.TypeANY, aa: true,
@@ -218,6 +237,66 @@ func TestAnswers(t *testing.T) {
 			}
 		})
 	}
+}
+
+// What an answer leaves to a server that also resolves: nothing, the CNAME target the chain stops
+// at, or the whole question when the name is delegated.
+func TestOutcomes(t *testing.T) {
+	s := testSet(t)
+	for _, tc := range []struct {
+		qname  string
+		qtype  uint16
+		kind   Kind
+		target string
+	}{
+		{"www.example.test.", dns.TypeA, Whole, ""},
+		{"nope.example.test.", dns.TypeA, Whole, ""},
+		{"alias.example.test.", dns.TypeA, Whole, ""},
+		{"dangling.example.test.", dns.TypeA, Whole, ""},
+		{"outside.example.test.", dns.TypeA, Continues, "www.elsewhere.invalid."},
+		{"OutSide.example.test.", dns.TypeMX, Continues, "www.elsewhere.invalid."},
+		{"outside.example.test.", dns.TypeCNAME, Whole, ""},
+		{"tosub.example.test.", dns.TypeA, Continues, "host.sub.example.test."},
+		{"a.dn.example.test.", dns.TypeA, Continues, "a.other.test."},
+		{"a.dn.example.test.", dns.TypeCNAME, Whole, ""},
+		{"q.wc.example.test.", dns.TypeA, Whole, ""},
+		{"sub.example.test.", dns.TypeNS, Delegated, ""},
+		{"sub.example.test.", dns.TypeA, Delegated, ""},
+		{"sub.example.test.", dns.TypeDS, Whole, ""},
+		{"host.sub.example.test.", dns.TypeA, Delegated, ""},
+		{"x.host.sub.example.test.", dns.TypeDS, Delegated, ""},
+		{"ns.sub.example.test.", dns.TypeA, Delegated, ""},
+		{"child.example.test.", dns.TypeDS, Whole, ""},
+		{"host.child.example.test.", dns.TypeA, Whole, ""},
+	} {
+		// Twice: the second answer comes from the memo.
+		for range 2 {
+			req := request(t, tc.qname, tc.qtype)
+			tmpl, o := s.Lookup(req)
+			if tmpl == nil || o.Kind != tc.kind || o.Target != tc.target {
+				t.Errorf("%s %s: outcome %d %q, want %d %q", tc.qname, dns.TypeToString[tc.qtype], o.Kind, o.Target, tc.kind, tc.target)
+			}
+		}
+	}
+	_, o := s.Lookup(request(t, "host.sub.example.test.", dns.TypeA))
+	cut, servers := o.Delegation()
+	want := []NameServer{{Name: "ns.sub.example.test.", Addrs: []netip.Addr{netip.MustParseAddr("192.0.2.53")}}, {Name: "ns.outside.invalid."}}
+	if cut != "sub.example.test." || !slices.EqualFunc(servers, want, func(a, b NameServer) bool { return a.Name == b.Name && slices.Equal(a.Addrs, b.Addrs) }) {
+		t.Errorf("delegation %s %v, want sub.example.test. %v", cut, servers, want)
+	}
+}
+
+func request(t *testing.T, name string, qtype uint16) *query.Request {
+	t.Helper()
+	q := dns.NewMsg(name, qtype)
+	if err := q.Pack(); err != nil {
+		t.Fatal(err)
+	}
+	req := &query.Request{Wire: q.Data, Transport: query.UDP}
+	if v := req.Parse(); v != query.Accept {
+		t.Fatalf("%s: parse verdict %d", name, v)
+	}
+	return req
 }
 
 func TestOutsideEveryZone(t *testing.T) {

@@ -33,6 +33,7 @@ type result struct {
 	visited []*zone.Node // nodes whose CNAME was followed, to stop loops
 	cnames  int          // CNAME records in the answer
 	glueTC  bool         // the additional section is referral glue
+	open    string       // the CNAME target the answer stops at, outside these zones or delegated
 }
 
 func (r *result) template(qname []byte, shared int) *wire.Template {
@@ -51,7 +52,9 @@ func (r *result) template(qname []byte, shared int) *wire.Template {
 			_ = b.Add(sec.s, set.rrs, set.owner)
 		}
 	}
-	return b.Template()
+	t := b.Template()
+	t.Open = r.open
+	return t
 }
 
 // atNode answers qtype at node n, which exists (or is the wildcard standing in for the question
@@ -112,12 +115,14 @@ func (s *Set) followCNAME(r *result, from *zone.Node, target string, qtype uint1
 	}
 	z := from.Zone
 	if !inZone(key, z.Key) {
-		return // the client's resolver follows names outside this zone itself
+		r.open = wire.NameString(key) // the client's resolver follows names outside this zone itself
+		return
 	}
 	if n := z.Nodes[string(key)]; n != nil {
 		if n.Cut == nil {
 			s.atNode(r, n, key, qtype, nil)
 		} else if len(r.auth) == 0 {
+			r.open = wire.NameString(key)
 			s.referralAfterCNAME(r, n.Cut)
 		}
 		return
@@ -125,6 +130,7 @@ func (s *Set) followCNAME(r *result, from *zone.Node, target string, qtype uint1
 	ce := closestEncloser(z, key)
 	switch {
 	case ce.Cut != nil:
+		r.open = wire.NameString(key)
 		s.referralAfterCNAME(r, ce.Cut)
 	case ce.Has(dns.TypeDNAME):
 		s.dname(r, ce, key, qtype)
@@ -147,7 +153,9 @@ func (s *Set) referralAfterCNAME(r *result, cut *zone.Node) {
 	s.glue(r, cut)
 }
 
-// dname synthesises the CNAME for qname below the DNAME at node d (RFC 6672 §3.2) and follows it.
+// dname synthesises the CNAME for qname below the DNAME at node d (RFC 6672 §3.2) and follows it,
+// unless the question is for the CNAME itself: then the synthesised record is the answer, as it
+// would be at a node that owns a CNAME, and its target is not looked up (Knot does the same).
 func (s *Set) dname(r *result, d *zone.Node, qname []byte, qtype uint16) {
 	r.aa = true
 	if r.cnames >= maxCNAMEs {
@@ -176,6 +184,9 @@ func (s *Set) dname(r *result, d *zone.Node, qname []byte, qtype uint16) {
 	cname := &dns.CNAME{Hdr: dns.Header{Name: wire.NameString(qname), Class: dns.ClassINET, TTL: rr.Hdr.TTL}}
 	cname.Target = target
 	r.answer = append(r.answer, rrsetOut{rrs: []dns.RR{cname}, owner: append([]byte(nil), qname...)})
+	if qtype == dns.TypeCNAME {
+		return
+	}
 	s.followCNAME(r, d, target, qtype)
 }
 

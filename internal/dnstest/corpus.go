@@ -43,6 +43,7 @@ func Corpus() []Query {
 			qs = append(qs, Query{Name: b.name, Type: b.qtype, EDNS: true, UDPSize: 4096, DO: true, Note: b.note + ", DO"})
 		}
 	}
+	qs = append(qs, dnameCNAMEQueries()...)
 	qs = append(qs, classQueries()...)
 	qs = append(qs, opcodeQueries()...)
 	qs = append(qs, ednsQueries()...)
@@ -54,6 +55,18 @@ func Corpus() []Query {
 		if qs[i].Raw == nil {
 			qs[i].ID = uint16(1000 + i)
 		}
+	}
+	return qs
+}
+
+// dnameCNAMEQueries asks for the CNAME below each DNAME with the DO bit and in mixed case, which
+// the base loop gives only some of them.
+func dnameCNAMEQueries() []Query {
+	var qs []Query
+	for _, n := range []string{"www.dnin." + ex, "nx.dnin." + ex, "www.dnnx." + ex, "www.dnout." + ex} {
+		qs = append(qs,
+			Query{Name: n, Type: dns.TypeCNAME, EDNS: true, UDPSize: 4096, DO: true, Note: "CNAME question below a DNAME, DO"},
+			Query{Name: strings.ToUpper(n[:4]) + n[4:], Type: dns.TypeCNAME, EDNS: true, RD: true, Note: "CNAME question below a DNAME, upper-case first label"})
 	}
 	return qs
 }
@@ -174,6 +187,14 @@ func baseQueries() []base {
 	add("x.dnself."+ex, "DNAME onto its own subtree", dns.TypeA)
 	add("www.dnnx."+ex, "DNAME to a missing name", dns.TypeA)
 	add(longUnder("dnin."+ex), "DNAME result longer than 255 octets", dns.TypeA)
+	// QTYPE CNAME below a DNAME: the synthesised CNAME is the answer (RFC 6672 §3.2), its target
+	// is not looked up, whether it exists, is missing or lies outside every zone.
+	add("www.dnin."+ex, "CNAME question below an in-zone DNAME, target exists", dns.TypeCNAME)
+	add("nx.dnin."+ex, "CNAME question below an in-zone DNAME, target missing", dns.TypeCNAME)
+	add("deep.www.dnin."+ex, "CNAME question two labels below an in-zone DNAME", dns.TypeCNAME)
+	add("www.dnnx."+ex, "CNAME question below a DNAME to a missing name", dns.TypeCNAME)
+	add("www.dnout."+ex, "CNAME question below a DNAME out of every zone", dns.TypeCNAME)
+	add("x.dnself."+ex, "CNAME question below a DNAME onto its own subtree", dns.TypeCNAME)
 
 	// Delegations: at the cut, below it, glue names, DS.
 	add("sub."+ex, "delegation with glue", dns.TypeNS, dns.TypeA, dns.TypeSOA, dns.TypeDS, dns.TypeANY)

@@ -106,7 +106,7 @@ func (p *Pipeline) ServeDNS(req *query.Request, out []byte) []byte {
 	if done {
 		return res
 	}
-	if res, done := p.servedZones(snap, req, out); done {
+	if res, done := p.servedZones(snap, req, out, pending); done {
 		return res
 	}
 	return p.recursion(snap, req, out, pending)
@@ -154,17 +154,37 @@ func (p *Pipeline) local(out []byte, req *query.Request, rcode uint16, ede int) 
 }
 
 // servedZones answers from the closest enclosing served zone; one that has no data yet (or has
-// expired) answers SERVFAIL.
-func (p *Pipeline) servedZones(snap *Snapshot, req *query.Request, out []byte) ([]byte, bool) {
-	if snap.Authority.Unavailable(req.Lower()) {
-		req.Outcome.Source = query.SourceAuthority
-		return p.limits.RenderRcode(out, req, rcodeServFail, wire.NoEDE), true
+// expired) answers SERVFAIL. A client that may recurse gets these answers as a resolver gives
+// them (mixed.go): RA set, and with RD=1 what the zones leave undone is resolved, pending (the
+// policy's response stage) applying to a delegated name as to any resolution.
+func (p *Pipeline) servedZones(snap *Snapshot, req *query.Request, out []byte, pending *policy.Policy) ([]byte, bool) {
+	var rec *Recursor
+	if snap.Recursion != nil && snap.Recursion.allowed(req.Client.Addr()) {
+		rec = snap.Recursion
 	}
-	if t := snap.Authority.Answer(req); t != nil {
+	return p.zones(snap.Authority, rec, req, out, pending)
+}
+
+// zones is servedZones for the resolver rec, nil when the client may not recurse (or for a
+// signed query, answered from the zones alone).
+func (p *Pipeline) zones(set *authority.Set, rec *Recursor, req *query.Request, out []byte, pending *policy.Policy) ([]byte, bool) {
+	if set.Unavailable(req.Lower()) {
 		req.Outcome.Source = query.SourceAuthority
-		return p.limits.Render(out, req, t), true
+		out = p.limits.RenderRcode(out, req, rcodeServFail, wire.NoEDE)
+		if rec != nil {
+			out[3] |= query.FlagRA
+		}
+		return out, true
 	}
-	return nil, false
+	t, o := set.Lookup(req)
+	if t == nil {
+		return nil, false
+	}
+	req.Outcome.Source = query.SourceAuthority
+	if rec != nil {
+		return rec.serveZones(req, out, t, o, set, pending), true
+	}
+	return p.limits.Render(out, req, t), true
 }
 
 // recursion hands what no zone holds to the Recursor: the cache, then resolution or forwarding,
@@ -197,7 +217,7 @@ func (p *Pipeline) serveSigned(snap *Snapshot, req *query.Request, out []byte) [
 
 // answerFromZones answers req from the served zones only: REFUSED outside them.
 func (p *Pipeline) answerFromZones(snap *Snapshot, req *query.Request, out []byte) []byte {
-	if res, done := p.servedZones(snap, req, out); done {
+	if res, done := p.zones(snap.Authority, nil, req, out, nil); done {
 		return res
 	}
 	return p.local(out, req, rcodeRefused, wire.EDENotAuthoritative)

@@ -104,8 +104,15 @@ func (r *Recursor) Serve(req *query.Request, out []byte) []byte { return r.Serve
 // ServePolicy is Serve with the response stage of a policy: pol, when not nil, sees every answer
 // (cached or resolved) before it goes out.
 func (r *Recursor) ServePolicy(req *query.Request, out []byte, pol *policy.Policy) []byte {
+	return r.serve(req, out, pol, authority.Outcome{})
+}
+
+// serve is ServePolicy for a question the served zones may have delegated: a Delegated outcome
+// makes resolution start at the servers of the zones' own delegation.
+func (r *Recursor) serve(req *query.Request, out []byte, pol *policy.Policy, from authority.Outcome) []byte {
 	if !r.allowed(req.Client.Addr()) {
-		return r.refuse(out, req, rcodeRefused, edeProhibited)
+		req.Outcome.Source = query.SourceLocal
+		return r.limits.RenderRcode(out, req, rcodeRefused, edeProhibited)
 	}
 	// 4. The cache: a hit is the stored answer with ID, TTLs and the client's case patched in.
 	if res, st := r.cache.Get(req, out); st.Found() {
@@ -134,7 +141,7 @@ func (r *Recursor) ServePolicy(req *query.Request, out []byte, pol *policy.Polic
 	}
 	q := resolver.Question{Name: wire.NameString(req.Lower()), Type: req.QType}
 	fwd := r.forwardFor(q.Name)
-	if fwd == nil && len(r.hints) == 0 {
+	if fwd == nil && len(r.hints) == 0 && from.Kind != authority.Delegated {
 		return r.refuse(out, req, rcodeRefused, wire.EDENotAuthoritative)
 	}
 	// 5. Resolution or forwarding, then 6. the response policy.
@@ -144,7 +151,7 @@ func (r *Recursor) ServePolicy(req *query.Request, out []byte, pol *policy.Polic
 			return r.policyResponse(req, pol, r.forward(fwd, req, buf), nil)
 		}
 		req.Outcome.Source = query.SourceResolver
-		res := r.resolve(q)
+		res := r.resolveFrom(q, from)
 		out := r.answer(req, res, buf)
 		if pol != nil && res.Rcode != dns.RcodeServerFailure {
 			out = r.policyResponse(req, pol, out, res.Visited)
@@ -200,10 +207,11 @@ func (r *Recursor) prefetch(req *query.Request) {
 	}()
 }
 
-// refuse renders an answer the resolver gives by itself (refusals, SERVFAIL when it is too busy).
+// refuse renders an answer the resolver gives by itself (refusals, SERVFAIL when it is too busy)
+// to a client allowed to recurse, RA set.
 func (r *Recursor) refuse(out []byte, req *query.Request, rcode uint16, ede int) []byte {
 	req.Outcome.Source = query.SourceLocal
-	return r.limits.RenderRcode(out, req, rcode, ede)
+	return r.renderRcode(out, req, rcode, ede)
 }
 
 func (r *Recursor) allowed(a netip.Addr) bool {
@@ -217,8 +225,23 @@ func (r *Recursor) allowed(a netip.Addr) bool {
 }
 
 func (r *Recursor) resolve(q resolver.Question) resolver.Result {
+	return r.resolveFrom(q, authority.Outcome{})
+}
+
+// resolveFrom resolves q, from the delegation of a served zone when from is Delegated (as BIND
+// does: the zone's own NS records and glue are the servers to ask), else from the closest cut
+// known or the root.
+func (r *Recursor) resolveFrom(q resolver.Question, from authority.Outcome) resolver.Result {
 	ctx, cancel := context.WithTimeout(context.Background(), r.timeout)
 	defer cancel()
+	if from.Kind == authority.Delegated {
+		cut, servers := from.Delegation()
+		ns := make([]resolver.NameServer, len(servers))
+		for i, s := range servers {
+			ns[i] = resolver.NameServer{Name: s.Name, Addrs: s.Addrs}
+		}
+		return r.iter.ResolveAt(ctx, q, cut, ns)
+	}
 	return r.iter.Resolve(ctx, q)
 }
 
@@ -248,16 +271,31 @@ func (r *Recursor) answer(req *query.Request, res resolver.Result, out []byte) [
 // client's question with its letter case, RD as asked, RA set, truncation as for any answer.
 func (r *Recursor) render(req *query.Request, res resolver.Result, out []byte) []byte {
 	if res.Rcode == dns.RcodeServerFailure {
-		return r.limits.RenderRcode(out, req, rcodeServFail, edeNoReachableAuth)
+		return r.renderRcode(out, req, rcodeServFail, edeNoReachableAuth)
 	}
 	return r.renderSections(req, res.Rcode, res.Answer, res.Ns, nil, out)
 }
 
+// renderRcode renders an answer of rcode alone to a client allowed to recurse: RA set, as on
+// every answer such a client gets.
+func (r *Recursor) renderRcode(out []byte, req *query.Request, rcode uint16, ede int) []byte {
+	out = r.limits.RenderRcode(out, req, rcode, ede)
+	if len(out) > 3 {
+		out[3] |= query.FlagRA
+	}
+	return out
+}
+
 // renderSections renders an answer of the given sections, RA set.
 func (r *Recursor) renderSections(req *query.Request, rcode uint16, answer, ns, extra []dns.RR, out []byte) []byte {
+	return r.renderAnswer(req, rcode, false, answer, ns, extra, out)
+}
+
+// renderAnswer is renderSections with the AA bit given.
+func (r *Recursor) renderAnswer(req *query.Request, rcode uint16, aa bool, answer, ns, extra []dns.RR, out []byte) []byte {
 	qname := req.Lower()
 	b := wire.NewBuilder(qname, len(qname))
-	b.SetRcode(uint8(rcode), false)
+	b.SetRcode(uint8(rcode), aa)
 	b.SetRA()
 	for _, set := range []struct {
 		s   wire.Section
@@ -265,7 +303,7 @@ func (r *Recursor) renderSections(req *query.Request, rcode uint16, answer, ns, 
 	}{{wire.Answer, answer}, {wire.Authority, ns}, {wire.Additional, extra}} {
 		for _, rr := range set.rrs {
 			if err := b.Add(set.s, []dns.RR{rr}, nil); err != nil {
-				return r.limits.RenderRcode(out, req, rcodeServFail, wire.NoEDE)
+				return r.renderRcode(out, req, rcodeServFail, wire.NoEDE)
 			}
 		}
 	}

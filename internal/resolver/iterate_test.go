@@ -149,3 +149,41 @@ func TestFastestServerFirst(t *testing.T) {
 		t.Fatalf("asked %s first", s.Server)
 	}
 }
+
+// ResolveAt asks the given servers first, not the root, and goes back to the root when every one
+// of them fails.
+func TestResolveAt(t *testing.T) {
+	child := netip.MustParseAddr("127.0.3.1")
+	for _, tc := range []struct {
+		name      string
+		childDown bool
+		servers   []netip.Addr // asked first, in order
+	}{
+		{"the delegation's server answers", false, []netip.Addr{child}},
+		{"it fails: from the root", true, []netip.Addr{child, netip.MustParseAddr("127.0.1.1")}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			var asked []netip.Addr
+			s := &scripted{reply: func(q Question, server netip.Addr) *dns.Msg {
+				asked = append(asked, server)
+				if server == child && tc.childDown {
+					return nil
+				}
+				m := new(dns.Msg)
+				m.Response, m.Authoritative = true, true
+				rr, _ := dns.New("www.shop.example. 300 IN A 192.0.2.11")
+				m.Answer = []dns.RR{rr}
+				return m
+			}}
+			rv := NewResolver(Config{Exchanger: s, Hints: rootHint(), Limits: DefaultLimits})
+			res := rv.ResolveAt(context.Background(), Question{"www.shop.example.", dns.TypeA}, "Shop.Example.",
+				[]NameServer{{Name: "ns1.shop.example.", Addrs: []netip.Addr{child}}})
+			if res.Rcode != dns.RcodeSuccess || len(res.Answer) != 1 {
+				t.Fatalf("%+v", res)
+			}
+			if len(asked) < len(tc.servers) || fmt.Sprint(asked[:len(tc.servers)]) != fmt.Sprint(tc.servers) {
+				t.Errorf("asked %v, want %v", asked, tc.servers)
+			}
+		})
+	}
+}

@@ -3,6 +3,7 @@ package resolver
 import (
 	"context"
 	"net/netip"
+	"strings"
 	"sync"
 	"sync/atomic"
 
@@ -54,7 +55,19 @@ func (rv *Resolver) ZoneLimited() uint64 { return rv.zones.refused.Load() }
 // Resolve runs a Resolution to its end, one query at a time, within ctx. It is the whole I/O loop:
 // every decision is the Resolution's.
 func (rv *Resolver) Resolve(ctx context.Context, q Question) Result {
+	return rv.run(ctx, newResolution(q, rv.c.Hints, rv.c.Limits, rv.c.Delegations))
+}
+
+// ResolveAt is Resolve starting at the servers of zone instead of the closest cut known: a server
+// that serves the parent zone itself knows the delegation better than any cache. Should every
+// one of them fail, the resolution starts again from the root.
+func (rv *Resolver) ResolveAt(ctx context.Context, q Question, zone string, servers []NameServer) Result {
 	r := newResolution(q, rv.c.Hints, rv.c.Limits, rv.c.Delegations)
+	r.zone, r.servers, r.fromStore = strings.ToLower(zone), cloneServers(servers), true
+	return rv.run(ctx, r)
+}
+
+func (rv *Resolver) run(ctx context.Context, r *Resolution) Result {
 	if rtt, ok := rv.c.Exchanger.(RTTs); ok {
 		r.rtt = rtt
 	}

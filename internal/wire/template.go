@@ -51,6 +51,11 @@ type Template struct {
 	// GlueTC: additional records are glue of a referral, so dropping one sets TC (RFC 9471 §3).
 	// Otherwise additional records that do not fit are dropped silently (RFC 2181 §9).
 	GlueTC bool
+	// Open is the name the answer's CNAME chain ends at without an answer, lower case, because
+	// the zones it was built from do not hold the name or delegate it; empty when the answer is
+	// whole. An authoritative server sends the answer as it is, for the client to follow; one
+	// that also resolves goes on from there.
+	Open string
 }
 
 const optLen = 11 // root owner, type, class, TTL, RDLENGTH 0
