@@ -49,7 +49,7 @@ func (g *PolicyGuard) keepSuspended(pol *policy.Policy) {
 	for _, a := range g.breaker.Alarms() {
 		for _, s := range pol.Sets() {
 			if s.Name() == a.Set {
-				s.SetSuspended(true)
+				a.Reimpose(s)
 			}
 		}
 	}
@@ -86,9 +86,9 @@ func (g *PolicyGuard) Resume(name string) error {
 	return fmt.Errorf("%w: %q", ErrNoSuchSet, name)
 }
 
-// Run ticks the breaker once per window until ctx ends.
+// Run ticks the breaker every tick interval until ctx ends.
 func (g *PolicyGuard) Run(ctx context.Context) {
-	t := time.NewTicker(g.breaker.Window())
+	t := time.NewTicker(g.breaker.TickInterval())
 	defer t.Stop()
 	for {
 		select {
@@ -108,7 +108,7 @@ func (g *PolicyGuard) tick(now time.Time) {
 		watched[i] = s
 	}
 	for _, a := range g.breaker.Tick(now, pol.Queries(), watched) {
-		g.log.Error("policy circuit breaker tripped: rule set suspended until resumed", "set", a.Set,
+		g.log.Error("policy circuit breaker tripped: suspended until the set is resumed", "set", a.Set, "suspended", a.Suspended(),
 			"share", fmt.Sprintf("%.1f%%", 100*a.Share), "usual", fmt.Sprintf("%.2f%%", 100*a.Usual), "questions", a.Queries)
 	}
 }
@@ -131,6 +131,8 @@ type RuleSetStatus struct {
 	Hits      uint64 `json:"hits"`
 	Shadow    bool   `json:"shadow"`
 	Suspended bool   `json:"suspended"`
+	// SuspendedRules names the rules the breaker took out of service in a set still in force.
+	SuspendedRules []string `json:"suspended_rules,omitempty"`
 }
 
 // VersionStatus is one version in the history.
@@ -152,7 +154,7 @@ func (g *PolicyGuard) Status() PolicyStatus {
 	pol := g.pipe.Snapshot().Policy
 	st.Queries = pol.Queries()
 	for _, s := range pol.Sets() {
-		st.Sets = append(st.Sets, RuleSetStatus{Name: s.Name(), Rules: s.Len(), Hits: s.Hits(), Shadow: s.Shadow(), Suspended: s.Suspended()})
+		st.Sets = append(st.Sets, RuleSetStatus{Name: s.Name(), Rules: s.Len(), Hits: s.Hits(), Shadow: s.Shadow(), Suspended: s.Suspended(), SuspendedRules: s.SuspendedRules()})
 	}
 	for _, a := range g.breaker.Alarms() {
 		st.Alarms = append(st.Alarms, a.String())
