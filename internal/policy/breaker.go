@@ -92,21 +92,22 @@ type Alarm struct {
 	// RuleShare is about how much of that share the suspended rules made (estimated from the
 	// set's record of recent matches); 0 for a whole set.
 	RuleShare float64
-	Usual     float64 // the set's usual share before
-	Queries   uint64  // questions in that window
+	Usual     float64       // the set's usual share before
+	Queries   uint64        // questions in that window
+	Span      time.Duration // the length of that window: shorter for a set that just went in force
 }
 
 func (a Alarm) String() string {
 	if len(a.Rules) == 0 {
-		return fmt.Sprintf("rule set %s suspended at %s: it matched %.1f%% of %d questions in one window, against a usual %.2f%%",
-			a.Set, a.At.Format(time.RFC3339), 100*a.Share, a.Queries, 100*a.Usual)
+		return fmt.Sprintf("rule set %s suspended at %s: it matched %.1f%% of %d questions in %v, against a usual %.2f%%",
+			a.Set, a.At.Format(time.RFC3339), 100*a.Share, a.Queries, a.Span, 100*a.Usual)
 	}
 	what := "rule"
 	if len(a.Rules) > 1 {
 		what = "rules"
 	}
-	return fmt.Sprintf("%s %s of rule set %s suspended at %s, the rest of the set in force: the set matched %.1f%% of %d questions in one window (these rules about %.1f%%), against a usual %.2f%%",
-		what, strings.Join(a.Rules, " "), a.Set, a.At.Format(time.RFC3339), 100*a.Share, a.Queries, 100*a.RuleShare, 100*a.Usual)
+	return fmt.Sprintf("%s %s of rule set %s suspended at %s, the rest of the set in force: the set matched %.1f%% of %d questions in %v (these rules about %.1f%%), against a usual %.2f%%",
+		what, strings.Join(a.Rules, " "), a.Set, a.At.Format(time.RFC3339), 100*a.Share, a.Queries, a.Span, 100*a.RuleShare, 100*a.Usual)
 }
 
 // Suspended says what the alarm took out of service, for logs: "the whole set" or the rules.
@@ -224,7 +225,7 @@ func (b *Breaker) Tick(now time.Time, queries uint64, sets []Watched) []Alarm {
 			share := float64(cur.hits-base.hits) / float64(dq)
 			if share > b.c.Floor && share > b.c.Factor*st.usual {
 				a := b.trip(s, att, base, share, st.usual, dq)
-				a.At = now
+				a.At, a.Span = now, now.Sub(base.at).Round(time.Millisecond)
 				b.alarms = append(b.alarms, a)
 				raised = append(raised, a)
 				st.startOver(s, cur) // the tripping window is not part of the usual share
