@@ -222,6 +222,9 @@ func printServerStatus(w io.Writer, st control.Status, now time.Time) {
 		if p.Suspended > 0 {
 			fmt.Fprintf(w, ", %d SUSPENDED", p.Suspended)
 		}
+		if p.SuspendedRules > 0 {
+			fmt.Fprintf(w, ", %d rules SUSPENDED", p.SuspendedRules)
+		}
 		fmt.Fprintln(w)
 		for _, a := range p.Alarms {
 			fmt.Fprintf(w, "ALARM: %s\n", a)

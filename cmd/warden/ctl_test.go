@@ -302,3 +302,23 @@ func TestServeControlHTTP(t *testing.T) {
 	runCtl(t, flags, ctlCase{args: "status", out: []string{"listening on " + dnsAddr + "\n", "zones: 0 (0 primary, 0 secondary)\n", "policy: version "}})
 	runCtl(t, []string{"--url", "http://" + ctl, "--token-file", wrong}, ctlCase{args: "status", code: 1, err: []string{"the control token was refused"}})
 }
+
+// `warden policy status` shows the rules suspended in a set still in force, in its state column.
+func TestPrintStatusSuspendedRules(t *testing.T) {
+	var b strings.Builder
+	printStatus(&b, server.PolicyStatus{Version: 2, Reason: "reload", Sets: []server.RuleSetStatus{
+		{Name: "rpz.local.", Rules: 1, Hits: 9},
+		{Name: "rpz.push.", Rules: 3, Hits: 1319, SuspendedRules: []string{"*."}},
+		{Name: "rpz.bad.", Rules: 2, Hits: 7, Suspended: true},
+	}, Alarms: []string{"rule *. of rule set rpz.push. suspended at ..."}})
+	for _, want := range []string{
+		"rpz.local.  1      9     in force\n",
+		"rpz.push.   3      1319  in force, SUSPENDED: *.\n",
+		"rpz.bad.    2      7     SUSPENDED\n",
+		"ALARM: rule *. of rule set rpz.push. suspended at ...\n",
+	} {
+		if !strings.Contains(b.String(), want) {
+			t.Errorf("no %q in\n%s", want, b.String())
+		}
+	}
+}

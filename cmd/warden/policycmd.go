@@ -71,6 +71,8 @@ func printStatus(w io.Writer, st live.Status) {
 		switch {
 		case s.Suspended:
 			state = "SUSPENDED"
+		case len(s.SuspendedRules) > 0:
+			state = "in force, SUSPENDED: " + strings.Join(s.SuspendedRules, " ")
 		case s.Shadow:
 			state = "shadow"
 		}

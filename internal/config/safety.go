@@ -18,13 +18,14 @@ type SafetyConfig struct {
 	// MaxChange is the share of those names, in percent, whose answer a live reload may change;
 	// beyond it the reload is refused unless forced.
 	MaxChange float64 `yaml:"max_change"`
-	// Breaker suspends a rule set whose share of questions jumps far above its own history.
+	// Breaker suspends the rules behind a jump of a rule set's share of questions far above its
+	// own history (the whole set when a few rules do not explain it).
 	Breaker BreakerConfig `yaml:"breaker"`
 }
 
-// BreakerConfig sets the circuit breaker: a rule set trips when, over one window with at least
-// min_queries questions, it matched more than floor percent of them and more than factor times
-// its usual share.
+// BreakerConfig sets the circuit breaker: a rule set trips when, over the last window (looked at
+// every quarter window) with at least min_queries questions, it matched more than floor percent
+// of them and more than factor times its usual share.
 type BreakerConfig struct {
 	Off        bool          `yaml:"off"`
 	Window     time.Duration `yaml:"window"`

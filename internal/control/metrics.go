@@ -12,7 +12,7 @@ import (
 type policyCollector struct {
 	guard PolicyGuard
 
-	questions, hits, suspended, alarms, version *prometheus.Desc
+	questions, hits, suspended, ruleSuspended, alarms, version *prometheus.Desc
 }
 
 func newPolicyCollector(g PolicyGuard) *policyCollector {
@@ -22,13 +22,15 @@ func newPolicyCollector(g PolicyGuard) *policyCollector {
 		questions: prometheus.NewDesc("warden_policy_questions_total", "Questions the policy in force evaluated since it went in force.", nil, nil),
 		hits:      prometheus.NewDesc("warden_policy_set_hits_total", "Questions a rule set matched (applied or in shadow mode) since it went in force.", set, nil),
 		suspended: prometheus.NewDesc("warden_policy_set_suspended", "1 while the circuit breaker holds a rule set suspended.", set, nil),
-		alarms:    prometheus.NewDesc("warden_policy_alarms", "Circuit-breaker alarms raised and not yet cleared by resuming the set.", nil, nil),
-		version:   prometheus.NewDesc("warden_policy_version", "The version number of the policy in force.", nil, nil),
+		ruleSuspended: prometheus.NewDesc("warden_policy_rule_suspended",
+			"1 while the circuit breaker holds a rule suspended (the rule's trigger as its source wrote it); the rest of its set stays in force.", []string{"set", "rule"}, nil),
+		alarms:  prometheus.NewDesc("warden_policy_alarms", "Circuit-breaker alarms raised and not yet cleared by resuming the set.", nil, nil),
+		version: prometheus.NewDesc("warden_policy_version", "The version number of the policy in force.", nil, nil),
 	}
 }
 
 func (c *policyCollector) Describe(ch chan<- *prometheus.Desc) {
-	for _, d := range []*prometheus.Desc{c.questions, c.hits, c.suspended, c.alarms, c.version} {
+	for _, d := range []*prometheus.Desc{c.questions, c.hits, c.suspended, c.ruleSuspended, c.alarms, c.version} {
 		ch <- d
 	}
 }
@@ -45,6 +47,9 @@ func (c *policyCollector) Collect(ch chan<- prometheus.Metric) {
 			v = 1
 		}
 		ch <- prometheus.MustNewConstMetric(c.suspended, prometheus.GaugeValue, v, s.Name)
+		for _, r := range s.SuspendedRules {
+			ch <- prometheus.MustNewConstMetric(c.ruleSuspended, prometheus.GaugeValue, 1, s.Name, r)
+		}
 	}
 }
 

@@ -34,8 +34,10 @@ type PolicySummary struct {
 	Reason    string    `json:"reason"`
 	Since     time.Time `json:"since"`
 	Sets      int       `json:"sets"`
-	Suspended int       `json:"suspended"`
-	Alarms    []string  `json:"alarms,omitempty"`
+	Suspended int       `json:"suspended"` // rule sets suspended whole
+	// SuspendedRules counts the rules suspended in sets that stay in force.
+	SuspendedRules int      `json:"suspended_rules,omitempty"`
+	Alarms         []string `json:"alarms,omitempty"`
 }
 
 func (d Deps) status(w http.ResponseWriter, r *http.Request) {
@@ -77,6 +79,7 @@ func (d Deps) status(w http.ResponseWriter, r *http.Request) {
 			if s.Suspended {
 				p.Suspended++
 			}
+			p.SuspendedRules += len(s.SuspendedRules)
 		}
 		st.Policy = &p
 	}

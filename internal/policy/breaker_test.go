@@ -1,6 +1,7 @@
 package policy
 
 import (
+	"fmt"
 	"strings"
 	"testing"
 	"time"
@@ -19,8 +20,13 @@ func (c *counted) Suspended() bool     { return c.suspended }
 func (c *counted) SetSuspended(b bool) { c.suspended = b }
 
 // run feeds windows of 1,000 questions, share[i] of them matched by set i, through the breaker, and
-// returns the window at which each set was suspended (-1: never).
+// returns the window at which each set was suspended (-1: never). It ticks once a window.
 func run(b *Breaker, sets []*counted, windows int, share func(window, set int) float64) []int {
+	return runTicks(b, sets, windows, 1, share)
+}
+
+// runTicks is run with ticks ticks a window, each after its share of the window's questions.
+func runTicks(b *Breaker, sets []*counted, windows, ticks int, share func(window, set int) float64) []int {
 	tripped := make([]int, len(sets))
 	for i := range tripped {
 		tripped[i] = -1
@@ -32,18 +38,21 @@ func run(b *Breaker, sets []*counted, windows int, share func(window, set int) f
 		watched[i] = s
 	}
 	b.Tick(now, queries, watched)
+	per := uint64(1000 / ticks)
 	for w := range windows {
-		queries += 1000
-		for i, s := range sets {
-			if !s.suspended {
-				s.hits += uint64(1000 * share(w, i))
-			}
-		}
-		now = now.Add(b.Window())
-		for _, a := range b.Tick(now, queries, watched) {
+		for range ticks {
+			queries += per
 			for i, s := range sets {
-				if s.name == a.Set && tripped[i] < 0 {
-					tripped[i] = w
+				if !s.suspended {
+					s.hits += uint64(float64(per) * share(w, i))
+				}
+			}
+			now = now.Add(b.Window() / time.Duration(ticks))
+			for _, a := range b.Tick(now, queries, watched) {
+				for i, s := range sets {
+					if s.name == a.Set && tripped[i] < 0 {
+						tripped[i] = w
+					}
 				}
 			}
 		}
@@ -80,25 +89,28 @@ func TestBreaker(t *testing.T) {
 			return 0.30
 		}, 50},
 	} {
-		t.Run(tt.name, func(t *testing.T) {
-			b := NewBreaker(BreakerConfig{})
-			sets := []*counted{{name: "under-test"}, {name: "steady"}}
-			got := run(b, sets, 100, func(w, i int) float64 {
-				if i == 1 {
-					return 0.05
+		// Once a window, as the breaker used to be ticked, and every quarter window, as it is.
+		for _, ticks := range []int{1, ticksPerWindow} {
+			t.Run(fmt.Sprintf("%s/%d_ticks_a_window", tt.name, ticks), func(t *testing.T) {
+				b := NewBreaker(BreakerConfig{})
+				sets := []*counted{{name: "under-test"}, {name: "steady"}}
+				got := runTicks(b, sets, 100, ticks, func(w, i int) float64 {
+					if i == 1 {
+						return 0.05
+					}
+					return tt.share(w)
+				})
+				if got[0] != tt.want {
+					t.Fatalf("tripped at window %d, want %d", got[0], tt.want)
 				}
-				return tt.share(w)
+				if got[1] != -1 {
+					t.Fatalf("the steady set tripped too, at window %d", got[1])
+				}
+				if (tt.want >= 0) != sets[0].suspended {
+					t.Fatalf("suspended = %v", sets[0].suspended)
+				}
 			})
-			if got[0] != tt.want {
-				t.Fatalf("tripped at window %d, want %d", got[0], tt.want)
-			}
-			if got[1] != -1 {
-				t.Fatalf("the steady set tripped too, at window %d", got[1])
-			}
-			if (tt.want >= 0) != sets[0].suspended {
-				t.Fatalf("suspended = %v", sets[0].suspended)
-			}
-		})
+		}
 	}
 }
 

@@ -194,6 +194,7 @@ func (c *compiler) finish() (*RuleSet, error) {
 	// slice no longer moves.
 	for i := range c.set.rules {
 		c.set.rules[i].Set = c.set
+		c.set.rules[i].index = int32(i)
 	}
 	return c.set, nil
 }

@@ -51,14 +51,15 @@ func (n *names) add(name string, wildcard bool, i int32) bool {
 }
 
 // lookup finds the rule for name (lower-case FQDN): an exact rule first, then the wildcard of the
-// longest enclosing name. A wildcard never matches the name it hangs from.
-func (n *names) lookup(name string) (int32, bool) {
+// longest enclosing name. A wildcard never matches the name it hangs from. Rules in skip (the
+// suspended ones, normally nil) are passed over as if absent.
+func (n *names) lookup(name string, skip *ruleMask) (int32, bool) {
 	labels := strings.Count(name, ".")
 	if name == "." {
 		labels = 0
 	}
 	if n.exactLabels&(1<<min(labels, 63)) != 0 {
-		if i, ok := n.exact[name]; ok {
+		if i, ok := n.exact[name]; ok && !skip.has(i) {
 			return i, true
 		}
 	}
@@ -74,7 +75,7 @@ func (n *names) lookup(name string) (int32, bool) {
 		}
 		labels--
 		if mask&(1<<min(labels, 63)) != 0 {
-			if i, ok := n.wild[name]; ok {
+			if i, ok := n.wild[name]; ok && !skip.has(i) {
 				return i, true
 			}
 		}
@@ -149,13 +150,13 @@ func (m prefixMatch) better(o prefixMatch) bool {
 	return ma.Less(oa)
 }
 
-func (p *prefixes) lookup(a netip.Addr) (int32, bool) {
-	m, ok := p.lookupMatch(a)
+func (p *prefixes) lookup(a netip.Addr, skip *ruleMask) (int32, bool) {
+	m, ok := p.lookupMatch(a, skip)
 	return m.rule, ok
 }
 
-// lookupMatch finds the longest prefix holding a.
-func (p *prefixes) lookupMatch(a netip.Addr) (prefixMatch, bool) {
+// lookupMatch finds the longest prefix holding a, passing over the rules in skip.
+func (p *prefixes) lookupMatch(a netip.Addr, skip *ruleMask) (prefixMatch, bool) {
 	if len(p.m) == 0 || !a.IsValid() {
 		return prefixMatch{}, false
 	}
@@ -169,7 +170,7 @@ func (p *prefixes) lookupMatch(a netip.Addr) (prefixMatch, bool) {
 		if err != nil {
 			continue
 		}
-		if i, ok := p.m[pfx]; ok {
+		if i, ok := p.m[pfx]; ok && !skip.has(i) {
 			return prefixMatch{pfx: pfx, rule: i}, true
 		}
 	}

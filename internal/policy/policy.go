@@ -4,8 +4,9 @@
 // before the authority stage and, when that says it needs the answer, Response after resolution;
 // the server renders whatever Match it gets back.
 //
-// Rule sets are immutable once built, apart from their counters and the suspended flag, which the
-// safety net (shadow mode, circuit breaker) reads and sets concurrently with queries.
+// Rule sets are immutable once built, apart from their counters and what is suspended (the whole
+// set, or some of its rules), which the safety net (shadow mode, circuit breaker) reads and sets
+// concurrently with queries.
 package policy
 
 import (
@@ -77,6 +78,8 @@ type Rule struct {
 	// Data holds the local records of a Local action (owner names as written; the server answers
 	// them under the name that matched). Empty for the other actions.
 	Data []dns.RR
+
+	index int32 // in Set.rules
 }
 
 // Override replaces the action of every rule of a set, as BIND's response-policy "policy" option.
@@ -153,8 +156,12 @@ type RuleSet struct {
 
 	warnings []Problem
 
-	hits      counter
+	// hits counts the questions the set matched and remembers the rules of the latest, for the
+	// circuit breaker to find the rules behind a spike.
+	hits      matchLog
 	suspended atomic.Bool
+	// suspendedRules is nil unless the breaker took some rules out of service (see rules.go).
+	suspendedRules atomic.Pointer[ruleMask]
 }
 
 // Name returns the set's name.
@@ -386,7 +393,7 @@ func (p *Policy) question(q Query, count bool) (m Match, needResponse bool) {
 	}
 	// Shadow hits are counted only when this stage is the last, so that Response, which starts
 	// over, does not count them twice.
-	var shadowed [8]*RuleSet
+	var shadowed [8]*Rule
 	n := 0
 	for i, s := range p.sets {
 		if i > p.respFrom {
@@ -408,37 +415,38 @@ func (p *Policy) question(q Query, count bool) (m Match, needResponse bool) {
 				continue
 			}
 			if n < len(shadowed) {
-				shadowed[n] = s
+				shadowed[n] = r
 			} else {
-				s.hits.inc()
+				s.hits.add(r.index)
 			}
 			n++
 			continue
 		}
 		if count {
-			s.hits.inc()
+			s.hits.add(r.index)
 		}
 		for _, sh := range shadowed[:min(n, len(shadowed))] {
-			sh.hits.inc()
+			sh.Set.hits.add(sh.index)
 		}
 		return m, false
 	}
 	for _, sh := range shadowed[:min(n, len(shadowed))] {
-		sh.hits.inc()
+		sh.Set.hits.add(sh.index)
 	}
 	return Match{}, false
 }
 
 // questionRule returns the set's client-IP or QNAME rule for name, nil when there is none. wire
-// is name in wire form, or nil.
+// is name in wire form, or nil. Suspended rules are passed over.
 func (s *RuleSet) questionRule(q *Query, name string, wire []byte) *Rule {
-	if i, ok := s.clientIP.lookup(q.Client); ok {
+	skip := s.suspendedRules.Load()
+	if i, ok := s.clientIP.lookup(q.Client, skip); ok {
 		return &s.rules[i]
 	}
-	if i, ok := s.qname.lookup(name); ok {
+	if i, ok := s.qname.lookup(name, skip); ok {
 		return &s.rules[i]
 	}
-	if s.list != nil {
+	if s.list != nil && !skip.has(0) {
 		return s.listRule(name, wire)
 	}
 	return nil
@@ -470,7 +478,7 @@ func (p *Policy) Response(q Query, r Response) Match {
 				continue
 			}
 			if i >= 64 || counted&(1<<i) == 0 {
-				s.hits.inc()
+				s.hits.add(rule.index)
 				if i < 64 {
 					counted |= 1 << i
 				}
@@ -502,8 +510,10 @@ func nextInChain(answer []dns.RR, name string, from int) (string, int) {
 	return "", 0
 }
 
-// responseRule returns the set's IP, NSDNAME or NSIP rule that matches r, in that order.
+// responseRule returns the set's IP, NSDNAME or NSIP rule that matches r, in that order, passing
+// over suspended rules.
 func (s *RuleSet) responseRule(r *Response) *Rule {
+	skip := s.suspendedRules.Load()
 	if s.ip.len() > 0 {
 		best, found := prefixMatch{}, false
 		for _, rr := range r.Answer {
@@ -516,7 +526,7 @@ func (s *RuleSet) responseRule(r *Response) *Rule {
 			default:
 				continue
 			}
-			if m, ok := s.ip.lookupMatch(a); ok && (!found || m.better(best)) {
+			if m, ok := s.ip.lookupMatch(a, skip); ok && (!found || m.better(best)) {
 				best, found = m, true
 			}
 		}
@@ -529,7 +539,7 @@ func (s *RuleSet) responseRule(r *Response) *Rule {
 		bestRule := int32(-1)
 		for _, n := range r.NSNames {
 			n = lowerName(n)
-			if i, ok := s.nsdname.lookup(n); ok && (bestRule < 0 || dns.CompareName(n, bestName) < 0) {
+			if i, ok := s.nsdname.lookup(n, skip); ok && (bestRule < 0 || dns.CompareName(n, bestName) < 0) {
 				bestName, bestRule = n, i
 			}
 		}
@@ -540,7 +550,7 @@ func (s *RuleSet) responseRule(r *Response) *Rule {
 	if s.nsip.len() > 0 {
 		best, found := prefixMatch{}, false
 		for _, a := range r.NSAddrs {
-			if m, ok := s.nsip.lookupMatch(a); ok && (!found || m.better(best)) {
+			if m, ok := s.nsip.lookupMatch(a, skip); ok && (!found || m.better(best)) {
 				best, found = m, true
 			}
 		}

@@ -178,7 +178,7 @@ func (g *Guard) keepSuspended(pol *policy.Policy) {
 	for _, a := range g.breaker.Alarms() {
 		for _, s := range pol.Sets() {
 			if s.Name() == a.Set {
-				s.SetSuspended(true)
+				a.Reimpose(s)
 			}
 		}
 	}
@@ -260,9 +260,9 @@ func (g *Guard) Resume(name string) (bool, error) {
 	return false, fmt.Errorf("%w: %q", ErrNoSuchSet, name)
 }
 
-// Run ticks the breaker once per window until ctx ends.
+// Run ticks the breaker every tick interval (a quarter of its window) until ctx ends.
 func (g *Guard) Run(ctx context.Context) {
-	t := time.NewTicker(g.breaker.Window())
+	t := time.NewTicker(g.breaker.TickInterval())
 	defer t.Stop()
 	for {
 		select {
@@ -282,7 +282,7 @@ func (g *Guard) tick(now time.Time) {
 		watched[i] = s
 	}
 	for _, a := range g.breaker.Tick(now, pol.Queries(), watched) {
-		g.log.Error("policy circuit breaker tripped: rule set suspended until resumed", "set", a.Set,
+		g.log.Error("policy circuit breaker tripped: suspended until the set is resumed", "set", a.Set, "suspended", a.Suspended(),
 			"share", fmt.Sprintf("%.1f%%", 100*a.Share), "usual", fmt.Sprintf("%.2f%%", 100*a.Usual), "questions", a.Queries)
 	}
 }

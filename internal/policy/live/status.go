@@ -25,6 +25,8 @@ type RuleSetStatus struct {
 	Hits      uint64 `json:"hits"`
 	Shadow    bool   `json:"shadow"`
 	Suspended bool   `json:"suspended"`
+	// SuspendedRules names the rules the breaker took out of service in a set still in force.
+	SuspendedRules []string `json:"suspended_rules,omitempty"`
 }
 
 // VersionStatus is one version in the history.
@@ -54,7 +56,7 @@ func (g *Guard) Status() Status {
 	pol := g.target.Policy()
 	st.Queries = pol.Queries()
 	for _, s := range pol.Sets() {
-		st.Sets = append(st.Sets, RuleSetStatus{Name: s.Name(), Rules: s.Len(), Hits: s.Hits(), Shadow: s.Shadow(), Suspended: s.Suspended()})
+		st.Sets = append(st.Sets, RuleSetStatus{Name: s.Name(), Rules: s.Len(), Hits: s.Hits(), Shadow: s.Shadow(), Suspended: s.Suspended(), SuspendedRules: s.SuspendedRules()})
 	}
 	for _, a := range g.breaker.Alarms() {
 		st.Alarms = append(st.Alarms, a.String())
