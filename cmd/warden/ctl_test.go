@@ -306,7 +306,7 @@ func TestServeControlHTTP(t *testing.T) {
 // `warden policy status` shows the rules suspended in a set still in force, in its state column.
 func TestPrintStatusSuspendedRules(t *testing.T) {
 	var b strings.Builder
-	printStatus(&b, server.PolicyStatus{Version: 2, Reason: "reload", Sets: []server.RuleSetStatus{
+	printStatus(&b, live.Status{Version: 2, Reason: "reload", Sets: []live.RuleSetStatus{
 		{Name: "rpz.local.", Rules: 1, Hits: 9},
 		{Name: "rpz.push.", Rules: 3, Hits: 1319, SuspendedRules: []string{"*."}},
 		{Name: "rpz.bad.", Rules: 2, Hits: 7, Suspended: true},

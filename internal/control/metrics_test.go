@@ -1,23 +1,18 @@
 package control
 
 import (
-	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"strings"
 	"testing"
 
-	"warden/internal/authority"
 	"warden/internal/policy"
-	"warden/internal/server"
-	"warden/internal/wire"
+	"warden/internal/policy/live"
 )
 
 // A rule the breaker suspended shows in the metrics by set and rule, its set as in force.
 func TestMetricsNameSuspendedRules(t *testing.T) {
-	empty, _ := authority.New(nil)
-	pipe := server.NewPipeline(wire.Limits{}, &server.Snapshot{Authority: empty})
-	guard := server.NewPolicyGuard(pipe, policy.BreakerConfig{}, 4, slog.New(slog.DiscardHandler))
+	guard := testGuard(t)
 	set, err := policy.LoadRPZ("rpz.push.", "push.rpz", []byte(`$TTL 60
 @ SOA ns.rpz.push. h.rpz.push. 1 3600 600 86400 60
 * A 198.18.0.66
@@ -26,7 +21,9 @@ malware.example CNAME .
 	if err != nil {
 		t.Fatal(err)
 	}
-	guard.Install(policy.New(set), "test")
+	if _, err := guard.Put(live.Proposal{Policy: policy.New(set), Sources: []live.Source{{Name: "rpz.push.", Object: "push"}}}, live.Change{Reason: "test", Force: true}); err != nil {
+		t.Fatal(err)
+	}
 	set.SuspendRules("*.")
 	rec := httptest.NewRecorder()
 	metricsHandler(guard).ServeHTTP(rec, httptest.NewRequest(http.MethodGet, "/metrics", nil))
