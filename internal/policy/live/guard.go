@@ -175,11 +175,20 @@ func (g *Guard) record(v *Version, changed ...*Version) {
 }
 
 func (g *Guard) keepSuspended(pol *policy.Policy) {
-	for _, a := range g.breaker.Alarms() {
-		for _, s := range pol.Sets() {
+	alarms := g.breaker.Alarms()
+	for _, s := range pol.Sets() {
+		held := false
+		for _, a := range alarms {
 			if s.Name() == a.Set {
 				a.Reimpose(s)
+				held = true
 			}
+		}
+		if !held {
+			// A set of an older version (a rollback's) may still carry a suspension that an
+			// operator has since resumed: only a standing alarm keeps anything suspended.
+			s.SetSuspended(false)
+			s.ResumeRules()
 		}
 	}
 }

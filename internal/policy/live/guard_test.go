@@ -352,3 +352,34 @@ func TestIncludeNeverUnchanged(t *testing.T) {
 		t.Errorf("%d versions; b.example. %s", n, decision(tg, "b.example.", dns.TypeA))
 	}
 }
+
+// TestRollbackClearsStaleSuspension: a rule set suspended while it was in force, then resumed
+// after a newer version replaced it, comes back unsuspended on a rollback to its version: only a
+// standing alarm keeps anything suspended.
+func TestRollbackClearsStaleSuspension(t *testing.T) {
+	dir := t.TempDir()
+	tg := &target{}
+	var logs logBuffer
+	g := NewGuard(tg, Config{}, logger(&logs))
+	if _, err := g.Put(propose(t, rules(t, dir, "a.example")), Change{Reason: "start", Force: true}); err != nil {
+		t.Fatal(err)
+	}
+	old := tg.Policy().Sets()[0]
+	old.SetSuspended(true)
+	if old.SuspendRules("a.example.") != 1 {
+		t.Fatalf("rule names: %v", old.Rules())
+	}
+	if _, err := g.Put(propose(t, rules(t, dir, "a.example", "b.example")), Change{Reason: "reload", Force: true}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := g.Rollback(); err != nil {
+		t.Fatal(err)
+	}
+	back := tg.Policy().Sets()[0]
+	if back != old {
+		t.Fatal("the rollback did not put the first version's set back")
+	}
+	if back.Suspended() || len(back.SuspendedRules()) != 0 {
+		t.Errorf("after the rollback, with no alarm standing: set suspended %v, rules %v", back.Suspended(), back.SuspendedRules())
+	}
+}
