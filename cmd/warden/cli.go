@@ -165,12 +165,17 @@ var errHelp = flag.ErrHelp
 // order. Every subcommand parses through here, so they all take `--flag value`, `--flag=value`,
 // `-flag` alike, repeat repeatable flags, stop at "--", and fail the same way.
 func (c *command) parse(defs []flagDef, args []string) ([]string, error) {
-	fs := flag.NewFlagSet("warden "+c.name, flag.ContinueOnError)
+	return parseArgs(c.flagSet(defs), args)
+}
+
+// flagSet holds defs for parseArgs, and tells afterwards which flags were given (Visit).
+func (c *command) flagSet(defs []flagDef) *flag.FlagSet {
+	fs := flag.NewFlagSet(c.prog(), flag.ContinueOnError)
 	fs.SetOutput(io.Discard)
 	for _, d := range defs {
 		fs.Var(d.value, d.name, d.help)
 	}
-	return parseArgs(fs, args)
+	return fs
 }
 
 // fail reports err from parsing or checking c's command line and returns the exit status: the

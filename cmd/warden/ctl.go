@@ -134,11 +134,7 @@ func unknownVerb(c *command, words []string) error {
 // `warden ctl --json zone list` does, and returns the command's words.
 func parseCtl(c *command, args []string) (ctlOptions, []string, error) {
 	var o ctlOptions
-	defs := ctlFlags(&o)
-	fs := flag.NewFlagSet(c.prog(), flag.ContinueOnError)
-	for _, d := range defs {
-		fs.Var(d.value, d.name, d.help)
-	}
+	fs := c.flagSet(ctlFlags(&o))
 	words, err := parseArgs(fs, args)
 	if err != nil {
 		return o, nil, err

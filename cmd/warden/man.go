@@ -60,7 +60,7 @@ func writeOverviewMan(w io.Writer, b build) {
 		roff(`Without a command, warden serves, as "warden serve" does. Each command's flags are in its own page.`))
 	fmt.Fprintln(w, ".SH COMMANDS")
 	for _, c := range commands() {
-		fmt.Fprintf(w, ".TP\n.B %s\n%s; see \\fBwarden\\-%s\\fR(1).\n", c.name, roff(c.summary), c.name)
+		fmt.Fprintf(w, ".TP\n.B %s\n%s; see \\fB\\%%warden\\-%s\\fR(1).\n", c.name, roff(c.summary), c.name)
 	}
 	fmt.Fprintln(w, ".SH OPTIONS")
 	fmt.Fprintf(w, ".TP\n\\fB\\-\\-version\\fR\nprint the version, as \\fBwarden version\\fR does, and exit.\n")
@@ -69,7 +69,7 @@ func writeOverviewMan(w io.Writer, b build) {
 	fmt.Fprintln(w, ".SH SEE ALSO")
 	var refs []string
 	for _, c := range commands() {
-		refs = append(refs, ".BR warden\\-"+c.name+" (1)")
+		refs = append(refs, ".BR \\%warden\\-"+c.name+" (1)")
 	}
 	fmt.Fprintln(w, strings.Join(refs, ",\n"))
 }

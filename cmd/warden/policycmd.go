@@ -87,7 +87,11 @@ func runPolicy(c *control.Client, prog string, words []string, force, asJSON boo
 		}
 		return act(c, prog, path, asJSON, stdout, stderr)
 	}
-	fmt.Fprintf(stderr, "%s: unknown policy action %q (status, rollback, resume SET, reload)\n", prog, strings.Join(words, " "))
+	msg := fmt.Sprintf("unknown policy action %q", strings.Join(words, " "))
+	if near := closest(action, []string{"status", "rollback", "resume", "reload"}); near != "" && near != action {
+		msg += fmt.Sprintf(" (did you mean %s?)", near)
+	}
+	fmt.Fprintf(stderr, "%s: %s\nRun '%s --help' for usage.\n", prog, msg, prog)
 	return 2
 }
 
