@@ -25,13 +25,22 @@ func TestParseArgs(t *testing.T) {
 		{args: "resume -- --control /x", control: "default", rest: "resume --control /x"},
 		{args: "--control -- resume", control: "--", rest: "resume"},
 		{args: "status - --force", control: "default", force: true, rest: "status -"},
-		{args: "status --verbose", err: "flag provided but not defined: -verbose"},
-		{args: "status --control", err: "flag needs an argument: -control"},
+		{args: "status --verbose", err: "unknown flag --verbose"},
+		{args: "status --forc", err: "unknown flag --forc (did you mean --force?)"},
+		{args: "status --contr /x", err: "unknown flag --contr (did you mean --control?)"},
+		{args: "status ---force", err: "bad flag syntax: ---force"},
+		{args: "status --force=maybe", err: `--force "maybe": want true or false`},
+		{args: "status --help", err: "flag: help requested"},
+		{args: "status -h --nonsense", err: "flag: help requested"},
+		{args: "status --control", err: "--control needs a value"},
 	} {
 		fs := flag.NewFlagSet("test", flag.ContinueOnError)
 		fs.SetOutput(io.Discard)
-		control := fs.String("control", "default", "")
-		force := fs.Bool("force", false, "")
+		var control string
+		var force bool
+		fs.Var((*stringValue)(&control), "control", "")
+		fs.Var((*boolValue)(&force), "force", "")
+		control = "default"
 		rest, err := parseArgs(fs, strings.Fields(tc.args))
 		if tc.err != "" {
 			if err == nil || err.Error() != tc.err {
@@ -39,8 +48,8 @@ func TestParseArgs(t *testing.T) {
 			}
 			continue
 		}
-		if err != nil || *control != tc.control || *force != tc.force || !slices.Equal(rest, strings.Fields(tc.rest)) {
-			t.Errorf("%q: control %q force %v rest %q err %v; want %q %v %q", tc.args, *control, *force, rest, err, tc.control, tc.force, tc.rest)
+		if err != nil || control != tc.control || force != tc.force || !slices.Equal(rest, strings.Fields(tc.rest)) {
+			t.Errorf("%q: control %q force %v rest %q err %v; want %q %v %q", tc.args, control, force, rest, err, tc.control, tc.force, tc.rest)
 		}
 	}
 }

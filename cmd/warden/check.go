@@ -18,9 +18,10 @@ import (
 // would, printing every problem. It exits 1 when anything would stop the server from starting, as
 // named-checkzone and knotc conf-check do.
 func check(args []string, stdout, stderr io.Writer) int {
-	f, err := parseFlags("check", args, stderr)
+	c := checkCommand()
+	f, err := parseFlags(c, args)
 	if err != nil {
-		return exitCode(err)
+		return c.fail(err, stdout, stderr)
 	}
 	cfg, err := loadConfig(f)
 	if err != nil {

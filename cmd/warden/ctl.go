@@ -17,28 +17,35 @@ import (
 	"warden/internal/control"
 )
 
-const ctlUsage = `Usage: warden ctl [--control SOCKET | --url http://HOST:PORT --token-file FILE] [--json] COMMAND
+func ctlCommand() *command {
+	return &command{
+		name:    "ctl",
+		args:    "COMMAND",
+		summary: "control a running server over its socket, or over HTTP with a token",
+		about: `Talks to a running server's control interface: its Unix socket (--control), or its HTTP
+listener (control.http in the configuration) with the token from control.http.token_file (--url
+and --token-file).`,
+		verbs: append([]entry{
+			{"status", "the server: version, uptime, listeners, zones, policy"},
+			{"reload", "re-read the configuration and the zones, as SIGHUP does"},
+			{"zone list", "every zone: role, serial, records, state, refresh times"},
+			{"zone show ZONE", "one zone in full"},
+			{"zone refresh ZONE", "secondary: ask the primary for its serial now, transfer if newer"},
+			{"zone retransfer ZONE", "secondary: transfer the whole zone now, whatever the serial"},
+		}, prefixed("policy ", policyVerbs)...),
+		flags: func() []flagDef { var o ctlOptions; return ctlFlags(&o) },
+		exit:  "0 done, 1 refused or failed, 2 usage error or server not reached.",
+		run:   ctlCmd,
+	}
+}
 
-Talks to a running server's control interface: its Unix socket (--control, default %s),
-or its HTTP listener (control.http) with the token from control.http.token_file.
-
-Commands:
-  status                      the server: version, uptime, listeners, zones, policy
-  reload                      re-read the configuration and the zones, as SIGHUP does
-  zone list                   every zone: role, serial, records, state, refresh times
-  zone show ZONE              one zone in full
-  zone refresh ZONE           secondary: ask the primary for its serial now, transfer if newer
-  zone retransfer ZONE        secondary: transfer the whole zone now, whatever the serial
-  policy status               the policy in force: versions, rule sets, hits, alarms
-  policy rollback             put the previous policy version back in force
-  policy resume SET           put a rule set the circuit breaker suspended back in service
-  policy reload [--force]     re-read the policy, check it on recent names, put it in force
-
-Flags:
-  --json                      print the server's JSON instead of tables
-
-Exit status: 0 done, 1 refused or failed, 2 usage error or server not reached.
-`
+func prefixed(prefix string, verbs []entry) []entry {
+	out := make([]entry, len(verbs))
+	for i, v := range verbs {
+		out[i] = entry{prefix + v.name, v.help}
+	}
+	return out
+}
 
 // ctlOptions are the flags of `warden ctl`, which may stand anywhere among its words.
 type ctlOptions struct {
@@ -47,39 +54,45 @@ type ctlOptions struct {
 	socketGiven            bool
 }
 
+func ctlFlags(o *ctlOptions) []flagDef {
+	return []flagDef{
+		stringFlag(&o.socket, "control", "SOCKET", config.Default().Control.Socket, "the server's control socket"),
+		stringFlag(&o.url, "url", "URL", "", "the server's control.http address, as http://127.0.0.1:8953"),
+		stringFlag(&o.tokenFile, "token-file", "FILE", "", "the file holding the control token (with --url)"),
+		boolFlag(&o.json, "json", "print the server's JSON instead of tables"),
+		boolFlag(&o.force, "force", "policy reload: put the policy in force even over the check's limit"),
+	}
+}
+
 // ctlCmd is `warden ctl`, the client of a running server's control interface.
 func ctlCmd(args []string, stdout, stderr io.Writer) int {
 	const prog = "warden ctl"
-	usage := fmt.Sprintf(ctlUsage, config.Default().Control.Socket)
-	opts, words, err := parseCtl(args, stderr)
-	if errors.Is(err, flag.ErrHelp) || (err == nil && len(words) == 1 && words[0] == "help") {
-		fmt.Fprint(stdout, usage)
-		return 0
+	c := ctlCommand()
+	opts, words, err := parseCtl(c, args)
+	if err == nil && len(words) == 1 && words[0] == "help" {
+		err = errHelp
+	}
+	if err == nil && len(words) == 0 {
+		err = usagef("say which command")
+	}
+	if err == nil && opts.force && (len(words) < 2 || words[0] != "policy" || words[1] != "reload") {
+		err = usagef("--force goes only with policy reload")
 	}
 	if err != nil {
-		fmt.Fprint(stderr, usage)
-		return 2
+		return c.fail(err, stdout, stderr)
 	}
-	if len(words) == 0 {
-		fmt.Fprintf(stderr, "%s: say which command\n\n%s", prog, usage)
-		return 2
-	}
-	if opts.force && (len(words) < 2 || words[0] != "policy" || words[1] != "reload") {
-		fmt.Fprintf(stderr, "%s: --force goes only with policy reload\n", prog)
-		return 2
-	}
-	c, err := opts.client()
+	client, err := opts.client()
 	if err != nil {
 		fmt.Fprintf(stderr, "%s: %v\n", prog, err)
 		return 2
 	}
 	switch cmd := strings.Join(words, " "); {
 	case cmd == "status":
-		return show(c, prog, "/status", opts.json, stdout, stderr, printServerStatus)
+		return show(client, prog, "/status", opts.json, stdout, stderr, printServerStatus)
 	case cmd == "reload":
-		return act(c, prog, "/reload", opts.json, stdout, stderr)
+		return act(client, prog, "/reload", opts.json, stdout, stderr)
 	case cmd == "zone list":
-		return show(c, prog, "/zones", opts.json, stdout, stderr, printZoneList)
+		return show(client, prog, "/zones", opts.json, stdout, stderr, printZoneList)
 	case words[0] == "zone" && len(words) == 3 && (words[1] == "show" || words[1] == "refresh" || words[1] == "retransfer"):
 		name, err := control.ZoneName(words[2])
 		if err != nil {
@@ -88,28 +101,40 @@ func ctlCmd(args []string, stdout, stderr io.Writer) int {
 		}
 		path := control.ZonePath(name)
 		if words[1] == "show" {
-			return show(c, prog, path, opts.json, stdout, stderr, printZone)
+			return show(client, prog, path, opts.json, stdout, stderr, printZone)
 		}
-		return act(c, prog, path+"/"+words[1], opts.json, stdout, stderr)
+		return act(client, prog, path+"/"+words[1], opts.json, stdout, stderr)
 	case words[0] == "policy" && len(words) > 1:
-		return runPolicy(c, prog, words[1:], opts.force, opts.json, stdout, stderr)
+		return runPolicy(client, prog, words[1:], opts.force, opts.json, stdout, stderr)
 	}
-	fmt.Fprintf(stderr, "%s: unknown command %q\n\n%s", prog, strings.Join(words, " "), usage)
-	return 2
+	return c.fail(unknownVerb(c, words), stdout, stderr)
+}
+
+// unknownVerb names a command line c does not know, and the verb it most likely stands for.
+func unknownVerb(c *command, words []string) error {
+	cmd := strings.Join(words, " ")
+	var names []string
+	for _, v := range c.verbs {
+		// Compare with the verb's words, not its placeholders: "zone show", not "zone show ZONE".
+		var fixed []string
+		for _, w := range strings.Fields(v.name) {
+			if w != strings.ToUpper(w) {
+				fixed = append(fixed, w)
+			}
+		}
+		names = append(names, strings.Join(fixed, " "))
+	}
+	if near := closest(cmd, names); near != "" && near != cmd {
+		return usagef("unknown command %q (did you mean %s?)", cmd, near)
+	}
+	return usagef("unknown command %q", cmd)
 }
 
 // parseCtl reads the flags wherever they stand, so `warden ctl zone list --json` works as
 // `warden ctl --json zone list` does, and returns the command's words.
-func parseCtl(args []string, stderr io.Writer) (ctlOptions, []string, error) {
+func parseCtl(c *command, args []string) (ctlOptions, []string, error) {
 	var o ctlOptions
-	fs := flag.NewFlagSet("warden ctl", flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	fs.Usage = func() {}
-	fs.StringVar(&o.socket, "control", config.Default().Control.Socket, "the server's control socket")
-	fs.StringVar(&o.url, "url", "", "the server's control.http address, as http://127.0.0.1:8953")
-	fs.StringVar(&o.tokenFile, "token-file", "", "the file holding the control token (with --url)")
-	fs.BoolVar(&o.json, "json", false, "print the server's JSON")
-	fs.BoolVar(&o.force, "force", false, "policy reload: put the policy in force even over the check's limit")
+	fs := c.flagSet(ctlFlags(&o))
 	words, err := parseArgs(fs, args)
 	if err != nil {
 		return o, nil, err

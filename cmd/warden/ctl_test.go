@@ -199,14 +199,16 @@ func TestCtlCommands(t *testing.T) {
 				{args: "policy rollback", code: 1, err: []string{"warden ctl: no earlier policy version"}},
 				{args: "policy resume rpz.none.", code: 1, err: []string{`warden ctl: no rule set of that name in force: "rpz.none."`}},
 				{args: "zone show a..test", code: 2, err: []string{`warden ctl zone show: zone name "a..test" has an empty label`}},
-				{args: "bogus", code: 2, err: []string{`warden ctl: unknown command "bogus"`, "Usage: warden ctl"}, outIsEmpty: true},
-				{args: "zone", code: 2, err: []string{`unknown command "zone"`, "Usage: warden ctl"}},
+				{args: "bogus", code: 2, err: []string{"warden ctl: unknown command \"bogus\"\nRun 'warden ctl --help' for usage.\n"}, outIsEmpty: true},
+				{args: "zone", code: 2, err: []string{`unknown command "zone" (did you mean zone list?)`, "warden ctl --help"}},
 				{args: "zone show", code: 2, err: []string{`unknown command "zone show"`}},
 				{args: "zone show a b", code: 2, err: []string{`unknown command "zone show a b"`}},
 				{args: "policy resume", code: 2, err: []string{"warden ctl policy resume: say which rule set"}},
 				{args: "policy frob", code: 2, err: []string{`warden ctl: unknown policy action "frob"`}},
 				{args: "zone list --force", code: 2, err: []string{"--force goes only with policy reload"}},
-				{args: "status --nope", code: 2, err: []string{"flag provided but not defined: -nope", "Usage: warden ctl"}},
+				{args: "status --nope", code: 2, err: []string{"warden ctl: unknown flag --nope\n", "warden ctl --help"}},
+				{args: "stauts", code: 2, err: []string{`unknown command "stauts" (did you mean status?)`}},
+				{args: "status --jsn", code: 2, err: []string{"unknown flag --jsn (did you mean --json?)"}},
 			} {
 				runCtl(t, flags, tc)
 			}
@@ -249,7 +251,7 @@ func TestCtlErrors(t *testing.T) {
 		{[]string{"--token-file", tokenFile}, ctlCase{args: "status", code: 2, err: []string{"warden ctl: --token-file goes with --url"}}},
 		{append(socket, http...), ctlCase{args: "status", code: 2, err: []string{"warden ctl: give --control or --url, not both"}}},
 		{[]string{"--url", "127.0.0.1:8953", "--token-file", tokenFile}, ctlCase{args: "status", code: 2, err: []string{`warden ctl: control URL "127.0.0.1:8953"`}}},
-		{nil, ctlCase{args: "", code: 2, err: []string{"warden ctl: say which command", "Usage: warden ctl"}}},
+		{nil, ctlCase{args: "", code: 2, err: []string{"warden ctl: say which command\nRun 'warden ctl --help' for usage.\n"}}},
 		{nil, ctlCase{args: "help", out: []string{"Usage: warden ctl", "zone retransfer ZONE"}}},
 		{nil, ctlCase{args: "--help", out: []string{"Usage: warden ctl"}}},
 	} {

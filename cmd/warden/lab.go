@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"flag"
 	"fmt"
 	"io"
 	"log/slog"
@@ -22,28 +21,46 @@ var behaviourNames = map[lab.Behaviour]string{
 	lab.Poisoning:  "adds forged records for www.bank.example.",
 }
 
+func labCommand() *command {
+	return &command{
+		name:    "lab",
+		summary: "serve a whole DNS hierarchy on 127.0.x.y, to try resolvers offline",
+		about: `Serves a mini internet until interrupted: root, TLDs and leaf zones, served by Warden, Knot
+DNS and NSD, with broken servers among them (lame, silent, slow, truncating, poisoning), each on
+its own address in 127.0.x.y, and prints its root hints, so that any resolver can be tried offline
+against a whole hierarchy. Port 53, which resolvers with root hints use, needs root.`,
+		flags: func() []flagDef { var port int; return labFlags(&port) },
+		exit:  "0 stopped by a signal, 1 the lab could not start, 2 usage error.",
+		run:   labCmd,
+	}
+}
+
+func labFlags(port *int) []flagDef {
+	return []flagDef{
+		intFlag(port, "port", "N", 53, "port every lab server listens on (resolvers with root hints use 53)"),
+	}
+}
+
 // labCmd serves the built-in mini internet until interrupted and prints its root hints, so that
 // any resolver can be tried offline against a whole hierarchy.
 func labCmd(args []string, stdout, stderr io.Writer) int {
-	fs := flag.NewFlagSet("warden lab", flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	port := fs.Int("port", 53, "port every lab server listens on (resolvers with root hints use 53)")
-	rest, err := parseArgs(fs, args)
+	c := labCommand()
+	var port int
+	rest, err := c.parse(labFlags(&port), args)
+	if err == nil && len(rest) > 0 {
+		err = usagef("unexpected argument %q", rest[0])
+	}
 	if err != nil {
-		return exitCode(err)
+		return c.fail(err, stdout, stderr)
 	}
-	if len(rest) > 0 {
-		fmt.Fprintf(stderr, "warden lab: unexpected argument %q\n", rest[0])
-		return 2
-	}
-	l, err := lab.Start(lab.Hierarchy(), *port, slog.New(slog.NewTextHandler(stderr, nil)))
+	l, err := lab.Start(lab.Hierarchy(), port, slog.New(slog.NewTextHandler(stderr, nil)))
 	if err != nil {
 		fmt.Fprintf(stderr, "warden lab: %v\n", err)
 		return 1
 	}
 	defer l.Close()
 	fmt.Fprintf(stdout, "; The mini internet is up. Root hints (save as a file for your resolver):\n%s\n", l.RootHints())
-	fmt.Fprintf(stdout, "; Servers (all on port %d):\n", *port)
+	fmt.Fprintf(stdout, "; Servers (all on port %d):\n", port)
 	for _, s := range l.Servers() {
 		var zones []string
 		for _, z := range s.Zones {

@@ -4,107 +4,69 @@
 package main
 
 import (
-	"errors"
-	"flag"
 	"fmt"
 	"io"
 	"os"
 	"strings"
 )
 
-const usage = `warden: an authoritative DNS server
-
-Usage:
-  warden [serve] [flags]   serve the configured zones (the default command)
-  warden check [flags]     validate the configuration and every zone, then exit
-  warden lab [--port N]    serve a whole DNS hierarchy on 127.0.x.y for offline resolution
-                           tests, and print its root hints (port 53 needs root)
-  warden probe [flags] NAME...
-                           find DNS tampering: forged replies, redirected answers and
-                           injected NXDOMAIN per name and resolver (warden probe --help)
-  warden help              show this text
-
-Flags (serve and check):
-  --config FILE            YAML configuration file (default: the built-in example)
-  --listen ADDR            UDP and TCP address to answer on, repeatable (e.g. 127.0.0.1:5300);
-                           tls://IP:853 (DoT), https://IP:443/dns-query (DoH), quic://IP:853 (DoQ)
-  --tls-cert FILE          PEM certificate chain of the encrypted listeners (reloaded on change)
-  --tls-key FILE           its PEM private key
-  --zone ORIGIN=FILE       serve a zone from a master file, repeatable
-  --root-hints FILE|iana   also resolve names outside the zones, for loopback and private
-                           clients, starting from these root hints (iana: the real root)
-  --forward [ZONE=]ADDR[,ADDR...]
-                           send questions (under ZONE, else all) to these resolvers instead;
-                           ADDR is IP:port, tcp://, tls://IP:853#name or https://IP/path#name
-  --no-recursion           never resolve, whatever the configuration says
-  --rpz ORIGIN=FILE        apply a response policy zone (RPZ) to recursive queries,
-                           repeatable, in precedence order (after the file's policy zones)
-  --blocklist [NAME=]FILE|URL
-                           apply a blocklist (hosts, domains or Adblock; format detected)
-                           with NXDOMAIN, repeatable, after every policy zone and the file's
-                           blocklists; a URL is fetched again daily
-  --control PATH           the control socket (none: off); default from the configuration
-  --secondary ORIGIN=ADDR[:PORT]
-                           serve a zone as a secondary of that primary (AXFR/IXFR, NOTIFY),
-                           repeatable; its copy is kept in the storage directory
-  --tsig NAME:ALGORITHM:BASE64SECRET
-                           the TSIG key that signs the --secondary zones' transfers, and that
-                           lets anyone holding it transfer the --zone zones
-  --storage DIR            where secondaries' copies and journals live (default /var/lib/warden)
-  --state-dir DIR          keep the policy's versions here, so that a rollback works after a
-                           restart (default: none, versions in memory only)
-
-Flags (check only): the blast-radius check of a policy change
-  --corpus FILE            names, one per line, to compare answers on
-  --baseline CONFIG        the configuration in force (default: no policy in force)
-  --max-change PERCENT     fail when more of the corpus would change answer (default 1)
-  --force                  report, but do not fail on --max-change
-
-Flags may stand before or after other arguments; "--" ends them.
-
-Policy control (talks to a running server's control socket; --control PATH):
-  warden policy status     the policy in force: versions, rule sets, hits, alarms
-  warden policy rollback   put the previous policy version back in force
-  warden policy resume SET put a rule set the circuit breaker suspended back in service
-  warden policy reload [--force]
-                           re-read the policy, check it on recent names, put it in force
-`
-
 func main() {
 	os.Exit(run(os.Args[1:], os.Stdout, os.Stderr))
 }
 
-func run(args []string, stdout, stderr io.Writer) int {
-	cmd := "serve"
-	if len(args) > 0 && !strings.HasPrefix(args[0], "-") {
-		cmd, args = args[0], args[1:]
+// commands are the subcommands, in the order `warden help` lists them. Each one's flags, help and
+// man page come from its entry here.
+func commands() []*command {
+	return []*command{
+		serveCommand(),
+		checkCommand(),
+		ctlCommand(),
+		policyCommand(),
+		probeCommand(),
+		labCommand(),
+		versionCommand(),
+		helpCommand(),
 	}
-	switch cmd {
-	case "serve":
-		return serve(args, stderr)
-	case "check":
-		return check(args, stdout, stderr)
-	case "lab":
-		return labCmd(args, stdout, stderr)
-	case "policy":
-		return policyCmd(args, stdout, stderr)
-	case "ctl":
-		return ctlCmd(args, stdout, stderr)
-	case "probe":
-		return probeCmd(args, stdout, stderr)
-	case "help", "-h", "--help":
-		fmt.Fprint(stdout, usage)
-		return 0
-	}
-	fmt.Fprintf(stderr, "warden: unknown command %q\n\n%s", cmd, usage)
-	return 2
 }
 
-// listFlag collects a repeatable flag.
-type listFlag []string
+// lookup returns the subcommand called name, or nil.
+func lookup(name string) *command {
+	for _, c := range commands() {
+		if c.name == name {
+			return c
+		}
+	}
+	return nil
+}
 
-func (l *listFlag) String() string     { return strings.Join(*l, ",") }
-func (l *listFlag) Set(v string) error { *l = append(*l, v); return nil }
+func run(args []string, stdout, stderr io.Writer) int {
+	name := "serve" // the default command, so `warden --config x` serves
+	if len(args) > 0 {
+		switch a := args[0]; {
+		case a == "--version" || a == "-version":
+			return printVersion(stdout)
+		case a == "--help" || a == "-help" || a == "-h":
+			printOverview(stdout)
+			return 0
+		case !strings.HasPrefix(a, "-"):
+			name, args = a, args[1:]
+		}
+	}
+	c := lookup(name)
+	if c == nil {
+		var names []string
+		for _, c := range commands() {
+			names = append(names, c.name)
+		}
+		msg := fmt.Sprintf("warden: unknown command %q", name)
+		if near := closest(name, names); near != "" {
+			msg += fmt.Sprintf(" (did you mean %s?)", near)
+		}
+		fmt.Fprintf(stderr, "%s\nRun 'warden help' for the list of commands.\n", msg)
+		return 2
+	}
+	return c.run(args, stdout, stderr)
+}
 
 // commonFlags are the flags serve and check share.
 type commonFlags struct {
@@ -130,48 +92,89 @@ type commonFlags struct {
 	baseline  string
 }
 
-func parseFlags(name string, args []string, stderr io.Writer) (*commonFlags, error) {
-	fs := flag.NewFlagSet("warden "+name, flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	fs.Usage = func() { fmt.Fprint(stderr, usage) }
-	f := &commonFlags{}
-	fs.StringVar(&f.config, "config", "", "YAML configuration file")
-	fs.Var(&f.listen, "listen", "address to answer on (repeatable)")
-	fs.Var(&f.zones, "zone", "ORIGIN=FILE zone to serve (repeatable)")
-	fs.StringVar(&f.rootHints, "root-hints", "", "resolve names outside the zones from these root hints: a file, or iana")
-	fs.Var(&f.forwards, "forward", "[ZONE=]ADDR[,ADDR...] send questions (under ZONE) to these resolvers (repeatable)")
-	fs.Var(&f.rpz, "rpz", "ORIGIN=FILE response policy zone, repeatable, in precedence order")
-	fs.Var(&f.blocklists, "blocklist", "[NAME=]FILE|URL blocklist, repeatable, after the policy zones")
-	fs.BoolVar(&f.noRecursion, "no-recursion", false, "never resolve, whatever the configuration says")
-	fs.StringVar(&f.control, "control", "", "control socket path (none: no control interface)")
-	fs.Var(&f.secondaries, "secondary", "ORIGIN=ADDR[:PORT] serve a zone as a secondary of that primary (repeatable)")
-	fs.StringVar(&f.tsig, "tsig", "", "NAME:ALGORITHM:BASE64SECRET TSIG key for transfers and NOTIFY")
-	fs.StringVar(&f.storage, "storage", "", "directory for secondaries' copies and journals")
-	fs.StringVar(&f.stateDir, "state-dir", "", "directory keeping the policy's versions across restarts")
-	fs.StringVar(&f.tlsCert, "tls-cert", "", "PEM certificate chain of the tls://, https:// and quic:// listeners")
-	fs.StringVar(&f.tlsKey, "tls-key", "", "PEM private key of --tls-cert")
-	if name == "check" {
-		fs.StringVar(&f.corpus, "corpus", "", "names (one per line) to compare the policy's answers on")
-		fs.Float64Var(&f.maxChange, "max-change", 1, "percent of the corpus the policy may change before check fails")
-		fs.BoolVar(&f.force, "force", false, "report but do not fail when the change is over --max-change")
-		fs.StringVar(&f.baseline, "baseline", "", "configuration whose policy is in force (default: none)")
+// serveFlags declares the flags of serve (name "serve") and check (name "check") and binds them
+// to f. This list is the only place they are defined: parsing, help and man pages come from it.
+func serveFlags(name string, f *commonFlags) []flagDef {
+	defs := []flagDef{
+		stringFlag(&f.config, "config", "FILE", "", "YAML configuration file (default: the built-in example)"),
+		listFlagDef(&f.listen, "listen", "ADDR", "UDP and TCP address to answer on, as 127.0.0.1:5300; "+
+			"tls://IP:853 (DoT), https://IP:443/dns-query (DoH), quic://IP:853 (DoQ)."),
+		stringFlag(&f.tlsCert, "tls-cert", "FILE", "", "PEM certificate chain of the encrypted listeners (reloaded on change)"),
+		stringFlag(&f.tlsKey, "tls-key", "FILE", "", "PEM private key of --tls-cert"),
+		listFlagDef(&f.zones, "zone", "ORIGIN=FILE", "serve a zone from a master file."),
+		stringFlag(&f.rootHints, "root-hints", "FILE|iana", "", "also resolve names outside the zones, for loopback and private "+
+			"clients, starting from these root hints (iana: the real root)"),
+		listFlagDef(&f.forwards, "forward", "[ZONE=]ADDR[,ADDR...]", "send questions (under ZONE, else all) to these resolvers "+
+			"instead of resolving; ADDR is IP:port, tcp://, tls://IP:853#name or https://IP/path#name."),
+		boolFlag(&f.noRecursion, "no-recursion", "never resolve, whatever the configuration says"),
+		listFlagDef(&f.rpz, "rpz", "ORIGIN=FILE", "apply a response policy zone (RPZ) to recursive queries, in precedence "+
+			"order (after the configuration's policy zones)."),
+		listFlagDef(&f.blocklists, "blocklist", "[NAME=]FILE|URL", "apply a blocklist (hosts, domains or Adblock; format "+
+			"detected) with NXDOMAIN, after every policy zone and the configuration's blocklists; a URL is fetched again daily."),
+		stringFlag(&f.control, "control", "PATH", "", "the control socket (none: off; default: from the configuration)"),
+		listFlagDef(&f.secondaries, "secondary", "ORIGIN=ADDR[:PORT]", "serve a zone as a secondary of that primary "+
+			"(AXFR/IXFR, NOTIFY); its copy is kept in the storage directory."),
+		stringFlag(&f.tsig, "tsig", "NAME:ALGORITHM:BASE64SECRET", "", "the TSIG key that signs the --secondary zones' "+
+			"transfers, and that lets anyone holding it transfer the --zone zones"),
+		stringFlag(&f.storage, "storage", "DIR", "", "where secondaries' copies and journals live (default: /var/lib/warden)"),
+		stringFlag(&f.stateDir, "state-dir", "DIR", "", "keep the policy's versions here, so that a rollback works after a "+
+			"restart (default: none, versions in memory only)"),
 	}
-	rest, err := parseArgs(fs, args)
+	if name == "check" {
+		defs = append(defs,
+			stringFlag(&f.corpus, "corpus", "FILE", "", "names, one per line, to compare the policy's answers on "+
+				"(the blast-radius check of a policy change)"),
+			stringFlag(&f.baseline, "baseline", "CONFIG", "", "the configuration whose policy is in force (default: no policy in force)"),
+			floatFlag(&f.maxChange, "max-change", "PERCENT", 1, "fail when more of the corpus would change answer"),
+			boolFlag(&f.force, "force", "report, but do not fail on --max-change"),
+		)
+	}
+	return defs
+}
+
+// parseFlags reads the command line of serve or check.
+func parseFlags(c *command, args []string) (*commonFlags, error) {
+	f := &commonFlags{}
+	rest, err := c.parse(serveFlags(c.name, f), args)
 	if err != nil {
 		return nil, err
 	}
 	if len(rest) > 0 {
-		err := fmt.Errorf("unexpected argument %q", rest[0])
-		fmt.Fprintf(stderr, "warden %s: %v\n", name, err)
-		return nil, err
+		return nil, usagef("unexpected argument %q", rest[0])
 	}
 	return f, nil
 }
 
-// exitCode maps a flag error to the exit status: help is success, the rest are usage errors.
-func exitCode(err error) int {
-	if errors.Is(err, flag.ErrHelp) {
-		return 0
+func serveCommand() *command {
+	return &command{
+		name:    "serve",
+		summary: "serve the configured zones (the default command)",
+		about: `Serves the zones of the configuration (--config, else the built-in example: UDP and TCP on
+127.0.0.1:1053, the zone example.test.) and, given root hints or upstreams, resolves, caches and
+forwards for the clients of allowed networks, applying response policy. The flags add to the
+configuration or override it.
+
+SIGHUP, or "warden ctl reload", re-reads the configuration and the zones; a zone or list that
+fails to load leaves the running version in force. SIGTERM and SIGINT stop the server.`,
+		flags: func() []flagDef { return serveFlags("serve", &commonFlags{}) },
+		exit:  "0 stopped by a signal, 1 the configuration did not load or the server failed, 2 usage error.",
+		run:   serve,
 	}
-	return 2
+}
+
+func checkCommand() *command {
+	return &command{
+		name:    "check",
+		summary: "validate the configuration and every zone, policy zone and blocklist, then exit",
+		about: `Loads the configuration, every zone, every policy zone and every blocklist as serve would
+(blocklist URLs fetched once, 30 s timeout), with the same flags, and prints each one's counts or
+its problems, each as file:line: what. It does not serve.
+
+With --corpus it also runs the blast-radius check of the policy: the share of the corpus's names
+whose answer the policy (against --baseline's) would change, which fails above --max-change.`,
+		flags: func() []flagDef { return serveFlags("check", &commonFlags{}) },
+		exit: "0 everything loads (and the policy change is within --max-change), 1 something would stop the " +
+			"server from starting or the change is too large, 2 usage error.",
+		run: check,
+	}
 }

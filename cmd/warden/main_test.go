@@ -191,6 +191,29 @@ func TestCheck(t *testing.T) {
 	}
 }
 
+// TestCheckZoneErrors: a zone's syntax errors and a missing SOA read "file:line: what", as the
+// zone checks' findings do.
+func TestCheckZoneErrors(t *testing.T) {
+	dir := t.TempDir()
+	syntax := filepath.Join(dir, "syntax.zone")
+	noSOA := filepath.Join(dir, "nosoa.zone")
+	os.WriteFile(syntax, []byte(zoneText(1, "192.0.2.300")), 0o644)
+	os.WriteFile(noSOA, []byte("$ORIGIN nosoa.test.\n$TTL 60\n@ NS ns1\nns1 A 192.0.2.1\n"), 0o644)
+	var out, errb bytes.Buffer
+	code := run([]string{"check", "--zone", "reload.test.=" + syntax, "--zone", "nosoa.test.=" + noSOA}, &out, &errb)
+	if code != 1 {
+		t.Fatalf("exit %d: %s", code, errb.String())
+	}
+	for _, want := range []string{
+		syntax + `:6: bad A record "192.0.2.300"`,
+		noSOA + ":1: no SOA record at the zone apex nosoa.test.",
+	} {
+		if !strings.Contains(errb.String(), want) {
+			t.Errorf("check does not say %q:\n%s", want, errb.String())
+		}
+	}
+}
+
 func TestDefaultConfigServesExample(t *testing.T) {
 	cfg := config.Default()
 	if len(cfg.Listen) != 1 || cfg.Listen[0].String() != "127.0.0.1:1053" {

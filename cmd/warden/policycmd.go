@@ -1,7 +1,6 @@
 package main
 
 import (
-	"flag"
 	"fmt"
 	"io"
 	"net/url"
@@ -14,23 +13,53 @@ import (
 	"warden/internal/policy/live"
 )
 
+func policyCommand() *command {
+	return &command{
+		name:    "policy",
+		args:    "ACTION [SET]",
+		summary: "the running server's response policy: status, rollback, resume, reload",
+		about: `Talks to a running server's control socket about its response policy, as "warden ctl
+policy ACTION" does.`,
+		verbs: policyVerbs,
+		flags: func() []flagDef { var o policyOptions; return policyFlags(&o) },
+		exit:  "0 done, 1 refused or failed, 2 usage error or server not reached.",
+		run:   policyCmd,
+	}
+}
+
+// policyVerbs are the actions of `warden policy` and `warden ctl policy`.
+var policyVerbs = []entry{
+	{"status", "the policy in force: versions, rule sets, hits, alarms"},
+	{"rollback", "put the previous policy version back in force"},
+	{"resume SET", "put a rule set the circuit breaker suspended back in service"},
+	{"reload [--force]", "re-read the policy, check it on recent names, put it in force"},
+}
+
+type policyOptions struct {
+	socket string
+	force  bool
+}
+
+func policyFlags(o *policyOptions) []flagDef {
+	return []flagDef{
+		stringFlag(&o.socket, "control", "PATH", config.Default().Control.Socket, "the server's control socket"),
+		boolFlag(&o.force, "force", "reload: put the policy in force even over the check's limit"),
+	}
+}
+
 // policyCmd is `warden policy ACTION`, the client of a running server's control socket; it does
 // what `warden ctl policy ACTION` does.
 func policyCmd(args []string, stdout, stderr io.Writer) int {
-	fs := flag.NewFlagSet("warden policy", flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	socket := fs.String("control", config.Default().Control.Socket, "the server's control socket")
-	force := fs.Bool("force", false, "reload: put the policy in force even over the check's limit")
-	fs.Usage = func() { fmt.Fprint(stderr, usage) }
-	words, err := parseArgs(fs, args)
+	c := policyCommand()
+	var o policyOptions
+	words, err := c.parse(policyFlags(&o), args)
+	if err == nil && len(words) == 0 {
+		err = usagef("say status, rollback, resume SET or reload")
+	}
 	if err != nil {
-		return exitCode(err)
+		return c.fail(err, stdout, stderr)
 	}
-	if len(words) == 0 {
-		fmt.Fprintf(stderr, "warden policy: say status, rollback, resume SET or reload\n")
-		return 2
-	}
-	return runPolicy(control.NewClient(*socket), "warden policy", words, *force, false, stdout, stderr)
+	return runPolicy(control.NewClient(o.socket), "warden policy", words, o.force, false, stdout, stderr)
 }
 
 // runPolicy runs `policy ACTION [SET]` against c for `warden policy` and `warden ctl policy`.
@@ -58,7 +87,11 @@ func runPolicy(c *control.Client, prog string, words []string, force, asJSON boo
 		}
 		return act(c, prog, path, asJSON, stdout, stderr)
 	}
-	fmt.Fprintf(stderr, "%s: unknown policy action %q (status, rollback, resume SET, reload)\n", prog, strings.Join(words, " "))
+	msg := fmt.Sprintf("unknown policy action %q", strings.Join(words, " "))
+	if near := closest(action, []string{"status", "rollback", "resume", "reload"}); near != "" && near != action {
+		msg += fmt.Sprintf(" (did you mean %s?)", near)
+	}
+	fmt.Fprintf(stderr, "%s: %s\nRun '%s --help' for usage.\n", prog, msg, prog)
 	return 2
 }
 

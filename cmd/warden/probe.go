@@ -4,7 +4,6 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
-	"flag"
 	"fmt"
 	"io"
 	"net/netip"
@@ -18,35 +17,22 @@ import (
 	"warden/internal/upstream"
 )
 
-const probeUsage = `Usage: warden probe [flags] NAME...
-
-Finds DNS tampering between this machine and its resolvers: for every name and resolver it
+func probeCommand() *command {
+	return &command{
+		name:    "probe",
+		args:    "NAME...",
+		summary: "find DNS tampering per name and resolver, and the hop where it is injected",
+		about: `Finds DNS tampering between this machine and its resolvers: for every name and resolver it
 listens for forged replies racing the real one, checks answers against known forged addresses,
-and compares them with a trusted channel. Flags may stand anywhere among the names.
+and compares them with a trusted channel.
 
-Flags:
-  --resolver ADDR          resolver to test, IP or IP:port, repeatable
-                           (default: the first nameserver of /etc/resolv.conf)
-  --trusted URL|FILE       trusted channel: a DoT or DoH resolver (tls://IP:853#name,
-                           https://IP/dns-query#name) or a file of known answers
-                           ("NAME A ADDR", "NAME AAAA ADDR", "NAME NXDOMAIN", one per line)
-  --names FILE             more names, one per line
-  --dark ADDR              an address that runs no DNS server, repeatable: any reply from it
-                           is injected
-  --forged FILE            addresses or prefixes (one per line) seen only in forged answers
-  --type A|AAAA|A,AAAA     the query types (default A)
-  --wait D                 how long to keep listening after the first reply (default 500ms)
-  --timeout D              how long to wait for the first reply (default 3s)
-  --json                   one JSON object per line per (name, type, resolver)
-  --max-hops N             localise each tampered pair by sending the query with IP TTL 1..N
-                           and reading ICMP time-exceeded (no raw sockets); the first hop whose
-                           TTL draws a reply although the resolver is farther is reported as
-                           hop and hop_addr (default 30; 0 turns localisation off)
-
-Verdicts: consistent, injected, redirected, nxdomain-injected, timeout, servfail.
-Exit status: 0 no tampering found, 1 tampering found (injected, redirected or
-nxdomain-injected), 2 usage error or unreadable input.
-`
+Verdicts: consistent, injected, redirected, nxdomain-injected, timeout, servfail.`,
+		flags: func() []flagDef { return probeFlagDefs(&probeFlags{}) },
+		exit: "0 no tampering found, 1 tampering found (injected, redirected or nxdomain-injected), " +
+			"2 usage error or unreadable input.",
+		run: probeCmd,
+	}
+}
 
 // progressOver is the number of pairs above which progress goes to stderr even when it is not a
 // terminal: a run that long is worth following in a log.
@@ -87,38 +73,38 @@ type probeFlags struct {
 	args                   []string
 }
 
-func parseProbe(args []string, stderr io.Writer) (*probeFlags, error) {
+func probeFlagDefs(f *probeFlags) []flagDef {
+	return []flagDef{
+		listFlagDef(&f.resolvers, "resolver", "ADDR", "resolver to test, IP or IP:port (default: the first nameserver of "+
+			"/etc/resolv.conf)."),
+		stringFlag(&f.trusted, "trusted", "URL|FILE", "", "trusted channel: a DoT or DoH resolver (tls://IP:853#name, "+
+			`https://IP/dns-query#name) or a file of known answers ("NAME A ADDR", "NAME AAAA ADDR", "NAME NXDOMAIN", one per line)`),
+		stringFlag(&f.names, "names", "FILE", "", "more names, one per line"),
+		listFlagDef(&f.dark, "dark", "ADDR", "an address that runs no DNS server: any reply from it is injected."),
+		stringFlag(&f.forged, "forged", "FILE", "", "addresses or prefixes (one per line) seen only in forged answers"),
+		stringFlag(&f.qtype, "type", "A|AAAA|A,AAAA", "A", "the query types"),
+		durationFlag(&f.wait, "wait", "D", probe.DefaultHold, "how long to keep listening after the first reply"),
+		durationFlag(&f.timeout, "timeout", "D", probe.DefaultTimeout, "how long to wait for the first reply"),
+		boolFlag(&f.json, "json", "one JSON object per line per (name, type, resolver)"),
+		intFlag(&f.maxHops, "max-hops", "N", probe.DefaultMaxHops, "localise each tampered pair by sending the query with "+
+			"IP TTL 1..N and reading ICMP time-exceeded (no raw sockets); the first hop whose TTL draws a reply although the "+
+			"resolver is farther is reported as hop and hop_addr (0 turns localisation off)"),
+	}
+}
+
+func parseProbe(c *command, args []string) (*probeFlags, error) {
 	f := &probeFlags{}
-	fs := flag.NewFlagSet("warden probe", flag.ContinueOnError)
-	fs.SetOutput(io.Discard)
-	fs.Var(&f.resolvers, "resolver", "")
-	fs.Var(&f.dark, "dark", "")
-	fs.StringVar(&f.trusted, "trusted", "", "")
-	fs.StringVar(&f.names, "names", "", "")
-	fs.StringVar(&f.forged, "forged", "", "")
-	fs.StringVar(&f.qtype, "type", "A", "")
-	fs.DurationVar(&f.wait, "wait", probe.DefaultHold, "")
-	fs.DurationVar(&f.timeout, "timeout", probe.DefaultTimeout, "")
-	fs.BoolVar(&f.json, "json", false, "")
-	fs.IntVar(&f.maxHops, "max-hops", probe.DefaultMaxHops, "")
 	// Flags may follow names, as in "warden probe example.org --json".
-	names, err := parseArgs(fs, args)
+	names, err := c.parse(probeFlagDefs(f), args)
 	if err != nil {
-		if !errors.Is(err, flag.ErrHelp) {
-			fmt.Fprintf(stderr, "warden probe: %v\n", err)
-		}
 		return nil, err
 	}
 	f.args = names
 	if f.wait <= 0 || f.timeout <= 0 {
-		err := fmt.Errorf("--wait and --timeout must be positive")
-		fmt.Fprintf(stderr, "warden probe: %v\n", err)
-		return nil, err
+		return nil, usagef("--wait and --timeout must be positive")
 	}
 	if f.maxHops < 0 || f.maxHops > 255 {
-		err := fmt.Errorf("--max-hops %d: want 0 (off) to 255", f.maxHops)
-		fmt.Fprintf(stderr, "warden probe: %v\n", err)
-		return nil, err
+		return nil, usagef("--max-hops %d: want 0 (off) to 255", f.maxHops)
 	}
 	return f, nil
 }
@@ -210,14 +196,10 @@ func (f *probeFlags) plan(env probeEnv) (*probePlan, error) {
 }
 
 func runProbe(ctx context.Context, env probeEnv, args []string, stdout, stderr io.Writer) int {
-	f, err := parseProbe(args, stderr)
-	if errors.Is(err, flag.ErrHelp) {
-		fmt.Fprint(stdout, probeUsage)
-		return 0
-	}
+	c := probeCommand()
+	f, err := parseProbe(c, args)
 	if err != nil {
-		fmt.Fprint(stderr, probeUsage)
-		return 2
+		return c.fail(err, stdout, stderr)
 	}
 	plan, err := f.plan(env)
 	if err != nil {

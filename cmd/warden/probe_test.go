@@ -207,13 +207,13 @@ func TestProbeBadInput(t *testing.T) {
 		args []string
 		want string
 	}{
-		{[]string{"--nonsense", "x.test"}, "flag provided but not defined: -nonsense"},
+		{[]string{"--nonsense", "x.test"}, "warden probe: unknown flag --nonsense\nRun 'warden probe --help' for usage.\n"},
 		{[]string{"--resolver", "127.0.0.1"}, "no names to probe"},
 		{[]string{"--resolver", "dns.example", "x.test"}, `--resolver: resolver "dns.example": want IP or IP:port`},
 		{[]string{"--resolver", "127.0.0.1", "--dark", "127.0.0.1:0", "x.test"}, "--dark: resolver \"127.0.0.1:0\": port 0"},
 		{[]string{"--resolver", "127.0.0.1", "--type", "MX", "x.test"}, `--type: type "MX"`},
 		{[]string{"--resolver", "127.0.0.1", "--wait", "0s", "x.test"}, "--wait and --timeout must be positive"},
-		{[]string{"--resolver", "127.0.0.1", "--timeout", "soon", "x.test"}, "invalid value \"soon\" for flag -timeout"},
+		{[]string{"--resolver", "127.0.0.1", "--timeout", "soon", "x.test"}, `--timeout "soon": want a duration`},
 		{[]string{"--resolver", "127.0.0.1", "x..test"}, `argument: name "x..test": empty label`},
 		{[]string{"--resolver", "127.0.0.1", "--names", missing}, "names: open " + missing},
 		{[]string{"--resolver", "127.0.0.1", "--trusted", known, "x.test"}, known + `:2: want NAME A ADDR`},

@@ -64,10 +64,11 @@ func loadConfig(f *commonFlags) (*config.Config, error) {
 	return cfg, nil
 }
 
-func serve(args []string, stderr io.Writer) int {
-	f, err := parseFlags("serve", args, stderr)
+func serve(args []string, stdout, stderr io.Writer) int {
+	c := serveCommand()
+	f, err := parseFlags(c, args)
 	if err != nil {
-		return exitCode(err)
+		return c.fail(err, stdout, stderr)
 	}
 	cfg, err := loadConfig(f)
 	if err != nil {

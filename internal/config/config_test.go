@@ -207,6 +207,24 @@ func TestParseErrors(t *testing.T) {
 				`warden.yaml:5:3: log: unknown key "colour"`,
 		},
 		{
+			name: "YAML's null for the null action",
+			yaml: "policy:\n  blocklists:\n    - name: ads\n      source: a.zone\n      action: null\n",
+			want: `warden.yaml:5:15: policy.blocklists[0].action: null is YAML's empty value; write "null" in quotes for the null action`,
+		},
+		{
+			name: "YAML's null, spelt any way, where any string is expected",
+			yaml: "log:\n  level: ~\nzones:\n  - {origin: NULL, file: a.zone}\nlisten: [Null]\nlimits:\n  tcp_idle_timeout: null\n",
+			want: `warden.yaml:2:10: log.level: ~ is YAML's empty value; write "~" in quotes for the word ~` + "\n" +
+				`warden.yaml:4:14: zones[0].origin: NULL is YAML's empty value; write "NULL" in quotes for the word NULL` + "\n" +
+				`warden.yaml:5:10: listen[0]: Null is YAML's empty value; write "Null" in quotes for the word Null` + "\n" +
+				`warden.yaml:7:21: limits.tcp_idle_timeout: null is YAML's empty value; write "null" in quotes for the word null`,
+		},
+		{
+			name: "a string key with no value",
+			yaml: "zones:\n  - origin: example.com.\n    file:\n",
+			want: `warden.yaml:3:11: zones[0].file: no value; write "" for an empty string, or leave the key out for its default`,
+		},
+		{
 			name: "encrypted listener without a certificate",
 			yaml: "listen:\n  - tls://127.0.0.1:853\n",
 			want: `warden.yaml:2: listen[0]: tls://127.0.0.1:853 needs tls.cert and tls.key (or --tls-cert and --tls-key)`,

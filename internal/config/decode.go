@@ -188,9 +188,14 @@ func (w *walker) fail(node ast.Node, key, format string, args ...any) {
 
 // walk checks node, found at key, against t.
 func (w *walker) walk(node ast.Node, t reflect.Type, key string) {
-	switch node.(type) {
-	case nil, *ast.NullNode:
-		return // a key with no value keeps its default, as a key left out does
+	switch n := node.(type) {
+	case nil:
+		return
+	case *ast.NullNode:
+		if wantsString(t) {
+			w.null(n, key)
+		}
+		return // a list or section with no value keeps its default, as a key left out does
 	// Anchors, aliases and tags are refused: a config has no use for them, an alias could make one
 	// line stand for many (so no single line to blame), and expanding aliases is how small YAML
 	// files grow into huge ones.
@@ -227,6 +232,28 @@ func (w *walker) walk(node ast.Node, t reflect.Type, key string) {
 		// A field of a kind this walk does not know: only a new kind of config field can get here,
 		// and the decoder still checks it.
 	}
+}
+
+// wantsString says whether values of t are written as strings in YAML: strings, durations and
+// the types that parse themselves from text (addresses, prefixes, listeners).
+func wantsString(t reflect.Type) bool {
+	return t.Kind() == reflect.String || t == durationType || reflect.PointerTo(t).Implements(textUnmarshalerType)
+}
+
+// null refuses YAML's null where a string is expected. The decoder would store it as the empty
+// string, which for most keys quietly means the default; for a blocklist's action it means
+// NXDOMAIN when the writer asked for the null action, the likeliest way to meet this trap.
+func (w *walker) null(n *ast.NullNode, key string) {
+	tk := n.GetToken()
+	if tk == nil || tk.Type == token.ImplicitNullType {
+		w.fail(n, key, `no value; write "" for an empty string, or leave the key out for its default`)
+		return
+	}
+	word := "for the word " + tk.Value
+	if strings.EqualFold(tk.Value, "null") && strings.HasSuffix(key, ".action") {
+		word = "for the null action"
+	}
+	w.fail(n, key, "%s is YAML's empty value; write %q in quotes %s", tk.Value, tk.Value, word)
 }
 
 func (w *walker) mapping(node ast.Node, t reflect.Type, key string) {

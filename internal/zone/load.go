@@ -15,20 +15,6 @@ import (
 	"warden/internal/wire"
 )
 
-// Problem is one finding of the zone checks, located by file and line where the line is known.
-type Problem struct {
-	File string
-	Line int // 0 when unknown
-	Msg  string
-}
-
-func (p Problem) Error() string {
-	if p.Line > 0 {
-		return fmt.Sprintf("%s:%d: %s", p.File, p.Line, p.Msg)
-	}
-	return fmt.Sprintf("%s: %s", p.File, p.Msg)
-}
-
 // LoadError lists everything wrong with a zone that made it unusable.
 type LoadError struct {
 	Origin   string
@@ -77,7 +63,7 @@ func Load(origin, name string, data []byte) (*Zone, []Problem, error) {
 		data: data,
 	}
 	if err := l.parse(name); err != nil && !errors.Is(err, io.EOF) {
-		l.errs = append(l.errs, Problem{File: name, Msg: strings.TrimPrefix(err.Error(), name+": ")})
+		l.errs = append(l.errs, parseProblem(name, err))
 	}
 	if len(l.errs) == 0 {
 		l.check()
@@ -339,11 +325,17 @@ func (l *loader) node(key []byte, name string) *Node {
 func (l *loader) check() {
 	z := l.z
 	if z.SOA == nil || z.Apex == nil {
-		l.errs = append(l.errs, Problem{File: z.File, Msg: "no SOA record at the zone apex " + z.Origin})
+		// A missing record has no line of its own; a master file is blamed at its first line,
+		// where an SOA record usually stands.
+		p := Problem{File: z.File, Msg: "no SOA record at the zone apex " + z.Origin}
+		if l.data != nil {
+			p.Line = 1
+		}
+		l.errs = append(l.errs, p)
 		return
 	}
 	if !z.Apex.Has(dns.TypeNS) {
-		l.errs = append(l.errs, Problem{File: z.File, Msg: "no NS records at the zone apex " + z.Origin})
+		l.problem(&l.errs, z.SOA, "no NS records at the zone apex %s", z.Origin)
 	}
 	for _, n := range z.order {
 		l.checkNode(n)

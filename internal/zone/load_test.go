@@ -1,6 +1,7 @@
 package zone
 
 import (
+	"errors"
 	"os"
 	"path/filepath"
 	"slices"
@@ -16,16 +17,16 @@ func TestLoadRejects(t *testing.T) {
 	tests := []struct {
 		name, text, want string
 	}{
-		{"missing SOA", "$ORIGIN example.test.\n@ 60 NS ns1\n", "no SOA record"},
+		{"missing SOA", "$ORIGIN example.test.\n@ 60 NS ns1\n", "zone.db:1: no SOA record at the zone apex example.test."},
 		{"duplicate SOA", head + "@ SOA ns2 host 2 2 3 4 5\n", "zone.db:6: example.test.: more than one SOA record"},
 		{"SOA off apex", head + "www SOA ns1 host 1 2 3 4 5\n", "zone.db:6: www.example.test.: SOA record outside the zone apex"},
-		{"no apex NS", "$ORIGIN example.test.\n@ SOA ns1 host 1 2 3 4 5\n", "no NS records at the zone apex"},
+		{"no apex NS", "$ORIGIN example.test.\n@ SOA ns1 host 1 2 3 4 5\n", "zone.db:2: no NS records at the zone apex example.test."},
 		{"CNAME and other data", head + "www CNAME ns1\nwww A 192.0.2.2\n", "CNAME beside A data"},
 		{"two CNAMEs", head + "www CNAME ns1\nwww CNAME ns2\n", "more than one CNAME"},
 		{"out of zone", head + "www.example.org. A 192.0.2.2\n", "zone.db:6: www.example.org. A: out of zone example.test."},
 		{"below DNAME", head + "d DNAME other.test.\nx.d A 192.0.2.3\n", "zone.db:7: x.d.example.test.: data below the DNAME at d.example.test."},
-		{"syntax", head + "www A 999.1.1.1\n", "zone.db"},
-		{"class", head + "www CH A 192.0.2.1\n", "zone.db"},
+		{"syntax", head + "www A 999.1.1.1\n", `zone.db:6: bad A record "999.1.1.1"`},
+		{"class", head + "www CH A 192.0.2.1\n", "zone.db:6: www.example.test.: class CH is not IN"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -37,6 +38,40 @@ func TestLoadRejects(t *testing.T) {
 				t.Fatalf("error %q does not mention %q", err, tt.want)
 			}
 		})
+	}
+}
+
+// TestLoadErrorFormat: the parser's errors read as the checks' do, "file:line: what", with the
+// parser's detail (the record type, the field, the token) kept, and the file an error was found in
+// named even when it is an $INCLUDEd one.
+func TestLoadErrorFormat(t *testing.T) {
+	dir := t.TempDir()
+	if err := os.WriteFile(filepath.Join(dir, "inc.zone"), []byte("x A 192.0.2.9\ny MX pref mail\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct{ text, want string }{
+		{head + "www A 192.0.2.300\n", `example.zone:6: bad A record "192.0.2.300"`},
+		{head + "www AAAA 192.0.2.1\n", `example.zone:6: bad AAAA record "192.0.2.1"`},
+		{head + "\n\nwww MX ten mail\n", `example.zone:8: bad MX record: Pref "ten"`},
+		{head + "www A 192.0.2.1 extra\n", `example.zone:6: garbage after rdata "extra"`},
+		{head + "$INCLUDE inc.zone\n", `inc.zone:2: bad MX record: Pref "pref"`},
+		{head + "$INCLUDE ../outside.zone\n", `example.zone:6: $INCLUDE directive not allowed "../outside.zone" (only files in the zone file's directory or below it)`},
+		{"$TTL 60\nwww A 192.0.2.1\n", "example.zone:1: no SOA record at the zone apex example.test."},
+		{"", "example.zone:1: no SOA record at the zone apex example.test."},
+	} {
+		path := filepath.Join(dir, "example.zone")
+		if err := os.WriteFile(path, []byte(tc.text), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		_, _, err := LoadFile("example.test.", path)
+		var le *LoadError
+		if !errors.As(err, &le) || len(le.Problems) != 1 {
+			t.Errorf("%q: error %v, want one problem", tc.text, err)
+			continue
+		}
+		if got := strings.ReplaceAll(le.Problems[0].Error(), dir+"/", ""); got != tc.want {
+			t.Errorf("%q:\n got %s\nwant %s", tc.text, got, tc.want)
+		}
 	}
 }
 
