@@ -51,6 +51,8 @@ Flags (serve and check):
                            the TSIG key that signs the --secondary zones' transfers, and that
                            lets anyone holding it transfer the --zone zones
   --storage DIR            where secondaries' copies and journals live (default /var/lib/warden)
+  --rrl N                  limit identical UDP responses to N a second per client /24 or /56,
+                           slip 2, window 15s (the rrl keys of the configuration; 0: off)
   --state-dir DIR          keep the policy's versions here, so that a rollback works after a
                            restart (default: none, versions in memory only)
 
@@ -123,6 +125,7 @@ type commonFlags struct {
 	stateDir    string
 	tlsCert     string
 	tlsKey      string
+	rrl         int
 	// check only: the blast-radius check of the configured policy.
 	corpus    string
 	maxChange float64
@@ -150,6 +153,7 @@ func parseFlags(name string, args []string, stderr io.Writer) (*commonFlags, err
 	fs.StringVar(&f.stateDir, "state-dir", "", "directory keeping the policy's versions across restarts")
 	fs.StringVar(&f.tlsCert, "tls-cert", "", "PEM certificate chain of the tls://, https:// and quic:// listeners")
 	fs.StringVar(&f.tlsKey, "tls-key", "", "PEM private key of --tls-cert")
+	fs.IntVar(&f.rrl, "rrl", -1, "limit identical UDP responses to N a second per client network (0: off)")
 	if name == "check" {
 		fs.StringVar(&f.corpus, "corpus", "", "names (one per line) to compare the policy's answers on")
 		fs.Float64Var(&f.maxChange, "max-change", 1, "percent of the corpus the policy may change before check fails")
