@@ -142,7 +142,7 @@ func (d flagDef) defaultText() string {
 		return ""
 	}
 	switch s := d.value.String(); s {
-	case "", "0", "0s":
+	case "", "0", "0s", "-1": // -1: not given, where 0 has a meaning of its own (--rrl 0 is off)
 		return ""
 	default:
 		return s

@@ -85,6 +85,7 @@ type commonFlags struct {
 	stateDir    string
 	tlsCert     string
 	tlsKey      string
+	rrl         int
 	// check only: the blast-radius check of the configured policy.
 	corpus    string
 	maxChange float64
@@ -119,6 +120,8 @@ func serveFlags(name string, f *commonFlags) []flagDef {
 		stringFlag(&f.storage, "storage", "DIR", "", "where secondaries' copies and journals live (default: /var/lib/warden)"),
 		stringFlag(&f.stateDir, "state-dir", "DIR", "", "keep the policy's versions here, so that a rollback works after a "+
 			"restart (default: none, versions in memory only)"),
+		intFlag(&f.rrl, "rrl", "N", -1, "limit identical UDP responses to N a second per client /24 or /56, slip 2, "+
+			"window 15s (the rrl keys of the configuration; 0: off)"),
 	}
 	if name == "check" {
 		defs = append(defs,

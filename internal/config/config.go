@@ -43,6 +43,10 @@ type Config struct {
 	Resolver ResolverConfig `yaml:"resolver"`
 	// Policy rewrites the answers to recursive queries (RPZ); empty means no policy.
 	Policy PolicyConfig `yaml:"policy"`
+	// RRL limits the rate of identical responses over UDP; off unless rrl.rate is set.
+	RRL RRLConfig `yaml:"rrl"`
+	// Cookies are DNS cookies (RFC 7873); on by default.
+	Cookies CookiesConfig `yaml:"cookies"`
 	// Control is the control interface (`warden ctl`, `warden policy`).
 	Control ControlConfig `yaml:"control"`
 	// Keys are the TSIG keys zones refer to by name.
@@ -134,6 +138,9 @@ func Parse(data []byte, name, baseDir string) (*Config, error) {
 	if err := decode(data, name, c); err != nil {
 		return nil, err
 	}
+	if sec := c.Cookies.Secret; sec != "" && !isSecretHex(sec) && !filepath.IsAbs(sec) {
+		c.Cookies.Secret = filepath.Join(baseDir, sec)
+	}
 	for i := range c.Zones {
 		z := &c.Zones[i]
 		z.Origin = canonicalName(z.Origin)
@@ -214,6 +221,8 @@ func (c *Config) Validate() error {
 		{"resolver", c.Resolver.Validate()},
 		{"policy", c.Policy.Validate()},
 		{"policy.safety", c.Policy.Safety.Validate()},
+		{"rrl", c.RRL.Validate()},
+		{"cookies", c.Cookies.Validate()},
 		{"control", c.Control.Validate()},
 		{"state_dir", validateStateDir(c.StateDir)},
 	}

@@ -17,6 +17,7 @@ import (
 	"warden/internal/authority"
 	"warden/internal/config"
 	"warden/internal/control"
+	"warden/internal/cookie"
 	"warden/internal/pipeline"
 	"warden/internal/policy"
 	"warden/internal/policy/live"
@@ -45,6 +46,8 @@ type daemon struct {
 	zones    *zones.Manager
 	guard    *live.Guard
 	policies *live.Loader
+	// randomSecret is the cookie secret made at start when the configuration sets none.
+	randomSecret *cookie.Secret
 	// policyFiles are the stamps of the policy zone files, so that the watch tick rebuilds the
 	// policy only when one changed.
 	policyFiles fileStamps
@@ -61,6 +64,9 @@ func Run(ctx context.Context, cfg *config.Config, opts Options) error {
 	d.rec = rec
 	empty, _ := authority.New(nil)
 	d.pipe = pipeline.NewPipeline(wire.Limits{UDPPayload: uint16(cfg.Limits.UDPPayload)}, &pipeline.Snapshot{Authority: empty, Recursion: rec})
+	if err := d.applyGuards(nil, cfg); err != nil {
+		return err
+	}
 	// The zone manager owns the served zones: files, secondaries, updates, catalogs. It puts each
 	// new set of zones in force itself, and answers transfers, NOTIFY and UPDATE.
 	d.zones = zones.New(d.log, func(set *authority.Set) {
@@ -237,6 +243,10 @@ func (d *daemon) reload(ctx context.Context, why string) error {
 			d.log.Error("reload: policy not put in force; keeping the running one", "err", err)
 			errs = append(errs, fmt.Errorf("policy not put in force: %w", err))
 		}
+	}
+	if err := d.applyGuards(d.cfg, next); err != nil {
+		d.log.Error("reload: cookies or rate limiting not changed", "err", err)
+		errs = append(errs, err)
 	}
 	resolverChanged := !reflect.DeepEqual(next.Resolver, d.cfg.Resolver)
 	d.cfg = next

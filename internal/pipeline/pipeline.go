@@ -4,8 +4,10 @@ import (
 	"sync/atomic"
 
 	"warden/internal/authority"
+	"warden/internal/cookie"
 	"warden/internal/policy"
 	"warden/internal/query"
+	"warden/internal/rrl"
 	"warden/internal/wire"
 )
 
@@ -33,6 +35,10 @@ type Snapshot struct {
 	// Zones answers zone transfers, NOTIFY and UPDATE; nil when the server takes part in no
 	// replication, and admission then refuses them as not authorised.
 	Zones ZoneOps
+	// Cookies is the secret of the server cookies (RFC 7873, RFC 9018); nil when cookies are off.
+	Cookies *cookie.Secret
+	// RateLimit limits identical responses over UDP (RRL); nil when off.
+	RateLimit *rrl.Limiter
 }
 
 // ZoneOps answers the messages that concern a whole zone rather than a name. On TCP it may send
@@ -96,10 +102,25 @@ func (p *Pipeline) SetPolicy(pol *policy.Policy) { p.Update(func(s *Snapshot) { 
 //  4. cache, 5. resolution or forwarding, 6. response policy: in the Recursor (recursion.go),
 //     because a resolved answer may come after ServeDNS has returned
 //
+// Between 1 and 2, a malformed COOKIE option gets FORMERR (cookieCheck, guard.go). After the
+// last, once the response's bytes are known, guard.go limits the rate of identical UDP responses
+// and adds the server cookie to the OPT record, for answers given later as well.
+//
 // Rendering is internal/wire's, for every stage: the same limits and truncation everywhere.
 func (p *Pipeline) ServeDNS(req *query.Request, out []byte) []byte {
 	snap := p.snap.Load()
+	if snap.Cookies == nil && snap.RateLimit == nil {
+		return p.stages(snap, req, out)
+	}
+	return p.guarded(snap, req, out)
+}
+
+// stages runs the stages ServeDNS lists.
+func (p *Pipeline) stages(snap *Snapshot, req *query.Request, out []byte) []byte {
 	if res, done := p.admission(snap, req, out); done {
+		return res
+	}
+	if res, done := p.cookieCheck(snap, req, out); done {
 		return res
 	}
 	res, done, pending := p.questionPolicy(snap, req, out)

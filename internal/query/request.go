@@ -59,6 +59,19 @@ const (
 	ClassANY     = 255
 	typeOPT      = 41
 	typeTSIG     = 250
+	optionCookie = 10 // RFC 7873 §4
+)
+
+// Sizes of DNS cookies (RFC 7873 §4): the client cookie, and the range of the server cookie.
+const (
+	ClientCookieLen    = 8
+	MinServerCookieLen = 8
+	MaxServerCookieLen = 32
+	// CookieReserve is the room a response to a query with a client cookie keeps free for the
+	// server's COOKIE option: the option header, the client cookie and a 16-byte server cookie
+	// (RFC 9018). Renderers subtract it from the size limit (wire.Limits.MaxSize), so the option
+	// can be added once the answer is known.
+	CookieReserve = 4 + ClientCookieLen + 16
 )
 
 // HeaderLen is the size of the fixed DNS message header.
@@ -178,6 +191,31 @@ type Request struct {
 	// HasTSIG says the message ends with a TSIG record (RFC 8945): its answer must be signed, or
 	// refused, by the stage that holds the keys.
 	HasTSIG bool
+
+	// Cookie is the first COOKIE option of the OPT record (RFC 7873): the client cookie, then
+	// the server cookie when the client had one. CookieLen is 0 without the option; a malformed
+	// one (a length other than 8 or 16..40) sets BadCookie instead, for the cookie stage to
+	// answer FORMERR when cookies are on, as BIND and Knot do.
+	Cookie    [ClientCookieLen + MaxServerCookieLen]byte
+	CookieLen uint8
+	BadCookie bool
+}
+
+// ClientCookie returns the client cookie, nil when the query has none. The slice aliases the
+// Request.
+func (r *Request) ClientCookie() []byte {
+	if r.CookieLen == 0 {
+		return nil
+	}
+	return r.Cookie[:ClientCookieLen]
+}
+
+// ServerCookie returns the server cookie the client presented, nil when it sent none.
+func (r *Request) ServerCookie() []byte {
+	if r.CookieLen <= ClientCookieLen {
+		return nil
+	}
+	return r.Cookie[ClientCookieLen:r.CookieLen]
 }
 
 // Lower returns the question name in wire form, lower-cased. The slice aliases the Request.
@@ -190,6 +228,7 @@ func (r *Request) reset() {
 	r.lowerLen = 0
 	r.HasEDNS, r.UDPSize, r.DO, r.EDNSVersion = false, 0, false, 0
 	r.HasTSIG = false
+	r.CookieLen, r.BadCookie = 0, false
 	r.Outcome = Outcome{}
 }
 
@@ -255,6 +294,7 @@ func (r *Request) Parse() Verdict {
 		r.UDPSize = rr.class
 		r.EDNSVersion = uint8(rr.ttl >> 16)
 		r.DO = rr.ttl&(1<<15) != 0
+		r.readCookie(rr.rdata)
 	}
 	if off != len(msg) {
 		return r.formErr()
@@ -271,7 +311,25 @@ func (r *Request) Parse() Verdict {
 // formErr: a broken record means the OPT record cannot be trusted either; none is echoed.
 func (r *Request) formErr() Verdict {
 	r.HasEDNS, r.DO = false, false
+	r.CookieLen, r.BadCookie = 0, false
 	return FormErr
+}
+
+// readCookie copies the first COOKIE option of rdata, whose options validOptions has checked.
+func (r *Request) readCookie(rdata []byte) {
+	for len(rdata) >= 4 {
+		code := binary.BigEndian.Uint16(rdata)
+		n := int(binary.BigEndian.Uint16(rdata[2:]))
+		if code == optionCookie {
+			if n == ClientCookieLen || n >= ClientCookieLen+MinServerCookieLen && n <= ClientCookieLen+MaxServerCookieLen {
+				r.CookieLen = uint8(copy(r.Cookie[:], rdata[4:4+n]))
+			} else {
+				r.BadCookie = true
+			}
+			return
+		}
+		rdata = rdata[4+n:]
+	}
 }
 
 // validOptions checks that the options of an OPT record tile its rdata exactly.

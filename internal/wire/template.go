@@ -66,10 +66,16 @@ type Limits struct {
 	UDPPayload uint16
 }
 
-// MaxSize is the response size limit for req: 512 without EDNS over UDP, the smaller of the client's
-// and the server's payload with it, 65535 over TCP and the encrypted transports (DoT, DoH, DoQ),
-// which are streams (RFC 7858 §3.3, RFC 8484 §6, RFC 9250 §4.2) and never truncate.
+// MaxSize is the room the renderers have for the response to req: 512 without EDNS over UDP, the
+// smaller of the client's and the server's payload with it, 65535 over TCP and the encrypted
+// transports (DoT, DoH, DoQ), which are streams (RFC 7858 §3.3, RFC 8484 §6, RFC 9250 §4.2) and
+// never truncate. A query with a client cookie leaves query.CookieReserve bytes of that for the
+// server cookie added to the OPT record after rendering.
 func (l Limits) MaxSize(req *query.Request) int {
+	return l.maxSize(req) - cookieReserve(req)
+}
+
+func (l Limits) maxSize(req *query.Request) int {
 	if !req.Transport.Datagram() {
 		return 65535
 	}
@@ -84,6 +90,16 @@ func (l Limits) MaxSize(req *query.Request) int {
 		size = int(l.UDPPayload)
 	}
 	return size
+}
+
+// Limit is the size limit of the response to req itself, the server cookie included.
+func (l Limits) Limit(req *query.Request) int { return l.maxSize(req) }
+
+func cookieReserve(req *query.Request) int {
+	if req.CookieLen == 0 {
+		return 0
+	}
+	return query.CookieReserve
 }
 
 // Render writes the response to req built from t into out (whose capacity should be at least the
