@@ -256,6 +256,13 @@ func BenchmarkPipelineHitCookie(b *testing.B) {
 	benchGuarded(b, p, 1)
 }
 
+// BenchmarkPipelineHitCookiesOn is BenchmarkPipelineHit with cookies on (the default) and a query
+// without a cookie, as most load generators send: the cost of the guard alone.
+func BenchmarkPipelineHitCookiesOn(b *testing.B) {
+	p := withGuards(testPipeline(b, ""), testSecret, nil)
+	benchPipelineOn(b, p, "www.example.test.")
+}
+
 // BenchmarkPipelineHitRRL spreads the queries over 4096 clients so that none reaches the rate.
 func BenchmarkPipelineHitRRL(b *testing.B) {
 	lim := rrl.New(rrl.Config{Rate: rrl.MaxRate, Slip: 2, IPv4Prefix: 24, IPv6Prefix: 56}, nil)

@@ -223,8 +223,9 @@ func BenchmarkPipelineNXDOMAIN(b *testing.B) {
 	benchPipeline(b, "no-such-name.example.test.")
 }
 
-func benchPipeline(b *testing.B, name string) {
-	p := testPipeline(b, "")
+func benchPipeline(b *testing.B, name string) { benchPipelineOn(b, testPipeline(b, ""), name) }
+
+func benchPipelineOn(b *testing.B, p *Pipeline, name string) {
 	m := dns.NewMsg(name, dns.TypeA)
 	m.UDPSize = 1232
 	if err := m.Pack(); err != nil {
