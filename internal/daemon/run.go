@@ -225,7 +225,12 @@ func (d *daemon) reload(ctx context.Context, why string) error {
 	}
 	var errs []error
 	if err := d.zones.Reload(next); err != nil {
-		d.log.Error("reload: some zones keep their previous version", "err", err)
+		// The error also names zones that failed on an earlier reload and whose files have not
+		// changed since; the manager logged each failure when it was new, so the watch tick does
+		// not log it again every interval.
+		if full {
+			d.log.Error("reload: some zones keep their previous version", "err", err)
+		}
 		errs = append(errs, err)
 	}
 	// The policy is rebuilt on SIGHUP, or when one of its files changed; a policy that fails to
