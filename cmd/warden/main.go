@@ -53,6 +53,8 @@ Flags (serve and check):
   --storage DIR            where secondaries' copies and journals live (default /var/lib/warden)
   --state-dir DIR          keep the policy's versions here, so that a rollback works after a
                            restart (default: none, versions in memory only)
+  --user NAME              serve only: start as root (for ports below 1024), then run as NAME
+                           and its group, without supplementary groups, once the sockets are open
 
 Flags (check only): the blast-radius check of a policy change
   --corpus FILE            names, one per line, to compare answers on
@@ -123,6 +125,8 @@ type commonFlags struct {
 	stateDir    string
 	tlsCert     string
 	tlsKey      string
+	// serve only: the account to run as once the sockets are open.
+	user string
 	// check only: the blast-radius check of the configured policy.
 	corpus    string
 	maxChange float64
@@ -150,6 +154,9 @@ func parseFlags(name string, args []string, stderr io.Writer) (*commonFlags, err
 	fs.StringVar(&f.stateDir, "state-dir", "", "directory keeping the policy's versions across restarts")
 	fs.StringVar(&f.tlsCert, "tls-cert", "", "PEM certificate chain of the tls://, https:// and quic:// listeners")
 	fs.StringVar(&f.tlsKey, "tls-key", "", "PEM private key of --tls-cert")
+	if name == "serve" {
+		fs.StringVar(&f.user, "user", "", "run as this user and its group, without supplementary groups, once the sockets are open (start as root)")
+	}
 	if name == "check" {
 		fs.StringVar(&f.corpus, "corpus", "", "names (one per line) to compare the policy's answers on")
 		fs.Float64Var(&f.maxChange, "max-change", 1, "percent of the corpus the policy may change before check fails")
