@@ -239,6 +239,13 @@ func printServerStatus(w io.Writer, st control.Status, now time.Time) {
 			fmt.Fprintf(w, "; %s", strings.Join(trouble, ", "))
 		}
 		fmt.Fprintln(w)
+		for _, e := range st.ZoneErrors {
+			served := "not served"
+			if e.Loaded {
+				served = fmt.Sprintf("serial %d in force", e.Serial)
+			}
+			fmt.Fprintf(w, "zone %s: %s; last error: %s\n", e.Zone, served, e.Error)
+		}
 	} else {
 		fmt.Fprintln(w, "zones: this server has no zone manager")
 	}

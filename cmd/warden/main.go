@@ -86,6 +86,8 @@ type commonFlags struct {
 	tlsCert     string
 	tlsKey      string
 	rrl         int
+	// serve only: the account to run as once the sockets are open.
+	user string
 	// check only: the blast-radius check of the configured policy.
 	corpus    string
 	maxChange float64
@@ -122,6 +124,10 @@ func serveFlags(name string, f *commonFlags) []flagDef {
 			"restart (default: none, versions in memory only)"),
 		intFlag(&f.rrl, "rrl", "N", -1, "limit identical UDP responses to N a second per client /24 or /56, slip 2, "+
 			"window 15s (the rrl keys of the configuration; 0: off)"),
+	}
+	if name == "serve" {
+		defs = append(defs, stringFlag(&f.user, "user", "NAME", "", "start as root (for ports below 1024), then run as NAME "+
+			"and its group, without supplementary groups, once the sockets are open"))
 	}
 	if name == "check" {
 		defs = append(defs,

@@ -56,6 +56,9 @@ func loadConfig(f *commonFlags) (*config.Config, error) {
 	if err := config.ApplyStateDirFlag(cfg, f.stateDir); err != nil {
 		return nil, err
 	}
+	if err := config.ApplyUserFlag(cfg, f.user); err != nil {
+		return nil, err
+	}
 	cfg.FillTransferredFiles()
 	switch f.control {
 	case "":

@@ -58,6 +58,9 @@ type Config struct {
 	// response policy's versions (under StateDir/policy), so that a rollback after a restart
 	// puts back the version before the last change. Empty keeps them in memory only.
 	StateDir string `yaml:"state_dir"`
+	// User, when set, is the account the server runs as once its sockets are open: started as
+	// root (or with CAP_NET_BIND_SERVICE) for ports below 1024, it then gives root up.
+	User string `yaml:"user"`
 
 	// name is the config file as named to Parse, for messages; empty for Default.
 	name string
@@ -225,6 +228,7 @@ func (c *Config) Validate() error {
 		{"cookies", c.Cookies.Validate()},
 		{"control", c.Control.Validate()},
 		{"state_dir", validateStateDir(c.StateDir)},
+		{"user", validateUser(c.User)},
 	}
 	var errs []error
 	for _, s := range sections {

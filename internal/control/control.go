@@ -174,24 +174,42 @@ func reply(w http.ResponseWriter, status int, body any) {
 // A stale socket file from an earlier run is replaced; the file is made accessible to its owner
 // only.
 func Serve(ctx context.Context, path string, h http.Handler, log *slog.Logger) error {
+	l, err := ListenSocket(path)
+	if err != nil {
+		return err
+	}
+	return ServeSocket(ctx, l, h, log)
+}
+
+// ListenSocket binds the control socket at path, making its directory when needed, replacing a
+// stale socket file from an earlier run, and leaving the file to its owner only. A server that
+// gives root up binds it first, then serves it with ServeSocket.
+func ListenSocket(path string) (*net.UnixListener, error) {
 	if err := os.MkdirAll(filepath.Dir(path), 0o750); err != nil {
-		return fmt.Errorf("control socket: %w", err)
+		return nil, fmt.Errorf("control socket: %w", err)
 	}
 	if c, err := net.Dial("unix", path); err == nil {
 		c.Close()
-		return fmt.Errorf("control socket %s: another server is listening on it", path)
+		return nil, fmt.Errorf("control socket %s: another server is listening on it", path)
 	}
 	_ = os.Remove(path)
-	l, err := net.Listen("unix", path)
+	l, err := net.ListenUnix("unix", &net.UnixAddr{Name: path, Net: "unix"})
 	if err != nil {
-		return fmt.Errorf("control socket: %w", err)
+		return nil, fmt.Errorf("control socket: %w", err)
 	}
 	if err := os.Chmod(path, 0o600); err != nil {
 		l.Close()
-		return fmt.Errorf("control socket: %w", err)
+		return nil, fmt.Errorf("control socket: %w", err)
 	}
+	return l, nil
+}
+
+// ServeSocket answers the control API on l, a socket from ListenSocket, until ctx ends, then
+// closes it, which removes the socket file.
+func ServeSocket(ctx context.Context, l *net.UnixListener, h http.Handler, log *slog.Logger) error {
+	path := l.Addr().String()
 	log.Info("control interface", "socket", path)
-	err = serveOn(ctx, l, h)
+	err := serveOn(ctx, l, h)
 	_ = os.Remove(path)
 	return err
 }

@@ -15,6 +15,18 @@ type Status struct {
 	// Zones and Policy are nil when the server has no zone manager or no policy guard.
 	Zones  *ZoneCounts    `json:"zones,omitempty"`
 	Policy *PolicySummary `json:"policy,omitempty"`
+	// ZoneErrors are the zones whose last load, refresh or transfer failed, by origin: what an
+	// operator looks at first.
+	ZoneErrors []ZoneError `json:"zone_errors,omitempty"`
+}
+
+// ZoneError is a zone in trouble: what failed, and what is served meanwhile.
+type ZoneError struct {
+	Zone string `json:"zone"`
+	// Loaded says a version of the zone is served, with Serial; false when none is.
+	Loaded bool   `json:"loaded"`
+	Serial uint32 `json:"serial"`
+	Error  string `json:"error"`
 }
 
 // ZoneCounts sums up the zones by role and by trouble.
@@ -52,7 +64,7 @@ func (d Deps) status(w http.ResponseWriter, r *http.Request) {
 	}
 	if d.Zones != nil {
 		var c ZoneCounts
-		for _, z := range d.Zones.ZoneList() {
+		for _, z := range sortedZones(d.Zones) {
 			c.Total++
 			switch z.Role {
 			case "primary":
@@ -68,6 +80,7 @@ func (d Deps) status(w http.ResponseWriter, r *http.Request) {
 			}
 			if z.LastError != "" {
 				c.Failing++
+				st.ZoneErrors = append(st.ZoneErrors, ZoneError{Zone: z.Zone, Loaded: z.Loaded && !z.Expired, Serial: z.Serial, Error: z.LastError})
 			}
 		}
 		st.Zones = &c

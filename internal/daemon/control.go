@@ -12,32 +12,36 @@ import (
 	"warden/internal/control"
 )
 
-// startControl serves the control interface for the server's life: on the socket, and over TCP
-// behind the token when control.http is configured. One that cannot be opened is logged and the
+// controlListeners are the control interface's sockets, bound before the server gives root up
+// (the socket's directory may be root's, and the HTTP port may be below 1024) and served after.
+// Either is nil when off or when it could not be opened.
+type controlListeners struct {
+	socket *net.UnixListener
+	http   net.Listener
+	token  []byte
+}
+
+// openControl binds the control interface's sockets. One that cannot be opened is logged and the
 // server goes on without it: answering DNS matters more than being controllable.
-func startControl(ctx context.Context, cfg *config.Config, deps control.Deps, log *slog.Logger) {
+func openControl(cfg *config.Config, log *slog.Logger) *controlListeners {
 	c := cfg.Control
-	if deps.Listeners == nil {
-		for _, a := range cfg.Listen {
-			deps.Listeners = append(deps.Listeners, a.String())
+	ls := &controlListeners{}
+	if c.Socket != "" {
+		l, err := control.ListenSocket(c.Socket)
+		if err != nil {
+			log.Warn("control interface off", "err", err)
+		} else {
+			ls.socket = l
 		}
 	}
-	h := control.Handler(deps)
-	if c.Socket != "" {
-		go func() {
-			if err := control.Serve(ctx, c.Socket, h, log); err != nil {
-				log.Warn("control interface off", "err", err)
-			}
-		}()
-	}
 	if c.HTTP.Listen == "" {
-		return
+		return ls
 	}
 	// The configuration's check read the token already; the file may have changed since.
 	token, err := config.ReadToken(c.HTTP.TokenFile)
 	if err != nil {
 		log.Warn("control over HTTP off", "err", fmt.Errorf("control.http.token_file: %w", err))
-		return
+		return ls
 	}
 	if fi, err := os.Stat(c.HTTP.TokenFile); err == nil && fi.Mode().Perm()&0o077 != 0 {
 		log.Warn("the control token file is readable by other users", "file", c.HTTP.TokenFile, "mode", fi.Mode().Perm().String())
@@ -48,11 +52,42 @@ func startControl(ctx context.Context, cfg *config.Config, deps control.Deps, lo
 	l, err := net.Listen("tcp", c.HTTP.Listen)
 	if err != nil {
 		log.Warn("control over HTTP off", "err", err)
-		return
+		return ls
 	}
-	go func() {
-		if err := control.ServeTCP(ctx, l, token, h, log); err != nil {
-			log.Warn("control over HTTP off", "err", err)
+	ls.http, ls.token = l, token
+	return ls
+}
+
+// close closes the sockets that were never served (Run failed before its loop).
+func (ls *controlListeners) close() {
+	if ls.socket != nil {
+		_ = ls.socket.Close()
+	}
+	if ls.http != nil {
+		_ = ls.http.Close()
+	}
+}
+
+// serve answers the control interface on the bound sockets for the server's life.
+func (ls *controlListeners) serve(ctx context.Context, cfg *config.Config, deps control.Deps, log *slog.Logger) {
+	if deps.Listeners == nil {
+		for _, a := range cfg.Listen {
+			deps.Listeners = append(deps.Listeners, a.String())
 		}
-	}()
+	}
+	h := control.Handler(deps)
+	if l := ls.socket; l != nil {
+		go func() {
+			if err := control.ServeSocket(ctx, l, h, log); err != nil {
+				log.Warn("control interface off", "err", err)
+			}
+		}()
+	}
+	if l := ls.http; l != nil {
+		go func() {
+			if err := control.ServeTCP(ctx, l, ls.token, h, log); err != nil {
+				log.Warn("control over HTTP off", "err", err)
+			}
+		}()
+	}
 }

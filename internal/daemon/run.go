@@ -51,12 +51,25 @@ type daemon struct {
 	// policyFiles are the stamps of the policy zone files, so that the watch tick rebuilds the
 	// policy only when one changed.
 	policyFiles fileStamps
+	// notify tells the service manager, if any, when the server is ready, reloading, stopping.
+	notify notifier
 }
 
 // Run serves cfg until ctx ends: it loads the zones and the policy, opens the listeners, and
 // applies the configuration again on SIGHUP, on control requests and when a watched file changes.
 func Run(ctx context.Context, cfg *config.Config, opts Options) error {
-	d := &daemon{cfg: cfg, opts: opts, log: opts.Log}
+	d := &daemon{cfg: cfg, opts: opts, log: opts.Log, notify: newNotifier()}
+	// The account to change to is looked up first, so a name that does not resolve stops the
+	// server before it loads anything; the directories are noted before anything is written.
+	var acct *account
+	var dirs []ownedDir
+	if cfg.User != "" {
+		a, err := lookupAccount(cfg.User)
+		if err != nil {
+			return err
+		}
+		acct, dirs = &a, ownedDirs(cfg)
+	}
 	rec, err := NewRecursor(cfg, d.log)
 	if err != nil {
 		return err
@@ -112,9 +125,21 @@ func Run(ctx context.Context, cfg *config.Config, opts Options) error {
 	if err != nil {
 		return err
 	}
+	ctl := openControl(cfg, d.log)
+	defer ctl.close()
+	// Everything that needs root is open: give it up before the first query is read.
+	if acct != nil {
+		socket := ""
+		if ctl.socket != nil {
+			socket = cfg.Control.Socket
+		}
+		if err := dropPrivileges(*acct, cfg, dirs, socket, d.log); err != nil {
+			return err
+		}
+	}
 	d.zones.Announce()
 	d.policyFiles.changed(cfg.Policy)
-	return d.loop(ctx)
+	return d.loop(ctx, ctl)
 }
 
 // listen opens a listener on every configured address; on error, those opened are returned too,
@@ -138,12 +163,31 @@ func (d *daemon) listen() ([]*server.Listener, error) {
 			TLSMaxStreams:        d.cfg.Limits.TLSMaxStreams,
 		}, d.pipe, d.log)
 		if err != nil {
-			return listeners, err
+			return listeners, explainListenError(addr, err)
 		}
 		listeners = append(listeners, l)
 		d.log.Info("listening", "on", l.String())
 	}
 	return listeners, nil
+}
+
+// explainListenError says what to do when a port below 1024 is refused for want of the right.
+func explainListenError(addr config.ListenAddr, err error) error {
+	if !errors.Is(err, syscall.EACCES) || addr.AddrPort.Port() >= 1024 {
+		return err
+	}
+	return fmt.Errorf("%w: ports below 1024 need root or the CAP_NET_BIND_SERVICE capability: "+
+		"start the server as root with --user NAME (or user: in the configuration) to run as NAME once the sockets are open, "+
+		"run it under the packaged systemd unit (AmbientCapabilities=CAP_NET_BIND_SERVICE), "+
+		"or give the binary the capability: setcap cap_net_bind_service=+ep %s", err, executable())
+}
+
+// executable is this program's path, for messages.
+func executable() string {
+	if p, err := os.Executable(); err == nil {
+		return p
+	}
+	return "/usr/bin/warden"
 }
 
 // policyRequest is a control request to read and check the policy again.
@@ -159,7 +203,7 @@ type policyResult struct {
 
 // loop runs every change to the running server, one at a time: signals, the watch tick and
 // control requests, until ctx ends.
-func (d *daemon) loop(ctx context.Context) error {
+func (d *daemon) loop(ctx context.Context, ctl *controlListeners) error {
 	hup := make(chan os.Signal, 1)
 	signal.Notify(hup, syscall.SIGHUP)
 	defer signal.Stop(hup)
@@ -171,7 +215,7 @@ func (d *daemon) loop(ctx context.Context) error {
 	}
 	policyRequests := make(chan policyRequest)
 	reloadRequests := make(chan chan error)
-	startControl(ctx, d.cfg, control.Deps{Policy: d.guard, PolicyReload: func(force bool) (policy.Report, error) {
+	ctl.serve(ctx, d.cfg, control.Deps{Policy: d.guard, PolicyReload: func(force bool) (policy.Report, error) {
 		req := policyRequest{force: force, done: make(chan policyResult, 1)}
 		select {
 		case policyRequests <- req:
@@ -194,20 +238,47 @@ func (d *daemon) loop(ctx context.Context) error {
 		}
 		return "configuration, zones and policy reloaded", nil
 	}}, d.log)
+	d.tellManager(d.notify.ready(d.servingStatus()))
 	for {
 		select {
 		case <-ctx.Done():
 			d.log.Info("shutting down")
+			d.tellManager(d.notify.stopping())
 			return nil
 		case <-hup:
-			_ = d.reload(ctx, "signal")
+			d.tellManager(d.notify.reloading())
+			err := d.reload(ctx, "signal")
+			d.tellManager(d.notify.ready(reloadStatus(d.servingStatus(), err)))
 		case <-tick:
 			_ = d.reload(ctx, "file change")
 		case done := <-reloadRequests:
-			done <- d.reload(ctx, "control")
+			d.tellManager(d.notify.reloading())
+			err := d.reload(ctx, "control")
+			d.tellManager(d.notify.ready(reloadStatus(d.servingStatus(), err)))
+			done <- err
 		case req := <-policyRequests:
 			req.done <- d.policyReload(ctx, req.force)
 		}
+	}
+}
+
+// servingStatus is the one line a service manager shows of the running server.
+func (d *daemon) servingStatus() string {
+	return fmt.Sprintf("serving %d zones on %d listeners", len(d.zones.ZoneList()), len(d.cfg.Listen))
+}
+
+// reloadStatus adds to the status line that the last reload left something out.
+func reloadStatus(status string, err error) string {
+	if err == nil {
+		return status
+	}
+	return status + "; the last reload failed in part (see the log)"
+}
+
+// tellManager logs a failure to reach the service manager; the server goes on regardless.
+func (d *daemon) tellManager(err error) {
+	if err != nil {
+		d.log.Warn("service manager not told", "err", err)
 	}
 }
 
@@ -231,7 +302,12 @@ func (d *daemon) reload(ctx context.Context, why string) error {
 	}
 	var errs []error
 	if err := d.zones.Reload(next); err != nil {
-		d.log.Error("reload: some zones keep their previous version", "err", err)
+		// The error also names zones that failed on an earlier reload and whose files have not
+		// changed since; the manager logged each failure when it was new, so the watch tick does
+		// not log it again every interval.
+		if full {
+			d.log.Error("reload: some zones keep their previous version", "err", err)
+		}
 		errs = append(errs, err)
 	}
 	// The policy is rebuilt on SIGHUP, or when one of its files changed; a policy that fails to

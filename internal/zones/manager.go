@@ -86,6 +86,9 @@ type Zone struct {
 	size  int64
 	// pending is the version waiting to be written to the zone's file (saveFile), nil when none.
 	pending atomic.Pointer[zone.Zone]
+	// fileErr is why the zone file on disk is not the version in force (it does not load, or its
+	// serial is not newer); nil when it is. Read by status without the manager's lock.
+	fileErr atomic.Pointer[error]
 
 	// For secondaries.
 	sec *secondary
@@ -193,6 +196,7 @@ func (m *Manager) apply(cfg *config.Config, starting bool) error {
 				continue
 			}
 			m.log.Error("zone reload failed; the previous version keeps serving", "zone", c.Origin, "err", err)
+			z.fileErr.Store(&err)
 			next[c.Origin] = z
 			continue
 		}

@@ -101,7 +101,9 @@ func ReadZone(c config.ZoneConfig) (*zone.Zone, []zone.Problem, error) {
 
 // reloadFile re-reads a zone's file when it changed on disk. A file that fails to load, or whose
 // serial is not newer (RFC 1982), leaves the running version in force: secondaries would never
-// pick up a change whose serial did not increase.
+// pick up a change whose serial did not increase. The error returned is why the file on disk is
+// not in force, also when it was found on an earlier reload and the file has not changed since:
+// a reload that leaves a zone behind its file has failed for that zone, however often it is asked.
 func (m *Manager) reloadFile(z *Zone) error {
 	c := z.conf().ZoneConfig
 	if c.File == "" {
@@ -112,15 +114,22 @@ func (m *Manager) reloadFile(z *Zone) error {
 	}
 	fi, err := os.Stat(c.File)
 	if err != nil {
-		m.log.Error("zone reload failed; the previous version keeps serving", "zone", c.Origin, "err", err)
-		return fmt.Errorf("zone %s: %w", c.Origin, err)
+		err = fmt.Errorf("zone %s: %w", c.Origin, err)
+		if z.failed(err) {
+			m.log.Error("zone reload failed; the previous version keeps serving", "zone", c.Origin, "err", err)
+		}
+		return err
 	}
 	if fi.ModTime().Equal(z.mtime) && fi.Size() == z.size {
+		if p := z.fileErr.Load(); p != nil {
+			return *p
+		}
 		return nil
 	}
 	z.mtime, z.size = fi.ModTime(), fi.Size()
 	next, err := m.readZone(c)
 	if err != nil {
+		z.failed(err)
 		m.log.Error("zone reload failed; the previous version keeps serving", "zone", c.Origin, "err", err)
 		return err
 	}
@@ -128,13 +137,23 @@ func (m *Manager) reloadFile(z *Zone) error {
 	if cur != nil && !serialNewer(next.Serial(), cur.Serial()) {
 		m.log.Warn("zone file changed but its serial did not increase; keeping the loaded version",
 			"zone", c.Origin, "serial", cur.Serial(), "file_serial", next.Serial())
-		return nil
+		err := fmt.Errorf("zone %s: %s has serial %d, not newer than the serial in force %d; the zone in force is kept", c.Origin, c.File, next.Serial(), cur.Serial())
+		z.failed(err)
+		return err
 	}
 	if replicated(c) {
 		m.openJournal(z)
 	}
+	z.fileErr.Store(nil)
 	m.commit(z, next, nil, "zone file changed")
 	return nil
+}
+
+// failed records err as why the zone's file is not in force, and says whether it is news: a
+// file that stays missing is reported on every reload, but logged once.
+func (z *Zone) failed(err error) bool {
+	prev := z.fileErr.Swap(&err)
+	return prev == nil || (*prev).Error() != err.Error()
 }
 
 // saveFile writes a version already in force to the zone's file, in the background: a secondary's

@@ -40,6 +40,9 @@ func (z *Zone) status() control.ZoneStatus {
 	if cur := z.cur.Load(); cur != nil {
 		st.Loaded, st.Serial, st.Records = true, cur.Serial(), cur.Records
 	}
+	if p := z.fileErr.Load(); p != nil {
+		st.LastError = (*p).Error()
+	}
 	if z.journal != nil {
 		if from, ok := z.journal.Oldest(); ok {
 			st.JournalFrom = from
