@@ -17,8 +17,8 @@ const MaxNameLen = 255
 
 // Suffixes yields the offset of each label of the wire name, the root label included, so that
 // name[off:] is in turn every suffix from the whole name down to the root. It stops early where a
-// label would run past the end of name.
-func Suffixes(name []byte) iter.Seq[int] {
+// label would run past the end of name. name may be a string holding wire bytes (a map key).
+func Suffixes[N ~string | ~[]byte](name N) iter.Seq[int] {
 	return func(yield func(int) bool) {
 		for off := 0; off < len(name); off += int(name[off]) + 1 {
 			if off+1+int(name[off]) > len(name) || !yield(off) || name[off] == 0 {
@@ -30,7 +30,7 @@ func Suffixes(name []byte) iter.Seq[int] {
 
 // Labels yields the offset of each label of the wire name but the root; the label itself is
 // name[off+1 : off+1+int(name[off])].
-func Labels(name []byte) iter.Seq[int] {
+func Labels[N ~string | ~[]byte](name N) iter.Seq[int] {
 	return func(yield func(int) bool) {
 		for off := 0; off < len(name) && name[off] != 0; off += int(name[off]) + 1 {
 			if off+1+int(name[off]) > len(name) || !yield(off) {
@@ -41,7 +41,7 @@ func Labels(name []byte) iter.Seq[int] {
 }
 
 // LabelCount returns the number of labels of the wire name, the root not counted.
-func LabelCount(name []byte) int {
+func LabelCount[N ~string | ~[]byte](name N) int {
 	n := 0
 	for range Labels(name) {
 		n++
@@ -119,28 +119,42 @@ func AppendText(dst, name []byte) []byte {
 // ErrName is wrapped by the errors about malformed names.
 var ErrName = errors.New("malformed name")
 
-// CheckName reports whether n is exactly one uncompressed wire name of at most MaxNameLen bytes.
-func CheckName(n []byte) error {
-	if len(n) == 0 || len(n) > MaxNameLen {
-		return fmt.Errorf("%w: %d bytes", ErrName, len(n))
-	}
-	for off := 0; ; {
-		l := int(n[off])
-		if l == 0 {
-			if off != len(n)-1 {
-				return fmt.Errorf("%w: bytes after the root label at offset %d", ErrName, off)
-			}
-			return nil
-		}
-		if l > 63 {
-			return fmt.Errorf("%w: label length %d at offset %d", ErrName, l, off)
+// NameLen returns the length of the uncompressed wire name at the start of b (which may go on
+// after it), or -1 when there is none: a compression pointer or other label type, a label running
+// past the end, or more than MaxNameLen bytes.
+func NameLen(b []byte) int {
+	for off := 0; off < len(b) && off < MaxNameLen; {
+		l := int(b[off])
+		switch {
+		case l == 0:
+			return off + 1
+		case l > 63:
+			return -1
 		}
 		off += l + 1
-		if off >= len(n) {
-			return fmt.Errorf("%w: no root label", ErrName)
-		}
 	}
+	return -1
 }
+
+// CheckName reports whether n is exactly one uncompressed wire name of at most MaxNameLen bytes.
+func CheckName(n []byte) error {
+	switch l := NameLen(n); {
+	case l < 0:
+		return fmt.Errorf("%w: % x", ErrName, n)
+	case l != len(n):
+		return fmt.Errorf("%w: %d bytes after the root label", ErrName, len(n)-l)
+	}
+	return nil
+}
+
+// Errors of SkipName. They carry no offset, so that skipping a name allocates nothing even when it
+// fails: the caller knows where it was.
+var (
+	ErrNamePastEnd = fmt.Errorf("%w: runs past the end", ErrName)
+	ErrNamePointer = fmt.Errorf("%w: compression pointer outside the message", ErrName)
+	ErrNameLabel   = fmt.Errorf("%w: reserved label type", ErrName)
+	ErrNameLong    = fmt.Errorf("%w: longer than %d bytes", ErrName, MaxNameLen)
+)
 
 // SkipName returns the offset just past the possibly compressed name at off in msg. A pointer ends
 // the name in place: none is followed; it must only point inside msg. The name must hold at most
@@ -148,7 +162,7 @@ func CheckName(n []byte) error {
 func SkipName(msg []byte, off int) (int, error) {
 	for n := 0; n <= MaxNameLen; {
 		if off >= len(msg) {
-			return 0, fmt.Errorf("%w: offset %d: runs past the end", ErrName, off)
+			return 0, ErrNamePastEnd
 		}
 		l := int(msg[off])
 		switch {
@@ -156,16 +170,16 @@ func SkipName(msg []byte, off int) (int, error) {
 			return off + 1, nil
 		case l&0xC0 == 0xC0:
 			if off+2 > len(msg) || int(binary.BigEndian.Uint16(msg[off:])&0x3FFF) >= len(msg) {
-				return 0, fmt.Errorf("%w: offset %d: bad compression pointer", ErrName, off)
+				return 0, ErrNamePointer
 			}
 			return off + 2, nil
 		case l&0xC0 != 0:
-			return 0, fmt.Errorf("%w: offset %d: label type 0x%02x", ErrName, off, l&0xC0)
+			return 0, ErrNameLabel
 		}
 		n += l + 1
 		off += l + 1
 	}
-	return 0, fmt.Errorf("%w: offset %d: longer than %d bytes", ErrName, off, MaxNameLen)
+	return 0, ErrNameLong
 }
 
 // ReadName appends the name at off in msg to dst, decompressed, case as written, and returns it with
