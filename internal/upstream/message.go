@@ -36,23 +36,12 @@ func nameToWire(name string) ([]byte, error) {
 	if strings.ContainsRune(name, '\\') {
 		return nil, fmt.Errorf("%w: name %q: escapes are not supported", ErrBadQuery, name)
 	}
-	name = strings.TrimSuffix(name, ".")
-	out := make([]byte, 0, len(name)+2)
-	if name != "" {
-		for label := range strings.SplitSeq(name, ".") {
-			if label == "" {
-				return nil, fmt.Errorf("%w: name %q: empty label", ErrBadQuery, name)
-			}
-			if len(label) > 63 {
-				return nil, fmt.Errorf("%w: name %q: label %q longer than 63 bytes", ErrBadQuery, name, label)
-			}
-			out = append(out, byte(len(label)))
-			out = append(out, label...)
-		}
+	if !strings.HasSuffix(name, ".") {
+		name += "."
 	}
-	out = append(out, 0)
-	if len(out) > maxNameLen {
-		return nil, fmt.Errorf("%w: name %q: longer than 255 bytes", ErrBadQuery, name)
+	out, err := wire.AppendName(make([]byte, 0, len(name)+1), name)
+	if err != nil {
+		return nil, fmt.Errorf("%w: %w", ErrBadQuery, err)
 	}
 	return out, nil
 }

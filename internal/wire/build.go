@@ -429,10 +429,13 @@ func AppendName(dst []byte, name string) ([]byte, error) {
 			if name[i] != '.' {
 				continue
 			}
-			l := i - labelStart
-			if l == 0 || l > 63 {
-				return dst[:start], fmt.Errorf("name %q has a label of %d bytes", name, l)
+			switch l := i - labelStart; {
+			case l == 0:
+				return dst[:start], fmt.Errorf("name %q has an empty label", name)
+			case l > 63:
+				return dst[:start], fmt.Errorf("name %q has a label longer than 63 bytes (%d)", name, l)
 			}
+			l := i - labelStart
 			dst = append(dst, byte(l))
 			dst = append(dst, name[labelStart:i]...)
 			labelStart = i + 1
