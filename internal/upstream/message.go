@@ -36,11 +36,18 @@ func nameToWire(name string) ([]byte, error) {
 	if strings.ContainsRune(name, '\\') {
 		return nil, fmt.Errorf("%w: name %q: escapes are not supported", ErrBadQuery, name)
 	}
-	if !strings.HasSuffix(name, ".") {
-		name += "."
+	fq := name
+	if !strings.HasSuffix(fq, ".") {
+		fq += "."
 	}
-	out, err := wire.AppendName(make([]byte, 0, len(name)+1), name)
+	out, err := wire.AppendName(make([]byte, 0, len(fq)+1), fq)
 	if err != nil {
+		// Name the name as given, and say what is wrong with it.
+		for _, why := range []error{wire.ErrEmptyLabel, wire.ErrLongLabel, wire.ErrLongName} {
+			if errors.Is(err, why) {
+				return nil, fmt.Errorf("%w: name %q: %w", ErrBadQuery, strings.TrimSuffix(name, "."), why)
+			}
+		}
 		return nil, fmt.Errorf("%w: %w", ErrBadQuery, err)
 	}
 	return out, nil

@@ -416,6 +416,13 @@ func (b *Builder) appendPointer(t target) {
 	b.t.Tail = binary.BigEndian.AppendUint16(b.t.Tail, 0xC000|ptr)
 }
 
+// Errors of AppendName, wrapped with the name.
+var (
+	ErrEmptyLabel = errors.New("empty label")
+	ErrLongLabel  = errors.New("label longer than 63 bytes")
+	ErrLongName   = errors.New("longer than 255 bytes")
+)
+
 // AppendName appends the wire form of a presentation-form, fully qualified name. Escapes are not
 // interpreted (the zone parser rejects them).
 func AppendName(dst []byte, name string) ([]byte, error) {
@@ -431,9 +438,9 @@ func AppendName(dst []byte, name string) ([]byte, error) {
 			}
 			switch l := i - labelStart; {
 			case l == 0:
-				return dst[:start], fmt.Errorf("name %q has an empty label", name)
+				return dst[:start], fmt.Errorf("name %q: %w", name, ErrEmptyLabel)
 			case l > 63:
-				return dst[:start], fmt.Errorf("name %q has a label longer than 63 bytes (%d)", name, l)
+				return dst[:start], fmt.Errorf("name %q: %w (%d)", name, ErrLongLabel, l)
 			}
 			l := i - labelStart
 			dst = append(dst, byte(l))
@@ -443,7 +450,7 @@ func AppendName(dst []byte, name string) ([]byte, error) {
 	}
 	dst = append(dst, 0)
 	if len(dst)-start > 255 {
-		return dst[:start], fmt.Errorf("name %q is longer than 255 bytes", name)
+		return dst[:start], fmt.Errorf("name %q: %w", name, ErrLongName)
 	}
 	return dst, nil
 }
