@@ -161,8 +161,9 @@ type entry struct {
 	rcode         uint8
 	// data is the lower-case question name followed by the answer's sections: the Tail of a
 	// wire.Template built for exactly this name (so without Fixups), which render puts together
-	// with ttls, cuts, whole and mustFit. The template is not kept whole because its other fields
-	// would make every entry 48 bytes larger (a bigger allocation class).
+	// with ttls, cuts, whole and mustFit. The template is not kept whole: its other fields, and a
+	// separate name, would put every entry two allocation classes higher (176 to 240 bytes), for
+	// about 10 ns a hit spends putting it together.
 	data     []byte
 	ttls     []wire.TTL
 	cuts     []wire.Cut
