@@ -84,11 +84,11 @@ func (s *Set) Unavailable(name []byte) bool {
 
 // under says whether an unavailable origin is the closest served zone of name.
 func (s *Set) under(name []byte) bool {
-	for off := 0; off < len(name); off += int(name[off]) + 1 {
+	for off := range wire.Suffixes(name) {
 		if s.unavailable[string(name[off:])] {
 			return true
 		}
-		if s.zones[string(name[off:])] != nil || name[off] == 0 {
+		if s.zones[string(name[off:])] != nil {
 			return false
 		}
 	}
@@ -97,12 +97,9 @@ func (s *Set) under(name []byte) bool {
 
 // closestZone returns the deepest served zone at or above the wire name.
 func (s *Set) closestZone(name []byte) *zone.Zone {
-	for off := 0; off < len(name); off += int(name[off]) + 1 {
+	for off := range wire.Suffixes(name) {
 		if z := s.zones[string(name[off:])]; z != nil {
 			return z
-		}
-		if name[off] == 0 {
-			break
 		}
 	}
 	return nil
@@ -166,7 +163,7 @@ func (o Outcome) Delegation() (cut string, servers []NameServer) {
 	var buf [256]byte
 	for _, rr := range o.cut.RRset(dns.TypeNS) {
 		ns := NameServer{Name: strings.ToLower(rr.(*dns.NS).Ns)}
-		if key, err := wire.AppendName(buf[:0], ns.Name); err == nil && inZone(key, z.Key) {
+		if key, err := wire.AppendName(buf[:0], ns.Name); err == nil && wire.Within(key, z.Key) {
 			if n := z.Nodes[string(key)]; n != nil {
 				for _, a := range n.RRset(dns.TypeA) {
 					ns.Addrs = append(ns.Addrs, a.(*dns.A).A.Addr)
@@ -209,12 +206,12 @@ func (s *Set) Lookup(req *query.Request) (*wire.Template, Outcome) {
 			s.atNode(r, n, qname, qtype, nil)
 		}), o)
 	}
-	for off := int(qname[0]) + 1; off < len(qname); off += int(qname[off]) + 1 {
+	for off := range wire.Suffixes(qname) {
+		if off == 0 {
+			continue // the name itself is not there
+		}
 		ce := s.names[string(qname[off:])]
 		if ce == nil {
-			if qname[off] == 0 {
-				break
-			}
 			continue
 		}
 		if ce.Cut != nil {

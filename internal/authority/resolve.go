@@ -114,7 +114,7 @@ func (s *Set) followCNAME(r *result, from *zone.Node, target string, qtype uint1
 		return
 	}
 	z := from.Zone
-	if !inZone(key, z.Key) {
+	if !wire.Within(key, z.Key) {
 		r.open = wire.NameString(key) // the client's resolver follows names outside this zone itself
 		return
 	}
@@ -229,7 +229,7 @@ func (s *Set) addresses(r *result, z *zone.Zone, rrs []dns.RR) {
 			continue
 		}
 		key, err := wire.AppendName(buf[:0], strings.ToLower(name))
-		if err != nil || !inZone(key, z.Key) {
+		if err != nil || !wire.Within(key, z.Key) {
 			continue
 		}
 		n := z.Nodes[string(key)]
@@ -275,24 +275,10 @@ func (s *Set) soaAuthority(r *result, z *zone.Zone) {
 
 // closestEncloser returns the deepest existing node of z at or above key; key is inside z.
 func closestEncloser(z *zone.Zone, key []byte) *zone.Node {
-	for off := 0; off < len(key); off += int(key[off]) + 1 {
+	for off := range wire.Suffixes(key) {
 		if n := z.Nodes[string(key[off:])]; n != nil {
 			return n
 		}
 	}
 	return z.Apex
-}
-
-// inZone says whether the wire name is at or below the zone origin (both lower-case wire form).
-func inZone(name []byte, origin string) bool {
-	if len(name) < len(origin) || string(name[len(name)-len(origin):]) != origin {
-		return false
-	}
-	// The match must start at a label boundary.
-	for off := 0; off < len(name); off += int(name[off]) + 1 {
-		if off == len(name)-len(origin) {
-			return true
-		}
-	}
-	return false
 }

@@ -1,6 +1,7 @@
 package cache
 
 import (
+	"bytes"
 	"encoding/binary"
 	"errors"
 	"fmt"
@@ -15,6 +16,7 @@ import (
 	"codeberg.org/miekg/dns"
 
 	"warden/internal/query"
+	"warden/internal/wire"
 )
 
 // clock is a fake Config.Now that tests move by hand.
@@ -205,7 +207,7 @@ func TestRoundTrip(t *testing.T) {
 			if got, want := section(m.Extra), norm(t, u.extra); !slices.Equal(got, want) {
 				t.Errorf("additional\n got %q\nwant %q", got, want)
 			}
-			if m.UDPSize != UDPPayload {
+			if m.UDPSize != DefaultUDPPayload {
 				t.Errorf("OPT payload %d", m.UDPSize)
 			}
 		})
@@ -475,7 +477,9 @@ func TestTruncation(t *testing.T) {
 		{ask{name: "t.test.", qtype: dns.TypeTXT}, true, 0, 0, false},
 		{ask{name: "t.test.", qtype: dns.TypeTXT, edns: true}, false, 20, 0, true},
 		{ask{name: "t.test.", qtype: dns.TypeTXT, tcp: true}, false, 20, 0, false},
-		{ask{name: "g.test.", qtype: dns.TypeA}, false, 1, 0, false}, // additional dropped silently
+		// Additional RRsets that do not fit are dropped silently, one by one (RFC 2181 §9), as
+		// an authoritative answer's are: 12 of the 30 fit in 512 bytes.
+		{ask{name: "g.test.", qtype: dns.TypeA}, false, 1, 12, false},
 		{ask{name: "g.test.", qtype: dns.TypeA, edns: true}, false, 1, 30, true},
 	}
 	for _, tt := range tests {
@@ -499,6 +503,69 @@ func TestTruncation(t *testing.T) {
 		}
 		if m.Truncated != tt.tc || len(m.Answer) != tt.an || extra != tt.extra || (m.UDPSize != 0) != tt.wantOPT {
 			t.Fatalf("%+v: tc=%v an=%d extra=%d udp=%d", tt.ask, m.Truncated, len(m.Answer), extra, m.UDPSize)
+		}
+	}
+}
+
+// TestLimits: a hit is rendered with the server's limits, as an authoritative answer is: the OPT
+// record advertises the configured payload, and a response too large for it is cut exactly where
+// a template of the same records is cut.
+func TestLimits(t *testing.T) {
+	var big, glue []string
+	for i := range 40 {
+		big = append(big, fmt.Sprintf(`t.test. 300 IN TXT "%060d"`, i))
+	}
+	for i := range 120 {
+		glue = append(glue, fmt.Sprintf("ns%d.other.test. 300 IN AAAA 2001:db8::%d", i, i))
+	}
+	answers := []upstream{
+		{qname: "t.test.", qtype: dns.TypeTXT, answer: big},
+		{qname: "g.test.", qtype: dns.TypeA, answer: []string{"g.test. 300 IN A 192.0.2.1"}, extra: glue},
+	}
+	for _, payload := range []uint16{512, 1232, 4096} {
+		limits := wire.Limits{UDPPayload: payload}
+		c := newCache(Config{Limits: limits}, newClock())
+		for _, u := range answers {
+			put(t, c, u, RankAnswer)
+			// The same records as a template, rendered as the zones' answers are.
+			var low [wire.MaxNameLen]byte
+			name, err := wire.AppendName(low[:0], u.qname)
+			if err != nil {
+				t.Fatal(err)
+			}
+			b := wire.NewBuilder(name, len(name))
+			b.SetRA()
+			for _, s := range []struct {
+				s     wire.Section
+				lines []string
+			}{{wire.Answer, u.answer}, {wire.Additional, u.extra}} {
+				if err := b.AddSection(s.s, rrs(t, s.lines)); err != nil {
+					t.Fatal(err)
+				}
+			}
+			tmpl := b.Template()
+			for _, a := range []ask{{name: u.qname, qtype: u.qtype}, {name: u.qname, qtype: u.qtype, edns: true}, {name: u.qname, qtype: u.qtype, tcp: true}} {
+				req := request(t, a)
+				req.UDPSize = 4096 // the client offers more than the server
+				got, st := c.Get(req, make([]byte, 0, 65535))
+				if st != Hit {
+					t.Fatalf("payload %d, %+v: status %s", payload, a, st)
+				}
+				want := limits.Render(make([]byte, 0, 65535), req, tmpl)
+				if !bytes.Equal(got, want) {
+					t.Errorf("payload %d, %+v: cached answer\n% x\nwant, as a template renders it,\n% x", payload, a, got, want)
+				}
+				m := &dns.Msg{Data: got}
+				if err := m.Unpack(); err != nil {
+					t.Fatal(err)
+				}
+				if a.edns && m.UDPSize != payload {
+					t.Errorf("payload %d, %+v: OPT advertises %d", payload, a, m.UDPSize)
+				}
+				if max := limits.MaxSize(req); len(got) > max {
+					t.Errorf("payload %d, %+v: %d bytes, limit %d", payload, a, len(got), max)
+				}
+			}
 		}
 	}
 }

@@ -6,6 +6,8 @@ import (
 	"fmt"
 
 	"codeberg.org/miekg/dns"
+
+	"warden/internal/wire"
 )
 
 // ErrUncacheable wraps the reasons a well-formed response is still not stored: an rcode other than
@@ -31,7 +33,6 @@ const (
 	rcodeNXDomain = 3
 
 	headerLen = 12
-	maxName   = 255
 )
 
 // field is one piece of rdata whose layout the cache must know to re-pack names.
@@ -89,28 +90,15 @@ var layouts = map[uint16][]field{
 	107: {fFixed2, fPlain},                            // LP
 }
 
-// ttlField is where one record's TTL sits in the stored sections. orig is the record's own TTL for
-// additional records, whose lifetime does not bound the entry's; answerTTL marks the others, which
-// always show the entry's remaining lifetime.
-type ttlField struct {
-	pos  uint16
-	orig uint32
-}
-
-const answerTTL = ^uint32(0)
-
 // packed is a validated upstream response, re-packed for storage.
 type packed struct {
 	name          []byte // lower-case question name
 	qtype, qclass uint16
 	do            bool
 	rcode         uint8
+	ttl           uint32 // lifetime before the cache's clamps (negative: RFC 2308 §5 rule)
 	negative      bool
-	ttl           uint32 // min TTL of answer and authority (negative: RFC 2308 §5 rule), unclamped
-	tail          []byte // answer, authority and additional sections
-	ttls          []ttlField
-	an, ns, ar    uint16
-	mustEnd       uint16 // end of the answer and authority sections in tail
+	t             wire.Template // its slices are the builder's
 }
 
 // record is one resource record as read from the upstream message.
@@ -122,8 +110,8 @@ type record struct {
 	rdOff, rdEnd int
 }
 
-// parse validates msg strictly and re-packs it. Errors name what is wrong and its byte offset.
-func parse(msg []byte) (*packed, error) {
+// parse validates msg strictly and re-packs it with b. Errors name what is wrong and its byte offset.
+func parse(msg []byte, b *wire.Builder) (*packed, error) {
 	if len(msg) < headerLen {
 		return nil, fmt.Errorf("message of %d bytes is shorter than the header", len(msg))
 	}
@@ -141,16 +129,16 @@ func parse(msg []byte) (*packed, error) {
 	if qd != 1 {
 		return nil, fmt.Errorf("offset 4: %d questions, want 1", qd)
 	}
-	var nameBuf [maxName]byte
+	var nameBuf [wire.MaxNameLen]byte
 	off := headerLen
-	qname, off, err := readName(msg, off, nameBuf[:0], false)
+	qname, off, err := wire.ReadName(msg, off, nameBuf[:0], false)
 	if err != nil {
 		return nil, fmt.Errorf("question: %w", err)
 	}
 	if off+4 > len(msg) {
 		return nil, fmt.Errorf("offset %d: question type and class cut short", off)
 	}
-	p := &packed{name: lowerName(qname)}
+	p := &packed{name: wire.Lower(make([]byte, 0, len(qname)), qname)}
 	p.qtype = binary.BigEndian.Uint16(msg[off:])
 	p.qclass = binary.BigEndian.Uint16(msg[off+2:])
 	off += 4
@@ -170,7 +158,7 @@ func parse(msg []byte) (*packed, error) {
 			return nil, fmt.Errorf("offset %d: record %d of %d missing", off, i+1, an+ns+ar)
 		}
 		var owner []byte
-		owner, off, err = readName(msg, off, nil, true)
+		owner, off, err = wire.ReadName(msg, off, nil, true)
 		if err != nil {
 			return nil, fmt.Errorf("record %d owner: %w", i+1, err)
 		}
@@ -237,122 +225,108 @@ func parse(msg []byte) (*packed, error) {
 	if flags&0x0200 != 0 {
 		return nil, fmt.Errorf("%w: truncated (TC=1)", ErrUncacheable)
 	}
-	switch p.qtype {
-	case typeOPT, typeTSIG, typeIXFR, typeAXFR, typeMAILA, typeMAILB, typeANY:
+	if meta(p.qtype) {
 		return nil, fmt.Errorf("%w: meta query type %d", ErrUncacheable, p.qtype)
 	}
 	p.rcode = uint8(rcode)
 
-	return p.finish(msg, recs, an, ns)
+	return p.finish(msg, recs, an, ns, b)
+}
+
+// meta says whether qtype asks for something other than an RRset: no answer to it is cached.
+func meta(qtype uint16) bool {
+	switch qtype {
+	case typeOPT, typeTSIG, typeIXFR, typeAXFR, typeMAILA, typeMAILB, typeANY:
+		return true
+	}
+	return false
 }
 
 // finish computes the lifetime and re-packs the records. an and ns are the header counts; OPT and
 // TSIG records, dropped from recs, can only have been in the additional section.
-func (p *packed) finish(msg []byte, recs []record, an, ns int) (*packed, error) {
+func (p *packed) finish(msg []byte, recs []record, an, ns int, b *wire.Builder) (*packed, error) {
 	p.negative = p.rcode == rcodeNXDomain || an == 0
-	minTTL := uint64(1) << 32
-	sawSOA := false
+	life := newLifetime(p.negative)
 	for i, r := range recs[:min(an+ns, len(recs))] {
-		ttl := r.ttl
-		if ttl > 1<<31-1 {
-			ttl = 0 // RFC 2181 §8: a TTL with the top bit set means zero
+		var minimum uint32
+		if r.typ == typeSOA {
+			minimum = binary.BigEndian.Uint32(msg[r.rdEnd-4:])
 		}
-		if p.negative && i >= an && r.typ == typeSOA {
-			sawSOA = true
-			// RFC 2308 §5: a negative answer lives min(SOA TTL, SOA MINIMUM).
-			minimum := binary.BigEndian.Uint32(msg[r.rdEnd-4:])
-			ttl = min(ttl, minimum)
-		}
-		minTTL = min(minTTL, uint64(ttl))
+		life.add(i >= an, r.typ, r.ttl, minimum)
 	}
-	if p.negative && !sawSOA {
-		// RFC 2308 §5: without an SOA there is no bound on how long the denial holds. A referral
-		// or a lame reply lands here too; neither answers the question.
-		return nil, fmt.Errorf("%w: no answer and no SOA in the authority section", ErrUncacheable)
+	var err error
+	if p.ttl, err = life.result(); err != nil {
+		return nil, err
 	}
-	if minTTL == 1<<32 {
-		minTTL = 0
-	}
-	p.ttl = uint32(minTTL)
 
-	pk := newPacker(p.name)
+	b.ResetStored(p.name)
+	b.SetRcode(p.rcode, false)
+	b.SetRA()
 	for i, r := range recs {
-		switch {
-		case i < an:
-			p.an++
-		case i < an+ns:
-			p.ns++
-		default:
-			if p.ar == 0 {
-				p.mustEnd = uint16(len(pk.tail))
-			}
-			pk.additional = true
-			p.ar++
+		s := wire.Additional
+		if i < an {
+			s = wire.Answer
+		} else if i < an+ns {
+			s = wire.Authority
 		}
-		orig := answerTTL
-		if pk.additional {
-			orig = r.ttl
-			if orig > 1<<31-1 {
-				orig = 0 // RFC 2181 §8
-			}
+		if err := b.AddWire(s, r.owner, r.typ, r.class, r.ttl); err != nil {
+			return nil, fmt.Errorf("record %d at offset %d: %w", i+1, r.off, err)
 		}
-		if err := pk.record(msg, &r, orig); err != nil {
+		if layout, ok := layouts[r.typ]; ok {
+			if _, err := walkRdata(msg, &r, layout, func(f field, data []byte) {
+				switch f {
+				case fName:
+					b.RdataName(data, true)
+				case fPlain:
+					b.RdataName(data, false)
+				default:
+					b.RdataBytes(data)
+				}
+			}); err != nil {
+				return nil, fmt.Errorf("record %d at offset %d: %w", i+1, r.off, err)
+			}
+		} else {
+			b.RdataBytes(msg[r.rdOff:r.rdEnd])
+		}
+		if err := b.EndRecord(); err != nil {
 			return nil, fmt.Errorf("record %d at offset %d: %w", i+1, r.off, err)
 		}
 	}
-	if p.ar == 0 {
-		p.mustEnd = uint16(len(pk.tail))
-	}
-	p.tail, p.ttls = pk.tail, pk.ttls
+	p.t = b.Finish()
 	return p, nil
 }
 
-// readName reads a name at off into dst and returns it with the offset just past it. Pointers must
-// point backwards (which rules out loops); the question name may not use them at all.
-func readName(msg []byte, off int, dst []byte, pointers bool) ([]byte, int, error) {
-	next := -1
-	start := off
-	for {
-		if off >= len(msg) {
-			return nil, 0, fmt.Errorf("offset %d: name runs past the end", off)
-		}
-		l := int(msg[off])
-		switch {
-		case l&0xC0 == 0xC0:
-			if !pointers {
-				return nil, 0, fmt.Errorf("offset %d: compression pointer in the question", off)
-			}
-			if off+2 > len(msg) {
-				return nil, 0, fmt.Errorf("offset %d: compression pointer cut short", off)
-			}
-			target := int(binary.BigEndian.Uint16(msg[off:]) & 0x3FFF)
-			if target >= start {
-				return nil, 0, fmt.Errorf("offset %d: compression pointer to %d does not point backwards", off, target)
-			}
-			if next < 0 {
-				next = off + 2
-			}
-			off, start = target, target
-			continue
-		case l&0xC0 != 0:
-			return nil, 0, fmt.Errorf("offset %d: label type 0x%02x", off, l&0xC0)
-		}
-		if len(dst)+l+1 > maxName {
-			return nil, 0, fmt.Errorf("offset %d: name longer than %d bytes", off, maxName)
-		}
-		if off+1+l > len(msg) {
-			return nil, 0, fmt.Errorf("offset %d: label runs past the end", off)
-		}
-		dst = append(dst, msg[off:off+1+l]...)
-		off += 1 + l
-		if l == 0 {
-			break
-		}
+// lifetime computes how long an answer lives from its answer and authority records: the smallest
+// TTL, and for a negative answer (NXDOMAIN, NODATA) the SOA's min(TTL, MINIMUM) (RFC 2308 §5).
+type lifetime struct {
+	negative, sawSOA bool
+	min              uint64
+}
+
+func newLifetime(negative bool) lifetime { return lifetime{negative: negative, min: 1 << 32} }
+
+// add counts one record; minimum is the MINIMUM field of an SOA record.
+func (l *lifetime) add(authority bool, typ uint16, ttl, minimum uint32) {
+	if ttl > 1<<31-1 {
+		ttl = 0 // RFC 2181 §8: a TTL with the top bit set means zero
 	}
-	if next < 0 {
-		next = off
+	if l.negative && authority && typ == typeSOA {
+		l.sawSOA = true
+		ttl = min(ttl, minimum)
 	}
-	return dst, next, nil
+	l.min = min(l.min, uint64(ttl))
+}
+
+func (l *lifetime) result() (uint32, error) {
+	if l.negative && !l.sawSOA {
+		// RFC 2308 §5: without an SOA there is no bound on how long the denial holds. A referral
+		// or a lame reply lands here too; neither answers the question.
+		return 0, fmt.Errorf("%w: no answer and no SOA in the authority section", ErrUncacheable)
+	}
+	if l.min == 1<<32 {
+		return 0, nil
+	}
+	return uint32(l.min), nil
 }
 
 // checkRdata checks the rdata of the types whose layout the cache relies on.
@@ -381,12 +355,12 @@ func checkRdata(msg []byte, r *record) error {
 // walkRdata steps through rdata by layout; emit, when not nil, receives each field.
 func walkRdata(msg []byte, r *record, layout []field, emit func(f field, data []byte)) (int, error) {
 	off := r.rdOff
-	var buf [maxName]byte
+	var buf [wire.MaxNameLen]byte
 	for _, f := range layout {
 		var size int
 		switch f {
 		case fName, fPlain:
-			name, next, err := readName(msg[:r.rdEnd], off, buf[:0], true)
+			name, next, err := wire.ReadName(msg[:r.rdEnd], off, buf[:0], true)
 			if err != nil {
 				return 0, fmt.Errorf("rdata name: %w", err)
 			}
@@ -421,7 +395,7 @@ func walkRdata(msg []byte, r *record, layout []field, emit func(f field, data []
 			size = 4 + int(msg[off]) + int(binary.BigEndian.Uint16(msg[off+2:]))
 		case fNames:
 			for off < r.rdEnd {
-				name, next, err := readName(msg[:r.rdEnd], off, buf[:0], true)
+				name, next, err := wire.ReadName(msg[:r.rdEnd], off, buf[:0], true)
 				if err != nil {
 					return 0, fmt.Errorf("rdata name: %w", err)
 				}
@@ -444,103 +418,4 @@ func walkRdata(msg []byte, r *record, layout []field, emit func(f field, data []
 		return 0, fmt.Errorf("offset %d: %d bytes of rdata left over", off, r.rdEnd-off)
 	}
 	return off, nil
-}
-
-func lowerName(name []byte) []byte {
-	out := make([]byte, len(name))
-	for i, c := range name {
-		if c >= 'A' && c <= 'Z' {
-			c += 'a' - 'A'
-		}
-		out[i] = c
-	}
-	return out
-}
-
-// packer writes records for a stored entry. The question in front of the stored sections is always
-// the entry's own name (a hit needs the same name, only its letter case may differ), so the question
-// has a fixed length and pointers into it or into the sections are plain message offsets; no
-// relocation is needed on a hit, unlike wire.Template, which serves many names.
-type packer struct {
-	qend       int
-	tail       []byte
-	ttls       []ttlField
-	dict       map[string]uint16 // lower-case wire suffix -> message offset of its first copy
-	additional bool
-}
-
-func newPacker(qname []byte) *packer {
-	pk := &packer{qend: headerLen + len(qname) + 4, dict: make(map[string]uint16, 8)}
-	for off := 0; off < len(qname) && qname[off] != 0; off += int(qname[off]) + 1 {
-		pk.dict[string(qname[off:])] = uint16(headerLen + off)
-	}
-	return pk
-}
-
-func (pk *packer) record(msg []byte, r *record, orig uint32) error {
-	pk.name(r.owner, true)
-	var fixed [8]byte
-	binary.BigEndian.PutUint16(fixed[0:], r.typ)
-	binary.BigEndian.PutUint16(fixed[2:], r.class)
-	binary.BigEndian.PutUint32(fixed[4:], r.ttl)
-	if len(pk.tail)+4 > 0xFFFF {
-		return errors.New("sections exceed the DNS message size")
-	}
-	pk.ttls = append(pk.ttls, ttlField{pos: uint16(len(pk.tail) + 4), orig: orig})
-	pk.tail = append(pk.tail, fixed[:]...)
-	lenAt := len(pk.tail)
-	pk.tail = append(pk.tail, 0, 0)
-	if layout, ok := layouts[r.typ]; ok {
-		if _, err := walkRdata(msg, r, layout, func(f field, data []byte) {
-			switch f {
-			case fName:
-				pk.name(data, true)
-			case fPlain:
-				pk.name(data, false)
-			default:
-				pk.tail = append(pk.tail, data...)
-			}
-		}); err != nil {
-			return err
-		}
-	} else {
-		pk.tail = append(pk.tail, msg[r.rdOff:r.rdEnd]...)
-	}
-	rdlen := len(pk.tail) - lenAt - 2
-	if rdlen > 0xFFFF || pk.qend+len(pk.tail) > 0xFFFF {
-		return errors.New("sections exceed the DNS message size")
-	}
-	binary.BigEndian.PutUint16(pk.tail[lenAt:], uint16(rdlen))
-	return nil
-}
-
-// name writes a wire name (decompressed, case as received), compressed when compress is set. Names in
-// the additional section are never pointer targets, so a hit may drop that section whole.
-func (pk *packer) name(name []byte, compress bool) {
-	var low [maxName]byte
-	lower := low[:len(name)]
-	for i, c := range name {
-		if c >= 'A' && c <= 'Z' {
-			c += 'a' - 'A'
-		}
-		lower[i] = c
-	}
-	for off := 0; off < len(name); off += int(name[off]) + 1 {
-		if name[off] == 0 {
-			pk.tail = append(pk.tail, 0)
-			return
-		}
-		if compress {
-			if at, ok := pk.dict[string(lower[off:])]; ok {
-				pk.tail = binary.BigEndian.AppendUint16(pk.tail, 0xC000|at)
-				return
-			}
-		}
-		if at := pk.qend + len(pk.tail); !pk.additional && at < 0x3FFF {
-			if _, seen := pk.dict[string(lower[off:])]; !seen {
-				pk.dict[string(lower[off:])] = uint16(at)
-			}
-		}
-		pk.tail = append(pk.tail, name[off:off+int(name[off])+1]...)
-	}
 }

@@ -14,6 +14,7 @@ import (
 	"warden/internal/pipeline"
 	"warden/internal/resolver"
 	"warden/internal/upstream"
+	"warden/internal/wire"
 )
 
 // NewRecursor builds the resolution stage when the configuration asks for recursion, nil otherwise.
@@ -72,10 +73,12 @@ func NewRecursor(cfg *config.Config, log *slog.Logger) (*pipeline.Recursor, erro
 		Timeout:        rc.Timeout,
 		MaxConcurrent:  rc.MaxConcurrent,
 		UDPPayload:     uint16(cfg.Limits.UDPPayload),
-		Cache:          cache.New(cache.Config{MaxBytes: rc.CacheBytes, MinTTL: rc.MinTTL, MaxTTL: rc.MaxTTL, StaleTTL: staleTTL(rc.StaleTTL)}),
-		Forwards:       fwds,
-		Local:          local,
-		LocalExcept:    except,
+		// Hits are rendered with the limits of every other answer.
+		Cache: cache.New(cache.Config{MaxBytes: rc.CacheBytes, MinTTL: rc.MinTTL, MaxTTL: rc.MaxTTL, StaleTTL: staleTTL(rc.StaleTTL),
+			Limits: wire.Limits{UDPPayload: uint16(cfg.Limits.UDPPayload)}}),
+		Forwards:    fwds,
+		Local:       local,
+		LocalExcept: except,
 	}), nil
 }
 

@@ -23,6 +23,8 @@ import (
 	"time"
 
 	"codeberg.org/miekg/dns"
+
+	"warden/internal/wire"
 )
 
 // Timeout bounds one exchange. Loopback servers answer in well under a millisecond; the bound only
@@ -619,7 +621,7 @@ func walkOPT(msg []byte) optInfo {
 	}
 	off := 12
 	for range counts[0] {
-		next, err := skipName(msg, off)
+		next, err := wire.SkipName(msg, off)
 		if err != nil || next+4 > len(msg) {
 			info.err = "question section"
 			return info
@@ -628,7 +630,7 @@ func walkOPT(msg []byte) optInfo {
 	}
 	for sec := 1; sec <= 3; sec++ {
 		for range counts[sec] {
-			nameEnd, err := skipName(msg, off)
+			nameEnd, err := wire.SkipName(msg, off)
 			if err != nil || nameEnd+10 > len(msg) {
 				info.err = fmt.Sprintf("record header in section %d", sec)
 				return info
@@ -654,30 +656,6 @@ func walkOPT(msg []byte) optInfo {
 		}
 	}
 	return info
-}
-
-// skipName returns the offset just past the name at off (a compression pointer ends a name).
-func skipName(msg []byte, off int) (int, error) {
-	for range 128 { // a name has at most 127 labels
-		if off >= len(msg) {
-			return 0, errors.New("name runs past the end")
-		}
-		c := int(msg[off])
-		switch {
-		case c == 0:
-			return off + 1, nil
-		case c&0xC0 == 0xC0:
-			if off+2 > len(msg) {
-				return 0, errors.New("pointer runs past the end")
-			}
-			return off + 2, nil
-		case c&0xC0 != 0:
-			return 0, errors.New("reserved label type")
-		default:
-			off += 1 + c
-		}
-	}
-	return 0, errors.New("name too long")
 }
 
 // Result is one query's outcome against two servers.

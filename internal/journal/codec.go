@@ -74,31 +74,10 @@ func decodeHeader(b []byte) (int, string, error) {
 		return 0, "", &headerError{int64(end), "header checksum mismatch"}
 	}
 	name := b[len(magic)+2 : end]
-	if !validName(name) {
+	if wire.NameLen(name) != len(name) {
 		return 0, "", &headerError{int64(len(magic) + 2), "origin is not a domain name"}
 	}
 	return end + 4, strings.ToLower(wire.NameString(name)), nil
-}
-
-// validName says whether b is exactly one uncompressed wire name.
-func validName(b []byte) bool {
-	n, ok := nameLen(b)
-	return ok && n == len(b)
-}
-
-// nameLen returns the length of the uncompressed wire name at the start of b.
-func nameLen(b []byte) (int, bool) {
-	for off := 0; off < len(b) && off < 255; {
-		l := int(b[off])
-		switch {
-		case l == 0:
-			return off + 1, true
-		case l > 63: // a compression pointer or an unknown label type
-			return 0, false
-		}
-		off += l + 1
-	}
-	return 0, false
 }
 
 // encodeEntry returns d as one entry, header included.
@@ -230,8 +209,8 @@ func (r *recordReader) soa(serial uint32) (*dns.SOA, error) {
 func (r *recordReader) next() (dns.RR, error) {
 	start := r.off
 	rest := r.buf[start:]
-	n, ok := nameLen(rest)
-	if !ok {
+	n := wire.NameLen(rest)
+	if n < 0 {
 		return nil, fmt.Errorf("payload byte %d: bad owner name", start)
 	}
 	if len(rest) < n+10 {

@@ -217,46 +217,12 @@ func rateKey(msg []byte, client netip.Addr, names *[2][query.MaxNameLen]byte) (r
 // readName copies the name at off in msg, lower case and uncompressed, into dst; it returns its
 // length and the offset past the name where it stands.
 func readName(msg []byte, off int, dst *[query.MaxNameLen]byte) (n, next int, ok bool) {
-	next = -1
-	for hops := 0; hops < 64; hops++ {
-		if off >= len(msg) {
-			return 0, 0, false
-		}
-		l := int(msg[off])
-		switch {
-		case l&0xC0 == 0xC0:
-			if off+2 > len(msg) {
-				return 0, 0, false
-			}
-			if next < 0 {
-				next = off + 2
-			}
-			off = int(binary.BigEndian.Uint16(msg[off:]) & 0x3FFF)
-			continue
-		case l&0xC0 != 0:
-			return 0, 0, false
-		}
-		if n+l+1 > len(dst) || off+1+l > len(msg) {
-			return 0, 0, false
-		}
-		dst[n] = byte(l)
-		for i := 1; i <= l; i++ {
-			c := msg[off+i]
-			if c >= 'A' && c <= 'Z' {
-				c += 'a' - 'A'
-			}
-			dst[n+i] = c
-		}
-		n += l + 1
-		off += l + 1
-		if l == 0 {
-			if next < 0 {
-				next = off
-			}
-			return n, next, true
-		}
+	name, next, err := wire.ReadName(msg, off, dst[:0], true)
+	if err != nil {
+		return 0, 0, false
 	}
-	return 0, 0, false
+	wire.Lower(name[:0], name) // in place
+	return len(name), next, true
 }
 
 // skipRecord returns the offset past the record at off.
@@ -267,22 +233,6 @@ func skipRecord(msg []byte, off int) (int, bool) {
 	}
 	end := off + 10 + int(binary.BigEndian.Uint16(msg[off+8:]))
 	return end, end <= len(msg)
-}
-
-func skipName(msg []byte, off int) (int, bool) {
-	for off < len(msg) {
-		l := int(msg[off])
-		switch {
-		case l == 0:
-			return off + 1, true
-		case l&0xC0 == 0xC0:
-			return off + 2, off+2 <= len(msg)
-		case l&0xC0 != 0:
-			return 0, false
-		}
-		off += l + 1
-	}
-	return 0, false
 }
 
 func questionEnd(msg []byte) (int, bool) {
@@ -358,4 +308,9 @@ func (r *guardedReplier) Reply(msg []byte) {
 	if msg = finish(r.snap, &r.st, msg, time.Now()); len(msg) > 0 {
 		r.inner.Reply(msg)
 	}
+}
+
+func skipName(msg []byte, off int) (int, bool) {
+	next, err := wire.SkipName(msg, off)
+	return next, err == nil
 }

@@ -25,20 +25,9 @@ import (
 // nothing is allocated.
 func policyQuery(req *query.Request, buf *[256]byte) policy.Query {
 	name := req.Lower()
-	n := 0
-	for off := 0; off < len(name) && name[off] != 0; off += int(name[off]) + 1 {
-		l := int(name[off])
-		if off+1+l > len(name) || n+l+1 > len(buf) {
-			break
-		}
-		n += copy(buf[n:], name[off+1:off+1+l])
-		buf[n] = '.'
-		n++
-	}
-	s := "."
-	if n > 0 {
-		s = unsafe.String(&buf[0], n)
-	}
+	// A name of at most 255 bytes has at most 254 characters: buf is never outgrown.
+	text := wire.AppendText(buf[:0], name)
+	s := unsafe.String(&text[0], len(text))
 	return policy.Query{
 		Client: req.Client.Addr().Unmap(),
 		Name:   s,

@@ -51,7 +51,8 @@ type RecursorConfig struct {
 	Timeout        time.Duration
 	MaxConcurrent  int
 	UDPPayload     uint16
-	// Cache holds answers already resolved; nil makes one of cache.DefaultMaxBytes.
+	// Cache holds answers already resolved; nil makes one of cache.DefaultMaxBytes. Its
+	// Config.Limits should carry the same UDPPayload, as hits are rendered with them.
 	Cache *cache.Cache
 	// Forwards send the questions under a zone to other resolvers; the longest zone wins.
 	Forwards []Forward
@@ -68,7 +69,7 @@ func NewRecursor(c RecursorConfig) *Recursor {
 		c.UDPPayload = 1232
 	}
 	if c.Cache == nil {
-		c.Cache = cache.New(cache.Config{})
+		c.Cache = cache.New(cache.Config{Limits: wire.Limits{UDPPayload: c.UDPPayload}})
 	}
 	fwd := newForwardZones(c.Forwards)
 	return &Recursor{
@@ -255,11 +256,11 @@ func (r *Recursor) answer(req *query.Request, res resolver.Result, out []byte) [
 		}
 		return r.render(req, res, out)
 	}
-	// The cached form is the whole answer, as TCP would carry it; each client then gets what fits.
-	whole := *req
-	whole.Transport = query.TCP
-	full := r.render(&whole, res, make([]byte, 0, recursionReplyBytes))
-	if err := r.cache.Put(full, cache.RankAuthAnswer); err == nil {
+	// The entry is built from the records themselves; each client then gets what fits, rendered
+	// from it as every later hit is.
+	a := cache.Answer{Name: req.Lower(), Type: req.QType, Class: req.QClass, DO: req.DO,
+		Rcode: res.Rcode, Answer: res.Answer, Ns: res.Ns}
+	if err := r.cache.PutAnswer(a, cache.RankAuthAnswer); err == nil {
 		if hit, st := r.cache.Get(req, out); st.Found() {
 			return hit
 		}
@@ -286,7 +287,8 @@ func (r *Recursor) renderRcode(out []byte, req *query.Request, rcode uint16, ede
 	return out
 }
 
-// renderSections renders an answer of the given sections, RA set.
+// renderSections renders an answer of the given sections, RA set, through the same routine and
+// limits as every other answer; a truncated one loses additional RRsets whole.
 func (r *Recursor) renderSections(req *query.Request, rcode uint16, answer, ns, extra []dns.RR, out []byte) []byte {
 	return r.renderAnswer(req, rcode, false, answer, ns, extra, out)
 }
@@ -301,10 +303,8 @@ func (r *Recursor) renderAnswer(req *query.Request, rcode uint16, aa bool, answe
 		s   wire.Section
 		rrs []dns.RR
 	}{{wire.Answer, answer}, {wire.Authority, ns}, {wire.Additional, extra}} {
-		for _, rr := range set.rrs {
-			if err := b.Add(set.s, []dns.RR{rr}, nil); err != nil {
-				return r.renderRcode(out, req, rcodeServFail, wire.NoEDE)
-			}
+		if err := b.AddSection(set.s, set.rrs); err != nil {
+			return r.renderRcode(out, req, rcodeServFail, wire.NoEDE)
 		}
 	}
 	return r.limits.Render(out, req, b.Template())

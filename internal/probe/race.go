@@ -10,6 +10,8 @@ import (
 	"time"
 
 	"codeberg.org/miekg/dns"
+
+	"warden/internal/wire"
 )
 
 // maxStrays bounds how many datagrams from the wrong address or for another query one probe reads
@@ -124,12 +126,12 @@ func matches(msg, sent []byte, qend int) bool {
 
 // questionEnd returns the offset after the single question of a packed query.
 func questionEnd(b []byte) (int, error) {
-	off := 12
-	for off < len(b) && b[off] != 0 {
-		off += int(b[off]) + 1
+	if len(b) < 12 {
+		return 0, errors.New("packed query has no header")
 	}
-	if off+5 > len(b) {
+	n := wire.NameLen(b[12:])
+	if n < 0 || 12+n+4 > len(b) {
 		return 0, errors.New("packed query has no complete question")
 	}
-	return off + 5, nil
+	return 12 + n + 4, nil
 }

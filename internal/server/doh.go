@@ -18,6 +18,7 @@ import (
 	"time"
 
 	"warden/internal/query"
+	"warden/internal/wire"
 )
 
 // DNS over HTTPS (RFC 8484): a query is one HTTP request, GET with the message in the dns
@@ -286,23 +287,6 @@ func minTTL(msg []byte) (uint32, bool) {
 	return least, seen
 }
 
-// skipName steps over a name at off, compressed or not.
-func skipName(msg []byte, off int) (int, bool) {
-	for off < len(msg) {
-		l := int(msg[off])
-		switch {
-		case l == 0:
-			return off + 1, true
-		case l&0xC0 == 0xC0:
-			return off + 2, off+2 <= len(msg)
-		case l&0xC0 != 0:
-			return 0, false
-		}
-		off += l + 1
-	}
-	return 0, false
-}
-
 // limitListener closes, as soon as they are accepted, the connections beyond the caps in total and
 // per client; the others count until closed.
 type limitListener struct {
@@ -337,4 +321,10 @@ type limitedConn struct {
 func (c *limitedConn) Close() error {
 	c.once.Do(c.release)
 	return c.Conn.Close()
+}
+
+// skipName steps over a name at off, compressed or not.
+func skipName(msg []byte, off int) (int, bool) {
+	next, err := wire.SkipName(msg, off)
+	return next, err == nil
 }

@@ -75,7 +75,7 @@ func NewWriter(req *Request, send func(msg []byte) error) *Writer {
 		// The TSIG record: owner, type/class/TTL/rdlength, algorithm, 16 bytes of fixed fields.
 		w.max -= len(req.Key.Name) + 2 + 10 + len(req.Key.Algorithm) + 2 + 16 + tsigMACRoom
 	}
-	if err := checkWireName(req.Question.Name); err != nil {
+	if err := wire.CheckName(req.Question.Name); err != nil {
 		w.err = fmt.Errorf("transfer response: question: %w", err)
 		req.Question.Name = []byte{0}
 	}
@@ -354,26 +354,6 @@ func (w *Writer) appendName(name string, compress bool) error {
 	return nil
 }
 
-// checkWireName checks that name is one uncompressed wire-form name and nothing more.
-func checkWireName(name []byte) error {
-	if len(name) == 0 || len(name) > 255 {
-		return fmt.Errorf("name of %d bytes", len(name))
-	}
-	off := 0
-	for name[off] != 0 {
-		if name[off]&0xC0 != 0 {
-			return fmt.Errorf("bad label length 0x%02x at byte %d", name[off], off)
-		}
-		if off += int(name[off]) + 1; off >= len(name) {
-			return errors.New("name does not end in the root label")
-		}
-	}
-	if off != len(name)-1 {
-		return fmt.Errorf("%d bytes after the name", len(name)-1-off)
-	}
-	return nil
-}
-
 // compressor finds earlier copies of name suffixes in the message being built. It keys message
 // offsets by a hash of the lower-case suffix and confirms every hit against the bytes in the
 // message, so a hash collision costs a missed pointer, never a wrong one; keeping only numbers in
@@ -398,7 +378,10 @@ func (c *compressor) write(buf, name []byte) []byte {
 	var offs [maxLabels]int
 	var hs [maxLabels]uint64
 	n := 0
-	for off := 0; off < len(name) && name[off] != 0 && n < maxLabels; off += int(name[off]) + 1 {
+	for off := range wire.Labels(name) {
+		if n == maxLabels {
+			break
+		}
 		offs[n] = off
 		n++
 	}

@@ -145,10 +145,10 @@ func writePrior(h hash.Hash, prior []byte) {
 func writeVariables(h hash.Hash, rec Record, timersOnly bool) {
 	var b []byte
 	if !timersOnly {
-		b, _ = appendWireName(b, rec.KeyName)
+		b, _ = appendName(b, rec.KeyName)
 		b = binary.BigEndian.AppendUint16(b, ClassANY)
 		b = binary.BigEndian.AppendUint32(b, 0)
-		b, _ = appendWireName(b, rec.Algorithm)
+		b, _ = appendName(b, rec.Algorithm)
 	}
 	b = appendUint48(b, rec.TimeSigned)
 	b = binary.BigEndian.AppendUint16(b, rec.Fudge)

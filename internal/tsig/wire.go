@@ -5,6 +5,8 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+
+	"warden/internal/wire"
 )
 
 // TypeTSIG and ClassANY are the record type and class of a TSIG record (RFC 8945 §4.2).
@@ -43,7 +45,7 @@ func findTSIG(msg []byte) (int, Record, error) {
 	off := headerLen
 	var err error
 	for i := range qd {
-		if off, err = skipName(msg, off); err != nil {
+		if off, err = wire.SkipName(msg, off); err != nil {
 			return 0, Record{}, fmt.Errorf("question %d: %w", i+1, err)
 		}
 		if off += 4; off > len(msg) {
@@ -53,7 +55,7 @@ func findTSIG(msg []byte) (int, Record, error) {
 	last, lastType := -1, uint16(0)
 	for i := range rrs {
 		start := off
-		if off, err = skipName(msg, off); err != nil {
+		if off, err = wire.SkipName(msg, off); err != nil {
 			return 0, Record{}, fmt.Errorf("record %d: %w", i+1, err)
 		}
 		if off+10 > len(msg) {
@@ -127,86 +129,12 @@ func parseTSIG(msg []byte, off int) (Record, error) {
 	return rec, nil
 }
 
-// maxPointers bounds the compression pointers followed in one name, so a loop of pointers ends.
-const maxPointers = 64
-
-// skipName returns the offset after the name at off, which may end in a compression pointer.
-func skipName(msg []byte, off int) (int, error) {
-	for n := 0; ; n++ {
-		if off >= len(msg) {
-			return 0, fmt.Errorf("name runs past the end at byte %d", off)
-		}
-		c := int(msg[off])
-		switch {
-		case c == 0:
-			return off + 1, nil
-		case c&0xC0 == 0xC0:
-			if off+2 > len(msg) {
-				return 0, fmt.Errorf("pointer runs past the end at byte %d", off)
-			}
-			return off + 2, nil
-		case c&0xC0 != 0:
-			return 0, fmt.Errorf("bad label type 0x%02x at byte %d", c, off)
-		}
-		if n > 127 {
-			return 0, fmt.Errorf("name at byte %d has too many labels", off)
-		}
-		off += c + 1
-	}
-}
-
-// readName reads the name at off, following compression pointers, as lower-case presentation
-// form, and returns the offset after it.
-func readName(msg []byte, off int) (string, int, error) {
-	var b strings.Builder
-	next, ptrs, wireLen := -1, 0, 0
-	for {
-		if off >= len(msg) {
-			return "", 0, fmt.Errorf("name runs past the end at byte %d", off)
-		}
-		c := int(msg[off])
-		switch {
-		case c == 0:
-			if next < 0 {
-				next = off + 1
-			}
-			if b.Len() == 0 {
-				return ".", next, nil
-			}
-			return b.String(), next, nil
-		case c&0xC0 == 0xC0:
-			if off+2 > len(msg) {
-				return "", 0, fmt.Errorf("pointer runs past the end at byte %d", off)
-			}
-			if ptrs++; ptrs > maxPointers {
-				return "", 0, fmt.Errorf("too many compression pointers at byte %d", off)
-			}
-			if next < 0 {
-				next = off + 2
-			}
-			off = int(binary.BigEndian.Uint16(msg[off:]) & 0x3FFF)
-			continue
-		case c&0xC0 != 0:
-			return "", 0, fmt.Errorf("bad label type 0x%02x at byte %d", c, off)
-		}
-		if off+1+c > len(msg) {
-			return "", 0, fmt.Errorf("label runs past the end at byte %d", off)
-		}
-		if wireLen += c + 1; wireLen > 254 {
-			return "", 0, fmt.Errorf("name at byte %d is longer than 255 bytes", off)
-		}
-		b.WriteString(strings.ToLower(string(msg[off+1 : off+1+c])))
-		b.WriteByte('.')
-		off += c + 1
-	}
-}
-
 // appendTSIG appends rec as the record ending the message and counts it in ARCOUNT. Names are
 // written uncompressed in canonical (lower-case) form, as RFC 8945 §4.2 asks.
 func appendTSIG(msg []byte, rec Record) ([]byte, error) {
 	out := make([]byte, len(msg), len(msg)+len(rec.KeyName)+len(rec.Algorithm)+30+len(rec.MAC)+len(rec.Other))
 	copy(out, msg)
-	out, err := appendWireName(out, rec.KeyName)
+	out, err := appendName(out, rec.KeyName)
 	if err != nil {
 		return nil, err
 	}
@@ -215,7 +143,7 @@ func appendTSIG(msg []byte, rec Record) ([]byte, error) {
 	out = binary.BigEndian.AppendUint32(out, 0)
 	lenAt := len(out)
 	out = append(out, 0, 0)
-	if out, err = appendWireName(out, rec.Algorithm); err != nil {
+	if out, err = appendName(out, rec.Algorithm); err != nil {
 		return nil, err
 	}
 	out = appendUint48(out, rec.TimeSigned)
@@ -235,27 +163,6 @@ func appendTSIG(msg []byte, rec Record) ([]byte, error) {
 	return out, nil
 }
 
-// appendWireName appends a lower-case presentation name in uncompressed wire form.
-func appendWireName(dst []byte, name string) ([]byte, error) {
-	name = fqdn(name)
-	if name == "." {
-		return append(dst, 0), nil
-	}
-	start := len(dst)
-	for label := range strings.SplitSeq(strings.TrimSuffix(name, "."), ".") {
-		if len(label) == 0 || len(label) > 63 {
-			return dst[:start], fmt.Errorf("name %q has a label of %d bytes", name, len(label))
-		}
-		dst = append(dst, byte(len(label)))
-		dst = append(dst, label...)
-	}
-	dst = append(dst, 0)
-	if len(dst)-start > 255 {
-		return dst[:start], fmt.Errorf("name %q is longer than 255 bytes", name)
-	}
-	return dst, nil
-}
-
 func appendUint48(b []byte, v uint64) []byte {
 	return append(b, byte(v>>40), byte(v>>32), byte(v>>24), byte(v>>16), byte(v>>8), byte(v))
 }
@@ -269,3 +176,17 @@ func strip(msg []byte, tsigAt int, origID uint16) []byte {
 	binary.BigEndian.PutUint16(out[10:], binary.BigEndian.Uint16(out[10:])-1)
 	return out
 }
+
+// readName reads the name at off, following compression pointers (backwards only), as lower-case
+// presentation form, and returns the offset after it.
+func readName(msg []byte, off int) (string, int, error) {
+	var buf [wire.MaxNameLen]byte
+	name, next, err := wire.ReadName(msg, off, buf[:0], true)
+	if err != nil {
+		return "", 0, err
+	}
+	return strings.ToLower(wire.NameString(name)), next, nil
+}
+
+// appendName appends a lower-case presentation name in uncompressed wire form.
+func appendName(dst []byte, name string) ([]byte, error) { return wire.AppendName(dst, fqdn(name)) }

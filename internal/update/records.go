@@ -6,6 +6,8 @@ import (
 
 	"codeberg.org/miekg/dns"
 	"codeberg.org/miekg/dns/rdata"
+
+	"warden/internal/wire"
 )
 
 // record is one prerequisite or update record with what the parsed form loses: whether RDLENGTH
@@ -101,26 +103,6 @@ func readFacts(d []byte, off int, rrs []dns.RR) ([]wireFact, int, bool) {
 	return facts, off, true
 }
 
-// skipName returns the offset after the (possibly compressed) name at off, or -1.
-func skipName(d []byte, off int) int {
-	for off < len(d) {
-		l := int(d[off])
-		switch {
-		case l == 0:
-			return off + 1
-		case l&0xC0 == 0xC0:
-			if off+2 > len(d) {
-				return -1
-			}
-			return off + 2
-		case l&0xC0 != 0:
-			return -1
-		}
-		off += 1 + l
-	}
-	return -1
-}
-
 // zeroRdata says whether rr's RDATA fields all hold their zero values.
 func zeroRdata(rr dns.RR) bool {
 	t := rrType(rr)
@@ -145,4 +127,13 @@ func normalise(r record, name string) dns.RR {
 		u.RRType = r.typ
 	}
 	return c
+}
+
+// skipName returns the offset after the (possibly compressed) name at off, or -1.
+func skipName(d []byte, off int) int {
+	next, err := wire.SkipName(d, off)
+	if err != nil {
+		return -1
+	}
+	return next
 }

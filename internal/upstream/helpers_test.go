@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"warden/internal/dnstest"
+	"warden/internal/wire"
 
 	"codeberg.org/miekg/dns"
 )
@@ -25,8 +26,8 @@ func answerA(q []byte) []byte {
 	if len(q) < headerLen || binary.BigEndian.Uint16(q[4:]) != 1 {
 		return nil
 	}
-	end, ok := skipName(q, headerLen)
-	if !ok || end+4 > len(q) {
+	end, err := wire.SkipName(q, headerLen)
+	if err != nil || end+4 > len(q) {
 		return nil
 	}
 	end += 4

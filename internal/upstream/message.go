@@ -9,6 +9,7 @@ import (
 	"strings"
 
 	"warden/internal/query"
+	"warden/internal/wire"
 )
 
 const (
@@ -35,48 +36,21 @@ func nameToWire(name string) ([]byte, error) {
 	if strings.ContainsRune(name, '\\') {
 		return nil, fmt.Errorf("%w: name %q: escapes are not supported", ErrBadQuery, name)
 	}
-	name = strings.TrimSuffix(name, ".")
-	out := make([]byte, 0, len(name)+2)
-	if name != "" {
-		for label := range strings.SplitSeq(name, ".") {
-			if label == "" {
-				return nil, fmt.Errorf("%w: name %q: empty label", ErrBadQuery, name)
-			}
-			if len(label) > 63 {
-				return nil, fmt.Errorf("%w: name %q: label %q longer than 63 bytes", ErrBadQuery, name, label)
-			}
-			out = append(out, byte(len(label)))
-			out = append(out, label...)
-		}
+	fq := name
+	if !strings.HasSuffix(fq, ".") {
+		fq += "."
 	}
-	out = append(out, 0)
-	if len(out) > maxNameLen {
-		return nil, fmt.Errorf("%w: name %q: longer than 255 bytes", ErrBadQuery, name)
+	out, err := wire.AppendName(make([]byte, 0, len(fq)+1), fq)
+	if err != nil {
+		// Name the name as given, and say what is wrong with it.
+		for _, why := range []error{wire.ErrEmptyLabel, wire.ErrLongLabel, wire.ErrLongName} {
+			if errors.Is(err, why) {
+				return nil, fmt.Errorf("%w: name %q: %w", ErrBadQuery, strings.TrimSuffix(name, "."), why)
+			}
+		}
+		return nil, fmt.Errorf("%w: %w", ErrBadQuery, err)
 	}
 	return out, nil
-}
-
-// checkName verifies that n is one uncompressed wire name and nothing else.
-func checkName(n []byte) error {
-	if len(n) == 0 || len(n) > maxNameLen {
-		return fmt.Errorf("%w: name of %d bytes", ErrBadQuery, len(n))
-	}
-	for off := 0; ; {
-		l := int(n[off])
-		if l == 0 {
-			if off != len(n)-1 {
-				return fmt.Errorf("%w: bytes after the root label at offset %d", ErrBadQuery, off)
-			}
-			return nil
-		}
-		if l > 63 {
-			return fmt.Errorf("%w: label length %d at offset %d", ErrBadQuery, l, off)
-		}
-		off += l + 1
-		if off >= len(n) {
-			return fmt.Errorf("%w: name has no root label", ErrBadQuery)
-		}
-	}
 }
 
 // outgoing is a packed query and what its reply must echo.
@@ -92,8 +66,8 @@ func (q *Query) pack(id uint16, mix bool) (outgoing, error) {
 	if q == nil {
 		return outgoing{}, fmt.Errorf("%w: nil query", ErrBadQuery)
 	}
-	if err := checkName(q.Name); err != nil {
-		return outgoing{}, err
+	if err := wire.CheckName(q.Name); err != nil {
+		return outgoing{}, fmt.Errorf("%w: %w", ErrBadQuery, err)
 	}
 	class := q.Class
 	if class == 0 {
@@ -142,9 +116,8 @@ func (q *Query) pack(id uint16, mix bool) (outgoing, error) {
 func randomCase(n []byte) {
 	var bits [(maxNameLen + 7) / 8]byte
 	rand.Read(bits[:(len(n)+7)/8])
-	for off := 0; off < len(n) && n[off] != 0; off += int(n[off]) + 1 {
-		end := min(off+1+int(n[off]), len(n))
-		for i := off + 1; i < end; i++ {
+	for off := range wire.Labels(n) {
+		for i := off + 1; i < off+1+int(n[off]); i++ {
 			c := n[i] | 0x20
 			if c < 'a' || c > 'z' {
 				continue
@@ -216,8 +189,8 @@ func scanRecords(b []byte, off int, r *Reply) error {
 	ns := int(binary.BigEndian.Uint16(b[8:]))
 	ar := int(binary.BigEndian.Uint16(b[10:]))
 	for i := range an + ns + ar {
-		next, ok := skipName(b, off)
-		if !ok || next+10 > len(b) {
+		next, err := wire.SkipName(b, off)
+		if err != nil || next+10 > len(b) {
 			return errMalformed
 		}
 		rtype := binary.BigEndian.Uint16(b[next:])
@@ -239,30 +212,4 @@ func scanRecords(b []byte, off int, r *Reply) error {
 		off = end
 	}
 	return nil
-}
-
-// skipName returns the offset after the (possibly compressed) name at off. A pointer ends the
-// name in place, so no pointer is followed and loops are impossible; where it points is checked
-// only to be inside the message.
-func skipName(b []byte, off int) (int, bool) {
-	for n := 0; n <= maxNameLen; {
-		if off >= len(b) {
-			return 0, false
-		}
-		l := int(b[off])
-		switch {
-		case l == 0:
-			return off + 1, true
-		case l&0xc0 == 0xc0:
-			if off+2 > len(b) || int(binary.BigEndian.Uint16(b[off:])&0x3fff) >= len(b) {
-				return 0, false
-			}
-			return off + 2, true
-		case l&0xc0 != 0:
-			return 0, false // 0x40 and 0x80 label types are obsolete or unassigned
-		}
-		n += l + 1
-		off += l + 1
-	}
-	return 0, false
 }

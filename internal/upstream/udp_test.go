@@ -11,6 +11,8 @@ import (
 	"time"
 
 	"codeberg.org/miekg/dns"
+
+	"warden/internal/wire"
 )
 
 // TestUDP0x20 captures the query names a server receives: they carry mixed case, the same letters,
@@ -84,7 +86,7 @@ func TestUDPSpoofed(t *testing.T) {
 		}
 		wrongID := bytes.Clone(good)
 		wrongID[1]++
-		end, _ := skipName(good, headerLen)
+		end, _ := wire.SkipName(good, headerLen)
 		wrongType := bytes.Clone(good)
 		wrongType[end+1]++
 		notResponse := bytes.Clone(good)

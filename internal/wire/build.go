@@ -2,7 +2,9 @@ package wire
 
 import (
 	"encoding/binary"
+	"errors"
 	"fmt"
+	"strings"
 
 	"codeberg.org/miekg/dns"
 )
@@ -29,7 +31,25 @@ type Builder struct {
 	// section is where records are being written; names in the additional section are not
 	// compression targets, so that the renderer may drop any of its RRsets.
 	section Section
+	// exact: the template serves only names of len(qname) bytes, so no Fixups are kept.
+	exact bool
+	// ttls: the TTL field of every record is listed in Template.TTLs.
+	ttls bool
+	// lenAt is where the RDLENGTH of the record being written sits in Tail.
+	lenAt int
+	// open: records were added since the last Cut; set holds the owner (lower case), type and
+	// class of the last one, to tell where an RRset added record by record ends.
+	open bool
+	set  struct {
+		owner      [maxName]byte
+		n          int
+		typ, class uint16
+		section    Section
+	}
 }
+
+// maxName is the longest wire name (RFC 1035 §2.3.4).
+const maxName = 255
 
 type target struct {
 	fromEnd uint16 // WholeName, or > 0: suffix of the question name of this many bytes
@@ -42,13 +62,27 @@ type target struct {
 // exactly one name.
 func NewBuilder(qname []byte, shared int) *Builder {
 	b := &Builder{qname: qname, dict: make(map[string]target, 8)}
-	b.t.QNameLen = len(qname)
-	b.dict[string(qname)] = target{fromEnd: WholeName}
-	for off := 0; off < len(qname) && qname[off] != 0; off += int(qname[off]) + 1 {
-		if n := len(qname) - off; n <= shared && n > 1 {
-			b.dict[string(qname[off:])] = target{fromEnd: uint16(n)}
+	b.t.QNameLen = uint16(len(qname))
+	b.addQuestion(shared)
+	return b
+}
+
+// addQuestion makes the question name, and its last shared bytes, compression targets.
+func (b *Builder) addQuestion(shared int) {
+	b.dict[string(b.qname)] = target{fromEnd: WholeName}
+	for off := range Suffixes(b.qname) {
+		if n := len(b.qname) - off; n <= shared && n > 1 {
+			b.dict[string(b.qname[off:])] = target{fromEnd: uint16(n)}
 		}
 	}
+}
+
+// NewStoredBuilder starts the template of a stored answer to exactly the lower-case wire name
+// qname (whatever its letter case), as the cache keeps it: no Fixups, since it is rendered only
+// behind that name, and the TTL of every record listed in Template.TTLs for RenderAged.
+func NewStoredBuilder(qname []byte) *Builder {
+	b := NewBuilder(qname, len(qname))
+	b.exact, b.ttls = true, true
 	return b
 }
 
@@ -65,65 +99,178 @@ func (b *Builder) SetGlueTC() { b.t.GlueTC = true }
 // filled in order. owner, when not nil, replaces each record's owner name (lower-case wire form);
 // pass the question name for records synthesised from a wildcard.
 func (b *Builder) Add(s Section, rrs []dns.RR, owner []byte) error {
+	if err := b.enter(s); err != nil {
+		return err
+	}
+	b.endSet()
+	for _, rr := range rrs {
+		if err := b.addRR(rr, owner); err != nil {
+			return err
+		}
+	}
+	return b.endSet()
+}
+
+// AddSection appends records to a section, each run of records of the same owner, type and class
+// as one RRset.
+func (b *Builder) AddSection(s Section, rrs []dns.RR) error {
+	for i := 0; i < len(rrs); {
+		j := i + 1
+		for j < len(rrs) && sameSet(rrs[i], rrs[j]) {
+			j++
+		}
+		if err := b.Add(s, rrs[i:j], nil); err != nil {
+			return err
+		}
+		i = j
+	}
+	return nil
+}
+
+func sameSet(a, b dns.RR) bool {
+	ha, hb := a.Header(), b.Header()
+	return dns.RRToType(a) == dns.RRToType(b) && ha.Class == hb.Class && strings.EqualFold(ha.Name, hb.Name)
+}
+
+// enter moves the builder to section s; sections go in order.
+func (b *Builder) enter(s Section) error {
 	if s < b.last {
 		return fmt.Errorf("records for section %d after section %d", s, b.last)
 	}
 	b.last = s
 	b.section = s
-	for _, rr := range rrs {
-		if err := b.addRR(rr, owner); err != nil {
-			return err
-		}
-		switch s {
-		case Answer:
-			b.an++
-		case Authority:
-			b.ns++
-		default:
-			b.ar++
-		}
+	return nil
+}
+
+// endSet closes the RRset being written with a Cut.
+func (b *Builder) endSet() error {
+	if !b.open {
+		return nil
 	}
+	b.open = false
 	if len(b.t.Tail) > 0xFFFF {
 		return fmt.Errorf("answer of %d bytes exceeds the DNS message size", len(b.t.Tail))
 	}
 	b.t.Cuts = append(b.t.Cuts, Cut{End: uint16(len(b.t.Tail)), An: uint16(b.an), Ns: uint16(b.ns), Ar: uint16(b.ar)})
-	if s != Additional {
-		b.t.MustFit = len(b.t.Cuts)
+	if b.set.section != Additional {
+		b.t.MustFit = uint16(len(b.t.Cuts))
 	}
 	return nil
 }
 
 // Template returns the finished template.
 func (b *Builder) Template() *Template {
-	t := b.t
-	if len(t.Cuts) == 0 {
-		t.Cuts = []Cut{{}}
-	}
-	t.Whole = t.Cuts[len(t.Cuts)-1]
+	t := b.Finish()
 	return &t
+}
+
+// Finish returns the finished template. Its slices are the builder's until Reset.
+func (b *Builder) Finish() Template {
+	b.endSet()
+	t := b.t
+	if len(t.Cuts) > 0 {
+		t.Whole = t.Cuts[len(t.Cuts)-1]
+	}
+	if int(t.MustFit) == len(t.Cuts) {
+		t.Cuts = nil // Whole says all a truncated rendering needs
+	}
+	return t
+}
+
+// ResetStored makes b a NewStoredBuilder for qname again, keeping the memory it has grown. The
+// slices of a template it finished before are then reused: copy them first.
+func (b *Builder) ResetStored(qname []byte) {
+	clear(b.dict)
+	*b = Builder{
+		t:     Template{Tail: b.t.Tail[:0], Fixups: b.t.Fixups[:0], TTLs: b.t.TTLs[:0], Cuts: b.t.Cuts[:0], QNameLen: uint16(len(qname))},
+		qname: qname,
+		dict:  b.dict,
+		exact: true,
+		ttls:  true,
+	}
+	b.addQuestion(len(qname))
 }
 
 func (b *Builder) addRR(rr dns.RR, owner []byte) error {
 	h := rr.Header()
-	var err error
-	if owner != nil {
-		b.appendWireName(owner, owner)
-	} else if err = b.appendName(h.Name, true); err != nil {
-		return err
+	if owner == nil {
+		var buf [maxName]byte
+		w, err := AppendName(buf[:0], h.Name)
+		if err != nil {
+			return err
+		}
+		owner = w
 	}
-	typ := dns.RRToType(rr)
-	var fixed [8]byte
-	binary.BigEndian.PutUint16(fixed[0:], typ)
-	binary.BigEndian.PutUint16(fixed[2:], h.Class)
-	binary.BigEndian.PutUint32(fixed[4:], h.TTL)
-	b.t.Tail = append(b.t.Tail, fixed[:]...)
-	lenAt := len(b.t.Tail)
-	b.t.Tail = append(b.t.Tail, 0, 0)
-	if err = b.appendRdata(rr); err != nil {
+	b.startRecord(owner, dns.RRToType(rr), h.Class, h.TTL)
+	if err := b.appendRdata(rr); err != nil {
 		return fmt.Errorf("pack %s: %w", rr, err)
 	}
-	rdlen := len(b.t.Tail) - lenAt - 2
-	binary.BigEndian.PutUint16(b.t.Tail[lenAt:], uint16(rdlen))
+	return b.EndRecord()
+}
+
+// AddWire starts a record of section s read from a message: owner is its uncompressed wire name,
+// case as received. The rdata follows with RdataName and RdataBytes, then EndRecord. Records of the
+// same owner, type and class in a row form one RRset, which a truncated rendering keeps or drops
+// whole.
+func (b *Builder) AddWire(s Section, owner []byte, typ, class uint16, ttl uint32) error {
+	if err := b.enter(s); err != nil {
+		return err
+	}
+	if b.open && (b.set.section != s || b.set.typ != typ || b.set.class != class || !EqualFold(b.set.owner[:b.set.n], owner)) {
+		if err := b.endSet(); err != nil {
+			return err
+		}
+	}
+	b.startRecord(owner, typ, class, ttl)
+	return nil
+}
+
+// startRecord writes the owner, type, class and TTL of a record and leaves room for RDLENGTH.
+func (b *Builder) startRecord(owner []byte, typ, class uint16, ttl uint32) {
+	b.open = true
+	b.set.n = copy(b.set.owner[:], owner)
+	b.set.typ, b.set.class, b.set.section = typ, class, b.section
+	b.appendWireName(owner, true)
+	if b.ttls {
+		own := EntryTTL
+		if b.section == Additional {
+			own = ttl
+			if own > 1<<31-1 {
+				own = 0 // RFC 2181 §8: a TTL with the top bit set means zero
+			}
+		}
+		b.t.TTLs = append(b.t.TTLs, TTL{Pos: uint16(len(b.t.Tail) + 4), Own: own})
+	}
+	var fixed [10]byte
+	binary.BigEndian.PutUint16(fixed[0:], typ)
+	binary.BigEndian.PutUint16(fixed[2:], class)
+	binary.BigEndian.PutUint32(fixed[4:], ttl)
+	b.lenAt = len(b.t.Tail) + 8
+	b.t.Tail = append(b.t.Tail, fixed[:]...)
+}
+
+// RdataName appends a decompressed wire name to the rdata of the record being written,
+// compressed when compress is set (RFC 3597 §4 allows it for the types of RFC 1035 only).
+func (b *Builder) RdataName(name []byte, compress bool) { b.appendWireName(name, compress) }
+
+// RdataBytes appends p to the rdata of the record being written.
+func (b *Builder) RdataBytes(p []byte) { b.t.Tail = append(b.t.Tail, p...) }
+
+// EndRecord writes the RDLENGTH of the record being written.
+func (b *Builder) EndRecord() error {
+	rdlen := len(b.t.Tail) - b.lenAt - 2
+	if rdlen > 0xFFFF || 12+len(b.qname)+4+len(b.t.Tail) > 0xFFFF {
+		return errors.New("sections exceed the DNS message size")
+	}
+	binary.BigEndian.PutUint16(b.t.Tail[b.lenAt:], uint16(rdlen))
+	switch b.section {
+	case Answer:
+		b.an++
+	case Authority:
+		b.ns++
+	default:
+		b.ar++
+	}
 	return nil
 }
 
@@ -206,73 +353,75 @@ func Rdata(rr dns.RR) ([]byte, error) {
 	return m.Data[off:], nil
 }
 
-// appendPlainName writes a name uncompressed and records it whole as a compression target.
-func (b *Builder) appendPlainName(name string) error {
-	var buf [256]byte
-	w, err := AppendName(buf[:0], name)
-	if err != nil {
-		return err
-	}
-	var low [256]byte
-	key := string(Lower(low[:0], w))
-	if _, seen := b.dict[key]; !seen && b.section != Additional && b.pointable() {
-		b.dict[key] = target{tailOff: uint16(len(b.t.Tail))}
-	}
-	b.t.Tail = append(b.t.Tail, w...)
-	return nil
-}
+// appendPlainName writes a name uncompressed; it may still be a compression target.
+func (b *Builder) appendPlainName(name string) error { return b.appendName(name, false) }
 
 // pointable says whether the next byte written can still be a compression target (14-bit offsets).
 func (b *Builder) pointable() bool { return 12+len(b.qname)+4+len(b.t.Tail) < 0x3FFF }
 
 // appendName writes a presentation-form name, compressed when compress is set.
 func (b *Builder) appendName(name string, compress bool) error {
-	var buf [256]byte
+	var buf [maxName]byte
 	w, err := AppendName(buf[:0], name)
 	if err != nil {
 		return err
 	}
-	var low [256]byte
-	l := Lower(low[:0], w)
-	if !compress {
-		b.t.Tail = append(b.t.Tail, w...)
-		return nil
-	}
-	b.appendWireName(w, l)
+	b.appendWireName(w, compress)
 	return nil
 }
 
-// appendWireName writes name (wire form, case as given) compressed against the dictionary; lower is
-// the same name lower-cased.
-func (b *Builder) appendWireName(name, lower []byte) {
-	for off := 0; off < len(name); off += int(name[off]) + 1 {
+// appendWireName writes name (wire form, case as given), compressed against the dictionary when
+// compress is set. Outside the additional section its suffixes become compression targets.
+func (b *Builder) appendWireName(name []byte, compress bool) {
+	var low [maxName]byte
+	lower := Lower(low[:0], name)
+	for off := range Suffixes(name) {
 		if name[off] == 0 {
-			b.t.Tail = append(b.t.Tail, 0)
-			return
+			break
 		}
-		if t, ok := b.dict[string(lower[off:])]; ok {
-			pos := len(b.t.Tail)
-			var ptr uint16
-			switch {
-			case t.fromEnd == WholeName:
-				ptr = 12
-				b.t.Fixups = append(b.t.Fixups, Fixup{Pos: uint16(pos), FromEnd: WholeName})
-			case t.fromEnd > 0:
-				ptr = uint16(12 + len(b.qname) - int(t.fromEnd))
-				b.t.Fixups = append(b.t.Fixups, Fixup{Pos: uint16(pos), FromEnd: t.fromEnd})
-			default:
-				ptr = uint16(12+len(b.qname)+4) + t.tailOff
-				b.t.Fixups = append(b.t.Fixups, Fixup{Pos: uint16(pos), TailOff: t.tailOff})
+		key := lower[off:]
+		if compress {
+			if t, ok := b.dict[string(key)]; ok {
+				b.appendPointer(t)
+				return
 			}
-			b.t.Tail = binary.BigEndian.AppendUint16(b.t.Tail, 0xC000|ptr)
-			return
 		}
 		if b.section != Additional && b.pointable() {
-			b.dict[string(lower[off:])] = target{tailOff: uint16(len(b.t.Tail))}
+			if _, seen := b.dict[string(key)]; !seen {
+				b.dict[string(key)] = target{tailOff: uint16(len(b.t.Tail))}
+			}
 		}
-		b.t.Tail = append(b.t.Tail, name[off:off+int(name[off])+1]...)
+		b.t.Tail = append(b.t.Tail, name[off:off+1+int(name[off])]...)
 	}
+	b.t.Tail = append(b.t.Tail, 0)
 }
+
+// appendPointer writes a compression pointer to t, and its Fixup unless the template serves one
+// name length only.
+func (b *Builder) appendPointer(t target) {
+	pos := uint16(len(b.t.Tail))
+	var ptr uint16
+	f := Fixup{Pos: pos}
+	switch {
+	case t.fromEnd == WholeName:
+		ptr, f.FromEnd = 12, WholeName
+	case t.fromEnd > 0:
+		ptr, f.FromEnd = uint16(12+len(b.qname)-int(t.fromEnd)), t.fromEnd
+	default:
+		ptr, f.TailOff = uint16(12+len(b.qname)+4)+t.tailOff, t.tailOff
+	}
+	if !b.exact {
+		b.t.Fixups = append(b.t.Fixups, f)
+	}
+	b.t.Tail = binary.BigEndian.AppendUint16(b.t.Tail, 0xC000|ptr)
+}
+
+// Errors of AppendName, wrapped with the name.
+var (
+	ErrEmptyLabel = errors.New("empty label")
+	ErrLongLabel  = errors.New("label longer than 63 bytes")
+	ErrLongName   = errors.New("longer than 255 bytes")
+)
 
 // AppendName appends the wire form of a presentation-form, fully qualified name. Escapes are not
 // interpreted (the zone parser rejects them).
@@ -287,10 +436,13 @@ func AppendName(dst []byte, name string) ([]byte, error) {
 			if name[i] != '.' {
 				continue
 			}
-			l := i - labelStart
-			if l == 0 || l > 63 {
-				return dst[:start], fmt.Errorf("name %q has a label of %d bytes", name, l)
+			switch l := i - labelStart; {
+			case l == 0:
+				return dst[:start], fmt.Errorf("name %q: %w", name, ErrEmptyLabel)
+			case l > 63:
+				return dst[:start], fmt.Errorf("name %q: %w (%d)", name, ErrLongLabel, l)
 			}
+			l := i - labelStart
 			dst = append(dst, byte(l))
 			dst = append(dst, name[labelStart:i]...)
 			labelStart = i + 1
@@ -298,31 +450,7 @@ func AppendName(dst []byte, name string) ([]byte, error) {
 	}
 	dst = append(dst, 0)
 	if len(dst)-start > 255 {
-		return dst[:start], fmt.Errorf("name %q is longer than 255 bytes", name)
+		return dst[:start], fmt.Errorf("name %q: %w", name, ErrLongName)
 	}
 	return dst, nil
-}
-
-// Lower appends name lower-cased (ASCII only, as DNS compares names).
-func Lower(dst, name []byte) []byte {
-	for _, c := range name {
-		if c >= 'A' && c <= 'Z' {
-			c += 'a' - 'A'
-		}
-		dst = append(dst, c)
-	}
-	return dst
-}
-
-// NameString converts a wire-form name (no compression) to presentation form.
-func NameString(name []byte) string {
-	if len(name) <= 1 {
-		return "."
-	}
-	out := make([]byte, 0, len(name))
-	for off := 0; off < len(name) && name[off] != 0; off += int(name[off]) + 1 {
-		out = append(out, name[off+1:off+1+int(name[off])]...)
-		out = append(out, '.')
-	}
-	return string(out)
 }

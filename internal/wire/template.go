@@ -33,21 +33,28 @@ type Cut struct {
 
 // Template is a precomputed response without its header and question.
 type Template struct {
-	Rcode uint8 // RCODE (4 bits)
-	AA    bool
-	RA    bool // recursion available: set on answers a resolver gives
 	// Tail is the answer, authority and additional sections, packed for a question name of QNameLen
 	// bytes.
-	Tail     []byte
-	QNameLen int
-	Fixups   []Fixup
-	// Cuts lists every RRset boundary in order; the last one is the whole Tail.
+	Tail []byte
+	// Fixups are the pointers to move when the question name is not QNameLen bytes long; a
+	// template rendered only for names of that length (a cached answer) needs none.
+	Fixups []Fixup
+	// TTLs lists the TTL fields of a stored answer, in Tail order, for RenderAged; empty when
+	// the TTLs are rendered as they are.
+	TTLs []TTL
+	// Cuts lists every RRset boundary in order; the last one is the whole Tail. It is nil when
+	// there is no additional RRset: a truncated answer is then all or nothing, and Whole says
+	// where all ends.
 	Cuts []Cut
 	// Whole is the last Cut, kept here so that the usual case reads no other memory.
-	Whole Cut
+	Whole    Cut
+	QNameLen uint16
 	// MustFit counts the Cuts of the answer and authority sections. When one of them does not fit,
 	// the response is sent empty with TC=1, as Knot does: a partial answer could be taken as whole.
-	MustFit int
+	MustFit uint16
+	Rcode   uint8 // RCODE (4 bits)
+	AA      bool
+	RA      bool // recursion available: set on answers a resolver gives
 	// GlueTC: additional records are glue of a referral, so dropping one sets TC (RFC 9471 §3).
 	// Otherwise additional records that do not fit are dropped silently (RFC 2181 §9).
 	GlueTC bool
@@ -102,9 +109,37 @@ func cookieReserve(req *query.Request) int {
 	return query.CookieReserve
 }
 
+// TTL is the TTL field of one record in Template.Tail of a stored answer, whose TTLs count down.
+type TTL struct {
+	Pos uint16 // offset of the field in Tail
+	// Own is the record's own TTL for additional records, whose lifetime does not bound the
+	// answer's; EntryTTL marks answer and authority records, which show Age.TTL.
+	Own uint32
+}
+
+// EntryTTL is the TTL.Own of records that show the stored answer's remaining lifetime.
+const EntryTTL = ^uint32(0)
+
+// Age is how long a stored answer has been kept, for rendering its TTLs.
+type Age struct {
+	// TTL is what answer and authority records show: the answer's remaining lifetime.
+	TTL uint32
+	// Elapsed is the seconds since the answer was stored: an additional record shows its own TTL
+	// less Elapsed (not below 0), and never more than TTL.
+	Elapsed uint32
+}
+
 // Render writes the response to req built from t into out (whose capacity should be at least the
-// size limit) and returns it.
+// size limit) and returns it. The TTLs are those in t.Tail.
 func (l Limits) Render(out []byte, req *query.Request, t *Template) []byte {
+	return l.RenderAged(out, req, t, Age{})
+}
+
+// RenderAged is Render for a stored answer: the TTL fields listed in t.TTLs show age (a template
+// without TTLs renders as Render does). It is the one routine by which every answer, authoritative,
+// cached or synthesised by a policy, reaches the wire: the same header, the same size limit and the
+// same truncation.
+func (l Limits) RenderAged(out []byte, req *query.Request, t *Template, age Age) []byte {
 	qend := req.QuestionEnd
 	opt := 0
 	if req.HasEDNS {
@@ -113,23 +148,23 @@ func (l Limits) Render(out []byte, req *query.Request, t *Template) []byte {
 	room := l.MaxSize(req) - qend - opt
 	last := t.Whole
 	if int(last.End) > room {
-		return l.renderTruncated(out, req, t, room)
+		return l.renderTruncated(out, req, t, room, age)
 	}
 	end := int(last.End)
 	if cap(out) < qend+end+opt {
 		out = make([]byte, 0, qend+end+opt)
 	}
 	out = out[:qend+end]
-	writeHeader(out, req, t.Rcode, t.AA, false)
-	if t.RA {
-		out[3] |= query.FlagRA
-	}
+	writeHeader(out, req, t, false)
 	copy(out[query.HeaderLen:], req.Wire[query.HeaderLen:qend])
 	copy(out[qend:], t.Tail)
-	if len(req.QName) != t.QNameLen {
+	if len(req.QName) != int(t.QNameLen) {
 		for _, f := range t.Fixups {
 			f.apply(out, qend, int(f.Pos), len(req.QName))
 		}
+	}
+	if len(t.TTLs) > 0 {
+		age.patch(out[qend:], t.TTLs, 0, last.End, 0)
 	}
 	return l.finish(out, req, last)
 }
@@ -139,22 +174,18 @@ func (l Limits) Render(out []byte, req *query.Request, t *Template) []byte {
 // by one, later smaller ones still going in, as Knot does; TC is set only for referral glue. Names in
 // the additional section are never compression targets (see Builder), so any subset of its RRsets
 // can be sent.
-func (l Limits) renderTruncated(out []byte, req *query.Request, t *Template, room int) []byte {
+func (l Limits) renderTruncated(out []byte, req *query.Request, t *Template, room int, age Age) []byte {
 	qend := req.QuestionEnd
-	var must Cut
-	if t.MustFit > 0 {
-		must = t.Cuts[t.MustFit-1]
+	must := t.Whole // no Cuts: no additional RRsets
+	if int(t.MustFit) < len(t.Cuts) {
+		must = Cut{}
+		if t.MustFit > 0 {
+			must = t.Cuts[t.MustFit-1]
+		}
 	}
 	if int(must.End) > room {
 		out = l.RenderRcode(out, req, uint16(t.Rcode), NoEDE)
-		flags := binary.BigEndian.Uint16(out[2:]) | query.FlagTC
-		if t.AA {
-			flags |= query.FlagAA
-		}
-		if t.RA {
-			flags |= query.FlagRA
-		}
-		binary.BigEndian.PutUint16(out[2:], flags)
+		writeHeader(out, req, t, true)
 		return out
 	}
 	if cap(out) < qend+room+optLen {
@@ -163,7 +194,7 @@ func (l Limits) renderTruncated(out []byte, req *query.Request, t *Template, roo
 	out = out[:qend+int(must.End)]
 	copy(out[query.HeaderLen:], req.Wire[query.HeaderLen:qend])
 	copy(out[qend:], t.Tail[:must.End])
-	relocate := len(req.QName) != t.QNameLen
+	relocate := len(req.QName) != int(t.QNameLen)
 	if relocate {
 		for _, f := range t.Fixups {
 			if f.Pos < must.End {
@@ -171,9 +202,12 @@ func (l Limits) renderTruncated(out []byte, req *query.Request, t *Template, roo
 			}
 		}
 	}
+	if len(t.TTLs) > 0 {
+		age.patch(out[qend:], t.TTLs, 0, must.End, 0)
+	}
 	counts := must
 	dropped := false
-	for i := t.MustFit; i < len(t.Cuts); i++ {
+	for i := int(t.MustFit); i < len(t.Cuts); i++ {
 		start := uint16(0)
 		if i > 0 {
 			start = t.Cuts[i-1].End
@@ -192,13 +226,35 @@ func (l Limits) renderTruncated(out []byte, req *query.Request, t *Template, roo
 				}
 			}
 		}
-		counts.Ar += t.Cuts[i].Ar - t.Cuts[i-1].Ar
+		if len(t.TTLs) > 0 {
+			age.patch(out[qend:], t.TTLs, start, t.Cuts[i].End, at-int(start))
+		}
+		var prev Cut
+		if i > 0 {
+			prev = t.Cuts[i-1]
+		}
+		counts.Ar += t.Cuts[i].Ar - prev.Ar
 	}
-	writeHeader(out, req, t.Rcode, t.AA, dropped && t.GlueTC)
-	if t.RA {
-		out[3] |= query.FlagRA
-	}
+	writeHeader(out, req, t, dropped && t.GlueTC)
 	return l.finish(out, req, counts)
+}
+
+// patch writes the TTLs of the fields of ttls (in Tail order) that lie in Tail[start:end] into
+// sections, where Tail offset p now sits at p+shift.
+func (a Age) patch(sections []byte, ttls []TTL, start, end uint16, shift int) {
+	for _, f := range ttls {
+		if f.Pos < start {
+			continue
+		}
+		if f.Pos >= end {
+			return
+		}
+		ttl := a.TTL
+		if f.Own != EntryTTL {
+			ttl = min(ttl, f.Own-min(f.Own, a.Elapsed))
+		}
+		binary.BigEndian.PutUint32(sections[int(f.Pos)+shift:], ttl)
+	}
 }
 
 // apply writes the pointer of f at tail offset pos for a question name of qlen bytes.
@@ -250,7 +306,7 @@ func (l Limits) RenderRcode(out []byte, req *query.Request, rcode uint16, ede in
 		out = make([]byte, 0, qend+optLen+6)
 	}
 	out = out[:qend]
-	writeHeader(out, req, uint8(rcode&0xF), false, false)
+	writeFlags(out, req, uint8(rcode&0xF), false, false)
 	copy(out[query.HeaderLen:], req.Wire[query.HeaderLen:qend])
 	if req.QuestionEnd == 0 {
 		binary.BigEndian.PutUint16(out[4:], 0)
@@ -271,7 +327,17 @@ func (l Limits) RenderRcode(out []byte, req *query.Request, rcode uint16, ede in
 	return out
 }
 
-func writeHeader(out []byte, req *query.Request, rcode uint8, aa, tc bool) {
+// writeHeader writes the header of an answer from t; tc sets TC.
+func writeHeader(out []byte, req *query.Request, t *Template, tc bool) {
+	writeFlags(out, req, t.Rcode, t.AA, tc)
+	if t.RA {
+		// A resolver's answer: CD comes back as asked (RFC 4035 §3.2.2). AD stays clear, as
+		// nothing here records whether data was validated.
+		out[3] |= query.FlagRA | byte(req.Flags&query.FlagCD)
+	}
+}
+
+func writeFlags(out []byte, req *query.Request, rcode uint8, aa, tc bool) {
 	binary.BigEndian.PutUint16(out[0:], req.ID)
 	// Keep the opcode and RD of the query (RFC 1035 §4.1.1). CD is not copied: an authoritative
 	// server does no validation for it to disable, and Knot clears it too.

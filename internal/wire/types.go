@@ -41,7 +41,7 @@ func restoreUnknownTypes(m *dns.Msg) error {
 	off := 12
 	for range qd {
 		var err error
-		if off, err = skipWireName(d, off); err != nil {
+		if off, err = SkipName(d, off); err != nil {
 			return err
 		}
 		off += 4
@@ -50,7 +50,7 @@ func restoreUnknownTypes(m *dns.Msg) error {
 	for s, n := range counts {
 		for range n {
 			var err error
-			if off, err = skipWireName(d, off); err != nil {
+			if off, err = SkipName(d, off); err != nil {
 				return err
 			}
 			if off+10 > len(d) {
@@ -88,23 +88,4 @@ func hasUnknown(rrs []dns.RR) bool {
 		}
 	}
 	return false
-}
-
-// skipWireName steps over a possibly compressed name at off.
-func skipWireName(d []byte, off int) (int, error) {
-	for {
-		if off >= len(d) {
-			return 0, errShort
-		}
-		c := int(d[off])
-		switch {
-		case c == 0:
-			return off + 1, nil
-		case c&0xC0 == 0xC0:
-			return off + 2, nil
-		case c&0xC0 != 0:
-			return 0, errors.New("bad label type")
-		}
-		off += c + 1
-	}
 }

@@ -13,6 +13,8 @@ import (
 	"strconv"
 
 	"codeberg.org/miekg/dns"
+
+	"warden/internal/wire"
 )
 
 // WriteFile writes z as an RFC 1035 master file at path. The file is replaced atomically: the text
@@ -155,7 +157,10 @@ func canonicalNodes(z *Zone) []*Node {
 func canonicalKey(name string) []byte {
 	var labels [128]int
 	count := 0
-	for off := 0; off < len(name) && name[off] != 0 && count < len(labels); off += int(name[off]) + 1 {
+	for off := range wire.Labels(name) {
+		if count == len(labels) {
+			break
+		}
 		labels[count] = off
 		count++
 	}

@@ -5,6 +5,8 @@ import (
 	"math"
 	"math/bits"
 	"strings"
+
+	"warden/internal/wire"
 )
 
 // Index is many lists compiled into one structure for the query path. It is read-only once built,
@@ -183,23 +185,16 @@ func (ix *Index) MatchWire(w []byte) (blocked bool, rule Entry) {
 	if ix == nil || ix.count == 0 {
 		return false, Entry{}
 	}
+	n := wire.NameLen(w)
+	if n < 0 {
+		return false, Entry{}
+	}
+	w = w[:n]
 	var starts [maxWire / 2]uint8 // where each label starts
 	labels := 0
-	for off := 0; ; {
-		if off >= len(w) {
-			return false, Entry{}
-		}
-		l := int(w[off])
-		if l == 0 {
-			w = w[:off+1]
-			break
-		}
-		if l > maxLabelLen || off+l+1 >= maxWire {
-			return false, Entry{}
-		}
+	for off := range wire.Labels(w) {
 		starts[labels] = uint8(off)
 		labels++
-		off += l + 1
 	}
 	for i := range labels {
 		depth := labels - i
@@ -255,13 +250,7 @@ func (ix *Index) Bytes() int64 {
 const maxWire = 255
 
 // depthBit returns the bit of anyDepth and wildDepth for a wire name.
-func depthBit(w []byte) uint64 {
-	d := 0
-	for off := 0; w[off] != 0; off += int(w[off]) + 1 {
-		d++
-	}
-	return 1 << min(d, 63)
-}
+func depthBit(w []byte) uint64 { return 1 << min(wire.LabelCount(w), 63) }
 
 // entryWire converts an Entry's Name to wire form, checking that it is what Parse makes: labels
 // of 1 to 63 characters from [a-z0-9_-], a trailing dot, at most 253 characters in all.
@@ -349,16 +338,12 @@ func isDigit(c byte) bool { return c >= '0' && c <= '9' }
 // characters entryWire allows (so no label of t contains a dot).
 func equalWireText(w []byte, t string) bool {
 	j := 0
-	for i := 0; i < len(w); {
-		l := int(w[i])
-		if l == 0 {
-			return j == len(t)
-		}
-		if i+1+l > len(w) || j+l >= len(t) || t[j+l] != '.' || string(w[i+1:i+1+l]) != t[j:j+l] {
+	for off := range wire.Labels(w) {
+		l := int(w[off])
+		if j+l >= len(t) || t[j+l] != '.' || string(w[off+1:off+1+l]) != t[j:j+l] {
 			return false
 		}
-		i += l + 1
 		j += l + 1
 	}
-	return false
+	return j == len(t) && wire.NameLen(w) == len(w)
 }
