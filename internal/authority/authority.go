@@ -180,6 +180,9 @@ func (o Outcome) Delegation() (cut string, servers []NameServer) {
 
 // Lookup is Answer with the outcome a server that also resolves needs; it costs the same.
 func (s *Set) Lookup(req *query.Request) (*wire.Template, Outcome) {
+	if len(s.zones) == 0 {
+		return nil, Outcome{} // a resolver without zones: nothing to walk
+	}
 	qname := req.Lower()
 	qtype := req.QType
 	if n := s.names[string(qname)]; n != nil {

@@ -81,16 +81,6 @@ func (p *Pipeline) guarded(snap *Snapshot, req *query.Request, out []byte) []byt
 	return finish(snap, &st, res, now)
 }
 
-// cookieCheck answers FORMERR to a malformed COOKIE option (RFC 7873 §5.2.2), as BIND and Knot
-// do, the OPT record echoed without it. With cookies off the option is ignored, as any unknown
-// option is.
-func (p *Pipeline) cookieCheck(snap *Snapshot, req *query.Request, out []byte) ([]byte, bool) {
-	if !req.BadCookie || snap.Cookies == nil {
-		return nil, false
-	}
-	return p.local(out, req, rcodeFormErr, wire.NoEDE), true
-}
-
 // finish limits the rate of msg and adds the server cookie; nil means no response.
 func finish(snap *Snapshot, st *guardState, msg []byte, now time.Time) []byte {
 	if snap.RateLimit != nil && st.datagram && !st.valid {

@@ -96,14 +96,14 @@ func (p *Pipeline) SetPolicy(pol *policy.Policy) { p.Update(func(s *Snapshot) { 
 // shape: it either answers (the response, or nil for none at all, with req.Outcome saying who
 // answered) or passes the query on.
 //
-//  1. admission: malformed messages, other opcodes and classes, zone operations, signed queries
+//  1. admission: malformed messages (and COOKIE options, when cookies are on), other opcodes and
+//     classes, zone operations, signed queries
 //  2. question policy: client-IP and QNAME rules of a recursive query, before anything is looked up
 //  3. served zones: the closest enclosing zone that Warden serves
 //  4. cache, 5. resolution or forwarding, 6. response policy: in the Recursor (recursion.go),
 //     because a resolved answer may come after ServeDNS has returned
 //
-// Between 1 and 2, a malformed COOKIE option gets FORMERR (cookieCheck, guard.go). After the
-// last, once the response's bytes are known, guard.go limits the rate of identical UDP responses
+// After the last, once the response's bytes are known, guard.go limits the rate of identical UDP responses
 // and adds the server cookie to the OPT record, for answers given later as well.
 //
 // Rendering is internal/wire's, for every stage: the same limits and truncation everywhere.
@@ -120,12 +120,15 @@ func (p *Pipeline) stages(snap *Snapshot, req *query.Request, out []byte) []byte
 	if res, done := p.admission(snap, req, out); done {
 		return res
 	}
-	if res, done := p.cookieCheck(snap, req, out); done {
-		return res
-	}
-	res, done, pending := p.questionPolicy(snap, req, out)
-	if done {
-		return res
+	// The policy's question stage, called only where it can apply, so that a query without a
+	// policy to ask pays no call.
+	var pending *policy.Policy
+	if snap.Policy != nil && req.Flags&query.FlagRD != 0 {
+		var res []byte
+		var done bool
+		if res, done, pending = p.questionPolicy(snap, req, out); done {
+			return res
+		}
 	}
 	if res, done := p.servedZones(snap, req, out, pending); done {
 		return res
@@ -162,6 +165,9 @@ func (p *Pipeline) admission(snap *Snapshot, req *query.Request, out []byte) ([]
 		}
 		return p.local(out, req, rcode, ede), true
 	}
+	if req.BadCookie && snap.Cookies != nil {
+		return p.local(out, req, rcodeFormErr, wire.NoEDE), true // RFC 7873 §5.2.2
+	}
 	if req.HasTSIG {
 		return p.serveSigned(snap, req, out), true
 	}
@@ -179,20 +185,17 @@ func (p *Pipeline) local(out []byte, req *query.Request, rcode uint16, ede int) 
 // them (mixed.go): RA set, and with RD=1 what the zones leave undone is resolved, pending (the
 // policy's response stage) applying to a delegated name as to any resolution.
 func (p *Pipeline) servedZones(snap *Snapshot, req *query.Request, out []byte, pending *policy.Policy) ([]byte, bool) {
-	var rec *Recursor
-	if snap.Recursion != nil && snap.Recursion.allowed(req.Client.Addr()) {
-		rec = snap.Recursion
-	}
-	return p.zones(snap.Authority, rec, req, out, pending)
+	return p.zones(snap.Authority, snap.Recursion, req, out, pending)
 }
 
-// zones is servedZones for the resolver rec, nil when the client may not recurse (or for a
-// signed query, answered from the zones alone).
+// zones is servedZones for the resolver rec: nil when the server does not resolve (or for a
+// signed query, answered from the zones alone). Whether the client may recurse is asked only
+// once the zones have an answer, so that names outside them pay nothing for it.
 func (p *Pipeline) zones(set *authority.Set, rec *Recursor, req *query.Request, out []byte, pending *policy.Policy) ([]byte, bool) {
 	if set.Unavailable(req.Lower()) {
 		req.Outcome.Source = query.SourceAuthority
 		out = p.limits.RenderRcode(out, req, rcodeServFail, wire.NoEDE)
-		if rec != nil {
+		if rec != nil && rec.allowed(req.Client.Addr()) {
 			out[3] |= query.FlagRA
 		}
 		return out, true
@@ -202,7 +205,7 @@ func (p *Pipeline) zones(set *authority.Set, rec *Recursor, req *query.Request, 
 		return nil, false
 	}
 	req.Outcome.Source = query.SourceAuthority
-	if rec != nil {
+	if rec != nil && rec.allowed(req.Client.Addr()) {
 		return rec.serveZones(req, out, t, o, set, pending), true
 	}
 	return p.limits.Render(out, req, t), true
