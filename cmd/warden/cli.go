@@ -9,6 +9,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"warden/internal/config"
 )
 
 // command is one subcommand as `warden help`, `warden SUB --help` and its man page describe it.
@@ -307,18 +309,12 @@ func wrap(text string, indent, width int) string {
 // closest returns the candidate a mistyped word most likely meant, or "" when none is near: at
 // most two edits away, or a word the candidate starts with (--lis for --listen).
 func closest(word string, candidates []string) string {
-	sorted := append([]string(nil), candidates...)
-	sort.Strings(sorted)
-	best, bestDist := "", 3
-	for _, c := range sorted {
-		if d := editDistance(word, c); d < bestDist {
-			best, bestDist = c, d
-		}
-	}
-	if best != "" {
+	if best := config.Closest(word, candidates); best != "" {
 		return best
 	}
 	if len(word) >= 3 {
+		sorted := append([]string(nil), candidates...)
+		sort.Strings(sorted)
 		for _, c := range sorted {
 			if strings.HasPrefix(c, word) {
 				return c
@@ -326,25 +322,4 @@ func closest(word string, candidates []string) string {
 		}
 	}
 	return ""
-}
-
-// editDistance is the Levenshtein distance between a and b, in bytes.
-func editDistance(a, b string) int {
-	prev := make([]int, len(b)+1)
-	cur := make([]int, len(b)+1)
-	for j := range prev {
-		prev[j] = j
-	}
-	for i := 1; i <= len(a); i++ {
-		cur[0] = i
-		for j := 1; j <= len(b); j++ {
-			cost := 1
-			if a[i-1] == b[j-1] {
-				cost = 0
-			}
-			cur[j] = min(prev[j]+1, cur[j-1]+1, prev[j-1]+cost)
-		}
-		prev, cur = cur, prev
-	}
-	return prev[len(b)]
 }

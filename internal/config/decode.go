@@ -389,16 +389,29 @@ func yamlFields(t reflect.Type) map[string]reflect.Type {
 
 // suggest names the known key closest to a misspelt one, when one is close enough to be meant.
 func suggest(name string, fields map[string]reflect.Type) string {
-	best, bestDist := "", 3 // more than two edits away is a different word, not a typo
+	keys := make([]string, 0, len(fields))
 	for k := range fields {
-		if d := editDistance(strings.ToLower(name), k); d < bestDist || (d == bestDist && k < best) {
-			best, bestDist = k, d
-		}
+		keys = append(keys, k)
 	}
+	best := Closest(strings.ToLower(name), keys)
 	if best == "" {
 		return ""
 	}
 	return fmt.Sprintf(" (did you mean %q?)", best)
+}
+
+// Closest returns the candidate a mistyped word most likely meant: the nearest by edit distance
+// (the first in sort order among equals), and "" when none is within two edits, which makes a
+// different word rather than a typo. Keys of the configuration and the command line's flags and
+// commands are all suggested this way.
+func Closest(word string, candidates []string) string {
+	best, bestDist := "", 3
+	for _, c := range candidates {
+		if d := editDistance(word, c); d < bestDist || (d == bestDist && c < best) {
+			best, bestDist = c, d
+		}
+	}
+	return best
 }
 
 // editDistance is the Levenshtein distance between a and b, in bytes.

@@ -9,11 +9,15 @@ import (
 	"os/user"
 	"path/filepath"
 	"strconv"
+	"sync"
+	"sync/atomic"
 	"syscall"
 
 	"golang.org/x/sys/unix"
 
 	"warden/internal/config"
+	"warden/internal/query"
+	"warden/internal/server"
 )
 
 // Giving root up. Ports below 1024 (53, 853, 443) need root or CAP_NET_BIND_SERVICE; nothing
@@ -322,3 +326,30 @@ func describe(path string) string {
 	}
 	return fmt.Sprintf("owner %s:%s, mode %s", owner, group, fi.Mode())
 }
+
+// rootGate holds every query until the process has given up root (open), so that no packet is
+// handled with root's rights in the moment between the listeners opening and the drop; if the
+// drop fails, shut lets the waiting queries go unanswered. Only a server with an account to run
+// as has one: the check is one atomic load per query.
+type rootGate struct {
+	h      server.Handler
+	opened atomic.Bool // set once the drop succeeded
+	done   chan struct{}
+	once   sync.Once
+}
+
+func newRootGate(h server.Handler) *rootGate { return &rootGate{h: h, done: make(chan struct{})} }
+
+func (g *rootGate) ServeDNS(req *query.Request, out []byte) []byte {
+	if !g.opened.Load() {
+		<-g.done
+		if !g.opened.Load() {
+			return nil // the drop failed: the server is stopping, and nothing is answered as root
+		}
+	}
+	return g.h.ServeDNS(req, out)
+}
+
+// open lets the queries through; shut, after open or instead of it, releases the waiting ones.
+func (g *rootGate) open() { g.opened.Store(true); g.shut() }
+func (g *rootGate) shut() { g.once.Do(func() { close(g.done) }) }

@@ -20,6 +20,7 @@ import (
 
 	"warden/internal/config"
 	"warden/internal/dnstest"
+	"warden/internal/query"
 )
 
 func needRoot(t *testing.T) {
@@ -323,5 +324,36 @@ func TestRunAsUnknownUser(t *testing.T) {
 	err := Run(context.Background(), cfg, Options{Log: quiet})
 	if err == nil || !strings.Contains(err.Error(), `user "no-such-user-here"`) {
 		t.Fatalf("Run: %v", err)
+	}
+}
+
+type answerAll struct{}
+
+func (answerAll) ServeDNS(_ *query.Request, out []byte) []byte { return append(out, 'a') }
+
+// The gate holds queries until root is given up, then answers them; if the drop fails, the held
+// queries get no answer at all.
+func TestRootGate(t *testing.T) {
+	for _, opens := range []bool{true, false} {
+		g := newRootGate(answerAll{})
+		got := make(chan []byte, 1)
+		go func() { got <- g.ServeDNS(&query.Request{}, nil) }()
+		select {
+		case <-got:
+			t.Fatal("a query was answered before the gate opened")
+		case <-time.After(50 * time.Millisecond):
+		}
+		if opens {
+			g.open()
+		}
+		g.shut()
+		select {
+		case out := <-got:
+			if want := opens; (len(out) == 1) != want {
+				t.Errorf("opened %v: answer %q", opens, out)
+			}
+		case <-time.After(5 * time.Second):
+			t.Fatalf("opened %v: the held query was never let go", opens)
+		}
 	}
 }

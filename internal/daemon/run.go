@@ -116,7 +116,16 @@ func Run(ctx context.Context, cfg *config.Config, opts Options) error {
 	// rather than carry it as resident memory until the heap grows into it.
 	debug.FreeOSMemory()
 
-	listeners, err := d.listen()
+	// The listeners read queries as soon as they are open; with an account to run as, queries
+	// wait at a gate until root is given up, so that none is handled as root.
+	var handler server.Handler = d.pipe
+	var gate *rootGate
+	if acct != nil {
+		gate = newRootGate(d.pipe)
+		defer gate.shut() // let waiting workers go (and drop their queries) if the drop fails
+		handler = gate
+	}
+	listeners, err := d.listen(handler)
 	defer func() {
 		for _, l := range listeners {
 			_ = l.Close()
@@ -127,7 +136,7 @@ func Run(ctx context.Context, cfg *config.Config, opts Options) error {
 	}
 	ctl := openControl(cfg, d.log)
 	defer ctl.close()
-	// Everything that needs root is open: give it up before the first query is read.
+	// Everything that needs root is open: give it up before the first query is handled.
 	if acct != nil {
 		socket := ""
 		if ctl.socket != nil {
@@ -136,6 +145,7 @@ func Run(ctx context.Context, cfg *config.Config, opts Options) error {
 		if err := dropPrivileges(*acct, cfg, dirs, socket, d.log); err != nil {
 			return err
 		}
+		gate.open()
 	}
 	d.zones.Announce()
 	d.policyFiles.changed(cfg.Policy)
@@ -144,7 +154,7 @@ func Run(ctx context.Context, cfg *config.Config, opts Options) error {
 
 // listen opens a listener on every configured address; on error, those opened are returned too,
 // for the caller to close.
-func (d *daemon) listen() ([]*server.Listener, error) {
+func (d *daemon) listen(h server.Handler) ([]*server.Listener, error) {
 	var listeners []*server.Listener
 	for _, addr := range d.cfg.Listen {
 		l, err := server.Listen(server.ListenerConfig{
@@ -161,7 +171,7 @@ func (d *daemon) listen() ([]*server.Listener, error) {
 			TLSMaxConns:          d.cfg.Limits.TLSMaxConnections,
 			TLSMaxConnsPerClient: d.cfg.Limits.TLSMaxConnectionsPerClient,
 			TLSMaxStreams:        d.cfg.Limits.TLSMaxStreams,
-		}, d.pipe, d.log)
+		}, h, d.log)
 		if err != nil {
 			return listeners, explainListenError(addr, err)
 		}
