@@ -45,7 +45,9 @@ type Config struct {
 	// Limits are the server's rendering limits: a hit advertises and fits its EDNS payload as
 	// every other answer does. A UDPPayload below 512 selects 1232.
 	Limits wire.Limits
-	// Now is the clock; time.Now when nil. Tests pass a fake one.
+	// Now is the clock; time.Now when nil. Tests pass a fake one. A hit takes the time from the
+	// request's Received stamp instead only when Now is nil: the listeners read the stamp from
+	// time.Now, and a stamp is worth nothing beside times read from another clock.
 	Now func() time.Time
 }
 
@@ -129,6 +131,7 @@ type Cache struct {
 	shards   []shard
 	shift    uint
 	now      func() time.Time
+	stamps   bool // hits use query.Request.Received: now is the clock the listeners read
 	minTTL   uint32
 	maxTTL   uint32
 	negTTL   uint32
@@ -206,7 +209,8 @@ func New(cfg Config) *Cache {
 	if cfg.StaleTTL == 0 {
 		cfg.StaleTTL = DefaultStaleTTL
 	}
-	if cfg.Now == nil {
+	stamps := cfg.Now == nil
+	if stamps {
 		cfg.Now = time.Now
 	}
 	if cfg.Limits.UDPPayload < 512 {
@@ -217,6 +221,7 @@ func New(cfg Config) *Cache {
 		shards: make([]shard, n),
 		shift:  shift,
 		now:    cfg.Now,
+		stamps: stamps,
 		minTTL: seconds(cfg.MinTTL),
 		maxTTL: seconds(cfg.MaxTTL),
 		negTTL: seconds(cfg.NegativeMaxTTL),
@@ -495,7 +500,8 @@ func (sh *shard) evict(now, stale int64) {
 
 // Get renders the cached response for req into out (its capacity should be the size limit of the
 // response, 65535 covers all) and returns it with Hit or Prefetch; Miss when there is no fresh
-// entry. A hit allocates nothing when out is large enough.
+// entry. A hit allocates nothing when out is large enough. Time is counted from req.Received when
+// the listener set it (see Config.Now), else from a reading of the clock.
 func (c *Cache) Get(req *query.Request, out []byte) ([]byte, Status) {
 	return c.get(req, out, false)
 }
@@ -517,7 +523,14 @@ func (c *Cache) get(req *query.Request, out []byte, allowStale bool) ([]byte, St
 	if e == nil || len(req.QName) != int(e.t.QNameLen) {
 		return out, Miss
 	}
-	now := c.now().UnixNano()
+	var now int64
+	if !c.stamps || req.Received.IsZero() {
+		now = c.now().UnixNano()
+	} else {
+		// An entry stored after the query arrived (the answer to its own resolution) is as
+		// young as it gets: count from its storing, not from before it.
+		now = max(req.Received.UnixNano(), e.stored)
+	}
 	status := Hit
 	if now >= e.expire {
 		if now >= e.expire+c.stale {

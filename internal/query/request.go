@@ -7,6 +7,7 @@ package query
 import (
 	"encoding/binary"
 	"net/netip"
+	"time"
 )
 
 // Transport says how a query arrived; it decides the size limit of the answer. Only UDP is a
@@ -151,13 +152,21 @@ type Replier interface {
 	Reply(msg []byte)
 }
 
-// Request is one query. Wire, Client and Transport come from the listener; Parse fills the rest.
+// Request is one query. Wire, Client, Transport and Received come from the listener; Parse fills the
+// rest.
 // QName is a slice of Wire (the name as the client wrote it, case included); Lower holds the same
 // name in lower case, which is what every lookup uses.
 type Request struct {
 	Wire      []byte
 	Client    netip.AddrPort
 	Transport Transport
+	// Received is when the listener read the query; the zero value means not known. Stages that
+	// count time on the way to an immediate answer (the cache's TTLs) take it rather than reading
+	// the clock, which costs about as much as the rest of a cache hit: the UDP worker reads the
+	// clock once for a whole batch of datagrams, a few hundred microseconds at most, which TTLs
+	// counted in whole seconds do not see. Work that answers later (a resolution) clears it or
+	// uses a Request of its own, since its answer is not as old as the query.
+	Received time.Time
 	// Later, when not nil, lets the answer come after ServeDNS returns (UDP). When nil the
 	// handler may take its time: the listener gives each query its own goroutine (TCP).
 	Later Deferrer
