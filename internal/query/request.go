@@ -359,7 +359,6 @@ func validOptions(rdata []byte) bool {
 // parseQuestion reads one question at off; names in a question may not be compressed.
 func (r *Request) parseQuestion(msg []byte, off int) (int, bool) {
 	start := off
-	n := 0
 	for {
 		if off >= len(msg) {
 			return 0, false
@@ -368,14 +367,9 @@ func (r *Request) parseQuestion(msg []byte, off int) (int, bool) {
 		if l&0xC0 != 0 {
 			return 0, false
 		}
-		if n+l+1 > MaxNameLen || off+1+l > len(msg) {
+		if off-start+l+1 > MaxNameLen || off+1+l > len(msg) {
 			return 0, false
 		}
-		r.lower[n] = byte(l)
-		for i := 1; i <= l; i++ {
-			r.lower[n+i] = toLower(msg[off+i])
-		}
-		n += l + 1
 		off += l + 1
 		if l == 0 {
 			break
@@ -385,11 +379,38 @@ func (r *Request) parseQuestion(msg []byte, off int) (int, bool) {
 		return 0, false
 	}
 	r.QName = msg[start:off]
-	r.lowerLen = n
+	r.lowerLen = lowerName(&r.lower, r.QName)
 	r.QType = binary.BigEndian.Uint16(msg[off:])
 	r.QClass = binary.BigEndian.Uint16(msg[off+2:])
 	r.QuestionEnd = off + 4
 	return off + 4, true
+}
+
+// lowerName copies the wire name src into dst, ASCII letters in lower case, and returns its length.
+// Length bytes go through unchanged, as they are at most 63, below 'A'. The name is read eight bytes
+// at a time: byte by byte, this loop was a tenth of a cache hit.
+func lowerName(dst *[MaxNameLen]byte, src []byte) int {
+	n := copy(dst[:], src)
+	i := 0
+	for ; i+8 <= n; i += 8 {
+		binary.LittleEndian.PutUint64(dst[i:], lowerWord(binary.LittleEndian.Uint64(dst[i:])))
+	}
+	for ; i < n; i++ {
+		dst[i] = toLower(dst[i])
+	}
+	return n
+}
+
+// lowerWord lower-cases the ASCII letters among the eight bytes of x. For each byte b with its top
+// bit clear, b&0x7F + 0x80-'A' has its top bit set when b >= 'A', and b&0x7F + 0x80-'Z'-1 when
+// b > 'Z'; neither sum carries into the next byte. Where the first is set and the second and b's
+// own top bit are not, the 0x20 bit (0x80>>2) is set, which upper-case letters have clear.
+func lowerWord(x uint64) uint64 {
+	const ones = 0x0101010101010101
+	a := x & (0x7F * ones)
+	ge := a + (0x80-'A')*ones
+	gt := a + (0x80-'Z'-1)*ones
+	return x | (ge&^gt&^x&(0x80*ones))>>2
 }
 
 type rrInfo struct {
