@@ -45,7 +45,9 @@ type Config struct {
 	// Limits are the server's rendering limits: a hit advertises and fits its EDNS payload as
 	// every other answer does. A UDPPayload below 512 selects 1232.
 	Limits wire.Limits
-	// Now is the clock; time.Now when nil. Tests pass a fake one.
+	// Now is the clock; time.Now when nil. Tests pass a fake one. A hit takes the time from the
+	// request's Received stamp instead only when Now is nil: the listeners read the stamp from
+	// time.Now, and a stamp is worth nothing beside times read from another clock.
 	Now func() time.Time
 }
 
@@ -129,6 +131,7 @@ type Cache struct {
 	shards   []shard
 	shift    uint
 	now      func() time.Time
+	stamps   bool // hits use query.Request.Received: now is the clock the listeners read
 	minTTL   uint32
 	maxTTL   uint32
 	negTTL   uint32
@@ -154,37 +157,31 @@ type shard struct {
 // links (the last two written only under the shard lock). A reader that holds an entry removed
 // meanwhile still renders a consistent response and still finds the rest of the chain from it.
 type entry struct {
-	hash          uint64
+	// t is the answer as every renderer takes it, built for exactly this question name (so
+	// without Fixups), RA set. A hit hands it to wire.Limits.RenderAged as it is: putting a
+	// template together from its parts cost about 10 ns a hit. Its Tail's backing array holds the
+	// lower-case question name right after the sections (see name), so the name needs no slice
+	// of its own.
+	t wire.Template
+
+	hash   uint64
+	stored int64 // unix nanoseconds; the lifetime is expire - stored
+	expire int64
+
+	chain      atomic.Pointer[entry] // next in the hash chain
+	prev, next *entry
+
 	qtype, qclass uint16
 	do            bool
 	rank          Rank
-	rcode         uint8
-	// data is the lower-case question name followed by the answer's sections: the Tail of a
-	// wire.Template built for exactly this name (so without Fixups), which render puts together
-	// with ttls, cuts, whole and mustFit. The template is not kept whole: its other fields, and a
-	// separate name, would put every entry two allocation classes higher (176 to 240 bytes), for
-	// about 10 ns a hit spends putting it together.
-	data     []byte
-	ttls     []wire.TTL
-	cuts     []wire.Cut
-	whole    wire.Cut
-	mustFit  uint16
-	stored   int64 // unix nanoseconds
-	expire   int64
-	lifetime int64 // expire - stored
-	size     int64
-
-	chain  atomic.Pointer[entry] // next in the hash chain
-	linked bool                  // in the shard; guarded by the shard lock
-
-	used       atomic.Bool // second chance: set by hits, cleared by the eviction sweep
-	prefetched atomic.Bool // Prefetch was reported once
-
-	prev, next *entry
+	linked        bool        // in the shard; guarded by the shard lock
+	used          atomic.Bool // second chance: set by hits, cleared by the eviction sweep
+	prefetched    atomic.Bool // Prefetch was reported once
 }
 
 // entryOverhead estimates what an entry costs beyond its byte slices: the struct and the allocator's
-// rounding of its allocations.
+// rounding of its allocations. The struct is 192 bytes, an allocation class of its own; a field
+// more puts it in the next one, 16 bytes up.
 const entryOverhead = int64(unsafe.Sizeof(entry{})) + 4*16
 
 // bytesPerBucket sizes the hash table: about one bucket per smallest likely entry.
@@ -212,7 +209,8 @@ func New(cfg Config) *Cache {
 	if cfg.StaleTTL == 0 {
 		cfg.StaleTTL = DefaultStaleTTL
 	}
-	if cfg.Now == nil {
+	stamps := cfg.Now == nil
+	if stamps {
 		cfg.Now = time.Now
 	}
 	if cfg.Limits.UDPPayload < 512 {
@@ -223,6 +221,7 @@ func New(cfg Config) *Cache {
 		shards: make([]shard, n),
 		shift:  shift,
 		now:    cfg.Now,
+		stamps: stamps,
 		minTTL: seconds(cfg.MinTTL),
 		maxTTL: seconds(cfg.MaxTTL),
 		negTTL: seconds(cfg.NegativeMaxTTL),
@@ -281,11 +280,17 @@ func (e *entry) matches(k Key) bool {
 	return e.qtype == k.Type && e.qclass == k.Class && e.do == k.DO && string(e.name()) == string(k.Name)
 }
 
-// name returns the lower-case question name.
-func (e *entry) name() []byte { return e.data[:e.qlen()] }
+// name returns the lower-case question name, stored past the end of the sections in the same array.
+func (e *entry) name() []byte {
+	n := len(e.t.Tail)
+	return e.t.Tail[n : n+int(e.t.QNameLen)]
+}
 
-// qlen is the length of the question name: Whole ends the sections.
-func (e *entry) qlen() int { return len(e.data) - int(e.whole.End) }
+// size is what the entry counts against its shard's budget.
+func (e *entry) size() int64 {
+	return int64(cap(e.t.Tail)) + int64(cap(e.t.TTLs))*int64(unsafe.Sizeof(wire.TTL{})) +
+		int64(cap(e.t.Cuts))*int64(unsafe.Sizeof(wire.Cut{})) + entryOverhead
+}
 
 // ErrTooLarge is returned by Put for a response bigger than one shard's budget.
 var ErrTooLarge = errors.New("response is larger than a cache shard")
@@ -379,25 +384,29 @@ func (c *Cache) store(p *packed, rank Rank) error {
 		return nil // RFC 1035 §3.2.1: use once, do not cache
 	}
 	now := c.now().UnixNano()
+	// The builder's slices go back to the pool: keep copies of exact size. The sections and the
+	// name share one array, the name last.
+	data := slices.Concat(p.t.Tail, p.name)
 	e := &entry{
+		t: wire.Template{
+			Tail:     data[:len(p.t.Tail)],
+			TTLs:     slices.Clip(slices.Clone(p.t.TTLs)),
+			Cuts:     slices.Clip(slices.Clone(p.t.Cuts)),
+			Whole:    p.t.Whole,
+			QNameLen: uint16(len(p.name)),
+			MustFit:  p.t.MustFit,
+			Rcode:    p.t.Rcode,
+			RA:       true,
+		},
 		qtype:  p.qtype,
 		qclass: p.qclass,
 		do:     p.do,
 		rank:   rank,
-		rcode:  p.t.Rcode,
-		// The builder's slices go back to the pool: keep copies of exact size.
-		data:     slices.Concat(p.name, p.t.Tail),
-		ttls:     slices.Clip(slices.Clone(p.t.TTLs)),
-		cuts:     slices.Clip(slices.Clone(p.t.Cuts)),
-		whole:    p.t.Whole,
-		mustFit:  p.t.MustFit,
-		stored:   now,
-		lifetime: int64(ttl) * int64(time.Second),
+		stored: now,
+		expire: now + int64(ttl)*int64(time.Second),
 	}
-	e.expire = now + e.lifetime
-	e.size = int64(cap(e.data)) + int64(cap(e.ttls))*int64(unsafe.Sizeof(wire.TTL{})) +
-		int64(cap(e.cuts))*int64(unsafe.Sizeof(wire.Cut{})) + entryOverhead
-	if e.size > c.maxEntry {
+	size := e.size()
+	if size > c.maxEntry {
 		return ErrTooLarge
 	}
 	k := Key{Name: e.name(), Type: e.qtype, Class: e.qclass, DO: e.do}
@@ -417,7 +426,7 @@ func (c *Cache) store(p *packed, rank Rank) error {
 	e.linked = true
 	sh.n++
 	sh.pushFront(e)
-	sh.bytes += e.size
+	sh.bytes += size
 	sh.evict(now, c.stale)
 	return nil
 }
@@ -468,7 +477,7 @@ func (sh *shard) remove(e *entry) {
 		}
 	}
 	e.prev, e.next = nil, nil
-	sh.bytes -= e.size
+	sh.bytes -= e.size()
 }
 
 // evict removes entries from the oldest end until the shard is within budget. An entry that was hit
@@ -491,7 +500,8 @@ func (sh *shard) evict(now, stale int64) {
 
 // Get renders the cached response for req into out (its capacity should be the size limit of the
 // response, 65535 covers all) and returns it with Hit or Prefetch; Miss when there is no fresh
-// entry. A hit allocates nothing when out is large enough.
+// entry. A hit allocates nothing when out is large enough. Time is counted from req.Received when
+// the listener set it (see Config.Now), else from a reading of the clock.
 func (c *Cache) Get(req *query.Request, out []byte) ([]byte, Status) {
 	return c.get(req, out, false)
 }
@@ -510,10 +520,17 @@ func (c *Cache) get(req *query.Request, out []byte, allowStale bool) ([]byte, St
 	h := c.Hash(k)
 	sh := c.shard(h)
 	e := sh.lookup(h, k)
-	if e == nil || len(req.QName) != e.qlen() {
+	if e == nil || len(req.QName) != int(e.t.QNameLen) {
 		return out, Miss
 	}
-	now := c.now().UnixNano()
+	var now int64
+	if !c.stamps || req.Received.IsZero() {
+		now = c.now().UnixNano()
+	} else {
+		// An entry stored after the query arrived (the answer to its own resolution) is as
+		// young as it gets: count from its storing, not from before it.
+		now = max(req.Received.UnixNano(), e.stored)
+	}
 	status := Hit
 	if now >= e.expire {
 		if now >= e.expire+c.stale {
@@ -524,7 +541,7 @@ func (c *Cache) get(req *query.Request, out []byte, allowStale bool) ([]byte, St
 			return out, Miss
 		}
 		status = Stale
-	} else if (e.expire-now)*10 < e.lifetime && !e.prefetched.Load() && e.prefetched.CompareAndSwap(false, true) {
+	} else if (e.expire-now)*10 < e.expire-e.stored && !e.prefetched.Load() && e.prefetched.CompareAndSwap(false, true) {
 		status = Prefetch
 	}
 	if !e.used.Load() {
@@ -551,9 +568,7 @@ func (c *Cache) render(out []byte, req *query.Request, e *entry, now int64, stal
 		age.TTL = uint32((e.expire - now + int64(time.Second) - 1) / int64(time.Second))
 		age.Elapsed = uint32(min((now-e.stored)/int64(time.Second), 1<<32-1))
 	}
-	t := wire.Template{Tail: e.data[e.qlen():], TTLs: e.ttls, Cuts: e.cuts, Whole: e.whole,
-		QNameLen: uint16(e.qlen()), MustFit: e.mustFit, Rcode: e.rcode, RA: true}
-	return c.limits.RenderAged(out, req, &t, age)
+	return c.limits.RenderAged(out, req, &e.t, age)
 }
 
 // Len returns the number of entries.

@@ -171,6 +171,9 @@ func (r *Recursor) async(req *query.Request, out []byte, work func(req *query.Re
 	}
 	if req.Later == nil {
 		defer func() { <-r.slots }()
+		// The answer is only known once resolved: its TTLs count from then, not from when the
+		// query came in (the deferred Request below has no stamp either).
+		req.Received = time.Time{}
 		return work(req, out)
 	}
 	replier := req.Later.Defer(req)

@@ -7,6 +7,7 @@ package query
 import (
 	"encoding/binary"
 	"net/netip"
+	"time"
 )
 
 // Transport says how a query arrived; it decides the size limit of the answer. Only UDP is a
@@ -151,13 +152,21 @@ type Replier interface {
 	Reply(msg []byte)
 }
 
-// Request is one query. Wire, Client and Transport come from the listener; Parse fills the rest.
+// Request is one query. Wire, Client, Transport and Received come from the listener; Parse fills the
+// rest.
 // QName is a slice of Wire (the name as the client wrote it, case included); Lower holds the same
 // name in lower case, which is what every lookup uses.
 type Request struct {
 	Wire      []byte
 	Client    netip.AddrPort
 	Transport Transport
+	// Received is when the listener read the query; the zero value means not known. Stages that
+	// count time on the way to an immediate answer (the cache's TTLs) take it rather than reading
+	// the clock, which costs about as much as the rest of a cache hit: the UDP worker reads the
+	// clock once for a whole batch of datagrams, a few hundred microseconds at most, which TTLs
+	// counted in whole seconds do not see. Work that answers later (a resolution) clears it or
+	// uses a Request of its own, since its answer is not as old as the query.
+	Received time.Time
 	// Later, when not nil, lets the answer come after ServeDNS returns (UDP). When nil the
 	// handler may take its time: the listener gives each query its own goroutine (TCP).
 	Later Deferrer
@@ -350,7 +359,6 @@ func validOptions(rdata []byte) bool {
 // parseQuestion reads one question at off; names in a question may not be compressed.
 func (r *Request) parseQuestion(msg []byte, off int) (int, bool) {
 	start := off
-	n := 0
 	for {
 		if off >= len(msg) {
 			return 0, false
@@ -359,14 +367,9 @@ func (r *Request) parseQuestion(msg []byte, off int) (int, bool) {
 		if l&0xC0 != 0 {
 			return 0, false
 		}
-		if n+l+1 > MaxNameLen || off+1+l > len(msg) {
+		if off-start+l+1 > MaxNameLen || off+1+l > len(msg) {
 			return 0, false
 		}
-		r.lower[n] = byte(l)
-		for i := 1; i <= l; i++ {
-			r.lower[n+i] = toLower(msg[off+i])
-		}
-		n += l + 1
 		off += l + 1
 		if l == 0 {
 			break
@@ -376,11 +379,38 @@ func (r *Request) parseQuestion(msg []byte, off int) (int, bool) {
 		return 0, false
 	}
 	r.QName = msg[start:off]
-	r.lowerLen = n
+	r.lowerLen = lowerName(&r.lower, r.QName)
 	r.QType = binary.BigEndian.Uint16(msg[off:])
 	r.QClass = binary.BigEndian.Uint16(msg[off+2:])
 	r.QuestionEnd = off + 4
 	return off + 4, true
+}
+
+// lowerName copies the wire name src into dst, ASCII letters in lower case, and returns its length.
+// Length bytes go through unchanged, as they are at most 63, below 'A'. The name is read eight bytes
+// at a time: byte by byte, this loop was a tenth of a cache hit.
+func lowerName(dst *[MaxNameLen]byte, src []byte) int {
+	n := copy(dst[:], src)
+	i := 0
+	for ; i+8 <= n; i += 8 {
+		binary.LittleEndian.PutUint64(dst[i:], lowerWord(binary.LittleEndian.Uint64(dst[i:])))
+	}
+	for ; i < n; i++ {
+		dst[i] = toLower(dst[i])
+	}
+	return n
+}
+
+// lowerWord lower-cases the ASCII letters among the eight bytes of x. For each byte b with its top
+// bit clear, b&0x7F + 0x80-'A' has its top bit set when b >= 'A', and b&0x7F + 0x80-'Z'-1 when
+// b > 'Z'; neither sum carries into the next byte. Where the first is set and the second and b's
+// own top bit are not, the 0x20 bit (0x80>>2) is set, which upper-case letters have clear.
+func lowerWord(x uint64) uint64 {
+	const ones = 0x0101010101010101
+	a := x & (0x7F * ones)
+	ge := a + (0x80-'A')*ones
+	gt := a + (0x80-'Z'-1)*ones
+	return x | (ge&^gt&^x&(0x80*ones))>>2
 }
 
 type rrInfo struct {

@@ -75,8 +75,9 @@ func TestParseCookieAllocs(t *testing.T) {
 	}
 }
 
-// FuzzParse feeds arbitrary messages to Parse: it must not panic, and a cookie it reports must
-// have a length RFC 7873 allows and be the bytes of the message's option.
+// FuzzParse feeds arbitrary messages to Parse: it must not panic, a cookie it reports must have a
+// length RFC 7873 allows and be the bytes of the message's option, and the lower-case name must be
+// the question name's letters lowered one by one.
 func FuzzParse(f *testing.F) {
 	f.Add(queryWith(nil))
 	f.Add(queryWith(cookieOption(8)))
@@ -94,5 +95,64 @@ func FuzzParse(f *testing.F) {
 		if n > 0 && (r.BadCookie || !r.HasEDNS || !bytes.Contains(msg, r.Cookie[:n])) {
 			t.Fatalf("cookie %x not from the message (bad %t, edns %t)", r.Cookie[:n], r.BadCookie, r.HasEDNS)
 		}
+		if len(r.Lower()) != len(r.QName) {
+			t.Fatalf("lower-case name of %d bytes for a name of %d", len(r.Lower()), len(r.QName))
+		}
+		for i, c := range r.QName {
+			if r.Lower()[i] != toLower(c) {
+				t.Fatalf("lower-case name %x for %x", r.Lower(), r.QName)
+			}
+		}
 	})
+}
+
+// lowerWord lower-cases exactly the bytes 'A' to 'Z' of a word, whatever their neighbours: every
+// byte value is tried at every position, among neighbours that could carry or borrow.
+func TestLowerWord(t *testing.T) {
+	for _, fill := range []byte{0x00, 'A', 'Z', '@', '[', 0x7F, 0x80, 0xC1, 0xDA, 0xFF} {
+		for pos := range 8 {
+			for b := range 256 {
+				var in [8]byte
+				for i := range in {
+					in[i] = fill
+				}
+				in[pos] = byte(b)
+				got := binary.LittleEndian.Uint64(in[:])
+				got = lowerWord(got)
+				for i := range in {
+					want := toLower(in[i])
+					if g := byte(got >> (8 * i)); g != want {
+						t.Fatalf("byte %d of %x: got %#x, want %#x", i, in, g, want)
+					}
+				}
+			}
+		}
+	}
+}
+
+// The question name is kept in lower case, whatever its length and letter case, and QName keeps
+// the letters as sent.
+func TestParseLowersName(t *testing.T) {
+	long := "\x1eABCDEFGHIJKLMNOPQRSTUVWXYZ@[`{\x1eabcdefghijklmnopqrstuvwxyz0123\x04-_\x80\xC1\x00"
+	for _, name := range []string{"\x00", "\x01A\x00", "\x03WwW\x07ExAmPlE\x03oRg\x00", long} {
+		msg := append([]byte{0, 1, 0, 0, 0, 1, 0, 0, 0, 0, 0, 0}, name...)
+		msg = append(msg, 0, 1, 0, 1)
+		var r Request
+		r.Wire = msg
+		if v := r.Parse(); v != Accept {
+			t.Fatalf("%q: verdict %d", name, v)
+		}
+		if string(r.QName) != name {
+			t.Errorf("QName %q, want %q", r.QName, name)
+		}
+		want := []byte(name)
+		for i, c := range want {
+			if c >= 'A' && c <= 'Z' {
+				want[i] = c + 'a' - 'A'
+			}
+		}
+		if string(r.Lower()) != string(want) {
+			t.Errorf("Lower %q, want %q", r.Lower(), want)
+		}
+	}
 }

@@ -130,7 +130,7 @@ func (s *dohServer) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, err.Error(), status)
 		return
 	}
-	req := query.Request{Wire: msg, Transport: query.DoH}
+	req := query.Request{Wire: msg, Transport: query.DoH, Received: time.Now()}
 	if ap, err := netip.ParseAddrPort(r.RemoteAddr); err == nil {
 		req.Client = netip.AddrPortFrom(ap.Addr().Unmap(), ap.Port())
 	}

@@ -203,6 +203,7 @@ func (s *doqServer) serveStream(conn *quic.Conn, st *quic.Stream, client netip.A
 	job.req.Wire = job.in[:n:n]
 	job.req.Client = client
 	job.req.Transport = query.DoQ
+	job.req.Received = time.Now()
 	// A zone transfer sends all its messages on this stream before the last one (RFC 9250 §4.2).
 	job.req.Stream = func(msg []byte) error {
 		if len(msg) > 65535 {

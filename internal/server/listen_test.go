@@ -254,3 +254,41 @@ func isTimeout(err error) bool {
 	var ne net.Error
 	return errors.As(err, &ne) && ne.Timeout()
 }
+
+// Every listener stamps a query with the time it read it, for the stages that count time.
+func TestListenersStampQueries(t *testing.T) {
+	var mu sync.Mutex
+	var stamps []time.Time
+	h := handlerFunc(func(req *query.Request, out []byte) []byte {
+		mu.Lock()
+		stamps = append(stamps, req.Received)
+		mu.Unlock()
+		out = append(out, req.Wire...)
+		out[2] |= query.FlagQR >> 8
+		return out
+	})
+	l := startListener(t, ListenerConfig{Addr: "127.0.0.1:0", UDPWorkers: 1}, h)
+	before := time.Now()
+	q := newQuery(t, 7, "www.example.org.")
+	checkAnswer(t, q, udpAsk(t, l.UDPAddr().String(), q))
+	c := dialTCP(t, l)
+	if _, err := c.Write(tcpFrame(q)); err != nil {
+		t.Fatal(err)
+	}
+	resp, err := readFrame(c)
+	if err != nil {
+		t.Fatal(err)
+	}
+	checkAnswer(t, q, resp)
+	after := time.Now()
+	mu.Lock()
+	defer mu.Unlock()
+	if len(stamps) != 2 {
+		t.Fatalf("%d queries seen, want 2", len(stamps))
+	}
+	for i, s := range stamps {
+		if s.Before(before) || s.After(after) {
+			t.Errorf("query %d stamped %v, outside [%v, %v]", i, s, before, after)
+		}
+	}
+}

@@ -316,6 +316,7 @@ func (c *tcpConn) answer(job *tcpJob) {
 	job.req.Wire = job.in[:len(job.in):len(job.in)]
 	job.req.Client = c.client
 	job.req.Transport = c.s.transport
+	job.req.Received = time.Now()
 	job.req.Stream = c.stream
 	res := serveSafe(c.s.h, &job.req, job.buf[2:2:tcpBufLen], c.s.log)
 	job.req.Wire, job.req.Stream = nil, nil

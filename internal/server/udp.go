@@ -7,6 +7,7 @@ import (
 	"net"
 	"net/netip"
 	"sync"
+	"time"
 
 	"warden/internal/query"
 )
@@ -78,6 +79,7 @@ func (p *plainUDP) worker(h Handler, log *slog.Logger) {
 		req.Wire = in[:n:n]
 		req.Client = netip.AddrPortFrom(from.Addr().Unmap(), from.Port())
 		req.Transport = query.UDP
+		req.Received = time.Now()
 		res := serveSafe(h, &req, out[:0], log)
 		if len(res) == 0 {
 			continue

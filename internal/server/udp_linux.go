@@ -276,9 +276,12 @@ func (w *mmsgWorker) run(wg *sync.WaitGroup) {
 	lastYield := time.Now()
 	for !w.closed.Load() {
 		n, errno := w.recv()
+		// One clock reading serves the whole batch: it stamps every query (see
+		// query.Request.Received) and times the yield below.
+		now := time.Now()
 		switch errno {
 		case 0:
-			w.send(w.handleBatch(n))
+			w.send(w.handleBatch(n, now))
 		case unix.EAGAIN, unix.EINTR:
 			// The receive timeout or a signal: look at the closed flag again.
 		default:
@@ -290,7 +293,7 @@ func (w *mmsgWorker) run(wg *sync.WaitGroup) {
 		// signals the thread, takes its P away and polls every 20µs for a while after. Under load
 		// that happened every 10ms and cost more CPU than the packets. Yielding now and then, which
 		// costs two thread switches, keeps the worker from looking like a hog.
-		if time.Since(lastYield) >= udpYieldInterval {
+		if now.Sub(lastYield) >= udpYieldInterval {
 			runtime.Gosched()
 			lastYield = time.Now()
 		}
@@ -316,8 +319,9 @@ func (w *mmsgWorker) recv() (int, unix.Errno) {
 	return int(r), 0
 }
 
-// handleBatch answers the first n received datagrams and returns how many replies it queued in tx.
-func (w *mmsgWorker) handleBatch(n int) int {
+// handleBatch answers the first n received datagrams, read at received, and returns how many
+// replies it queued in tx.
+func (w *mmsgWorker) handleBatch(n int, received time.Time) int {
 	k := 0
 	for i := 0; i < n; i++ {
 		hdr := &w.rx[i].Hdr
@@ -336,6 +340,7 @@ func (w *mmsgWorker) handleBatch(n int) int {
 		w.req.Wire = w.in[off : off+size : off+size]
 		w.req.Client = client
 		w.req.Transport = query.UDP
+		w.req.Received = received
 		w.req.Later = w
 		w.cur = i
 		off += udpOutShift

@@ -53,7 +53,7 @@ func TestUDPWorkerCycleDoesNotAllocate(t *testing.T) {
 				t.Fatalf("recvmmsg: %v", errno)
 			}
 			got += n
-			w.send(w.handleBatch(n))
+			w.send(w.handleBatch(n, time.Now()))
 		}
 		_ = c.SetReadDeadline(time.Now().Add(2 * time.Second))
 		for range perRun {
@@ -88,14 +88,34 @@ func TestUDPHandleBatchDoesNotAllocate(t *testing.T) {
 	h := &echoHandler{}
 	w, _ := newTestWorker(t, h)
 	fillBatch(t, w)
-	if k := w.handleBatch(udpBatch); k != udpBatch {
+	if k := w.handleBatch(udpBatch, time.Now()); k != udpBatch {
 		t.Fatalf("%d replies for %d queries", k, udpBatch)
 	}
 	if client, _ := h.last(); client != netip.MustParseAddrPort("192.0.2.31:12345") {
 		t.Errorf("client %v", client)
 	}
-	if a := testing.AllocsPerRun(100, func() { w.handleBatch(udpBatch) }); a != 0 {
+	if a := testing.AllocsPerRun(100, func() { w.handleBatch(udpBatch, time.Now()) }); a != 0 {
 		t.Errorf("%.1f allocations per batch, want 0", a)
+	}
+}
+
+// One clock reading stamps every query of a batch.
+func TestUDPHandleBatchStampsEveryQuery(t *testing.T) {
+	var stamps []time.Time
+	w, _ := newTestWorker(t, handlerFunc(func(req *query.Request, out []byte) []byte {
+		stamps = append(stamps, req.Received)
+		return nil
+	}))
+	fillBatch(t, w)
+	at := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	w.handleBatch(udpBatch, at)
+	if len(stamps) != udpBatch {
+		t.Fatalf("%d queries handled, want %d", len(stamps), udpBatch)
+	}
+	for i, s := range stamps {
+		if !s.Equal(at) {
+			t.Fatalf("query %d stamped %v, want %v", i, s, at)
+		}
 	}
 }
 
@@ -107,7 +127,7 @@ func TestUDPHandleBatchSkipsBadSlots(t *testing.T) {
 	w.names[2].Family = unix.AF_UNIX                   // not an IP sender
 	w.rx[3].Len = 5                                    // too short to be a query: the handler drops it
 	w.rx[4].Hdr.Namelen = unix.SizeofSockaddrInet4 - 1 // sender address cut short
-	if k := w.handleBatch(udpBatch); k != udpBatch-5 {
+	if k := w.handleBatch(udpBatch, time.Now()); k != udpBatch-5 {
 		t.Errorf("%d replies, want %d", k, udpBatch-5)
 	}
 }
@@ -137,7 +157,7 @@ func BenchmarkUDPHandleBatch(b *testing.B) {
 	fillBatch(b, w)
 	b.ReportAllocs()
 	for b.Loop() {
-		w.handleBatch(udpBatch)
+		w.handleBatch(udpBatch, time.Now())
 	}
 	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*udpBatch), "ns/packet")
 }
