@@ -120,20 +120,26 @@ func (p *Pipeline) stages(snap *Snapshot, req *query.Request, out []byte) []byte
 	if res, done := p.admission(snap, req, out); done {
 		return res
 	}
+	// Who may recurse is decided once, here: the policy, the RA bit and resolution all follow
+	// it. rec is the resolver this client may use, nil for none.
+	rec := snap.Recursion
+	if rec != nil && !rec.allowed(req.Client.Addr()) {
+		rec = nil
+	}
 	// The policy's question stage, called only where it can apply, so that a query without a
 	// policy to ask pays no call.
 	var pending *policy.Policy
-	if snap.Policy != nil && req.Flags&query.FlagRD != 0 {
+	if snap.Policy != nil && rec != nil && req.Flags&query.FlagRD != 0 {
 		var res []byte
 		var done bool
-		if res, done, pending = p.questionPolicy(snap, req, out); done {
+		if res, done, pending = p.questionPolicy(snap, rec, req, out); done {
 			return res
 		}
 	}
-	if res, done := p.servedZones(snap, req, out, pending); done {
+	if res, done := p.zones(snap.Authority, rec, req, out, pending); done {
 		return res
 	}
-	return p.recursion(snap, req, out, pending)
+	return p.recursion(snap, rec, req, out, pending)
 }
 
 // admission parses the header, the question and the OPT record, and answers what is not a plain
@@ -180,22 +186,16 @@ func (p *Pipeline) local(out []byte, req *query.Request, rcode uint16, ede int) 
 	return p.limits.RenderRcode(out, req, rcode, ede)
 }
 
-// servedZones answers from the closest enclosing served zone; one that has no data yet (or has
-// expired) answers SERVFAIL. A client that may recurse gets these answers as a resolver gives
-// them (mixed.go): RA set, and with RD=1 what the zones leave undone is resolved, pending (the
-// policy's response stage) applying to a delegated name as to any resolution.
-func (p *Pipeline) servedZones(snap *Snapshot, req *query.Request, out []byte, pending *policy.Policy) ([]byte, bool) {
-	return p.zones(snap.Authority, snap.Recursion, req, out, pending)
-}
-
-// zones is servedZones for the resolver rec: nil when the server does not resolve (or for a
-// signed query, answered from the zones alone). Whether the client may recurse is asked only
-// once the zones have an answer, so that names outside them pay nothing for it.
+// zones answers from the closest enclosing served zone; one that has no data yet (or has expired)
+// answers SERVFAIL. A client that may recurse (rec not nil) gets these answers as a resolver
+// gives them (mixed.go): RA set, and with RD=1 what the zones leave undone is resolved, pending
+// (the policy's response stage) applying to a delegated name as to any resolution. A signed
+// query is answered from the zones alone (rec nil).
 func (p *Pipeline) zones(set *authority.Set, rec *Recursor, req *query.Request, out []byte, pending *policy.Policy) ([]byte, bool) {
 	if set.Unavailable(req.Lower()) {
 		req.Outcome.Source = query.SourceAuthority
 		out = p.limits.RenderRcode(out, req, rcodeServFail, wire.NoEDE)
-		if rec != nil && rec.allowed(req.Client.Addr()) {
+		if rec != nil {
 			out[3] |= query.FlagRA
 		}
 		return out, true
@@ -205,7 +205,7 @@ func (p *Pipeline) zones(set *authority.Set, rec *Recursor, req *query.Request, 
 		return nil, false
 	}
 	req.Outcome.Source = query.SourceAuthority
-	if rec != nil && rec.allowed(req.Client.Addr()) {
+	if rec != nil {
 		return rec.serveZones(req, out, t, o, set, pending), true
 	}
 	return p.limits.Render(out, req, t), true
@@ -214,17 +214,19 @@ func (p *Pipeline) zones(set *authority.Set, rec *Recursor, req *query.Request, 
 // recursion hands what no zone holds to the Recursor: the cache, then resolution or forwarding,
 // then the response stage of pending (the policy, when its question stage could not decide). A
 // server without recursion refuses.
-func (p *Pipeline) recursion(snap *Snapshot, req *query.Request, out []byte, pending *policy.Policy) []byte {
-	if snap.Recursion == nil {
+func (p *Pipeline) recursion(snap *Snapshot, rec *Recursor, req *query.Request, out []byte, pending *policy.Policy) []byte {
+	switch {
+	case snap.Recursion == nil:
 		return p.local(out, req, rcodeRefused, wire.EDENotAuthoritative)
+	case rec == nil:
+		return p.local(out, req, rcodeRefused, edeProhibited)
 	}
 	// Only clients allowed to recurse count: the refused could otherwise dilute the corpus a
-	// policy change is checked on. The ID decides first, so the client check runs for sampled
-	// questions only.
-	if p.Recent.wants(req.ID) && snap.Recursion.allowed(req.Client.Addr()) {
+	// policy change is checked on.
+	if p.Recent.wants(req.ID) {
 		p.Recent.add(req.Lower())
 	}
-	return snap.Recursion.ServePolicy(req, out, pending)
+	return rec.serve(req, out, pending, authority.Outcome{})
 }
 
 // serveSigned answers a signed query (a secondary's SOA check, say) from the zones alone, signed

@@ -42,10 +42,7 @@ func policyQuery(req *query.Request, buf *[256]byte) policy.Query {
 // client allowed to recurse answer before anything is looked up. done says the policy answered
 // (res; nil for DROP); pending is the policy still to see the answer, when a policy zone with
 // response rules stands before any rule that matched (BIND's qname-wait-recurse no).
-func (p *Pipeline) questionPolicy(snap *Snapshot, req *query.Request, out []byte) (res []byte, done bool, pending *policy.Policy) {
-	if snap.Policy == nil || req.Flags&query.FlagRD == 0 || snap.Recursion == nil || !snap.Recursion.allowed(req.Client.Addr()) {
-		return nil, false, nil
-	}
+func (p *Pipeline) questionPolicy(snap *Snapshot, rec *Recursor, req *query.Request, out []byte) (res []byte, done bool, pending *policy.Policy) {
 	var buf [256]byte
 	m, need := snap.Policy.Question(policyQuery(req, &buf))
 	if m.Rule == nil {
@@ -54,7 +51,7 @@ func (p *Pipeline) questionPolicy(snap *Snapshot, req *query.Request, out []byte
 		}
 		return nil, false, nil
 	}
-	res, done = snap.Recursion.applyPolicy(req, m, nil, out)
+	res, done = rec.applyPolicy(req, m, nil, out)
 	return res, done, nil
 }
 

@@ -105,16 +105,17 @@ func (r *Recursor) Serve(req *query.Request, out []byte) []byte { return r.Serve
 // ServePolicy is Serve with the response stage of a policy: pol, when not nil, sees every answer
 // (cached or resolved) before it goes out.
 func (r *Recursor) ServePolicy(req *query.Request, out []byte, pol *policy.Policy) []byte {
-	return r.serve(req, out, pol, authority.Outcome{})
-}
-
-// serve is ServePolicy for a question the served zones may have delegated: a Delegated outcome
-// makes resolution start at the servers of the zones' own delegation.
-func (r *Recursor) serve(req *query.Request, out []byte, pol *policy.Policy, from authority.Outcome) []byte {
 	if !r.allowed(req.Client.Addr()) {
 		req.Outcome.Source = query.SourceLocal
 		return r.limits.RenderRcode(out, req, rcodeRefused, edeProhibited)
 	}
+	return r.serve(req, out, pol, authority.Outcome{})
+}
+
+// serve is ServePolicy for a client already known to be allowed, and for a question the served
+// zones may have delegated: a Delegated outcome makes resolution start at the servers of the
+// zones' own delegation.
+func (r *Recursor) serve(req *query.Request, out []byte, pol *policy.Policy, from authority.Outcome) []byte {
 	// 4. The cache: a hit is the stored answer with ID, TTLs and the client's case patched in.
 	if res, st := r.cache.Get(req, out); st.Found() {
 		req.Outcome.Source = query.SourceCache
