@@ -73,10 +73,13 @@ func (p *Pipeline) guarded(snap *Snapshot, req *query.Request, out []byte) []byt
 		*g = laterGuard{}
 		laterGuards.Put(g)
 	}
-	if len(res) == 0 {
-		return res
+	if len(res) == 0 || snap.RateLimit == nil && req.CookieLen == 0 {
+		return res // nothing to limit, no cookie to answer: the common query of a load generator
 	}
-	now := time.Now()
+	now := req.Received // read once per batch by the UDP worker
+	if now.IsZero() {
+		now = time.Now()
+	}
 	st := p.guardStateOf(snap, req, now)
 	return finish(snap, &st, res, now)
 }
