@@ -5,16 +5,14 @@ package dist
 
 import (
 	"bytes"
-	"context"
 	"os"
 	"os/exec"
 	"path/filepath"
-	"runtime"
 	"strings"
 	"testing"
-	"time"
 
 	"warden/internal/config"
+	"warden/internal/dnstest"
 )
 
 // inCI says whether a missing tool or right is a failure rather than a reason to skip: CI runs
@@ -27,32 +25,6 @@ func skipOrFail(t *testing.T, format string, args ...any) {
 		t.Fatalf(format, args...)
 	}
 	t.Skipf(format, args...)
-}
-
-// buildWarden builds the warden command into dir and returns its path.
-func buildWarden(t *testing.T, dir string) string {
-	t.Helper()
-	bin := filepath.Join(dir, "warden")
-	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
-	defer cancel()
-	out, err := exec.CommandContext(ctx, goCommand(t), "build", "-o", bin, "warden/cmd/warden").CombinedOutput()
-	if err != nil {
-		t.Fatalf("go build warden: %v\n%s", err, out)
-	}
-	return bin
-}
-
-func goCommand(t *testing.T) string {
-	t.Helper()
-	goBin := filepath.Join(runtime.GOROOT(), "bin", "go")
-	if _, err := os.Stat(goBin); err == nil {
-		return goBin
-	}
-	p, err := exec.LookPath("go")
-	if err != nil {
-		t.Fatalf("no go command: %v", err)
-	}
-	return p
 }
 
 // TestStartingConfiguration: the configuration the package installs is valid as it stands.
@@ -75,7 +47,7 @@ func TestUnitVerifies(t *testing.T) {
 		skipOrFail(t, "systemd-analyze not installed (apt package systemd): %v", err)
 	}
 	dir := t.TempDir()
-	bin := buildWarden(t, dir)
+	bin := dnstest.BuildWarden(t, dir)
 	unit, err := os.ReadFile("warden.service")
 	if err != nil {
 		t.Fatal(err)
@@ -175,7 +147,7 @@ func TestDebianPackage(t *testing.T) {
 			t.Errorf("warden %s from the package: %v\n%s", strings.Join(args, " "), err, out)
 		}
 	}
-	if info, err := exec.Command(goCommand(t), "version", "-m", "/usr/bin/warden").Output(); err != nil || !bytes.Contains(info, []byte("vcs.revision=")) {
+	if info, err := exec.Command(dnstest.GoCommand(t), "version", "-m", "/usr/bin/warden").Output(); err != nil || !bytes.Contains(info, []byte("vcs.revision=")) {
 		t.Errorf("the packaged binary does not record its commit (-buildvcs=true): %v\n%s", err, info)
 	}
 	if out, err := exec.Command("getent", "passwd", "warden").Output(); err != nil {

@@ -46,7 +46,8 @@ type flagDef struct {
 }
 
 // Constructors for the flag table. Each sets the variable to its default, as the flag package's
-// XxxVar functions do, so the default shown in the help is the value the command starts from.
+// StringVar, BoolVar and the like do, so the default shown in the help is the value the command
+// starts from.
 
 func stringFlag(p *string, name, arg, def, help string) flagDef {
 	*p = def

@@ -1,25 +1,18 @@
 package main
 
 import (
-	"os"
 	"os/exec"
-	"path/filepath"
-	"runtime"
 	"strings"
 	"testing"
+
+	"warden/internal/dnstest"
 )
 
 // TestNoTestingInBinary: package testing, with its flags and helpers, must not be linked into the
 // warden binary. Test helpers that the command's packages need (peers started for tests, the lab
 // for tests) live in packages of their own. The failure names the packages that import testing.
 func TestNoTestingInBinary(t *testing.T) {
-	goBin := filepath.Join(runtime.GOROOT(), "bin", "go")
-	if _, err := os.Stat(goBin); err != nil {
-		if goBin, err = exec.LookPath("go"); err != nil {
-			t.Skipf("no go command to list the dependencies with: %v", err)
-		}
-	}
-	out, err := exec.Command(goBin, "list", "-deps", "-f", `{{.ImportPath}}{{range .Imports}} {{.}}{{end}}`, "warden/cmd/warden").Output()
+	out, err := exec.Command(dnstest.GoCommand(t), "list", "-deps", "-f", `{{.ImportPath}}{{range .Imports}} {{.}}{{end}}`, "warden/cmd/warden").Output()
 	if err != nil {
 		t.Fatalf("go list: %v", err)
 	}

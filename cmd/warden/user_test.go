@@ -2,38 +2,19 @@ package main
 
 import (
 	"bytes"
-	"context"
 	"fmt"
 	"math/rand/v2"
 	"os"
 	"os/exec"
 	"os/user"
 	"path/filepath"
-	"runtime"
 	"strings"
 	"syscall"
 	"testing"
 	"time"
-)
 
-// buildWarden builds the warden command into dir and returns its path.
-func buildWarden(t *testing.T, dir string) string {
-	t.Helper()
-	goBin := filepath.Join(runtime.GOROOT(), "bin", "go")
-	if _, err := os.Stat(goBin); err != nil {
-		if goBin, err = exec.LookPath("go"); err != nil {
-			t.Fatalf("no go command to build warden with: %v", err)
-		}
-	}
-	bin := filepath.Join(dir, "warden")
-	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
-	defer cancel()
-	out, err := exec.CommandContext(ctx, goBin, "build", "-o", bin, "warden/cmd/warden").CombinedOutput()
-	if err != nil {
-		t.Fatalf("go build warden: %v\n%s", err, out)
-	}
-	return bin
-}
+	"warden/internal/dnstest"
+)
 
 // TestServeAsUser runs the built binary as root with --user nobody on port 53 of a loopback
 // address: it must answer, and /proc must show the process (and each of its threads) as nobody
@@ -52,7 +33,7 @@ func TestServeAsUser(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	bin := buildWarden(t, dir)
+	bin := dnstest.BuildWarden(t, dir)
 	zoneFile := filepath.Join(dir, "reload.test.zone")
 	writeFile(t, zoneFile, zoneText(1, "192.0.2.10"))
 	socket := filepath.Join(dir, "run", "control.sock")

@@ -10,10 +10,11 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"runtime"
 	"strings"
 	"testing"
 	"time"
+
+	"warden/internal/dnstest"
 )
 
 // TestProbeCommandNetns runs `warden probe` itself, as a user would, inside the client namespace
@@ -30,7 +31,7 @@ func TestProbeCommandNetns(t *testing.T) {
 	inj := startInjector(t, bed.r2, "r2a", map[string]netip.Addr{"blocked.test.": forgedAddr})
 
 	dir := t.TempDir()
-	bin := buildWarden(t, dir)
+	bin := dnstest.BuildWarden(t, dir)
 	known := filepath.Join(dir, "known.txt")
 	if err := os.WriteFile(known, []byte("blocked.test A 198.18.3.100\nclean.test A 198.18.3.102\n"), 0o644); err != nil {
 		t.Fatal(err)
@@ -76,23 +77,4 @@ func TestProbeCommandNetns(t *testing.T) {
 	if t.Failed() {
 		t.Logf("stdout:\n%s\nstderr:\n%s", stdout.String(), stderr.String())
 	}
-}
-
-// buildWarden builds the warden command into dir, for running it inside a namespace.
-func buildWarden(t *testing.T, dir string) string {
-	t.Helper()
-	goBin := filepath.Join(runtime.GOROOT(), "bin", "go")
-	if _, err := os.Stat(goBin); err != nil {
-		if goBin, err = exec.LookPath("go"); err != nil {
-			t.Fatalf("no go command to build warden with: %v", err)
-		}
-	}
-	bin := filepath.Join(dir, "warden")
-	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
-	defer cancel()
-	out, err := exec.CommandContext(ctx, goBin, "build", "-o", bin, "warden/cmd/warden").CombinedOutput()
-	if err != nil {
-		t.Fatalf("go build warden: %v\n%s", err, out)
-	}
-	return bin
 }
