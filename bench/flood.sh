@@ -98,31 +98,9 @@ if [ -z "$WARDEN_BIN" ]; then
 	WARDEN_BIN=$TMP/warden
 fi
 
-# The legitimate names: the fixed mix of bench/resolver.sh (every well-behaved zone of the lab, CNAME
-# and DNAME chains, a lame server listed first, a truncating server, one NXDOMAIN). Two of them are
-# in the attacked zone itself (www.wild.org., x.deep.wild.org.).
-cat >"$TMP/legit" <<-'EOF'
-	www.lab. A
-	www.shop.example. A
-	www.shop.example. AAAA
-	shop.example. MX
-	mail.shop.example. A
-	txt.shop.example. TXT
-	alias.shop.example. A
-	cdn.shop.example. A
-	www.legacy.shop.example. A
-	nx.shop.example. A
-	www.hosting.org. A
-	app.hosting.org. A
-	blog.example. A
-	post.blog.example. TXT
-	www.wild.org. A
-	x.deep.wild.org. TXT
-	www.moved.example. A
-	www.big.example. A
-	www.evil.example. A
-	www.bank.example. A
-EOF
+# The legitimate names: the lab's fixed mix (LAB_MIX, bench/lib.sh), as bench/resolver.sh resolves
+# it. Two of them are in the attacked zone itself (www.wild.org., x.deep.wild.org.).
+printf '%s\n' "$LAB_MIX" >"$TMP/legit"
 NLEGIT=$(wc -l <"$TMP/legit")
 
 # The flood: NAMES unique names under the wildcard, a random label tag per run so that no two runs

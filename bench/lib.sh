@@ -36,3 +36,29 @@ write_knot_conf() {
 		    file: "$zone"
 	EOF
 }
+
+# LAB_MIX is a fixed mix of questions over `warden lab`: every well-behaved zone of
+# internal/lab/hierarchy.go once, with its CNAME and DNAME chains, a lame server listed first, a
+# server that truncates (TCP), glue-less and poisoned delegations and one NXDOMAIN; one "NAME TYPE"
+# a line, as dnsperf reads them. resolver.sh resolves it cold; flood.sh asks it as the legitimate
+# client. Left out: flaky.example. (a silent server) and slow.example. (a fixed 400 ms).
+LAB_MIX="www.lab. A
+www.shop.example. A
+www.shop.example. AAAA
+shop.example. MX
+mail.shop.example. A
+txt.shop.example. TXT
+alias.shop.example. A
+cdn.shop.example. A
+www.legacy.shop.example. A
+nx.shop.example. A
+www.hosting.org. A
+app.hosting.org. A
+blog.example. A
+post.blog.example. TXT
+www.wild.org. A
+x.deep.wild.org. TXT
+www.moved.example. A
+www.big.example. A
+www.evil.example. A
+www.bank.example. A"

@@ -504,30 +504,8 @@ echo "other% (runs): CPU (both CPUs) used by other processes during the run, in 
 
 # ---------------------------------------------------------------------------------------------------
 # Part 2: cold cache over the lab's hierarchy.
-# The fixed mix: every well-behaved zone of internal/lab/hierarchy.go once, with its CNAME and DNAME
-# chains, a lame server listed first, a server that truncates (TCP), glue-less and poisoned
-# delegations and one NXDOMAIN. Left out: flaky.example. (a silent server: each resolver's timeout
-# policy) and slow.example. (a fixed 400 ms).
-MIX="www.lab. A
-www.shop.example. A
-www.shop.example. AAAA
-shop.example. MX
-mail.shop.example. A
-txt.shop.example. TXT
-alias.shop.example. A
-cdn.shop.example. A
-www.legacy.shop.example. A
-nx.shop.example. A
-www.hosting.org. A
-app.hosting.org. A
-blog.example. A
-post.blog.example. TXT
-www.wild.org. A
-x.deep.wild.org. TXT
-www.moved.example. A
-www.big.example. A
-www.evil.example. A
-www.bank.example. A"
+# The fixed mix of the lab's questions (LAB_MIX, bench/lib.sh).
+MIX=$LAB_MIX
 
 # check_cold NAME REP PORT: after a cold run, the answers that take chains, a lame or truncating
 # server must hold the right address (now from the cache); a warning line for each that does not.

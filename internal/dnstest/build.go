@@ -39,3 +39,16 @@ func BuildWarden(t testing.TB, dir string, flags ...string) string {
 	}
 	return bin
 }
+
+// WaitUntil polls cond for up to 10 s and fails the test, naming what it waited for, if it never
+// holds.
+func WaitUntil(t testing.TB, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out waiting for %s", what)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+}

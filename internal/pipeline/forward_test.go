@@ -10,6 +10,7 @@ import (
 
 	"codeberg.org/miekg/dns"
 
+	"warden/internal/dnstest"
 	"warden/internal/query"
 	"warden/internal/upstream"
 	"warden/internal/wire"
@@ -77,7 +78,7 @@ func TestForwardHealth(t *testing.T) {
 		t.Fatalf("flaky asked %d times, down %v; want 2 and down", flaky.calls.Load(), rec.fwd[0].targets[0].down.Load())
 	}
 	ask() // the healthy one first; flaky gets one health check
-	waitUntil(t, "the end of the health check", func() bool { return !rec.fwd[0].targets[0].probing.Load() })
+	dnstest.WaitUntil(t, "the end of the health check", func() bool { return !rec.fwd[0].targets[0].probing.Load() })
 	ask() // within probeInterval: no second check
 	if got := flaky.calls.Load(); got != 3 {
 		t.Fatalf("flaky asked %d times while down; want 2 questions and 1 health check", got)
@@ -89,7 +90,7 @@ func TestForwardHealth(t *testing.T) {
 	flaky.working.Store(true)
 	rec.fwd[0].targets[0].lastProbe.Store(time.Now().Add(-2 * probeInterval).UnixNano())
 	ask() // the check succeeds in the background
-	waitUntil(t, "the successful health check to bring the upstream back", func() bool { return !rec.fwd[0].targets[0].down.Load() })
+	dnstest.WaitUntil(t, "the successful health check to bring the upstream back", func() bool { return !rec.fwd[0].targets[0].down.Load() })
 	before := flaky.calls.Load()
 	ask()
 	if flaky.calls.Load() != before+1 {

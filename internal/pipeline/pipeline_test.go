@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"sync"
 	"testing"
-	"time"
 
 	"codeberg.org/miekg/dns"
 
@@ -241,18 +240,6 @@ func benchPipelineOn(b *testing.B, p *Pipeline, name string) {
 		if h.ServeDNS(req, out) == nil {
 			b.Fatal("no answer")
 		}
-	}
-}
-
-// waitUntil polls cond for up to 10 s and fails the test if it never holds.
-func waitUntil(t *testing.T, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(5 * time.Millisecond)
 	}
 }
 

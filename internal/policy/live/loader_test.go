@@ -147,7 +147,7 @@ func TestBlocklistRefresh(t *testing.T) {
 	}
 
 	set(200, "||two.example^\n")
-	waitUntil(t, "the changed list in force", func() bool {
+	dnstest.WaitUntil(t, "the changed list in force", func() bool {
 		return decision(p, "two.example.", dns.TypeA) == "nxdomain"
 	})
 	if got := decision(p, "one.example.", dns.TypeA); got != "resolved" {
@@ -163,8 +163,8 @@ func TestBlocklistRefresh(t *testing.T) {
 	} {
 		set(bad.code, bad.text)
 		n := fetches.Load()
-		waitUntil(t, "two more fetches", func() bool { return fetches.Load() >= n+2 })
-		waitUntil(t, "the failure logged", func() bool { return strings.Contains(logs.String(), bad.log) })
+		dnstest.WaitUntil(t, "two more fetches", func() bool { return fetches.Load() >= n+2 })
+		dnstest.WaitUntil(t, "the failure logged", func() bool { return strings.Contains(logs.String(), bad.log) })
 		if got := decision(p, "two.example.", dns.TypeA); got != "nxdomain" {
 			t.Errorf("after a failed refresh (%s): two.example: %s", bad.log, got)
 		}
@@ -183,7 +183,7 @@ func TestBlocklistRefresh(t *testing.T) {
 		t.Errorf("after Close the policy in force should stay: %s", got)
 	}
 	srv.Close()
-	waitUntil(t, "goroutines to end", func() bool { return runtime.NumGoroutine() <= before })
+	dnstest.WaitUntil(t, "goroutines to end", func() bool { return runtime.NumGoroutine() <= before })
 }
 
 // TestBlocklistReload: a reload rereads lists (files too, with watching off), restarts the
@@ -220,7 +220,7 @@ func TestBlocklistReload(t *testing.T) {
 	if _, err := l.Load(t.Context(), parse(one), Change{Reason: "reload"}, true); err != nil {
 		t.Fatal(err)
 	}
-	waitUntil(t, "the file reread", func() bool { return decision(p, "b.example.", dns.TypeA) == "nxdomain" })
+	dnstest.WaitUntil(t, "the file reread", func() bool { return decision(p, "b.example.", dns.TypeA) == "nxdomain" })
 
 	// A second list added, the first unchanged but unreadable now: it stays in force.
 	other := filepath.Join(dir, "other.txt")
@@ -262,16 +262,5 @@ func TestBlocklistReload(t *testing.T) {
 	}
 	if p.Policy() != nil {
 		t.Error("an empty policy is still in the snapshot")
-	}
-}
-
-func waitUntil(t *testing.T, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(5 * time.Millisecond)
 	}
 }
