@@ -47,9 +47,10 @@ func loadZone(t testing.TB, text string) *zone.Zone {
 	return z
 }
 
+// testKeys opens (or makes, dated a month before now) the test zone's keys in dir.
 func testKeys(t testing.TB, dir string, p Policy) *KeySet {
 	t.Helper()
-	keys, _, err := OpenKeys(dir, "example.test.", p, now)
+	keys, _, err := OpenKeys(dir, "example.test.", p, now.Add(-30*24*time.Hour))
 	if err != nil {
 		t.Fatal(err)
 	}
