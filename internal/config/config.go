@@ -153,6 +153,14 @@ func Parse(data []byte, name, baseDir string) (*Config, error) {
 		if z.Key != "" {
 			z.Key = canonicalName(z.Key)
 		}
+		if z.DNSSEC.Sign && z.DNSSEC.KeyDir == "" {
+			z.DNSSEC.KeyDir = "keys"
+		}
+		if z.DNSSEC.KeyDir != "" && !filepath.IsAbs(z.DNSSEC.KeyDir) {
+			if p, err := filepath.Abs(filepath.Join(baseDir, z.DNSSEC.KeyDir)); err == nil {
+				z.DNSSEC.KeyDir = p
+			}
+		}
 		if z.File != "" && !filepath.IsAbs(z.File) {
 			// Abs fails only when the working directory is gone; the file check in Validate then
 			// reports the path as written.
