@@ -290,7 +290,10 @@ func (m *Manager) update(o *op, z *Zone) []byte {
 	if m.zone(z.Origin()) != z {
 		return o.reply(rcodeServFail, nil)
 	}
-	cur := z.cur.Load()
+	cur := z.data()
+	if cur == nil {
+		return o.reply(rcodeServFail, nil)
+	}
 	res := update.Apply(cur, o.msg)
 	if res.Rcode != 0 || res.Diff == nil {
 		if res.Rcode != 0 {
