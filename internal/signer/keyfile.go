@@ -4,6 +4,9 @@ import (
 	"bufio"
 	"bytes"
 	"crypto"
+	"crypto/ecdsa"
+	"crypto/ed25519"
+	"crypto/rsa"
 	"errors"
 	"fmt"
 	"io"
@@ -124,6 +127,22 @@ func parsePrivate(data []byte, file string, pub *dns.DNSKEY) (crypto.Signer, Tim
 	priv, err := pub.NewPrivate(string(data))
 	if err != nil {
 		return nil, Timing{}, fmt.Errorf("%s: %w", file, err)
+	}
+	// The key reader hands back keys of the wrong size without an error (an Ed25519 seed of
+	// the wrong length makes an empty key, on which signing panics): check them here.
+	switch k := priv.(type) {
+	case ed25519.PrivateKey:
+		if len(k) != ed25519.PrivateKeySize {
+			return nil, Timing{}, fmt.Errorf("%s: the Ed25519 private key is not %d octets", file, ed25519.SeedSize)
+		}
+	case *rsa.PrivateKey:
+		if err := k.Validate(); err != nil {
+			return nil, Timing{}, fmt.Errorf("%s: %w", file, err)
+		}
+	case *ecdsa.PrivateKey:
+		if k.D == nil || k.D.Sign() <= 0 {
+			return nil, Timing{}, fmt.Errorf("%s: the ECDSA private key is zero", file)
+		}
 	}
 	signer, ok := priv.(crypto.Signer)
 	if !ok {
