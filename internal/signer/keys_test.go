@@ -40,7 +40,7 @@ func TestKeysKeptAcrossRestartsAndReadByBIND(t *testing.T) {
 		if err := os.WriteFile(zoneFile, []byte(text), 0o644); err != nil {
 			t.Fatal(err)
 		}
-		out, err := exec.Command("dnssec-signzone", "-K", dir, "-S", "-o", origin, "-f", zoneFile+".signed", zoneFile).CombinedOutput()
+		out, err := exec.Command("dnssec-signzone", "-K", dir, "-d", filepath.Dir(zoneFile), "-S", "-o", origin, "-f", zoneFile+".signed", zoneFile).CombinedOutput()
 		if err != nil {
 			t.Fatalf("%s: dnssec-signzone -K %s: %v\n%s", alg, dir, err, out)
 		}
