@@ -148,7 +148,7 @@ func (r *Recursor) forward(f *forwardZone, req *query.Request, out []byte) []byt
 			continue
 		}
 		if r.cache.Put(reply.Data, cache.RankAnswer) == nil {
-			if hit, st := r.cache.Get(req, out); st.Found() {
+			if hit, st := r.cache.GetStored(req, out); st.Found() {
 				return hit
 			}
 		}

@@ -146,6 +146,12 @@ func (r *Recursor) serve(req *query.Request, out []byte, pol *policy.Policy, fro
 	if fwd == nil && len(r.hints) == 0 && from.Kind != authority.Delegated {
 		return r.refuse(out, req, rcodeRefused, wire.EDENotAuthoritative)
 	}
+	if fwd == nil && r.zoneSaturated(q.Name, from) {
+		// The resolution could not send its first query: answer now, from the listener's
+		// worker, as it would have answered later.
+		req.Outcome.Source = query.SourceResolver
+		return r.answer(req, resolver.Result{Rcode: dns.RcodeServerFailure}, out)
+	}
 	// 5. Resolution or forwarding, then 6. the response policy.
 	return r.async(req, out, func(req *query.Request, buf []byte) []byte {
 		if fwd != nil {
@@ -168,6 +174,12 @@ func (r *Recursor) async(req *query.Request, out []byte, work func(req *query.Re
 	select {
 	case r.slots <- struct{}{}:
 	default:
+		// Too busy to resolve: an expired answer is still better than none (RFC 8767 §5 lists
+		// the resolver's own load among the reasons to serve stale).
+		if stale, st := r.cache.GetStale(req, out); st.Found() {
+			req.Outcome.Source = query.SourceCache
+			return stale
+		}
 		return r.refuse(out, req, rcodeServFail, wire.NoEDE)
 	}
 	if req.Later == nil {
@@ -186,6 +198,16 @@ func (r *Recursor) async(req *query.Request, out []byte, work func(req *query.Re
 		replier.Reply(work(later, make([]byte, 0, recursionReplyBytes)))
 	}()
 	return nil
+}
+
+// zoneSaturated says whether the zone a resolution of name would start at already has every
+// query slot it may use (resolver.Config.MaxZoneQueries).
+func (r *Recursor) zoneSaturated(name string, from authority.Outcome) bool {
+	if from.Kind == authority.Delegated {
+		cut, _ := from.Delegation()
+		return r.iter.SaturatedAt(cut)
+	}
+	return r.iter.Saturated(name)
 }
 
 // prefetch refreshes an answer that is still asked for shortly before it expires, in the
@@ -265,7 +287,7 @@ func (r *Recursor) answer(req *query.Request, res resolver.Result, out []byte) [
 	a := cache.Answer{Name: req.Lower(), Type: req.QType, Class: req.QClass, DO: req.DO,
 		Rcode: res.Rcode, Answer: res.Answer, Ns: res.Ns}
 	if err := r.cache.PutAnswer(a, cache.RankAuthAnswer); err == nil {
-		if hit, st := r.cache.Get(req, out); st.Found() {
+		if hit, st := r.cache.GetStored(req, out); st.Found() {
 			return hit
 		}
 	}
