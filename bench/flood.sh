@@ -259,11 +259,12 @@ RSS_PEAK=$RSS_HWM
 
 mib() { awk -v k="$1" 'BEGIN {printf "%.1f", k / 1024}'; }
 # rss_model F: the memory docs/performance.md states for F upstream queries in flight, in MiB:
-# RSS at start + 2 x (cache_bytes + F x 72 KiB) + F x 8 KiB + 4 MiB. The 2 is the Go heap's room
-# for garbage (GOGC=100); 72 KiB is what one resolution holds in the heap (the 64 KiB receive buffer
-# of its upstream query, its 4 KiB reply buffer, its state); 8 KiB its goroutine's stack; 4 MiB the
-# runtime's own metadata.
-rss_model() { awk -v r="$RSS_START" -v c="$CACHE_BYTES" -v f="$1" 'BEGIN {printf "%.1f", r / 1024 + 2 * (c / 1048576 + f * 72 / 1024) + f * 8 / 1024 + 4}'; }
+# RSS at start + 2 x (cache_bytes + 7 MiB + F x 12 KiB) + F x 8 KiB + 4 MiB. The 2 is the Go heap's
+# room for garbage (GOGC=100); 7 MiB the working set a flood adds besides the cache (the workers'
+# batch buffers, answer templates, delegation and server caches); 12 KiB what one resolution holds
+# in the heap (the 4 KiB receive buffer of its upstream query, its 4 KiB reply buffer, its state);
+# 8 KiB its goroutine's stack; 4 MiB the runtime's own metadata.
+rss_model() { awk -v r="$RSS_START" -v c="$CACHE_BYTES" -v f="$1" 'BEGIN {printf "%.1f", r / 1024 + 2 * (c / 1048576 + 7 + f * 12 / 1024) + f * 8 / 1024 + 4}'; }
 CACHE_MIB=$(awk -v b="$CACHE_BYTES" 'BEGIN {printf "%.1f", b / 1048576}')
 pct() { awk -v a="$1" -v b="$2" 'BEGIN {if (b > 0) printf "%.2f", 100 * a / b; else print "-"}'; }
 
