@@ -92,6 +92,17 @@ func (b *Builder) SetRcode(rcode uint8, aa bool) { b.t.Rcode, b.t.AA = rcode, aa
 // SetRA marks the answer as coming from a resolver (recursion available).
 func (b *Builder) SetRA() { b.t.RA = true }
 
+// SetKeepFit makes a response that does not fit keep the answer and authority RRsets that do (see
+// Template.KeepFit).
+func (b *Builder) SetKeepFit() { b.t.KeepFit = true }
+
+// StartAdditionalSigs says that the additional RRsets from here on are the signatures of those
+// before (see Template.SigsFrom).
+func (b *Builder) StartAdditionalSigs() {
+	b.endSet()
+	b.t.SigsFrom = uint16(len(b.t.Cuts))
+}
+
 // SetGlueTC marks the additional section as referral glue: TC is set when some of it is dropped.
 func (b *Builder) SetGlueTC() { b.t.GlueTC = true }
 
@@ -171,7 +182,7 @@ func (b *Builder) Finish() Template {
 	if len(t.Cuts) > 0 {
 		t.Whole = t.Cuts[len(t.Cuts)-1]
 	}
-	if int(t.MustFit) == len(t.Cuts) {
+	if int(t.MustFit) == len(t.Cuts) && (!t.KeepFit || len(t.Cuts) < 2) {
 		t.Cuts = nil // Whole says all a truncated rendering needs
 	}
 	return t

@@ -55,6 +55,14 @@ type Template struct {
 	Rcode   uint8 // RCODE (4 bits)
 	AA      bool
 	RA      bool // recursion available: set on answers a resolver gives
+	// KeepFit: when the answer and authority sections do not fit, the RRsets of theirs that fit,
+	// up to the first that does not, are sent with TC=1, as Knot does (a CNAME without its target,
+	// an RRset without its RRSIG). Otherwise such a response goes out with no records and TC=1.
+	KeepFit bool
+	// SigsFrom, when not 0, is the index in Cuts of the first RRSIG RRset of the additional
+	// section: those sign the additional RRsets before them, and Knot sends none of them once
+	// any additional RRset has been left out.
+	SigsFrom uint16
 	// GlueTC: additional records are glue of a referral, so dropping one sets TC (RFC 9471 §3).
 	// Otherwise additional records that do not fit are dropped silently (RFC 2181 §9).
 	GlueTC bool
@@ -184,6 +192,9 @@ func (l Limits) renderTruncated(out []byte, req *query.Request, t *Template, roo
 		}
 	}
 	if int(must.End) > room {
+		if t.KeepFit {
+			return l.renderFitting(out, req, t, room, age)
+		}
 		out = l.RenderRcode(out, req, uint16(t.Rcode), NoEDE)
 		writeHeader(out, req, t, true)
 		return out
@@ -212,9 +223,14 @@ func (l Limits) renderTruncated(out []byte, req *query.Request, t *Template, roo
 		if i > 0 {
 			start = t.Cuts[i-1].End
 		}
+		if dropped && t.SigsFrom > 0 && i >= int(t.SigsFrom) {
+			break
+		}
 		seg := t.Tail[start:t.Cuts[i].End]
 		if len(out)-qend+len(seg) > room {
-			dropped = true
+			if t.SigsFrom == 0 || i < int(t.SigsFrom) {
+				dropped = true // a signature left out is no glue left out
+			}
 			continue
 		}
 		at := len(out) - qend
@@ -237,6 +253,37 @@ func (l Limits) renderTruncated(out []byte, req *query.Request, t *Template, roo
 	}
 	writeHeader(out, req, t, dropped && t.GlueTC)
 	return l.finish(out, req, counts)
+}
+
+// renderFitting writes the answer and authority RRsets of t that fit in room, up to the first that
+// does not, with TC set and no additional records.
+func (l Limits) renderFitting(out []byte, req *query.Request, t *Template, room int, age Age) []byte {
+	qend := req.QuestionEnd
+	var keep Cut
+	for i := 0; i < int(t.MustFit) && i < len(t.Cuts); i++ {
+		if int(t.Cuts[i].End) > room {
+			break
+		}
+		keep = t.Cuts[i]
+	}
+	if cap(out) < qend+int(keep.End)+optLen {
+		out = make([]byte, 0, qend+int(keep.End)+optLen)
+	}
+	out = out[:qend+int(keep.End)]
+	copy(out[query.HeaderLen:], req.Wire[query.HeaderLen:qend])
+	copy(out[qend:], t.Tail[:keep.End])
+	if len(req.QName) != int(t.QNameLen) {
+		for _, f := range t.Fixups {
+			if f.Pos < keep.End {
+				f.apply(out, qend, int(f.Pos), len(req.QName))
+			}
+		}
+	}
+	if len(t.TTLs) > 0 {
+		age.patch(out[qend:], t.TTLs, 0, keep.End, 0)
+	}
+	writeHeader(out, req, t, true)
+	return l.finish(out, req, keep)
 }
 
 // patch writes the TTLs of the fields of ttls (in Tail order) that lie in Tail[start:end] into
