@@ -1,7 +1,7 @@
 package pipeline
 
 import (
-		"math/rand/v2"
+	"math/rand/v2"
 	"os"
 	"strings"
 	"testing"
