@@ -79,15 +79,22 @@ func (z *Zone) CoverNSEC(name []byte) *Node {
 		return nil
 	}
 	var buf [maxCanonical]byte
-	key := appendCanonicalKey(buf[:0], string(name))
-	i, found := slices.BinarySearchFunc(d.nsecKeys, key, bytes.Compare)
-	if found {
-		return d.nsec[i]
+	key := appendCanonicalKey(buf[:0], unsafe.String(unsafe.SliceData(name), len(name)))
+	// A search by hand: the generic ones make the key escape, and this runs for every query
+	// for a name that does not exist.
+	lo, hi := 0, len(d.nsecKeys) // the first key above name is in [lo, hi]
+	for lo < hi {
+		mid := int(uint(lo+hi) >> 1)
+		if bytes.Compare(d.nsecKeys[mid], key) <= 0 {
+			lo = mid + 1
+		} else {
+			hi = mid
+		}
 	}
-	if i == 0 {
+	if lo == 0 {
 		return d.nsec[len(d.nsec)-1]
 	}
-	return d.nsec[i-1]
+	return d.nsec[lo-1]
 }
 
 // MatchNSEC3 returns the NSEC3 owner whose hash is that of the lower-case wire name, or nil.
@@ -113,16 +120,20 @@ func (z *Zone) nsec3At(name []byte) (*Node, bool) {
 	}
 	var hash [32]byte
 	h := nsec3Hash(hash[:0], name, d.param.Iterations, d.salt)
-	i, found := slices.BinarySearchFunc(d.nsec3, h, func(n *Node, h []byte) int {
-		return bytes.Compare(unsafe.Slice(unsafe.StringData(firstLabel(n.Key)), len(firstLabel(n.Key))), h)
-	})
-	if found {
-		return d.nsec3[i], true
+	hs := unsafe.String(unsafe.SliceData(h), len(h))
+	lo, hi := 0, len(d.nsec3) // the first hash above h is in [lo, hi]
+	for lo < hi {
+		mid := int(uint(lo+hi) >> 1)
+		if firstLabel(d.nsec3[mid].Key) <= hs {
+			lo = mid + 1
+		} else {
+			hi = mid
+		}
 	}
-	if i == 0 {
+	if lo == 0 {
 		return d.nsec3[len(d.nsec3)-1], false
 	}
-	return d.nsec3[i-1], false
+	return d.nsec3[lo-1], firstLabel(d.nsec3[lo-1].Key) == hs
 }
 
 // firstLabel returns the first label of a wire name, without its length byte.
