@@ -55,23 +55,29 @@ type Template struct {
 	Rcode   uint8 // RCODE (4 bits)
 	AA      bool
 	RA      bool // recursion available: set on answers a resolver gives
-	// KeepFit: when the answer and authority sections do not fit, the RRsets of theirs that fit,
-	// up to the first that does not, are sent with TC=1, as Knot does (a CNAME without its target,
-	// an RRset without its RRSIG). Otherwise such a response goes out with no records and TC=1.
-	KeepFit bool
-	// SigsFrom, when not 0, is the index in Cuts of the first RRSIG RRset of the additional
-	// section: those sign the additional RRsets before them, and Knot sends none of them once
-	// any additional RRset has been left out.
-	SigsFrom uint16
-	// GlueTC: additional records are glue of a referral, so dropping one sets TC (RFC 9471 §3).
-	// Otherwise additional records that do not fit are dropped silently (RFC 2181 §9).
-	GlueTC bool
+	// Trunc holds the truncation rules of the answer (TruncGlue, TruncKeepFit, TruncSigs): one
+	// byte, so that a cache entry keeps its allocation class.
+	Trunc uint8
 	// Open is the name the answer's CNAME chain ends at without an answer, lower case, because
 	// the zones it was built from do not hold the name or delegate it; empty when the answer is
 	// whole. An authoritative server sends the answer as it is, for the client to follow; one
 	// that also resolves goes on from there.
 	Open string
 }
+
+// Truncation rules, the bits of Template.Trunc.
+const (
+	// TruncGlue: additional records are glue of a referral, so dropping one sets TC (RFC 9471
+	// §3). Otherwise additional records that do not fit are dropped silently (RFC 2181 §9).
+	TruncGlue uint8 = 1 << iota
+	// TruncKeepFit: when the answer and authority sections do not fit, the RRsets of theirs that
+	// fit, up to the first that does not, are sent with TC=1, as Knot does (a CNAME without its
+	// target, an RRset without its RRSIG). Otherwise such a response goes out with no records.
+	TruncKeepFit
+	// TruncSigs: the additional section ends with the RRSIGs of the RRsets before them, which
+	// Knot sends none of once any additional RRset has been left out.
+	TruncSigs
+)
 
 const optLen = 11 // root owner, type, class, TTL, RDLENGTH 0
 
@@ -192,7 +198,7 @@ func (l Limits) renderTruncated(out []byte, req *query.Request, t *Template, roo
 		}
 	}
 	if int(must.End) > room {
-		if t.KeepFit {
+		if t.Trunc&TruncKeepFit != 0 {
 			return l.renderFitting(out, req, t, room, age)
 		}
 		out = l.RenderRcode(out, req, uint16(t.Rcode), NoEDE)
@@ -217,18 +223,20 @@ func (l Limits) renderTruncated(out []byte, req *query.Request, t *Template, roo
 		age.patch(out[qend:], t.TTLs, 0, must.End, 0)
 	}
 	counts := must
-	dropped := false
+	dropped, droppedAny := false, false
 	for i := int(t.MustFit); i < len(t.Cuts); i++ {
 		start := uint16(0)
 		if i > 0 {
 			start = t.Cuts[i-1].End
 		}
-		if dropped && t.SigsFrom > 0 && i >= int(t.SigsFrom) {
+		seg := t.Tail[start:t.Cuts[i].End]
+		sigs := t.Trunc&TruncSigs != 0 && isRRSIG(seg)
+		if sigs && droppedAny {
 			break
 		}
-		seg := t.Tail[start:t.Cuts[i].End]
 		if len(out)-qend+len(seg) > room {
-			if t.SigsFrom == 0 || i < int(t.SigsFrom) {
+			droppedAny = true
+			if !sigs {
 				dropped = true // a signature left out is no glue left out
 			}
 			continue
@@ -251,8 +259,26 @@ func (l Limits) renderTruncated(out []byte, req *query.Request, t *Template, roo
 		}
 		counts.Ar += t.Cuts[i].Ar - prev.Ar
 	}
-	writeHeader(out, req, t, dropped && t.GlueTC)
+	writeHeader(out, req, t, dropped && t.Trunc&TruncGlue != 0)
 	return l.finish(out, req, counts)
+}
+
+// isRRSIG says whether the RRset that starts seg, a part of a template's Tail, is of type RRSIG.
+func isRRSIG(seg []byte) bool {
+	i := 0
+	for i < len(seg) {
+		l := int(seg[i])
+		if l == 0 {
+			i++
+			break
+		}
+		if l&0xC0 == 0xC0 {
+			i += 2
+			break
+		}
+		i += 1 + l
+	}
+	return i+2 <= len(seg) && seg[i] == 0 && seg[i+1] == 46
 }
 
 // renderFitting writes the answer and authority RRsets of t that fit in room, up to the first that
