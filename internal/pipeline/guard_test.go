@@ -198,7 +198,9 @@ func (d fakeDeferrer) Defer(*query.Request) query.Replier { return fakeReplier(d
 
 type fakeReplier struct{ replies *[][]byte }
 
-func (r fakeReplier) Reply(_ *query.Request, msg []byte) { *r.replies = append(*r.replies, append([]byte(nil), msg...)) }
+func (r fakeReplier) Reply(_ *query.Request, msg []byte) {
+	*r.replies = append(*r.replies, append([]byte(nil), msg...))
+}
 
 // An answer given later (resolved) is limited and gets its cookie as one given at once.
 func TestGuardDeferred(t *testing.T) {
