@@ -21,6 +21,10 @@
 #   BENCH_PORT_BASE [15310]   first port tried; busy ports are skipped
 #   BENCH_SERVERS ["warden knot nsd"]  servers to run (any subset, in this order)
 #   WARDEN_GOMAXPROCS ["1 2"] GOMAXPROCS values for Warden; each one runs as its own server
+#   WARDEN_METRICS ["on"]     "on": metrics counted and served (--http); "off": no endpoint shows
+#                             them, so none are counted. "off on" runs both, as servers of their own,
+#                             interleaved with the others: the cost of metrics in one run
+#   BENCH_ADDR [127.0.0.1]    the loopback address every server listens on
 #   WARDEN_BIN [unset]        use this warden binary instead of building ./cmd/warden
 #   BENCH_KEEP [0]            1: keep the temporary directory (logs, raw dnsperf output)
 #   BENCH_QUIET_PCT [15]      before each run, wait until other processes use less than this % of a CPU
@@ -43,6 +47,7 @@ RMEM=${BENCH_RMEM:-4194304}
 PORT_BASE=${BENCH_PORT_BASE:-15310}
 SERVERS=${BENCH_SERVERS:-warden knot nsd}
 WARDEN_GOMAXPROCS=${WARDEN_GOMAXPROCS:-1 2}
+WARDEN_METRICS=${WARDEN_METRICS:-on}
 KEEP=${BENCH_KEEP:-0}
 WARDEN_BIN=${WARDEN_BIN:-}
 QUIET_PCT=${BENCH_QUIET_PCT:-15}
@@ -52,7 +57,7 @@ RETRIES=${BENCH_RETRIES:-6}
 
 SERVER_CPU=0
 GEN_CPU=1
-ADDR=127.0.0.1
+ADDR=${BENCH_ADDR:-127.0.0.1}
 ORIGIN=bench.test.
 CLK_TCK=$(getconf CLK_TCK)
 
@@ -252,14 +257,30 @@ start_warden() {
 		fi
 		WARDEN_BIN=$TMP/warden
 	fi
+	local metrics name extra
 	for gmp in $WARDEN_GOMAXPROCS; do
-		alloc_port
-		port=$PORT
-		GOMAXPROCS=$gmp taskset -c "$SERVER_CPU" "$WARDEN_BIN" serve --listen "$ADDR:$port" \
-			--zone "$ORIGIN=$ZONE" >"$TMP/warden-gmp$gmp.log" 2>&1 &
-		pid=$!
-		register "warden-gmp$gmp" "$pid" "$port" \
-			"GOMAXPROCS=$gmp warden serve --listen $ADDR:$port --zone $ORIGIN=ZONE"
+		for metrics in $WARDEN_METRICS; do
+			alloc_port
+			port=$PORT
+			# Without a control socket (two servers cannot share one), metrics are counted only
+			# when the HTTP listener can show them.
+			extra=(--control none)
+			name=warden-gmp$gmp
+			case $metrics in
+			on)
+				alloc_port
+				extra+=(--http "$ADDR:$PORT")
+				;;
+			off) ;;
+			*) die "WARDEN_METRICS: '$metrics' is neither on nor off" ;;
+			esac
+			[ "$WARDEN_METRICS" = on ] || name=$name-metrics-$metrics
+			GOMAXPROCS=$gmp taskset -c "$SERVER_CPU" "$WARDEN_BIN" serve --listen "$ADDR:$port" \
+				--zone "$ORIGIN=$ZONE" "${extra[@]}" >"$TMP/$name.log" 2>&1 &
+			pid=$!
+			register "$name" "$pid" "$port" \
+				"GOMAXPROCS=$gmp warden serve --listen $ADDR:$port --zone $ORIGIN=ZONE ${extra[*]}"
+		done
 	done
 }
 

@@ -231,6 +231,8 @@ func TestMetricsCountQueries(t *testing.T) {
 	ask(dnstest.Query{Name: "www.other.test.", Type: dns.TypeA, RD: true}, dns.RcodeSuccess)
 	ask(dnstest.Query{Name: "www.other.test.", Type: dns.TypeA, RD: true}, dns.RcodeSuccess)
 	ask(dnstest.Query{Name: "blocked.other.test.", Type: dns.TypeA, RD: true}, dns.RcodeNameError)
+	// Over TCP the resolution runs on the connection's goroutine, and is timed all the same.
+	ask(dnstest.Query{Name: "www.other.test.", Type: dns.TypeAAAA, RD: true, TCP: true}, dns.RcodeSuccess)
 	// An EDNS version the server does not speak: BADVERS, from admission.
 	m, err := dnstest.Exchange(s.dns, dnstest.Query{Name: "www.run.test.", Type: dns.TypeA, EDNS: true, Version: 1})
 	if err != nil {
@@ -240,7 +242,7 @@ func TestMetricsCountQueries(t *testing.T) {
 		t.Fatalf("EDNS version 1: rcode %d; want BADVERS", m.Rcode)
 	}
 
-	const answered = 13
+	const answered = 14
 	// The deferred answer is recorded just after it is sent; wait for the total, then read
 	// everything from one scrape.
 	dnstest.WaitUntil(t, "every answer counted", func() bool {
@@ -262,11 +264,12 @@ func TestMetricsCountQueries(t *testing.T) {
 		{"warden_queries_total", queries("NOERROR", "A", "udp", "cache"), 1},
 		{"warden_queries_total", queries("NXDOMAIN", "A", "udp", "policy"), 1},
 		{"warden_queries_total", queries("BADVERS", "A", "udp", "local"), 1},
+		{"warden_queries_total", queries("NOERROR", "AAAA", "tcp", "forward"), 1},
 		{"warden_queries_total", queries("NOERROR", "A", "tcp", "cache"), 0},
 		{"warden_query_duration_seconds", nil, answered},
 		{"warden_cache_hits_total", nil, 1},
-		{"warden_cache_misses_total", nil, 1},
-		{"warden_cache_entries", nil, 1},
+		{"warden_cache_misses_total", nil, 2},
+		{"warden_cache_entries", nil, 2},
 		{"warden_policy_hits_total", map[string]string{"set": "rpz.metrics."}, 1},
 		{"warden_upstream_errors_total", upstream, 0},
 	} {

@@ -133,7 +133,8 @@ func (s *dohServer) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, err.Error(), status)
 		return
 	}
-	req := query.Request{Wire: msg, Transport: query.DoH, Received: time.Now()}
+	received := time.Now()
+	req := query.Request{Wire: msg, Transport: query.DoH, Received: received}
 	if ap, err := netip.ParseAddrPort(r.RemoteAddr); err == nil {
 		req.Client = netip.AddrPortFrom(ap.Addr().Unmap(), ap.Port())
 	}
@@ -153,7 +154,8 @@ func (s *dohServer) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		// DoH allocates per request anyway (net/http); one record more does not matter.
 		recs := make([]query.Record, 1)
 		query.RecordOf(&recs[0], &req, res)
-		recs[0].Received, recs[0].Sent = req.Received, time.Now()
+		// The request's own stamp may be gone: a resolution clears it.
+		recs[0].Received, recs[0].Sent = received, time.Now()
 		s.rec.Record(recs)
 	}
 }

@@ -206,7 +206,8 @@ func (s *doqServer) serveStream(conn *quic.Conn, st *quic.Stream, client netip.A
 	job.req.Wire = job.in[:n:n]
 	job.req.Client = client
 	job.req.Transport = query.DoQ
-	job.req.Received = time.Now()
+	received := time.Now()
+	job.req.Received = received
 	// A zone transfer sends all its messages on this stream before the last one (RFC 9250 §4.2).
 	job.req.Stream = func(msg []byte) error {
 		if len(msg) > 65535 {
@@ -238,7 +239,8 @@ func (s *doqServer) serveStream(conn *quic.Conn, st *quic.Stream, client netip.A
 	if s.rec != nil {
 		r := &job.rec[0]
 		query.RecordOf(r, &job.req, res)
-		r.Query, r.Received, r.Sent = job.in[:n], job.req.Received, time.Now()
+		// The request's own stamp may be gone: a resolution clears it.
+		r.Query, r.Received, r.Sent = job.in[:n], received, time.Now()
 		s.rec.Record(job.rec[:])
 		*r = query.Record{}
 	}

@@ -315,8 +315,9 @@ func (c *tcpConn) logEnd(err error) {
 	c.s.log.Debug("tcp connection closed", "client", c.client, "err", err)
 }
 
-// record hands the record of res, the answer to job's query just written, to the Recorder.
-func (s *tcpServer) record(job *tcpJob, res []byte) {
+// record hands the record of res, the answer to job's query read at received and just written,
+// to the Recorder. The request's own stamp may be gone: a resolution clears it.
+func (s *tcpServer) record(job *tcpJob, res []byte, received time.Time) {
 	if s.rec == nil {
 		return
 	}
@@ -324,7 +325,7 @@ func (s *tcpServer) record(job *tcpJob, res []byte) {
 	query.RecordOf(r, &job.req, res)
 	// answer let go of the request's Wire before writing; the bytes are still in job.in.
 	r.Query = job.in
-	r.Received, r.Sent = job.req.Received, time.Now()
+	r.Received, r.Sent = received, time.Now()
 	s.rec.Record(job.rec[:])
 	*r = query.Record{}
 }
@@ -335,7 +336,8 @@ func (c *tcpConn) answer(job *tcpJob) {
 	job.req.Wire = job.in[:len(job.in):len(job.in)]
 	job.req.Client = c.client
 	job.req.Transport = c.s.transport
-	job.req.Received = time.Now()
+	received := time.Now()
+	job.req.Received = received
 	job.req.Stream = c.stream
 	res := serveSafe(c.s.h, &job.req, job.buf[2:2:tcpBufLen], c.s.log)
 	job.req.Wire, job.req.Stream = nil, nil
@@ -364,7 +366,7 @@ func (c *tcpConn) answer(job *tcpJob) {
 	if err := c.conn.SetWriteDeadline(time.Now().Add(c.s.idle)); err == nil {
 		_, err = c.conn.Write(msg)
 		if err == nil {
-			c.s.record(job, res)
+			c.s.record(job, res, received)
 			return
 		}
 		c.s.log.Debug("tcp write", "client", c.client, "err", err)

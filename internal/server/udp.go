@@ -80,7 +80,8 @@ func (p *plainUDP) worker(h Handler, rec Recorder, log *slog.Logger) {
 		req.Wire = in[:n:n]
 		req.Client = netip.AddrPortFrom(from.Addr().Unmap(), from.Port())
 		req.Transport = query.UDP
-		req.Received = time.Now()
+		received := time.Now()
+		req.Received = received
 		res := serveSafe(h, &req, out[:0], log)
 		if len(res) == 0 {
 			continue
@@ -91,7 +92,7 @@ func (p *plainUDP) worker(h Handler, rec Recorder, log *slog.Logger) {
 		}
 		if rec != nil {
 			query.RecordOf(&recs[0], &req, res)
-			recs[0].Received, recs[0].Sent = req.Received, time.Now()
+			recs[0].Received, recs[0].Sent = received, time.Now()
 			rec.Record(recs)
 		}
 	}
