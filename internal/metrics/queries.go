@@ -3,6 +3,7 @@ package metrics
 import (
 	"sync"
 	"sync/atomic"
+	"time"
 
 	"warden/internal/query"
 	"warden/internal/server"
@@ -79,6 +80,10 @@ func (s *shard) add(c *atomic.Uint64, n uint64) {
 
 // Record counts the answers of recs.
 func (s *shard) Record(recs []query.Record) {
+	// The answers of one UDP batch share both times: their bucket is found once.
+	var lastReceived, lastSent time.Time
+	var ns int64
+	bucket := -1
 	for i := range recs {
 		r := &recs[i]
 		s.add(&s.queries[rcodeIndex(r.Rcode)][qtypeIndex(r.QType)][sourceIndex(r.Outcome.Source)], 1)
@@ -91,8 +96,12 @@ func (s *shard) Record(recs []query.Record) {
 		if r.Received.IsZero() || r.Sent.IsZero() {
 			continue // a listener that did not time it
 		}
-		ns := max(int64(r.Sent.Sub(r.Received)), 0)
-		s.add(&s.durations[durationIndex(ns)], 1)
+		if bucket < 0 || r.Received != lastReceived || r.Sent != lastSent {
+			lastReceived, lastSent = r.Received, r.Sent
+			ns = max(int64(r.Sent.Sub(r.Received)), 0)
+			bucket = durationIndex(ns)
+		}
+		s.add(&s.durations[bucket], 1)
 		s.add(&s.durationSum, uint64(ns))
 	}
 }
