@@ -27,6 +27,10 @@
 #   BENCH_PORT_BASE [15310]   first port tried; busy ports are skipped
 #   BENCH_SERVERS ["warden knot nsd"]  servers to run (any subset, in this order)
 #   WARDEN_GOMAXPROCS ["1 2"] GOMAXPROCS values for Warden; each one runs as its own server
+#   WARDEN_METRICS ["on"]     "on": metrics counted and served (--http); "off": no endpoint shows
+#                             them, so none are counted. "off on" runs both, as servers of their own,
+#                             interleaved with the others: the cost of metrics in one run
+#   BENCH_ADDR [127.0.0.1]    the loopback address every server listens on
 #   WARDEN_BIN [unset]        use this warden binary instead of building ./cmd/warden
 #   BENCH_KEEP [0]            1: keep the temporary directory (logs, raw dnsperf output)
 #   BENCH_QUIET_PCT [15]      before each run, wait until other processes use less than this % of a CPU
@@ -61,6 +65,7 @@ else
 	SERVERS=${BENCH_SERVERS:-warden knot nsd}
 	WARDEN_GOMAXPROCS=${WARDEN_GOMAXPROCS:-1 2}
 fi
+WARDEN_METRICS=${WARDEN_METRICS:-on}
 KEEP=${BENCH_KEEP:-0}
 WARDEN_BIN=${WARDEN_BIN:-}
 QUIET_PCT=${BENCH_QUIET_PCT:-15}
@@ -291,22 +296,40 @@ start_warden() {
 		fi
 		WARDEN_BIN=$TMP/warden
 	fi
+	local metrics name extra
 	for gmp in $WARDEN_GOMAXPROCS; do
-		alloc_port
-		port=$PORT
-		GOMAXPROCS=$gmp taskset -c "$SERVER_CPU" "$WARDEN_BIN" serve --listen "$ADDR:$port" \
-			--zone "$ORIGIN=$SERVED" >"$TMP/warden-gmp$gmp.log" 2>&1 &
-		pid=$!
-		register "warden-gmp$gmp" "$pid" "$port" \
-			"GOMAXPROCS=$gmp warden serve --listen $ADDR:$port --zone $ORIGIN=ZONE${SIGNED:+ (signed, $SIGNED)}"
-		[ -n "$SIGNED" ] || continue
-		alloc_port
-		port=$PORT
-		GOMAXPROCS=$gmp taskset -c "$SERVER_CPU" "$WARDEN_BIN" serve --listen "$ADDR:$port" \
-			--zone "$ORIGIN=$ZONE" >"$TMP/warden-unsigned-gmp$gmp.log" 2>&1 &
-		pid=$!
-		register "warden-unsigned-gmp$gmp" "$pid" "$port" \
-			"GOMAXPROCS=$gmp warden serve --listen $ADDR:$port --zone $ORIGIN=ZONE (the zone unsigned)"
+		for metrics in $WARDEN_METRICS; do
+			alloc_port
+			port=$PORT
+			# Without a control socket (two servers cannot share one), metrics are counted only
+			# when the HTTP listener can show them.
+			extra=(--control none)
+			name=warden-gmp$gmp
+			case $metrics in
+			on)
+				alloc_port
+				extra+=(--http "$ADDR:$PORT")
+				;;
+			off) ;;
+			*) die "WARDEN_METRICS: '$metrics' is neither on nor off" ;;
+			esac
+			[ "$WARDEN_METRICS" = on ] || name=$name-metrics-$metrics
+			GOMAXPROCS=$gmp taskset -c "$SERVER_CPU" "$WARDEN_BIN" serve --listen "$ADDR:$port" \
+				--zone "$ORIGIN=$SERVED" "${extra[@]}" >"$TMP/$name.log" 2>&1 &
+			pid=$!
+			register "$name" "$pid" "$port" \
+				"GOMAXPROCS=$gmp warden serve --listen $ADDR:$port --zone $ORIGIN=ZONE${SIGNED:+ (signed, $SIGNED)} ${extra[*]}"
+			[ -n "$SIGNED" ] || continue
+			# The same server on the zone unsigned: the cost of signatures, same run.
+			alloc_port
+			port=$PORT
+			[ "$metrics" = off ] || { alloc_port; extra=(--control none --http "$ADDR:$PORT"); }
+			GOMAXPROCS=$gmp taskset -c "$SERVER_CPU" "$WARDEN_BIN" serve --listen "$ADDR:$port" \
+				--zone "$ORIGIN=$ZONE" "${extra[@]}" >"$TMP/warden-unsigned-${name#warden-}.log" 2>&1 &
+			pid=$!
+			register "warden-unsigned-${name#warden-}" "$pid" "$port" \
+				"GOMAXPROCS=$gmp warden serve --listen $ADDR:$port --zone $ORIGIN=ZONE (the zone unsigned) ${extra[*]}"
+		done
 	done
 }
 

@@ -79,6 +79,7 @@ type commonFlags struct {
 	rpz         listFlag
 	blocklists  listFlag
 	control     string
+	http        listFlag
 	secondaries listFlag
 	tsig        string
 	storage     string
@@ -115,6 +116,8 @@ func serveFlags(name string, f *commonFlags) []flagDef {
 		listFlagDef(&f.blocklists, "blocklist", "[NAME=]FILE|URL", "apply a blocklist (hosts, domains or Adblock; format "+
 			"detected) with NXDOMAIN, after every policy zone and the configuration's blocklists; a URL is fetched again daily."),
 		stringFlag(&f.control, "control", "PATH", "", "the control socket (none: off; default: from the configuration)"),
+		listFlagDef(&f.http, "http", "ADDR", "serve metrics (GET /metrics), the dashboard and its API over HTTP on this IP:port "+
+			"(replaces the configuration's http.listen; its token_file guards the dashboard and API)."),
 		listFlagDef(&f.secondaries, "secondary", "ORIGIN=ADDR[:PORT]", "serve a zone as a secondary of that primary "+
 			"(AXFR/IXFR, NOTIFY); its copy is kept in the storage directory."),
 		stringFlag(&f.tsig, "tsig", "NAME:ALGORITHM:BASE64SECRET", "", "the TSIG key that signs the --secondary zones' "+

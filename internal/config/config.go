@@ -49,6 +49,8 @@ type Config struct {
 	Cookies CookiesConfig `yaml:"cookies"`
 	// Control is the control interface (`warden ctl`, `warden policy`).
 	Control ControlConfig `yaml:"control"`
+	// HTTP is the HTTP listener of metrics, the dashboard and its API; off unless it has an address.
+	HTTP HTTPConfig `yaml:"http"`
 	// Keys are the TSIG keys zones refer to by name.
 	Keys Keys `yaml:"keys"`
 	// Storage is the directory for what the server writes: secondaries' copies of their zones and
@@ -187,7 +189,7 @@ func Parse(data []byte, name, baseDir string) (*Config, error) {
 			}
 		}
 	}
-	for _, path := range []*string{&c.TLS.Cert, &c.TLS.Key, &c.Policy.Safety.CheckCorpus, &c.Control.Socket, &c.Control.HTTP.TokenFile, &c.Storage, &c.StateDir} {
+	for _, path := range []*string{&c.TLS.Cert, &c.TLS.Key, &c.Policy.Safety.CheckCorpus, &c.Control.Socket, &c.Control.HTTP.TokenFile, &c.HTTP.TokenFile, &c.Storage, &c.StateDir} {
 		if *path != "" && !filepath.IsAbs(*path) {
 			if p, err := filepath.Abs(filepath.Join(baseDir, *path)); err == nil {
 				*path = p
@@ -235,6 +237,7 @@ func (c *Config) Validate() error {
 		{"rrl", c.RRL.Validate()},
 		{"cookies", c.Cookies.Validate()},
 		{"control", c.Control.Validate()},
+		{"http", c.HTTP.Validate()},
 		{"state_dir", validateStateDir(c.StateDir)},
 		{"user", validateUser(c.User)},
 	}
@@ -282,6 +285,7 @@ func (c *Config) clone() *Config {
 	d.Resolver.SpecialUseOff = slices.Clone(c.Resolver.SpecialUseOff)
 	d.Policy.RPZ = slices.Clone(c.Policy.RPZ)
 	d.Policy.Blocklists = slices.Clone(c.Policy.Blocklists)
+	d.HTTP.Listen = slices.Clone(c.HTTP.Listen)
 	d.where = maps.Clone(c.where)
 	return &d
 }

@@ -118,7 +118,7 @@ func (r *Recursor) ServePolicy(req *query.Request, out []byte, pol *policy.Polic
 func (r *Recursor) serve(req *query.Request, out []byte, pol *policy.Policy, from authority.Outcome) []byte {
 	// 4. The cache: a hit is the stored answer with ID, TTLs and the client's case patched in.
 	if res, st := r.cache.Get(req, out); st.Found() {
-		req.Outcome.Source = query.SourceCache
+		req.Outcome.Source, req.Outcome.Cache = query.SourceCache, query.CacheHit
 		if st == cache.Prefetch {
 			r.prefetch(req)
 		}
@@ -154,6 +154,7 @@ func (r *Recursor) serve(req *query.Request, out []byte, pol *policy.Policy, fro
 	}
 	// 5. Resolution or forwarding, then 6. the response policy.
 	return r.async(req, out, func(req *query.Request, buf []byte) []byte {
+		req.Outcome.Cache = query.CacheMiss
 		if fwd != nil {
 			req.Outcome.Source = query.SourceForward
 			return r.policyResponse(req, pol, r.forward(fwd, req, buf), nil)
@@ -195,7 +196,7 @@ func (r *Recursor) async(req *query.Request, out []byte, work func(req *query.Re
 	go func() {
 		defer func() { <-r.slots }()
 		later.Parse()
-		replier.Reply(work(later, make([]byte, 0, recursionReplyBytes)))
+		replier.Reply(later, work(later, make([]byte, 0, recursionReplyBytes)))
 	}()
 	return nil
 }

@@ -69,6 +69,8 @@ type Manager struct {
 	notifySem chan struct{}
 	// Limits bound incoming transfers.
 	Limits transfer.Limits
+	// transfers counts transfers in and out, for metrics.
+	transfers transferCounts
 }
 
 // Zone is one served zone and its state.

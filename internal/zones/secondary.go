@@ -242,6 +242,7 @@ func (m *Manager) fetch(ctx context.Context, p transfer.Peer, z *Zone, cur *zone
 	origin := z.Origin()
 	if cur != nil && !full {
 		res, err := transfer.IXFR(ctx, p, origin, cur.SOA, m.Limits)
+		m.transfers.count(origin, TransferIXFRIn, err)
 		switch {
 		case err != nil:
 			m.log.Info("IXFR failed; trying AXFR", "zone", origin, "primary", p.Addr.String(), "err", err)
@@ -264,6 +265,7 @@ func (m *Manager) fetch(ctx context.Context, p transfer.Peer, z *Zone, cur *zone
 		}
 	}
 	res, err := transfer.AXFR(ctx, p, origin, m.Limits)
+	m.transfers.count(origin, TransferAXFRIn, err)
 	if err != nil {
 		return nil, nil, "", fmt.Errorf("AXFR: %w", err)
 	}
