@@ -169,9 +169,9 @@ func Run(ctx context.Context, cfg *config.Config, opts Options) error {
 // for the caller to close.
 func (d *daemon) listen(h server.Handler) ([]*server.Listener, error) {
 	var listeners []*server.Listener
-	var obs server.Observer
+	var obs server.Observers
 	if d.queries != nil {
-		obs = d.queries
+		obs = append(obs, d.queries)
 	}
 	for _, addr := range d.cfg.Listen {
 		l, err := server.Listen(server.ListenerConfig{

@@ -35,3 +35,34 @@ func recorderFor(o Observer, t query.Transport, exclusive bool) Recorder {
 	}
 	return o.Recorder(t, exclusive)
 }
+
+// Observers hands every record to each of its observers in turn: metrics, the query log and
+// dnstap each see every answer, and the listeners still call one Recorder per batch.
+type Observers []Observer
+
+var _ Observer = Observers(nil)
+
+// Recorder returns one Recorder that calls each observer's, or the only one's when there is one.
+func (os Observers) Recorder(t query.Transport, exclusive bool) Recorder {
+	var rs fanOut
+	for _, o := range os {
+		if r := o.Recorder(t, exclusive); r != nil {
+			rs = append(rs, r)
+		}
+	}
+	switch len(rs) {
+	case 0:
+		return nil
+	case 1:
+		return rs[0]
+	}
+	return rs
+}
+
+type fanOut []Recorder
+
+func (rs fanOut) Record(recs []query.Record) {
+	for _, r := range rs {
+		r.Record(recs)
+	}
+}
