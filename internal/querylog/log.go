@@ -1,0 +1,204 @@
+// Package querylog is Warden's query log (`--query-log DIR`, the configuration's query_log):
+// every answered query, as the listeners record it, written to time-ordered Parquet files that
+// DuckDB, ClickHouse and pandas read as they are, and searched by `warden log` and
+// /api/querylog.
+//
+// The log is a server.Observer beside the metrics. Each UDP worker copies the records of its
+// answers into a ring of its own, the other listeners into one ring per transport; a copy takes
+// a slot and fills it, without a lock or an allocation, and when the ring is full the record is
+// dropped and counted: a query never waits for the log. A collector goroutine empties the rings
+// several times a second into batches, and a writer goroutine writes a batch a second as one
+// file, merges small files, and removes the oldest beyond the size limit.
+package querylog
+
+import (
+	"log/slog"
+	"slices"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"warden/internal/query"
+	"warden/internal/server"
+)
+
+// Config is the log's part of the configuration.
+type Config struct {
+	Dir string
+	// MaxBytes bounds the files' total size; the oldest go first. 0 means no bound.
+	MaxBytes int64
+	// Sample keeps one answer in Sample; 0 and 1 keep every one.
+	Sample int
+}
+
+// Timing and sizes of the log's goroutines.
+const (
+	// ringSize is the slots of each ring: at collectEvery, a quarter-second of a worker's full
+	// rate fits with room to spare.
+	ringSize     = 16 << 10
+	collectEvery = 20 * time.Millisecond
+	// writeEvery is how often a batch becomes a file: rows are searchable within about this
+	// long (and collectEvery) of their answer.
+	writeEvery = time.Second
+	// maxBatch ends a batch early at very high rates, bounding the writer's memory.
+	maxBatch = 256 << 10
+	// pendingBatches is how many batches may wait for the writer; beyond, the collector drops.
+	pendingBatches = 2
+	mergeEvery     = 10 * time.Second
+)
+
+// Log is a running query log.
+type Log struct {
+	cfg   Config
+	log   *slog.Logger
+	store *store
+
+	mu     sync.Mutex
+	rings  []*ring
+	shared [query.DoQ + 1]*ring
+
+	// dropped counts rows lost after the rings: batches the writer could not take, and files
+	// that could not be written.
+	dropped atomic.Uint64
+	written atomic.Uint64
+
+	batches chan []Row
+	stop    chan struct{}
+	done    sync.WaitGroup
+	once    sync.Once
+}
+
+var _ server.Observer = (*Log)(nil)
+
+// Open takes over cfg.Dir (rows written before stay) and starts the log's goroutines; Close
+// stops them.
+func Open(cfg Config, log *slog.Logger) (*Log, error) {
+	st, err := openStore(cfg.Dir, cfg.MaxBytes)
+	if err != nil {
+		return nil, err
+	}
+	l := &Log{cfg: cfg, log: log, store: st, batches: make(chan []Row, pendingBatches), stop: make(chan struct{})}
+	l.done.Add(2)
+	go l.collect()
+	go l.write()
+	return l, nil
+}
+
+// Recorder returns a ring of its own for an exclusive writer, else the transport's shared one.
+func (l *Log) Recorder(t query.Transport, exclusive bool) server.Recorder {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if exclusive {
+		r := newRing(ringSize, true, l.cfg.Sample)
+		l.rings = append(l.rings, r)
+		return r
+	}
+	if int(t) >= len(l.shared) {
+		t = query.UDP
+	}
+	if l.shared[t] == nil {
+		l.shared[t] = newRing(ringSize, false, l.cfg.Sample)
+		l.rings = append(l.rings, l.shared[t])
+	}
+	return l.shared[t]
+}
+
+// Dropped is the number of answers the log lost: rings full, the writer behind, files that
+// could not be written (warden_query_log_dropped_total).
+func (l *Log) Dropped() uint64 {
+	n := l.dropped.Load()
+	for _, r := range l.ringList() {
+		n += r.dropped.Load()
+	}
+	return n
+}
+
+// Written is the number of rows written to files (warden_query_log_rows_total).
+func (l *Log) Written() uint64 { return l.written.Load() }
+
+func (l *Log) ringList() []*ring {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return slices.Clone(l.rings)
+}
+
+// Close writes out what the rings hold and stops the log. The listeners must be closed first:
+// a record made after Close stays in its ring.
+func (l *Log) Close() {
+	l.once.Do(func() {
+		close(l.stop)
+		l.done.Wait()
+	})
+}
+
+// collect empties the rings every collectEvery and hands a batch to the writer every
+// writeEvery.
+func (l *Log) collect() {
+	defer l.done.Done()
+	defer close(l.batches)
+	tick := time.NewTicker(collectEvery)
+	defer tick.Stop()
+	var batch []Row
+	started := time.Now()
+	for {
+		var stopping bool
+		select {
+		case <-tick.C:
+		case <-l.stop:
+			stopping = true
+		}
+		now := time.Now()
+		for _, r := range l.ringList() {
+			r.drain(func(e *entry) { batch = append(batch, rowOf(e, now)) })
+		}
+		if stopping {
+			if len(batch) > 0 {
+				l.batches <- batch
+			}
+			return
+		}
+		if len(batch) == 0 {
+			started = now
+			continue
+		}
+		if now.Sub(started) < writeEvery && len(batch) < maxBatch {
+			continue
+		}
+		select {
+		case l.batches <- batch:
+		default:
+			l.dropped.Add(uint64(len(batch)))
+		}
+		batch, started = nil, now
+	}
+}
+
+// write turns each batch into a file and, between batches, merges small files.
+func (l *Log) write() {
+	defer l.done.Done()
+	var lastMerge time.Time
+	failing := false
+	for batch := range l.batches {
+		slices.SortStableFunc(batch, func(a, b Row) int { return a.Time.Compare(b.Time) })
+		if err := l.store.write(batch); err != nil {
+			l.dropped.Add(uint64(len(batch)))
+			// Logged when it starts failing, not for every second it goes on failing.
+			if !failing {
+				l.log.Error("query log: rows dropped", "err", err)
+			}
+			failing = true
+			continue
+		}
+		if failing {
+			l.log.Info("query log: writing again", "dir", l.cfg.Dir)
+		}
+		failing = false
+		l.written.Add(uint64(len(batch)))
+		if time.Since(lastMerge) >= mergeEvery {
+			lastMerge = time.Now()
+			if _, err := l.store.merge(); err != nil {
+				l.log.Warn("query log: small files not merged", "err", err)
+			}
+		}
+	}
+}

@@ -1,0 +1,99 @@
+package querylog
+
+import (
+	"strconv"
+	"time"
+
+	"codeberg.org/miekg/dns"
+)
+
+// Row is one answered query as the log stores it: a row of the Parquet files, and the object
+// `warden log --json` and /api/querylog show. Strings that repeat (types, codes, sources,
+// clients) are dictionary-encoded, so they cost a few bits a row on disk.
+type Row struct {
+	Time       time.Time `parquet:"time,timestamp(microsecond)" json:"time"`
+	Client     string    `parquet:"client,dict" json:"client"`
+	Name       string    `parquet:"name,dict" json:"name"`
+	QType      string    `parquet:"qtype,dict" json:"qtype"`
+	Rcode      string    `parquet:"rcode,dict" json:"rcode"`
+	Source     string    `parquet:"source,dict" json:"source"`
+	PolicySet  string    `parquet:"policy_set,dict" json:"policy_set,omitempty"`
+	PolicyRule string    `parquet:"policy_rule,dict" json:"policy_rule,omitempty"`
+	Upstream   string    `parquet:"upstream,dict" json:"upstream,omitempty"`
+	LatencyUS  int64     `parquet:"latency_us" json:"latency_us"`
+	Transport  string    `parquet:"transport,dict" json:"transport"`
+}
+
+// rowOf turns an entry into a row; now stands in for an entry's time when the listener did not
+// take one.
+func rowOf(e *entry, now time.Time) Row {
+	t := now
+	if e.sentUnixNano != 0 {
+		t = time.Unix(0, e.sentUnixNano)
+	}
+	client := ""
+	if e.client.IsValid() {
+		client = e.client.Addr().Unmap().String()
+	}
+	return Row{
+		Time:       t.UTC().Truncate(time.Microsecond),
+		Client:     client,
+		Name:       nameText(e.qname[:e.qnameLen]),
+		QType:      typeText(e.qtype),
+		Rcode:      rcodeText(e.rcode),
+		Source:     e.source.String(),
+		PolicySet:  e.policySet,
+		PolicyRule: e.policyRule,
+		LatencyUS:  e.latencyNanos / 1000,
+		Transport:  e.transport.String(),
+	}
+}
+
+func typeText(t uint16) string {
+	if s, ok := dns.TypeToString[t]; ok {
+		return s
+	}
+	return "TYPE" + strconv.Itoa(int(t))
+}
+
+func rcodeText(rc uint16) string {
+	if s, ok := dns.RcodeToString[rc]; ok {
+		return s
+	}
+	return "RCODE" + strconv.Itoa(int(rc))
+}
+
+// nameText is the presentation form of a wire name, in lower case with the final dot, as the
+// log stores and searches names: bytes that are not letters, digits, '-' or '_' are written as
+// \DDD (RFC 4343 §2.1) and '.' inside a label as "\.", so that every name has one spelling. A
+// name that is not well formed (a query the server refused to parse) is cut where it breaks.
+func nameText(wire []byte) string {
+	if len(wire) == 0 || wire[0] == 0 {
+		return "."
+	}
+	out := make([]byte, 0, len(wire)+1)
+	for i := 0; i < len(wire); {
+		n := int(wire[i])
+		if n == 0 || n > 63 || i+1+n > len(wire) {
+			break
+		}
+		for _, c := range wire[i+1 : i+1+n] {
+			switch {
+			case c >= 'A' && c <= 'Z':
+				out = append(out, c+'a'-'A')
+			case c >= 'a' && c <= 'z', c >= '0' && c <= '9', c == '-', c == '_', c == '*':
+				out = append(out, c)
+			case c == '.' || c == '\\':
+				out = append(out, '\\', c)
+			default:
+				out = append(out, '\\', '0'+c/100, '0'+c/10%10, '0'+c%10)
+			}
+		}
+		out = append(out, '.')
+		i += 1 + n
+	}
+	if len(out) == 0 {
+		return "."
+	}
+	return string(out)
+}
