@@ -63,6 +63,8 @@ type Config struct {
 	// User, when set, is the account the server runs as once its sockets are open: started as
 	// root (or with CAP_NET_BIND_SERVICE) for ports below 1024, it then gives root up.
 	User string `yaml:"user"`
+	// QueryLog writes every answer to files that `warden log` searches; off unless it has a dir.
+	QueryLog QueryLogConfig `yaml:"query_log"`
 
 	// name is the config file as named to Parse, for messages; empty for Default.
 	name string
@@ -196,6 +198,11 @@ func Parse(data []byte, name, baseDir string) (*Config, error) {
 			}
 		}
 	}
+	if d := c.QueryLog.Dir; d != "" && !filepath.IsAbs(d) {
+		if p, err := filepath.Abs(filepath.Join(baseDir, d)); err == nil {
+			c.QueryLog.Dir = p
+		}
+	}
 	for i := range c.Policy.Blocklists {
 		b := &c.Policy.Blocklists[i]
 		if b.Source != "" && !b.IsURL() && !strings.Contains(b.Source, "://") && !filepath.IsAbs(b.Source) {
@@ -240,6 +247,7 @@ func (c *Config) Validate() error {
 		{"http", c.HTTP.Validate()},
 		{"state_dir", validateStateDir(c.StateDir)},
 		{"user", validateUser(c.User)},
+		{"query_log", c.QueryLog.Validate()},
 	}
 	var errs []error
 	for _, s := range sections {

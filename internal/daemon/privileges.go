@@ -80,6 +80,7 @@ func ownedDirs(cfg *config.Config) []ownedDir {
 	}
 	add("storage", cfg.Storage, false)
 	add("state_dir", cfg.StateDir, false)
+	add("query_log.dir", cfg.QueryLog.Dir, false)
 	if cfg.Control.Socket != "" {
 		// Written once: the socket is removed from it at shutdown.
 		add("the control socket's directory", filepath.Dir(cfg.Control.Socket), true)

@@ -22,6 +22,7 @@ import (
 	"warden/internal/pipeline"
 	"warden/internal/policy"
 	"warden/internal/policy/live"
+	"warden/internal/querylog"
 	"warden/internal/server"
 	"warden/internal/web"
 	"warden/internal/wire"
@@ -59,6 +60,8 @@ type daemon struct {
 	queries *metrics.Queries
 	// metrics is the one registry /metrics serves, on the HTTP listener and the control socket.
 	metrics *metrics.Registry
+	// queryLog writes every answer sent to query_log.dir; nil when the log is off.
+	queryLog *querylog.Log
 	started time.Time
 }
 
@@ -135,7 +138,17 @@ func Run(ctx context.Context, cfg *config.Config, opts Options) error {
 	if metricsOn(cfg) {
 		d.queries = metrics.NewQueries()
 	}
-	d.metrics = metrics.New(metrics.Sources{Queries: d.queries, Resolver: resolverState{d.pipe}, Zones: d.zones, Policy: d.guard})
+	var queryLogState metrics.QueryLogState
+	if cfg.QueryLog.Dir != "" {
+		// Closed after the listeners (deferred before them), so that it writes out their last answers.
+		ql, err := querylog.Open(querylog.Config{Dir: cfg.QueryLog.Dir, MaxBytes: cfg.QueryLog.MaxBytes, Sample: cfg.QueryLog.Sample}, d.log)
+		if err != nil {
+			return err
+		}
+		defer ql.Close()
+		d.queryLog, queryLogState = ql, ql
+	}
+	d.metrics = metrics.New(metrics.Sources{Queries: d.queries, Resolver: resolverState{d.pipe}, Zones: d.zones, Policy: d.guard, QueryLog: queryLogState})
 	listeners, err := d.listen(handler)
 	defer func() {
 		for _, l := range listeners {
@@ -172,6 +185,9 @@ func (d *daemon) listen(h server.Handler) ([]*server.Listener, error) {
 	var obs server.Observers
 	if d.queries != nil {
 		obs = append(obs, d.queries)
+	}
+	if d.queryLog != nil {
+		obs = append(obs, d.queryLog)
 	}
 	for _, addr := range d.cfg.Listen {
 		l, err := server.Listen(server.ListenerConfig{
@@ -270,7 +286,7 @@ func (d *daemon) loop(ctx context.Context, ctl *controlListeners, httpl *httpLis
 		deps.Listeners = append(deps.Listeners, a.String())
 	}
 	ctl.serve(ctx, deps, d.log)
-	httpl.serve(ctx, web.Deps{Metrics: deps.Metrics, Status: statusOf(deps)}, d.log)
+	httpl.serve(ctx, web.Deps{Metrics: deps.Metrics, Status: statusOf(deps), QueryLog: d.cfg.QueryLog.Dir}, d.log)
 	d.tellManager(d.notify.ready(d.servingStatus()))
 	for {
 		select {
@@ -329,8 +345,8 @@ func (d *daemon) reload(ctx context.Context, why string) error {
 			return fmt.Errorf("configuration rejected; keeping the running one: %w", err)
 		}
 		next = c
-		if !slices.Equal(next.Listen, d.cfg.Listen) || next.Limits != d.cfg.Limits || !reflect.DeepEqual(next.HTTP, d.cfg.HTTP) {
-			d.log.Warn("reload: listen addresses, limits and the http listener apply at the next restart")
+		if !slices.Equal(next.Listen, d.cfg.Listen) || next.Limits != d.cfg.Limits || !reflect.DeepEqual(next.HTTP, d.cfg.HTTP) || next.QueryLog != d.cfg.QueryLog {
+			d.log.Warn("reload: listen addresses, limits, the http listener and the query log apply at the next restart")
 		}
 	}
 	var errs []error

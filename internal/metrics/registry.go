@@ -21,6 +21,8 @@ type Sources struct {
 	Resolver ResolverState
 	Zones    ZoneState
 	Policy   PolicyStatus
+	// QueryLog is the query log's counts; nil when it is off (its metrics stay at 0).
+	QueryLog QueryLogState
 }
 
 // Registry holds every collector of a running server.
@@ -40,6 +42,7 @@ func New(s Sources) *Registry {
 		newQueriesCollector(s.Queries),
 		newResolverCollector(s.Resolver),
 		newZoneCollector(s.Zones),
+		newQueryLogCollector(s.QueryLog),
 	)
 	if s.Policy != nil {
 		reg.MustRegister(newPolicyCollector(s.Policy))

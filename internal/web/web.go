@@ -28,6 +28,9 @@ type Deps struct {
 	Status func() any
 	// Token, when not empty, is what / and /api/ require; /metrics never does.
 	Token []byte
+	// QueryLog is the query log's directory, which GET /api/querylog searches; "" when the log
+	// is off, and the endpoint then answers 501.
+	QueryLog string
 }
 
 // Handler returns the listener's routes. The dashboard's pages and further API endpoints are
@@ -43,6 +46,9 @@ func Handler(d Deps) (http.Handler, error) {
 			return
 		}
 		replyJSON(w, http.StatusOK, d.Status())
+	})
+	api.HandleFunc("GET /api/querylog", func(w http.ResponseWriter, r *http.Request) {
+		searchQueryLog(w, r, d.QueryLog)
 	})
 	// The mux's own 404 and 405 are plain text; an API client expects JSON from every answer.
 	api.HandleFunc("/api/", func(w http.ResponseWriter, r *http.Request) {
