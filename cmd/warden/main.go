@@ -23,6 +23,7 @@ func commands() []*command {
 		ctlCommand(),
 		policyCommand(),
 		probeCommand(),
+		logCommand(),
 		labCommand(),
 		versionCommand(),
 		helpCommand(),
@@ -87,6 +88,7 @@ type commonFlags struct {
 	tlsCert     string
 	tlsKey      string
 	rrl         int
+	queryLog    string
 	// serve only: the account to run as once the sockets are open.
 	user string
 	// check only: the blast-radius check of the configured policy.
@@ -125,6 +127,8 @@ func serveFlags(name string, f *commonFlags) []flagDef {
 		stringFlag(&f.storage, "storage", "DIR", "", "where secondaries' copies and journals live (default: /var/lib/warden)"),
 		stringFlag(&f.stateDir, "state-dir", "DIR", "", "keep the policy's versions here, so that a rollback works after a "+
 			"restart (default: none, versions in memory only)"),
+		stringFlag(&f.queryLog, "query-log", "DIR", "", "write every answer to the query log in DIR (Parquet files; "+
+			"`warden log` searches them; the configuration's query_log.dir)"),
 		intFlag(&f.rrl, "rrl", "N", -1, "limit identical UDP responses to N a second per client /24 or /56, slip 2, "+
 			"window 15s (the rrl keys of the configuration; 0: off)"),
 	}
