@@ -62,7 +62,7 @@ type daemon struct {
 	metrics *metrics.Registry
 	// queryLog writes every answer sent to query_log.dir; nil when the log is off.
 	queryLog *querylog.Log
-	started time.Time
+	started  time.Time
 }
 
 // Run serves cfg until ctx ends: it loads the zones and the policy, opens the listeners, and
