@@ -139,6 +139,7 @@ func (l *Log) collect() {
 	tick := time.NewTicker(collectEvery)
 	defer tick.Stop()
 	var batch []Row
+	var x texts
 	started := time.Now()
 	for {
 		var stopping bool
@@ -149,7 +150,7 @@ func (l *Log) collect() {
 		}
 		now := time.Now()
 		for _, r := range l.ringList() {
-			r.drain(func(e *entry) { batch = append(batch, rowOf(e, now)) })
+			r.drain(func(e *entry) { batch = append(batch, x.row(e, now)) })
 		}
 		if stopping {
 			if len(batch) > 0 {

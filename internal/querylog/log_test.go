@@ -251,3 +251,21 @@ func TestNameText(t *testing.T) {
 		}
 	}
 }
+
+// The listener's side never allocates: a UDP worker's batch copied into its ring, and a shared
+// ring's record, as the hot path's 0 allocs/op requires.
+func TestRecordDoesNotAllocate(t *testing.T) {
+	for _, exclusive := range []bool{true, false} {
+		r := newRing(ringSize, exclusive, 1)
+		recs := make([]query.Record, 16)
+		for i := range recs {
+			recs[i] = record("www.example.test.", "192.0.2.1", 1, time.Now())
+		}
+		if n := testing.AllocsPerRun(100, func() { r.Record(recs) }); n != 0 {
+			t.Errorf("exclusive %v: %v allocations a batch", exclusive, n)
+		}
+		if d := r.dropped.Load(); d != 0 {
+			t.Errorf("exclusive %v: %d dropped", exclusive, d)
+		}
+	}
+}

@@ -1,6 +1,7 @@
 package querylog
 
 import (
+	"net/netip"
 	"strconv"
 	"time"
 
@@ -13,7 +14,7 @@ import (
 type Row struct {
 	Time       time.Time `parquet:"time,timestamp(microsecond)" json:"time"`
 	Client     string    `parquet:"client,dict" json:"client"`
-	Name       string    `parquet:"name,dict" json:"name"`
+	Name       string    `parquet:"name" json:"name"`
 	QType      string    `parquet:"qtype,dict" json:"qtype"`
 	Rcode      string    `parquet:"rcode,dict" json:"rcode"`
 	Source     string    `parquet:"source,dict" json:"source"`
@@ -27,18 +28,25 @@ type Row struct {
 // rowOf turns an entry into a row; now stands in for an entry's time when the listener did not
 // take one.
 func rowOf(e *entry, now time.Time) Row {
+	return rowWith(e, now, clientText(e.client), nameText(e.qname[:e.qnameLen]))
+}
+
+func clientText(c netip.AddrPort) string {
+	if !c.IsValid() {
+		return ""
+	}
+	return c.Addr().Unmap().String()
+}
+
+func rowWith(e *entry, now time.Time, client, name string) Row {
 	t := now
 	if e.sentUnixNano != 0 {
 		t = time.Unix(0, e.sentUnixNano)
 	}
-	client := ""
-	if e.client.IsValid() {
-		client = e.client.Addr().Unmap().String()
-	}
 	return Row{
 		Time:       t.UTC().Truncate(time.Microsecond),
 		Client:     client,
-		Name:       nameText(e.qname[:e.qnameLen]),
+		Name:       name,
 		QType:      typeText(e.qtype),
 		Rcode:      rcodeText(e.rcode),
 		Source:     e.source.String(),
@@ -47,6 +55,38 @@ func rowOf(e *entry, now time.Time) Row {
 		LatencyUS:  e.latencyNanos / 1000,
 		Transport:  e.transport.String(),
 	}
+}
+
+// texts remembers the text of the names and clients seen lately: traffic asks the same names
+// from the same clients over and over, and making each text once spares the collector most of
+// its allocations (and the whole process the garbage collection they would cause).
+type texts struct {
+	names   map[string]string
+	clients map[netip.Addr]string
+}
+
+// maxTexts bounds each map; a full one starts again empty.
+const maxTexts = 64 << 10
+
+func (x *texts) row(e *entry, now time.Time) Row {
+	if x.names == nil || len(x.names) >= maxTexts {
+		x.names = make(map[string]string, 1024)
+	}
+	if x.clients == nil || len(x.clients) >= maxTexts {
+		x.clients = make(map[netip.Addr]string, 1024)
+	}
+	wire := e.qname[:e.qnameLen]
+	name, ok := x.names[string(wire)]
+	if !ok {
+		name = nameText(wire)
+		x.names[string(wire)] = name
+	}
+	client, ok := x.clients[e.client.Addr()]
+	if !ok {
+		client = clientText(e.client)
+		x.clients[e.client.Addr()] = client
+	}
+	return rowWith(e, now, client, name)
 }
 
 func typeText(t uint16) string {
