@@ -30,6 +30,9 @@
 #   WARDEN_METRICS ["on"]     "on": metrics counted and served (--http); "off": no endpoint shows
 #                             them, so none are counted. "off on" runs both, as servers of their own,
 #                             interleaved with the others: the cost of metrics in one run
+#   WARDEN_QUERY_LOG ["off"]  "on": every answer written to a query log (--query-log, in the
+#                             temporary directory); "off on" runs both, as servers of their own,
+#                             interleaved with the others: the cost of the log in one run
 #   BENCH_ADDR [127.0.0.1]    the loopback address every server listens on
 #   WARDEN_BIN [unset]        use this warden binary instead of building ./cmd/warden
 #   BENCH_KEEP [0]            1: keep the temporary directory (logs, raw dnsperf output)
@@ -66,6 +69,7 @@ else
 	WARDEN_GOMAXPROCS=${WARDEN_GOMAXPROCS:-1 2}
 fi
 WARDEN_METRICS=${WARDEN_METRICS:-on}
+WARDEN_QUERY_LOG=${WARDEN_QUERY_LOG:-off}
 KEEP=${BENCH_KEEP:-0}
 WARDEN_BIN=${WARDEN_BIN:-}
 QUIET_PCT=${BENCH_QUIET_PCT:-15}
@@ -296,9 +300,10 @@ start_warden() {
 		fi
 		WARDEN_BIN=$TMP/warden
 	fi
-	local metrics name extra
+	local metrics qlog name extra
 	for gmp in $WARDEN_GOMAXPROCS; do
 		for metrics in $WARDEN_METRICS; do
+		for qlog in $WARDEN_QUERY_LOG; do
 			alloc_port
 			port=$PORT
 			# Without a control socket (two servers cannot share one), metrics are counted only
@@ -314,6 +319,12 @@ start_warden() {
 			*) die "WARDEN_METRICS: '$metrics' is neither on nor off" ;;
 			esac
 			[ "$WARDEN_METRICS" = on ] || name=$name-metrics-$metrics
+			case $qlog in
+			on) extra+=(--query-log "$TMP/qlog-$name-$port") ;;
+			off) ;;
+			*) die "WARDEN_QUERY_LOG: '$qlog' is neither on nor off" ;;
+			esac
+			[ "$WARDEN_QUERY_LOG" = off ] || name=$name-qlog-$qlog
 			GOMAXPROCS=$gmp taskset -c "$SERVER_CPU" "$WARDEN_BIN" serve --listen "$ADDR:$port" \
 				--zone "$ORIGIN=$SERVED" "${extra[@]}" >"$TMP/$name.log" 2>&1 &
 			pid=$!
@@ -329,6 +340,7 @@ start_warden() {
 			pid=$!
 			register "warden-unsigned-${name#warden-}" "$pid" "$port" \
 				"GOMAXPROCS=$gmp warden serve --listen $ADDR:$port --zone $ORIGIN=ZONE (the zone unsigned) ${extra[*]}"
+		done
 		done
 	done
 }

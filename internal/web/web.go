@@ -89,6 +89,7 @@ var indexPage = template.Must(template.New("index").Parse(`<!DOCTYPE html>
 <ul>
 <li><a href="/metrics">/metrics</a>: the metrics, in the Prometheus text format (no token needed)</li>
 <li><a href="/api/status{{if .}}?token={{.}}{{end}}">/api/status</a>: the server at a glance, as JSON (what <code>warden ctl status</code> shows)</li>
+<li><a href="/api/querylog{{if .}}?token={{.}}{{end}}">/api/querylog</a>?name=&amp;client=&amp;since=&amp;limit=: the query log's search, as JSON (what <code>warden log --json</code> shows)</li>
 </ul>
 </body>
 </html>
