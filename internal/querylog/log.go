@@ -13,6 +13,7 @@ package querylog
 
 import (
 	"log/slog"
+	"runtime"
 	"slices"
 	"sync"
 	"sync/atomic"
@@ -151,6 +152,7 @@ func (l *Log) collect() {
 		now := time.Now()
 		for _, r := range l.ringList() {
 			r.drain(func(e *entry) { batch = append(batch, x.row(e, now)) })
+			runtime.Gosched() // as the writer does: see writeYielding
 		}
 		if stopping {
 			if len(batch) > 0 {

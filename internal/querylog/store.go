@@ -6,6 +6,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"runtime"
 	"slices"
 	"strings"
 
@@ -22,8 +23,9 @@ const (
 	bloomBitsPerValue = 10
 	// mergeBelow is the size under which a segment is merged with its neighbours, and
 	// mergeRows the most rows a merged segment takes: a quiet server writes a small segment every
-	// second, which would otherwise leave tens of thousands of files a day.
-	mergeBelow = 4 << 20
+	// second, which would otherwise leave tens of thousands of files a day. A busy one (above
+	// about 15,000 answers a second) writes segments above it, and spends nothing on merging.
+	mergeBelow = 256 << 10
 	mergeRows  = 256 << 10
 	// mergeAtLeast is how many small segments in a row are worth a merge.
 	mergeAtLeast = 8
@@ -85,16 +87,33 @@ func (s *store) write(rows []Row) error {
 	}
 	seg := segment{first: s.nextSeq, last: s.nextSeq, startUS: rows[0].Time.UnixMicro(), endUS: rows[len(rows)-1].Time.UnixMicro()}
 	s.nextSeq++
-	if err := s.create(&seg, func(w *parquet.GenericWriter[Row]) error {
-		_, err := w.Write(rows)
-		return err
-	}); err != nil {
+	if err := s.create(&seg, writeYielding(rows)); err != nil {
 		return err
 	}
 	s.segs = append(s.segs, seg)
 	s.total += seg.size
 	s.trim()
 	return nil
+}
+
+// yieldEvery is how many rows the writer encodes between yields to the scheduler.
+const yieldEvery = 2048
+
+// writeYielding writes rows a few thousand at a time and yields between: on a server with one
+// CPU for Go (GOMAXPROCS=1), a UDP worker back from its receive call waits for the writer to let
+// go of the CPU, and a second's batch encoded in one go made it wait tens of milliseconds.
+func writeYielding(rows []Row) func(*parquet.GenericWriter[Row]) error {
+	return func(w *parquet.GenericWriter[Row]) error {
+		for len(rows) > 0 {
+			n := min(len(rows), yieldEvery)
+			if _, err := w.Write(rows[:n]); err != nil {
+				return err
+			}
+			rows = rows[n:]
+			runtime.Gosched()
+		}
+		return nil
+	}
 }
 
 // create writes a segment through a temporary file and renames it into place, so that a
@@ -177,10 +196,7 @@ func (s *store) merge() (bool, error) {
 		merged.startUS = min(merged.startUS, seg.startUS)
 		merged.endUS = max(merged.endUS, seg.endUS)
 	}
-	if err := s.create(&merged, func(w *parquet.GenericWriter[Row]) error {
-		_, err := w.Write(rows)
-		return err
-	}); err != nil {
+	if err := s.create(&merged, writeYielding(rows)); err != nil {
 		return false, err
 	}
 	// The merged segment is in place before its parts go: a reader never misses their rows.
@@ -230,9 +246,21 @@ func readAll(path string) (rows []Row, err error) {
 		return nil, fmt.Errorf("query log: %s: %d rows, more than a segment to merge holds", path, n)
 	}
 	rows = make([]Row, pf.NumRows())
-	n, err := r.Read(rows)
-	if err != nil && !errors.Is(err, io.EOF) {
-		return nil, fmt.Errorf("query log: read %s: %w", path, err)
+	// In pieces, yielding between, for the reason writeYielding gives.
+	n := 0
+	for n < len(rows) {
+		k, err := r.Read(rows[n:min(n+yieldEvery, len(rows))])
+		n += k
+		if errors.Is(err, io.EOF) {
+			break
+		}
+		if err != nil {
+			return nil, fmt.Errorf("query log: read %s: %w", path, err)
+		}
+		if k == 0 {
+			break
+		}
+		runtime.Gosched()
 	}
 	return rows[:n], nil
 }
