@@ -24,8 +24,8 @@ func TestMain(m *testing.M) {
 // benchEntries makes n entries as a busy resolver would see them, but with names spread more
 // evenly than traffic spreads them (a harder case for the writer and for searches): 500,000
 // names each as likely, 5,000 clients, a few types, one answer in 50 from a policy rule.
-func benchEntries(n int, start time.Time) []entry {
-	r := rand.New(rand.NewPCG(1, 2))
+func benchEntries(n int, start time.Time, seed uint64) []entry {
+	r := rand.New(rand.NewPCG(seed, 2))
 	es := make([]entry, n)
 	for i := range es {
 		k := r.IntN(500_000)
@@ -53,7 +53,7 @@ func benchEntries(n int, start time.Time) []entry {
 // do it, a second's batch at a time. rows/s is for one core when run with -cpu 1.
 func BenchmarkWrite(b *testing.B) {
 	const batch = 100_000
-	es := benchEntries(batch, time.Now().Add(-time.Hour))
+	es := benchEntries(batch, time.Now().Add(-time.Hour), 1)
 	st, err := openStore(b.TempDir(), 0)
 	if err != nil {
 		b.Fatal(err)
@@ -126,8 +126,8 @@ var (
 )
 
 // bigLog writes a log of 10 million rows once per process (a minute or so) into a temporary
-// directory, in segments of a second's batch at 100,000 answers a second, merged as the writer
-// would not merge them (they are not small): 100 segments.
+// directory: 100 segments of a second's batch at 100,000 answers a second, one a minute over the
+// last 100 minutes.
 func bigLog(b *testing.B) string {
 	bigOnce.Do(func() {
 		bigDir, bigErr = os.MkdirTemp("", "warden-querylog-bench-")
@@ -139,11 +139,11 @@ func bigLog(b *testing.B) string {
 			bigErr = err
 			return
 		}
-		start := time.Now().Add(-2 * time.Hour)
+		start := time.Now().Add(-100 * time.Minute)
 		const perSegment = 100_000
 		rows := make([]Row, perSegment)
 		for s := range 100 {
-			es := benchEntries(perSegment, start.Add(time.Duration(s)*time.Second/2))
+			es := benchEntries(perSegment, start.Add(time.Duration(s)*time.Minute), uint64(s))
 			now := time.Now()
 			for i := range es {
 				rows[i] = rowOf(&es[i], now)

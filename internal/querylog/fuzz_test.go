@@ -43,7 +43,7 @@ func FuzzSearchSegment(f *testing.F) {
 	if err != nil {
 		f.Fatal(err)
 	}
-	es := benchEntries(50, time.Now())
+	es := benchEntries(50, time.Now(), 1)
 	rows := make([]Row, len(es))
 	for i := range es {
 		rows[i] = rowOf(&es[i], time.Now())
