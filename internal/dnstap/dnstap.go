@@ -59,6 +59,9 @@ type Writer struct {
 
 	mu    sync.Mutex
 	rings atomic.Pointer[[]*ring]
+	// taps are the upstream roles' producers, one each for the Writer's life.
+	taps    [numRoles]*tap
+	tapOnce [numRoles]sync.Once
 
 	wake     chan struct{}
 	idle     atomic.Bool

@@ -82,11 +82,16 @@ func (w *Writer) ResolverTap() upstream.Tap { return w.tap(roleResolver) }
 // are not wanted.
 func (w *Writer) ForwarderTap() upstream.Tap { return w.tap(roleForwarder) }
 
+// tap returns role's Tap, made on first use: a server that builds its resolver again on a
+// reload keeps the one ring per role.
 func (w *Writer) tap(ro role) upstream.Tap {
 	if !w.wants(ro) {
 		return nil
 	}
-	return &tap{role: ro, rec: recorder{w: w, ring: w.newRing(), mu: new(sync.Mutex)}}
+	w.tapOnce[ro].Do(func() {
+		w.taps[ro] = &tap{role: ro, rec: recorder{w: w, ring: w.newRing(), mu: new(sync.Mutex)}}
+	})
+	return w.taps[ro]
 }
 
 // tap queues the exchanges of many resolutions at once, behind its recorder's lock.
