@@ -61,7 +61,7 @@ type daemon struct {
 	// metrics is the one registry /metrics serves, on the HTTP listener and the control socket.
 	metrics *metrics.Registry
 	// dnstap sends the record of the traffic to a collector; nil when dnstap is off.
-	dnstap *dnstap.Writer
+	dnstap  *dnstap.Writer
 	started time.Time
 }
 
