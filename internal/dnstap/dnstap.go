@@ -11,7 +11,6 @@
 package dnstap
 
 import (
-	"bufio"
 	"encoding/binary"
 	"errors"
 	"fmt"
@@ -205,7 +204,7 @@ func (w *Writer) run() {
 		}
 		n, err := w.drain(s)
 		if err == nil && n == 0 {
-			err = s.flush()
+			err = w.flush(s)
 		}
 		if err != nil {
 			w.log.Warn("dnstap collector lost; reconnecting", "err", err)
@@ -271,9 +270,6 @@ const maxDrain = 256
 // drain writes what the rings hold into s and returns how many entries it took.
 func (w *Writer) drain(s *session) (int, error) {
 	taken := 0
-	if err := s.conn.SetWriteDeadline(time.Now().Add(writeTimeout)); err != nil {
-		return 0, err
-	}
 	var e entry
 	for _, r := range *w.rings.Load() {
 		for range maxDrain {
@@ -286,42 +282,43 @@ func (w *Writer) drain(s *session) (int, error) {
 				w.lost.Add(1)
 				continue
 			}
-			err := w.write(s, &e)
+			w.write(s, &e)
 			r.release(next)
 			taken++
-			if err != nil {
-				w.lost.Add(1)
-				return taken, err
+			if len(s.batch) >= batchBytes {
+				if err := w.flush(s); err != nil {
+					return taken, err
+				}
 			}
 		}
 	}
 	return taken, nil
 }
 
-// write sends the wanted halves of e as data frames.
-func (w *Writer) write(s *session, e *entry) error {
+// write adds the wanted halves of e to the batch.
+func (w *Writer) write(s *session, e *entry) {
 	if w.want[0][e.role] {
-		if err := s.frame(e, false); err != nil {
-			return err
-		}
-		w.sent.Add(1)
+		s.frame(e, false)
 	}
 	if w.want[1][e.role] && e.hasResponse {
-		if err := s.frame(e, true); err != nil {
-			return err
-		}
-		w.sent.Add(1)
+		s.frame(e, true)
 	}
-	return nil
+	s.entries++
 }
 
-// session is one connection to a collector after the handshake.
+// session is one connection to a collector after the handshake. Frames gather in batch and go
+// out in one write when it passes batchBytes or when the rings are empty, so that a message is
+// counted sent only once the kernel took it.
 type session struct {
-	conn net.Conn
-	bw   *bufio.Writer
-	enc  encoder
-	buf  []byte // the frame being written
+	conn  net.Conn
+	enc   encoder
+	batch []byte
+	// msgs and entries are the messages and exchanges in batch.
+	msgs, entries uint64
 }
+
+// batchBytes is the size at which a batch is written without waiting for the rings to empty.
+const batchBytes = 64 << 10
 
 // connect dials the collector and runs the bidirectional handshake: READY with the content
 // type, the collector's ACCEPT naming it, then START.
@@ -334,7 +331,7 @@ func (w *Writer) connect() (*session, error) {
 		conn.Close()
 		return nil, err
 	}
-	return &session{conn: conn, bw: bufio.NewWriterSize(conn, 64<<10),
+	return &session{conn: conn, batch: make([]byte, 0, 2*batchBytes),
 		enc: encoder{identity: w.cfg.Identity, version: w.cfg.Version}}, nil
 }
 
@@ -361,22 +358,30 @@ func handshake(conn net.Conn) error {
 	return conn.SetDeadline(time.Time{})
 }
 
-// frame writes one half of e as a data frame.
-func (s *session) frame(e *entry, response bool) error {
-	s.buf = s.enc.appendPayload(append(s.buf[:0], 0, 0, 0, 0), e, response)
-	binary.BigEndian.PutUint32(s.buf, uint32(len(s.buf)-4))
-	_, err := s.bw.Write(s.buf)
-	return err
+// frame adds one half of e to the batch as a data frame.
+func (s *session) frame(e *entry, response bool) {
+	start := len(s.batch)
+	s.batch = s.enc.appendPayload(append(s.batch, 0, 0, 0, 0), e, response)
+	binary.BigEndian.PutUint32(s.batch[start:], uint32(len(s.batch)-start-4))
+	s.msgs++
 }
 
-func (s *session) flush() error {
-	if s.bw.Buffered() == 0 {
+// flush writes the batch out, counting its messages sent, or its exchanges lost on an error.
+func (w *Writer) flush(s *session) error {
+	if len(s.batch) == 0 {
 		return nil
 	}
-	if err := s.conn.SetWriteDeadline(time.Now().Add(writeTimeout)); err != nil {
-		return err
+	err := s.conn.SetWriteDeadline(time.Now().Add(writeTimeout))
+	if err == nil {
+		_, err = s.conn.Write(s.batch)
 	}
-	return s.bw.Flush()
+	if err != nil {
+		w.lost.Add(s.entries)
+	} else {
+		w.sent.Add(s.msgs)
+	}
+	s.batch, s.msgs, s.entries = s.batch[:0], 0, 0
+	return err
 }
 
 // finish ends the stream: STOP, then the collector's FINISH, then the connection is closed.
@@ -385,10 +390,7 @@ func (s *session) finish() error {
 	if err := s.conn.SetDeadline(time.Now().Add(finishAfter)); err != nil {
 		return err
 	}
-	if _, err := s.bw.Write(appendControl(nil, controlStop, "")); err != nil {
-		return err
-	}
-	if err := s.bw.Flush(); err != nil {
+	if _, err := s.conn.Write(appendControl(nil, controlStop, "")); err != nil {
 		return err
 	}
 	c, err := readControl(s.conn)
