@@ -25,6 +25,12 @@ type Collector struct {
 // skipped without it (failed under CI). It is stopped in t.Cleanup unless stopped before.
 func StartCollector(t testing.TB, dir, name string) *Collector {
 	t.Helper()
+	return StartCollectorTo(t, dir, filepath.Join(dir, name+".fstrm"))
+}
+
+// StartCollectorTo is StartCollector writing to file (/dev/null for benchmarks).
+func StartCollectorTo(t testing.TB, dir, file string) *Collector {
+	t.Helper()
 	bin, err := exec.LookPath("fstrm_capture")
 	if err != nil {
 		if os.Getenv("CI") == "true" {
@@ -32,7 +38,7 @@ func StartCollector(t testing.TB, dir, name string) *Collector {
 		}
 		t.Skip("fstrm_capture not installed (Debian package fstrm-bin)")
 	}
-	c := &Collector{Socket: filepath.Join(dir, "dnstap.sock"), File: filepath.Join(dir, name+".fstrm"), out: &SyncBuffer{}}
+	c := &Collector{Socket: filepath.Join(dir, "dnstap.sock"), File: file, out: &SyncBuffer{}}
 	_ = os.Remove(c.Socket)
 	c.cmd = exec.Command(bin, "-t", "protobuf:dnstap.Dnstap", "-u", c.Socket, "-w", c.File)
 	c.cmd.Stdout, c.cmd.Stderr = c.out, c.out
