@@ -51,6 +51,8 @@ type Config struct {
 	Control ControlConfig `yaml:"control"`
 	// HTTP is the HTTP listener of metrics, the dashboard and its API; off unless it has an address.
 	HTTP HTTPConfig `yaml:"http"`
+	// Dnstap sends a record of the traffic to a dnstap collector; off unless socket is set.
+	Dnstap DnstapConfig `yaml:"dnstap"`
 	// Keys are the TSIG keys zones refer to by name.
 	Keys Keys `yaml:"keys"`
 	// Storage is the directory for what the server writes: secondaries' copies of their zones and
@@ -204,6 +206,11 @@ func Parse(data []byte, name, baseDir string) (*Config, error) {
 			}
 		}
 	}
+	if path, ok := strings.CutPrefix(c.Dnstap.Socket, "unix:"); ok && path != "" && !filepath.IsAbs(path) {
+		if p, err := filepath.Abs(filepath.Join(baseDir, path)); err == nil {
+			c.Dnstap.Socket = "unix:" + p
+		}
+	}
 	if h := c.Resolver.RootHints; h != "" && h != "iana" && !filepath.IsAbs(h) {
 		if p, err := filepath.Abs(filepath.Join(baseDir, h)); err == nil {
 			c.Resolver.RootHints = p
@@ -238,6 +245,7 @@ func (c *Config) Validate() error {
 		{"cookies", c.Cookies.Validate()},
 		{"control", c.Control.Validate()},
 		{"http", c.HTTP.Validate()},
+		{"dnstap", c.Dnstap.Validate()},
 		{"state_dir", validateStateDir(c.StateDir)},
 		{"user", validateUser(c.User)},
 	}
@@ -286,6 +294,7 @@ func (c *Config) clone() *Config {
 	d.Policy.RPZ = slices.Clone(c.Policy.RPZ)
 	d.Policy.Blocklists = slices.Clone(c.Policy.Blocklists)
 	d.HTTP.Listen = slices.Clone(c.HTTP.Listen)
+	d.Dnstap.Messages = slices.Clone(c.Dnstap.Messages)
 	d.where = maps.Clone(c.where)
 	return &d
 }

@@ -18,6 +18,7 @@ import (
 	"warden/internal/config"
 	"warden/internal/control"
 	"warden/internal/cookie"
+	"warden/internal/dnstap"
 	"warden/internal/metrics"
 	"warden/internal/pipeline"
 	"warden/internal/policy"
@@ -59,6 +60,8 @@ type daemon struct {
 	queries *metrics.Queries
 	// metrics is the one registry /metrics serves, on the HTTP listener and the control socket.
 	metrics *metrics.Registry
+	// dnstap sends the record of the traffic to a collector; nil when dnstap is off.
+	dnstap  *dnstap.Writer
 	started time.Time
 }
 
@@ -66,6 +69,10 @@ type daemon struct {
 // applies the configuration again on SIGHUP, on control requests and when a watched file changes.
 func Run(ctx context.Context, cfg *config.Config, opts Options) error {
 	d := &daemon{cfg: cfg, opts: opts, log: opts.Log, notify: newNotifier(), started: time.Now()}
+	// dnstap is opened first and closed last, after the listeners: what they sent is written out.
+	if d.dnstap = openDnstap(cfg.Dnstap, d.log); d.dnstap != nil {
+		defer d.dnstap.Close()
+	}
 	// The account to change to is looked up first, so a name that does not resolve stops the
 	// server before it loads anything; the directories are noted before anything is written.
 	var acct *account
@@ -77,7 +84,7 @@ func Run(ctx context.Context, cfg *config.Config, opts Options) error {
 		}
 		acct, dirs = &a, ownedDirs(cfg)
 	}
-	rec, err := NewRecursor(cfg, d.log)
+	rec, err := newRecursor(cfg, d.log, d.dnstap)
 	if err != nil {
 		return err
 	}
@@ -135,7 +142,8 @@ func Run(ctx context.Context, cfg *config.Config, opts Options) error {
 	if metricsOn(cfg) {
 		d.queries = metrics.NewQueries()
 	}
-	d.metrics = metrics.New(metrics.Sources{Queries: d.queries, Resolver: resolverState{d.pipe}, Zones: d.zones, Policy: d.guard})
+	d.metrics = metrics.New(metrics.Sources{Queries: d.queries, Resolver: resolverState{d.pipe}, Zones: d.zones, Policy: d.guard,
+		Dnstap: dnstapState(d.dnstap)})
 	listeners, err := d.listen(handler)
 	defer func() {
 		for _, l := range listeners {
@@ -172,6 +180,9 @@ func (d *daemon) listen(h server.Handler) ([]*server.Listener, error) {
 	var obs server.Observers
 	if d.queries != nil {
 		obs = append(obs, d.queries)
+	}
+	if d.dnstap != nil {
+		obs = append(obs, d.dnstap)
 	}
 	for _, addr := range d.cfg.Listen {
 		l, err := server.Listen(server.ListenerConfig{
@@ -362,7 +373,7 @@ func (d *daemon) reload(ctx context.Context, why string) error {
 	if !resolverChanged {
 		return errors.Join(errs...)
 	}
-	rec, err := NewRecursor(next, d.log)
+	rec, err := newRecursor(next, d.log, d.dnstap)
 	if err != nil {
 		d.log.Error("reload: resolver configuration rejected; keeping the running one", "err", err)
 		return errors.Join(append(errs, fmt.Errorf("resolver configuration rejected: %w", err))...)

@@ -21,6 +21,8 @@ type Sources struct {
 	Resolver ResolverState
 	Zones    ZoneState
 	Policy   PolicyStatus
+	// Dnstap is the dnstap writer; nil exports its counters at 0.
+	Dnstap DnstapState
 }
 
 // Registry holds every collector of a running server.
@@ -40,6 +42,7 @@ func New(s Sources) *Registry {
 		newQueriesCollector(s.Queries),
 		newResolverCollector(s.Resolver),
 		newZoneCollector(s.Zones),
+		newDnstapCollector(s.Dnstap),
 	)
 	if s.Policy != nil {
 		reg.MustRegister(newPolicyCollector(s.Policy))
