@@ -37,5 +37,14 @@
 // separate state file. A key's role follows from its flags and the policy: with single-type
 // signing the SEP key is a CSK; without it the SEP key is the KSK and the others are ZSKs.
 //
-// Automatic key rollovers are not done yet: keys are made once, when a zone has none, and kept.
+// # Rollovers
+//
+// Keys are made once, when a zone has none, and rolled when their lifetime ends (rollover.go):
+// a ZSK by pre-publication, a KSK or CSK by double signature, with the waits of RFC 7583. The
+// schedule is written into the keys' timing fields when a rollover starts, with BIND's names
+// for the CDS/CDNSKEY window (SyncPublish, SyncDelete) and the parent's DS (DSPublish,
+// DSRemoved), so a restart resumes it. A KSK rollover waits for the parent's DS of the new key
+// without limit: both keys sign meanwhile, so the zone validates whichever DS the parent holds,
+// as Knot does without a submission check. An algorithm rollover is not automatic: a policy
+// whose algorithm differs from the keys' is refused with an error that says so.
 package signer

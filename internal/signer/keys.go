@@ -111,6 +111,15 @@ func OpenKeys(dir, origin string, p Policy, now time.Time) (set *KeySet, made bo
 		return nil, false, fmt.Errorf("zone %s: %s holds keys of algorithm %s only, the policy asks for %s; an algorithm rollover is not done automatically: sign with the keys' algorithm, or move them away to start over",
 			origin, dir, algorithmName(keys[0].DNSKEY.Algorithm), algorithmName(p.Algorithm))
 	}
+	// Keys whose rollover is over stay in the directory, as BIND leaves them, but are no
+	// longer the zone's.
+	inUse := slices.DeleteFunc(slices.Clone(usable), func(k *Key) bool {
+		return !k.Timing.Delete.IsZero() && !k.Timing.Delete.After(now)
+	})
+	if len(usable) > 0 && len(inUse) == 0 {
+		return nil, false, fmt.Errorf("zone %s: %s: %w", origin, dir, errAllRemoved)
+	}
+	usable = inUse
 	if len(usable) == 0 {
 		if err := os.MkdirAll(dir, 0o700); err != nil {
 			return nil, false, fmt.Errorf("zone %s: key directory: %w", origin, err)
@@ -120,7 +129,8 @@ func OpenKeys(dir, origin string, p Policy, now time.Time) (set *KeySet, made bo
 			flags = append(flags, dns.FlagZONE)
 		}
 		for _, f := range flags {
-			k, err := newKey(dir, origin, p.Algorithm, f, now)
+			now := now.UTC().Truncate(time.Second)
+			k, err := newKey(dir, origin, p.Algorithm, f, Timing{Created: now, Publish: now, Activate: now})
 			if err != nil {
 				return nil, false, fmt.Errorf("zone %s: new key in %s: %w", origin, dir, err)
 			}
@@ -129,7 +139,7 @@ func OpenKeys(dir, origin string, p Policy, now time.Time) (set *KeySet, made bo
 		made = true
 	}
 	setRoles(usable, p.SingleTypeSigning)
-	slices.SortFunc(usable, func(a, b *Key) int { return int(b.Role) - int(a.Role) })
+	sortKeys(usable)
 	return &KeySet{Origin: origin, Keys: usable}, made, nil
 }
 
@@ -181,8 +191,8 @@ func readKeys(dir, origin string) ([]*Key, error) {
 	return keys, nil
 }
 
-// newKey makes a key and writes its files; it is published and active from now.
-func newKey(dir, origin string, alg uint8, flags uint16, now time.Time) (*Key, error) {
+// newKey makes a key with timing t and writes its files.
+func newKey(dir, origin string, alg uint8, flags uint16, t Timing) (*Key, error) {
 	pub := &dns.DNSKEY{Hdr: dns.Header{Name: origin, Class: dns.ClassINET, TTL: 3600}}
 	pub.Flags, pub.Protocol, pub.Algorithm = flags, 3, alg
 	priv, err := pub.Generate(keyBits(alg))
@@ -193,8 +203,7 @@ func newKey(dir, origin string, alg uint8, flags uint16, now time.Time) (*Key, e
 	if !ok {
 		return nil, fmt.Errorf("algorithm %d keys cannot sign", alg)
 	}
-	now = now.UTC().Truncate(time.Second)
-	k := &Key{DNSKEY: pub, Signer: signer, Timing: Timing{Created: now, Publish: now, Activate: now}}
+	k := &Key{DNSKEY: pub, Signer: signer, Timing: t}
 	if err := writeKey(dir, k, priv); err != nil {
 		return nil, err
 	}
