@@ -157,9 +157,13 @@ func DSSeen(set *KeySet, p Policy, u *zone.Zone, now time.Time) (string, error) 
 		if old == waiting {
 			continue
 		}
+		// The old key goes once no cache holds the old DS, nor a DNSKEY set without the new key;
+		// a CSK also once no cache holds a signature made before the new key signed.
 		retire := now.Add(rt.ds)
-		if ready := waiting.Timing.Publish.Add(rt.ipub); ready.After(retire) {
-			retire = ready
+		for _, at := range []time.Time{waiting.Timing.Publish.Add(rt.ipub), waiting.Timing.Activate.Add(rt.iret)} {
+			if at.After(retire) && (at == waiting.Timing.Publish.Add(rt.ipub) || old.SignsZone()) {
+				retire = at
+			}
 		}
 		old.Timing.Inactive, old.Timing.Delete, old.Timing.DSRemoved = retire, retire, retire
 		if old.Timing.SyncDelete.IsZero() || old.Timing.SyncDelete.After(retire) {
