@@ -57,6 +57,12 @@ func (k *Key) active(now time.Time) bool {
 	return !t.Activate.After(now) && (t.Inactive.IsZero() || t.Inactive.After(now))
 }
 
+// gone says whether the key's part in the zone is over at now: unpublished and not signing.
+func (k *Key) gone(now time.Time) bool {
+	t := k.Timing
+	return !t.Delete.IsZero() && !t.Delete.After(now) && !k.active(now)
+}
+
 // published says whether the DNSKEY is in the zone at now.
 func (k *Key) published(now time.Time) bool {
 	t := k.Timing
@@ -80,11 +86,13 @@ func (s *KeySet) Published(now time.Time) []*Key {
 	return out
 }
 
-// signers are the active keys that sign the apex key sets (keys) or the rest (!keys).
+// signers are the active keys that sign the apex key sets (keys) or the rest (!keys). A key
+// signs whether or not its DNSKEY is published: in an algorithm rollover the new algorithm's
+// signatures come before its keys, and the old one's stay after them (RFC 6781 §4.1.4).
 func (s *KeySet) signers(now time.Time, keys bool) []*Key {
 	var out []*Key
 	for _, k := range s.Keys {
-		if k.active(now) && k.published(now) && (keys && k.SignsKeys() || !keys && k.SignsZone()) {
+		if k.active(now) && (keys && k.SignsKeys() || !keys && k.SignsZone()) {
 			out = append(out, k)
 		}
 	}
@@ -93,29 +101,24 @@ func (s *KeySet) signers(now time.Time, keys bool) []*Key {
 
 // OpenKeys returns origin's keys in dir for policy p, making the keys the policy needs when dir
 // holds none for the zone (the first start): a KSK and a ZSK, or one CSK. Existing keys are never
-// replaced, so a restart keeps the zone's keys and its DS at the parent valid. dir is made, mode
-// 0700, when missing. made says whether keys were created.
+// replaced, so a restart keeps the zone's keys and its DS at the parent valid; keys of another
+// algorithm than the policy's are returned as they are, for Roll to replace by an algorithm
+// rollover. dir is made, mode 0700, when missing. made says whether keys were created.
 func OpenKeys(dir, origin string, p Policy, now time.Time) (set *KeySet, made bool, err error) {
 	origin = strings.ToLower(origin)
 	keys, err := readKeys(dir, origin)
 	if err != nil {
 		return nil, false, err
 	}
+	// Keys of an algorithm Warden does not sign with are left alone; keys whose rollover is
+	// over stay in the directory, as BIND leaves them, but are no longer the zone's.
 	var usable []*Key
 	for _, k := range keys {
-		if k.DNSKEY.Algorithm == p.Algorithm {
+		if _, ok := algorithmNames[k.DNSKEY.Algorithm]; ok {
 			usable = append(usable, k)
 		}
 	}
-	if len(keys) > 0 && len(usable) == 0 {
-		return nil, false, fmt.Errorf("zone %s: %s holds keys of algorithm %s only, the policy asks for %s; an algorithm rollover is not done automatically: sign with the keys' algorithm, or move them away to start over",
-			origin, dir, algorithmName(keys[0].DNSKEY.Algorithm), algorithmName(p.Algorithm))
-	}
-	// Keys whose rollover is over stay in the directory, as BIND leaves them, but are no
-	// longer the zone's.
-	inUse := slices.DeleteFunc(slices.Clone(usable), func(k *Key) bool {
-		return !k.Timing.Delete.IsZero() && !k.Timing.Delete.After(now)
-	})
+	inUse := slices.DeleteFunc(slices.Clone(usable), func(k *Key) bool { return k.gone(now) })
 	if len(usable) > 0 && len(inUse) == 0 {
 		return nil, false, fmt.Errorf("zone %s: %s: %w", origin, dir, errAllRemoved)
 	}

@@ -26,6 +26,10 @@ import (
 //     key is published and signs at once beside the old; Ipub later the CDS and CDNSKEY change
 //     to the new key. Once the parent is known to hold its DS (DSSeen), the old key signs and
 //     stays published for the parent's DS TTL plus the propagation delay, then goes.
+//   - Algorithm (RFC 6781 §4.1.4, RFC 7583 §3.3.5), when the policy's algorithm is not the keys':
+//     new keys of the new algorithm sign at once and are published Iret later; the CDS names the
+//     new KSK Ipub after that. Once the parent's DS is seen, the old algorithm's keys are
+//     unpublished with the old DS gone from caches, and their signatures go Ipub later.
 
 // rollTimes are the waits of RFC 7583 for one zone.
 type rollTimes struct {
@@ -96,6 +100,9 @@ func (s *KeySet) rollAt(sep bool, lifetime time.Duration, now time.Time) (*Key, 
 func Roll(set *KeySet, dir string, p Policy, u *zone.Zone, now time.Time) ([]string, error) {
 	now = now.UTC().Truncate(time.Second)
 	rt := timesOf(u, p)
+	if !set.hasLive(p.Algorithm) {
+		return set.rollAlgorithm(dir, p, rt, now)
+	}
 	var started []string
 	if old, at := set.rollAt(false, p.ZSKLifetime, now); old != nil && !p.SingleTypeSigning && !at.After(now) {
 		switchAt := now.Add(rt.ipub)
@@ -132,6 +139,53 @@ func Roll(set *KeySet, dir string, p Policy, u *zone.Zone, now time.Time) ([]str
 	return started, nil
 }
 
+// hasLive says whether a key of algorithm alg is in use with no end planned.
+func (s *KeySet) hasLive(alg uint8) bool {
+	return slices.ContainsFunc(s.Keys, func(k *Key) bool {
+		return k.DNSKEY.Algorithm == alg && k.Timing.Inactive.IsZero() && k.Timing.Delete.IsZero()
+	})
+}
+
+// rollAlgorithm starts an algorithm rollover (RFC 6781 §4.1.4, RFC 7583 §3.3.5): the new
+// algorithm's keys sign every RRset at once but are published only when no cache holds an RRset
+// without their signatures (a validator may insist on a signature of every algorithm the DNSKEY
+// set holds, RFC 4035 §2.2), and the CDS names the new KSK once its DNSKEY is in every cache.
+// DSSeen then plans the end of the old algorithm's keys.
+func (s *KeySet) rollAlgorithm(dir string, p Policy, rt rollTimes, now time.Time) ([]string, error) {
+	publish := now.Add(rt.iret)
+	ready := publish.Add(rt.ipub)
+	flags := []uint16{dns.FlagZONE | dns.FlagSEP}
+	if !p.SingleTypeSigning {
+		flags = append(flags, dns.FlagZONE)
+	}
+	var tags []string
+	for _, f := range flags {
+		t := Timing{Created: now, Activate: now, Publish: publish}
+		if f&dns.FlagSEP != 0 {
+			t.SyncPublish = ready
+		}
+		k, err := newKey(dir, s.Origin, p.Algorithm, f, t)
+		if err != nil {
+			return nil, fmt.Errorf("zone %s: algorithm rollover: new key in %s: %w", s.Origin, dir, err)
+		}
+		s.Keys = append(s.Keys, k)
+		tags = append(tags, fmt.Sprint(k.Tag()))
+	}
+	for _, old := range s.live(true) {
+		if old.DNSKEY.Algorithm == p.Algorithm || !old.Timing.SyncDelete.IsZero() && !old.Timing.SyncDelete.After(ready) {
+			continue
+		}
+		old.Timing.SyncDelete = ready
+		if err := saveTiming(old); err != nil {
+			return nil, fmt.Errorf("zone %s: algorithm rollover: key %d: %w", s.Origin, old.Tag(), err)
+		}
+	}
+	setRoles(s.Keys, p.SingleTypeSigning)
+	sortKeys(s.Keys)
+	return []string{fmt.Sprintf("algorithm rollover to %s: keys %s sign from now, are published at %s, and the CDS names the new KSK from %s; the old keys retire once the parent's DS for it is seen",
+		algorithmName(p.Algorithm), strings.Join(tags, ", "), stamp(publish), stamp(ready))}, nil
+}
+
 // DSSeen records that the parent holds the DS of the newest KSK (or CSK) that waits for it, as
 // the parent's operator or a check of the parent says, and plans the end of the keys it
 // replaces: they keep signing until every cache has lost their DS. It returns what it did.
@@ -153,26 +207,43 @@ func DSSeen(set *KeySet, p Policy, u *zone.Zone, now time.Time) (string, error) 
 		return "", fmt.Errorf("zone %s: key %d: %w", set.Origin, waiting.Tag(), err)
 	}
 	msg := fmt.Sprintf("the parent holds the DS of key %d since %s", waiting.Tag(), stamp(now))
+	ready := waiting.Timing.Publish.Add(rt.ipub)
 	for _, old := range live {
 		if old == waiting {
 			continue
 		}
 		// The old key goes once no cache holds the old DS, nor a DNSKEY set without the new key;
 		// a CSK also once no cache holds a signature made before the new key signed.
-		retire := now.Add(rt.ds)
-		for _, at := range []time.Time{waiting.Timing.Publish.Add(rt.ipub), waiting.Timing.Activate.Add(rt.iret)} {
-			if at.After(retire) && (at == waiting.Timing.Publish.Add(rt.ipub) || old.SignsZone()) {
-				retire = at
+		retire := latest(now.Add(rt.ds), ready)
+		if old.SignsZone() {
+			retire = latest(retire, waiting.Timing.Activate.Add(rt.iret))
+		}
+		retiring := []*Key{old}
+		if old.DNSKEY.Algorithm != waiting.DNSKEY.Algorithm {
+			// The old algorithm's ZSKs go with its KSK.
+			for _, z := range set.live(false) {
+				if z.DNSKEY.Algorithm == old.DNSKEY.Algorithm {
+					retiring = append(retiring, z)
+				}
 			}
 		}
-		old.Timing.Inactive, old.Timing.Delete, old.Timing.DSRemoved = retire, retire, retire
-		if old.Timing.SyncDelete.IsZero() || old.Timing.SyncDelete.After(retire) {
-			old.Timing.SyncDelete = retire
+		for _, k := range retiring {
+			k.Timing.Delete, k.Timing.Inactive = retire, retire
+			if k.DNSKEY.Algorithm != waiting.DNSKEY.Algorithm {
+				// Its signatures stay until no cache holds a DNSKEY set with its algorithm.
+				k.Timing.Inactive = retire.Add(rt.ipub)
+			}
+			if isSEP(k) {
+				k.Timing.DSRemoved = retire
+				if k.Timing.SyncDelete.IsZero() || k.Timing.SyncDelete.After(retire) {
+					k.Timing.SyncDelete = retire
+				}
+			}
+			if err := saveTiming(k); err != nil {
+				return "", fmt.Errorf("zone %s: key %d: %w", set.Origin, k.Tag(), err)
+			}
+			msg += fmt.Sprintf("; key %d is removed at %s", k.Tag(), stamp(retire))
 		}
-		if err := saveTiming(old); err != nil {
-			return "", fmt.Errorf("zone %s: key %d: %w", set.Origin, old.Tag(), err)
-		}
-		msg += fmt.Sprintf("; key %d is removed at %s", old.Tag(), stamp(retire))
 	}
 	return msg, nil
 }
@@ -203,6 +274,13 @@ func (s *KeySet) NextEvent(p Policy, now time.Time) time.Time {
 	return next
 }
 
+func latest(a, b time.Time) time.Time {
+	if b.After(a) {
+		return b
+	}
+	return a
+}
+
 func later(at, now time.Time) time.Time {
 	if at.After(now) {
 		return at
@@ -223,8 +301,12 @@ type KeyState struct {
 func (s *KeySet) State(k *Key, p Policy, now time.Time) KeyState {
 	t := k.Timing
 	switch {
+	case !t.Delete.IsZero() && !t.Delete.After(now) && k.active(now):
+		return KeyState{State: "unpublished", Next: "its signatures removed (algorithm rollover)", NextAt: t.Inactive}
 	case !t.Delete.IsZero() && !t.Delete.After(now):
 		return KeyState{State: "removed"}
+	case t.Publish.After(now) && k.active(now):
+		return KeyState{State: "signing", Next: "published (algorithm rollover)", NextAt: t.Publish}
 	case t.Publish.After(now):
 		return KeyState{State: "created", Next: "published", NextAt: t.Publish}
 	}
@@ -234,6 +316,8 @@ func (s *KeySet) State(k *Key, p Policy, now time.Time) KeyState {
 			return KeyState{State: "published", Next: "signs the zone (the old ZSK stops)", NextAt: t.Activate}
 		case !t.Inactive.IsZero() && !t.Inactive.After(now):
 			return KeyState{State: "retired", Next: "removed", NextAt: t.Delete}
+		case !t.Delete.IsZero() && t.Delete.Before(t.Inactive):
+			return KeyState{State: "active", Next: "unpublished (algorithm rollover)", NextAt: t.Delete}
 		case !t.Inactive.IsZero():
 			return KeyState{State: "active", Next: "stops signing (the next ZSK takes over)", NextAt: t.Inactive}
 		}

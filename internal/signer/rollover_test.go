@@ -2,6 +2,7 @@ package signer
 
 import (
 	"fmt"
+	"maps"
 	"slices"
 	"strings"
 	"testing"
@@ -65,7 +66,10 @@ func (r *rolloverRun) step() {
 	if e := cur.Keys.NextEvent(r.p, r.clock); !e.IsZero() && e.Before(next) {
 		next = e
 	}
-	if !r.dsAt.IsZero() && r.dsAt.Before(next) {
+	switch {
+	case r.p != cur.Policy:
+		// A new configuration is signed at once, as a reload is.
+	case !r.dsAt.IsZero() && r.dsAt.Before(next):
 		r.clock = r.dsAt
 		r.dsAt = time.Time{}
 		msg, err := DSSeen(r.keys(), r.p, r.u, r.clock)
@@ -73,11 +77,17 @@ func (r *rolloverRun) step() {
 			r.t.Fatalf("%s: DSSeen: %v", r.clock, err)
 		}
 		r.log = append(r.log, stamp(r.clock)+" "+msg)
-	} else {
+	default:
 		r.clock = next
 	}
 	keys := r.keys()
-	s, _, err := Rekey(cur, keys, r.clock)
+	var s *Signed
+	var err error
+	if r.p != cur.Policy {
+		s, _, err = Resign(cur, cur.Unsigned, keys, r.p, r.clock)
+	} else {
+		s, _, err = Rekey(cur, keys, r.clock)
+	}
 	if err != nil {
 		r.t.Fatalf("%s: %v", r.clock, err)
 	}
@@ -104,54 +114,73 @@ func (r *rolloverRun) check() {
 	held := func(v *version) func(ttl uint32) bool {
 		return func(ttl uint32) bool { return cached(v, r.p.PropagationDelay+time.Duration(ttl)*time.Second) }
 	}
-	for _, data := range r.versions {
-		if !cached(data, dataWindow) {
-			continue
+	var datas, keysets, dss []*version
+	for _, v := range r.versions {
+		if cached(v, dataWindow) {
+			datas = append(datas, v)
 		}
-		for _, keys := range r.versions {
-			if !cached(keys, keyWindow) {
-				continue
-			}
-			if err := validates(data.s.Zone, keys.s.Zone, held(data)); err != nil {
-				r.t.Fatalf("at %s, data of the version from %s with the DNSKEY set of the version from %s: %v\n%s",
-					stamp(r.clock), stamp(data.from), stamp(keys.from), err, strings.Join(r.log, "\n"))
-			}
-			for _, ds := range r.versions {
-				if cached(ds, dsWindow) && !keysetTrusted(keys.s.Zone, ds.parentDS) {
-					r.t.Fatalf("at %s, the DNSKEY set of the version from %s has no key signing it that the parent's DS %s of %s names\n%s",
-						stamp(r.clock), stamp(keys.from), dsTags(ds.parentDS), stamp(ds.from), strings.Join(r.log, "\n"))
+		if cached(v, keyWindow) {
+			keysets = append(keysets, v)
+		}
+		if cached(v, dsWindow) && !slices.ContainsFunc(dss, func(o *version) bool { return sameDS(o.parentDS, v.parentDS) }) {
+			dss = append(dss, v)
+		}
+	}
+	for _, keys := range keysets {
+		for _, data := range datas {
+			valid := validAlgorithms(data.s.Zone, keys.s.Zone, held(data))
+			for _, ds := range dss {
+				if err := coveredBy(valid, ds.parentDS); err != nil {
+					r.t.Fatalf("at %s, data of the version from %s with the DNSKEY set of the version from %s and the parent's DS %s of %s: %v\n%s",
+						stamp(r.clock), stamp(data.from), stamp(keys.from), dsTags(ds.parentDS), stamp(ds.from), err, strings.Join(r.log, "\n"))
 				}
+			}
+		}
+		for _, ds := range dss {
+			if !keysetTrusted(keys.s.Zone, ds.parentDS) {
+				r.t.Fatalf("at %s, the DNSKEY set of the version from %s has no key signing it that the parent's DS %s of %s names\n%s",
+					stamp(r.clock), stamp(keys.from), dsTags(ds.parentDS), stamp(ds.from), strings.Join(r.log, "\n"))
 			}
 		}
 	}
 }
 
-// validates says whether every signed RRset of data that caches may still hold has a signature
-// that verifies with a key of keys' DNSKEY set.
-func validates(data, keys *zone.Zone, held func(ttl uint32) bool) error {
+// validAlgorithms maps each signed RRset of data that caches may still hold ("owner type") to
+// the algorithms of its signatures that verify with a key of keys' DNSKEY set.
+func validAlgorithms(data, keys *zone.Zone, held func(ttl uint32) bool) map[string]map[uint8]bool {
 	dnskeys := map[uint16]*dns.DNSKEY{}
 	for _, rr := range keys.Nodes[keys.Key].RRset(dns.TypeDNSKEY) {
 		k := rr.(*dns.DNSKEY)
 		dnskeys[k.KeyTag()] = k
 	}
+	out := map[string]map[uint8]bool{}
 	for _, n := range data.Nodes {
-		sigs := map[uint16][]*dns.RRSIG{}
 		for _, rr := range n.RRset(dns.TypeRRSIG) {
 			s := rr.(*dns.RRSIG)
-			sigs[s.TypeCovered] = append(sigs[s.TypeCovered], s)
-		}
-		for t, list := range sigs {
-			if rrs := n.RRset(t); len(rrs) == 0 || !held(rrs[0].Header().TTL) {
+			rrs := n.RRset(s.TypeCovered)
+			if len(rrs) == 0 || !held(rrs[0].Header().TTL) {
 				continue
 			}
-			ok := false
-			for _, s := range list {
-				if k := dnskeys[s.KeyTag]; k != nil && s.Verify(k, n.RRset(t), &dns.SignOption{}) == nil {
-					ok = true
-				}
+			name := n.Name + " " + dns.TypeToString[s.TypeCovered]
+			if out[name] == nil {
+				out[name] = map[uint8]bool{}
 			}
-			if !ok {
-				return fmt.Errorf("%s %s: no signature by a key of the DNSKEY set", n.Name, dns.TypeToString[t])
+			if k := dnskeys[s.KeyTag]; k != nil && k.Algorithm == s.Algorithm && s.Verify(k, rrs, &dns.SignOption{}) == nil {
+				out[name][s.Algorithm] = true
+			}
+		}
+	}
+	return out
+}
+
+// coveredBy checks that every RRset has a valid signature of each algorithm the parent's DS
+// names, as a validator that guards against algorithm downgrades wants (RFC 6840 §5.11 allows
+// it; Unbound's harden-algo-downgrade), which also means at least one.
+func coveredBy(valid map[string]map[uint8]bool, parent []*dns.DS) error {
+	for name, algs := range valid {
+		for _, d := range parent {
+			if !algs[d.Algorithm] {
+				return fmt.Errorf("%s: no valid signature of algorithm %d, which the parent's DS names", name, d.Algorithm)
 			}
 		}
 	}
@@ -313,4 +342,66 @@ func TestDSSeenKeptInTheKeyFile(t *testing.T) {
 	if _, err := DSSeen(again, p, u, now); err == nil || !strings.Contains(err.Error(), "waits for its DS") {
 		t.Errorf("DSSeen with nothing waiting: %v", err)
 	}
+}
+
+// An algorithm rollover, from ECDSA P-256 to Ed25519, with KSK and ZSK and with a CSK: every
+// cache a validator may hold validates all along, even for a validator that wants a signature
+// of each algorithm the parent's DS names; the new algorithm signs before its keys are
+// published, and at the end nothing of the old algorithm is left.
+func TestAlgorithmRolloverKeepsTheZoneValid(t *testing.T) {
+	for _, single := range []bool{false, true} {
+		t.Run(map[bool]string{false: "ksk+zsk", true: "csk"}[single], func(t *testing.T) {
+			p := Policy{SingleTypeSigning: single, DNSKEYTTL: 300, PropagationDelay: time.Minute, ParentDSTTL: 600 * time.Second}.Defaults()
+			u := loadZone(t, testZone)
+			r := &rolloverRun{t: t, dir: t.TempDir(), p: p, u: u, clock: now}
+			s, err := Sign(u, r.keys(), p, r.clock, u.Serial())
+			if err != nil {
+				t.Fatal(err)
+			}
+			r.parent = cdsOf(s.Zone)
+			r.install(s)
+			r.clock = r.clock.Add(time.Hour)
+			r.p.Algorithm = dns.ED25519
+			var steps []string // the algorithms of the DNSKEY set and of the SOA's signatures
+			for i := 0; i < 50; i++ {
+				r.step()
+				z := r.versions[len(r.versions)-1].s.Zone
+				step := "keys " + algorithmsOf(z, dns.TypeDNSKEY) + " sigs " + algorithmsOf(z, dns.TypeRRSIG)
+				if len(steps) == 0 || steps[len(steps)-1] != step {
+					steps = append(steps, step)
+				}
+				if step == "keys 15 sigs 15" {
+					break
+				}
+			}
+			t.Logf("%s\n%s", strings.Join(steps, "\n"), strings.Join(r.log, "\n"))
+			want := []string{"keys 13 sigs 13,15", "keys 13,15 sigs 13,15", "keys 15 sigs 13,15", "keys 15 sigs 15"}
+			if !slices.Equal(steps, want) {
+				t.Errorf("the zone went through\n%s\nwant\n%s", strings.Join(steps, "\n"), strings.Join(want, "\n"))
+			}
+			if got := dsTags(r.parent); got == "" || r.parent[0].Algorithm != dns.ED25519 {
+				t.Errorf("the parent's DS %s is not the new algorithm's", got)
+			}
+		})
+	}
+}
+
+// algorithmsOf are the algorithms of z's apex DNSKEY records, or of the signatures over its SOA.
+func algorithmsOf(z *zone.Zone, t uint16) string {
+	seen := map[uint8]bool{}
+	for _, rr := range z.Nodes[z.Key].RRset(t) {
+		switch r := rr.(type) {
+		case *dns.DNSKEY:
+			seen[r.Algorithm] = true
+		case *dns.RRSIG:
+			if r.TypeCovered == dns.TypeSOA {
+				seen[r.Algorithm] = true
+			}
+		}
+	}
+	var out []string
+	for _, a := range slices.Sorted(maps.Keys(seen)) {
+		out = append(out, fmt.Sprint(a))
+	}
+	return strings.Join(out, ",")
 }
