@@ -50,6 +50,7 @@ ns.sub A 192.0.2.10
 // signedServer is a `warden serve` of a configuration written for the test.
 type signedServer struct {
 	dir, addr, socket string
+	cfg, cfgText      string // the configuration file and what it holds
 }
 
 // startSigned runs warden on ip with the zones of the config lines zones (a YAML list) and the
@@ -66,9 +67,10 @@ func startSigned(t *testing.T, ip, zones string, files map[string]string, origin
 	}
 	s.addr = net.JoinHostPort(ip, strconv.Itoa(port))
 	s.socket = filepath.Join(s.dir, "control.sock")
-	cfg := filepath.Join(s.dir, "warden.yaml")
-	writeFile(t, cfg, fmt.Sprintf("listen: [%q]\nstorage: storage\nzones:\n%scontrol:\n  socket: %s\n", s.addr, zones, s.socket))
-	runServerUntilStopped(t, cfg)
+	s.cfg = filepath.Join(s.dir, "warden.yaml")
+	s.cfgText = fmt.Sprintf("listen: [%q]\nstorage: storage\nzones:\n%scontrol:\n  socket: %s\n", s.addr, zones, s.socket)
+	writeFile(t, s.cfg, s.cfgText)
+	runServerUntilStopped(t, s.cfg)
 	waitForIn(t, 10*time.Second, origin+" served signed", func() bool {
 		m, err := dnstest.Exchange(s.addr, dnstest.Query{Name: origin, Type: dns.TypeDNSKEY, EDNS: true, DO: true, ID: 1})
 		return err == nil && m.Rcode == dns.RcodeSuccess && len(m.Answer) > 0
@@ -205,7 +207,9 @@ func TestRolloverValidatesInUnbound(t *testing.T) {
 		return want
 	}
 	parentDS := setParentDS(2)
-	unbound := dnstest.StartValidatingUnbound(t, ip, parent, s.trustAnchor(t, parent), s.addr)
+	// A validator that wants a signature of every algorithm the DS names: the strictest reading
+	// of an algorithm rollover's middle (RFC 4035 §2.2, RFC 6840 §5.11).
+	unbound := dnstest.StartValidatingUnboundWith(t, ip, parent, s.trustAnchor(t, parent), s.addr, "    harden-algo-downgrade: yes\n")
 
 	queries := []struct {
 		name  string
@@ -222,55 +226,83 @@ func TestRolloverValidatesInUnbound(t *testing.T) {
 	seen := map[string]bool{}        // role+state seen in `zone keys`
 	var dnskeySets, cdsSets []string // as they changed
 	serial, asked := 2, 0
-	deadline := start.Add(50 * time.Second)
-	for done := false; !done; {
-		if time.Now().After(deadline) {
-			t.Fatalf("after 50 s the rollovers are not over: key states seen %v, DNSKEY sets %v, CDS %v\nkeys now:\n%s",
-				slices.Sorted(maps.Keys(seen)), dnskeySets, cdsSets, ctlOut(t, s.socket, "zone", "keys", child))
-		}
-		for i, q := range queries {
-			m, err := dnstest.Exchange(unbound, dnstest.Query{Name: q.name, Type: q.qtype, RD: true, EDNS: true, DO: true, ID: uint16(10 + i)})
-			asked++
-			if err != nil || m.Rcode != q.rcode || !m.AuthenticatedData {
-				t.Fatalf("%.1f s in, %s %s: %v, want %s with AD=1\n%s\nkeys:\n%s\nDNSKEY sets %v, CDS %v", time.Since(start).Seconds(), q.name, dns.TypeToString[q.qtype],
-					err, dns.RcodeToString[q.rcode], strings.TrimSpace(dnstest.Format(m)), ctlOut(t, s.socket, "zone", "keys", child), dnskeySets, cdsSets)
+	deadline := start.Add(55 * time.Second)
+	// until queries Unbound, follows the zone and plays the parent until over says the phase is.
+	until := func(phase string, over func(keys []keyState, dnskeys *dns.Msg) bool) {
+		t.Helper()
+		for {
+			if time.Now().After(deadline) {
+				t.Fatalf("after %.0f s, %s is not over: key states seen %v, DNSKEY sets %v, CDS %v\nkeys now:\n%s", time.Since(start).Seconds(), phase,
+					slices.Sorted(maps.Keys(seen)), dnskeySets, cdsSets, ctlOut(t, s.socket, "zone", "keys", child))
 			}
-		}
-		for _, k := range keyStates(t, s.socket, child) {
-			seen[k.role+" "+k.state] = true
-		}
-		m, err := dnstest.Exchange(s.addr, dnstest.Query{Name: child, Type: dns.TypeDNSKEY, EDNS: true, DO: true, ID: 3})
-		if err != nil {
-			t.Fatal(err)
-		}
-		if d := answerTags(m, dns.TypeDNSKEY); len(dnskeySets) == 0 || dnskeySets[len(dnskeySets)-1] != d {
-			dnskeySets = append(dnskeySets, d)
-		}
-		m, err = dnstest.Exchange(s.addr, dnstest.Query{Name: child, Type: dns.TypeCDS, EDNS: true, DO: true, ID: 4})
-		if err != nil {
-			t.Fatal(err)
-		}
-		c := answerTags(m, dns.TypeCDS)
-		if len(cdsSets) == 0 || cdsSets[len(cdsSets)-1] != c {
-			cdsSets = append(cdsSets, c)
-		}
-		// The CDS names a new KSK: the parent takes its DS, then says so.
-		if c != parentDS {
-			serial++
-			parentDS = setParentDS(serial)
-			if out := ctlOut(t, s.socket, "zone", "ds-seen", child); !strings.Contains(out, "is removed at") {
-				t.Fatalf("zone ds-seen: %s", out)
+			for i, q := range queries {
+				m, err := dnstest.Exchange(unbound, dnstest.Query{Name: q.name, Type: q.qtype, RD: true, EDNS: true, DO: true, ID: uint16(10 + i)})
+				asked++
+				if err != nil || m.Rcode != q.rcode || !m.AuthenticatedData {
+					t.Fatalf("%.1f s in, %s: %s %s: %v, want %s with AD=1\n%s\nkeys:\n%s\nDNSKEY sets %v, CDS %v", time.Since(start).Seconds(), phase, q.name, dns.TypeToString[q.qtype],
+						err, dns.RcodeToString[q.rcode], strings.TrimSpace(dnstest.Format(m)), ctlOut(t, s.socket, "zone", "keys", child), dnskeySets, cdsSets)
+				}
 			}
+			for _, k := range keyStates(t, s.socket, child) {
+				seen[k.role+" "+k.state] = true
+			}
+			dnskeys, err := dnstest.Exchange(s.addr, dnstest.Query{Name: child, Type: dns.TypeDNSKEY, EDNS: true, DO: true, ID: 3})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if d := answerTags(dnskeys, dns.TypeDNSKEY); len(dnskeySets) == 0 || dnskeySets[len(dnskeySets)-1] != d {
+				dnskeySets = append(dnskeySets, d)
+			}
+			m, err := dnstest.Exchange(s.addr, dnstest.Query{Name: child, Type: dns.TypeCDS, EDNS: true, DO: true, ID: 4})
+			if err != nil {
+				t.Fatal(err)
+			}
+			c := answerTags(m, dns.TypeCDS)
+			if len(cdsSets) == 0 || cdsSets[len(cdsSets)-1] != c {
+				cdsSets = append(cdsSets, c)
+			}
+			// The CDS names a new KSK: the parent takes its DS, then says so.
+			if c != parentDS {
+				serial++
+				parentDS = setParentDS(serial)
+				if out := ctlOut(t, s.socket, "zone", "ds-seen", child); !strings.Contains(out, "is removed at") {
+					t.Fatalf("zone ds-seen: %s", out)
+				}
+			}
+			if over(keyStates(t, s.socket, child), dnskeys) {
+				return
+			}
+			time.Sleep(250 * time.Millisecond)
 		}
-		// Over once neither first key is left and the DNSKEY set is back to two keys.
-		now := keyStates(t, s.socket, child)
-		done = len(now) == 2 && !slices.ContainsFunc(now, func(k keyState) bool {
-			return slices.ContainsFunc(first, func(f keyState) bool { return f.tag == k.tag })
-		}) && len(strings.Split(dnskeySets[len(dnskeySets)-1], ",")) == 2
-		time.Sleep(250 * time.Millisecond)
 	}
+
+	// A ZSK and a KSK rollover: over once neither first key is left and two keys are.
+	until("the ZSK and KSK rollovers", func(keys []keyState, dnskeys *dns.Msg) bool {
+		return len(keys) == 2 && len(strings.Split(answerTags(dnskeys, dns.TypeDNSKEY), ",")) == 2 && !slices.ContainsFunc(keys, func(k keyState) bool {
+			return slices.ContainsFunc(first, func(f keyState) bool { return f.tag == k.tag })
+		})
+	})
+	rolled := time.Since(start)
+
+	// An algorithm rollover, from a changed configuration: over once every key, DNSKEY and
+	// signature is Ed25519.
+	writeFile(t, s.cfg, strings.Replace(s.cfgText, "      denial: nsec3\n", "      denial: nsec3\n      algorithm: ed25519\n", 1))
+	ctlOut(t, s.socket, "reload")
+	until("the algorithm rollover", func(keys []keyState, dnskeys *dns.Msg) bool {
+		algs := map[uint8]bool{}
+		for _, rr := range dnskeys.Answer {
+			switch r := rr.(type) {
+			case *dns.DNSKEY:
+				algs[r.Algorithm] = true
+			case *dns.RRSIG:
+				algs[r.Algorithm] = true
+			}
+		}
+		return len(algs) == 1 && algs[dns.ED25519] && !slices.ContainsFunc(keys, func(k keyState) bool { return k.alg != "15" })
+	})
+	t.Logf("ZSK and KSK rollovers over in %.1f s, the algorithm rollover %.1f s later", rolled.Seconds(), (time.Since(start) - rolled).Seconds())
 	t.Logf("%d queries in %.1f s, all secure; DNSKEY sets %v; CDS %v; states %v", asked, time.Since(start).Seconds(), dnskeySets, cdsSets, slices.Sorted(maps.Keys(seen)))
-	for _, want := range []string{"ZSK published", "ZSK active", "ZSK retired", "KSK published", "KSK ready", "KSK active", "KSK retiring"} {
+	for _, want := range []string{"ZSK published", "ZSK active", "ZSK retired", "KSK published", "KSK ready", "KSK active", "KSK retiring", "KSK signing", "ZSK signing", "ZSK unpublished"} {
 		if !seen[want] {
 			t.Errorf("`zone keys` never showed a %s; it showed %v", want, slices.Sorted(maps.Keys(seen)))
 		}
@@ -297,15 +329,15 @@ func TestRolloverValidatesInUnbound(t *testing.T) {
 	}
 }
 
-type keyState struct{ tag, role, state string }
+type keyState struct{ tag, alg, role, state string }
 
 // keyStates reads `warden ctl zone keys`.
 func keyStates(t *testing.T, socket, origin string) []keyState {
 	t.Helper()
 	var out []keyState
-	for _, m := range regexp.MustCompile(`(?m)^(\d+)\s+\d+\s+([KZC]SK)\s+(\S+)`).FindAllStringSubmatch(ctlOut(t, socket, "zone", "keys", origin), -1) {
-		if m[3] != "removed" {
-			out = append(out, keyState{m[1], m[2], m[3]})
+	for _, m := range regexp.MustCompile(`(?m)^(\d+)\s+(\d+)\s+([KZC]SK)\s+(\S+)`).FindAllStringSubmatch(ctlOut(t, socket, "zone", "keys", origin), -1) {
+		if m[4] != "removed" {
+			out = append(out, keyState{m[1], m[2], m[3], m[4]})
 		}
 	}
 	return out

@@ -219,6 +219,20 @@ func (m *Manager) resignForKeys(z *Zone, force bool) error {
 	return nil
 }
 
+// signingPolicyChanged signs the zone again at once when a reload changed its signing policy
+// (an algorithm rollover starts, lifetimes and TTLs apply), rather than at its next timer.
+// Called with m.mu held.
+func (m *Manager) signingPolicyChanged(z *Zone, was config.DNSSECConfig) error {
+	if z.sign == nil || z.conf().DNSSEC == was {
+		return nil
+	}
+	if err := m.resignForKeys(z, false); err != nil {
+		m.signFailed(z, err)
+		return fmt.Errorf("zone %s: new signing policy: %w", z.Origin(), err)
+	}
+	return nil
+}
+
 // DSSeen records that the parent of a zone signed here holds the DS of its new KSK (or CSK), so
 // that the KSK rollover goes on: the old key is retired once that DS is in every cache.
 func (m *Manager) DSSeen(origin string) (string, error) {
