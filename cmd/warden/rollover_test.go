@@ -51,6 +51,7 @@ ns.sub A 192.0.2.10
 type signedServer struct {
 	dir, addr, socket string
 	cfg, cfgText      string // the configuration file and what it holds
+	stop              func()
 }
 
 // startSigned runs warden on ip with the zones of the config lines zones (a YAML list) and the
@@ -70,12 +71,18 @@ func startSigned(t *testing.T, ip, zones string, files map[string]string, origin
 	s.cfg = filepath.Join(s.dir, "warden.yaml")
 	s.cfgText = fmt.Sprintf("listen: [%q]\nstorage: storage\nzones:\n%scontrol:\n  socket: %s\n", s.addr, zones, s.socket)
 	writeFile(t, s.cfg, s.cfgText)
-	runServerUntilStopped(t, s.cfg)
+	_, s.stop = runServerUntilStopped(t, s.cfg)
+	s.waitSigned(t, origin)
+	return s
+}
+
+// waitSigned waits until the server answers origin's DNSKEY query.
+func (s *signedServer) waitSigned(t *testing.T, origin string) {
+	t.Helper()
 	waitForIn(t, 10*time.Second, origin+" served signed", func() bool {
 		m, err := dnstest.Exchange(s.addr, dnstest.Query{Name: origin, Type: dns.TypeDNSKEY, EDNS: true, DO: true, ID: 1})
 		return err == nil && m.Rcode == dns.RcodeSuccess && len(m.Answer) > 0
 	})
-	return s
 }
 
 // trustAnchor writes the DS records `zone ds` prints for origin into a file for Unbound.
@@ -376,4 +383,65 @@ func dsTagsIn(text string) string {
 	}
 	slices.Sort(tags)
 	return strings.Join(tags, ",")
+}
+
+// A rollover under way survives a restart: the schedule is in the key files, so the restarted
+// server shows the same keys in the same states with the same next events, makes no new key,
+// and carries the rollover through to its end.
+func TestRolloverSurvivesRestart(t *testing.T) {
+	const origin = "resume.test."
+	zones := fmt.Sprintf(`  - origin: %s
+    file: resume.zone
+    dnssec:
+      sign: true
+      dnskey_ttl: 1
+      propagation_delay: 3s
+      zsk_lifetime: 9s
+`, origin)
+	s := startSigned(t, "127.0.7.30", zones, map[string]string{"resume.zone": rollChild}, origin)
+	var before string
+	var published keyState
+	// The new ZSK is published 4 s before it signs (3 s of propagation delay and a DNSKEY TTL
+	// of 1 s): the restart falls in between.
+	waitForIn(t, 15*time.Second, "a ZSK published ahead of its use", func() bool {
+		before = ctlOut(t, s.socket, "zone", "keys", origin)
+		i := slices.IndexFunc(keyStates(t, s.socket, origin), func(k keyState) bool { return k.role == "ZSK" && k.state == "published" })
+		if i < 0 {
+			return false
+		}
+		published = keyStates(t, s.socket, origin)[i]
+		return true
+	})
+	s.stop()
+	_, s.stop = runServerUntilStopped(t, s.cfg)
+	s.waitSigned(t, origin)
+	after := ctlOut(t, s.socket, "zone", "keys", origin)
+	if schedule(after) != schedule(before) {
+		t.Fatalf("after the restart the keys are\n%s\nbefore they were\n%s", after, before)
+	}
+	t.Logf("keys before the restart:\n%s\nafter:\n%s", before, after)
+	// The rollover ends: the published key signs, and the one it replaces goes.
+	waitForIn(t, 20*time.Second, "the new ZSK alone", func() bool {
+		keys := keyStates(t, s.socket, origin)
+		return slices.ContainsFunc(keys, func(k keyState) bool { return k.tag == published.tag && k.state == "active" }) &&
+			len(keys) == 2
+	})
+	m, err := dnstest.Exchange(s.addr, dnstest.Query{Name: "www." + origin, Type: dns.TypeA, EDNS: true, DO: true, ID: 5})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var signers []string
+	for _, rr := range m.Answer {
+		if sig, ok := rr.(*dns.RRSIG); ok {
+			signers = append(signers, strconv.Itoa(int(sig.KeyTag)))
+		}
+	}
+	if !slices.Equal(signers, []string{published.tag}) {
+		t.Errorf("www is signed by %v, want by the new ZSK %s alone", signers, published.tag)
+	}
+}
+
+// schedule is `zone keys` output without its relative times ("in 3s"), which move.
+func schedule(keys string) string {
+	return regexp.MustCompile(`\((in )?[0-9a-z.]+( ago)?\)`).ReplaceAllString(keys, "")
 }
