@@ -6,6 +6,8 @@ import (
 	"sync/atomic"
 	"time"
 
+	"codeberg.org/miekg/dns"
+
 	"warden/internal/config"
 	"warden/internal/control"
 	"warden/internal/signer"
@@ -313,7 +315,7 @@ func (m *Manager) Keys(origin string) ([]control.KeyStatus, error) {
 }
 
 // DS is the DS records a zone signed here wants at its parent: one per KSK (or CSK) its CDS
-// names, SHA-256; during a KSK rollover, the new key's once it is ready.
+// names, SHA-256; during a KSK rollover, the new key's once it is in every cache.
 func (m *Manager) DS(origin string) ([]string, error) {
 	z := m.zone(canonical(origin))
 	if z == nil {
@@ -326,13 +328,14 @@ func (m *Manager) DS(origin string) ([]string, error) {
 	if s == nil {
 		return nil, fmt.Errorf("zone %s is not signed yet", canonical(origin))
 	}
+	// The zone's own CDS says it, so that what the parent is told and what the zone publishes
+	// for it cannot disagree, even between a key event and the signing that follows it.
 	var out []string
-	for _, k := range s.Keys.Published(m.now()) {
-		if k.SyncPublished(m.now()) {
-			ds := k.DNSKEY.ToDS(2)
-			ds.Hdr.TTL = s.Zone.SOA.Hdr.TTL
-			out = append(out, ds.String())
-		}
+	for _, rr := range s.Zone.Nodes[s.Zone.Key].RRset(dns.TypeCDS) {
+		cds := rr.(*dns.CDS)
+		ds := &dns.DS{Hdr: cds.Hdr, DS: cds.DS.DS}
+		ds.Hdr.TTL = s.Zone.SOA.Hdr.TTL
+		out = append(out, ds.String())
 	}
 	return out, nil
 }
