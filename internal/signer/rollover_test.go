@@ -405,3 +405,69 @@ func algorithmsOf(z *zone.Zone, t uint16) string {
 	}
 	return strings.Join(out, ",")
 }
+
+// Rekey changes only what a key event changes: publishing a new ZSK touches the apex key sets
+// and the SOA; its switch replaces every signature the old ZSK made, and nothing else.
+func TestRekeyChangesOnlyWhatTheKeysChange(t *testing.T) {
+	p := Policy{DNSKEYTTL: 300, PropagationDelay: time.Minute, ZSKLifetime: 3 * time.Hour}.Defaults()
+	u := loadZone(t, testZone)
+	// Four hours in the past, so that dnssec-verify, which reads the real clock, takes the
+	// signatures made three hours later as valid.
+	start := now.Add(-4 * time.Hour)
+	r := &rolloverRun{t: t, dir: t.TempDir(), p: p, u: u, clock: start}
+	s0, err := Sign(u, r.keys(), p, start, u.Serial())
+	if err != nil {
+		t.Fatal(err)
+	}
+	r.clock = start.Add(3 * time.Hour)
+	keys := r.keys()
+	s1, d, err := Rekey(s0, keys, r.clock)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, rr := range slices.Concat(d.Removed, d.Added) {
+		typ := dns.RRToType(rr)
+		if sig, ok := rr.(*dns.RRSIG); ok {
+			typ = sig.TypeCovered
+		}
+		if rr.Header().Name != u.Origin || !slices.Contains([]uint16{dns.TypeDNSKEY, dns.TypeCDS, dns.TypeCDNSKEY, dns.TypeSOA}, typ) {
+			t.Errorf("publishing a ZSK changed %s", rr)
+		}
+	}
+	if n := len(s1.Zone.Nodes[s1.Zone.Key].RRset(dns.TypeDNSKEY)); n != 3 {
+		t.Fatalf("%d DNSKEYs after the new ZSK's publication, want 3", n)
+	}
+
+	r.clock = keys.NextEvent(p, r.clock) // the switch
+	s2, d, err := Rekey(s1, r.keys(), r.clock)
+	if err != nil {
+		t.Fatal(err)
+	}
+	oldZSK := keys.Keys[1].Tag()
+	before, removedSigs := 0, 0
+	for rr := range s1.Zone.All() {
+		if sig, ok := rr.(*dns.RRSIG); ok && sig.KeyTag == oldZSK {
+			before++
+		}
+	}
+	for _, rr := range d.Removed {
+		sig, ok := rr.(*dns.RRSIG)
+		switch {
+		case ok && sig.KeyTag == oldZSK:
+			removedSigs++
+		case ok && (sig.TypeCovered == dns.TypeSOA || sig.TypeCovered == dns.TypeDNSKEY || sig.TypeCovered == dns.TypeCDS || sig.TypeCovered == dns.TypeCDNSKEY):
+		case dns.RRToType(rr) == dns.TypeSOA || dns.RRToType(rr) == dns.TypeDNSKEY || dns.RRToType(rr) == dns.TypeCDS || dns.RRToType(rr) == dns.TypeCDNSKEY:
+		default:
+			t.Errorf("the ZSK switch removed %s", rr)
+		}
+	}
+	if removedSigs != before || before == 0 {
+		t.Errorf("the switch removed %d of the old ZSK's %d signatures", removedSigs, before)
+	}
+	for rr := range s2.Zone.All() {
+		if sig, ok := rr.(*dns.RRSIG); ok && sig.KeyTag == oldZSK {
+			t.Errorf("after the switch the old ZSK still signs %s", rr)
+		}
+	}
+	verify(t, s2.Zone, false)
+}
