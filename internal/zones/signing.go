@@ -218,7 +218,21 @@ func (m *Manager) resignForKeys(z *Zone, force bool) error {
 	}
 	m.installSigned(z, s)
 	m.put(z, s.Zone, []zone.Diff{d}, fmt.Sprintf("%s: %d records in, %d out", what, len(d.Added), len(d.Removed)))
+	if was, is := cdsTags(prev.Zone), cdsTags(s.Zone); was != is {
+		// The parent's side of a KSK rollover is the operator's (or a script's): say what to do.
+		m.log.Warn("CDS and CDNSKEY changed: the parent should hold the DS that `warden ctl zone ds` prints; once it does, run `warden ctl zone ds-seen`",
+			"zone", z.Origin(), "cds_keys_before", was, "cds_keys", is)
+	}
 	return nil
+}
+
+// cdsTags are the key tags the zone's CDS names.
+func cdsTags(z *zone.Zone) string {
+	var tags []string
+	for _, rr := range z.Nodes[z.Key].RRset(dns.TypeCDS) {
+		tags = append(tags, fmt.Sprint(rr.(*dns.CDS).KeyTag))
+	}
+	return strings.Join(tags, " ")
 }
 
 // signingPolicyChanged signs the zone again at once when a reload changed its signing policy
