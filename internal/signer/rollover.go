@@ -385,29 +385,25 @@ func Rekey(prev *Signed, keys *KeySet, now time.Time) (*Signed, zone.Diff, error
 	for _, t := range []uint16{dns.TypeDNSKEY, dns.TypeCDS, dns.TypeCDNSKEY} {
 		e.replace(prev.Zone.Key, t, sets[t])
 	}
-	signing := map[uint16]bool{}
+	var signing []uint16
 	for _, k := range j.zsks {
-		signing[k.Tag()] = true
+		signing = append(signing, k.Tag())
 	}
 	window := uint32(now.Add(prev.Expires.Sub(prev.RefreshAt)).Unix())
+	var covered [8]uint16 // a node's signed types; a few, so a slice beats a map
 	for _, n := range prev.Zone.Nodes {
-		by := map[uint16]map[uint16]bool{} // covered type → key tags
-		due := map[uint16]bool{}
-		for _, rr := range n.RRset(dns.TypeRRSIG) {
-			sig := rr.(*dns.RRSIG)
-			if by[sig.TypeCovered] == nil {
-				by[sig.TypeCovered] = map[uint16]bool{}
-			}
-			by[sig.TypeCovered][sig.KeyTag] = true
-			if dns.CompareSerial(sig.Expiration, window) <= 0 {
-				due[sig.TypeCovered] = true
+		sigs := n.RRset(dns.TypeRRSIG)
+		types := covered[:0]
+		for _, rr := range sigs {
+			if t := rr.(*dns.RRSIG).TypeCovered; !slices.Contains(types, t) {
+				types = append(types, t)
 			}
 		}
-		for t, tags := range by {
+		for _, t := range types {
 			if t == dns.TypeSOA || n.Key == prev.Zone.Key && (t == dns.TypeDNSKEY || t == dns.TypeCDS || t == dns.TypeCDNSKEY) {
 				continue
 			}
-			if !due[t] && sameTags(tags, signing) {
+			if !stale(sigs, t, signing, window) {
 				continue
 			}
 			e.dropSigs(n.Key, t)
@@ -425,16 +421,21 @@ func Rekey(prev *Signed, keys *KeySet, now time.Time) (*Signed, zone.Diff, error
 	return finish(z, u, keys, prev.Policy, prev.chain), diff, nil
 }
 
-func sameTags(a, b map[uint16]bool) bool {
-	if len(a) != len(b) {
-		return false
-	}
-	for t := range a {
-		if !b[t] {
-			return false
+// stale says whether the signatures over type t among sigs must be made again: one expires
+// within the window, or they are not one by each of the signing keys.
+func stale(sigs []dns.RR, t uint16, signing []uint16, window uint32) bool {
+	n := 0
+	for _, rr := range sigs {
+		sig := rr.(*dns.RRSIG)
+		if sig.TypeCovered != t {
+			continue
 		}
+		if dns.CompareSerial(sig.Expiration, window) <= 0 || !slices.Contains(signing, sig.KeyTag) {
+			return true
+		}
+		n++
 	}
-	return true
+	return n != len(signing)
 }
 
 // sortKeys puts keys in one order however they were read or made (roles, then age, then tag),
