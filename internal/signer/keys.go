@@ -57,10 +57,19 @@ func (k *Key) active(now time.Time) bool {
 	return !t.Activate.After(now) && (t.Inactive.IsZero() || t.Inactive.After(now))
 }
 
+// signs says whether the key signs at now. Outside its publication it signs only where its
+// timing says so outright: before a Publish later than its Activate, or after its Delete up to
+// an Inactive set later (an algorithm rollover, RFC 6781 §4.1.4). A key given only a Delete
+// stops signing then, as BIND has it.
+func (k *Key) signs(now time.Time) bool {
+	t := k.Timing
+	return k.active(now) && (k.published(now) || t.Publish.After(now) || !t.Inactive.IsZero())
+}
+
 // gone says whether the key's part in the zone is over at now: unpublished and not signing.
 func (k *Key) gone(now time.Time) bool {
 	t := k.Timing
-	return !t.Delete.IsZero() && !t.Delete.After(now) && !k.active(now)
+	return !t.Delete.IsZero() && !t.Delete.After(now) && !k.signs(now)
 }
 
 // published says whether the DNSKEY is in the zone at now.
@@ -86,13 +95,11 @@ func (s *KeySet) Published(now time.Time) []*Key {
 	return out
 }
 
-// signers are the active keys that sign the apex key sets (keys) or the rest (!keys). A key
-// signs whether or not its DNSKEY is published: in an algorithm rollover the new algorithm's
-// signatures come before its keys, and the old one's stay after them (RFC 6781 §4.1.4).
+// signers are the keys that sign the apex key sets (keys) or the rest (!keys) at now.
 func (s *KeySet) signers(now time.Time, keys bool) []*Key {
 	var out []*Key
 	for _, k := range s.Keys {
-		if k.active(now) && (keys && k.SignsKeys() || !keys && k.SignsZone()) {
+		if k.signs(now) && (keys && k.SignsKeys() || !keys && k.SignsZone()) {
 			out = append(out, k)
 		}
 	}

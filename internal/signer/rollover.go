@@ -301,11 +301,11 @@ type KeyState struct {
 func (s *KeySet) State(k *Key, p Policy, now time.Time) KeyState {
 	t := k.Timing
 	switch {
-	case !t.Delete.IsZero() && !t.Delete.After(now) && k.active(now):
+	case !t.Delete.IsZero() && !t.Delete.After(now) && k.signs(now):
 		return KeyState{State: "unpublished", Next: "its signatures removed (algorithm rollover)", NextAt: t.Inactive}
 	case !t.Delete.IsZero() && !t.Delete.After(now):
 		return KeyState{State: "removed"}
-	case t.Publish.After(now) && k.active(now):
+	case t.Publish.After(now) && k.signs(now):
 		return KeyState{State: "signing", Next: "published (algorithm rollover)", NextAt: t.Publish}
 	case t.Publish.After(now):
 		return KeyState{State: "created", Next: "published", NextAt: t.Publish}
