@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bytes"
 	"fmt"
 	"maps"
 	"net"
@@ -399,6 +400,19 @@ func TestRolloverSurvivesRestart(t *testing.T) {
       zsk_lifetime: 9s
 `, origin)
 	s := startSigned(t, "127.0.7.30", zones, map[string]string{"resume.zone": rollChild}, origin)
+	// The first KSK's DS may be confirmed once; a second time nothing waits, which is refused.
+	if out := ctlOut(t, s.socket, "zone", "ds-seen", origin); !strings.Contains(out, "the parent holds the DS of key") {
+		t.Errorf("zone ds-seen for the first KSK: %s", out)
+	}
+	var out, errb bytes.Buffer
+	if code := run([]string{"ctl", "zone", "ds-seen", origin, "--control", s.socket}, &out, &errb); code != 1 || !strings.Contains(errb.String(), "waits for its DS") {
+		t.Errorf("zone ds-seen with nothing waiting: exit %d, %s%s", code, out.String(), errb.String())
+	}
+	out.Reset()
+	errb.Reset()
+	if code := run([]string{"ctl", "zone", "ds-seen", "nosuch.test.", "--control", s.socket}, &out, &errb); code != 1 || !strings.Contains(errb.String(), "no such zone") {
+		t.Errorf("zone ds-seen for a zone not served: exit %d, %s", code, errb.String())
+	}
 	var before string
 	var published keyState
 	// The new ZSK is published 4 s before it signs (3 s of propagation delay and a DNSKEY TTL
