@@ -70,6 +70,7 @@ func startSigned(t *testing.T, ip, zones string, files map[string]string, origin
 	s.addr = net.JoinHostPort(ip, strconv.Itoa(port))
 	s.socket = filepath.Join(s.dir, "control.sock")
 	s.cfg = filepath.Join(s.dir, "warden.yaml")
+	zones = strings.ReplaceAll(zones, "{ADDR}", s.addr) // the server's own address, known only now
 	s.cfgText = fmt.Sprintf("listen: [%q]\nstorage: storage\nzones:\n%scontrol:\n  socket: %s\n", s.addr, zones, s.socket)
 	writeFile(t, s.cfg, s.cfgText)
 	_, s.stop = runServerUntilStopped(t, s.cfg)
@@ -84,6 +85,22 @@ func (s *signedServer) waitSigned(t *testing.T, origin string) {
 		m, err := dnstest.Exchange(s.addr, dnstest.Query{Name: origin, Type: dns.TypeDNSKEY, EDNS: true, DO: true, ID: 1})
 		return err == nil && m.Rcode == dns.RcodeSuccess && len(m.Answer) > 0
 	})
+}
+
+// setParentDS puts the DS that `zone ds` prints for child into parent.zone (rollParent, with
+// serial), reloads, and waits until the server gives it; it returns the DS's key tags.
+func (s *signedServer) setParentDS(t *testing.T, child string, serial int) string {
+	t.Helper()
+	ds := ctlOut(t, s.socket, "zone", "ds", child)
+	text := strings.Replace(rollParent, " 1 3600", fmt.Sprintf(" %d 3600", serial), 1) + ds
+	writeFile(t, filepath.Join(s.dir, "parent.zone"), text)
+	ctlOut(t, s.socket, "reload")
+	want := dsTagsIn(ds)
+	waitForIn(t, 5*time.Second, "the parent serving the child's DS "+want, func() bool {
+		m, err := dnstest.Exchange(s.addr, dnstest.Query{Name: child, Type: dns.TypeDS, EDNS: true, DO: true, ID: 2})
+		return err == nil && answerTags(m, dns.TypeDS) == want
+	})
+	return want
 }
 
 // trustAnchor writes the DS records `zone ds` prints for origin into a file for Unbound.
@@ -202,18 +219,7 @@ func TestRolloverValidatesInUnbound(t *testing.T) {
 	start := time.Now()
 
 	// The parent takes the child's first DS before the resolver starts.
-	setParentDS := func(serial int) string {
-		ds := ctlOut(t, s.socket, "zone", "ds", child)
-		text := strings.Replace(rollParent, " 1 3600", fmt.Sprintf(" %d 3600", serial), 1) + ds
-		writeFile(t, filepath.Join(s.dir, "parent.zone"), text)
-		ctlOut(t, s.socket, "reload")
-		want := dsTagsIn(ds)
-		waitForIn(t, 5*time.Second, "the parent serving the child's DS "+want, func() bool {
-			m, err := dnstest.Exchange(s.addr, dnstest.Query{Name: child, Type: dns.TypeDS, EDNS: true, DO: true, ID: 2})
-			return err == nil && answerTags(m, dns.TypeDS) == want
-		})
-		return want
-	}
+	setParentDS := func(serial int) string { return s.setParentDS(t, child, serial) }
 	parentDS := setParentDS(2)
 	// A validator that wants a signature of every algorithm the DS names: the strictest reading
 	// of an algorithm rollover's middle (RFC 4035 §2.2, RFC 6840 §5.11).
@@ -458,4 +464,43 @@ func TestRolloverSurvivesRestart(t *testing.T) {
 // schedule is `zone keys` output without its relative times ("in 3s"), which move.
 func schedule(keys string) string {
 	return regexp.MustCompile(`\((in )?[0-9a-z.]+( ago)?\)`).ReplaceAllString(keys, "")
+}
+
+// With parent_ds_check, a KSK rollover needs no ds-seen: the server asks the parent's server for
+// the DS while the new KSK waits, and goes on once the parent holds it, as Knot's ksk-submission
+// does. Here the parent is a zone of the same server, changed by the test when the CDS changes.
+func TestKSKRolloverChecksParentDS(t *testing.T) {
+	const parent, child = "parent.test.", "child.parent.test."
+	zones := fmt.Sprintf(`  - origin: %s
+    file: parent.zone
+    dnssec:
+      sign: true
+  - origin: %s
+    file: child.zone
+    dnssec:
+      sign: true
+      dnskey_ttl: 1
+      propagation_delay: 1s
+      parent_ds_ttl: 1s
+      ksk_lifetime: 6s
+      parent_ds_check: ["{ADDR}"]
+      parent_ds_check_interval: 1s
+`, parent, child)
+	s := startSigned(t, "127.0.7.40", zones, map[string]string{"parent.zone": rollParent, "child.zone": rollChild}, child)
+	serial := 2
+	parentDS := s.setParentDS(t, child, serial)
+	firstKSK := parentDS
+	waitForIn(t, 30*time.Second, "the first KSK replaced without ds-seen", func() bool {
+		m, err := dnstest.Exchange(s.addr, dnstest.Query{Name: child, Type: dns.TypeCDS, EDNS: true, ID: 4})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if c := answerTags(m, dns.TypeCDS); c != parentDS && c != "" {
+			serial++
+			parentDS = s.setParentDS(t, child, serial)
+		}
+		keys := keyStates(t, s.socket, child)
+		return parentDS != firstKSK && !slices.ContainsFunc(keys, func(k keyState) bool { return k.tag == firstKSK }) &&
+			slices.ContainsFunc(keys, func(k keyState) bool { return k.tag == parentDS && k.state == "active" })
+	})
 }

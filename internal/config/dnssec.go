@@ -2,6 +2,8 @@ package config
 
 import (
 	"fmt"
+	"net/netip"
+	"reflect"
 	"strings"
 	"time"
 )
@@ -31,7 +33,16 @@ type DNSSECConfig struct {
 	// ParentDSTTL is the TTL of the zone's DS at its parent, which a KSK rollover waits out
 	// after the new DS is seen; 0: one day.
 	ParentDSTTL time.Duration `yaml:"parent_ds_ttl"`
+	// ParentDSCheck are servers of the parent zone asked for the zone's DS while a new KSK
+	// waits for it, as Knot's ksk-submission does: once every one of them answers with the new
+	// key's DS, the rollover goes on as after `warden ctl zone ds-seen`. Empty: only ds-seen.
+	ParentDSCheck []netip.AddrPort `yaml:"parent_ds_check"`
+	// ParentDSCheckInterval is how often they are asked; 0: an hour, as Knot's check-interval.
+	ParentDSCheckInterval time.Duration `yaml:"parent_ds_check_interval"`
 }
+
+// Equal says whether d and o are the same block.
+func (d DNSSECConfig) Equal(o DNSSECConfig) bool { return reflect.DeepEqual(d, o) }
 
 // DNSSECAlgorithms are the names Algorithm takes.
 var DNSSECAlgorithms = []string{"ecdsap256sha256", "ed25519", "rsasha256"}
@@ -47,7 +58,7 @@ func (d DNSSECConfig) validate(key string, p *problems) {
 	for _, dur := range []struct {
 		name string
 		v    time.Duration
-	}{{"rrsig_lifetime", d.RRSIGLifetime}, {"rrsig_refresh", d.RRSIGRefresh}, {"zsk_lifetime", d.ZSKLifetime}, {"ksk_lifetime", d.KSKLifetime}, {"propagation_delay", d.PropagationDelay}, {"parent_ds_ttl", d.ParentDSTTL}} {
+	}{{"rrsig_lifetime", d.RRSIGLifetime}, {"rrsig_refresh", d.RRSIGRefresh}, {"zsk_lifetime", d.ZSKLifetime}, {"ksk_lifetime", d.KSKLifetime}, {"propagation_delay", d.PropagationDelay}, {"parent_ds_ttl", d.ParentDSTTL}, {"parent_ds_check_interval", d.ParentDSCheckInterval}} {
 		if dur.v < 0 {
 			p.add(key+"."+dur.name, "%s is negative", dur.v)
 		}
@@ -65,7 +76,7 @@ func (d DNSSECConfig) validate(key string, p *problems) {
 		p.add(key+".rrsig_refresh", "%s is not shorter than rrsig_lifetime %s: every signature would be due as soon as it is made", d.RRSIGRefresh, lifetime)
 	}
 	d.validateLifetimes(key, p)
-	if !d.Sign && d != (DNSSECConfig{KeyDir: d.KeyDir}) {
+	if !d.Sign && !d.Equal(DNSSECConfig{KeyDir: d.KeyDir}) {
 		p.add(key+".sign", "policy keys are set but sign is false; set sign: true to sign the zone")
 	}
 }

@@ -248,6 +248,34 @@ func DSSeen(set *KeySet, p Policy, u *zone.Zone, now time.Time) (string, error) 
 	return msg, nil
 }
 
+// WaitingForDS is the new KSK (or CSK) of a rollover whose CDS is published and whose DS the
+// parent is not yet known to hold; nil when no rollover waits for the parent.
+func (s *KeySet) WaitingForDS(now time.Time) *Key {
+	live := s.live(true)
+	if len(live) < 2 {
+		return nil
+	}
+	var newest *Key
+	for _, k := range live {
+		if newest == nil || k.Timing.Created.After(newest.Timing.Created) {
+			newest = k
+		}
+	}
+	if !newest.Timing.DSPublish.IsZero() || !newest.SyncPublished(now) {
+		return nil
+	}
+	return newest
+}
+
+// HasDS says whether ds is the DS of k.
+func (k *Key) HasDS(ds *dns.DS) bool {
+	if ds.KeyTag != k.Tag() || ds.Algorithm != k.DNSKEY.Algorithm {
+		return false
+	}
+	mine := k.DNSKEY.ToDS(ds.DigestType)
+	return mine != nil && strings.EqualFold(mine.Digest, ds.Digest)
+}
+
 // NextEvent is the first instant after now at which the zone must change for its keys: a key
 // published, signing, stopping or removed, CDS and CDNSKEY changed, or a rollover starting. It
 // is zero when nothing is planned (a KSK rollover waiting for the parent's DS waits for DSSeen).

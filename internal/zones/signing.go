@@ -1,7 +1,9 @@
 package zones
 
 import (
+	"context"
 	"fmt"
+	"slices"
 	"strings"
 	"sync/atomic"
 	"time"
@@ -11,6 +13,7 @@ import (
 	"warden/internal/config"
 	"warden/internal/control"
 	"warden/internal/signer"
+	"warden/internal/transfer"
 	"warden/internal/zone"
 )
 
@@ -163,7 +166,48 @@ func (m *Manager) installSigned(z *Zone, s *signer.Signed) {
 	if !z.sign.keyEvent.IsZero() && z.sign.keyEvent.Before(at) {
 		at = z.sign.keyEvent
 	}
+	if c := z.conf().DNSSEC; len(c.ParentDSCheck) > 0 && s.Keys.WaitingForDS(now) != nil {
+		if check := now.Add(dsCheckInterval(c)); check.Before(at) {
+			at = check
+		}
+	}
 	m.scheduleRefresh(z, at.Sub(now))
+}
+
+func dsCheckInterval(c config.DNSSECConfig) time.Duration {
+	if c.ParentDSCheckInterval > 0 {
+		return c.ParentDSCheckInterval
+	}
+	return time.Hour
+}
+
+// parentHoldsDS asks the parent's servers the zone's configuration names for its DS while a
+// new KSK waits for it, and says whether every one holds the new key's DS. It does network
+// I/O, so it runs without m.mu.
+func (m *Manager) parentHoldsDS(z *Zone) bool {
+	c := z.conf().DNSSEC
+	s := z.sign.last.Load()
+	if len(c.ParentDSCheck) == 0 || s == nil {
+		return false
+	}
+	k := s.Keys.WaitingForDS(m.now())
+	if k == nil {
+		return false
+	}
+	for _, addr := range c.ParentDSCheck {
+		ctx, cancel := context.WithTimeout(m.ctx, 5*time.Second)
+		list, err := transfer.QueryDS(ctx, transfer.Peer{Addr: addr}, z.Origin())
+		cancel()
+		if err != nil {
+			m.log.Warn("parent DS check failed; the KSK rollover waits", "zone", z.Origin(), "key", k.Tag(), "err", err)
+			return false
+		}
+		if !slices.ContainsFunc(list, k.HasDS) {
+			m.log.Info("the parent does not hold the new KSK's DS yet", "zone", z.Origin(), "key", k.Tag(), "server", addr.String())
+			return false
+		}
+	}
+	return true
 }
 
 func (m *Manager) scheduleRefresh(z *Zone, wait time.Duration) {
@@ -177,9 +221,17 @@ func (m *Manager) scheduleRefresh(z *Zone, wait time.Duration) {
 // for the keys' states at now when they changed, and otherwise replaces the signatures due
 // for refresh; the result is put in force.
 func (m *Manager) maintain(z *Zone) {
+	seen := m.parentHoldsDS(z)
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	if m.ctx.Err() != nil || m.zone(z.Origin()) != z {
+		return
+	}
+	if seen {
+		if _, err := m.dsSeen(z); err != nil {
+			m.signFailed(z, err)
+			m.scheduleRefresh(z, retrySigning)
+		}
 		return
 	}
 	if err := m.resignForKeys(z, false); err != nil {
@@ -239,7 +291,7 @@ func cdsTags(z *zone.Zone) string {
 // (an algorithm rollover starts, lifetimes and TTLs apply), rather than at its next timer.
 // Called with m.mu held.
 func (m *Manager) signingPolicyChanged(z *Zone, was config.DNSSECConfig) error {
-	if z.sign == nil || z.conf().DNSSEC == was {
+	if z.sign == nil || z.conf().DNSSEC.Equal(was) {
 		return nil
 	}
 	if err := m.resignForKeys(z, false); err != nil {
@@ -261,9 +313,14 @@ func (m *Manager) DSSeen(origin string) (string, error) {
 	if z.sign == nil {
 		return "", fmt.Errorf("%w: %s", control.ErrNotSigned, canonical(origin))
 	}
+	return m.dsSeen(z)
+}
+
+// dsSeen is DSSeen for z, with m.mu held.
+func (m *Manager) dsSeen(z *Zone) (string, error) {
 	prev := z.sign.last.Load()
 	if prev == nil {
-		return "", fmt.Errorf("zone %s is not signed yet", canonical(origin))
+		return "", fmt.Errorf("zone %s is not signed yet", z.Origin())
 	}
 	keys, p, err := m.zoneKeys(z, prev.Unsigned)
 	if err != nil {
