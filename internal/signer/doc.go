@@ -45,6 +45,7 @@
 // for the CDS/CDNSKEY window (SyncPublish, SyncDelete) and the parent's DS (DSPublish,
 // DSRemoved), so a restart resumes it. A KSK rollover waits for the parent's DS of the new key
 // without limit (internal/zones asks the parent's servers when configured to, or waits for the
-// operator): both keys sign meanwhile, so the zone validates whichever DS the parent holds. A policy whose algorithm is not the keys' starts an
-// algorithm rollover (RFC 6781 §4.1.4): the new algorithm signs before its keys are published.
+// operator): both keys sign meanwhile, so the zone validates whichever DS the parent holds. A
+// policy whose algorithm is not the keys' starts an algorithm rollover (RFC 6781 §4.1.4): the
+// new algorithm signs before its keys are published.
 package signer
