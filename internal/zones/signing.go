@@ -160,6 +160,12 @@ func (m *Manager) signFailed(z *Zone, err error) {
 func (m *Manager) installSigned(z *Zone, s *signer.Signed) {
 	z.sign.last.Store(s)
 	z.sign.err.Store(nil)
+	m.schedule(z, s)
+}
+
+// schedule sets the zone's timer for s, the version in force: its signatures' refresh, its
+// keys' next event, or the next check of the parent's DS, whichever comes first.
+func (m *Manager) schedule(z *Zone, s *signer.Signed) {
 	now := m.now()
 	at := s.RefreshAt
 	z.sign.keyEvent = s.Keys.NextEvent(s.Policy, now)
@@ -232,6 +238,15 @@ func (m *Manager) maintain(z *Zone) {
 			m.signFailed(z, err)
 			m.scheduleRefresh(z, retrySigning)
 		}
+		return
+	}
+	now := m.now()
+	prev := z.sign.last.Load()
+	keysDue := !z.sign.keyEvent.IsZero() && !z.sign.keyEvent.After(now)
+	if prev != nil && z.sign.err.Load() == nil && !keysDue && prev.RefreshAt.After(now) {
+		// Only the parent's DS was due for a check, and it is not there yet: nothing in the
+		// zone changes, so no new version is made.
+		m.schedule(z, prev)
 		return
 	}
 	if err := m.resignForKeys(z, false); err != nil {
