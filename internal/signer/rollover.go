@@ -38,36 +38,50 @@ type rollTimes struct {
 	ds   time.Duration // an old DS leaves every cache once the parent holds the new: Dprp + TTLds
 }
 
-func timesOf(u *zone.Zone, p Policy) rollTimes {
-	keyTTL := p.DNSKEYTTL
-	if keyTTL == 0 {
-		keyTTL = u.SOA.Hdr.TTL
-	}
-	largest := max(keyTTL, u.NegativeTTL())
+// TTLs are the TTLs of an unsigned zone that its rollovers wait out.
+type TTLs struct {
+	SOA uint32 // the DNSKEY TTL unless the policy sets one
+	// Largest is the largest TTL of any RRset or negative answer: how long a signature may stay
+	// in a cache.
+	Largest uint32
+}
+
+// TTLsOf reads u's TTLs. It walks the whole zone, so a caller keeps the result for as long as
+// it signs the same version.
+func TTLsOf(u *zone.Zone) TTLs {
+	t := TTLs{SOA: u.SOA.Hdr.TTL, Largest: max(u.SOA.Hdr.TTL, u.NegativeTTL())}
 	for _, n := range u.Nodes {
 		for _, s := range n.Sets {
-			largest = max(largest, s.RRs[0].Header().TTL)
+			t.Largest = max(t.Largest, s.RRs[0].Header().TTL)
 		}
+	}
+	return t
+}
+
+func timesOf(t TTLs, p Policy) rollTimes {
+	keyTTL := p.DNSKEYTTL
+	if keyTTL == 0 {
+		keyTTL = t.SOA
 	}
 	sec := func(ttl uint32) time.Duration { return time.Duration(ttl) * time.Second }
 	return rollTimes{
 		ipub: p.PropagationDelay + sec(keyTTL),
-		iret: p.PropagationDelay + sec(largest),
+		iret: p.PropagationDelay + sec(max(keyTTL, t.Largest)),
 		ds:   p.PropagationDelay + p.ParentDSTTL,
 	}
 }
 
-// CheckLifetimes reports a key lifetime shorter than the rollover it starts: the next rollover
-// would be due before the last is over.
-func (p Policy) CheckLifetimes(u *zone.Zone) error {
-	rt := timesOf(u, p)
+// CheckLifetimes reports a key lifetime shorter than the rollover it starts, for a zone with
+// TTLs t: the next rollover would be due before the last is over.
+func (p Policy) CheckLifetimes(t TTLs) error {
+	rt := timesOf(t, p)
 	if p.ZSKLifetime > 0 && !p.SingleTypeSigning && p.ZSKLifetime <= rt.ipub+rt.iret {
-		return fmt.Errorf("zsk_lifetime %s is not longer than a ZSK rollover of zone %s takes: %s (propagation_delay + DNSKEY TTL = %s, then propagation_delay + the largest TTL = %s)",
-			p.ZSKLifetime, u.Origin, rt.ipub+rt.iret, rt.ipub, rt.iret)
+		return fmt.Errorf("zsk_lifetime %s is not longer than a ZSK rollover takes: %s (propagation_delay + DNSKEY TTL = %s, then propagation_delay + the zone's largest TTL = %s)",
+			p.ZSKLifetime, rt.ipub+rt.iret, rt.ipub, rt.iret)
 	}
 	if p.KSKLifetime > 0 && p.KSKLifetime <= rt.ipub+rt.ds {
-		return fmt.Errorf("ksk_lifetime %s is not longer than a KSK rollover of zone %s takes at least: %s (propagation_delay + DNSKEY TTL = %s, then propagation_delay + parent_ds_ttl = %s)",
-			p.KSKLifetime, u.Origin, rt.ipub+rt.ds, rt.ipub, rt.ds)
+		return fmt.Errorf("ksk_lifetime %s is not longer than a KSK rollover takes at least: %s (propagation_delay + DNSKEY TTL = %s, then propagation_delay + parent_ds_ttl = %s)",
+			p.KSKLifetime, rt.ipub+rt.ds, rt.ipub, rt.ds)
 	}
 	return nil
 }
@@ -95,11 +109,11 @@ func (s *KeySet) rollAt(sep bool, lifetime time.Duration, now time.Time) (*Key, 
 	return live[0], live[0].Timing.Activate.Add(lifetime)
 }
 
-// Roll starts the rollovers of set that are due at now, writing the new keys and the timing of
-// both keys of each into dir. It returns a line per rollover started, for the log.
-func Roll(set *KeySet, dir string, p Policy, u *zone.Zone, now time.Time) ([]string, error) {
+// Roll starts the rollovers of set that are due at now, for a zone with TTLs ttls, writing the
+// new keys and the timing of both keys of each into dir. It returns a line per rollover started, for the log.
+func Roll(set *KeySet, dir string, p Policy, ttls TTLs, now time.Time) ([]string, error) {
 	now = now.UTC().Truncate(time.Second)
-	rt := timesOf(u, p)
+	rt := timesOf(ttls, p)
 	if !set.hasLive(p.Algorithm) {
 		return set.rollAlgorithm(dir, p, rt, now)
 	}
@@ -189,7 +203,7 @@ func (s *KeySet) rollAlgorithm(dir string, p Policy, rt rollTimes, now time.Time
 // DSSeen records that the parent holds the DS of the newest KSK (or CSK) that waits for it, as
 // the parent's operator or a check of the parent says, and plans the end of the keys it
 // replaces: they keep signing until every cache has lost their DS. It returns what it did.
-func DSSeen(set *KeySet, p Policy, u *zone.Zone, now time.Time) (string, error) {
+func DSSeen(set *KeySet, p Policy, ttls TTLs, now time.Time) (string, error) {
 	now = now.UTC().Truncate(time.Second)
 	live := set.live(true)
 	var waiting *Key
@@ -201,7 +215,7 @@ func DSSeen(set *KeySet, p Policy, u *zone.Zone, now time.Time) (string, error) 
 	if waiting == nil {
 		return "", fmt.Errorf("no KSK of zone %s waits for its DS: the parent is already known to hold the DS of key %s", set.Origin, tagList(live))
 	}
-	rt := timesOf(u, p)
+	rt := timesOf(ttls, p)
 	waiting.Timing.DSPublish = now
 	if err := saveTiming(waiting); err != nil {
 		return "", fmt.Errorf("zone %s: key %d: %w", set.Origin, waiting.Tag(), err)

@@ -18,7 +18,7 @@ func BenchmarkRekey(b *testing.B) {
 		if err != nil {
 			b.Fatal(err)
 		}
-		if _, err := Roll(keys, dir, p, u, at); err != nil {
+		if _, err := Roll(keys, dir, p, TTLsOf(u), at); err != nil {
 			b.Fatal(err)
 		}
 		return keys

@@ -41,7 +41,7 @@ func (r *rolloverRun) keys() *KeySet {
 	if err != nil {
 		r.t.Fatalf("%s: %v", r.clock, err)
 	}
-	started, err := Roll(keys, r.dir, r.p, r.u, r.clock)
+	started, err := Roll(keys, r.dir, r.p, TTLsOf(r.u), r.clock)
 	if err != nil {
 		r.t.Fatalf("%s: %v", r.clock, err)
 	}
@@ -72,7 +72,7 @@ func (r *rolloverRun) step() {
 	case !r.dsAt.IsZero() && r.dsAt.Before(next):
 		r.clock = r.dsAt
 		r.dsAt = time.Time{}
-		msg, err := DSSeen(r.keys(), r.p, r.u, r.clock)
+		msg, err := DSSeen(r.keys(), r.p, TTLsOf(r.u), r.clock)
 		if err != nil {
 			r.t.Fatalf("%s: DSSeen: %v", r.clock, err)
 		}
@@ -106,7 +106,7 @@ func (r *rolloverRun) step() {
 // validate. That is RFC 7583's condition for a rollover that no validator notices.
 func (r *rolloverRun) check() {
 	r.t.Helper()
-	rt := timesOf(r.u, r.p)
+	rt := timesOf(TTLsOf(r.u), r.p)
 	keyWindow, dataWindow, dsWindow := rt.ipub, rt.iret, rt.ds
 	// A cache that took a version the instant it went holds it for w, not longer.
 	cached := func(v *version, w time.Duration) bool { return v.to.IsZero() || v.to.Add(w).After(r.clock) }
@@ -256,7 +256,7 @@ func TestRolloversKeepTheZoneValid(t *testing.T) {
 				ZSKLifetime: 3 * time.Hour, KSKLifetime: 5 * time.Hour,
 			}.Defaults()
 			u := loadZone(t, testZone)
-			if err := p.CheckLifetimes(u); err != nil {
+			if err := p.CheckLifetimes(TTLsOf(u)); err != nil {
 				t.Fatal(err)
 			}
 			r := &rolloverRun{t: t, dir: t.TempDir(), p: p, u: u, clock: now}
@@ -317,11 +317,11 @@ func TestRolloversKeepTheZoneValid(t *testing.T) {
 func TestLifetimeShorterThanRolloverRefused(t *testing.T) {
 	u := loadZone(t, testZone) // largest TTL 3600
 	p := Policy{DNSKEYTTL: 300, PropagationDelay: time.Minute, ZSKLifetime: time.Hour}.Defaults()
-	if err := p.CheckLifetimes(u); err == nil || !strings.Contains(err.Error(), "zsk_lifetime 1h0m0s") {
+	if err := p.CheckLifetimes(TTLsOf(u)); err == nil || !strings.Contains(err.Error(), "zsk_lifetime 1h0m0s") {
 		t.Errorf("a ZSK lifetime of an hour with a largest TTL of an hour: %v", err)
 	}
 	p = Policy{DNSKEYTTL: 300, PropagationDelay: time.Minute, KSKLifetime: 10 * time.Minute}.Defaults()
-	if err := p.CheckLifetimes(u); err == nil || !strings.Contains(err.Error(), "ksk_lifetime") {
+	if err := p.CheckLifetimes(TTLsOf(u)); err == nil || !strings.Contains(err.Error(), "ksk_lifetime") {
 		t.Errorf("a KSK lifetime of 10 minutes with a parent DS TTL of a day: %v", err)
 	}
 }
@@ -332,14 +332,14 @@ func TestDSSeenKeptInTheKeyFile(t *testing.T) {
 	p := Policy{}.Defaults()
 	u := loadZone(t, testZone)
 	keys := testKeys(t, dir, p)
-	if _, err := DSSeen(keys, p, u, now); err != nil {
+	if _, err := DSSeen(keys, p, TTLsOf(u), now); err != nil {
 		t.Fatalf("the first KSK's DS: %v", err)
 	}
 	again := testKeys(t, dir, p)
 	if again.Keys[0].Timing.DSPublish != now {
 		t.Fatalf("DSPublish %v after reading the key again, want %v", again.Keys[0].Timing.DSPublish, now)
 	}
-	if _, err := DSSeen(again, p, u, now); err == nil || !strings.Contains(err.Error(), "waits for its DS") {
+	if _, err := DSSeen(again, p, TTLsOf(u), now); err == nil || !strings.Contains(err.Error(), "waits for its DS") {
 		t.Errorf("DSSeen with nothing waiting: %v", err)
 	}
 }

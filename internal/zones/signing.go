@@ -30,6 +30,10 @@ type signing struct {
 	// keyEvent is the keys' next event after the version in force was signed; zero when none
 	// is planned.
 	keyEvent time.Time
+	// ttls are the TTLs of the unsigned version ttlsOf, kept because reading them walks the
+	// whole zone and every change of the zone opens its keys.
+	ttls   signer.TTLs
+	ttlsOf *zone.Zone
 }
 
 // retrySigning is how soon a failed refresh is tried again.
@@ -75,8 +79,12 @@ func (m *Manager) zoneKeys(z *Zone, u *zone.Zone) (*signer.KeySet, signer.Policy
 	if err := p.Check(); err != nil {
 		return nil, p, fmt.Errorf("zone %s: %w", z.Origin(), err)
 	}
-	if err := p.CheckLifetimes(u); err != nil {
-		return nil, p, err
+	if z.sign.ttlsOf != u {
+		z.sign.ttls, z.sign.ttlsOf = signer.TTLsOf(u), u
+	}
+	ttls := z.sign.ttls
+	if err := p.CheckLifetimes(ttls); err != nil {
+		return nil, p, fmt.Errorf("zone %s: %w", z.Origin(), err)
 	}
 	now := m.now()
 	keys, made, err := signer.OpenKeys(c.KeyDir, z.Origin(), p, now)
@@ -88,7 +96,7 @@ func (m *Manager) zoneKeys(z *Zone, u *zone.Zone) (*signer.KeySet, signer.Policy
 			m.log.Info("DNSSEC key made", "zone", z.Origin(), "tag", k.Tag(), "role", k.Role.String(), "file", k.Base+".key")
 		}
 	}
-	started, err := signer.Roll(keys, c.KeyDir, p, u, now)
+	started, err := signer.Roll(keys, c.KeyDir, p, ttls, now)
 	for _, line := range started {
 		m.log.Info("DNSSEC key rollover started", "zone", z.Origin(), "plan", line)
 	}
@@ -341,7 +349,7 @@ func (m *Manager) dsSeen(z *Zone) (string, error) {
 	if err != nil {
 		return "", err
 	}
-	msg, err := signer.DSSeen(keys, p, prev.Unsigned, m.now())
+	msg, err := signer.DSSeen(keys, p, z.sign.ttls, m.now())
 	if err != nil {
 		return "", err
 	}
