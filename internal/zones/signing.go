@@ -83,7 +83,14 @@ func (m *Manager) zoneKeys(z *Zone, u *zone.Zone) (*signer.KeySet, signer.Policy
 		z.sign.ttls, z.sign.ttlsOf = signer.TTLsOf(u), u
 	}
 	ttls := z.sign.ttls
-	if err := p.CheckLifetimes(ttls); err != nil {
+	checked := p
+	if c.ZSKLifetime == 0 {
+		// The default lifetime is not refused for a zone whose TTLs reach a month: its
+		// rollovers overlap, each with its own safe schedule, and the DNSKEY set holds one
+		// key more for a while.
+		checked.ZSKLifetime = 0
+	}
+	if err := checked.CheckLifetimes(ttls); err != nil {
 		return nil, p, fmt.Errorf("zone %s: %w", z.Origin(), err)
 	}
 	now := m.now()
