@@ -34,6 +34,7 @@ and --token-file).`,
 			{"zone retransfer ZONE", "secondary: transfer the whole zone now, whatever the serial"},
 			{"zone keys ZONE", "signed zone: its DNSSEC keys, their roles, states and next events"},
 			{"zone ds ZONE", "signed zone: the DS records to give its parent"},
+			{"zone ds-seen ZONE", "signed zone: the parent holds the new KSK's DS; the KSK rollover goes on"},
 		}, prefixed("policy ", policyVerbs)...),
 		flags: func() []flagDef { var o ctlOptions; return ctlFlags(&o) },
 		exit:  "0 done, 1 refused or failed, 2 usage error or server not reached.",
@@ -95,14 +96,17 @@ func ctlCmd(args []string, stdout, stderr io.Writer) int {
 		return act(client, prog, "/reload", opts.json, stdout, stderr)
 	case cmd == "zone list":
 		return show(client, prog, "/zones", opts.json, stdout, stderr, printZoneList)
-	case words[0] == "zone" && len(words) == 3 && (words[1] == "keys" || words[1] == "ds"):
+	case words[0] == "zone" && len(words) == 3 && (words[1] == "keys" || words[1] == "ds" || words[1] == "ds-seen"):
 		name, err := control.ZoneName(words[2])
 		if err != nil {
 			fmt.Fprintf(stderr, "%s zone %s: %v\n", prog, words[1], err)
 			return 2
 		}
-		if words[1] == "keys" {
+		switch words[1] {
+		case "keys":
 			return show(client, prog, control.ZonePath(name)+"/keys", opts.json, stdout, stderr, printKeys)
+		case "ds-seen":
+			return act(client, prog, control.ZonePath(name)+"/ds-seen", opts.json, stdout, stderr)
 		}
 		return show(client, prog, control.ZonePath(name)+"/ds", opts.json, stdout, stderr, printDS)
 	case words[0] == "zone" && len(words) == 3 && (words[1] == "show" || words[1] == "refresh" || words[1] == "retransfer"):
@@ -339,7 +343,10 @@ func printKeys(w io.Writer, list control.KeyList, now time.Time) {
 	fmt.Fprintln(tw, "tag\talgorithm\trole\tstate\tcreated\tnext event")
 	for _, k := range list.Keys {
 		next := "none"
-		if k.NextEvent != "" {
+		switch {
+		case k.NextEvent != "" && k.NextEventAt.IsZero():
+			next = k.NextEvent
+		case k.NextEvent != "":
 			next = k.NextEvent + " at " + stamp(k.NextEventAt) + " (" + ago(k.NextEventAt, now) + ")"
 		}
 		fmt.Fprintf(tw, "%d\t%d\t%s\t%s\t%s\t%s\n", k.Tag, k.Algorithm, k.Role, k.State, stamp(k.Created), next)

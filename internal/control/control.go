@@ -5,7 +5,8 @@
 // It shows the server (GET /status), its zones (GET /zones, GET /zones/{zone}) and the policy in
 // force with its counters and alarms (GET /policy), and the server's metrics (GET /metrics in the
 // Prometheus text format, the same registry the HTTP listener serves). It lets an operator reload the configuration as SIGHUP does (POST /reload), refresh or
-// transfer again a secondary zone (POST /zones/{zone}/refresh|retransfer), roll the policy back,
+// transfer again a secondary zone (POST /zones/{zone}/refresh|retransfer), say that the parent of a
+// signed zone holds its new KSK's DS (POST /zones/{zone}/ds-seen), roll the policy back,
 // resume a rule set the circuit breaker suspended, or reload the policy after the same
 // blast-radius check `warden check --corpus` runs (POST /policy/rollback|resume|reload).
 package control

@@ -37,5 +37,15 @@
 // separate state file. A key's role follows from its flags and the policy: with single-type
 // signing the SEP key is a CSK; without it the SEP key is the KSK and the others are ZSKs.
 //
-// Automatic key rollovers are not done yet: keys are made once, when a zone has none, and kept.
+// # Rollovers
+//
+// Keys are made once, when a zone has none, and rolled when their lifetime ends (rollover.go):
+// a ZSK by pre-publication, a KSK or CSK by double signature, with the waits of RFC 7583. The
+// schedule is written into the keys' timing fields when a rollover starts, with BIND's names
+// for the CDS/CDNSKEY window (SyncPublish, SyncDelete) and the parent's DS (DSPublish,
+// DSRemoved), so a restart resumes it. A KSK rollover waits for the parent's DS of the new key
+// without limit (internal/zones asks the parent's servers when configured to, or waits for the
+// operator): both keys sign meanwhile, so the zone validates whichever DS the parent holds. A
+// policy whose algorithm is not the keys' starts an algorithm rollover (RFC 6781 §4.1.4): the
+// new algorithm signs before its keys are published.
 package signer

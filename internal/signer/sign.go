@@ -160,7 +160,7 @@ func (j *job) apexKeySets() [][]dns.RR {
 		key := k.DNSKEY.Clone().(*dns.DNSKEY)
 		key.Hdr = dns.Header{Name: j.origin, Class: dns.ClassINET, TTL: j.dnskeyTL}
 		dnskeys = append(dnskeys, key)
-		if key.Flags&dns.FlagSEP == 0 {
+		if !k.SyncPublished(j.now) {
 			continue
 		}
 		ds := key.ToDS(dns.SHA256).ToCDS()
