@@ -11,45 +11,72 @@ import (
 	"warden/internal/rrl"
 )
 
-// applyGuards puts cookies and response rate limiting in force as cfg says, when they differ from
-// what prev said (prev nil: at start). A random cookie secret is kept across reloads so that
-// clients' cookies stay valid; the limiter starts afresh only when its configuration changes.
+// applyGuards puts cookies and response rate limiting in force as cfg says (prev nil: at start).
+// The cookie secrets are read again at every reload, so that a rotation written into their files
+// takes effect on the next SIGHUP; a random secret is kept across reloads so that clients'
+// cookies stay valid; the limiter starts afresh only when its configuration changes.
 func (d *daemon) applyGuards(prev, cfg *config.Config) error {
-	if prev != nil && reflect.DeepEqual(prev.RRL, cfg.RRL) && reflect.DeepEqual(prev.Cookies, cfg.Cookies) {
-		return nil
+	if prev == cfg {
+		return nil // the watch tick: the configuration was not read again
 	}
-	var secret *cookie.Secret
-	if cfg.Cookies.Enabled {
-		text, err := cfg.Cookies.SecretHex()
-		if err != nil {
-			return fmt.Errorf("cookies.secret: %w", err)
-		}
-		var s cookie.Secret
-		switch {
-		case text != "":
-			if s, err = cookie.ParseSecret(text); err != nil {
-				return err
-			}
-		case d.randomSecret != nil:
-			s = *d.randomSecret
-		default:
-			if s, err = cookie.NewSecret(); err != nil {
-				return err
-			}
-			d.randomSecret = &s
-		}
-		secret = &s
+	keys, err := d.cookieKeys(cfg.Cookies)
+	if err != nil {
+		return err
 	}
-	var lim *rrl.Limiter
-	if cfg.RRL.Rate > 0 {
-		if prev != nil && reflect.DeepEqual(prev.RRL, cfg.RRL) {
-			lim = d.pipe.Snapshot().RateLimit
-		} else {
+	snap := d.pipe.Snapshot()
+	lim := snap.RateLimit
+	if prev == nil || !reflect.DeepEqual(prev.RRL, cfg.RRL) {
+		lim = nil
+		if cfg.RRL.Rate > 0 {
 			lim = rrl.New(rrl.Config(cfg.RRL), rrlReport(d.log, cfg.RRL.LogOnly))
 		}
 	}
-	d.pipe.Update(func(s *pipeline.Snapshot) { s.Cookies, s.RateLimit = secret, lim })
+	if prev != nil && keys.Equal(snap.Cookies) && lim == snap.RateLimit {
+		return nil
+	}
+	d.pipe.Update(func(s *pipeline.Snapshot) { s.Cookies, s.RateLimit = keys, lim })
+	if prev != nil && !keys.Equal(snap.Cookies) && keys != nil {
+		d.log.Info("cookie secrets changed", "previous_secrets", len(cfg.Cookies.PreviousSecrets))
+	}
 	return nil
+}
+
+// cookieKeys reads the cookie secrets cfg names; nil when cookies are off.
+func (d *daemon) cookieKeys(cfg config.CookiesConfig) (*cookie.Keyring, error) {
+	if !cfg.Enabled {
+		return nil, nil
+	}
+	text, err := cfg.SecretHex()
+	if err != nil {
+		return nil, fmt.Errorf("cookies.secret: %w", err)
+	}
+	var current cookie.Secret
+	switch {
+	case text != "":
+		if current, err = cookie.ParseSecret(text); err != nil {
+			return nil, fmt.Errorf("cookies.secret: %w", err)
+		}
+	case d.randomSecret != nil:
+		current = *d.randomSecret
+	default:
+		if current, err = cookie.NewSecret(); err != nil {
+			return nil, err
+		}
+		d.randomSecret = &current
+	}
+	texts, err := cfg.PreviousHex()
+	if err != nil {
+		return nil, fmt.Errorf("cookies.%w", err)
+	}
+	previous := make([]cookie.Secret, 0, len(texts))
+	for i, t := range texts {
+		s, err := cookie.ParseSecret(t)
+		if err != nil {
+			return nil, fmt.Errorf("cookies.previous_secrets[%d]: %w", i, err)
+		}
+		previous = append(previous, s)
+	}
+	return cookie.NewKeyring(current, previous...), nil
 }
 
 // rrlReport logs the responses limited, once per window while there are any.
