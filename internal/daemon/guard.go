@@ -29,6 +29,8 @@ func (d *daemon) applyGuards(prev, cfg *config.Config) error {
 		lim = nil
 		if cfg.RRL.Rate > 0 {
 			lim = rrl.New(rrl.Config(cfg.RRL), rrlReport(d.log, cfg.RRL.LogOnly))
+			// The counts go on across a change of rate: they are totals since start.
+			lim.ContinueFrom(snap.RateLimit)
 		}
 	}
 	if prev != nil && keys.Equal(snap.Cookies) && lim == snap.RateLimit {
@@ -40,6 +42,9 @@ func (d *daemon) applyGuards(prev, cfg *config.Config) error {
 	}
 	return nil
 }
+
+// rateLimiter is the limiter in force, for the control interface; nil when limiting is off.
+func (d *daemon) rateLimiter() *rrl.Limiter { return d.pipe.Snapshot().RateLimit }
 
 // cookieKeys reads the cookie secrets cfg names; nil when cookies are off.
 func (d *daemon) cookieKeys(cfg config.CookiesConfig) (*cookie.Keyring, error) {
@@ -83,7 +88,7 @@ func (d *daemon) cookieKeys(cfg config.CookiesConfig) (*cookie.Keyring, error) {
 func rrlReport(log *slog.Logger, logOnly bool) func(total, delta rrl.Counters) {
 	return func(total, delta rrl.Counters) {
 		if logOnly {
-			log.Warn("rate limit exceeded (log only: every response sent)", "would_limit", delta.LogOnly, "total", total.LogOnly)
+			log.Warn("rate limit exceeded (log only: every response sent)", "would_limit", delta.WouldLimit, "total", total.WouldLimit)
 			return
 		}
 		log.Warn("rate limited responses", "dropped", delta.Dropped, "slipped", delta.Slipped,

@@ -9,6 +9,7 @@ import (
 	"net/netip"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -175,4 +176,122 @@ func ready(addr string) bool {
 	}
 	_, err = c.Read(make([]byte, 512))
 	return err == nil
+}
+
+// floodUDP sends n identical queries from the loopback address from to addr, as fast as it
+// can, and counts the answers: whole, and empty with TC=1 (slipped).
+func floodUDP(t *testing.T, from, addr string, n int) (answered, truncated int) {
+	t.Helper()
+	c, err := net.DialUDP("udp", net.UDPAddrFromAddrPort(netip.MustParseAddrPort(from+":0")), net.UDPAddrFromAddrPort(netip.MustParseAddrPort(addr)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	w := dnstest.NewWire(0, 0)
+	_ = w.Question("flood.example.", 1, 1)
+	q := w.Bytes()
+	for i := range n {
+		binary.BigEndian.PutUint16(q, uint16(i))
+		if _, err := c.Write(q); err != nil {
+			t.Fatal(err)
+		}
+	}
+	buf := make([]byte, 512)
+	for {
+		_ = c.SetReadDeadline(time.Now().Add(500 * time.Millisecond))
+		m, err := c.Read(buf)
+		if err != nil {
+			return answered, truncated
+		}
+		if m >= 12 && buf[2]&0x02 != 0 {
+			truncated++
+		} else {
+			answered++
+		}
+	}
+}
+
+// `warden ctl status` (GET /status) shows what rate limiting did: the responses dropped and
+// slipped agree with what the flooding client saw, the counts go on across a reload that
+// changes the configuration, and log-only mode counts what it would have limited.
+func TestRateLimitStatus(t *testing.T) {
+	dir := t.TempDir()
+	port, err := dnstest.FreePort()
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := fmt.Sprintf("127.0.3.40:%d", port)
+	socket := filepath.Join(dir, "control.sock")
+	cfgFile := filepath.Join(dir, "warden.yaml")
+	base := fmt.Sprintf("listen: [%q]\ncontrol:\n  socket: %s\nrrl:\n  rate: 5\n  slip: 2\n", addr, socket)
+	if err := os.WriteFile(cfgFile, []byte(base), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	cfg, err := config.Load(cfgFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() {
+		done <- Run(ctx, cfg, Options{Log: logTo(&dnstest.SyncBuffer{}), Reread: func() (*config.Config, error) { return config.Load(cfgFile) }})
+	}()
+	defer func() {
+		cancel()
+		select {
+		case <-done:
+		case <-time.After(10 * time.Second):
+			t.Error("Run did not return after its context ended")
+		}
+	}()
+	ctl := control.NewClient(socket)
+	var st control.Status
+	for deadline := time.Now().Add(10 * time.Second); ctl.Do(http.MethodGet, "/status", &st) != nil; time.Sleep(20 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatal("the control socket never answered")
+		}
+	}
+	if r := st.RateLimit; r == nil || r.Rate != 5 || r.Slip != 2 || r.LogOnly || r.Dropped+r.Slipped+r.WouldLimit != 0 || r.Capacity == 0 {
+		t.Fatalf("before any query: %+v", st.RateLimit)
+	}
+
+	const n = 60
+	answered, truncated := floodUDP(t, "127.0.3.41", addr, n)
+	if err := ctl.Do(http.MethodGet, "/status", &st); err != nil {
+		t.Fatal(err)
+	}
+	r := st.RateLimit
+	if answered < 5 || answered > 8 || r.Slipped != uint64(truncated) || r.Dropped != uint64(n-answered-truncated) || r.Entries < 1 {
+		t.Fatalf("client saw %d answered and %d truncated of %d; status %+v", answered, truncated, n, r)
+	}
+	first := *r
+
+	// Log only, by reload: every query answered, the excess counted, the earlier counts kept.
+	if err := os.WriteFile(cfgFile, []byte(base+"  log_only: true\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := ctl.Do(http.MethodPost, "/reload", nil); err != nil {
+		t.Fatal(err)
+	}
+	answered, truncated = floodUDP(t, "127.0.3.42", addr, n)
+	if err := ctl.Do(http.MethodGet, "/status", &st); err != nil {
+		t.Fatal(err)
+	}
+	r = st.RateLimit
+	if answered != n || truncated != 0 || !r.LogOnly || r.Dropped != first.Dropped || r.Slipped != first.Slipped ||
+		r.WouldLimit < n-8 || r.WouldLimit > n-5 {
+		t.Fatalf("log only: client saw %d answered, %d truncated of %d; status %+v (before the reload %+v)", answered, truncated, n, r, first)
+	}
+
+	// Off: the status says so.
+	if err := os.WriteFile(cfgFile, []byte(strings.Replace(base, "rate: 5", "rate: 0", 1)), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := ctl.Do(http.MethodPost, "/reload", nil); err != nil {
+		t.Fatal(err)
+	}
+	st = control.Status{}
+	if err := ctl.Do(http.MethodGet, "/status", &st); err != nil || st.RateLimit != nil {
+		t.Fatalf("rate limiting off: %+v %v", st.RateLimit, err)
+	}
 }

@@ -225,7 +225,7 @@ func (d *daemon) loop(ctx context.Context, ctl *controlListeners) error {
 	}
 	policyRequests := make(chan policyRequest)
 	reloadRequests := make(chan chan error)
-	ctl.serve(ctx, d.cfg, control.Deps{Policy: d.guard, PolicyReload: func(force bool) (policy.Report, error) {
+	ctl.serve(ctx, d.cfg, control.Deps{Policy: d.guard, RateLimiter: d.rateLimiter, PolicyReload: func(force bool) (policy.Report, error) {
 		req := policyRequest{force: force, done: make(chan policyResult, 1)}
 		select {
 		case policyRequests <- req:

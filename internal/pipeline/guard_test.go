@@ -186,7 +186,7 @@ func TestRateLimitPipeline(t *testing.T) {
 	if ok, _, _ := count("127.0.0.2", "www.example.test.", query.UDP, responseCookie(t, res), 30); ok != 30 {
 		t.Errorf("valid cookie: %d answered of 30", ok)
 	}
-	if c := lim.Counters(); c.Dropped == 0 || c.Slipped == 0 {
+	if c := lim.Stats(); c.Dropped == 0 || c.Slipped == 0 {
 		t.Errorf("counters %+v", c)
 	}
 }
