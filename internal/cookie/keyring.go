@@ -51,11 +51,20 @@ func (k *Keyring) Make(dst *[Len]byte, client []byte, addr netip.Addr, now uint3
 // keyring. Only one the current secret made may be sent back unchanged: a cookie under a
 // retired secret is replaced, so that the client holds a current one before that secret goes.
 func (k *Keyring) Check(client, server []byte, addr netip.Addr, now uint32) (valid, reuse bool) {
-	if valid, reuse = k.current.Check(client, server, addr, now); valid {
-		return valid, reuse
+	// Size, version and age are checked once and the hashed message is built once; then one
+	// hash per secret, current first, so that a valid current cookie (the common case) costs
+	// one hash.
+	age, ok := usable(client, server, now)
+	if !ok {
+		return false, false
+	}
+	var in hashInput
+	msg := in.fill(client, server[:8], addr)
+	if k.current.matches(msg, server) {
+		return true, age < reuseAge
 	}
 	for i := range k.previous {
-		if valid, _ = k.previous[i].Check(client, server, addr, now); valid {
+		if k.previous[i].matches(msg, server) {
 			return true, false
 		}
 	}
