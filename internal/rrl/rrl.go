@@ -74,9 +74,9 @@ type Counters struct {
 // Stats is a snapshot of the limiter: its counters and how full its table is.
 type Stats struct {
 	Counters
-	// Entries are the table's words in use (keys seen and not evicted); Capacity is its size.
-	// An entry idle for more than a second holds full credit, so it matters only once it is
-	// evicted; a table near Capacity under a flood of distinct keys lets evicted keys start
+	// Entries are the table's words in use: keys seen and not evicted, however long ago (a
+	// word stays until another key takes its place); Capacity is the table's size. Entries
+	// near Capacity mean distinct keys are evicting one another, and an evicted key starts
 	// again with a second's credit.
 	Entries, Capacity int
 }
@@ -159,7 +159,8 @@ func New(cfg Config, report func(total, delta Counters)) *Limiter {
 func (l *Limiter) Config() Config { return l.cfg }
 
 // ContinueFrom makes l's counters go on from prev's, so that the totals survive a change of
-// configuration (which replaces the limiter). Call it before l is put in use.
+// configuration (which replaces the limiter). Call it before l is put in use; what prev counts
+// after the call, until l replaces it, is not carried over (a few responses at most).
 func (l *Limiter) ContinueFrom(prev *Limiter) {
 	if prev == nil {
 		return
