@@ -7,6 +7,12 @@
 # ratios Warden/Knot and Warden/NSD. See bench/README.md for what each number means.
 #
 # Usage (from the repository root): bench/auth.sh
+#
+# Signed variant (BENCH_SIGNED=nsec or nsec3): the zone is signed with dnssec-signzone (ECDSA P-256,
+# a KSK and a ZSK; NSEC3 without extra iterations or salt) and every query has DO=1 (dnsperf -D).
+# Warden and Knot serve the signed zone, and Warden also the unsigned one ("warden-unsigned-*",
+# asked the same DO=1 queries), so one run shows the cost of signatures in Warden's answers and
+# Warden against Knot on the same signed zone.
 # Environment (defaults in brackets):
 #   BENCH_REPS [3]            repetitions of the A B C round
 #   BENCH_DURATION [10]       seconds of each max-throughput dnsperf run
@@ -21,6 +27,10 @@
 #   BENCH_PORT_BASE [15310]   first port tried; busy ports are skipped
 #   BENCH_SERVERS ["warden knot nsd"]  servers to run (any subset, in this order)
 #   WARDEN_GOMAXPROCS ["1 2"] GOMAXPROCS values for Warden; each one runs as its own server
+#   WARDEN_METRICS ["on"]     "on": metrics counted and served (--http); "off": no endpoint shows
+#                             them, so none are counted. "off on" runs both, as servers of their own,
+#                             interleaved with the others: the cost of metrics in one run
+#   BENCH_ADDR [127.0.0.1]    the loopback address every server listens on
 #   WARDEN_BIN [unset]        use this warden binary instead of building ./cmd/warden
 #   BENCH_KEEP [0]            1: keep the temporary directory (logs, raw dnsperf output)
 #   BENCH_QUIET_PCT [15]      before each run, wait until other processes use less than this % of a CPU
@@ -28,6 +38,8 @@
 #   BENCH_MAX_OTHER [20]      a run during which other processes used more than this % of a CPU (both CPUs
 #                             together) is run again after the rounds, and the less disturbed one is kept
 #   BENCH_RETRIES [6]         at most this many such repeats
+#   BENCH_SIGNED [unset]      nsec or nsec3: the signed variant above
+#   BENCH_ADDR [127.0.0.1]    loopback address the servers listen on
 set -euo pipefail
 
 REPS=${BENCH_REPS:-3}
@@ -41,8 +53,19 @@ RECORDS=${BENCH_RECORDS:-10000}
 NQUERIES=${BENCH_QUERIES:-100000}
 RMEM=${BENCH_RMEM:-4194304}
 PORT_BASE=${BENCH_PORT_BASE:-15310}
-SERVERS=${BENCH_SERVERS:-warden knot nsd}
-WARDEN_GOMAXPROCS=${WARDEN_GOMAXPROCS:-1 2}
+SIGNED=${BENCH_SIGNED:-}
+case $SIGNED in
+'' | nsec | nsec3) ;;
+*) echo "[auth.sh] error: BENCH_SIGNED must be nsec or nsec3" >&2; exit 1 ;;
+esac
+if [ -n "$SIGNED" ]; then
+	SERVERS=${BENCH_SERVERS:-warden knot}
+	WARDEN_GOMAXPROCS=${WARDEN_GOMAXPROCS:-1}
+else
+	SERVERS=${BENCH_SERVERS:-warden knot nsd}
+	WARDEN_GOMAXPROCS=${WARDEN_GOMAXPROCS:-1 2}
+fi
+WARDEN_METRICS=${WARDEN_METRICS:-on}
 KEEP=${BENCH_KEEP:-0}
 WARDEN_BIN=${WARDEN_BIN:-}
 QUIET_PCT=${BENCH_QUIET_PCT:-15}
@@ -52,7 +75,7 @@ RETRIES=${BENCH_RETRIES:-6}
 
 SERVER_CPU=0
 GEN_CPU=1
-ADDR=127.0.0.1
+ADDR=${BENCH_ADDR:-127.0.0.1}
 ORIGIN=bench.test.
 CLK_TCK=$(getconf CLK_TCK)
 
@@ -67,6 +90,11 @@ die() { log "error: $*"; exit 1; }
 for tool in dnsperf dig taskset go awk sort pgrep ss sysctl getconf; do
 	command -v "$tool" >/dev/null || die "$tool not found in PATH"
 done
+if [ -n "$SIGNED" ]; then
+	for tool in dnssec-keygen dnssec-signzone; do
+		command -v "$tool" >/dev/null || die "$tool not found in PATH (package bind9-utils)"
+	done
+fi
 case " $SERVERS " in *" knot "*) command -v knotd >/dev/null || die "knotd not found in PATH" ;; esac
 case " $SERVERS " in *" nsd "*) command -v nsd >/dev/null || die "nsd not found in PATH" ;; esac
 [ "$(nproc)" -ge 2 ] || die "needs at least 2 CPUs (server on CPU $SERVER_CPU, dnsperf on CPU $GEN_CPU)"
@@ -225,6 +253,22 @@ QUERIES=$TMP/queries.txt
 log "generating $RECORDS-record zone and $NQUERIES queries"
 go run ./bench/genzone -n "$RECORDS" -zone "$ZONE" -queries "$QUERIES" -nq "$NQUERIES" 2>&1 | sed 's/^/[auth.sh] /' >&2
 
+# SERVED is the zone file the servers answer from: the signed one in the signed variant.
+SERVED=$ZONE
+DNSPERF_DO=()
+if [ -n "$SIGNED" ]; then
+	SERVED=$TMP/bench.test.signed
+	mkdir -p "$TMP/keys"
+	ksk=$(dnssec-keygen -q -K "$TMP/keys" -a ECDSAP256SHA256 -f KSK "$ORIGIN")
+	zsk=$(dnssec-keygen -q -K "$TMP/keys" -a ECDSAP256SHA256 "$ORIGIN")
+	cat "$ZONE" "$TMP/keys/$ksk.key" "$TMP/keys/$zsk.key" >"$TMP/bench.test.keyed"
+	signargs=()
+	[ "$SIGNED" = nsec3 ] && signargs=(-3 - -H 0)
+	log "signing the zone ($SIGNED): dnssec-signzone ${signargs[*]} -o $ORIGIN"
+	dnssec-signzone -q -K "$TMP/keys" "${signargs[@]}" -o "$ORIGIN" -f "$SERVED" "$TMP/bench.test.keyed" "$ksk" "$zsk" >&2
+	DNSPERF_DO=(-D)
+fi
+
 # ---------------------------------------------------------------------------------------------------
 # Servers. Each start_* function starts one server pinned to SERVER_CPU and records NAME PID PORT.
 NAMES=()
@@ -252,14 +296,40 @@ start_warden() {
 		fi
 		WARDEN_BIN=$TMP/warden
 	fi
+	local metrics name extra
 	for gmp in $WARDEN_GOMAXPROCS; do
-		alloc_port
-		port=$PORT
-		GOMAXPROCS=$gmp taskset -c "$SERVER_CPU" "$WARDEN_BIN" serve --listen "$ADDR:$port" \
-			--zone "$ORIGIN=$ZONE" >"$TMP/warden-gmp$gmp.log" 2>&1 &
-		pid=$!
-		register "warden-gmp$gmp" "$pid" "$port" \
-			"GOMAXPROCS=$gmp warden serve --listen $ADDR:$port --zone $ORIGIN=ZONE"
+		for metrics in $WARDEN_METRICS; do
+			alloc_port
+			port=$PORT
+			# Without a control socket (two servers cannot share one), metrics are counted only
+			# when the HTTP listener can show them.
+			extra=(--control none)
+			name=warden-gmp$gmp
+			case $metrics in
+			on)
+				alloc_port
+				extra+=(--http "$ADDR:$PORT")
+				;;
+			off) ;;
+			*) die "WARDEN_METRICS: '$metrics' is neither on nor off" ;;
+			esac
+			[ "$WARDEN_METRICS" = on ] || name=$name-metrics-$metrics
+			GOMAXPROCS=$gmp taskset -c "$SERVER_CPU" "$WARDEN_BIN" serve --listen "$ADDR:$port" \
+				--zone "$ORIGIN=$SERVED" "${extra[@]}" >"$TMP/$name.log" 2>&1 &
+			pid=$!
+			register "$name" "$pid" "$port" \
+				"GOMAXPROCS=$gmp warden serve --listen $ADDR:$port --zone $ORIGIN=ZONE${SIGNED:+ (signed, $SIGNED)} ${extra[*]}"
+			[ -n "$SIGNED" ] || continue
+			# The same server on the zone unsigned: the cost of signatures, same run.
+			alloc_port
+			port=$PORT
+			[ "$metrics" = off ] || { alloc_port; extra=(--control none --http "$ADDR:$PORT"); }
+			GOMAXPROCS=$gmp taskset -c "$SERVER_CPU" "$WARDEN_BIN" serve --listen "$ADDR:$port" \
+				--zone "$ORIGIN=$ZONE" "${extra[@]}" >"$TMP/warden-unsigned-${name#warden-}.log" 2>&1 &
+			pid=$!
+			register "warden-unsigned-${name#warden-}" "$pid" "$port" \
+				"GOMAXPROCS=$gmp warden serve --listen $ADDR:$port --zone $ORIGIN=ZONE (the zone unsigned) ${extra[*]}"
+		done
 	done
 }
 
@@ -267,7 +337,7 @@ start_knot() {
 	local port pid dir=$TMP/knot
 	alloc_port
 	port=$PORT
-	write_knot_conf "$dir" "$ADDR" "$port" "$ORIGIN" "$ZONE"
+	write_knot_conf "$dir" "$ADDR" "$port" "$ORIGIN" "$SERVED"
 	taskset -c "$SERVER_CPU" knotd -c "$dir/knot.conf" >"$TMP/knot.log" 2>&1 &
 	pid=$!
 	register knot "$pid" "$port" "knotd -c knot.conf (udp-workers 1, zonefile-sync -1, journal-content none)"
@@ -297,7 +367,7 @@ start_nsd() {
 		    control-enable: no
 		zone:
 		    name: $ORIGIN
-		    zonefile: "$ZONE"
+		    zonefile: "$SERVED"
 	EOF
 	taskset -c "$SERVER_CPU" nsd -d -c "$dir/nsd.conf" >"$TMP/nsd.log" 2>&1 &
 	pid=$!
@@ -373,7 +443,7 @@ RES=$TMP/results.txt
 measure() {
 	local name=$1 rep=$2 kind=$3 pid=${PID_OF[$1]} port=${PORT_OF[$1]}
 	local out=$TMP/dnsperf.$name.$rep.$kind dur skip snap0 snap1 t0 t1 dp n qps lost cpu other pct
-	local -a args=(-s "$ADDR" -p "$port" -d "$QUERIES" -c "$CLIENTS" -q "$OUTSTANDING" -S 1)
+	local -a args=(-s "$ADDR" -p "$port" -d "$QUERIES" -c "$CLIENTS" -q "$OUTSTANDING" -S 1 "${DNSPERF_DO[@]}")
 	if [ "$kind" = max ]; then
 		dur=$DURATION skip=$SKIP
 		args+=(-l "$dur")
@@ -455,6 +525,7 @@ DISTURBED=$(awk -v m="$MAX_OTHER" '$7 > m {n++} END {print n + 0}' "$KEPT")
 SETTINGS=$(
 	cat <<-EOF
 		zone:        $ORIGIN, $RECORDS records (go run ./bench/genzone -n $RECORDS); $NQUERIES queries, 90% existing RRsets, 10% NXDOMAIN
+		signed:      ${SIGNED:-no}${SIGNED:+ (dnssec-signzone, ECDSAP256SHA256 KSK+ZSK; every query with DO=1: dnsperf -D)}
 		pinning:     servers on CPU $SERVER_CPU (taskset -c $SERVER_CPU, threads re-pinned with taskset -a -p), dnsperf on CPU $GEN_CPU
 		sysctl:      net.core.rmem_default=$RMEM net.core.rmem_max=$(sysctl -n net.core.rmem_max) (restored afterwards)
 		max run:     taskset -c $GEN_CPU dnsperf -s $ADDR -p PORT -d queries.txt -c $CLIENTS -q $OUTSTANDING -S 1 -l $DURATION
@@ -511,6 +582,17 @@ awk -v order="${READY[*]}" '
 				}
 				print line
 			}
+		}
+		for (i = 1; i <= m; i++) for (j = 1; j <= m; j++) {
+			if (names[i] !~ /^warden-gmp/ || names[j] != "warden-unsigned-" substr(names[i], 8)) continue
+			print ""; print "Signed / unsigned zone, both asked with DO=1 (lower is better but for qps)"
+			line = sprintf("%-14s", "signed/unsigned")
+			for (k = 1; k <= 5; k++) {
+				a = med[names[i], metrics[k]]; b = med[names[j], metrics[k]]
+				w = (k == 1) ? 10 : (k <= 3) ? 12 : 9
+				line = line sprintf(" %" w "s", (b + 0 > 0) ? sprintf("%.2f", a / b) : "n/a")
+			}
+			print line
 		}
 		for (i = 1; i <= m; i++) for (j = i + 1; j <= m; j++) {
 			if (names[i] ~ /^warden/ || names[j] ~ /^warden/) continue

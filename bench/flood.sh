@@ -35,6 +35,10 @@
 #   FLOOD_PORT_BASE [15610]        first port tried for Warden; busy ports are skipped
 #   FLOOD_KEEP [0]                 1: keep the temporary directory (config, logs, dnsperf output)
 #   WARDEN_BIN [unset]             use this warden binary instead of building ./cmd/warden
+#   FLOOD_PPROF [unset]            ADDR:PORT (e.g. 127.0.5.9:6060): build warden with -tags pprof,
+#                                  serve the profiler there, and keep in the temporary directory a
+#                                  CPU profile (cpu.pprof), a trace (trace.out), the heap profile and
+#                                  the runtime's memory statistics (heap.txt) taken mid-flood
 set -euo pipefail
 
 SECONDS_RUN=${FLOOD_SECONDS:-120}
@@ -49,6 +53,7 @@ SAMPLE=${FLOOD_SAMPLE:-0.2}
 PORT_BASE=${FLOOD_PORT_BASE:-15610}
 KEEP=${FLOOD_KEEP:-0}
 WARDEN_BIN=${WARDEN_BIN:-}
+PPROF=${FLOOD_PPROF:-}
 ADDR=127.0.0.1
 # The attacked zone and its only server (internal/lab/hierarchy.go: NSD serves wild.org.).
 ZONE=wild.org.
@@ -90,9 +95,19 @@ sysctl -qw net.core.rmem_default=4194304 net.core.rmem_max=4194304
 rss_kb() { awk '/^VmRSS:/ {print $2}' "/proc/$1/status"; }
 hwm_kb() { awk '/^VmHWM:/ {print $2}' "/proc/$1/status"; }
 inflight() { ss -Hun dst "$ZONE_SERVER" 2>/dev/null | wc -l; }
+# cpu_ticks PID: user + system clock ticks the process has used.
+cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
+# recvq ADDR PORT: bytes waiting in the receive queues of the UDP sockets bound to ADDR:PORT (Warden's
+# listeners; the kernel counts each datagram's buffer, about 1 KiB for a small query, not its payload).
+recvq() { ss -Hunl src "$1:$2" 2>/dev/null | awk '{s += $2} END {print s + 0}'; }
 
 # ---------------------------------------------------------------------------------------------------
-if [ -z "$WARDEN_BIN" ]; then
+if [ -n "$PPROF" ]; then
+	log "building warden with the profiler"
+	go build -tags pprof -o "$TMP/warden" ./cmd/warden
+	WARDEN_BIN=$TMP/warden
+	KEEP=1
+elif [ -z "$WARDEN_BIN" ]; then
 	log "building warden"
 	go build -o "$TMP/warden" ./cmd/warden
 	WARDEN_BIN=$TMP/warden
@@ -150,7 +165,7 @@ cat >"$TMP/warden.yaml" <<-EOF
 	  max_zone_queries: $MAX_ZONE_QUERIES
 	  max_concurrent: $MAX_CONCURRENT
 EOF
-taskset -c 0 "$WARDEN_BIN" serve --config "$TMP/warden.yaml" >"$TMP/warden.log" 2>&1 &
+WARDEN_PPROF=$PPROF taskset -c 0 "$WARDEN_BIN" serve --config "$TMP/warden.yaml" >"$TMP/warden.log" 2>&1 &
 WPID=$!
 PIDS+=("$WPID")
 for ((i = 0; i < 100; i++)); do
@@ -184,14 +199,27 @@ taskset -c 1 dnsperf -s "$ADDR" -p "$PORT" -d "$TMP/legit" -c 1 -q 20 -Q "$LEGIT
 	>"$TMP/legit.out" 2>&1 &
 LEGIT_PID=$!
 PIDS+=("$LEGIT_PID")
-# Sampler: elapsed seconds, VmRSS KiB, sockets to the zone's server; bounded by count and by the
-# flood's end.
+# Mid-flood profiles, when asked for: a CPU profile and a trace of a few seconds each, then the heap.
+if [ -n "$PPROF" ]; then
+	(
+		sleep $((SECONDS_RUN / 3))
+		curl -s -o "$TMP/cpu.pprof" "http://$PPROF/debug/pprof/profile?seconds=5"
+		curl -s -o "$TMP/trace.out" "http://$PPROF/debug/pprof/trace?seconds=2"
+		curl -s -o "$TMP/heap.pprof" "http://$PPROF/debug/pprof/heap"
+		curl -s -o "$TMP/heap.txt" "http://$PPROF/debug/pprof/heap?debug=1"
+		curl -s -o "$TMP/goroutines.txt" "http://$PPROF/debug/pprof/goroutine?debug=1"
+	) &
+	PIDS+=("$!")
+fi
+# Sampler: elapsed seconds, VmRSS KiB, sockets to the zone's server, Warden's CPU ticks, bytes in its
+# listening sockets' receive queues; bounded by count and by the flood's end.
 t0=$(now)
 nsamples=$(awk -v s="$SECONDS_RUN" -v d="$SAMPLE" 'BEGIN {printf "%d", (s + 10) / d}')
 for ((i = 0; i < nsamples; i++)); do
 	kill -0 "$FLOOD_PID" 2>/dev/null || break
 	kill -0 "$WPID" 2>/dev/null || break
-	printf '%s %s %s\n' "$(awk -v a="$t0" -v b="$(now)" 'BEGIN {printf "%.1f", b - a}')" "$(rss_kb "$WPID")" "$(inflight)" >>"$TMP/samples"
+	printf '%s %s %s %s %s\n' "$(awk -v a="$t0" -v b="$(now)" 'BEGIN {printf "%.1f", b - a}')" "$(rss_kb "$WPID")" "$(inflight)" \
+		"$(cpu_ticks "$WPID")" "$(recvq "$ADDR" "$PORT")" >>"$TMP/samples"
 	sleep "$SAMPLE"
 done
 wait "$FLOOD_PID" || log "flood dnsperf exited with $?"
@@ -230,6 +258,13 @@ RSS_PEAK=$RSS_HWM
 [ "$RSS_PEAK_SAMPLED" -le "$RSS_PEAK" ] || RSS_PEAK=$RSS_PEAK_SAMPLED
 
 mib() { awk -v k="$1" 'BEGIN {printf "%.1f", k / 1024}'; }
+# rss_model F: the memory docs/performance.md states for F upstream queries in flight, in MiB:
+# RSS at start + 2 x (cache_bytes + 7 MiB + F x 12 KiB) + F x 8 KiB + 4 MiB. The 2 is the Go heap's
+# room for garbage (GOGC=100); 7 MiB the working set a flood adds besides the cache (the workers'
+# batch buffers, answer templates, delegation and server caches); 12 KiB what one resolution holds
+# in the heap (the 4 KiB receive buffer of its upstream query, its 4 KiB reply buffer, its state);
+# 8 KiB its goroutine's stack; 4 MiB the runtime's own metadata.
+rss_model() { awk -v r="$RSS_START" -v c="$CACHE_BYTES" -v f="$1" 'BEGIN {printf "%.1f", r / 1024 + 2 * (c / 1048576 + 7 + f * 12 / 1024) + f * 8 / 1024 + 4}'; }
 CACHE_MIB=$(awk -v b="$CACHE_BYTES" 'BEGIN {printf "%.1f", b / 1048576}')
 pct() { awk -v a="$1" -v b="$2" 'BEGIN {if (b > 0) printf "%.2f", 100 * a / b; else print "-"}'; }
 
@@ -243,6 +278,9 @@ echo "== Flood: $SECONDS_RUN s of unique $ZONE names against Warden (cache_bytes
 	echo "RSS-end-MiB $(mib "$RSS_END")"
 	echo "cache_bytes-MiB $CACHE_MIB"
 	echo "overhead-MiB(peak-cache_bytes) $(awk -v h="$RSS_PEAK" -v c="$CACHE_BYTES" 'BEGIN {printf "%.1f", h / 1024 - c / 1048576}')"
+	echo "RSS-model-MiB(F=max-in-flight) $(rss_model "$INF_MAX")"
+	echo "RSS-bound-MiB(F=max_concurrent) $(rss_model "$MAX_CONCURRENT")"
+	echo "RSS-peak-within-bound $(awk -v h="$RSS_PEAK" -v b="$(rss_model "$MAX_CONCURRENT")" 'BEGIN {print (h / 1024 <= b) ? "yes" : "NO"}')"
 	echo "legit-sent $L_SENT"
 	echo "legit-ok(NOERROR/NXDOMAIN) $L_OK ($(pct "$L_OK" "$L_SENT")%)"
 	echo "legit-other-rcode $L_BAD"
@@ -266,9 +304,11 @@ echo "legitimate answers by name and rcode (count):"
 awk '/^> [A-Z]+ / {c[$3 " " $4 " " $2]++} END {for (k in c) print "  " k, c[k]}' "$TMP/legit.out" | sort
 echo "flood response codes: $(grep -m 1 'Response codes:' "$TMP/flood.out" | sed 's/^ *Response codes: *//')"
 echo "samples: $INF_N, every ${SAMPLE}s; in-flight = Warden's UDP sockets to $ZONE_SERVER (ss), a sampled proxy"
-echo "RSS per 10 s (MiB) and largest in-flight in that window:"
-awk '{w = int($1 / 10); if ($2 > r[w]) r[w] = $2; if ($3 > f[w]) f[w] = $3; if (w > W) W = w}
-	END {for (w = 0; w <= W; w++) printf "  %4d-%-4d s  RSS %6.1f  in-flight %d\n", w * 10, w * 10 + 10, r[w] / 1024, f[w]}' "$TMP/samples"
+echo "per 10 s: largest RSS (MiB) and in-flight, Warden's CPU (% of one core), its listening sockets' receive queue (KiB, average and largest):"
+awk -v hz="$(getconf CLK_TCK)" '{w = int($1 / 10); if ($2 > r[w]) r[w] = $2; if ($3 > f[w]) f[w] = $3; if (w > W) W = w
+	if (!(w in t0)) {t0[w] = $1; c0[w] = $4}; t1[w] = $1; c1[w] = $4; q[w] += $5; n[w]++; if ($5 > qm[w]) qm[w] = $5}
+	END {for (w = 0; w <= W; w++) {cpu = (t1[w] > t0[w]) ? 100 * (c1[w] - c0[w]) / hz / (t1[w] - t0[w]) : 0
+		printf "  %4d-%-4d s  RSS %6.1f  in-flight %4d  cpu %5.1f%%  recv-q %7.1f / %7.1f\n", w * 10, w * 10 + 10, r[w] / 1024, f[w], cpu, q[w] / n[w] / 1024, qm[w] / 1024}}' "$TMP/samples"
 echo "settings: warden on CPU 0 (GOMAXPROCS from affinity: 1), lab and both dnsperf on CPU 1;"
 echo "  flood: taskset -c 1 dnsperf -s $ADDR -p PORT -d flood.txt -c $CLIENTS -q $OUTSTANDING -l $SECONDS_RUN -S 1 ($NAMES unique names)"
 echo "  legit: taskset -c 1 dnsperf -s $ADDR -p PORT -d legit.txt -c 1 -q 20 -Q $LEGIT_QPS -l $SECONDS_RUN -v ($NLEGIT names, warmed)"

@@ -32,6 +32,8 @@ and --token-file).`,
 			{"zone show ZONE", "one zone in full"},
 			{"zone refresh ZONE", "secondary: ask the primary for its serial now, transfer if newer"},
 			{"zone retransfer ZONE", "secondary: transfer the whole zone now, whatever the serial"},
+			{"zone keys ZONE", "signed zone: its DNSSEC keys, their roles, states and next events"},
+			{"zone ds ZONE", "signed zone: the DS records to give its parent"},
 		}, prefixed("policy ", policyVerbs)...),
 		flags: func() []flagDef { var o ctlOptions; return ctlFlags(&o) },
 		exit:  "0 done, 1 refused or failed, 2 usage error or server not reached.",
@@ -93,6 +95,16 @@ func ctlCmd(args []string, stdout, stderr io.Writer) int {
 		return act(client, prog, "/reload", opts.json, stdout, stderr)
 	case cmd == "zone list":
 		return show(client, prog, "/zones", opts.json, stdout, stderr, printZoneList)
+	case words[0] == "zone" && len(words) == 3 && (words[1] == "keys" || words[1] == "ds"):
+		name, err := control.ZoneName(words[2])
+		if err != nil {
+			fmt.Fprintf(stderr, "%s zone %s: %v\n", prog, words[1], err)
+			return 2
+		}
+		if words[1] == "keys" {
+			return show(client, prog, control.ZonePath(name)+"/keys", opts.json, stdout, stderr, printKeys)
+		}
+		return show(client, prog, control.ZonePath(name)+"/ds", opts.json, stdout, stderr, printDS)
 	case words[0] == "zone" && len(words) == 3 && (words[1] == "show" || words[1] == "refresh" || words[1] == "retransfer"):
 		name, err := control.ZoneName(words[2])
 		if err != nil {
@@ -320,7 +332,35 @@ func printZone(w io.Writer, z control.ZoneStatus, now time.Time) {
 	if z.LastError != "" {
 		row("last error", z.LastError)
 	}
+	if z.Signed {
+		row("dnssec", fmt.Sprintf("signed here, from serial %d", z.UnsignedSerial))
+		if !z.SignaturesRefresh.IsZero() {
+			row("signatures", "first expires "+stamp(z.SignaturesExpire)+"; refreshed "+stamp(z.SignaturesRefresh)+" ("+ago(z.SignaturesRefresh, now)+")")
+		}
+		if z.SigningError != "" {
+			row("signing error", z.SigningError+" (the last signed version keeps serving)")
+		}
+	}
 	tw.Flush()
+}
+
+func printKeys(w io.Writer, list control.KeyList, now time.Time) {
+	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "tag\talgorithm\trole\tstate\tcreated\tnext event")
+	for _, k := range list.Keys {
+		next := "none"
+		if k.NextEvent != "" {
+			next = k.NextEvent + " at " + stamp(k.NextEventAt) + " (" + ago(k.NextEventAt, now) + ")"
+		}
+		fmt.Fprintf(tw, "%d\t%d\t%s\t%s\t%s\t%s\n", k.Tag, k.Algorithm, k.Role, k.State, stamp(k.Created), next)
+	}
+	tw.Flush()
+}
+
+func printDS(w io.Writer, list control.DSList, _ time.Time) {
+	for _, ds := range list.DS {
+		fmt.Fprintln(w, ds)
+	}
 }
 
 // zoneState sums a zone's state up in one word, in capitals when it is not served.

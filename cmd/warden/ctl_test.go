@@ -220,7 +220,7 @@ func TestCtlCommands(t *testing.T) {
 				{args: "policy resume rpz.none.", code: 1, err: []string{`warden ctl: no rule set of that name in force: "rpz.none."`}},
 				{args: "zone show a..test", code: 2, err: []string{`warden ctl zone show: zone name "a..test" has an empty label`}},
 				{args: "bogus", code: 2, err: []string{"warden ctl: unknown command \"bogus\"\nRun 'warden ctl --help' for usage.\n"}, outIsEmpty: true},
-				{args: "zone", code: 2, err: []string{`unknown command "zone" (did you mean zone list?)`, "warden ctl --help"}},
+				{args: "zone", code: 2, err: []string{`unknown command "zone" (did you mean zone ds?)`, "warden ctl --help"}},
 				{args: "zone show", code: 2, err: []string{`unknown command "zone show"`}},
 				{args: "zone show a b", code: 2, err: []string{`unknown command "zone show a b"`}},
 				{args: "policy resume", code: 2, err: []string{"warden ctl policy resume: say which rule set"}},

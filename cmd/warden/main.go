@@ -79,6 +79,8 @@ type commonFlags struct {
 	rpz         listFlag
 	blocklists  listFlag
 	control     string
+	http        listFlag
+	dnstap      string
 	secondaries listFlag
 	tsig        string
 	storage     string
@@ -115,6 +117,10 @@ func serveFlags(name string, f *commonFlags) []flagDef {
 		listFlagDef(&f.blocklists, "blocklist", "[NAME=]FILE|URL", "apply a blocklist (hosts, domains or Adblock; format "+
 			"detected) with NXDOMAIN, after every policy zone and the configuration's blocklists; a URL is fetched again daily."),
 		stringFlag(&f.control, "control", "PATH", "", "the control socket (none: off; default: from the configuration)"),
+		listFlagDef(&f.http, "http", "ADDR", "serve metrics (GET /metrics), the dashboard and its API over HTTP on this IP:port "+
+			"(replaces the configuration's http.listen; its token_file guards the dashboard and API)."),
+		stringFlag(&f.dnstap, "dnstap", "unix:PATH|tcp:IP:PORT", "", "send dnstap records of every answer and upstream "+
+			"query to a Frame Streams collector there (the configuration's dnstap.socket)"),
 		listFlagDef(&f.secondaries, "secondary", "ORIGIN=ADDR[:PORT]", "serve a zone as a secondary of that primary "+
 			"(AXFR/IXFR, NOTIFY); its copy is kept in the storage directory."),
 		stringFlag(&f.tsig, "tsig", "NAME:ALGORITHM:BASE64SECRET", "", "the TSIG key that signs the --secondary zones' "+

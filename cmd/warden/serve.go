@@ -40,6 +40,12 @@ func loadConfig(f *commonFlags) (*config.Config, error) {
 	if err := config.ApplyBlocklistFlags(cfg, f.blocklists); err != nil {
 		return nil, err
 	}
+	if err := config.ApplyHTTPFlags(cfg, f.http); err != nil {
+		return nil, err
+	}
+	if err := config.ApplyDnstapFlag(cfg, f.dnstap); err != nil {
+		return nil, err
+	}
 	if err := config.ApplyRRLFlag(cfg, f.rrl); err != nil {
 		return nil, err
 	}

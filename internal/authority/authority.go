@@ -113,6 +113,9 @@ const (
 	kindWildcard = 4 << 16
 	kindReferral = 5 << 16
 	kindParentDS = 6 << 16
+	// kindDO marks the answer to a DO=1 query from a signed zone: the same question with its
+	// signatures and proofs, a second template beside the plain one.
+	kindDO = 1 << 24
 )
 
 // Answer returns the answer to req from the served zones, or nil when no zone encloses the name.
@@ -185,11 +188,12 @@ func (s *Set) Lookup(req *query.Request) (*wire.Template, Outcome) {
 	}
 	qname := req.Lower()
 	qtype := req.QType
-	if n := s.names[string(qname)]; n != nil {
+	if n := s.names[string(qname)]; n != nil && !n.Hashed {
 		if qtype == dns.TypeDS && n.IsApex() {
 			// The DS RRset lives on the parent side of the cut (RFC 4035 §3.1.4.1).
 			if p := s.parentSide(n); p != nil {
-				return s.outcome(s.memoized(p, kindParentDS|uint32(qtype), qname, len(qname), func(r *result) {
+				do := req.DO && p.Zone.Signed()
+				return s.outcome(s.memoized(p, kindParentDS|doKey(do)|uint32(qtype), nil, qname, len(qname), do, func(r *result) {
 					s.atNode(r, p, qname, qtype, nil)
 				}))
 			}
@@ -198,14 +202,15 @@ func (s *Set) Lookup(req *query.Request) (*wire.Template, Outcome) {
 		if n.Cut != nil && !(n.IsDelegation() && qtype == dns.TypeDS) {
 			o = Outcome{Kind: Delegated, cut: n.Cut}
 		}
-		key := uint32(kindExact) | uint32(qtype)
-		if t := n.Memo(key); t != nil {
+		do := req.DO && n.Zone.Signed()
+		key := uint32(kindExact) | doKey(do) | uint32(qtype)
+		if t := n.Memo(key, nil); t != nil {
 			return s.outcomeOr(t, o) // the hit: no look at the node's records
 		}
 		if n.Cut == nil && !n.Has(qtype) && !n.Has(dns.TypeCNAME) && qtype != dns.TypeANY {
-			key = kindNoData // every missing type at a node has the same answer
+			key = kindNoData | doKey(do) // every missing type at a node has the same answer
 		}
-		return s.outcomeOr(s.memoized(n, key, qname, len(qname), func(r *result) {
+		return s.outcomeOr(s.memoized(n, key, nil, qname, len(qname), do, func(r *result) {
 			s.atNode(r, n, qname, qtype, nil)
 		}), o)
 	}
@@ -214,15 +219,24 @@ func (s *Set) Lookup(req *query.Request) (*wire.Template, Outcome) {
 			continue // the name itself is not there
 		}
 		ce := s.names[string(qname[off:])]
-		if ce == nil {
+		if ce == nil || ce.Hashed {
 			continue
 		}
+		do := req.DO && ce.Zone.Signed()
 		if ce.Cut != nil {
-			return s.belowNode(ce, qname, qtype), Outcome{Kind: Delegated, cut: ce.Cut}
+			return s.belowNode(ce, qname, qtype, do), Outcome{Kind: Delegated, cut: ce.Cut}
 		}
-		return s.outcome(s.belowNode(ce, qname, qtype))
+		return s.outcome(s.belowNode(ce, qname, qtype, do))
 	}
 	return nil, Outcome{}
+}
+
+// doKey is the memo key bit of an answer with DNSSEC records.
+func doKey(do bool) uint32 {
+	if do {
+		return kindDO
+	}
+	return 0
 }
 
 // outcome reads the outcome of an answer off its template.
@@ -255,39 +269,52 @@ func (s *Set) parentSide(n *zone.Node) *zone.Node {
 	return parent.Nodes[key]
 }
 
-// belowNode answers a name that does not exist, whose closest existing ancestor is ce.
-func (s *Set) belowNode(ce *zone.Node, qname []byte, qtype uint16) *wire.Template {
+// belowNode answers a name that does not exist, whose closest existing ancestor is ce; do says
+// whether the answer carries DNSSEC records.
+func (s *Set) belowNode(ce *zone.Node, qname []byte, qtype uint16, do bool) *wire.Template {
 	if ce.Cut != nil {
-		return s.memoized(ce.Cut, kindReferral, qname, len(ce.Cut.Key), func(r *result) {
+		return s.memoized(ce.Cut, kindReferral|doKey(do), nil, qname, len(ce.Cut.Key), do, func(r *result) {
 			s.referral(r, ce.Cut)
 		})
 	}
 	if ce.Has(dns.TypeDNAME) {
 		// The synthesised CNAME depends on the whole query name: built per query, not kept.
-		r := &result{}
+		r := &result{dnssec: do}
 		s.dname(r, ce, qname, qtype)
 		return r.template(qname, len(qname))
 	}
-	if w := ce.Wildcard; w != nil {
-		key := uint32(kindWildcard) | uint32(qtype)
-		if !w.Has(qtype) && !w.Has(dns.TypeCNAME) && qtype != dns.TypeANY {
-			key = kindWildcard | kindNoData
+	// With DNSSEC records the answer also depends on the chain record that covers qname: it is
+	// kept on that record's node, for this ce (see proofNode).
+	at, with := ce, (*zone.Node)(nil)
+	if do {
+		if p := proofNode(ce, qname); p != nil {
+			at, with = p, ce
 		}
-		return s.memoized(w, key, qname, len(ce.Key), func(r *result) {
+	}
+	if w := ce.Wildcard; w != nil {
+		key := uint32(kindWildcard) | doKey(do) | uint32(qtype)
+		if !w.Has(qtype) && !w.Has(dns.TypeCNAME) && qtype != dns.TypeANY && !(qtype == dns.TypeRRSIG && w.Zone.Signed()) {
+			key = kindWildcard | kindNoData | doKey(do)
+		}
+		if at == ce {
+			at = w
+		}
+		return s.memoized(at, key, with, qname, len(ce.Key), do, func(r *result) {
 			s.atNode(r, w, qname, qtype, qname)
 		})
 	}
-	return s.memoized(ce, kindNXDomain, qname, len(ce.Key), func(r *result) {
-		s.nxdomain(r, ce.Zone)
+	return s.memoized(at, kindNXDomain|doKey(do), with, qname, len(ce.Key), do, func(r *result) {
+		s.nxdomain(r, ce, qname)
 	})
 }
 
-// memoized returns the template stored on n under key, building and storing it on first use.
-func (s *Set) memoized(n *zone.Node, key uint32, qname []byte, shared int, build func(*result)) *wire.Template {
-	if t := n.Memo(key); t != nil {
+// memoized returns the template stored on n under key and with, building and storing it on first
+// use; do says whether the answer carries DNSSEC records.
+func (s *Set) memoized(n *zone.Node, key uint32, with *zone.Node, qname []byte, shared int, do bool, build func(*result)) *wire.Template {
+	if t := n.Memo(key, with); t != nil {
 		return t
 	}
-	r := &result{}
+	r := &result{dnssec: do}
 	build(r)
-	return n.SetMemo(key, r.template(qname, shared))
+	return n.SetMemo(key, with, r.template(qname, shared))
 }

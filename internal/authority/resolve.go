@@ -17,9 +17,11 @@ const maxCNAMEs = 5
 const rcodeNXDomain = 3
 
 // rrsetOut is one RRset placed in a section; owner, when set, replaces the records' owner name
-// (wildcard synthesis writes the question name there).
+// (wildcard synthesis writes the question name there). sigs are its RRSIGs, written after every
+// RRset of the section, as Knot orders them (which decides what a truncated answer keeps).
 type rrsetOut struct {
 	rrs   []dns.RR
+	sigs  []dns.RR
 	owner []byte
 }
 
@@ -34,11 +36,24 @@ type result struct {
 	cnames  int          // CNAME records in the answer
 	glueTC  bool         // the additional section is referral glue
 	open    string       // the CNAME target the answer stops at, outside these zones or delegated
+	// dnssec: the answer carries signatures and denial proofs (a DO=1 query to a signed zone).
+	dnssec bool
+}
+
+// set returns the RRset of type t at n for a section, with its signatures when the answer
+// carries them.
+func (r *result) set(n *zone.Node, rrs []dns.RR, t uint16, owner []byte) rrsetOut {
+	out := rrsetOut{rrs: rrs, owner: owner}
+	if r.dnssec {
+		out.sigs = n.Sigs(t)
+	}
+	return out
 }
 
 func (r *result) template(qname []byte, shared int) *wire.Template {
 	b := wire.NewBuilder(qname, shared)
 	b.SetRcode(r.rcode, r.aa)
+	b.SetKeepFit()
 	if r.glueTC {
 		b.SetGlueTC()
 	}
@@ -50,6 +65,14 @@ func (r *result) template(qname []byte, shared int) *wire.Template {
 			// Zone data was checked when loaded; an RRset that still cannot be packed is left
 			// out rather than failing the whole answer.
 			_ = b.Add(sec.s, set.rrs, set.owner)
+		}
+		if sec.s == wire.Additional && hasSigs(sec.sets) {
+			b.StartAdditionalSigs()
+		}
+		for _, set := range sec.sets {
+			if len(set.sigs) > 0 {
+				_ = b.Add(sec.s, set.sigs, set.owner)
+			}
 		}
 	}
 	t := b.Template()
@@ -68,32 +91,46 @@ func (s *Set) atNode(r *result, n *zone.Node, qname []byte, qtype uint16, owner 
 	}
 	r.aa = true
 	if qtype == dns.TypeANY {
-		s.anyAnswer(r, n, owner)
+		s.anyAnswer(r, n, qname, owner)
+		return
+	}
+	if qtype == dns.TypeRRSIG && n.Zone.Signed() {
+		// Knot answers with the signatures of one RRset, that of the lowest type.
+		if sigs := n.LowestSigs(); sigs != nil {
+			r.answer = append(r.answer, rrsetOut{rrs: sigs, owner: owner})
+			s.proveWildcardAnswer(r, n, qname, owner)
+			return
+		}
+		s.nodata(r, n, qname, owner)
 		return
 	}
 	if rrs := n.RRset(qtype); rrs != nil {
-		r.answer = append(r.answer, rrsetOut{rrs: rrs, owner: owner})
+		r.answer = append(r.answer, r.set(n, rrs, qtype, owner))
 		s.additional(r, n.Zone, qtype, rrs)
+		s.proveWildcardAnswer(r, n, qname, owner)
 		return
 	}
-	if cname := n.RRset(dns.TypeCNAME); cname != nil {
+	// NSEC and RRSIG records stand beside a CNAME (RFC 4035 §2.5): asked for, they are not
+	// aliased, as Knot has it.
+	if cname := n.RRset(dns.TypeCNAME); cname != nil && qtype != dns.TypeNSEC && qtype != dns.TypeRRSIG {
 		if slices.Contains(r.visited, n) || r.cnames >= maxCNAMEs {
 			return // a loop, or a chain the client's resolver must follow itself
 		}
 		r.visited = append(r.visited, n)
 		r.cnames++
-		r.answer = append(r.answer, rrsetOut{rrs: cname, owner: owner})
+		r.answer = append(r.answer, r.set(n, cname, dns.TypeCNAME, owner))
+		s.proveWildcardAnswer(r, n, qname, owner)
 		s.followCNAME(r, n, cname[0].(*dns.CNAME).Target, qtype)
 		return
 	}
-	s.nodata(r, n.Zone)
+	s.nodata(r, n, qname, owner)
 }
 
 // anyAnswer gives the minimal answer of RFC 8482 §4.1: one RRset of the node rather than all. Like
 // Knot, it is the RRset of the lowest type, with its additional records.
-func (s *Set) anyAnswer(r *result, n *zone.Node, owner []byte) {
+func (s *Set) anyAnswer(r *result, n *zone.Node, qname, owner []byte) {
 	if n.Empty() {
-		s.nodata(r, n.Zone)
+		s.nodata(r, n, qname, owner)
 		return
 	}
 	set := n.Sets[0]
@@ -102,8 +139,9 @@ func (s *Set) anyAnswer(r *result, n *zone.Node, owner []byte) {
 			set = cand
 		}
 	}
-	r.answer = append(r.answer, rrsetOut{rrs: set.RRs, owner: owner})
+	r.answer = append(r.answer, r.set(n, set.RRs, set.Type, owner))
 	s.additional(r, n.Zone, set.Type, set.RRs)
+	s.proveWildcardAnswer(r, n, qname, owner)
 }
 
 // followCNAME continues the answer at the CNAME's target when the same zone holds it.
@@ -118,7 +156,7 @@ func (s *Set) followCNAME(r *result, from *zone.Node, target string, qtype uint1
 		r.open = wire.NameString(key) // the client's resolver follows names outside this zone itself
 		return
 	}
-	if n := z.Nodes[string(key)]; n != nil {
+	if n := z.Nodes[string(key)]; n != nil && !n.Hashed {
 		if n.Cut == nil {
 			s.atNode(r, n, key, qtype, nil)
 		} else if len(r.auth) == 0 {
@@ -142,6 +180,7 @@ func (s *Set) followCNAME(r *result, from *zone.Node, target string, qtype uint1
 		}
 		r.rcode = rcodeNXDomain // RFC 6604 §2.1: the rcode speaks of the last name in the chain
 		s.soaAuthority(r, z)
+		s.proveNXDomain(r, ce, key)
 	}
 }
 
@@ -150,6 +189,7 @@ func (s *Set) followCNAME(r *result, from *zone.Node, target string, qtype uint1
 func (s *Set) referralAfterCNAME(r *result, cut *zone.Node) {
 	r.glueTC = true
 	r.auth = append(r.auth, rrsetOut{rrs: cut.RRset(dns.TypeNS)})
+	s.proveDelegation(r, cut)
 	s.glue(r, cut)
 }
 
@@ -164,7 +204,7 @@ func (s *Set) dname(r *result, d *zone.Node, qname []byte, qtype uint16) {
 	set := d.RRset(dns.TypeDNAME)
 	rr := set[0].(*dns.DNAME)
 	if !hasSet(r.answer, set) {
-		r.answer = append(r.answer, rrsetOut{rrs: set})
+		r.answer = append(r.answer, r.set(d, set, dns.TypeDNAME, nil))
 	}
 	prefix := wire.NameString(qname[:len(qname)-len(d.Key)])
 	target := rr.Target
@@ -196,6 +236,7 @@ func (s *Set) referral(r *result, cut *zone.Node) {
 	r.aa = false
 	r.glueTC = true
 	r.auth = append(r.auth, rrsetOut{rrs: cut.RRset(dns.TypeNS)})
+	s.proveDelegation(r, cut)
 	s.glue(r, cut)
 }
 
@@ -238,10 +279,19 @@ func (s *Set) addresses(r *result, z *zone.Zone, rrs []dns.RR) {
 		}
 		for _, t := range [...]uint16{dns.TypeA, dns.TypeAAAA} {
 			if set := n.RRset(t); set != nil && !hasSet(r.extra, set) {
-				r.extra = append(r.extra, rrsetOut{rrs: set})
+				r.extra = append(r.extra, r.set(n, set, t, nil))
 			}
 		}
 	}
+}
+
+func hasSigs(sets []rrsetOut) bool {
+	for _, s := range sets {
+		if len(s.sigs) > 0 {
+			return true
+		}
+	}
+	return false
 }
 
 func hasSet(sets []rrsetOut, rrs []dns.RR) bool {
@@ -253,30 +303,46 @@ func hasSet(sets []rrsetOut, rrs []dns.RR) bool {
 	return false
 }
 
-// nodata: the name exists but has no records of the type (RFC 2308 §2.2).
-func (s *Set) nodata(r *result, z *zone.Zone) {
+// nodata: the name exists but has no records of the type (RFC 2308 §2.2). n is the node, or the
+// wildcard standing in for qname (then owner is set).
+func (s *Set) nodata(r *result, n *zone.Node, qname, owner []byte) {
 	r.aa = true
-	s.soaAuthority(r, z)
+	s.soaAuthority(r, n.Zone)
+	if owner != nil {
+		s.proveWildcardNoData(r, n, qname)
+		return
+	}
+	s.proveNoData(r, n, qname)
 }
 
-// nxdomain: the name does not exist (RFC 2308 §2.1).
-func (s *Set) nxdomain(r *result, z *zone.Zone) {
+// nxdomain: the name does not exist (RFC 2308 §2.1); ce is its closest encloser.
+func (s *Set) nxdomain(r *result, ce *zone.Node, qname []byte) {
 	r.aa = true
 	r.rcode = rcodeNXDomain
-	s.soaAuthority(r, z)
+	s.soaAuthority(r, ce.Zone)
+	s.proveNXDomain(r, ce, qname)
 }
 
-// soaAuthority adds the zone's SOA with the negative-caching TTL (RFC 2308 §3).
+// soaAuthority adds the zone's SOA with the negative-caching TTL (RFC 2308 §3), and its
+// signatures with the same TTL, as Knot sends them.
 func (s *Set) soaAuthority(r *result, z *zone.Zone) {
 	soa := *z.SOA
 	soa.Hdr.TTL = z.NegativeTTL()
-	r.auth = append(r.auth, rrsetOut{rrs: []dns.RR{&soa}})
+	out := rrsetOut{rrs: []dns.RR{&soa}}
+	if r.dnssec {
+		for _, rr := range z.Apex.Sigs(dns.TypeSOA) {
+			sig := *rr.(*dns.RRSIG)
+			sig.Hdr.TTL = min(sig.Hdr.TTL, soa.Hdr.TTL)
+			out.sigs = append(out.sigs, &sig)
+		}
+	}
+	r.auth = append(r.auth, out)
 }
 
 // closestEncloser returns the deepest existing node of z at or above key; key is inside z.
 func closestEncloser(z *zone.Zone, key []byte) *zone.Node {
 	for off := range wire.Suffixes(key) {
-		if n := z.Nodes[string(key[off:])]; n != nil {
+		if n := z.Nodes[string(key[off:])]; n != nil && !n.Hashed {
 			return n
 		}
 	}

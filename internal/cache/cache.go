@@ -503,16 +503,25 @@ func (sh *shard) evict(now, stale int64) {
 // entry. A hit allocates nothing when out is large enough. Time is counted from req.Received when
 // the listener set it (see Config.Now), else from a reading of the clock.
 func (c *Cache) Get(req *query.Request, out []byte) ([]byte, Status) {
-	return c.get(req, out, false)
+	return c.get(req, out, false, true)
+}
+
+// GetStored is Get for the query whose own resolution has just stored the entry. It does not count
+// as a use: a name asked once must reach the old end of the eviction ring unmarked, or every name a
+// random-subdomain flood stores would carry the same second chance as the names clients ask again
+// and again, and the first sweep of a full shard would clear every mark and then evict the oldest
+// entries, the popular ones among them.
+func (c *Cache) GetStored(req *query.Request, out []byte) ([]byte, Status) {
+	return c.get(req, out, false, false)
 }
 
 // GetStale is Get, but an expired entry within StaleTTL is rendered too, with Status Stale. The
-// caller uses it once resolution has failed (RFC 8767 §4).
+// caller uses it once resolution has failed or cannot be started (RFC 8767 §4).
 func (c *Cache) GetStale(req *query.Request, out []byte) ([]byte, Status) {
-	return c.get(req, out, true)
+	return c.get(req, out, true, true)
 }
 
-func (c *Cache) get(req *query.Request, out []byte, allowStale bool) ([]byte, Status) {
+func (c *Cache) get(req *query.Request, out []byte, allowStale, use bool) ([]byte, Status) {
 	if req.QuestionEnd == 0 {
 		return out, Miss
 	}
@@ -544,7 +553,7 @@ func (c *Cache) get(req *query.Request, out []byte, allowStale bool) ([]byte, St
 	} else if (e.expire-now)*10 < e.expire-e.stored && !e.prefetched.Load() && e.prefetched.CompareAndSwap(false, true) {
 		status = Prefetch
 	}
-	if !e.used.Load() {
+	if use && !e.used.Load() {
 		e.used.Store(true)
 	}
 	return c.render(out, req, e, now, status == Stale), status

@@ -699,6 +699,49 @@ func TestEviction(t *testing.T) {
 	}
 }
 
+// TestFloodKeepsPopularNames fills a cache the way a random-subdomain flood does: every name is
+// stored once and rendered once for the query that resolved it, while a few names are asked again
+// and again. The popular names must survive the first sweep of a full shard and every later one.
+func TestFloodKeepsPopularNames(t *testing.T) {
+	const max = 64 << 10
+	c := newCache(Config{MaxBytes: max, Shards: 4}, newClock())
+	var popular []ask
+	for i := range 20 {
+		name := fmt.Sprintf("p%d.test.", i)
+		put(t, c, upstream{qname: name, qtype: dns.TypeA, answer: []string{name + " 300 IN A 192.0.2.1"}}, RankAnswer)
+		a := ask{name: name, qtype: dns.TypeA}
+		if _, st := get(t, c, a); st != Hit {
+			t.Fatalf("%s: %s right after the put", name, st)
+		}
+		popular = append(popular, a)
+	}
+	evicted := 0
+	for i := range 5000 {
+		name := fmt.Sprintf("c%d.flood.test.", i)
+		put(t, c, upstream{qname: name, qtype: dns.TypeA, answer: []string{name + " 300 IN A 192.0.2.2"}}, RankAnswer)
+		if _, st := c.GetStored(request(t, ask{name: name, qtype: dns.TypeA}), make([]byte, 0, 1232)); st != Hit {
+			t.Fatalf("%s: %s right after the put", name, st)
+		}
+		if i%50 != 49 {
+			continue
+		}
+		// Each popular name is asked once every 50 new names, about a quarter of a shard's ring.
+		for _, a := range popular {
+			if _, st := get(t, c, a); st != Hit {
+				evicted++
+				t.Errorf("after %d flood names: %s was evicted", i+1, a.name)
+				put(t, c, upstream{qname: a.name, qtype: dns.TypeA, answer: []string{a.name + " 300 IN A 192.0.2.1"}}, RankAnswer)
+			}
+		}
+		if evicted > 5 {
+			t.FailNow()
+		}
+	}
+	if c.Len() > 1000 {
+		t.Fatalf("%d entries: the flood's names were not evicted", c.Len())
+	}
+}
+
 func TestConcurrent(t *testing.T) {
 	clk := newClock()
 	c := newCache(Config{MaxBytes: 32 << 10, Shards: 2}, clk)

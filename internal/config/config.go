@@ -49,6 +49,10 @@ type Config struct {
 	Cookies CookiesConfig `yaml:"cookies"`
 	// Control is the control interface (`warden ctl`, `warden policy`).
 	Control ControlConfig `yaml:"control"`
+	// HTTP is the HTTP listener of metrics, the dashboard and its API; off unless it has an address.
+	HTTP HTTPConfig `yaml:"http"`
+	// Dnstap sends a record of the traffic to a dnstap collector; off unless socket is set.
+	Dnstap DnstapConfig `yaml:"dnstap"`
 	// Keys are the TSIG keys zones refer to by name.
 	Keys Keys `yaml:"keys"`
 	// Storage is the directory for what the server writes: secondaries' copies of their zones and
@@ -154,6 +158,14 @@ func Parse(data []byte, name, baseDir string) (*Config, error) {
 		if z.Key != "" {
 			z.Key = canonicalName(z.Key)
 		}
+		if z.DNSSEC.Sign && z.DNSSEC.KeyDir == "" {
+			z.DNSSEC.KeyDir = "keys"
+		}
+		if z.DNSSEC.KeyDir != "" && !filepath.IsAbs(z.DNSSEC.KeyDir) {
+			if p, err := filepath.Abs(filepath.Join(baseDir, z.DNSSEC.KeyDir)); err == nil {
+				z.DNSSEC.KeyDir = p
+			}
+		}
 		if z.File != "" && !filepath.IsAbs(z.File) {
 			// Abs fails only when the working directory is gone; the file check in Validate then
 			// reports the path as written.
@@ -180,7 +192,7 @@ func Parse(data []byte, name, baseDir string) (*Config, error) {
 			}
 		}
 	}
-	for _, path := range []*string{&c.TLS.Cert, &c.TLS.Key, &c.Policy.Safety.CheckCorpus, &c.Control.Socket, &c.Control.HTTP.TokenFile, &c.Storage, &c.StateDir} {
+	for _, path := range []*string{&c.TLS.Cert, &c.TLS.Key, &c.Policy.Safety.CheckCorpus, &c.Control.Socket, &c.Control.HTTP.TokenFile, &c.HTTP.TokenFile, &c.Storage, &c.StateDir} {
 		if *path != "" && !filepath.IsAbs(*path) {
 			if p, err := filepath.Abs(filepath.Join(baseDir, *path)); err == nil {
 				*path = p
@@ -193,6 +205,11 @@ func Parse(data []byte, name, baseDir string) (*Config, error) {
 			if p, err := filepath.Abs(filepath.Join(baseDir, b.Source)); err == nil {
 				b.Source = p
 			}
+		}
+	}
+	if path, ok := strings.CutPrefix(c.Dnstap.Socket, "unix:"); ok && path != "" && !filepath.IsAbs(path) {
+		if p, err := filepath.Abs(filepath.Join(baseDir, path)); err == nil {
+			c.Dnstap.Socket = "unix:" + p
 		}
 	}
 	if h := c.Resolver.RootHints; h != "" && h != "iana" && !filepath.IsAbs(h) {
@@ -228,6 +245,8 @@ func (c *Config) Validate() error {
 		{"rrl", c.RRL.Validate()},
 		{"cookies", c.Cookies.Validate()},
 		{"control", c.Control.Validate()},
+		{"http", c.HTTP.Validate()},
+		{"dnstap", c.Dnstap.Validate()},
 		{"state_dir", validateStateDir(c.StateDir)},
 		{"user", validateUser(c.User)},
 	}
@@ -276,6 +295,8 @@ func (c *Config) clone() *Config {
 	d.Policy.RPZ = slices.Clone(c.Policy.RPZ)
 	d.Policy.Blocklists = slices.Clone(c.Policy.Blocklists)
 	d.Cookies.PreviousSecrets = slices.Clone(c.Cookies.PreviousSecrets)
+	d.HTTP.Listen = slices.Clone(c.HTTP.Listen)
+	d.Dnstap.Messages = slices.Clone(c.Dnstap.Messages)
 	d.where = maps.Clone(c.where)
 	return &d
 }

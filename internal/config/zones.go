@@ -40,6 +40,8 @@ type ZoneConfig struct {
 	Role string `yaml:"role"`
 	// Catalog names the catalog zone, produced by this server, that lists this zone.
 	Catalog string `yaml:"catalog"`
+	// DNSSEC says whether and how Warden signs the zone.
+	DNSSEC DNSSECConfig `yaml:"dnssec"`
 }
 
 // Open returns the zone file's contents, from Data when the zone is built in and from File
@@ -87,6 +89,10 @@ func (zs Zones) Validate() error {
 			} else {
 				first[z.Origin] = i
 			}
+		}
+		z.DNSSEC.validate(key+".dnssec", &p)
+		if z.DNSSEC.Sign && z.IsProducedCatalog() {
+			p.add(key+".dnssec.sign", "a catalog zone is read by secondaries only; it is not signed")
 		}
 		switch {
 		case z.IsSecondary() || z.IsProducedCatalog():

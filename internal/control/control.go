@@ -3,8 +3,8 @@
 // behind a bearer token. `warden ctl` and `warden policy` are its clients.
 //
 // It shows the server (GET /status), its zones (GET /zones, GET /zones/{zone}) and the policy in
-// force with its counters and alarms (GET /policy, and GET /metrics in the Prometheus text
-// format). It lets an operator reload the configuration as SIGHUP does (POST /reload), refresh or
+// force with its counters and alarms (GET /policy), and the server's metrics (GET /metrics in the
+// Prometheus text format, the same registry the HTTP listener serves). It lets an operator reload the configuration as SIGHUP does (POST /reload), refresh or
 // transfer again a secondary zone (POST /zones/{zone}/refresh|retransfer), roll the policy back,
 // resume a rule set the circuit breaker suspended, or reload the policy after the same
 // blast-radius check `warden check --corpus` runs (POST /policy/rollback|resume|reload).
@@ -48,7 +48,7 @@ var _ PolicyGuard = (*live.Guard)(nil)
 // Deps are what the control interface shows and acts on. Any may be nil or zero: the endpoints
 // that need it then answer 501 and say what this server lacks.
 type Deps struct {
-	// Policy is the policy guard: GET /policy, GET /metrics, POST /policy/rollback|resume.
+	// Policy is the policy guard: GET /policy, POST /policy/rollback|resume.
 	Policy PolicyGuard
 	// PolicyReload re-reads and checks the policy: POST /policy/reload.
 	PolicyReload Reloader
@@ -59,6 +59,8 @@ type Deps struct {
 	// RateLimiter returns the response rate limiter in force, nil when limiting is off: GET
 	// /status. A func, because a reload that changes the rate replaces the limiter.
 	RateLimiter func() *rrl.Limiter
+	// Metrics serves the server's metrics: GET /metrics.
+	Metrics http.Handler
 
 	// Version names the running build; empty means the one recorded in the binary.
 	Version string
@@ -79,6 +81,13 @@ func Handler(d Deps) http.Handler {
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /status", d.status)
 	mux.HandleFunc("POST /reload", d.reload)
+	if d.Metrics != nil {
+		mux.Handle("GET /metrics", d.Metrics)
+	} else {
+		mux.HandleFunc("GET /metrics", func(w http.ResponseWriter, r *http.Request) {
+			reply(w, http.StatusNotImplemented, Error{"this server was started without metrics"})
+		})
+	}
 	d.zoneRoutes(mux)
 	d.policyRoutes(mux)
 	// The mux's own 404 and 405 are plain text; a client expects JSON from every answer.
@@ -107,12 +116,11 @@ func (d Deps) policyRoutes(mux *http.ServeMux) {
 		off := func(w http.ResponseWriter, r *http.Request) {
 			reply(w, http.StatusNotImplemented, Error{"this server was started without a policy guard: no policy control"})
 		}
-		for _, p := range []string{"GET /metrics", "GET /policy", "POST /policy/rollback", "POST /policy/resume", "POST /policy/reload"} {
+		for _, p := range []string{"GET /policy", "POST /policy/rollback", "POST /policy/resume", "POST /policy/reload"} {
 			mux.HandleFunc(p, off)
 		}
 		return
 	}
-	mux.Handle("GET /metrics", metricsHandler(guard))
 	mux.HandleFunc("GET /policy", func(w http.ResponseWriter, r *http.Request) {
 		reply(w, http.StatusOK, guard.Status())
 	})

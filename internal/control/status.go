@@ -85,6 +85,15 @@ type PolicySummary struct {
 }
 
 func (d Deps) status(w http.ResponseWriter, r *http.Request) {
+	reply(w, http.StatusOK, d.Status())
+}
+
+// Status is the server at a glance, as GET /status answers it. Version and Started are as
+// Handler filled them in when d went through it; otherwise as given.
+func (d Deps) Status() Status {
+	if d.Version == "" {
+		d.Version = buildVersion()
+	}
 	st := Status{
 		Version:       d.Version,
 		Started:       d.Started,
@@ -131,7 +140,7 @@ func (d Deps) status(w http.ResponseWriter, r *http.Request) {
 	if d.RateLimiter != nil {
 		st.RateLimit = rateLimitSummary(d.RateLimiter())
 	}
-	reply(w, http.StatusOK, st)
+	return st
 }
 
 // buildVersion names the running binary: its module version, which since Go 1.24 carries the

@@ -38,6 +38,55 @@ type ZoneStatus struct {
 	// JournalFrom is the oldest serial the zone's journal can send an IXFR from; 0 when it keeps
 	// no journal.
 	JournalFrom uint32 `json:"journal_from,omitempty"`
+
+	// Signed says the server signs the zone (dnssec.sign); the rest of these describe it.
+	Signed bool `json:"signed,omitempty"`
+	// UnsignedSerial is the serial of the data the version in force was signed from.
+	UnsignedSerial uint32 `json:"unsigned_serial,omitempty"`
+	// SignaturesExpire is when the first signature in force expires; SignaturesRefresh when
+	// the signatures due are replaced.
+	SignaturesExpire  time.Time `json:"signatures_expire,omitzero"`
+	SignaturesRefresh time.Time `json:"signatures_refresh,omitzero"`
+	// SigningError is why the last signing failed; the last signed version keeps serving.
+	SigningError string `json:"signing_error,omitempty"`
+}
+
+// KeyStatus is one DNSSEC key of a zone signed by the server.
+type KeyStatus struct {
+	Tag       uint16    `json:"tag"`
+	Algorithm uint8     `json:"algorithm"`
+	Flags     uint16    `json:"flags"`
+	Role      string    `json:"role"`  // KSK, ZSK or CSK
+	State     string    `json:"state"` // published, active, retired, removed
+	Created   time.Time `json:"created"`
+	Published time.Time `json:"published,omitzero"`
+	Active    time.Time `json:"active,omitzero"`
+	// NextEvent is what happens to the key next, at NextEventAt; empty when nothing is planned.
+	NextEvent   string    `json:"next_event,omitempty"`
+	NextEventAt time.Time `json:"next_event_at,omitzero"`
+	File        string    `json:"file"`
+}
+
+// KeyList is the body of GET /zones/{zone}/keys.
+type KeyList struct {
+	Zone string      `json:"zone"`
+	Keys []KeyStatus `json:"keys"`
+}
+
+// DSList is the body of GET /zones/{zone}/ds: the DS records for the parent, as zone-file text.
+type DSList struct {
+	Zone string   `json:"zone"`
+	DS   []string `json:"ds"`
+}
+
+// ErrNotSigned is what ZoneKeys returns, possibly wrapped, for a zone the server does not sign
+// (409).
+var ErrNotSigned = errors.New("the zone is not signed by this server (no dnssec.sign)")
+
+// ZoneKeys is the part of the zone manager that knows the keys of the zones it signs.
+type ZoneKeys interface {
+	Keys(zone string) ([]KeyStatus, error)
+	DS(zone string) ([]string, error)
 }
 
 // ErrNoZone is what Zones returns, possibly wrapped, for a zone it does not serve (404).
@@ -116,6 +165,7 @@ func (d Deps) zoneRoutes(mux *http.ServeMux) {
 			reply(w, http.StatusOK, body)
 		}
 	}
+	d.keyRoutes(mux)
 	mux.HandleFunc("POST /zones/{zone}/refresh", action("refresh", "refreshed", zones.Refresh))
 	mux.HandleFunc("POST /zones/{zone}/retransfer", action("retransfer", "transferred", zones.Retransfer))
 }
@@ -185,4 +235,40 @@ func ZonePath(name string) string {
 		return "/zones/%2E"
 	}
 	return "/zones/" + url.PathEscape(name)
+}
+
+func (d Deps) keyRoutes(mux *http.ServeMux) {
+	keys, ok := d.Zones.(ZoneKeys)
+	if !ok {
+		return
+	}
+	get := func(path string, answer func(name string) (any, error)) {
+		mux.HandleFunc(path, func(w http.ResponseWriter, r *http.Request) {
+			name, ok := zoneParam(w, r)
+			if !ok {
+				return
+			}
+			body, err := answer(name)
+			if err != nil {
+				status := http.StatusInternalServerError
+				switch {
+				case errors.Is(err, ErrNoZone):
+					status = http.StatusNotFound
+				case errors.Is(err, ErrNotSigned):
+					status = http.StatusConflict
+				}
+				reply(w, status, Error{fmt.Sprintf("zone %s: %v", name, err)})
+				return
+			}
+			reply(w, http.StatusOK, body)
+		})
+	}
+	get("GET /zones/{zone}/keys", func(name string) (any, error) {
+		list, err := keys.Keys(name)
+		return KeyList{Zone: name, Keys: list}, err
+	})
+	get("GET /zones/{zone}/ds", func(name string) (any, error) {
+		ds, err := keys.DS(name)
+		return DSList{Zone: name, DS: ds}, err
+	})
 }

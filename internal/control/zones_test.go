@@ -160,7 +160,7 @@ func TestHandlerWithout(t *testing.T) {
 		{"POST", "/zones/example.com/retransfer", "without a zone manager"},
 		{"POST", "/reload", "cannot reload the server; send it SIGHUP"},
 		{"GET", "/policy", "without a policy guard"},
-		{"GET", "/metrics", "without a policy guard"},
+		{"GET", "/metrics", "without metrics"},
 		{"POST", "/policy/rollback", "without a policy guard"},
 		{"POST", "/policy/resume?set=a", "without a policy guard"},
 		{"POST", "/policy/reload", "without a policy guard"},

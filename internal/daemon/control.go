@@ -69,12 +69,7 @@ func (ls *controlListeners) close() {
 }
 
 // serve answers the control interface on the bound sockets for the server's life.
-func (ls *controlListeners) serve(ctx context.Context, cfg *config.Config, deps control.Deps, log *slog.Logger) {
-	if deps.Listeners == nil {
-		for _, a := range cfg.Listen {
-			deps.Listeners = append(deps.Listeners, a.String())
-		}
-	}
+func (ls *controlListeners) serve(ctx context.Context, deps control.Deps, log *slog.Logger) {
 	h := control.Handler(deps)
 	if l := ls.socket; l != nil {
 		go func() {

@@ -18,10 +18,13 @@ import (
 	"warden/internal/config"
 	"warden/internal/control"
 	"warden/internal/cookie"
+	"warden/internal/dnstap"
+	"warden/internal/metrics"
 	"warden/internal/pipeline"
 	"warden/internal/policy"
 	"warden/internal/policy/live"
 	"warden/internal/server"
+	"warden/internal/web"
 	"warden/internal/wire"
 	"warden/internal/zones"
 )
@@ -53,12 +56,23 @@ type daemon struct {
 	policyFiles fileStamps
 	// notify tells the service manager, if any, when the server is ready, reloading, stopping.
 	notify notifier
+	// queries counts the answers the listeners send; nil when nothing can show the counts.
+	queries *metrics.Queries
+	// metrics is the one registry /metrics serves, on the HTTP listener and the control socket.
+	metrics *metrics.Registry
+	// dnstap sends the record of the traffic to a collector; nil when dnstap is off.
+	dnstap  *dnstap.Writer
+	started time.Time
 }
 
 // Run serves cfg until ctx ends: it loads the zones and the policy, opens the listeners, and
 // applies the configuration again on SIGHUP, on control requests and when a watched file changes.
 func Run(ctx context.Context, cfg *config.Config, opts Options) error {
-	d := &daemon{cfg: cfg, opts: opts, log: opts.Log, notify: newNotifier()}
+	d := &daemon{cfg: cfg, opts: opts, log: opts.Log, notify: newNotifier(), started: time.Now()}
+	// dnstap is opened first and closed last, after the listeners: what they sent is written out.
+	if d.dnstap = openDnstap(cfg.Dnstap, d.log); d.dnstap != nil {
+		defer d.dnstap.Close()
+	}
 	// The account to change to is looked up first, so a name that does not resolve stops the
 	// server before it loads anything; the directories are noted before anything is written.
 	var acct *account
@@ -70,7 +84,7 @@ func Run(ctx context.Context, cfg *config.Config, opts Options) error {
 		}
 		acct, dirs = &a, ownedDirs(cfg)
 	}
-	rec, err := NewRecursor(cfg, d.log)
+	rec, err := newRecursor(cfg, d.log, d.dnstap)
 	if err != nil {
 		return err
 	}
@@ -125,6 +139,11 @@ func Run(ctx context.Context, cfg *config.Config, opts Options) error {
 		defer gate.shut() // let waiting workers go (and drop their queries) if the drop fails
 		handler = gate
 	}
+	if metricsOn(cfg) {
+		d.queries = metrics.NewQueries()
+	}
+	d.metrics = metrics.New(metrics.Sources{Queries: d.queries, Resolver: resolverState{d.pipe}, Zones: d.zones, Policy: d.guard,
+		Dnstap: dnstapState(d.dnstap)})
 	listeners, err := d.listen(handler)
 	defer func() {
 		for _, l := range listeners {
@@ -136,6 +155,8 @@ func Run(ctx context.Context, cfg *config.Config, opts Options) error {
 	}
 	ctl := openControl(cfg, d.log)
 	defer ctl.close()
+	httpl := openHTTP(cfg, d.log)
+	defer httpl.close()
 	// Everything that needs root is open: give it up before the first query is handled.
 	if acct != nil {
 		socket := ""
@@ -149,13 +170,20 @@ func Run(ctx context.Context, cfg *config.Config, opts Options) error {
 	}
 	d.zones.Announce()
 	d.policyFiles.changed(cfg.Policy)
-	return d.loop(ctx, ctl)
+	return d.loop(ctx, ctl, httpl)
 }
 
 // listen opens a listener on every configured address; on error, those opened are returned too,
 // for the caller to close.
 func (d *daemon) listen(h server.Handler) ([]*server.Listener, error) {
 	var listeners []*server.Listener
+	var obs server.Observers
+	if d.queries != nil {
+		obs = append(obs, d.queries)
+	}
+	if d.dnstap != nil {
+		obs = append(obs, d.dnstap)
+	}
 	for _, addr := range d.cfg.Listen {
 		l, err := server.Listen(server.ListenerConfig{
 			Addr:            addr.String(),
@@ -171,6 +199,7 @@ func (d *daemon) listen(h server.Handler) ([]*server.Listener, error) {
 			TLSMaxConns:          d.cfg.Limits.TLSMaxConnections,
 			TLSMaxConnsPerClient: d.cfg.Limits.TLSMaxConnectionsPerClient,
 			TLSMaxStreams:        d.cfg.Limits.TLSMaxStreams,
+			Observer:             obs,
 		}, h, d.log)
 		if err != nil {
 			return listeners, explainListenError(addr, err)
@@ -213,7 +242,7 @@ type policyResult struct {
 
 // loop runs every change to the running server, one at a time: signals, the watch tick and
 // control requests, until ctx ends.
-func (d *daemon) loop(ctx context.Context, ctl *controlListeners) error {
+func (d *daemon) loop(ctx context.Context, ctl *controlListeners, httpl *httpListeners) error {
 	hup := make(chan os.Signal, 1)
 	signal.Notify(hup, syscall.SIGHUP)
 	defer signal.Stop(hup)
@@ -225,7 +254,7 @@ func (d *daemon) loop(ctx context.Context, ctl *controlListeners) error {
 	}
 	policyRequests := make(chan policyRequest)
 	reloadRequests := make(chan chan error)
-	ctl.serve(ctx, d.cfg, control.Deps{Policy: d.guard, RateLimiter: d.rateLimiter, PolicyReload: func(force bool) (policy.Report, error) {
+	deps := control.Deps{Policy: d.guard, RateLimiter: d.rateLimiter, PolicyReload: func(force bool) (policy.Report, error) {
 		req := policyRequest{force: force, done: make(chan policyResult, 1)}
 		select {
 		case policyRequests <- req:
@@ -247,7 +276,12 @@ func (d *daemon) loop(ctx context.Context, ctl *controlListeners) error {
 			return "", err
 		}
 		return "configuration, zones and policy reloaded", nil
-	}}, d.log)
+	}, Metrics: d.metrics.Handler(), Started: d.started}
+	for _, a := range d.cfg.Listen {
+		deps.Listeners = append(deps.Listeners, a.String())
+	}
+	ctl.serve(ctx, deps, d.log)
+	httpl.serve(ctx, web.Deps{Metrics: deps.Metrics, Status: statusOf(deps)}, d.log)
 	d.tellManager(d.notify.ready(d.servingStatus()))
 	for {
 		select {
@@ -306,8 +340,8 @@ func (d *daemon) reload(ctx context.Context, why string) error {
 			return fmt.Errorf("configuration rejected; keeping the running one: %w", err)
 		}
 		next = c
-		if !slices.Equal(next.Listen, d.cfg.Listen) || next.Limits != d.cfg.Limits {
-			d.log.Warn("reload: listen addresses and limits apply at the next restart")
+		if !slices.Equal(next.Listen, d.cfg.Listen) || next.Limits != d.cfg.Limits || !reflect.DeepEqual(next.HTTP, d.cfg.HTTP) {
+			d.log.Warn("reload: listen addresses, limits and the http listener apply at the next restart")
 		}
 	}
 	var errs []error
@@ -339,7 +373,7 @@ func (d *daemon) reload(ctx context.Context, why string) error {
 	if !resolverChanged {
 		return errors.Join(errs...)
 	}
-	rec, err := NewRecursor(next, d.log)
+	rec, err := newRecursor(next, d.log, d.dnstap)
 	if err != nil {
 		d.log.Error("reload: resolver configuration rejected; keeping the running one", "err", err)
 		return errors.Join(append(errs, fmt.Errorf("resolver configuration rejected: %w", err))...)

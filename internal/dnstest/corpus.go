@@ -38,7 +38,7 @@ func Corpus() []Query {
 	var qs []Query
 	for i, b := range baseQueries() {
 		qs = append(qs, Query{Name: b.name, Type: b.qtype, Note: b.note})
-		qs = append(qs, Query{Name: mixCase(b.name, rng), Type: b.qtype, EDNS: true, RD: i%3 == 0, Note: b.note + ", mixed case"})
+		qs = append(qs, Query{Name: MixCase(b.name, rng), Type: b.qtype, EDNS: true, RD: i%3 == 0, Note: b.note + ", mixed case"})
 		if i%4 == 0 {
 			qs = append(qs, Query{Name: b.name, Type: b.qtype, EDNS: true, UDPSize: 4096, DO: true, Note: b.note + ", DO"})
 		}
@@ -71,9 +71,9 @@ func dnameCNAMEQueries() []Query {
 	return qs
 }
 
-// mixCase flips the case of letters at random, so that case handling (echoing the question's case,
+// MixCase flips the case of letters at random, so that case handling (echoing the question's case,
 // lookups that must ignore case) shows in diffs.
-func mixCase(name string, rng *rand.Rand) string {
+func MixCase(name string, rng *rand.Rand) string {
 	b := []byte(name)
 	for i, c := range b {
 		if c >= 'a' && c <= 'z' && rng.IntN(2) == 0 {

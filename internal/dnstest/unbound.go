@@ -1,6 +1,8 @@
 package dnstest
 
 import (
+	"fmt"
+	"net"
 	"os"
 	"path/filepath"
 	"testing"
@@ -26,6 +28,33 @@ func StartUnbound(t testing.TB, rootHints string) string {
 	}
 	p := startPeer(t, "unbound", true, func() (*peers.Proc, error) {
 		return peers.StartUnbound(peers.Unbound{Port: freePort(t), Dir: dir, RootHints: hints, Server: "    minimal-responses: yes\n"})
+	})
+	return p.Addr()
+}
+
+// StartValidatingUnbound runs unbound on ip and a free port as a validating resolver that trusts
+// the DNSKEY records in trustAnchorFile for origin and asks only server (host:port) for origin's
+// names (a stub zone). It returns the address once unbound answers, and stops it in t.Cleanup.
+// Without unbound the test is skipped, except when CI=true.
+func StartValidatingUnbound(t testing.TB, ip, origin, trustAnchorFile, server string) string {
+	t.Helper()
+	UnboundBin(t)
+	dir := t.TempDir()
+	host, port, err := net.SplitHostPort(server)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The test zones live under test. (RFC 6761), which unbound would answer itself.
+	conf := fmt.Sprintf(`    module-config: "validator iterator"
+    trust-anchor-file: %q
+    local-zone: "test." nodefault
+    val-log-level: 2
+stub-zone:
+    name: %q
+    stub-addr: %s@%s
+`, trustAnchorFile, origin, host, port)
+	p := startPeer(t, "unbound", true, func() (*peers.Proc, error) {
+		return peers.StartUnbound(peers.Unbound{IP: ip, Port: freePort(t), Dir: dir, Server: conf})
 	})
 	return p.Addr()
 }

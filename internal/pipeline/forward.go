@@ -148,7 +148,7 @@ func (r *Recursor) forward(f *forwardZone, req *query.Request, out []byte) []byt
 			continue
 		}
 		if r.cache.Put(reply.Data, cache.RankAnswer) == nil {
-			if hit, st := r.cache.Get(req, out); st.Found() {
+			if hit, st := r.cache.GetStored(req, out); st.Found() {
 				return hit
 			}
 		}
@@ -161,3 +161,17 @@ func (r *Recursor) forward(f *forwardZone, req *query.Request, out []byte) []byt
 	}
 	return r.answer(req, resolver.Result{Rcode: dns.RcodeServerFailure}, out)
 }
+
+// Upstreams returns the configured forwarders of every forwarded zone, for their metrics.
+func (r *Recursor) Upstreams() []upstream.Upstream {
+	var ups []upstream.Upstream
+	for _, f := range r.fwd {
+		for _, t := range f.targets {
+			ups = append(ups, t.up)
+		}
+	}
+	return ups
+}
+
+// Cache returns the answer cache, for its size in metrics.
+func (r *Recursor) Cache() *cache.Cache { return r.cache }

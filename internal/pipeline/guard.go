@@ -322,9 +322,9 @@ type guardedReplier struct {
 	inner query.Replier
 }
 
-func (r *guardedReplier) Reply(msg []byte) {
+func (r *guardedReplier) Reply(req *query.Request, msg []byte) {
 	if msg = finish(r.snap, &r.st, msg, time.Now()); len(msg) > 0 {
-		r.inner.Reply(msg)
+		r.inner.Reply(req, msg)
 	}
 }
 

@@ -198,7 +198,9 @@ func (d fakeDeferrer) Defer(*query.Request) query.Replier { return fakeReplier(d
 
 type fakeReplier struct{ replies *[][]byte }
 
-func (r fakeReplier) Reply(msg []byte) { *r.replies = append(*r.replies, append([]byte(nil), msg...)) }
+func (r fakeReplier) Reply(_ *query.Request, msg []byte) {
+	*r.replies = append(*r.replies, append([]byte(nil), msg...))
+}
 
 // An answer given later (resolved) is limited and gets its cookie as one given at once.
 func TestGuardDeferred(t *testing.T) {
@@ -211,7 +213,7 @@ func TestGuardDeferred(t *testing.T) {
 		req := &query.Request{Wire: raw, Transport: query.UDP, Client: netip.MustParseAddrPort("127.0.0.7:53")}
 		req.Parse()
 		r := g.Defer(req)
-		r.Reply(p.limits.Render(make([]byte, 0, 4096), req, mustLookup(t, p, req)))
+		r.Reply(req, p.limits.Render(make([]byte, 0, 4096), req, mustLookup(t, p, req)))
 	}
 	if len(replies) != 2 {
 		t.Fatalf("%d of 5 deferred answers sent at rate 2", len(replies))

@@ -68,7 +68,7 @@ func (r *Recursor) applyPolicy(req *query.Request, m policy.Match, chain []dns.R
 			return out, false
 		}
 	}
-	req.Outcome = policyOutcome(m)
+	setPolicyOutcome(req, m)
 	switch m.Action {
 	case policy.Drop:
 		return nil, true
@@ -87,9 +87,10 @@ func (r *Recursor) applyPolicy(req *query.Request, m policy.Match, chain []dns.R
 	return r.renderPolicy(req, m, chain, out[:0]), true
 }
 
-// policyOutcome records that m's rule made the answer.
-func policyOutcome(m policy.Match) query.Outcome {
-	return query.Outcome{Source: query.SourcePolicy, PolicySet: m.Rule.Set.Name(), PolicyRule: m.Rule.Owner}
+// setPolicyOutcome records that m's rule made the answer; what the cache did stays recorded.
+func setPolicyOutcome(req *query.Request, m policy.Match) {
+	o := &req.Outcome
+	o.Source, o.PolicySet, o.PolicyRule = query.SourcePolicy, m.Rule.Set.Name(), m.Rule.Owner
 }
 
 // redirectTarget returns the target of a CNAME among a Local action's records when the question
@@ -186,7 +187,7 @@ func policySOA(m policy.Match) []dns.RR {
 // resolveRedirect resolves the target of a policy CNAME and answers with the CNAME (and the chain
 // before it) followed by what the target resolved to, as BIND does.
 func (r *Recursor) resolveRedirect(req *query.Request, m policy.Match, chain []dns.RR, target string, out []byte) []byte {
-	req.Outcome = policyOutcome(m)
+	setPolicyOutcome(req, m)
 	res := r.resolve(resolver.Question{Name: target, Type: req.QType})
 	if res.Rcode == dns.RcodeServerFailure {
 		return r.render(req, res, out)

@@ -118,7 +118,7 @@ func (r *Recursor) ServePolicy(req *query.Request, out []byte, pol *policy.Polic
 func (r *Recursor) serve(req *query.Request, out []byte, pol *policy.Policy, from authority.Outcome) []byte {
 	// 4. The cache: a hit is the stored answer with ID, TTLs and the client's case patched in.
 	if res, st := r.cache.Get(req, out); st.Found() {
-		req.Outcome.Source = query.SourceCache
+		req.Outcome.Source, req.Outcome.Cache = query.SourceCache, query.CacheHit
 		if st == cache.Prefetch {
 			r.prefetch(req)
 		}
@@ -146,8 +146,15 @@ func (r *Recursor) serve(req *query.Request, out []byte, pol *policy.Policy, fro
 	if fwd == nil && len(r.hints) == 0 && from.Kind != authority.Delegated {
 		return r.refuse(out, req, rcodeRefused, wire.EDENotAuthoritative)
 	}
+	if fwd == nil && r.zoneSaturated(q.Name, from) {
+		// The resolution could not send its first query: answer now, from the listener's
+		// worker, as it would have answered later.
+		req.Outcome.Source = query.SourceResolver
+		return r.answer(req, resolver.Result{Rcode: dns.RcodeServerFailure}, out)
+	}
 	// 5. Resolution or forwarding, then 6. the response policy.
 	return r.async(req, out, func(req *query.Request, buf []byte) []byte {
+		req.Outcome.Cache = query.CacheMiss
 		if fwd != nil {
 			req.Outcome.Source = query.SourceForward
 			return r.policyResponse(req, pol, r.forward(fwd, req, buf), nil)
@@ -168,6 +175,12 @@ func (r *Recursor) async(req *query.Request, out []byte, work func(req *query.Re
 	select {
 	case r.slots <- struct{}{}:
 	default:
+		// Too busy to resolve: an expired answer is still better than none (RFC 8767 §5 lists
+		// the resolver's own load among the reasons to serve stale).
+		if stale, st := r.cache.GetStale(req, out); st.Found() {
+			req.Outcome.Source = query.SourceCache
+			return stale
+		}
 		return r.refuse(out, req, rcodeServFail, wire.NoEDE)
 	}
 	if req.Later == nil {
@@ -183,9 +196,19 @@ func (r *Recursor) async(req *query.Request, out []byte, work func(req *query.Re
 	go func() {
 		defer func() { <-r.slots }()
 		later.Parse()
-		replier.Reply(work(later, make([]byte, 0, recursionReplyBytes)))
+		replier.Reply(later, work(later, make([]byte, 0, recursionReplyBytes)))
 	}()
 	return nil
+}
+
+// zoneSaturated says whether the zone a resolution of name would start at already has every
+// query slot it may use (resolver.Config.MaxZoneQueries).
+func (r *Recursor) zoneSaturated(name string, from authority.Outcome) bool {
+	if from.Kind == authority.Delegated {
+		cut, _ := from.Delegation()
+		return r.iter.SaturatedAt(cut)
+	}
+	return r.iter.Saturated(name)
 }
 
 // prefetch refreshes an answer that is still asked for shortly before it expires, in the
@@ -265,7 +288,7 @@ func (r *Recursor) answer(req *query.Request, res resolver.Result, out []byte) [
 	a := cache.Answer{Name: req.Lower(), Type: req.QType, Class: req.QClass, DO: req.DO,
 		Rcode: res.Rcode, Answer: res.Answer, Ns: res.Ns}
 	if err := r.cache.PutAnswer(a, cache.RankAuthAnswer); err == nil {
-		if hit, st := r.cache.Get(req, out); st.Found() {
+		if hit, st := r.cache.GetStored(req, out); st.Found() {
 			return hit
 		}
 	}

@@ -142,14 +142,30 @@ func (s Source) String() string {
 // that made it. Strings here point at data the policy already holds: setting them never allocates.
 type Outcome struct {
 	Source Source
+	// Cache says whether the answer was looked for in the resolver's cache and found there:
+	// CacheNone for answers that never asked it (zones, admission, a policy's question stage).
+	Cache CacheUse
 	// PolicySet and PolicyRule name the rule set and the rule (its owner name as written) of a
 	// policy answer; empty otherwise.
 	PolicySet, PolicyRule string
 }
 
+// CacheUse is what the resolver's cache did for one query.
+type CacheUse uint8
+
+const (
+	CacheNone CacheUse = iota
+	// CacheHit: the answer (or the answer a policy then rewrote) came from the cache.
+	CacheHit
+	// CacheMiss: the cache had nothing fresh, and the question went on to resolution.
+	CacheMiss
+)
+
 // Replier sends one response to the client of a deferred query.
 type Replier interface {
-	Reply(msg []byte)
+	// Reply sends msg, the answer to req: the copy of the query the deferred work answered, whose
+	// Outcome says who answered it (the listener records it as it records answers given at once).
+	Reply(req *Request, msg []byte)
 }
 
 // Request is one query. Wire, Client, Transport and Received come from the listener; Parse fills the

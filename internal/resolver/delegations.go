@@ -72,6 +72,22 @@ func (d *Delegations) Closest(name string) (zone string, servers []NameServer, o
 	}
 }
 
+// closestZone is Closest without copying the servers, for a caller that needs the zone alone.
+func (d *Delegations) closestZone(name string) string {
+	if d == nil {
+		return "."
+	}
+	now := d.now()
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	for ; name != "." && name != ""; name = parent(name) {
+		if e, found := d.zones[name]; found && now.Before(e.expires) {
+			return name
+		}
+	}
+	return "."
+}
+
 // Store remembers the servers of zone for ttl (capped at the configured ceiling). Servers without
 // an address are kept: their names can be looked up again.
 func (d *Delegations) Store(zone string, servers []NameServer, ttl time.Duration) {

@@ -244,3 +244,38 @@ func TestZoneQueriesBounded(t *testing.T) {
 		}
 	}
 }
+
+// Saturated foresees the refusal: while a zone's slots are taken, a question that would start
+// there is reported (and counted), one for another zone is not, and once the queries end the
+// zone is free again.
+func TestSaturatedForeseesZoneLimit(t *testing.T) {
+	b := &blocking{release: make(chan struct{}), started: make(chan struct{}, 10)}
+	d := NewDelegations(DelegationsConfig{})
+	d.Store("example.", []NameServer{{Name: "ns.example.", Addrs: []netip.Addr{netip.MustParseAddr("127.0.2.1")}}}, time.Hour)
+	rv := NewResolver(Config{Exchanger: b, Hints: rootHint(), Limits: DefaultLimits, Delegations: d, MaxZoneQueries: 1})
+	if rv.Saturated("www.example.") {
+		t.Fatal("a zone with no query in flight is reported saturated")
+	}
+	done := make(chan Result, 1)
+	go func() { done <- rv.Resolve(context.Background(), Question{"www.example.", dns.TypeA}) }()
+	<-b.started // the one query to example.'s server is in flight
+	if !rv.Saturated("other.www.example.") {
+		t.Fatal("a question under example. is not reported while example. has no slot left")
+	}
+	if !rv.SaturatedAt("EXAMPLE.") {
+		t.Fatal("SaturatedAt(EXAMPLE.) is false while example. has no slot left")
+	}
+	if rv.Saturated("www.test.") {
+		t.Fatal("a question that starts at the root is reported saturated")
+	}
+	if rv.ZoneLimited() != 2 {
+		t.Fatalf("ZoneLimited = %d, want 2", rv.ZoneLimited())
+	}
+	close(b.release)
+	if res := <-done; res.Rcode != dns.RcodeSuccess {
+		t.Fatalf("the question in flight failed: %+v", res)
+	}
+	if rv.Saturated("www.example.") {
+		t.Fatal("the zone is still reported saturated after its query ended")
+	}
+}

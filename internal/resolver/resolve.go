@@ -52,6 +52,27 @@ func NewResolver(c Config) *Resolver {
 // flight.
 func (rv *Resolver) ZoneLimited() uint64 { return rv.zones.refused.Load() }
 
+// Saturated reports whether a question for name (lower case, fully qualified) would find the
+// closest zone cut known for it at MaxZoneQueries, so that its first query could not be sent. The
+// caller answers such a question at once, as the resolution would after taking a slot and
+// finding none: a random-subdomain flood then costs a lookup per question instead of a
+// goroutine and a reply sent on its own. A question that passes may still be refused later, at
+// the slot itself; one counted here is counted in ZoneLimited.
+func (rv *Resolver) Saturated(name string) bool {
+	if rv.zones.max <= 0 {
+		return false
+	}
+	return rv.zones.full(rv.c.Delegations.closestZone(name))
+}
+
+// SaturatedAt is Saturated for a question that starts at zone, a served zone's delegation.
+func (rv *Resolver) SaturatedAt(zone string) bool {
+	if rv.zones.max <= 0 {
+		return false
+	}
+	return rv.zones.full(strings.ToLower(zone))
+}
+
 // Resolve runs a Resolution to its end, one query at a time, within ctx. It is the whole I/O loop:
 // every decision is the Resolution's.
 func (rv *Resolver) Resolve(ctx context.Context, q Question) Result {
@@ -116,6 +137,17 @@ func (z *zoneSlots) take(zone string) bool {
 		return false
 	}
 	z.busy[zone]++
+	return true
+}
+
+// full counts a refusal when zone has no slot left.
+func (z *zoneSlots) full(zone string) bool {
+	z.mu.Lock()
+	defer z.mu.Unlock()
+	if z.busy[zone] < z.max {
+		return false
+	}
+	z.refused.Add(1)
 	return true
 }
 

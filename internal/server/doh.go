@@ -46,6 +46,8 @@ type dohServer struct {
 	ln  net.Listener
 	h   Handler
 	log *slog.Logger
+	// rec takes the record of each answer sent; nil records nothing.
+	rec Recorder
 	// path is the URL path queries are served on; every other path is 404.
 	path string
 
@@ -61,6 +63,7 @@ func listenDoH(ap netip.AddrPort, path string, cfg ListenerConfig, certs *certSt
 		ln:   &limitListener{Listener: ln, clients: newClientLimiter(cfg.TLSMaxConnsPerClient, cfg.TLSMaxConns)},
 		h:    h,
 		log:  log,
+		rec:  recorderFor(cfg.Observer, query.DoH, false),
 		path: path,
 		done: make(chan struct{}),
 	}
@@ -130,7 +133,8 @@ func (s *dohServer) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, err.Error(), status)
 		return
 	}
-	req := query.Request{Wire: msg, Transport: query.DoH, Received: time.Now()}
+	received := time.Now()
+	req := query.Request{Wire: msg, Transport: query.DoH, Received: received}
 	if ap, err := netip.ParseAddrPort(r.RemoteAddr); err == nil {
 		req.Client = netip.AddrPortFrom(ap.Addr().Unmap(), ap.Port())
 	}
@@ -146,7 +150,14 @@ func (s *dohServer) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	h.Set("Content-Type", dohMediaType)
 	h.Set("Content-Length", strconv.Itoa(len(res)))
 	h.Set("Cache-Control", cacheControl(res))
-	_, _ = w.Write(res)
+	if _, err := w.Write(res); err == nil && s.rec != nil {
+		// DoH allocates per request anyway (net/http); one record more does not matter.
+		recs := make([]query.Record, 1)
+		query.RecordOf(&recs[0], &req, res)
+		// The request's own stamp may be gone: a resolution clears it.
+		recs[0].Received, recs[0].Sent = received, time.Now()
+		s.rec.Record(recs)
+	}
 }
 
 // dohQuery takes the DNS message out of a DoH request (RFC 8484 §4.1): from the dns parameter of a

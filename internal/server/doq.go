@@ -54,6 +54,8 @@ type doqServer struct {
 	h       Handler
 	log     *slog.Logger
 	clients *clientLimiter
+	// rec takes the record of each answer sent; nil records nothing.
+	rec Recorder
 	// queryTimeout bounds the wait for a query on a stream; writeTimeout the sending of its answer.
 	queryTimeout, writeTimeout time.Duration
 
@@ -74,6 +76,7 @@ func listenDoQ(ap netip.AddrPort, cfg ListenerConfig, certs *certStore, h Handle
 		clients:      newClientLimiter(cfg.TLSMaxConnsPerClient, cfg.TLSMaxConns),
 		queryTimeout: cfg.TLSHandshakeTimeout,
 		writeTimeout: cfg.TLSIdleTimeout,
+		rec:          recorderFor(cfg.Observer, query.DoQ, false),
 	}
 	s.ctx, s.cancel = context.WithCancel(context.Background())
 	total := cfg.TLSMaxConns
@@ -192,7 +195,8 @@ func (s *doqServer) serveStream(conn *quic.Conn, st *quic.Stream, client netip.A
 	job.req.Wire = job.in[:n:n]
 	job.req.Client = client
 	job.req.Transport = query.DoQ
-	job.req.Received = time.Now()
+	received := time.Now()
+	job.req.Received = received
 	// A zone transfer sends all its messages on this stream before the last one (RFC 9250 §4.2).
 	job.req.Stream = func(msg []byte) error {
 		if len(msg) > 65535 {
@@ -221,4 +225,12 @@ func (s *doqServer) serveStream(conn *quic.Conn, st *quic.Stream, client netip.A
 		return
 	}
 	_ = st.Close() // FIN: the answer is complete
+	if s.rec != nil {
+		r := &job.rec[0]
+		query.RecordOf(r, &job.req, res)
+		// The request's own stamp may be gone: a resolution clears it.
+		r.Query, r.Received, r.Sent = job.in[:n], received, time.Now()
+		s.rec.Record(job.rec[:])
+		*r = query.Record{}
+	}
 }

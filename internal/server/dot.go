@@ -32,6 +32,7 @@ func listenDoT(ap netip.AddrPort, cfg ListenerConfig, certs *certStore, h Handle
 		maxConns:     cfg.TLSMaxConns,
 		maxPipelined: cfg.TLSMaxStreams,
 		transport:    query.DoT,
+		rec:          recorderFor(cfg.Observer, query.DoT, false),
 		tls:          certs.tlsConfig(tls.VersionTLS12, alpnDoT),
 		handshake:    cfg.TLSHandshakeTimeout,
 		clients:      newClientLimiter(cfg.TLSMaxConnsPerClient, 0),

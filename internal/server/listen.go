@@ -62,6 +62,9 @@ type ListenerConfig struct {
 	// HTTP/2 streams, QUIC streams. 0 means 100.
 	TLSMaxStreams int
 
+	// Observer, when not nil, is given a record of every answer sent (metrics; see Observer).
+	Observer Observer
+
 	// certCheck overrides certCheckInterval (tests).
 	certCheck time.Duration
 }
@@ -190,7 +193,7 @@ func Listen(cfg ListenerConfig, h Handler, log *slog.Logger) (*Listener, error) 
 }
 
 func listenOnce(ap netip.AddrPort, cfg ListenerConfig, h Handler, log *slog.Logger) (*Listener, error) {
-	u, err := listenUDP(ap, cfg.UDPWorkers, h, log)
+	u, err := listenUDP(ap, cfg.UDPWorkers, h, cfg.Observer, log)
 	if err != nil {
 		return nil, err
 	}

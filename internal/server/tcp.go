@@ -34,6 +34,8 @@ type tcpServer struct {
 	maxConns     int
 	maxPipelined int
 	transport    query.Transport
+	// rec takes the record of each answer written; nil records nothing.
+	rec Recorder
 	// tls, when not nil, makes every connection a TLS server handshaking within handshake.
 	tls       *tls.Config
 	handshake time.Duration
@@ -62,6 +64,7 @@ func listenTCP(ap netip.AddrPort, cfg ListenerConfig, h Handler, log *slog.Logge
 		maxConns:     cfg.TCPMaxConns,
 		maxPipelined: cfg.TCPMaxPipelined,
 		transport:    query.TCP,
+		rec:          recorderFor(cfg.Observer, query.TCP, false),
 	}
 	s.run()
 	return s, nil
@@ -198,6 +201,8 @@ type tcpJob struct {
 	req query.Request
 	in  []byte
 	buf []byte
+	// rec is the record of the answer, here so that recording it allocates nothing.
+	rec [1]query.Record
 }
 
 // tcpBufLen is the pooled reply buffer: the length prefix and room for every usual answer. A
@@ -309,13 +314,29 @@ func (c *tcpConn) logEnd(err error) {
 	c.s.log.Debug("tcp connection closed", "client", c.client, "err", err)
 }
 
+// record hands the record of res, the answer to job's query read at received and just written,
+// to the Recorder. The request's own stamp may be gone: a resolution clears it.
+func (s *tcpServer) record(job *tcpJob, res []byte, received time.Time) {
+	if s.rec == nil {
+		return
+	}
+	r := &job.rec[0]
+	query.RecordOf(r, &job.req, res)
+	// answer let go of the request's Wire before writing; the bytes are still in job.in.
+	r.Query = job.in
+	r.Received, r.Sent = received, time.Now()
+	s.rec.Record(job.rec[:])
+	*r = query.Record{}
+}
+
 // answer runs the handler for one query and writes the reply.
 func (c *tcpConn) answer(job *tcpJob) {
 	defer tcpJobs.Put(job)
 	job.req.Wire = job.in[:len(job.in):len(job.in)]
 	job.req.Client = c.client
 	job.req.Transport = c.s.transport
-	job.req.Received = time.Now()
+	received := time.Now()
+	job.req.Received = received
 	job.req.Stream = c.stream
 	res := serveSafe(c.s.h, &job.req, job.buf[2:2:tcpBufLen], c.s.log)
 	job.req.Wire, job.req.Stream = nil, nil
@@ -344,6 +365,7 @@ func (c *tcpConn) answer(job *tcpJob) {
 	if err := c.conn.SetWriteDeadline(time.Now().Add(c.s.idle)); err == nil {
 		_, err = c.conn.Write(msg)
 		if err == nil {
+			c.s.record(job, res, received)
 			return
 		}
 		c.s.log.Debug("tcp write", "client", c.client, "err", err)

@@ -40,7 +40,7 @@ type plainUDP struct {
 
 var _ udpServer = (*plainUDP)(nil)
 
-func listenPlainUDP(ap netip.AddrPort, workers int, h Handler, log *slog.Logger) (*plainUDP, error) {
+func listenPlainUDP(ap netip.AddrPort, workers int, h Handler, obs Observer, log *slog.Logger) (*plainUDP, error) {
 	conn, err := net.ListenUDP(netFor("udp", ap), net.UDPAddrFromAddrPort(ap))
 	if err != nil {
 		return nil, fmt.Errorf("udp: %w", err)
@@ -48,7 +48,7 @@ func listenPlainUDP(ap netip.AddrPort, workers int, h Handler, log *slog.Logger)
 	p := &plainUDP{conn: conn}
 	for range workers {
 		p.wg.Add(1)
-		go p.worker(h, log)
+		go p.worker(h, recorderFor(obs, query.UDP, true), log)
 	}
 	return p, nil
 }
@@ -61,11 +61,12 @@ func (p *plainUDP) Close() error {
 	return err
 }
 
-func (p *plainUDP) worker(h Handler, log *slog.Logger) {
+func (p *plainUDP) worker(h Handler, rec Recorder, log *slog.Logger) {
 	defer p.wg.Done()
 	in := make([]byte, maxUDPMsg)
 	out := make([]byte, 0, maxUDPMsg)
 	var req query.Request
+	recs := make([]query.Record, 1)
 	for {
 		n, from, err := p.conn.ReadFromUDPAddrPort(in)
 		if err != nil {
@@ -79,13 +80,20 @@ func (p *plainUDP) worker(h Handler, log *slog.Logger) {
 		req.Wire = in[:n:n]
 		req.Client = netip.AddrPortFrom(from.Addr().Unmap(), from.Port())
 		req.Transport = query.UDP
-		req.Received = time.Now()
+		received := time.Now()
+		req.Received = received
 		res := serveSafe(h, &req, out[:0], log)
 		if len(res) == 0 {
 			continue
 		}
 		if _, err := p.conn.WriteToUDPAddrPort(res, from); err != nil {
 			log.Debug("udp write", "client", req.Client, "err", err)
+			continue
+		}
+		if rec != nil {
+			query.RecordOf(&recs[0], &req, res)
+			recs[0].Received, recs[0].Sent = received, time.Now()
+			rec.Record(recs)
 		}
 	}
 }

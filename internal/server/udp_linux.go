@@ -55,7 +55,7 @@ type mmsgUDP struct {
 
 var _ udpServer = (*mmsgUDP)(nil)
 
-func listenUDP(ap netip.AddrPort, workers int, h Handler, log *slog.Logger) (udpServer, error) {
+func listenUDP(ap netip.AddrPort, workers int, h Handler, obs Observer, log *slog.Logger) (udpServer, error) {
 	// SO_REUSEPORT lets a second server of the same user join the group silently and take part of
 	// the traffic. Binding once without it first turns "already in use" into an error.
 	if ap.Port() != 0 {
@@ -69,13 +69,17 @@ func listenUDP(ap netip.AddrPort, workers int, h Handler, log *slog.Logger) (udp
 	// client drops it; the kernel reports that address per packet only when asked.
 	pktinfo := ap.Addr().IsUnspecified()
 	g := &mmsgUDP{}
+	// Answers given later come from resolving goroutines, any number at once.
+	deferred := recorderFor(obs, query.UDP, false)
 	for i := 0; i < workers; i++ {
 		fd, err := udpSocket(ap, true, pktinfo)
 		if err != nil {
 			g.closeFDs()
 			return nil, err
 		}
-		g.workers = append(g.workers, newMMSGWorker(fd, h, log, &g.closed, pktinfo))
+		w := newMMSGWorker(fd, h, log, &g.closed, pktinfo)
+		w.rec, w.deferred = recorderFor(obs, query.UDP, true), deferred
+		g.workers = append(g.workers, w)
 		if i == 0 && ap.Port() == 0 {
 			port, err := boundPort(fd)
 			if err != nil {
@@ -214,6 +218,10 @@ type mmsgWorker struct {
 	log     *slog.Logger
 	closed  *atomic.Bool
 	pktinfo bool
+	// rec is this worker's own Recorder, called once per batch with recs[:k]; deferred is the
+	// one deferred replies share. Both nil when nothing is recorded.
+	rec, deferred Recorder
+	recs          [udpBatch]query.Record
 
 	req query.Request
 	// cur is the receive slot being answered, for Defer.
@@ -281,7 +289,11 @@ func (w *mmsgWorker) run(wg *sync.WaitGroup) {
 		now := time.Now()
 		switch errno {
 		case 0:
-			w.send(w.handleBatch(n, now))
+			k := w.handleBatch(n, now)
+			w.send(k)
+			if w.rec != nil && k > 0 {
+				w.record(k)
+			}
 		case unix.EAGAIN, unix.EINTR:
 			// The receive timeout or a signal: look at the closed flag again.
 		default:
@@ -348,6 +360,10 @@ func (w *mmsgWorker) handleBatch(n int, received time.Time) int {
 		if len(res) == 0 {
 			continue
 		}
+		if w.rec != nil {
+			query.RecordOf(&w.recs[k], &w.req, res)
+			w.recs[k].Received = received
+		}
 		t := &w.tx[k].Hdr
 		t.Name = hdr.Name
 		t.Namelen = hdr.Namelen
@@ -365,6 +381,16 @@ func (w *mmsgWorker) handleBatch(n int, received time.Time) int {
 	// Do not keep the last query reachable from the worker.
 	w.req.Wire = nil
 	return k
+}
+
+// record hands the records of the k replies just sent to the worker's Recorder. One clock reading
+// serves the batch, as one served its receiving: every answer of it left in the same sendmmsg.
+func (w *mmsgWorker) record(k int) {
+	sent := time.Now()
+	for i := range k {
+		w.recs[i].Sent = sent
+	}
+	w.rec.Record(w.recs[:k])
 }
 
 // send writes the k queued replies. Errors are per packet (no route back, a reply larger than the
@@ -454,7 +480,7 @@ func netPort(p *uint16) uint16 {
 // the datagram being answered, so that a reply can follow from another goroutine.
 func (w *mmsgWorker) Defer(req *query.Request) query.Replier {
 	i := w.cur
-	r := &udpReplier{w: w, name: w.names[i], namelen: w.rx[i].Hdr.Namelen}
+	r := &udpReplier{w: w, name: w.names[i], namelen: w.rx[i].Hdr.Namelen, received: req.Received}
 	if w.pktinfo {
 		if c := w.replyControl(i); c > 0 {
 			r.ctrl = make([]byte, c)
@@ -470,9 +496,13 @@ type udpReplier struct {
 	name    unix.RawSockaddrInet6
 	namelen uint32
 	ctrl    []byte
+	// received is when the worker read the query; rec is the record of the reply, kept here so
+	// that recording it allocates nothing more.
+	received time.Time
+	rec      [1]query.Record
 }
 
-func (r *udpReplier) Reply(msg []byte) {
+func (r *udpReplier) Reply(req *query.Request, msg []byte) {
 	if len(msg) == 0 || len(msg) > maxUDPMsg {
 		return
 	}
@@ -491,5 +521,10 @@ func (r *udpReplier) Reply(msg []byte) {
 	}
 	// A failure is the client's loss alone (no route, buffer full); as for batched replies, it
 	// is not logged.
-	_, _, _ = unix.Syscall(unix.SYS_SENDMSG, uintptr(r.w.fd), uintptr(unsafe.Pointer(&hdr)), 0)
+	_, _, errno := unix.Syscall(unix.SYS_SENDMSG, uintptr(r.w.fd), uintptr(unsafe.Pointer(&hdr)), 0)
+	if errno == 0 && r.w.deferred != nil && req != nil {
+		query.RecordOf(&r.rec[0], req, msg)
+		r.rec[0].Received, r.rec[0].Sent = r.received, time.Now()
+		r.w.deferred.Record(r.rec[:])
+	}
 }

@@ -236,7 +236,7 @@ func TestUDPDeferredReply(t *testing.T) {
 		r := req.Later.Defer(req)
 		go func() {
 			time.Sleep(50 * time.Millisecond)
-			r.Reply(reply)
+			r.Reply(req, reply)
 		}()
 		return nil
 	})

@@ -206,7 +206,7 @@ func BenchmarkUDPRoundTrip(b *testing.B) {
 // BenchmarkUDPRoundTripPlain is the standard-library loop, for comparison.
 func BenchmarkUDPRoundTripPlain(b *testing.B) {
 	ap := netip.MustParseAddrPort("127.0.0.1:0")
-	p, err := listenPlainUDP(ap, 1, &echoHandler{}, discardLog)
+	p, err := listenPlainUDP(ap, 1, &echoHandler{}, nil, discardLog)
 	if err != nil {
 		b.Fatal(err)
 	}

@@ -158,6 +158,19 @@ var (
 // query) is dropped too: nothing in it ties it to this query. The caller sees a timeout and may
 // retry with Query.NoEDNS.
 func validate(b []byte, out outgoing) (Reply, error) {
+	r, err := validateHead(b, out)
+	if err != nil {
+		return Reply{}, err
+	}
+	if err := scanRecords(b, out.qend, &r); err != nil {
+		return Reply{}, err
+	}
+	return r, nil
+}
+
+// validateHead checks the header and question of b against out: enough to know that b answers
+// out, even when the records after the question were cut off.
+func validateHead(b []byte, out outgoing) (Reply, error) {
 	if len(b) < out.qend || len(out.msg) < out.qend || out.qend < headerLen {
 		return Reply{}, errShort
 	}
@@ -174,11 +187,7 @@ func validate(b []byte, out outgoing) (Reply, error) {
 	case !bytes.Equal(b[headerLen:out.qend], out.msg[headerLen:out.qend]):
 		return Reply{}, errQuestion
 	}
-	r := Reply{Flags: flags, Rcode: flags & 0xf}
-	if err := scanRecords(b, out.qend, &r); err != nil {
-		return Reply{}, err
-	}
-	return r, nil
+	return Reply{Flags: flags, Rcode: flags & 0xf}, nil
 }
 
 // scanRecords walks the answer, authority and additional sections starting at off, checking that

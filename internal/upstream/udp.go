@@ -2,10 +2,14 @@ package upstream
 
 import (
 	"context"
+	"encoding/binary"
 	"fmt"
 	"net"
 	"sync"
+	"syscall"
 	"time"
+
+	"warden/internal/query"
 )
 
 // UDP sends each query from a fresh socket. The socket is connected to the server, so the kernel
@@ -28,9 +32,13 @@ func (u *UDP) Addr() string { return u.addr }
 // Stats returns the counters and SRTT.
 func (u *UDP) Stats() Stats { return u.snapshot() }
 
-// udpBufs holds receive buffers of the largest possible datagram: a server may send more than the
-// advertised payload, and a short buffer would silently cut such a reply.
-var udpBufs = sync.Pool{New: func() any { b := make([]byte, maxMsgLen); return &b }}
+// udpBufSize is the receive buffer of one query in flight. It holds any reply within the payload
+// Warden advertises (at most 4096) and is a sixteenth of the largest datagram: under a flood every
+// query in flight holds one. A longer datagram, from a server that ignores the advertised size, is
+// noticed by the kernel's MSG_TRUNC and taken as a truncated reply, so the question goes to TCP.
+const udpBufSize = 4096
+
+var udpBufs = sync.Pool{New: func() any { b := make([]byte, udpBufSize); return &b }}
 
 // Exchange sends q and waits for a matching reply until the deadline. A reply with TC=1 is
 // returned together with ErrTruncated.
@@ -61,16 +69,36 @@ func (u *UDP) Exchange(ctx context.Context, q *Query) (*Reply, error) {
 	bp := udpBufs.Get().(*[]byte)
 	defer udpBufs.Put(bp)
 	buf := *bp
+	uconn := conn.(*net.UDPConn)
 	for {
-		n, err := conn.Read(buf)
+		n, _, flags, _, err := uconn.ReadMsgUDP(buf, nil)
 		if err != nil {
+			if u.opts.Tap != nil {
+				u.opts.tap(query.UDP, addrPortOf(conn.LocalAddr()), addrPortOf(conn.RemoteAddr()), out.msg, nil, start)
+			}
 			return nil, u.fail(ctx, start, fmt.Errorf("udp %s: %w", u.addr, err))
+		}
+		if flags&syscall.MSG_TRUNC != 0 {
+			r, err := validateHead(buf[:n], out)
+			if err != nil {
+				u.mismatches.Add(1)
+				continue
+			}
+			r.Flags |= query.FlagTC
+			head := truncateInPlace(buf[:out.qend])
+			if u.opts.Tap != nil {
+				u.opts.tap(query.UDP, addrPortOf(conn.LocalAddr()), addrPortOf(conn.RemoteAddr()), out.msg, head, start)
+			}
+			return u.accept(r, head, start)
 		}
 		r, err := validate(buf[:n], out)
 		if err != nil {
 			// Keep listening: a forged or stale datagram must not end the wait for the real one.
 			u.mismatches.Add(1)
 			continue
+		}
+		if u.opts.Tap != nil {
+			u.opts.tap(query.UDP, addrPortOf(conn.LocalAddr()), addrPortOf(conn.RemoteAddr()), out.msg, buf[:n], start)
 		}
 		return u.accept(r, buf[:n], start)
 	}
@@ -86,4 +114,12 @@ func (c *counters) accept(r Reply, b []byte, start time.Time) (*Reply, error) {
 		return &r, ErrTruncated
 	}
 	return &r, nil
+}
+
+// truncateInPlace turns the header and question of a reply too long for the buffer into the
+// reply a server would have sent had it respected the payload: no records and TC=1.
+func truncateInPlace(head []byte) []byte {
+	binary.BigEndian.PutUint16(head[2:], binary.BigEndian.Uint16(head[2:])|query.FlagTC)
+	clear(head[6:headerLen])
+	return head
 }

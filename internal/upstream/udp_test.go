@@ -196,3 +196,26 @@ func TestBadQuery(t *testing.T) {
 		t.Errorf("bad queries were counted as sent: %+v", s)
 	}
 }
+
+// TestUDPOversizeReply has the server ignore the advertised payload and send a reply longer than
+// the receive buffer: it must come back as a truncated reply (so Plain asks over TCP), not as a
+// reply cut short or a timeout.
+func TestUDPOversizeReply(t *testing.T) {
+	addr := udpServer(t, func(q []byte, reply func([]byte)) {
+		r := answerA(q)
+		// Padding after the last record is tolerated by the parser; what matters is the length.
+		reply(append(r, make([]byte, 2*udpBufSize)...))
+	})
+	u := NewUDP(addr, Options{Timeout: slow})
+	r, err := u.Exchange(context.Background(), mustQuery(t, "big.example.", dns.TypeA))
+	if !errors.Is(err, ErrTruncated) {
+		t.Fatalf("err %v, want ErrTruncated", err)
+	}
+	m := unpack(t, r.Data)
+	if !m.Truncated || len(m.Answer) != 0 || len(m.Ns) != 0 || len(m.Extra) != 0 {
+		t.Errorf("reply %v, want TC=1 and no records", m)
+	}
+	if s := u.Stats(); s.Truncated != 1 || s.Mismatches != 0 {
+		t.Errorf("stats %+v", s)
+	}
+}

@@ -92,8 +92,19 @@ func (b *Builder) SetRcode(rcode uint8, aa bool) { b.t.Rcode, b.t.AA = rcode, aa
 // SetRA marks the answer as coming from a resolver (recursion available).
 func (b *Builder) SetRA() { b.t.RA = true }
 
+// SetKeepFit makes a response that does not fit keep the answer and authority RRsets that do (see
+// Template.KeepFit).
+func (b *Builder) SetKeepFit() { b.t.Trunc |= TruncKeepFit }
+
+// StartAdditionalSigs says that the additional RRsets from here on are the signatures of those
+// before (see TruncSigs).
+func (b *Builder) StartAdditionalSigs() {
+	b.endSet()
+	b.t.Trunc |= TruncSigs
+}
+
 // SetGlueTC marks the additional section as referral glue: TC is set when some of it is dropped.
-func (b *Builder) SetGlueTC() { b.t.GlueTC = true }
+func (b *Builder) SetGlueTC() { b.t.Trunc |= TruncGlue }
 
 // Add appends one RRset (records of one owner and type, in order) to a section. Sections must be
 // filled in order. owner, when not nil, replaces each record's owner name (lower-case wire form);
@@ -171,7 +182,7 @@ func (b *Builder) Finish() Template {
 	if len(t.Cuts) > 0 {
 		t.Whole = t.Cuts[len(t.Cuts)-1]
 	}
-	if int(t.MustFit) == len(t.Cuts) {
+	if int(t.MustFit) == len(t.Cuts) && (t.Trunc&TruncKeepFit == 0 || len(t.Cuts) < 2) {
 		t.Cuts = nil // Whole says all a truncated rendering needs
 	}
 	return t

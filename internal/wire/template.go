@@ -55,15 +55,29 @@ type Template struct {
 	Rcode   uint8 // RCODE (4 bits)
 	AA      bool
 	RA      bool // recursion available: set on answers a resolver gives
-	// GlueTC: additional records are glue of a referral, so dropping one sets TC (RFC 9471 §3).
-	// Otherwise additional records that do not fit are dropped silently (RFC 2181 §9).
-	GlueTC bool
+	// Trunc holds the truncation rules of the answer (TruncGlue, TruncKeepFit, TruncSigs): one
+	// byte, so that a cache entry keeps its allocation class.
+	Trunc uint8
 	// Open is the name the answer's CNAME chain ends at without an answer, lower case, because
 	// the zones it was built from do not hold the name or delegate it; empty when the answer is
 	// whole. An authoritative server sends the answer as it is, for the client to follow; one
 	// that also resolves goes on from there.
 	Open string
 }
+
+// Truncation rules, the bits of Template.Trunc.
+const (
+	// TruncGlue: additional records are glue of a referral, so dropping one sets TC (RFC 9471
+	// §3). Otherwise additional records that do not fit are dropped silently (RFC 2181 §9).
+	TruncGlue uint8 = 1 << iota
+	// TruncKeepFit: when the answer and authority sections do not fit, the RRsets of theirs that
+	// fit, up to the first that does not, are sent with TC=1, as Knot does (a CNAME without its
+	// target, an RRset without its RRSIG). Otherwise such a response goes out with no records.
+	TruncKeepFit
+	// TruncSigs: the additional section ends with the RRSIGs of the RRsets before them, which
+	// Knot sends none of once any additional RRset has been left out.
+	TruncSigs
+)
 
 const optLen = 11 // root owner, type, class, TTL, RDLENGTH 0
 
@@ -184,6 +198,9 @@ func (l Limits) renderTruncated(out []byte, req *query.Request, t *Template, roo
 		}
 	}
 	if int(must.End) > room {
+		if t.Trunc&TruncKeepFit != 0 {
+			return l.renderFitting(out, req, t, room, age)
+		}
 		out = l.RenderRcode(out, req, uint16(t.Rcode), NoEDE)
 		writeHeader(out, req, t, true)
 		return out
@@ -206,15 +223,22 @@ func (l Limits) renderTruncated(out []byte, req *query.Request, t *Template, roo
 		age.patch(out[qend:], t.TTLs, 0, must.End, 0)
 	}
 	counts := must
-	dropped := false
+	dropped, droppedAny := false, false
 	for i := int(t.MustFit); i < len(t.Cuts); i++ {
 		start := uint16(0)
 		if i > 0 {
 			start = t.Cuts[i-1].End
 		}
 		seg := t.Tail[start:t.Cuts[i].End]
+		sigs := t.Trunc&TruncSigs != 0 && isRRSIG(seg)
+		if sigs && droppedAny {
+			break
+		}
 		if len(out)-qend+len(seg) > room {
-			dropped = true
+			droppedAny = true
+			if !sigs {
+				dropped = true // a signature left out is no glue left out
+			}
 			continue
 		}
 		at := len(out) - qend
@@ -235,8 +259,57 @@ func (l Limits) renderTruncated(out []byte, req *query.Request, t *Template, roo
 		}
 		counts.Ar += t.Cuts[i].Ar - prev.Ar
 	}
-	writeHeader(out, req, t, dropped && t.GlueTC)
+	writeHeader(out, req, t, dropped && t.Trunc&TruncGlue != 0)
 	return l.finish(out, req, counts)
+}
+
+// isRRSIG says whether the RRset that starts seg, a part of a template's Tail, is of type RRSIG.
+func isRRSIG(seg []byte) bool {
+	i := 0
+	for i < len(seg) {
+		l := int(seg[i])
+		if l == 0 {
+			i++
+			break
+		}
+		if l&0xC0 == 0xC0 {
+			i += 2
+			break
+		}
+		i += 1 + l
+	}
+	return i+2 <= len(seg) && seg[i] == 0 && seg[i+1] == 46
+}
+
+// renderFitting writes the answer and authority RRsets of t that fit in room, up to the first that
+// does not, with TC set and no additional records.
+func (l Limits) renderFitting(out []byte, req *query.Request, t *Template, room int, age Age) []byte {
+	qend := req.QuestionEnd
+	var keep Cut
+	for i := 0; i < int(t.MustFit) && i < len(t.Cuts); i++ {
+		if int(t.Cuts[i].End) > room {
+			break
+		}
+		keep = t.Cuts[i]
+	}
+	if cap(out) < qend+int(keep.End)+optLen {
+		out = make([]byte, 0, qend+int(keep.End)+optLen)
+	}
+	out = out[:qend+int(keep.End)]
+	copy(out[query.HeaderLen:], req.Wire[query.HeaderLen:qend])
+	copy(out[qend:], t.Tail[:keep.End])
+	if len(req.QName) != int(t.QNameLen) {
+		for _, f := range t.Fixups {
+			if f.Pos < keep.End {
+				f.apply(out, qend, int(f.Pos), len(req.QName))
+			}
+		}
+	}
+	if len(t.TTLs) > 0 {
+		age.patch(out[qend:], t.TTLs, 0, keep.End, 0)
+	}
+	writeHeader(out, req, t, true)
+	return l.finish(out, req, keep)
 }
 
 // patch writes the TTLs of the fields of ttls (in Tail order) that lie in Tail[start:end] into

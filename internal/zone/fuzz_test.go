@@ -9,6 +9,7 @@ func FuzzLoad(f *testing.F) {
 	f.Add([]byte("$TTL 60\n@ SOA ns h 1 2 3 4 5\n@ NS ns\nwww CNAME @\n*.w TXT \"x\"\nd DNAME x.\n"))
 	f.Add([]byte("$GENERATE 1-10 h$ A 192.0.2.$\n@ SOA ns h 1 2 3 4 5\n@ NS ns\n"))
 	f.Add([]byte("@ SOA ns h 1 2 3 4 5\n@ NS ns\nsub NS ns.sub\nns.sub A 192.0.2.2\n"))
+	f.Add([]byte(signedHead + signedTail))
 	f.Fuzz(func(t *testing.T, data []byte) {
 		z, _, err := Load("fuzz.test.", "", data)
 		if err != nil {
@@ -21,6 +22,9 @@ func FuzzLoad(f *testing.F) {
 			if n.Zone != z || (n.Parent == nil) != (n == z.Apex) {
 				t.Fatalf("node %s is not linked into the tree", n.Name)
 			}
+			// The proofs an answer needs are found for any name, in a signed zone or not.
+			z.CoverNSEC([]byte(n.Key))
+			z.CoverNSEC3([]byte(n.Key))
 		}
 	})
 }

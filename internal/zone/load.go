@@ -191,7 +191,9 @@ type loader struct {
 	// without them skips the checks and the tree walks that only they need.
 	dnames      int
 	delegations int
-	mem         slabs
+	// rrsigs counts RRSIG records: a zone without them is not signed and skips indexDNSSEC.
+	rrsigs int
+	mem    slabs
 	// scratch holds the wire form of the owner being added.
 	scratch []byte
 }
@@ -250,6 +252,8 @@ func (l *loader) addRecord(rr dns.RR, shared bool) {
 		l.z.SOA = rr.(*dns.SOA)
 	case dns.TypeDNAME:
 		l.dnames++
+	case dns.TypeRRSIG:
+		l.rrsigs++
 	case dns.TypeNS:
 		if h.Name != l.z.Origin {
 			l.delegations++
@@ -358,6 +362,9 @@ func (l *loader) check() {
 		if n.IsDelegation() {
 			l.checkGlue(n)
 		}
+	}
+	if l.rrsigs > 0 {
+		l.indexDNSSEC()
 	}
 }
 

@@ -155,6 +155,14 @@ func canonicalNodes(z *Zone) []*Node {
 // from the right, each followed by a zero byte (a label holding a zero byte may sort out of place,
 // which costs only the file's neatness).
 func canonicalKey(name string) []byte {
+	return appendCanonicalKey(make([]byte, 0, len(name)), name)
+}
+
+// maxCanonical is the longest canonical key: a wire name's bytes, one per label more at most.
+const maxCanonical = 256
+
+// appendCanonicalKey appends the canonical sort key of the lower-case wire name to dst.
+func appendCanonicalKey(dst []byte, name string) []byte {
 	var labels [128]int
 	count := 0
 	for off := range wire.Labels(name) {
@@ -164,12 +172,11 @@ func canonicalKey(name string) []byte {
 		labels[count] = off
 		count++
 	}
-	out := make([]byte, 0, len(name))
 	for i := count - 1; i >= 0; i-- {
 		off := labels[i]
 		end := min(off+1+int(name[off]), len(name))
-		out = append(out, name[off+1:end]...)
-		out = append(out, 0)
+		dst = append(dst, name[off+1:end]...)
+		dst = append(dst, 0)
 	}
-	return out
+	return dst
 }

@@ -32,6 +32,11 @@ type Node struct {
 	Cut *Node
 	// Wildcard is the child "*" of this node (RFC 4592), nil when there is none.
 	Wildcard *Node
+	// Hashed marks an NSEC3 owner of a signed zone: it belongs to the NSEC3 chain, not to the
+	// name tree, and lookups treat it as a name that does not exist (see dnssec.go).
+	Hashed bool
+	// sigs[i] holds the RRSIGs covering Sets[i]; nil in unsigned zones.
+	sigs [][]dns.RR
 
 	// first and memo hold the answers built from this node (see Memo).
 	first atomic.Pointer[memoEntry]
@@ -48,6 +53,8 @@ type Zone struct {
 	Nodes  map[string]*Node
 	// Records counts the records loaded (after removing duplicates).
 	Records int
+	// dnssec indexes the DNSSEC records of a signed zone; nil when the zone is not signed.
+	dnssec *dnssecIndex
 	// order holds the nodes in the order they were made, which is the order they lie in memory
 	// (they come from blocks): walking the whole zone through it reads memory front to back,
 	// where walking the map jumps at random, a cache miss a node (half the time of an AXFR).
@@ -85,7 +92,10 @@ func (n *Node) IsDelegation() bool { return n.Cut == n }
 // memoEntry is one answer kept on a node, the template held by value so that a hit reads the node,
 // the entry and the template's bytes and nothing else.
 type memoEntry struct {
-	key  uint32
+	key uint32
+	// with is the other node the answer depends on, for answers that carry a denial of
+	// existence: the same covering NSEC serves names under several closest enclosers.
+	with *Node
 	tmpl wire.Template
 }
 
@@ -99,9 +109,9 @@ type memo struct {
 // limit; answers past it are built for each query.
 const MaxMemo = 12
 
-// Memo returns the answer stored under key, or nil.
-func (n *Node) Memo(key uint32) *wire.Template {
-	if e := n.first.Load(); e != nil && e.key == key {
+// Memo returns the answer stored under key and with (nil for most answers), or nil.
+func (n *Node) Memo(key uint32, with *Node) *wire.Template {
+	if e := n.first.Load(); e != nil && e.key == key && e.with == with {
 		return &e.tmpl
 	}
 	m := n.memo.Load()
@@ -109,17 +119,17 @@ func (n *Node) Memo(key uint32) *wire.Template {
 		return nil
 	}
 	for _, e := range m.entries {
-		if e.key == key {
+		if e.key == key && e.with == with {
 			return &e.tmpl
 		}
 	}
 	return nil
 }
 
-// SetMemo stores a copy of t under key, unless the node already holds MaxMemo answers, and returns
-// the stored template (t itself when it was not stored).
-func (n *Node) SetMemo(key uint32, t *wire.Template) *wire.Template {
-	e := &memoEntry{key: key, tmpl: *t}
+// SetMemo stores a copy of t under key and with, unless the node already holds MaxMemo answers,
+// and returns the stored template (t itself when it was not stored).
+func (n *Node) SetMemo(key uint32, with *Node, t *wire.Template) *wire.Template {
+	e := &memoEntry{key: key, with: with, tmpl: *t}
 	if n.first.CompareAndSwap(nil, e) {
 		return &e.tmpl
 	}
@@ -133,7 +143,7 @@ func (n *Node) SetMemo(key uint32, t *wire.Template) *wire.Template {
 			next.entries = append(make([]*memoEntry, 0, len(old.entries)+1), old.entries...)
 		}
 		for _, o := range next.entries {
-			if o.key == key {
+			if o.key == key && o.with == with {
 				return &o.tmpl
 			}
 		}

@@ -69,6 +69,8 @@ type Manager struct {
 	notifySem chan struct{}
 	// Limits bound incoming transfers.
 	Limits transfer.Limits
+	// transfers counts transfers in and out, for metrics.
+	transfers transferCounts
 }
 
 // Zone is one served zone and its state.
@@ -99,6 +101,9 @@ type Zone struct {
 	catalog string
 	// memberID is the member's ID in that catalog (RFC 9432 §4.2), to see it reset.
 	memberID string
+	// sign is the online-signing state of a zone with dnssec.sign, nil for others. cur is then
+	// the signed version; sign.last holds the unsigned one it came from.
+	sign *signing
 }
 
 // settings is what the configuration says of one zone, with its TSIG key looked up.
@@ -109,6 +114,9 @@ type settings struct {
 
 func newZone(c config.ZoneConfig, key *tsig.Key) *Zone {
 	z := &Zone{}
+	if c.DNSSEC.Sign {
+		z.sign = &signing{}
+	}
 	z.set.Store(&settings{ZoneConfig: c, key: key})
 	return z
 }
@@ -136,6 +144,7 @@ func (m *Manager) Close() {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	for _, z := range m.all() {
+		z.stopSigning()
 		if z.journal != nil {
 			_ = z.journal.Close()
 		}
@@ -254,7 +263,7 @@ func entries(cfg *config.Config) []entry {
 
 // sameSource says whether a zone entry still means the same data, so the loaded zone can be kept.
 func sameSource(a, b config.ZoneConfig) bool {
-	return a.File == b.File && slices.Equal(a.Primaries, b.Primaries) && a.Role == b.Role && string(a.Data) == string(b.Data)
+	return a.File == b.File && a.DNSSEC.Sign == b.DNSSEC.Sign && slices.Equal(a.Primaries, b.Primaries) && a.Role == b.Role && string(a.Data) == string(b.Data)
 }
 
 func keyring(cfgs config.Keys) (*tsig.Keyring, error) {
@@ -307,6 +316,7 @@ func (m *Manager) stop(z *Zone) {
 	if z.sec != nil {
 		z.sec.stop()
 	}
+	z.stopSigning()
 	if z.journal != nil {
 		_ = z.journal.Close()
 		z.journal = nil
@@ -344,8 +354,25 @@ func (m *Manager) openJournal(z *Zone) {
 }
 
 // commit puts next in force for z. diffs are the changes from the version in force to next, oldest
-// first, when known (nil: a whole new version, which restarts the journal). Called with m.mu held.
+// first, when known (nil: a whole new version, which restarts the journal). For a zone signed here,
+// next is the new unsigned data: it is signed (incrementally when there is a signed version to
+// start from), and the signed version and its change are what is put in force; when signing
+// fails the version in force stays. Called with m.mu held.
 func (m *Manager) commit(z *Zone, next *zone.Zone, diffs []zone.Diff, why string) {
+	if z.sign != nil {
+		s, sdiffs, err := m.signed(z, next)
+		if err != nil {
+			m.signFailed(z, err)
+			return
+		}
+		m.installSigned(z, s)
+		next, diffs = s.Zone, sdiffs
+	}
+	m.put(z, next, diffs, why)
+}
+
+// put puts next, the version to serve, in force for z; diffs as for commit.
+func (m *Manager) put(z *Zone, next *zone.Zone, diffs []zone.Diff, why string) {
 	prev := z.cur.Load()
 	if z.journal != nil {
 		var err error

@@ -89,7 +89,7 @@ func (m *Manager) deferUpdate(req *query.Request, out []byte) []byte {
 		defer m.wg.Done()
 		defer func() { <-m.updates }()
 		later.Parse()
-		replier.Reply(m.ServeZoneOp(later, nil))
+		replier.Reply(later, m.ServeZoneOp(later, nil))
 	}()
 	return nil
 }
@@ -242,10 +242,11 @@ func (m *Manager) transferOut(o *op, z *Zone) []byte {
 	} else {
 		err = transfer.WriteAXFR(w, cur.All())
 	}
-	kind := "AXFR"
+	kind, counted := "AXFR", TransferAXFROut
 	if incremental {
-		kind = "IXFR"
+		kind, counted = "IXFR", TransferIXFROut
 	}
+	m.transfers.count(z.Origin(), counted, err)
 	if err != nil {
 		m.log.Info("transfer out ended early", "zone", z.Origin(), "client", o.req.Client.String(), "kind", kind, "err", err)
 		return nil
@@ -290,7 +291,10 @@ func (m *Manager) update(o *op, z *Zone) []byte {
 	if m.zone(z.Origin()) != z {
 		return o.reply(rcodeServFail, nil)
 	}
-	cur := z.cur.Load()
+	cur := z.data()
+	if cur == nil {
+		return o.reply(rcodeServFail, nil)
+	}
 	res := update.Apply(cur, o.msg)
 	if res.Rcode != 0 || res.Diff == nil {
 		if res.Rcode != 0 {

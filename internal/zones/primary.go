@@ -32,6 +32,21 @@ func (m *Manager) loadFile(z *Zone) error {
 	if replicated(c) {
 		m.openJournal(z)
 	}
+	if z.sign != nil {
+		// The journal of a signed zone holds signed versions, which do not apply to the
+		// unsigned file: the zone is signed again from the file, past the journal's serials.
+		s, err := m.signNew(z, loaded)
+		if err != nil {
+			return err
+		}
+		if z.journal != nil {
+			_ = z.journal.Reset()
+		}
+		m.installSigned(z, s)
+		z.cur.Store(s.Zone)
+		m.log.Info("zone loaded", "zone", c.Origin, "serial", s.Zone.Serial(), "file_serial", loaded.Serial(), "records", s.Zone.Records, "source", c.Source())
+		return nil
+	}
 	if z.journal != nil {
 		loaded = m.replayJournal(z, loaded)
 	}
@@ -133,7 +148,7 @@ func (m *Manager) reloadFile(z *Zone) error {
 		m.log.Error("zone reload failed; the previous version keeps serving", "zone", c.Origin, "err", err)
 		return err
 	}
-	cur := z.cur.Load()
+	cur := z.data()
 	if cur != nil && !serialNewer(next.Serial(), cur.Serial()) {
 		m.log.Warn("zone file changed but its serial did not increase; keeping the loaded version",
 			"zone", c.Origin, "serial", cur.Serial(), "file_serial", next.Serial())

@@ -87,7 +87,21 @@ func (m *Manager) openSecondary(z *Zone) error {
 	// The file is rewritten (or touched) on every successful refresh, so its age is the time
 	// since the zone was last known good.
 	expires := fi.ModTime().Add(time.Duration(copyZone.SOA.Expire) * time.Second)
-	z.cur.Store(copyZone)
+	if z.sign != nil {
+		// The copy is the primary's unsigned data; what is served is its signed version.
+		signed, err := m.signNew(z, copyZone)
+		if err != nil {
+			m.signFailed(z, err)
+			return nil
+		}
+		if z.journal != nil {
+			_ = z.journal.Reset()
+		}
+		m.installSigned(z, signed)
+		z.cur.Store(signed.Zone)
+	} else {
+		z.cur.Store(copyZone)
+	}
 	z.sec.expiresAt = expires
 	if m.now().After(expires) {
 		z.expired.Store(true)
@@ -199,7 +213,7 @@ func (m *Manager) refresh(ctx context.Context, z *Zone, full bool) error {
 			errs = append(errs, fmt.Errorf("primary %s: SOA: %w", addr, err))
 			continue
 		}
-		cur := z.cur.Load()
+		cur := z.data()
 		if cur != nil && !full && !serialNewer(soa.Serial, cur.Serial()) {
 			if serialNewer(cur.Serial(), soa.Serial) {
 				m.log.Warn("primary's serial is older than ours; keeping ours", "zone", z.Origin(), "primary", addr.String(), "serial", cur.Serial(), "primary_serial", soa.Serial)
@@ -228,6 +242,7 @@ func (m *Manager) fetch(ctx context.Context, p transfer.Peer, z *Zone, cur *zone
 	origin := z.Origin()
 	if cur != nil && !full {
 		res, err := transfer.IXFR(ctx, p, origin, cur.SOA, m.Limits)
+		m.transfers.count(origin, TransferIXFRIn, err)
 		switch {
 		case err != nil:
 			m.log.Info("IXFR failed; trying AXFR", "zone", origin, "primary", p.Addr.String(), "err", err)
@@ -250,6 +265,7 @@ func (m *Manager) fetch(ctx context.Context, p transfer.Peer, z *Zone, cur *zone
 		}
 	}
 	res, err := transfer.AXFR(ctx, p, origin, m.Limits)
+	m.transfers.count(origin, TransferAXFRIn, err)
 	if err != nil {
 		return nil, nil, "", fmt.Errorf("AXFR: %w", err)
 	}
@@ -268,7 +284,7 @@ func (m *Manager) install(z *Zone, next *zone.Zone, diffs []zone.Diff, why strin
 	if m.zone(z.Origin()) != z {
 		return
 	}
-	if next == z.cur.Load() {
+	if next == z.data() {
 		z.expired.Store(false)
 		m.touch(z)
 		m.publishLocked()

@@ -43,6 +43,7 @@ func (z *Zone) status() control.ZoneStatus {
 	if p := z.fileErr.Load(); p != nil {
 		st.LastError = (*p).Error()
 	}
+	z.signingStatus(&st)
 	if z.journal != nil {
 		if from, ok := z.journal.Oldest(); ok {
 			st.JournalFrom = from

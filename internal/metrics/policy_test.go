@@ -1,9 +1,11 @@
-package control
+package metrics
 
 import (
+	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"strings"
+	"sync/atomic"
 	"testing"
 
 	"warden/internal/policy"
@@ -26,11 +28,13 @@ malware.example CNAME .
 	}
 	set.SuspendRules("*.")
 	rec := httptest.NewRecorder()
-	metricsHandler(guard).ServeHTTP(rec, httptest.NewRequest(http.MethodGet, "/metrics", nil))
+	New(Sources{Policy: guard}).Handler().ServeHTTP(rec, httptest.NewRequest(http.MethodGet, "/metrics", nil))
 	body := rec.Body.String()
 	for _, want := range []string{
 		`warden_policy_rule_suspended{rule="*.",set="rpz.push."} 1` + "\n",
 		`warden_policy_set_suspended{set="rpz.push."} 0` + "\n",
+		`warden_policy_hits_total{set="rpz.push."} 0` + "\n",
+		`warden_policy_shadow_hits_total{set="rpz.push."} 0` + "\n",
 	} {
 		if !strings.Contains(body, want) {
 			t.Errorf("no %q in\n%s", want, body)
@@ -39,4 +43,18 @@ malware.example CNAME .
 	if strings.Contains(body, `rule="malware.example."`) {
 		t.Errorf("a rule in force shows as suspended:\n%s", body)
 	}
+}
+
+type policyTarget struct{ p atomic.Pointer[policy.Policy] }
+
+func (t *policyTarget) Policy() *policy.Policy     { return t.p.Load() }
+func (t *policyTarget) SetPolicy(p *policy.Policy) { t.p.Store(p) }
+
+// testGuard returns a guard whose first version, "start", has no rule set.
+func testGuard(t testing.TB) *live.Guard {
+	g := live.NewGuard(&policyTarget{}, live.Config{Keep: 4}, slog.New(slog.DiscardHandler))
+	if _, err := g.Put(live.Proposal{}, live.Change{Reason: "start", Force: true}); err != nil {
+		t.Fatal(err)
+	}
+	return g
 }

@@ -1,0 +1,209 @@
+package signer
+
+import (
+	"fmt"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"time"
+
+	"crypto"
+
+	"codeberg.org/miekg/dns"
+)
+
+// Role is what a key signs.
+type Role uint8
+
+const (
+	ZSK Role = iota // every RRset but the apex key sets
+	KSK             // the DNSKEY, CDS and CDNSKEY RRsets
+	CSK             // both
+)
+
+func (r Role) String() string {
+	switch r {
+	case KSK:
+		return "KSK"
+	case CSK:
+		return "CSK"
+	}
+	return "ZSK"
+}
+
+// Key is one DNSSEC key of a zone.
+type Key struct {
+	DNSKEY *dns.DNSKEY
+	Signer crypto.Signer
+	Timing Timing
+	Role   Role
+	// Base is the key's files' path without .key or .private.
+	Base string
+}
+
+// Tag is the key tag (RFC 4034 appendix B).
+func (k *Key) Tag() uint16 { return k.DNSKEY.KeyTag() }
+
+// SignsKeys says whether the key signs the apex key sets.
+func (k *Key) SignsKeys() bool { return k.Role != ZSK }
+
+// SignsZone says whether the key signs the zone's other RRsets.
+func (k *Key) SignsZone() bool { return k.Role != KSK }
+
+// active says whether the key signs at now.
+func (k *Key) active(now time.Time) bool {
+	t := k.Timing
+	return !t.Activate.After(now) && (t.Inactive.IsZero() || t.Inactive.After(now))
+}
+
+// published says whether the DNSKEY is in the zone at now.
+func (k *Key) published(now time.Time) bool {
+	t := k.Timing
+	return !t.Publish.After(now) && (t.Delete.IsZero() || t.Delete.After(now))
+}
+
+// KeySet is the keys of one zone.
+type KeySet struct {
+	Origin string
+	Keys   []*Key
+}
+
+// Published are the keys whose DNSKEY is in the zone at now.
+func (s *KeySet) Published(now time.Time) []*Key {
+	var out []*Key
+	for _, k := range s.Keys {
+		if k.published(now) {
+			out = append(out, k)
+		}
+	}
+	return out
+}
+
+// signers are the active keys that sign the apex key sets (keys) or the rest (!keys).
+func (s *KeySet) signers(now time.Time, keys bool) []*Key {
+	var out []*Key
+	for _, k := range s.Keys {
+		if k.active(now) && k.published(now) && (keys && k.SignsKeys() || !keys && k.SignsZone()) {
+			out = append(out, k)
+		}
+	}
+	return out
+}
+
+// OpenKeys returns origin's keys in dir for policy p, making the keys the policy needs when dir
+// holds none for the zone (the first start): a KSK and a ZSK, or one CSK. Existing keys are never
+// replaced, so a restart keeps the zone's keys and its DS at the parent valid. dir is made, mode
+// 0700, when missing. made says whether keys were created.
+func OpenKeys(dir, origin string, p Policy, now time.Time) (set *KeySet, made bool, err error) {
+	origin = strings.ToLower(origin)
+	keys, err := readKeys(dir, origin)
+	if err != nil {
+		return nil, false, err
+	}
+	var usable []*Key
+	for _, k := range keys {
+		if k.DNSKEY.Algorithm == p.Algorithm {
+			usable = append(usable, k)
+		}
+	}
+	if len(keys) > 0 && len(usable) == 0 {
+		return nil, false, fmt.Errorf("zone %s: %s holds keys of algorithm %s only, the policy asks for %s; an algorithm rollover is not done automatically: sign with the keys' algorithm, or move them away to start over",
+			origin, dir, algorithmName(keys[0].DNSKEY.Algorithm), algorithmName(p.Algorithm))
+	}
+	if len(usable) == 0 {
+		if err := os.MkdirAll(dir, 0o700); err != nil {
+			return nil, false, fmt.Errorf("zone %s: key directory: %w", origin, err)
+		}
+		flags := []uint16{dns.FlagZONE | dns.FlagSEP}
+		if !p.SingleTypeSigning {
+			flags = append(flags, dns.FlagZONE)
+		}
+		for _, f := range flags {
+			k, err := newKey(dir, origin, p.Algorithm, f, now)
+			if err != nil {
+				return nil, false, fmt.Errorf("zone %s: new key in %s: %w", origin, dir, err)
+			}
+			usable = append(usable, k)
+		}
+		made = true
+	}
+	setRoles(usable, p.SingleTypeSigning)
+	slices.SortFunc(usable, func(a, b *Key) int { return int(b.Role) - int(a.Role) })
+	return &KeySet{Origin: origin, Keys: usable}, made, nil
+}
+
+// setRoles gives each key its role: with single-type signing the SEP keys sign everything;
+// without, they sign the key sets, and a zone that has no other key (its ZSK lost) is signed
+// with them too rather than not at all.
+func setRoles(keys []*Key, single bool) {
+	zsks := 0
+	for _, k := range keys {
+		if k.DNSKEY.Flags&dns.FlagSEP == 0 {
+			zsks++
+		}
+	}
+	for _, k := range keys {
+		switch {
+		case k.DNSKEY.Flags&dns.FlagSEP == 0:
+			k.Role = ZSK
+		case single || zsks == 0:
+			k.Role = CSK
+		default:
+			k.Role = KSK
+		}
+	}
+}
+
+// readKeys reads every key of origin in dir; a missing dir holds none.
+func readKeys(dir, origin string) ([]*Key, error) {
+	entries, err := os.ReadDir(dir)
+	if os.IsNotExist(err) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("zone %s: key directory: %w", origin, err)
+	}
+	prefix := "K" + origin + "+"
+	var keys []*Key
+	for _, e := range entries {
+		name := e.Name()
+		// Names compare without regard to case, as origins do.
+		if !strings.HasSuffix(name, ".private") || len(name) < len(prefix) || !strings.EqualFold(name[:len(prefix)], prefix) {
+			continue
+		}
+		k, err := readKey(filepath.Join(dir, strings.TrimSuffix(name, ".private")), origin)
+		if err != nil {
+			return nil, fmt.Errorf("zone %s: key: %w", origin, err)
+		}
+		keys = append(keys, k)
+	}
+	return keys, nil
+}
+
+// newKey makes a key and writes its files; it is published and active from now.
+func newKey(dir, origin string, alg uint8, flags uint16, now time.Time) (*Key, error) {
+	pub := &dns.DNSKEY{Hdr: dns.Header{Name: origin, Class: dns.ClassINET, TTL: 3600}}
+	pub.Flags, pub.Protocol, pub.Algorithm = flags, 3, alg
+	priv, err := pub.Generate(keyBits(alg))
+	if err != nil {
+		return nil, err
+	}
+	signer, ok := priv.(crypto.Signer)
+	if !ok {
+		return nil, fmt.Errorf("algorithm %d keys cannot sign", alg)
+	}
+	now = now.UTC().Truncate(time.Second)
+	k := &Key{DNSKEY: pub, Signer: signer, Timing: Timing{Created: now, Publish: now, Activate: now}}
+	if err := writeKey(dir, k, priv); err != nil {
+		return nil, err
+	}
+	return k, nil
+}
+
+func algorithmName(a uint8) string {
+	if n, ok := algorithmNames[a]; ok {
+		return n
+	}
+	return fmt.Sprintf("%d", a)
+}

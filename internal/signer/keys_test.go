@@ -1,0 +1,89 @@
+package signer
+
+import (
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"testing"
+
+	"codeberg.org/miekg/dns"
+)
+
+func TestKeysKeptAcrossRestartsAndReadByBIND(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "keys")
+	for _, alg := range []string{"ecdsap256sha256", "ed25519", "rsasha256"} {
+		a, _ := ParseAlgorithm(alg)
+		p := Policy{Algorithm: a}.Defaults()
+		origin := alg + ".example."
+		first, made, err := OpenKeys(dir, origin, p, now)
+		if err != nil || !made || len(first.Keys) != 2 {
+			t.Fatalf("%s: first open: made %v, %d keys, %v", alg, made, len(first.Keys), err)
+		}
+		again, made, err := OpenKeys(dir, origin, p, now)
+		if err != nil || made {
+			t.Fatalf("%s: second open made keys (%v) or failed: %v", alg, made, err)
+		}
+		if keyList(again) != keyList(first) {
+			t.Fatalf("%s: keys %s after a restart, %s before", alg, keyList(again), keyList(first))
+		}
+		for _, k := range first.Keys {
+			fi, err := os.Stat(k.Base + ".private")
+			if err != nil || fi.Mode().Perm() != 0o600 {
+				t.Fatalf("%s.private: %v, mode %v", k.Base, err, fi.Mode().Perm())
+			}
+		}
+		// BIND's signer signs with the key files as they are, timing fields and all.
+		zoneFile := filepath.Join(t.TempDir(), "z")
+		text := "$TTL 300\n" + origin + " SOA ns." + origin + " h. 1 1 1 1 1\n" + origin + " NS ns." + origin + "\nns." + origin + " A 192.0.2.1\n"
+		if err := os.WriteFile(zoneFile, []byte(text), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		out, err := exec.Command("dnssec-signzone", "-K", dir, "-d", filepath.Dir(zoneFile), "-S", "-o", origin, "-f", zoneFile+".signed", zoneFile).CombinedOutput()
+		if err != nil {
+			t.Fatalf("%s: dnssec-signzone -K %s: %v\n%s", alg, dir, err, out)
+		}
+		signed, _ := os.ReadFile(zoneFile + ".signed")
+		for _, k := range first.Keys {
+			if !strings.Contains(string(signed), " "+strconv.Itoa(int(k.Tag()))+" "+origin) {
+				t.Errorf("%s: dnssec-signzone did not sign with key %d:\n%s", alg, k.Tag(), out)
+			}
+		}
+	}
+	if fi, err := os.Stat(dir); err != nil || fi.Mode().Perm() != 0o700 {
+		t.Fatalf("key directory: %v, mode %v", err, fi.Mode().Perm())
+	}
+	// A policy for another algorithm does not silently make new keys beside the old.
+	if _, _, err := OpenKeys(dir, "ed25519.example.", Policy{Algorithm: dns.RSASHA256}.Defaults(), now); err == nil || !strings.Contains(err.Error(), "algorithm rollover") {
+		t.Errorf("algorithm change: %v", err)
+	}
+}
+
+func TestBrokenKeyFilesNamed(t *testing.T) {
+	dir := t.TempDir()
+	p := Policy{}.Defaults()
+	keys, _, err := OpenKeys(dir, "example.test.", p, now)
+	if err != nil {
+		t.Fatal(err)
+	}
+	zsk := keys.Keys[len(keys.Keys)-1]
+	for _, tc := range []struct {
+		file, text, want string
+	}{
+		{".private", "Private-key-format: v1.3\nAlgorithm: 13 (ECDSAP256SHA256)\nPrivateKey: AAAA\nCreated: 2026\n", ".private:4: Created"},
+		{".private", "Private-key-format: v1.3\nAlgorithm: 13 (ECDSAP256SHA256)\nPrivateKey: " + strings.Repeat("A", 42) + "E=\n", "does not belong to the public key"},
+		{".key", "example.test. 3600 IN A 192.0.2.1\n", ".key:1: a A record, not DNSKEY"},
+		{".key", "other.test. 3600 IN DNSKEY 256 3 13 AAAA\n", "for other.test., not example.test."},
+	} {
+		orig, _ := os.ReadFile(zsk.Base + tc.file)
+		if err := os.WriteFile(zsk.Base+tc.file, []byte(tc.text), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		_, _, err := OpenKeys(dir, "example.test.", p, now)
+		if err == nil || !strings.Contains(err.Error(), tc.want) || !strings.Contains(err.Error(), "zone example.test.") {
+			t.Errorf("%s %q: error %v, want one naming the zone and %q", tc.file, tc.text, err, tc.want)
+		}
+		os.WriteFile(zsk.Base+tc.file, orig, 0o600)
+	}
+}
