@@ -26,7 +26,7 @@ func ctlCommand() *command {
 listener (control.http in the configuration) with the token from control.http.token_file (--url
 and --token-file).`,
 		verbs: append([]entry{
-			{"status", "the server: version, uptime, listeners, zones, policy"},
+			{"status", "the server: version, uptime, listeners, zones, policy, rate limiting"},
 			{"reload", "re-read the configuration and the zones, as SIGHUP does"},
 			{"zone list", "every zone: role, serial, records, state, refresh times"},
 			{"zone show ZONE", "one zone in full"},
@@ -279,6 +279,16 @@ func printServerStatus(w io.Writer, st control.Status, now time.Time) {
 		}
 	} else {
 		fmt.Fprintln(w, "policy: this server has no policy guard")
+	}
+	if r := st.RateLimit; r != nil {
+		mode := ""
+		if r.LogOnly {
+			mode = ", LOG ONLY"
+		}
+		fmt.Fprintf(w, "rate limiting: %d a second per key, slip %d%s; %d dropped, %d slipped (TC=1), %d would be limited (log only); table %d of %d keys\n",
+			r.Rate, r.Slip, mode, r.Dropped, r.Slipped, r.WouldLimit, r.Entries, r.Capacity)
+	} else {
+		fmt.Fprintln(w, "rate limiting: off")
 	}
 }
 

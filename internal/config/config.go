@@ -145,8 +145,9 @@ func Parse(data []byte, name, baseDir string) (*Config, error) {
 	if err := decode(data, name, c); err != nil {
 		return nil, err
 	}
-	if sec := c.Cookies.Secret; sec != "" && !isSecretHex(sec) && !filepath.IsAbs(sec) {
-		c.Cookies.Secret = filepath.Join(baseDir, sec)
+	c.Cookies.Secret = secretPath(c.Cookies.Secret, baseDir)
+	for i, sec := range c.Cookies.PreviousSecrets {
+		c.Cookies.PreviousSecrets[i] = secretPath(sec, baseDir)
 	}
 	for i := range c.Zones {
 		z := &c.Zones[i]
@@ -293,6 +294,7 @@ func (c *Config) clone() *Config {
 	d.Resolver.SpecialUseOff = slices.Clone(c.Resolver.SpecialUseOff)
 	d.Policy.RPZ = slices.Clone(c.Policy.RPZ)
 	d.Policy.Blocklists = slices.Clone(c.Policy.Blocklists)
+	d.Cookies.PreviousSecrets = slices.Clone(c.Cookies.PreviousSecrets)
 	d.HTTP.Listen = slices.Clone(c.HTTP.Listen)
 	d.Dnstap.Messages = slices.Clone(c.Dnstap.Messages)
 	d.where = maps.Clone(c.where)

@@ -25,6 +25,7 @@ import (
 
 	"warden/internal/policy"
 	"warden/internal/policy/live"
+	"warden/internal/rrl"
 )
 
 // Reloader builds the policy the configuration now names and checks it against the one in force;
@@ -56,6 +57,9 @@ type Deps struct {
 	Zones Zones
 	// Reload does what SIGHUP does and says what it did: POST /reload.
 	Reload func(ctx context.Context) (string, error)
+	// RateLimiter returns the response rate limiter in force, nil when limiting is off: GET
+	// /status. A func, because a reload that changes the rate replaces the limiter.
+	RateLimiter func() *rrl.Limiter
 	// Metrics serves the server's metrics: GET /metrics.
 	Metrics http.Handler
 

@@ -254,7 +254,7 @@ func (d *daemon) loop(ctx context.Context, ctl *controlListeners, httpl *httpLis
 	}
 	policyRequests := make(chan policyRequest)
 	reloadRequests := make(chan chan error)
-	deps := control.Deps{Policy: d.guard, PolicyReload: func(force bool) (policy.Report, error) {
+	deps := control.Deps{Policy: d.guard, RateLimiter: d.rateLimiter, PolicyReload: func(force bool) (policy.Report, error) {
 		req := policyRequest{force: force, done: make(chan policyResult, 1)}
 		select {
 		case policyRequests <- req:
