@@ -151,3 +151,18 @@ func signable(n *zone.Node, t uint16) bool {
 	}
 	return !n.IsDelegation() || t == dns.TypeDS
 }
+
+// DNSSECRecords counts the records of u the signer replaces with its own: signatures, denial
+// records and the apex key sets. A zone file with any is signed already (or half so), and its
+// operator should know that these records are not the ones served.
+func DNSSECRecords(u *zone.Zone) int {
+	n := 0
+	for _, node := range u.Nodes {
+		for _, s := range node.Sets {
+			if stripped(s.Type, node.IsApex()) {
+				n += len(s.RRs)
+			}
+		}
+	}
+	return n
+}
