@@ -198,7 +198,7 @@ func Resign(prev *Signed, u *zone.Zone, keys *KeySet, p Policy, now time.Time) (
 	if err != nil {
 		return nil, zone.Diff{}, fmt.Errorf("zone %s: incremental signing: %w", u.Origin, err)
 	}
-	return finish(z, u, keys, p, c), diff, nil
+	return finishChange(prev, z, u, keys, p, c, diff), diff, nil
 }
 
 // wholeNeeded says whether the change from prev to u is signed whole rather than in part.

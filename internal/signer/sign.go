@@ -27,6 +27,7 @@ type Signed struct {
 	// RefreshAt is when signatures must be replaced: the refresh window before Expires.
 	RefreshAt time.Time
 	chain     chain
+	maxTTL    uint32 // the largest TTL in Zone, which the refresh window counts in
 }
 
 // job is one signing run: the keys and times every signature of it shares.
@@ -337,7 +338,6 @@ func Sign(u *zone.Zone, keys *KeySet, p Policy, now time.Time, serial uint32) (*
 }
 
 func finish(z, u *zone.Zone, keys *KeySet, p Policy, c chain) *Signed {
-	s := &Signed{Zone: z, Unsigned: u, Keys: keys, Policy: p, chain: c}
 	var earliest uint32
 	found := false
 	maxTTL := uint32(0)
@@ -355,6 +355,26 @@ func finish(z, u *zone.Zone, keys *KeySet, p Policy, c chain) *Signed {
 			}
 		}
 	}
+	return signedAt(z, u, keys, p, c, earliest, maxTTL)
+}
+
+// finishChange is finish for prev changed by d, without a walk over the whole zone (on a zone of
+// a million names that walk cost more than signing a small change): the earliest expiry and the
+// largest TTL are prev's, moved by what d adds. What d removes is not looked at, so the refresh
+// may come earlier than it must, never later; the refresh then works them out afresh.
+func finishChange(prev *Signed, z, u *zone.Zone, keys *KeySet, p Policy, c chain, d zone.Diff) *Signed {
+	earliest, maxTTL := uint32(prev.Expires.Unix()), prev.maxTTL
+	for _, rr := range d.Added {
+		maxTTL = max(maxTTL, rr.Header().TTL)
+		if sig, ok := rr.(*dns.RRSIG); ok && dns.CompareSerial(sig.Expiration, earliest) < 0 {
+			earliest = sig.Expiration
+		}
+	}
+	return signedAt(z, u, keys, p, c, earliest, max(maxTTL, d.To.Hdr.TTL))
+}
+
+func signedAt(z, u *zone.Zone, keys *KeySet, p Policy, c chain, earliest, maxTTL uint32) *Signed {
+	s := &Signed{Zone: z, Unsigned: u, Keys: keys, Policy: p, chain: c, maxTTL: maxTTL}
 	s.Expires = time.Unix(int64(earliest), 0).UTC()
 	s.RefreshAt = s.Expires.Add(-p.refresh(maxTTL))
 	return s
