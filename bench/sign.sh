@@ -172,6 +172,7 @@ write_knot() {
 		    any: info
 		database:
 		    storage: "$dir"
+		    journal-db-max-size: 16G
 		policy:
 		  - id: bench
 		    algorithm: $ALGORITHM
@@ -186,6 +187,7 @@ write_knot() {
 		    zonefile-sync: -1
 		    zonefile-load: difference-no-serial
 		    journal-content: all
+		    journal-max-usage: 8G
 		zone:
 		  - domain: $ORIGIN
 		    file: "$dir/zone"
@@ -204,7 +206,7 @@ run_knot() {
 	knotd -c "$dir/knot.conf" >"$dir/knot.log" 2>&1 &
 	KNOT_PID=$!
 	until soa | grep -q 'IN[[:space:]]*RRSIG[[:space:]]*SOA'; do
-		if ! kill -0 "$KNOT_PID" 2>/dev/null || past "$t0"; then
+		if ! kill -0 "$KNOT_PID" 2>/dev/null || past "$t0" || grep -q "zone event 'load' failed" "$dir/knot.log"; then
 			log "knotd did not serve the signed zone; last lines of its log:"
 			tail -n 10 "$dir/knot.log" | sed 's/^/[sign.sh]   /' >&2
 			return 1
@@ -255,7 +257,8 @@ echo "warden:    GOMAXPROCS=$THREADS warden zone sign --zone $ORIGIN=ZONE --key-
 echo "           sign = its load + sign steps (the file read, keys made, zone signed; the write not counted); re-sign = its"
 echo "           load next + re-sign steps in a second run with --next (5 addresses changed, 5 names added)"
 echo "knot:      knotd, dnssec-signing on, signing-threads $THREADS, background-workers $THREADS, zonefile-load"
-echo "           difference-no-serial, journal-content all; sign = start until an SOA answer carries an RRSIG; re-sign ="
+echo "           difference-no-serial, journal-content all (the signed zone in the journal: a 1M-record zone needs"
+echo "           journal-max-usage above the default 100M); sign = start until an SOA answer carries an RRSIG; re-sign ="
 echo "           knotc zone-reload of the changed file until the new serial is served"
 echo "cpu:       user + system time of every thread; peak RSS: ru_maxrss (warden), VmHWM (knotd)"
 echo "machine:   $(nproc) CPUs, load average $LOAD_BEFORE before the run (other work shares the CPUs: compare CPU time)"
