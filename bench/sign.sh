@@ -53,7 +53,7 @@ for tool in dig knotd knotc go awk ss; do
 	command -v "$tool" >/dev/null || die "$tool not found in PATH"
 done
 
-TMP=$(mktemp -d /tmp/warden-sign.XXXXXX)
+TMP=$(mktemp -d)
 KNOT_PID=
 
 cleanup() {
