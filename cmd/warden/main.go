@@ -20,6 +20,7 @@ func commands() []*command {
 	return []*command{
 		serveCommand(),
 		checkCommand(),
+		zoneCommand(),
 		ctlCommand(),
 		policyCommand(),
 		probeCommand(),

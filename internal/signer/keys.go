@@ -140,7 +140,7 @@ func OpenKeys(dir, origin string, p Policy, now time.Time) (set *KeySet, made bo
 		}
 		for _, f := range flags {
 			now := now.UTC().Truncate(time.Second)
-			k, err := newKey(dir, origin, p.Algorithm, f, Timing{Created: now, Publish: now, Activate: now})
+			k, err := newKey(dir, origin, p.Algorithm, f, Timing{Created: now, Publish: now, Activate: now}, append(keys, usable...))
 			if err != nil {
 				return nil, false, fmt.Errorf("zone %s: new key in %s: %w", origin, dir, err)
 			}
@@ -201,23 +201,60 @@ func readKeys(dir, origin string) ([]*Key, error) {
 	return keys, nil
 }
 
-// newKey makes a key with timing t and writes its files.
-func newKey(dir, origin string, alg uint8, flags uint16, t Timing) (*Key, error) {
-	pub := &dns.DNSKEY{Hdr: dns.Header{Name: origin, Class: dns.ClassINET, TTL: 3600}}
-	pub.Flags, pub.Protocol, pub.Algorithm = flags, 3, alg
-	priv, err := pub.Generate(keyBits(alg))
-	if err != nil {
-		return nil, err
+// generateKey makes the key material of pub; a variable so that a test can hand out a key that
+// collides with one it already has.
+var generateKey = func(pub *dns.DNSKEY, bits int) (crypto.PrivateKey, error) { return pub.Generate(bits) }
+
+// maxKeyTries bounds the keys made in search of a tag no other key of the zone has. With tags
+// spread over 65,536 values and a handful of keys, a second try is rare and a tenth never seen.
+const maxKeyTries = 32
+
+// newKey makes a key whose tag is its own among the zone's keys (existing), and writes its files;
+// its timing is t. Two keys with one tag are legal (RFC 4034 §5.3.1 makes
+// validators try both), but they would share one file name, so that the new key would overwrite
+// the old, and a DS or a log line naming the tag would not say which key it means; BIND's and
+// Knot's key generators draw again too. The tag a key has once revoked (RFC 5011) counts as well.
+func newKey(dir, origin string, alg uint8, flags uint16, t Timing, existing []*Key) (*Key, error) {
+	taken := map[uint16]bool{}
+	for _, k := range existing {
+		taken[k.Tag()] = true
+		taken[revokedTag(k.DNSKEY)] = true
 	}
-	signer, ok := priv.(crypto.Signer)
-	if !ok {
-		return nil, fmt.Errorf("algorithm %d keys cannot sign", alg)
+	for range maxKeyTries {
+		pub := &dns.DNSKEY{Hdr: dns.Header{Name: origin, Class: dns.ClassINET, TTL: 3600}}
+		pub.Flags, pub.Protocol, pub.Algorithm = flags, 3, alg
+		priv, err := generateKey(pub, keyBits(alg))
+		if err != nil {
+			return nil, err
+		}
+		tag := pub.KeyTag()
+		base := filepath.Join(dir, fileName(origin, alg, tag))
+		if taken[tag] || taken[revokedTag(pub)] || exists(base+".key") || exists(base+".private") {
+			continue
+		}
+		signer, ok := priv.(crypto.Signer)
+		if !ok {
+			return nil, fmt.Errorf("algorithm %d keys cannot sign", alg)
+		}
+		k := &Key{DNSKEY: pub, Signer: signer, Timing: t}
+		if err := writeKey(dir, k, priv); err != nil {
+			return nil, err
+		}
+		return k, nil
 	}
-	k := &Key{DNSKEY: pub, Signer: signer, Timing: t}
-	if err := writeKey(dir, k, priv); err != nil {
-		return nil, err
-	}
-	return k, nil
+	return nil, fmt.Errorf("no key with a tag of its own after %d tries (tags taken: %d)", maxKeyTries, len(taken))
+}
+
+// revokedTag is the tag k has with the REVOKE flag set (RFC 5011 §3).
+func revokedTag(k *dns.DNSKEY) uint16 {
+	r := *k
+	r.Flags |= dns.FlagREVOKE
+	return r.KeyTag()
+}
+
+func exists(path string) bool {
+	_, err := os.Lstat(path)
+	return err == nil
 }
 
 func algorithmName(a uint8) string {

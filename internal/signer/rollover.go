@@ -120,7 +120,7 @@ func Roll(set *KeySet, dir string, p Policy, ttls TTLs, now time.Time) ([]string
 	var started []string
 	if old, at := set.rollAt(false, p.ZSKLifetime, now); old != nil && !p.SingleTypeSigning && !at.After(now) {
 		switchAt := now.Add(rt.ipub)
-		k, err := newKey(dir, set.Origin, old.DNSKEY.Algorithm, dns.FlagZONE, Timing{Created: now, Publish: now, Activate: switchAt})
+		k, err := newKey(dir, set.Origin, old.DNSKEY.Algorithm, dns.FlagZONE, Timing{Created: now, Publish: now, Activate: switchAt}, set.Keys)
 		if err != nil {
 			return started, fmt.Errorf("zone %s: ZSK rollover: new key in %s: %w", set.Origin, dir, err)
 		}
@@ -134,7 +134,7 @@ func Roll(set *KeySet, dir string, p Policy, ttls TTLs, now time.Time) ([]string
 	}
 	if old, at := set.rollAt(true, p.KSKLifetime, now); old != nil && !at.After(now) {
 		ready := now.Add(rt.ipub)
-		k, err := newKey(dir, set.Origin, old.DNSKEY.Algorithm, dns.FlagZONE|dns.FlagSEP, Timing{Created: now, Publish: now, Activate: now, SyncPublish: ready})
+		k, err := newKey(dir, set.Origin, old.DNSKEY.Algorithm, dns.FlagZONE|dns.FlagSEP, Timing{Created: now, Publish: now, Activate: now, SyncPublish: ready}, set.Keys)
 		if err != nil {
 			return started, fmt.Errorf("zone %s: KSK rollover: new key in %s: %w", set.Origin, dir, err)
 		}
@@ -178,7 +178,7 @@ func (s *KeySet) rollAlgorithm(dir string, p Policy, rt rollTimes, now time.Time
 		if f&dns.FlagSEP != 0 {
 			t.SyncPublish = ready
 		}
-		k, err := newKey(dir, s.Origin, p.Algorithm, f, t)
+		k, err := newKey(dir, s.Origin, p.Algorithm, f, t, s.Keys)
 		if err != nil {
 			return nil, fmt.Errorf("zone %s: algorithm rollover: new key in %s: %w", s.Origin, dir, err)
 		}
@@ -429,7 +429,7 @@ func Rekey(prev *Signed, keys *KeySet, now time.Time) (*Signed, zone.Diff, error
 	}
 	var signing []uint16
 	for _, k := range j.zsks {
-		signing = append(signing, k.Tag())
+		signing = append(signing, k.tag)
 	}
 	window := uint32(now.Add(prev.Expires.Sub(prev.RefreshAt)).Unix())
 	var covered [8]uint16 // a node's signed types; a few, so a slice beats a map

@@ -113,6 +113,15 @@ func (m *Manager) zoneKeys(z *Zone, u *zone.Zone) (*signer.KeySet, signer.Policy
 	return keys, p, nil
 }
 
+// warnSigned says, once per file loaded, that a zone file given to be signed here holds DNSSEC
+// records already: they are dropped and replaced by this server's, so the operator who meant
+// to serve a pre-signed file learns that dnssec.sign is on.
+func (m *Manager) warnSigned(z *Zone, u *zone.Zone) {
+	if n := signer.DNSSECRecords(u); n > 0 {
+		m.log.Warn("zone file is signed already; its DNSSEC records are replaced by this server's", "zone", z.Origin(), "file", z.conf().File, "dnssec_records", n)
+	}
+}
+
 // signNew signs u whole, for a zone being loaded. The serial goes past any the journal has
 // sent out, so secondaries of an earlier run take the new version.
 func (m *Manager) signNew(z *Zone, u *zone.Zone) (*signer.Signed, error) {
