@@ -143,7 +143,7 @@ func Run(ctx context.Context, cfg *config.Config, opts Options) error {
 		d.queries = metrics.NewQueries()
 	}
 	d.metrics = metrics.New(metrics.Sources{Queries: d.queries, Resolver: resolverState{d.pipe}, Zones: d.zones, Policy: d.guard,
-		Dnstap: dnstapState(d.dnstap)})
+		Dnstap: dnstapState(d.dnstap), RateLimit: d.rateLimiter})
 	listeners, err := d.listen(handler)
 	defer func() {
 		for _, l := range listeners {

@@ -23,6 +23,8 @@ type Sources struct {
 	Policy   PolicyStatus
 	// Dnstap is the dnstap writer; nil exports its counters at 0.
 	Dnstap DnstapState
+	// RateLimit returns the response rate limiter in force; nil exports its counters at 0.
+	RateLimit RateLimitState
 }
 
 // Registry holds every collector of a running server.
@@ -43,6 +45,7 @@ func New(s Sources) *Registry {
 		newResolverCollector(s.Resolver),
 		newZoneCollector(s.Zones),
 		newDnstapCollector(s.Dnstap),
+		newRRLCollector(s.RateLimit),
 	)
 	if s.Policy != nil {
 		reg.MustRegister(newPolicyCollector(s.Policy))
