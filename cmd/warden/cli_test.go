@@ -32,7 +32,7 @@ func TestHelpListsEveryCommand(t *testing.T) {
 				listed = append(listed, m[1])
 			}
 		}
-		want := []string{"serve", "check", "ctl", "policy", "probe", "log", "lab", "version", "help"}
+		want := []string{"serve", "check", "zone", "ctl", "policy", "probe", "log", "lab", "version", "help"}
 		if !slices.Equal(listed, want) {
 			t.Errorf("%v lists %v, want %v:\n%s", args, listed, want, out)
 		}

@@ -26,7 +26,7 @@ func ctlCommand() *command {
 listener (control.http in the configuration) with the token from control.http.token_file (--url
 and --token-file).`,
 		verbs: append([]entry{
-			{"status", "the server: version, uptime, listeners, zones, policy"},
+			{"status", "the server: version, uptime, listeners, zones, policy, rate limiting"},
 			{"reload", "re-read the configuration and the zones, as SIGHUP does"},
 			{"zone list", "every zone: role, serial, records, state, refresh times"},
 			{"zone show ZONE", "one zone in full"},
@@ -34,6 +34,7 @@ and --token-file).`,
 			{"zone retransfer ZONE", "secondary: transfer the whole zone now, whatever the serial"},
 			{"zone keys ZONE", "signed zone: its DNSSEC keys, their roles, states and next events"},
 			{"zone ds ZONE", "signed zone: the DS records to give its parent"},
+			{"zone ds-seen ZONE", "signed zone: the parent holds the new KSK's DS; the KSK rollover goes on"},
 		}, prefixed("policy ", policyVerbs)...),
 		flags: func() []flagDef { var o ctlOptions; return ctlFlags(&o) },
 		exit:  "0 done, 1 refused or failed, 2 usage error or server not reached.",
@@ -95,14 +96,17 @@ func ctlCmd(args []string, stdout, stderr io.Writer) int {
 		return act(client, prog, "/reload", opts.json, stdout, stderr)
 	case cmd == "zone list":
 		return show(client, prog, "/zones", opts.json, stdout, stderr, printZoneList)
-	case words[0] == "zone" && len(words) == 3 && (words[1] == "keys" || words[1] == "ds"):
+	case words[0] == "zone" && len(words) == 3 && (words[1] == "keys" || words[1] == "ds" || words[1] == "ds-seen"):
 		name, err := control.ZoneName(words[2])
 		if err != nil {
 			fmt.Fprintf(stderr, "%s zone %s: %v\n", prog, words[1], err)
 			return 2
 		}
-		if words[1] == "keys" {
+		switch words[1] {
+		case "keys":
 			return show(client, prog, control.ZonePath(name)+"/keys", opts.json, stdout, stderr, printKeys)
+		case "ds-seen":
+			return act(client, prog, control.ZonePath(name)+"/ds-seen", opts.json, stdout, stderr)
 		}
 		return show(client, prog, control.ZonePath(name)+"/ds", opts.json, stdout, stderr, printDS)
 	case words[0] == "zone" && len(words) == 3 && (words[1] == "show" || words[1] == "refresh" || words[1] == "retransfer"):
@@ -276,6 +280,16 @@ func printServerStatus(w io.Writer, st control.Status, now time.Time) {
 	} else {
 		fmt.Fprintln(w, "policy: this server has no policy guard")
 	}
+	if r := st.RateLimit; r != nil {
+		mode := ""
+		if r.LogOnly {
+			mode = ", LOG ONLY"
+		}
+		fmt.Fprintf(w, "rate limiting: %d a second per key, slip %d%s; %d dropped, %d slipped (TC=1), %d would be limited (log only); table %d of %d keys\n",
+			r.Rate, r.Slip, mode, r.Dropped, r.Slipped, r.WouldLimit, r.Entries, r.Capacity)
+	} else {
+		fmt.Fprintln(w, "rate limiting: off")
+	}
 }
 
 func printZoneList(w io.Writer, list control.ZoneList, now time.Time) {
@@ -339,7 +353,10 @@ func printKeys(w io.Writer, list control.KeyList, now time.Time) {
 	fmt.Fprintln(tw, "tag\talgorithm\trole\tstate\tcreated\tnext event")
 	for _, k := range list.Keys {
 		next := "none"
-		if k.NextEvent != "" {
+		switch {
+		case k.NextEvent != "" && k.NextEventAt.IsZero():
+			next = k.NextEvent
+		case k.NextEvent != "":
 			next = k.NextEvent + " at " + stamp(k.NextEventAt) + " (" + ago(k.NextEventAt, now) + ")"
 		}
 		fmt.Fprintf(tw, "%d\t%d\t%s\t%s\t%s\t%s\n", k.Tag, k.Algorithm, k.Role, k.State, stamp(k.Created), next)

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
+	"net/netip"
 	"os"
 	"path/filepath"
 	"strings"
@@ -20,6 +21,7 @@ import (
 	"warden/internal/pipeline"
 	"warden/internal/policy"
 	"warden/internal/policy/live"
+	"warden/internal/rrl"
 	"warden/internal/wire"
 )
 
@@ -123,12 +125,28 @@ func ctlDeps() control.Deps {
 			}
 			return policy.Report{Names: 10, Changed: 5}, nil
 		},
-		Zones:     newCtlZones(time.Now()),
-		Reload:    func(context.Context) (string, error) { return "reloaded: 3 zones", nil },
-		Version:   "v-test",
-		Started:   time.Now().Add(-90 * time.Minute),
-		Listeners: []string{"127.0.0.1:53", "[::1]:53"},
+		Zones:       newCtlZones(time.Now()),
+		Reload:      func(context.Context) (string, error) { return "reloaded: 3 zones", nil },
+		Version:     "v-test",
+		Started:     time.Now().Add(-90 * time.Minute),
+		Listeners:   []string{"127.0.0.1:53", "[::1]:53"},
+		RateLimiter: func() *rrl.Limiter { return ctlLimiter },
 	}
+}
+
+// ctlLimiter is the limiter the test server shows.
+var ctlLimiter = newCtlLimiter()
+
+// newCtlLimiter is a limiter at 1 response a second with slip 2 that has seen 6 identical
+// responses at once: 1 sent, 5 over the rate, 2 of them slipped.
+func newCtlLimiter() *rrl.Limiter {
+	l := rrl.New(rrl.Config{Rate: 1, Slip: 2, IPv4Prefix: 24, IPv6Prefix: 56}, nil)
+	k := &rrl.Key{Client: netip.MustParseAddr("192.0.2.1"), Class: rrl.Error}
+	now := time.Now()
+	for range 6 {
+		l.Check(k, now)
+	}
+	return l
 }
 
 type ctlCase struct {
@@ -170,7 +188,9 @@ func TestCtlCommands(t *testing.T) {
 			flags := map[string][]string{"socket": socket, "http": http}[transport]
 			for _, tc := range []ctlCase{
 				{args: "status", out: []string{"warden v-test, up 1h30m (since ", "listening on 127.0.0.1:53, [::1]:53\n",
-					"zones: 3 (1 primary, 2 secondary); 1 not loaded, 1 failing\n", "policy: version 1 (start, since ", "), 0 rule sets\n"}},
+					"zones: 3 (1 primary, 2 secondary); 1 not loaded, 1 failing\n", "policy: version 1 (start, since ", "), 0 rule sets\n",
+					"rate limiting: 1 a second per key, slip 2; 3 dropped, 2 slipped (TC=1), 0 would be limited (log only); table 1 of 262144 keys\n"}},
+				{args: "status --json", out: []string{`"rate_limit": {`, `"dropped": 3,`, `"slipped": 2,`, `"capacity": 262144`}},
 				{args: "status --json", out: []string{"{\n  \"version\": \"v-test\",\n", `"not_loaded": 1,`}},
 				{args: "reload", out: []string{"reloaded: 3 zones\n"}},
 				{args: "zone list", out: []string{
@@ -236,7 +256,7 @@ func TestCtlErrors(t *testing.T) {
 		flags []string
 		ctlCase
 	}{
-		{socket, ctlCase{args: "status", out: []string{"warden v-bare", "zones: this server has no zone manager\n", "policy: this server has no policy guard\n"}}},
+		{socket, ctlCase{args: "status", out: []string{"warden v-bare", "zones: this server has no zone manager\n", "policy: this server has no policy guard\n", "rate limiting: off\n"}}},
 		{socket, ctlCase{args: "zone list", code: 1, err: []string{"warden ctl: this server was started without a zone manager: no zone control\n"}}},
 		{http, ctlCase{args: "reload", code: 1, err: []string{"warden ctl: this control interface cannot reload the server; send it SIGHUP\n"}}},
 		{http, ctlCase{args: "policy status", code: 1, err: []string{"without a policy guard"}}},

@@ -20,6 +20,7 @@ func commands() []*command {
 	return []*command{
 		serveCommand(),
 		checkCommand(),
+		zoneCommand(),
 		ctlCommand(),
 		policyCommand(),
 		probeCommand(),
@@ -81,6 +82,7 @@ type commonFlags struct {
 	blocklists  listFlag
 	control     string
 	http        listFlag
+	dnstap      string
 	secondaries listFlag
 	tsig        string
 	storage     string
@@ -120,6 +122,8 @@ func serveFlags(name string, f *commonFlags) []flagDef {
 		stringFlag(&f.control, "control", "PATH", "", "the control socket (none: off; default: from the configuration)"),
 		listFlagDef(&f.http, "http", "ADDR", "serve metrics (GET /metrics), the dashboard and its API over HTTP on this IP:port "+
 			"(replaces the configuration's http.listen; its token_file guards the dashboard and API)."),
+		stringFlag(&f.dnstap, "dnstap", "unix:PATH|tcp:IP:PORT", "", "send dnstap records of every answer and upstream "+
+			"query to a Frame Streams collector there (the configuration's dnstap.socket)"),
 		listFlagDef(&f.secondaries, "secondary", "ORIGIN=ADDR[:PORT]", "serve a zone as a secondary of that primary "+
 			"(AXFR/IXFR, NOTIFY); its copy is kept in the storage directory."),
 		stringFlag(&f.tsig, "tsig", "NAME:ALGORITHM:BASE64SECRET", "", "the TSIG key that signs the --secondary zones' "+

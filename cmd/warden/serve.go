@@ -46,6 +46,9 @@ func loadConfig(f *commonFlags) (*config.Config, error) {
 	if err := config.ApplyQueryLogFlag(cfg, f.queryLog); err != nil {
 		return nil, err
 	}
+	if err := config.ApplyDnstapFlag(cfg, f.dnstap); err != nil {
+		return nil, err
+	}
 	if err := config.ApplyRRLFlag(cfg, f.rrl); err != nil {
 		return nil, err
 	}

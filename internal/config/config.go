@@ -51,6 +51,8 @@ type Config struct {
 	Control ControlConfig `yaml:"control"`
 	// HTTP is the HTTP listener of metrics, the dashboard and its API; off unless it has an address.
 	HTTP HTTPConfig `yaml:"http"`
+	// Dnstap sends a record of the traffic to a dnstap collector; off unless socket is set.
+	Dnstap DnstapConfig `yaml:"dnstap"`
 	// Keys are the TSIG keys zones refer to by name.
 	Keys Keys `yaml:"keys"`
 	// Storage is the directory for what the server writes: secondaries' copies of their zones and
@@ -145,8 +147,9 @@ func Parse(data []byte, name, baseDir string) (*Config, error) {
 	if err := decode(data, name, c); err != nil {
 		return nil, err
 	}
-	if sec := c.Cookies.Secret; sec != "" && !isSecretHex(sec) && !filepath.IsAbs(sec) {
-		c.Cookies.Secret = filepath.Join(baseDir, sec)
+	c.Cookies.Secret = secretPath(c.Cookies.Secret, baseDir)
+	for i, sec := range c.Cookies.PreviousSecrets {
+		c.Cookies.PreviousSecrets[i] = secretPath(sec, baseDir)
 	}
 	for i := range c.Zones {
 		z := &c.Zones[i]
@@ -211,6 +214,11 @@ func Parse(data []byte, name, baseDir string) (*Config, error) {
 			}
 		}
 	}
+	if path, ok := strings.CutPrefix(c.Dnstap.Socket, "unix:"); ok && path != "" && !filepath.IsAbs(path) {
+		if p, err := filepath.Abs(filepath.Join(baseDir, path)); err == nil {
+			c.Dnstap.Socket = "unix:" + p
+		}
+	}
 	if h := c.Resolver.RootHints; h != "" && h != "iana" && !filepath.IsAbs(h) {
 		if p, err := filepath.Abs(filepath.Join(baseDir, h)); err == nil {
 			c.Resolver.RootHints = p
@@ -245,6 +253,7 @@ func (c *Config) Validate() error {
 		{"cookies", c.Cookies.Validate()},
 		{"control", c.Control.Validate()},
 		{"http", c.HTTP.Validate()},
+		{"dnstap", c.Dnstap.Validate()},
 		{"state_dir", validateStateDir(c.StateDir)},
 		{"user", validateUser(c.User)},
 		{"query_log", c.QueryLog.Validate()},
@@ -293,7 +302,9 @@ func (c *Config) clone() *Config {
 	d.Resolver.SpecialUseOff = slices.Clone(c.Resolver.SpecialUseOff)
 	d.Policy.RPZ = slices.Clone(c.Policy.RPZ)
 	d.Policy.Blocklists = slices.Clone(c.Policy.Blocklists)
+	d.Cookies.PreviousSecrets = slices.Clone(c.Cookies.PreviousSecrets)
 	d.HTTP.Listen = slices.Clone(c.HTTP.Listen)
+	d.Dnstap.Messages = slices.Clone(c.Dnstap.Messages)
 	d.where = maps.Clone(c.where)
 	return &d
 }

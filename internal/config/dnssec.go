@@ -2,6 +2,8 @@ package config
 
 import (
 	"fmt"
+	"net/netip"
+	"reflect"
 	"strings"
 	"time"
 )
@@ -28,7 +30,19 @@ type DNSSECConfig struct {
 	PropagationDelay  time.Duration `yaml:"propagation_delay"`
 	// DNSKEYTTL is the TTL of DNSKEY, CDS and CDNSKEY, in seconds; 0: the SOA's TTL.
 	DNSKEYTTL uint32 `yaml:"dnskey_ttl"`
+	// ParentDSTTL is the TTL of the zone's DS at its parent, which a KSK rollover waits out
+	// after the new DS is seen; 0: one day.
+	ParentDSTTL time.Duration `yaml:"parent_ds_ttl"`
+	// ParentDSCheck are servers of the parent zone asked for the zone's DS while a new KSK
+	// waits for it, as Knot's ksk-submission does: once every one of them answers with the new
+	// key's DS, the rollover goes on as after `warden ctl zone ds-seen`. Empty: only ds-seen.
+	ParentDSCheck []netip.AddrPort `yaml:"parent_ds_check"`
+	// ParentDSCheckInterval is how often they are asked; 0: an hour, as Knot's check-interval.
+	ParentDSCheckInterval time.Duration `yaml:"parent_ds_check_interval"`
 }
+
+// Equal says whether d and o are the same block.
+func (d DNSSECConfig) Equal(o DNSSECConfig) bool { return reflect.DeepEqual(d, o) }
 
 // DNSSECAlgorithms are the names Algorithm takes.
 var DNSSECAlgorithms = []string{"ecdsap256sha256", "ed25519", "rsasha256"}
@@ -44,7 +58,7 @@ func (d DNSSECConfig) validate(key string, p *problems) {
 	for _, dur := range []struct {
 		name string
 		v    time.Duration
-	}{{"rrsig_lifetime", d.RRSIGLifetime}, {"rrsig_refresh", d.RRSIGRefresh}, {"zsk_lifetime", d.ZSKLifetime}, {"ksk_lifetime", d.KSKLifetime}, {"propagation_delay", d.PropagationDelay}} {
+	}{{"rrsig_lifetime", d.RRSIGLifetime}, {"rrsig_refresh", d.RRSIGRefresh}, {"zsk_lifetime", d.ZSKLifetime}, {"ksk_lifetime", d.KSKLifetime}, {"propagation_delay", d.PropagationDelay}, {"parent_ds_ttl", d.ParentDSTTL}, {"parent_ds_check_interval", d.ParentDSCheckInterval}} {
 		if dur.v < 0 {
 			p.add(key+"."+dur.name, "%s is negative", dur.v)
 		}
@@ -61,7 +75,8 @@ func (d DNSSECConfig) validate(key string, p *problems) {
 	if d.RRSIGRefresh > 0 && d.RRSIGRefresh >= lifetime {
 		p.add(key+".rrsig_refresh", "%s is not shorter than rrsig_lifetime %s: every signature would be due as soon as it is made", d.RRSIGRefresh, lifetime)
 	}
-	if !d.Sign && d != (DNSSECConfig{KeyDir: d.KeyDir}) {
+	d.validateLifetimes(key, p)
+	if !d.Sign && !d.Equal(DNSSECConfig{KeyDir: d.KeyDir}) {
 		p.add(key+".sign", "policy keys are set but sign is false; set sign: true to sign the zone")
 	}
 }
@@ -78,4 +93,25 @@ func contains(list []string, s string) bool {
 // String sums the policy up for messages.
 func (d DNSSECConfig) String() string {
 	return fmt.Sprintf("sign=%v key_dir=%s algorithm=%s denial=%s", d.Sign, d.KeyDir, d.Algorithm, d.Denial)
+}
+
+// validateLifetimes refuses key lifetimes shorter than the rollover they start: the next
+// rollover would be due before the last is over. What the zone's own TTLs add is checked when
+// the zone is signed; here only what the block says is known.
+func (d DNSSECConfig) validateLifetimes(key string, p *problems) {
+	prop := d.PropagationDelay
+	if prop == 0 {
+		prop = time.Hour
+	}
+	keyTTL := time.Duration(d.DNSKEYTTL) * time.Second
+	if need := 2*prop + keyTTL; d.ZSKLifetime > 0 && !d.SingleTypeSigning && d.ZSKLifetime <= need {
+		p.add(key+".zsk_lifetime", "%s is not longer than a ZSK rollover takes, at least %s (twice propagation_delay %s, plus dnskey_ttl)", d.ZSKLifetime, need, prop)
+	}
+	dsTTL := d.ParentDSTTL
+	if dsTTL == 0 {
+		dsTTL = 24 * time.Hour
+	}
+	if need := 2*prop + keyTTL + dsTTL; d.KSKLifetime > 0 && d.KSKLifetime <= need {
+		p.add(key+".ksk_lifetime", "%s is not longer than a KSK rollover takes, at least %s (twice propagation_delay %s, plus dnskey_ttl and parent_ds_ttl %s)", d.KSKLifetime, need, prop, dsTTL)
+	}
 }

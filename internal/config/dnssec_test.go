@@ -49,6 +49,12 @@ func TestDNSSECBlock(t *testing.T) {
 		{"sign: true\n      rrsig_lifetime: 48h\n      rrsig_refresh: 48h", "zones[0].dnssec.rrsig_refresh: 48h0m0s is not shorter than rrsig_lifetime 48h0m0s"},
 		{"sign: true\n      rrsig_lifetime: 10m", "zones[0].dnssec.rrsig_lifetime: 10m0s is shorter than an hour"},
 		{"sign: false\n      denial: nsec3", "zones[0].dnssec.sign: policy keys are set but sign is false"},
+		{"sign: true\n      zsk_lifetime: 90m", "zones[0].dnssec.zsk_lifetime: 1h30m0s is not longer than a ZSK rollover takes, at least 2h0m0s"},
+		{"sign: true\n      propagation_delay: 1s\n      dnskey_ttl: 2\n      zsk_lifetime: 4s", "zones[0].dnssec.zsk_lifetime: 4s is not longer than a ZSK rollover takes, at least 4s"},
+		{"sign: true\n      ksk_lifetime: 24h", "zones[0].dnssec.ksk_lifetime: 24h0m0s is not longer than a KSK rollover takes, at least 26h0m0s"},
+		{"sign: true\n      propagation_delay: 1s\n      parent_ds_ttl: -1s", "zones[0].dnssec.parent_ds_ttl: -1s is negative"},
+		{"sign: true\n      parent_ds_check: [192.0.2.1]", `zones[0].dnssec.parent_ds_check[0]: "192.0.2.1" is not an IP address and port`},
+		{"sign: false\n      parent_ds_check: [\"192.0.2.1:53\"]", "zones[0].dnssec.sign: policy keys are set but sign is false"},
 		{"sign: true\n      nsec3_salt: ab", "nsec3_salt"},
 	} {
 		text := "zones:\n  - origin: a.test\n    file: a.zone\n    dnssec:\n      " + tc.block + "\n"

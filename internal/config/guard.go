@@ -3,6 +3,7 @@ package config
 import (
 	"encoding/hex"
 	"fmt"
+	"path/filepath"
 	"strings"
 	"time"
 )
@@ -55,13 +56,46 @@ type CookiesConfig struct {
 	// holding them. Servers sharing it (anycast instances) accept each other's cookies. Empty:
 	// a random one at each start, so cookies given before a restart no longer count.
 	Secret string `yaml:"secret"`
+	// PreviousSecrets are retired secrets, written as Secret is: cookies they made are still
+	// accepted (and answered with one under Secret) while clients move over to the new one.
+	// A rotation puts the old secret here and a new one in Secret, and drops it from here once
+	// every cookie it made has expired (an hour).
+	PreviousSecrets []string `yaml:"previous_secrets"`
 }
 
-// Validate checks that the secret can be read.
+// maxPreviousSecrets matches the keyring's bound (cookie.MaxPrevious).
+const maxPreviousSecrets = 3
+
+// Validate checks that every secret can be read, that retired secrets come with a current one,
+// and that no secret is given twice.
 func (c CookiesConfig) Validate() error {
 	var p problems
-	if _, err := c.SecretHex(); err != nil {
+	current, err := c.SecretHex()
+	if err != nil {
 		p.add("secret", "%v", err)
+	}
+	if len(c.PreviousSecrets) > 0 && c.Secret == "" {
+		p.add("previous_secrets", "given without secret: set secret to the new secret, which makes the cookies")
+	}
+	if len(c.PreviousSecrets) > maxPreviousSecrets {
+		p.add("previous_secrets", "%d secrets, at most %d", len(c.PreviousSecrets), maxPreviousSecrets)
+	}
+	seen := map[string]string{}
+	if current != "" {
+		seen[strings.ToLower(current)] = "secret"
+	}
+	for i, s := range c.PreviousSecrets {
+		key := fmt.Sprintf("previous_secrets[%d]", i)
+		text, err := secretHex(s)
+		if err != nil {
+			p.add(key, "%v", err)
+			continue
+		}
+		if other, dup := seen[strings.ToLower(text)]; dup {
+			p.add(key, "the same secret as %s", other)
+			continue
+		}
+		seen[strings.ToLower(text)] = key
 	}
 	return p.err()
 }
@@ -69,19 +103,41 @@ func (c CookiesConfig) Validate() error {
 // SecretHex returns the secret as 32 hex digits, read from its file when Secret names one; ""
 // when none is set.
 func (c CookiesConfig) SecretHex() (string, error) {
-	s := c.Secret
-	if s == "" {
+	if c.Secret == "" {
 		return "", nil
+	}
+	return secretHex(c.Secret)
+}
+
+// PreviousHex returns the retired secrets as 32 hex digits each, read from their files where
+// they name files; the files are read at each call, so a reload sees their new content.
+func (c CookiesConfig) PreviousHex() ([]string, error) {
+	out := make([]string, 0, len(c.PreviousSecrets))
+	for i, s := range c.PreviousSecrets {
+		text, err := secretHex(s)
+		if err != nil {
+			return nil, fmt.Errorf("previous_secrets[%d]: %w", i, err)
+		}
+		out = append(out, text)
+	}
+	return out, nil
+}
+
+// secretHex reads one secret: 32 hex digits, or a file holding them.
+func secretHex(s string) (string, error) {
+	if s == "" {
+		return "", fmt.Errorf("empty: want 32 hex digits or a file holding them")
 	}
 	if !isSecretHex(s) {
 		data, err := readLimited(s)
 		if err != nil {
 			return "", fmt.Errorf("neither 32 hex digits nor a readable file: %w", err)
 		}
-		s = strings.TrimSpace(string(data))
-		if !isSecretHex(s) {
-			return "", fmt.Errorf("file %s does not hold 32 hex digits", c.Secret)
+		text := strings.TrimSpace(string(data))
+		if !isSecretHex(text) {
+			return "", fmt.Errorf("file %s does not hold 32 hex digits", s)
 		}
+		s = text
 	}
 	return strings.TrimPrefix(s, "0x"), nil
 }
@@ -109,4 +165,12 @@ func ApplyRRLFlag(c *Config, rate int) error {
 	}
 	*c = *d
 	return nil
+}
+
+// secretPath makes a secret that names a relative file relative to the configuration's directory.
+func secretPath(sec, baseDir string) string {
+	if sec == "" || isSecretHex(sec) || filepath.IsAbs(sec) {
+		return sec
+	}
+	return filepath.Join(baseDir, sec)
 }

@@ -5,7 +5,8 @@
 // It shows the server (GET /status), its zones (GET /zones, GET /zones/{zone}) and the policy in
 // force with its counters and alarms (GET /policy), and the server's metrics (GET /metrics in the
 // Prometheus text format, the same registry the HTTP listener serves). It lets an operator reload the configuration as SIGHUP does (POST /reload), refresh or
-// transfer again a secondary zone (POST /zones/{zone}/refresh|retransfer), roll the policy back,
+// transfer again a secondary zone (POST /zones/{zone}/refresh|retransfer), say that the parent of a
+// signed zone holds its new KSK's DS (POST /zones/{zone}/ds-seen), roll the policy back,
 // resume a rule set the circuit breaker suspended, or reload the policy after the same
 // blast-radius check `warden check --corpus` runs (POST /policy/rollback|resume|reload).
 package control
@@ -24,6 +25,7 @@ import (
 
 	"warden/internal/policy"
 	"warden/internal/policy/live"
+	"warden/internal/rrl"
 )
 
 // Reloader builds the policy the configuration now names and checks it against the one in force;
@@ -55,6 +57,9 @@ type Deps struct {
 	Zones Zones
 	// Reload does what SIGHUP does and says what it did: POST /reload.
 	Reload func(ctx context.Context) (string, error)
+	// RateLimiter returns the response rate limiter in force, nil when limiting is off: GET
+	// /status. A func, because a reload that changes the rate replaces the limiter.
+	RateLimiter func() *rrl.Limiter
 	// Metrics serves the server's metrics: GET /metrics.
 	Metrics http.Handler
 

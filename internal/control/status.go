@@ -4,6 +4,8 @@ import (
 	"net/http"
 	"runtime/debug"
 	"time"
+
+	"warden/internal/rrl"
 )
 
 // Status is the body of GET /status: the server at a glance.
@@ -18,6 +20,36 @@ type Status struct {
 	// ZoneErrors are the zones whose last load, refresh or transfer failed, by origin: what an
 	// operator looks at first.
 	ZoneErrors []ZoneError `json:"zone_errors,omitempty"`
+	// RateLimit is response rate limiting; nil when it is off.
+	RateLimit *RateLimitSummary `json:"rate_limit,omitempty"`
+}
+
+// RateLimitSummary is response rate limiting's configuration and what it has done since the
+// server started (a change of rate keeps the counts).
+type RateLimitSummary struct {
+	Rate    int  `json:"rate"`
+	Slip    int  `json:"slip"`
+	LogOnly bool `json:"log_only"`
+	// Dropped and Slipped are the responses over the rate not sent and sent empty with TC=1;
+	// WouldLimit those over it in log-only mode, sent all the same.
+	Dropped    uint64 `json:"dropped"`
+	Slipped    uint64 `json:"slipped"`
+	WouldLimit uint64 `json:"would_limit"`
+	// Entries are the keys the table holds, of Capacity.
+	Entries  int `json:"entries"`
+	Capacity int `json:"capacity"`
+}
+
+func rateLimitSummary(l *rrl.Limiter) *RateLimitSummary {
+	if l == nil {
+		return nil
+	}
+	cfg, st := l.Config(), l.Stats()
+	return &RateLimitSummary{
+		Rate: cfg.Rate, Slip: cfg.Slip, LogOnly: cfg.LogOnly,
+		Dropped: st.Dropped, Slipped: st.Slipped, WouldLimit: st.WouldLimit,
+		Entries: st.Entries, Capacity: st.Capacity,
+	}
 }
 
 // ZoneError is a zone in trouble: what failed, and what is served meanwhile.
@@ -104,6 +136,9 @@ func (d Deps) Status() Status {
 			p.SuspendedRules += len(s.SuspendedRules)
 		}
 		st.Policy = &p
+	}
+	if d.RateLimiter != nil {
+		st.RateLimit = rateLimitSummary(d.RateLimiter())
 	}
 	return st
 }

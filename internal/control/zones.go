@@ -271,4 +271,31 @@ func (d Deps) keyRoutes(mux *http.ServeMux) {
 		ds, err := keys.DS(name)
 		return DSList{Zone: name, DS: ds}, err
 	})
+	roll, ok := d.Zones.(KeyRollover)
+	if !ok {
+		return
+	}
+	mux.HandleFunc("POST /zones/{zone}/ds-seen", func(w http.ResponseWriter, r *http.Request) {
+		name, ok := zoneParam(w, r)
+		if !ok {
+			return
+		}
+		msg, err := roll.DSSeen(name)
+		if err != nil {
+			status := http.StatusConflict // nothing waits for a DS, or the keys refuse
+			if errors.Is(err, ErrNoZone) {
+				status = http.StatusNotFound
+			}
+			reply(w, status, Error{fmt.Sprintf("ds-seen zone %s: %v", name, err)})
+			return
+		}
+		reply(w, http.StatusOK, Done{Message: "zone " + name + ": " + msg})
+	})
+}
+
+// KeyRollover is the part of the zone manager that rolls the keys of the zones it signs.
+type KeyRollover interface {
+	// DSSeen says that the parent holds the DS of the zone's new KSK, so that the old one
+	// can go; it returns what will happen.
+	DSSeen(zone string) (string, error)
 }

@@ -73,35 +73,57 @@ func (s Secret) Make(dst *[Len]byte, client []byte, addr netip.Addr, now uint32)
 // Check says whether server is a cookie this secret made for client and addr that has not
 // expired at now, and whether it is young enough to be sent back unchanged.
 func (s Secret) Check(client, server []byte, addr netip.Addr, now uint32) (valid, reuse bool) {
-	if len(server) != Len || server[0] != version || len(client) != 8 {
+	age, ok := usable(client, server, now)
+	if !ok {
 		return false, false
 	}
-	// Serial-number arithmetic (RFC 1982), so that the 2106 wrap of the timestamp is no cliff.
-	age := int32(now - binary.BigEndian.Uint32(server[4:]))
-	if age < -maxAhead || age > maxAge {
-		return false, false
-	}
-	var want [8]byte
-	binary.LittleEndian.PutUint64(want[:], s.hash(client, server[:8], addr))
-	if subtle.ConstantTimeCompare(want[:], server[8:]) != 1 {
+	var in hashInput
+	if !s.matches(in.fill(client, server[:8], addr), server) {
 		return false, false
 	}
 	return true, age < reuseAge
 }
 
-// hash is the SipHash-2-4 of client cookie | version, reserved, timestamp | client address
-// (RFC 9018 §4.4); an IPv4-mapped IPv6 address is hashed as the IPv4 address it is.
+// usable checks what a cookie says of itself, whatever the secret: its size, version and age.
+func usable(client, server []byte, now uint32) (age int32, ok bool) {
+	if len(server) != Len || server[0] != version || len(client) != 8 {
+		return 0, false
+	}
+	// Serial-number arithmetic (RFC 1982), so that the 2106 wrap of the timestamp is no cliff.
+	age = int32(now - binary.BigEndian.Uint32(server[4:]))
+	return age, age >= -maxAhead && age <= maxAge
+}
+
+// matches says whether the hash in server is this secret's hash of msg.
+func (s Secret) matches(msg, server []byte) bool {
+	var want [8]byte
+	binary.LittleEndian.PutUint64(want[:], sipHash24(s.k0, s.k1, msg))
+	return subtle.ConstantTimeCompare(want[:], server[8:]) == 1
+}
+
+// hash is the hash of a server cookie whose first 8 bytes are head.
 func (s Secret) hash(client, head []byte, addr netip.Addr) uint64 {
-	var buf [8 + 8 + 16]byte
-	n := copy(buf[:], client)
-	n += copy(buf[n:], head)
+	var in hashInput
+	return sipHash24(s.k0, s.k1, in.fill(client, head, addr))
+}
+
+// hashInput is the message a server cookie's hash is taken of: client cookie | version,
+// reserved, timestamp | client address (RFC 9018 §4.4). A keyring fills it once and hashes it
+// under each of its secrets.
+type hashInput [8 + 8 + 16]byte
+
+// fill writes the message and returns it; an IPv4-mapped IPv6 address is hashed as the IPv4
+// address it is.
+func (in *hashInput) fill(client, head []byte, addr netip.Addr) []byte {
+	n := copy(in[:], client)
+	n += copy(in[n:], head)
 	addr = addr.Unmap()
 	if addr.Is4() {
 		a := addr.As4()
-		n += copy(buf[n:], a[:])
+		n += copy(in[n:], a[:])
 	} else {
 		a := addr.As16()
-		n += copy(buf[n:], a[:])
+		n += copy(in[n:], a[:])
 	}
-	return sipHash24(s.k0, s.k1, buf[:n])
+	return in[:n]
 }

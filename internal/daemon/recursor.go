@@ -11,6 +11,7 @@ import (
 
 	"warden/internal/cache"
 	"warden/internal/config"
+	"warden/internal/dnstap"
 	"warden/internal/pipeline"
 	"warden/internal/resolver"
 	"warden/internal/upstream"
@@ -19,6 +20,15 @@ import (
 
 // NewRecursor builds the resolution stage when the configuration asks for recursion, nil otherwise.
 func NewRecursor(cfg *config.Config, log *slog.Logger) (*pipeline.Recursor, error) {
+	return newRecursor(cfg, log, nil)
+}
+
+// newRecursor is NewRecursor with the upstream exchanges shown to dt (nil: dnstap off).
+func newRecursor(cfg *config.Config, log *slog.Logger, dt *dnstap.Writer) (*pipeline.Recursor, error) {
+	var resolverTap, forwarderTap upstream.Tap
+	if dt != nil {
+		resolverTap, forwarderTap = dt.ResolverTap(), dt.ForwarderTap()
+	}
 	rc := cfg.Resolver
 	if !rc.Enabled() {
 		return nil, nil
@@ -44,7 +54,7 @@ func NewRecursor(cfg *config.Config, log *slog.Logger) (*pipeline.Recursor, erro
 	for _, f := range rc.Forward {
 		fw := pipeline.Forward{Zone: f.Zone}
 		for _, a := range f.Upstreams {
-			up, err := upstream.ParseAddr(a)
+			up, err := upstream.ParseAddrOptions(a, upstream.Options{Tap: forwarderTap})
 			if err != nil {
 				return nil, fmt.Errorf("forward %s: %w", f.Zone, err)
 			}
@@ -63,7 +73,7 @@ func NewRecursor(cfg *config.Config, log *slog.Logger) (*pipeline.Recursor, erro
 	return pipeline.NewRecursor(pipeline.RecursorConfig{
 		Hints:     hints,
 		Allow:     rc.AllowedNets(),
-		Exchanger: resolver.NewUpstreams(53, time.Second),
+		Exchanger: authServers(resolverTap),
 		Limits: resolver.Limits{
 			MaxQueries: rc.MaxQueries, MaxReferrals: rc.MaxReferrals, MaxCNAMEs: rc.MaxCNAMEs,
 			MaxNSLookups: rc.MaxNSLookups, MaxDepth: resolver.DefaultLimits.MaxDepth,
@@ -96,4 +106,11 @@ func staleTTL(d time.Duration) time.Duration {
 		return -1
 	}
 	return d
+}
+
+// authServers is the resolver's Exchanger, its queries shown to tap when it is set.
+func authServers(tap upstream.Tap) *resolver.Upstreams {
+	u := resolver.NewUpstreams(53, time.Second)
+	u.Tap = tap
+	return u
 }

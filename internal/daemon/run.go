@@ -18,6 +18,7 @@ import (
 	"warden/internal/config"
 	"warden/internal/control"
 	"warden/internal/cookie"
+	"warden/internal/dnstap"
 	"warden/internal/metrics"
 	"warden/internal/pipeline"
 	"warden/internal/policy"
@@ -62,13 +63,19 @@ type daemon struct {
 	metrics *metrics.Registry
 	// queryLog writes every answer sent to query_log.dir; nil when the log is off.
 	queryLog *querylog.Log
-	started  time.Time
+	// dnstap sends the record of the traffic to a collector; nil when dnstap is off.
+	dnstap  *dnstap.Writer
+	started time.Time
 }
 
 // Run serves cfg until ctx ends: it loads the zones and the policy, opens the listeners, and
 // applies the configuration again on SIGHUP, on control requests and when a watched file changes.
 func Run(ctx context.Context, cfg *config.Config, opts Options) error {
 	d := &daemon{cfg: cfg, opts: opts, log: opts.Log, notify: newNotifier(), started: time.Now()}
+	// dnstap is opened first and closed last, after the listeners: what they sent is written out.
+	if d.dnstap = openDnstap(cfg.Dnstap, d.log); d.dnstap != nil {
+		defer d.dnstap.Close()
+	}
 	// The account to change to is looked up first, so a name that does not resolve stops the
 	// server before it loads anything; the directories are noted before anything is written.
 	var acct *account
@@ -80,7 +87,7 @@ func Run(ctx context.Context, cfg *config.Config, opts Options) error {
 		}
 		acct, dirs = &a, ownedDirs(cfg)
 	}
-	rec, err := NewRecursor(cfg, d.log)
+	rec, err := newRecursor(cfg, d.log, d.dnstap)
 	if err != nil {
 		return err
 	}
@@ -148,7 +155,8 @@ func Run(ctx context.Context, cfg *config.Config, opts Options) error {
 		defer ql.Close()
 		d.queryLog, queryLogState = ql, ql
 	}
-	d.metrics = metrics.New(metrics.Sources{Queries: d.queries, Resolver: resolverState{d.pipe}, Zones: d.zones, Policy: d.guard, QueryLog: queryLogState})
+	d.metrics = metrics.New(metrics.Sources{Queries: d.queries, Resolver: resolverState{d.pipe}, Zones: d.zones, Policy: d.guard,
+		Dnstap: dnstapState(d.dnstap), RateLimit: d.rateLimiter, QueryLog: queryLogState})
 	listeners, err := d.listen(handler)
 	defer func() {
 		for _, l := range listeners {
@@ -188,6 +196,9 @@ func (d *daemon) listen(h server.Handler) ([]*server.Listener, error) {
 	}
 	if d.queryLog != nil {
 		obs = append(obs, d.queryLog)
+	}
+	if d.dnstap != nil {
+		obs = append(obs, d.dnstap)
 	}
 	for _, addr := range d.cfg.Listen {
 		l, err := server.Listen(server.ListenerConfig{
@@ -259,7 +270,7 @@ func (d *daemon) loop(ctx context.Context, ctl *controlListeners, httpl *httpLis
 	}
 	policyRequests := make(chan policyRequest)
 	reloadRequests := make(chan chan error)
-	deps := control.Deps{Policy: d.guard, PolicyReload: func(force bool) (policy.Report, error) {
+	deps := control.Deps{Policy: d.guard, RateLimiter: d.rateLimiter, PolicyReload: func(force bool) (policy.Report, error) {
 		req := policyRequest{force: force, done: make(chan policyResult, 1)}
 		select {
 		case policyRequests <- req:
@@ -378,7 +389,7 @@ func (d *daemon) reload(ctx context.Context, why string) error {
 	if !resolverChanged {
 		return errors.Join(errs...)
 	}
-	rec, err := NewRecursor(next, d.log)
+	rec, err := newRecursor(next, d.log, d.dnstap)
 	if err != nil {
 		d.log.Error("reload: resolver configuration rejected; keeping the running one", "err", err)
 		return errors.Join(append(errs, fmt.Errorf("resolver configuration rejected: %w", err))...)

@@ -38,6 +38,13 @@ func StartUnbound(t testing.TB, rootHints string) string {
 // Without unbound the test is skipped, except when CI=true.
 func StartValidatingUnbound(t testing.TB, ip, origin, trustAnchorFile, server string) string {
 	t.Helper()
+	return StartValidatingUnboundWith(t, ip, origin, trustAnchorFile, server, "")
+}
+
+// StartValidatingUnboundWith is StartValidatingUnbound with more lines for unbound's server:
+// clause (options of the validator, say), each indented by four spaces.
+func StartValidatingUnboundWith(t testing.TB, ip, origin, trustAnchorFile, server, options string) string {
+	t.Helper()
 	UnboundBin(t)
 	dir := t.TempDir()
 	host, port, err := net.SplitHostPort(server)
@@ -49,10 +56,10 @@ func StartValidatingUnbound(t testing.TB, ip, origin, trustAnchorFile, server st
     trust-anchor-file: %q
     local-zone: "test." nodefault
     val-log-level: 2
-stub-zone:
+%sstub-zone:
     name: %q
     stub-addr: %s@%s
-`, trustAnchorFile, origin, host, port)
+`, trustAnchorFile, options, origin, host, port)
 	p := startPeer(t, "unbound", true, func() (*peers.Proc, error) {
 		return peers.StartUnbound(peers.Unbound{IP: ip, Port: freePort(t), Dir: dir, Server: conf})
 	})

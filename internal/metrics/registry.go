@@ -21,6 +21,10 @@ type Sources struct {
 	Resolver ResolverState
 	Zones    ZoneState
 	Policy   PolicyStatus
+	// Dnstap is the dnstap writer; nil exports its counters at 0.
+	Dnstap DnstapState
+	// RateLimit returns the response rate limiter in force; nil exports its counters at 0.
+	RateLimit RateLimitState
 	// QueryLog is the query log's counts; nil when it is off (its metrics stay at 0).
 	QueryLog QueryLogState
 }
@@ -42,6 +46,8 @@ func New(s Sources) *Registry {
 		newQueriesCollector(s.Queries),
 		newResolverCollector(s.Resolver),
 		newZoneCollector(s.Zones),
+		newDnstapCollector(s.Dnstap),
+		newRRLCollector(s.RateLimit),
 		newQueryLogCollector(s.QueryLog),
 	)
 	if s.Policy != nil {

@@ -25,6 +25,31 @@ const (
 	optRRLen     = 11 // root owner, type, class, TTL, RDLENGTH
 )
 
+// rcodeBadCookie is RFC 7873 §8's BADCOOKIE, an extended rcode carried in the OPT record.
+const rcodeBadCookie = 23
+
+// cookieOnly answers a query for a server cookie alone (RFC 7873 §5.4): QUERY, no question, a
+// COOKIE option. The answer is empty, with the rcode the RFC gives: NOERROR for a client cookie
+// alone or with a valid server cookie, BADCOOKIE for an invalid one; finish adds the fresh
+// server cookie as to any response. False when req is not such a query (cookies off, no cookie
+// or a malformed one): it then gets the FORMERR a query without a question gets.
+func (p *Pipeline) cookieOnly(snap *Snapshot, req *query.Request, out []byte) ([]byte, bool) {
+	if snap.Cookies == nil || req.CookieLen == 0 || req.QuestionEnd != 0 || req.Opcode != 0 || req.HasTSIG {
+		return nil, false
+	}
+	now := req.Received
+	if now.IsZero() {
+		now = time.Now()
+	}
+	var rcode uint16
+	if sc := req.ServerCookie(); sc != nil {
+		if valid, _ := snap.Cookies.Check(req.ClientCookie(), sc, req.Client.Addr(), uint32(now.Unix())); !valid {
+			rcode = rcodeBadCookie
+		}
+	}
+	return p.local(out, req, rcode, wire.NoEDE), true
+}
+
 // guardState is what the last step needs of a query, taken from it when it is answered or
 // deferred (the listener reuses the Request afterwards).
 type guardState struct {
@@ -106,13 +131,13 @@ func finish(snap *Snapshot, st *guardState, msg []byte, now time.Time) []byte {
 // addCookie appends the COOKIE option, the client's cookie and the server's, to the OPT record
 // that ends msg. Renderers kept room for it (wire.Limits.MaxSize); a response without an OPT
 // record at its end (none was asked for) is left alone.
-func addCookie(secret *cookie.Secret, st *guardState, msg []byte, now time.Time) []byte {
+func addCookie(keys *cookie.Keyring, st *guardState, msg []byte, now time.Time) []byte {
 	opt, ok := lastOPT(msg)
 	if !ok || len(msg)+query.CookieReserve > st.limit {
 		return msg
 	}
 	if !st.reuse {
-		secret.Make(&st.server, st.client8[:], st.client, uint32(now.Unix()))
+		keys.Make(&st.server, st.client8[:], st.client, uint32(now.Unix()))
 	}
 	rdlen := binary.BigEndian.Uint16(msg[opt+9:])
 	binary.BigEndian.PutUint16(msg[opt+9:], rdlen+query.CookieReserve)

@@ -15,12 +15,12 @@ import (
 	"warden/internal/wire"
 )
 
-var testSecret = func() *cookie.Secret {
+var testSecret = func() *cookie.Keyring {
 	s, err := cookie.ParseSecret("e5e973e5a6b2a43f48e7dc849e37bfcf")
 	if err != nil {
 		panic(err)
 	}
-	return &s
+	return cookie.NewKeyring(s)
 }()
 
 // cookieQuery is a query for name A with EDNS and, when opt is not nil, a COOKIE option of
@@ -57,7 +57,7 @@ func responseCookie(t testing.TB, msg []byte) []byte {
 	return nil
 }
 
-func withGuards(p *Pipeline, secret *cookie.Secret, lim *rrl.Limiter) *Pipeline {
+func withGuards(p *Pipeline, secret *cookie.Keyring, lim *rrl.Limiter) *Pipeline {
 	p.Update(func(s *Snapshot) { s.Cookies, s.RateLimit = secret, lim })
 	return p
 }
@@ -186,7 +186,7 @@ func TestRateLimitPipeline(t *testing.T) {
 	if ok, _, _ := count("127.0.0.2", "www.example.test.", query.UDP, responseCookie(t, res), 30); ok != 30 {
 		t.Errorf("valid cookie: %d answered of 30", ok)
 	}
-	if c := lim.Counters(); c.Dropped == 0 || c.Slipped == 0 {
+	if c := lim.Stats(); c.Dropped == 0 || c.Slipped == 0 {
 		t.Errorf("counters %+v", c)
 	}
 }
@@ -294,6 +294,85 @@ func benchGuarded(b *testing.B, p *Pipeline, clients int) {
 		i++
 		if h.ServeDNS(req, out) == nil {
 			b.Fatal("no answer")
+		}
+	}
+}
+
+// cookieOnlyQuery is a query without a question whose OPT record holds a COOKIE option of opt
+// (none when nil), as `dig +header-only +cookie` sends it; flags are the header's.
+func cookieOnlyQuery(opt []byte, flags uint16) []byte {
+	w := dnstest.NewWire(0x4343, flags)
+	var options []byte
+	if opt != nil {
+		options = append([]byte{0, 10, 0, byte(len(opt))}, opt...)
+	}
+	w.OPT(1232, 0, 0, false, options)
+	return w.Bytes()
+}
+
+// rcodeOf is the whole rcode of msg: the header's four bits and the OPT record's upper eight.
+func rcodeOf(t testing.TB, msg []byte) int {
+	t.Helper()
+	rcode := int(msg[3] & 0xF)
+	if opt, ok := lastOPT(msg); ok {
+		rcode |= int(msg[opt+5]) << 4
+	}
+	return rcode
+}
+
+// A query for a server cookie alone (RFC 7873 §5.4) gets an empty NOERROR answer with a server
+// cookie, or BADCOOKIE when the server cookie it sent is not valid under any secret; a query
+// without a question and without a (well-formed) cookie stays FORMERR, as does any with cookies
+// off.
+func TestCookieOnlyQuery(t *testing.T) {
+	oldSecret, _ := cookie.ParseSecret("00112233445566778899aabbccddeeff")
+	newSecret, _ := cookie.ParseSecret("ffeeddccbbaa99887766554433221100")
+	client := []byte("\x01\x02\x03\x04\x05\x06\x07\x08")
+	addr := netip.MustParseAddr("127.0.3.9")
+	now := uint32(time.Now().Unix())
+	under := func(s cookie.Secret) []byte {
+		var c [cookie.Len]byte
+		s.Make(&c, client, addr, now)
+		return append(append([]byte(nil), client...), c[:]...)
+	}
+	rotated := cookie.NewKeyring(newSecret, oldSecret)
+	for _, c := range []struct {
+		note   string
+		keys   *cookie.Keyring
+		opt    []byte
+		rcode  int
+		cookie bool
+	}{
+		{"client cookie alone", rotated, client, 0, true},
+		{"current secret's cookie", rotated, under(newSecret), 0, true},
+		{"retired secret's cookie", rotated, under(oldSecret), 0, true},
+		{"dropped secret's cookie", cookie.NewKeyring(newSecret), under(oldSecret), rcodeBadCookie, true},
+		{"wrong server cookie", rotated, append(append([]byte(nil), client...), make([]byte, 16)...), rcodeBadCookie, true},
+		{"malformed cookie", rotated, client[:5], rcodeFormErr, false},
+		{"no cookie", rotated, nil, rcodeFormErr, false},
+		{"cookies off", nil, client, rcodeFormErr, false},
+	} {
+		p := withGuards(testPipeline(t, ""), c.keys, nil)
+		res := serveFrom(p, addr.String(), cookieOnlyQuery(c.opt, query.FlagRD), query.UDP)
+		if len(res) < query.HeaderLen {
+			t.Errorf("%s: no answer", c.note)
+			continue
+		}
+		got := responseCookie(t, res)
+		if rcodeOf(t, res) != c.rcode || (got != nil) != c.cookie {
+			t.Errorf("%s: rcode %d cookie %x, want rcode %d, cookie %t", c.note, rcodeOf(t, res), got, c.rcode, c.cookie)
+		}
+		// Header as BIND gives it: QR and RD, no question or records beyond the OPT record.
+		if res[2] != byte((query.FlagQR|query.FlagRD)>>8) || string(res[4:10]) != "\x00\x00\x00\x00\x00\x00" || binary.BigEndian.Uint16(res[10:]) != 1 {
+			t.Errorf("%s: header %x", c.note, res[:12])
+		}
+		if got == nil {
+			continue
+		}
+		if !bytes.Equal(got[:8], client) || len(got) != 24 {
+			t.Errorf("%s: cookie option %x", c.note, got)
+		} else if v, _ := newSecret.Check(client, got[8:], addr, now); !v {
+			t.Errorf("%s: the server cookie sent is not the current secret's", c.note)
 		}
 	}
 }

@@ -3,6 +3,7 @@ package pipeline
 import (
 	"encoding/binary"
 	"fmt"
+	"io"
 	"net"
 	"net/netip"
 	"os"
@@ -13,6 +14,7 @@ import (
 	"warden/internal/authority"
 	"warden/internal/dnstest"
 	"warden/internal/peers"
+	"warden/internal/query"
 	"warden/internal/rrl"
 	"warden/internal/server"
 	"warden/internal/wire"
@@ -213,4 +215,120 @@ func exchangeRaw(addr string, q []byte) ([]byte, error) {
 func havePeer(name string) bool {
 	_, err := peers.Bin(name)
 	return err == nil
+}
+
+// TestCookieOnlyAgainstPeers asks BIND 9 and Knot (mod-cookies), each with the test secret, and
+// Warden for a server cookie alone (RFC 7873 §5.4: no question, a COOKIE option), over UDP and
+// TCP. Warden answers as BIND does (NOERROR, QR and RD, nothing but the OPT record with a fresh
+// cookie) except for a server cookie that is not valid: BADCOOKIE, as §5.4 says, where BIND
+// answers NOERROR. Knot 3.2 answers FORMERR to every query without a question, as a server
+// without cookies does. docs/differences.md records both.
+func TestCookieOnlyAgainstPeers(t *testing.T) {
+	if !havePeer("named") || !havePeer("knotd") {
+		t.Skip("named or knotd not installed")
+	}
+	dir := t.TempDir()
+	zoneFile := filepath.Join(dir, "example.test.zone")
+	if err := os.WriteFile(zoneFile, []byte(guardZone), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	bind := dnstest.StartNamed(t, dnstest.NamedConfig{
+		Options: `recursion no; cookie-algorithm siphash24; cookie-secret "e5e973e5a6b2a43f48e7dc849e37bfcf";`,
+		Body:    fmt.Sprintf("zone \"example.test\" { type primary; file %q; };", zoneFile),
+	})
+	knot := dnstest.StartKnotConfig(t, dnstest.KnotConfig{
+		Sections: fmt.Sprintf("mod-cookies:\n  - id: c\n    secret: 0xe5e973e5a6b2a43f48e7dc849e37bfcf\ntemplate:\n  - id: default\n    global-module: mod-cookies/c\nzone:\n  - domain: example.test\n    file: %s\n", zoneFile),
+		Ready:    "example.test.",
+	}).Addr
+	pipe := withGuards(testPipeline(t, ""), testSecret, nil)
+	l, err := server.Listen(server.ListenerConfig{Addr: "127.0.3.30:0", UDPWorkers: 1}, pipe, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = l.Close() })
+	warden := l.UDPAddr().String()
+
+	client := []byte("\x21\x32\x43\x54\x65\x76\x87\x98")
+	ask := func(addr, network string, opt []byte) []byte {
+		t.Helper()
+		q := cookieOnlyQuery(opt, query.FlagRD)
+		var res []byte
+		var err error
+		if network == "tcp" {
+			res, err = exchangeTCPRaw(addr, q)
+		} else {
+			res, err = exchangeRaw(addr, q)
+		}
+		if err != nil {
+			t.Fatalf("%s over %s: %v", addr, network, err)
+		}
+		return res
+	}
+	fromBIND := responseCookie(t, ask(bind, "udp", client))
+	wrong := append(append([]byte(nil), client...), make([]byte, 16)...)
+	wrong[8] = 1
+	for _, network := range []string{"udp", "tcp"} {
+		for _, c := range []struct {
+			note string
+			opt  []byte
+			// Warden's rcode where it differs from BIND's NOERROR; -1 when they agree.
+			wardenRcode int
+		}{
+			{"client cookie alone", client, -1},
+			{"BIND's valid cookie", fromBIND, -1},
+			{"wrong server cookie", wrong, rcodeBadCookie},
+			{"malformed: 5 bytes", client[:5], -1},
+			{"no cookie", nil, -1},
+		} {
+			b, w, k := ask(bind, network, c.opt), ask(warden, network, c.opt), ask(knot, network, c.opt)
+			bc, wc := responseCookie(t, b), responseCookie(t, w)
+			t.Logf("%s over %s: BIND rcode %d cookie %t; Knot rcode %d; Warden rcode %d cookie %t", c.note, network,
+				rcodeOf(t, b), bc != nil, rcodeOf(t, k), rcodeOf(t, w), wc != nil)
+			want := rcodeOf(t, b)
+			if c.wardenRcode >= 0 {
+				if want != 0 {
+					t.Errorf("%s: BIND now answers rcode %d where it answered NOERROR; docs/differences.md is out of date", c.note, want)
+				}
+				want = c.wardenRcode
+			}
+			if rcodeOf(t, w) != want || w[2] != b[2] || w[3]&0xF0 != b[3]&0xF0 || string(w[4:12]) != string(b[4:12]) || (wc == nil) != (bc == nil) {
+				t.Errorf("%s over %s: Warden header %x cookie %x; BIND header %x cookie %x (want Warden's rcode %d)",
+					c.note, network, w[:12], wc, b[:12], bc, want)
+			}
+			if rcodeOf(t, k) != rcodeFormErr || responseCookie(t, k) != nil {
+				t.Errorf("%s over %s: Knot answered rcode %d with cookie %x, where docs/differences.md says FORMERR",
+					c.note, network, rcodeOf(t, k), responseCookie(t, k))
+			}
+			if wc != nil && string(wc[:8]) != string(client) {
+				t.Errorf("%s: Warden's cookie %x does not carry the client's", c.note, wc)
+			}
+		}
+	}
+	// Each accepts the other's cookie got this way (the shared secret, RFC 9018).
+	wardenCookie := responseCookie(t, ask(warden, "udp", client))
+	if rc := rcodeOf(t, ask(warden, "udp", fromBIND)); rc != 0 {
+		t.Errorf("Warden answered BIND's cookie with rcode %d", rc)
+	}
+	if got := responseCookie(t, ask(bind, "udp", wardenCookie)); len(got) != 24 {
+		t.Errorf("BIND answered Warden's cookie with %x", got)
+	}
+}
+
+func exchangeTCPRaw(addr string, q []byte) ([]byte, error) {
+	c, err := net.Dial("tcp", addr)
+	if err != nil {
+		return nil, err
+	}
+	defer c.Close()
+	_ = c.SetDeadline(time.Now().Add(3 * time.Second))
+	if _, err := c.Write(append(binary.BigEndian.AppendUint16(nil, uint16(len(q))), q...)); err != nil {
+		return nil, err
+	}
+	var n [2]byte
+	if _, err := io.ReadFull(c, n[:]); err != nil {
+		return nil, err
+	}
+	res := make([]byte, binary.BigEndian.Uint16(n[:]))
+	_, err = io.ReadFull(c, res)
+	return res, err
 }

@@ -35,8 +35,9 @@ type Snapshot struct {
 	// Zones answers zone transfers, NOTIFY and UPDATE; nil when the server takes part in no
 	// replication, and admission then refuses them as not authorised.
 	Zones ZoneOps
-	// Cookies is the secret of the server cookies (RFC 7873, RFC 9018); nil when cookies are off.
-	Cookies *cookie.Secret
+	// Cookies are the secrets of the server cookies (RFC 7873, RFC 9018): the one that makes them
+	// and the retired ones still accepted; nil when cookies are off.
+	Cookies *cookie.Keyring
 	// RateLimit limits identical responses over UDP (RRL); nil when off.
 	RateLimit *rrl.Limiter
 }
@@ -150,6 +151,9 @@ func (p *Pipeline) admission(snap *Snapshot, req *query.Request, out []byte) ([]
 	case query.Drop:
 		return nil, true
 	case query.FormErr:
+		if res, ok := p.cookieOnly(snap, req, out); ok {
+			return res, true
+		}
 		if req.QuestionEnd == 0 && !knownOpcode(req.Opcode) {
 			return p.local(out, req, rcodeNotImp, wire.NoEDE), true
 		}

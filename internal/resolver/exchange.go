@@ -22,6 +22,9 @@ import (
 type Upstreams struct {
 	port    string
 	timeout time.Duration
+	// Tap, set before the first Exchange and nil when dnstap is off, is shown every query sent to
+	// an authoritative server and its reply (dnstap's RESOLVER_ messages).
+	Tap upstream.Tap
 
 	mu      sync.Mutex
 	servers map[netip.Addr]*authServer
@@ -62,7 +65,7 @@ func (u *Upstreams) server(a netip.Addr) *authServer {
 		}
 		clear(u.servers)
 	}
-	p := &authServer{Plain: upstream.NewPlain(net.JoinHostPort(a.String(), u.port), upstream.Options{Timeout: u.timeout})}
+	p := &authServer{Plain: upstream.NewPlain(net.JoinHostPort(a.String(), u.port), upstream.Options{Timeout: u.timeout, Tap: u.Tap})}
 	u.servers[a] = p
 	return p
 }

@@ -62,9 +62,32 @@ type Config struct {
 	LogOnly bool
 }
 
-// Counters are the responses limited since the limiter was made.
+// Counters are the responses limited since the limiter was made (or, after ContinueFrom, since
+// the first limiter of the chain was).
 type Counters struct {
-	Dropped, Slipped, LogOnly uint64
+	// Dropped and Slipped are the responses over the rate not sent and sent truncated (TC=1).
+	Dropped, Slipped uint64
+	// WouldLimit are those over the rate in log-only mode, which were sent all the same.
+	WouldLimit uint64
+}
+
+// Stats is a snapshot of the limiter: its counters and how full its table is.
+type Stats struct {
+	Counters
+	// Entries are the table's words in use: keys seen and not evicted, however long ago (a
+	// word stays until another key takes its place); Capacity is the table's size. Entries
+	// near Capacity mean distinct keys are evicting one another, and an evicted key starts
+	// again with a second's credit.
+	Entries, Capacity int
+}
+
+// counterShards spreads the counters over cache lines, by key, so that workers limiting
+// different keys at once do not contend on one word.
+const counterShards = 16
+
+type counterShard struct {
+	dropped, slipped, wouldLimit atomic.Uint64
+	_                            [64 - 3*8]byte // a cache line each
 }
 
 // Limiter holds the table. It is safe for concurrent use.
@@ -77,11 +100,13 @@ type Limiter struct {
 	// Per-tick credit and cap, in 1/ticksPerSecond response units (see word).
 	perTick, capacity int64
 
-	dropped, slipped, logOnly atomic.Uint64
-	lastLog                   atomic.Int64 // tick of the last report
-	mu                        sync.Mutex   // held while reporting
-	reported                  Counters     // at the last report
-	report                    func(Counters, Counters)
+	shards [counterShards]counterShard
+	// base are the counts carried over from the limiter this one replaced (ContinueFrom).
+	base     Counters
+	lastLog  atomic.Int64 // tick of the last report
+	mu       sync.Mutex   // held while reporting
+	reported Counters     // at the last report
+	report   func(Counters, Counters)
 }
 
 // Table geometry: 2^16 groups of 4 words, 2 MiB.
@@ -133,9 +158,41 @@ func New(cfg Config, report func(total, delta Counters)) *Limiter {
 // Config returns the configuration in force.
 func (l *Limiter) Config() Config { return l.cfg }
 
-// Counters returns the counts so far.
-func (l *Limiter) Counters() Counters {
-	return Counters{Dropped: l.dropped.Load(), Slipped: l.slipped.Load(), LogOnly: l.logOnly.Load()}
+// ContinueFrom makes l's counters go on from prev's, so that the totals survive a change of
+// configuration (which replaces the limiter). Call it before l is put in use; what prev counts
+// after the call, until l replaces it, is not carried over (a few responses at most).
+func (l *Limiter) ContinueFrom(prev *Limiter) {
+	if prev == nil {
+		return
+	}
+	l.base = prev.counters()
+	l.reported = l.base
+}
+
+// Stats returns the counters and the table's use. The counters are read shard by shard without
+// stopping the workers, so they may be a few responses apart from one another; each is exact as
+// of when it was read. Counting the entries walks the table (2 MiB): for status pages and
+// scrapes, not for every query.
+func (l *Limiter) Stats() Stats {
+	st := Stats{Counters: l.counters(), Capacity: len(l.slots)}
+	for i := range l.slots {
+		if l.slots[i].Load() != 0 {
+			st.Entries++
+		}
+	}
+	return st
+}
+
+// counters sums the shards.
+func (l *Limiter) counters() Counters {
+	c := l.base
+	for i := range l.shards {
+		sh := &l.shards[i]
+		c.Dropped += sh.dropped.Load()
+		c.Slipped += sh.slipped.Load()
+		c.WouldLimit += sh.wouldLimit.Load()
+	}
+	return c
 }
 
 // Key is what identifies identical responses; Name is lower case, in wire form.
@@ -158,13 +215,15 @@ func (l *Limiter) Check(k *Key, now time.Time) Action {
 	if slip {
 		act = Slip
 	}
+	// The shard comes from bits of the hash the table index does not use.
+	sh := &l.shards[h>>groupBits%counterShards]
 	if l.cfg.LogOnly {
-		l.logOnly.Add(1)
+		sh.wouldLimit.Add(1)
 		act = Send
 	} else if act == Slip {
-		l.slipped.Add(1)
+		sh.slipped.Add(1)
 	} else {
-		l.dropped.Add(1)
+		sh.dropped.Add(1)
 	}
 	l.maybeReport(int64(tick))
 	return act
@@ -268,8 +327,8 @@ func (l *Limiter) maybeReport(tick int64) {
 	}
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	total := l.Counters()
-	delta := Counters{total.Dropped - l.reported.Dropped, total.Slipped - l.reported.Slipped, total.LogOnly - l.reported.LogOnly}
+	total := l.counters()
+	delta := Counters{total.Dropped - l.reported.Dropped, total.Slipped - l.reported.Slipped, total.WouldLimit - l.reported.WouldLimit}
 	l.reported = total
 	l.report(total, delta)
 }

@@ -2,6 +2,8 @@ package rrl
 
 import (
 	"net/netip"
+	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 )
@@ -34,7 +36,7 @@ func TestFloodLimitedToRate(t *testing.T) {
 	if d := dropped - slipped; d < -1 || d > 1 {
 		t.Errorf("dropped %d, slipped %d: slip 2 should halve them", dropped, slipped)
 	}
-	c := l.Counters()
+	c := l.Stats()
 	if int(c.Dropped) != dropped || int(c.Slipped) != slipped {
 		t.Errorf("counters %+v", c)
 	}
@@ -74,8 +76,8 @@ func TestSlipAndLogOnly(t *testing.T) {
 		if sent != c.sent || slipped != c.slipped {
 			t.Errorf("slip %d log-only %t: sent %d slipped %d, want %d %d", c.slip, c.logOnly, sent, slipped, c.sent, c.slipped)
 		}
-		if c.logOnly && l.Counters().LogOnly != 91 {
-			t.Errorf("log-only counted %d", l.Counters().LogOnly)
+		if c.logOnly && l.Stats().WouldLimit != 91 {
+			t.Errorf("log-only counted %d", l.Stats().WouldLimit)
 		}
 	}
 }
@@ -111,4 +113,86 @@ func BenchmarkCheck(b *testing.B) {
 			l.Check(k, now)
 		}
 	})
+}
+
+// Stats counts the table's entries and, from many goroutines limiting many keys at once, every
+// limited response exactly once; ContinueFrom carries the totals over to a new limiter.
+func TestStats(t *testing.T) {
+	l := New(Config{Rate: 1, Slip: 2, IPv4Prefix: 24, IPv6Prefix: 56}, nil)
+	if st := l.Stats(); st.Entries != 0 || st.Capacity != ways<<groupBits || st.Counters != (Counters{}) {
+		t.Fatalf("a new limiter: %+v", st)
+	}
+	const workers, keys, each = 4, 50, 40
+	now := l.start
+	var wg sync.WaitGroup
+	for w := range workers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := range keys {
+				k := &Key{Client: netip.AddrFrom4([4]byte{10, byte(w), byte(i), 1}), Class: Answer, QType: 1, Name: []byte("\x01x\x00")}
+				for range each {
+					l.Check(k, now)
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	st := l.Stats()
+	// Each key: one response sent (a second's credit at rate 1), the rest limited, every second
+	// one of them slipped.
+	limited := workers * keys * (each - 1)
+	if got := st.Dropped + st.Slipped; got != uint64(limited) || st.Slipped != uint64(workers*keys*((each-1)/2)) {
+		t.Errorf("dropped %d slipped %d, want %d limited, half slipped", st.Dropped, st.Slipped, limited)
+	}
+	// Keys may collide in a set and evict each other; nearly all hold a word.
+	if st.Entries < workers*keys*9/10 || st.Entries > workers*keys {
+		t.Errorf("%d entries for %d keys", st.Entries, workers*keys)
+	}
+
+	next := New(Config{Rate: 2, Slip: 0, IPv4Prefix: 24, IPv6Prefix: 56, LogOnly: true}, nil)
+	next.ContinueFrom(l)
+	k := &Key{Client: netip.MustParseAddr("192.0.2.1"), Class: Error}
+	flood(next, k, next.start, 10, 1)
+	got := next.Stats()
+	if got.Dropped != st.Dropped || got.Slipped != st.Slipped || got.WouldLimit == 0 || got.Entries != 1 {
+		t.Errorf("after ContinueFrom: %+v, carried from %+v", got, st.Counters)
+	}
+}
+
+func TestStatsAllocs(t *testing.T) {
+	l := New(Config{Rate: 1, Slip: 2, IPv4Prefix: 24, IPv6Prefix: 56}, nil)
+	if n := testing.AllocsPerRun(10, func() { l.Stats() }); n != 0 {
+		t.Fatalf("%v allocs per Stats", n)
+	}
+}
+
+// BenchmarkCheckLimited is a flood of many keys, all over the rate, checked from every core at
+// once: each check counts a limited response, so it measures the counters' contention.
+func BenchmarkCheckLimited(b *testing.B) {
+	l := New(Config{Rate: 1, Slip: 2, IPv4Prefix: 24, IPv6Prefix: 56}, nil)
+	now := time.Now()
+	var next atomic.Uint32
+	b.ReportAllocs()
+	b.RunParallel(func(pb *testing.PB) {
+		n := next.Add(1)
+		keys := make([]Key, 64)
+		for i := range keys {
+			keys[i] = Key{Client: netip.AddrFrom4([4]byte{10, byte(n), byte(i), 1}), Class: Answer, QType: 1, Name: []byte("\x03www\x00")}
+		}
+		i := 0
+		for pb.Next() {
+			l.Check(&keys[i%len(keys)], now)
+			i++
+		}
+	})
+}
+
+// BenchmarkStats is the cost of one snapshot: the walk of the table.
+func BenchmarkStats(b *testing.B) {
+	l := New(Config{Rate: 1, Slip: 2, IPv4Prefix: 24, IPv6Prefix: 56}, nil)
+	b.ReportAllocs()
+	for b.Loop() {
+		l.Stats()
+	}
 }

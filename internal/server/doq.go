@@ -6,7 +6,6 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
-	"io"
 	"log/slog"
 	"net"
 	"net/netip"
@@ -174,30 +173,20 @@ func (s *doqServer) serveConn(conn *quic.Conn) {
 func (s *doqServer) serveStream(conn *quic.Conn, st *quic.Stream, client netip.AddrPort) {
 	defer s.wg.Done()
 	_ = st.SetReadDeadline(time.Now().Add(s.queryTimeout))
-	var lenBuf [2]byte
-	if _, err := io.ReadFull(st, lenBuf[:]); err != nil {
-		st.CancelRead(doqRequestCancelled)
-		st.CancelWrite(doqRequestCancelled)
-		return
-	}
 	job := tcpJobs.Get().(*tcpJob)
 	defer tcpJobs.Put(job)
-	n := int(binary.BigEndian.Uint16(lenBuf[:]))
-	if cap(job.in) < n {
-		job.in = make([]byte, n)
-	}
-	job.in = job.in[:n]
-	if _, err := io.ReadFull(st, job.in); err != nil {
-		st.CancelRead(doqRequestCancelled)
-		st.CancelWrite(doqRequestCancelled)
-		return
-	}
-	if n < query.HeaderLen || binary.BigEndian.Uint16(job.in) != 0 {
-		// RFC 9250 §4.2.1: a message ID other than 0 is a protocol error, as is a message too
-		// short to have one.
+	in, err := readDoQQuery(st, job.in)
+	if errors.Is(err, errDoQProtocol) {
 		_ = conn.CloseWithError(doqProtocolError, "query message ID must be 0")
 		return
 	}
+	if err != nil {
+		st.CancelRead(doqRequestCancelled)
+		st.CancelWrite(doqRequestCancelled)
+		return
+	}
+	job.in = in
+	n := len(in)
 	write := func(msg []byte) error {
 		_ = st.SetWriteDeadline(time.Now().Add(s.writeTimeout))
 		_, err := st.Write(msg)

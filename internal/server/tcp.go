@@ -286,25 +286,24 @@ func (c *tcpConn) read(br *bufio.Reader) (*tcpJob, bool) {
 	if err := c.conn.SetReadDeadline(time.Now().Add(c.s.idle)); err != nil {
 		return nil, false
 	}
-	var lenBuf [2]byte
-	if _, err := io.ReadFull(br, lenBuf[:]); err != nil {
+	// The length is waited for before a job is taken from the pool: an idle connection holds none.
+	if _, err := br.Peek(2); err != nil {
+		if errors.Is(err, io.EOF) && br.Buffered() > 0 {
+			err = io.ErrUnexpectedEOF
+		}
 		c.logEnd(err)
-		return nil, false
-	}
-	n := int(binary.BigEndian.Uint16(lenBuf[:]))
-	if n == 0 {
 		return nil, false
 	}
 	job := tcpJobs.Get().(*tcpJob)
-	if cap(job.in) < n {
-		job.in = make([]byte, n)
-	}
-	job.in = job.in[:n]
-	if _, err := io.ReadFull(br, job.in); err != nil {
+	in, err := readMessage(br, job.in)
+	if err != nil {
 		tcpJobs.Put(job)
-		c.logEnd(err)
+		if !errors.Is(err, errEmptyMessage) {
+			c.logEnd(err)
+		}
 		return nil, false
 	}
+	job.in = in
 	return job, true
 }
 

@@ -347,3 +347,30 @@ func BenchmarkTCPRoundTrip(b *testing.B) {
 		}
 	}
 }
+
+// BenchmarkTCPPipelined sends 100 queries in one write on an open connection and reads the 100
+// answers: the server's reader takes them from one buffer, message after message.
+func BenchmarkTCPPipelined(b *testing.B) {
+	l, err := Listen(ListenerConfig{Addr: "127.0.0.1:0", UDPWorkers: 1}, &echoHandler{}, nil)
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer l.Close()
+	c, err := net.Dial("tcp", l.TCPAddr().String())
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer c.Close()
+	q := tcpFrame(newQuery(b, 7, "www.example.org."))
+	batch := bytes.Repeat(q, 100)
+	buf := make([]byte, len(batch))
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, err := c.Write(batch); err != nil {
+			b.Fatal(err)
+		}
+		if _, err := io.ReadFull(c, buf); err != nil {
+			b.Fatal(err)
+		}
+	}
+}

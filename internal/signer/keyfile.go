@@ -26,10 +26,18 @@ type Timing struct {
 	Activate time.Time // the key signs from then
 	Inactive time.Time // the key stops signing then
 	Delete   time.Time // the DNSKEY leaves the zone then
+	// SyncPublish and SyncDelete bound the CDS and CDNSKEY of a KSK or CSK (RFC 7344). A zero
+	// SyncPublish on a key made before rollovers existed means from Publish on.
+	SyncPublish time.Time
+	SyncDelete  time.Time
+	// DSPublish is when the parent was seen (or said) to hold the key's DS; DSRemoved when its
+	// DS is known gone from the parent and from caches.
+	DSPublish time.Time
+	DSRemoved time.Time
 }
 
 // timingFields are BIND's names for the Timing fields, in the order BIND writes them.
-var timingFields = []string{"Created", "Publish", "Activate", "Inactive", "Delete"}
+var timingFields = []string{"Created", "Publish", "Activate", "Inactive", "Delete", "DSPublish", "DSRemoved", "SyncPublish", "SyncDelete"}
 
 func (t *Timing) field(name string) *time.Time {
 	switch name {
@@ -43,6 +51,14 @@ func (t *Timing) field(name string) *time.Time {
 		return &t.Inactive
 	case "Delete":
 		return &t.Delete
+	case "SyncPublish":
+		return &t.SyncPublish
+	case "SyncDelete":
+		return &t.SyncDelete
+	case "DSPublish":
+		return &t.DSPublish
+	case "DSRemoved":
+		return &t.DSRemoved
 	}
 	return nil
 }
@@ -216,8 +232,29 @@ func fileName(origin string, alg uint8, tag uint16) string {
 // file last, so that a key directory never holds a public key without its private half.
 func writeKey(dir string, k *Key, priv crypto.PrivateKey) error {
 	base := filepath.Join(dir, fileName(k.DNSKEY.Hdr.Name, k.DNSKEY.Algorithm, k.DNSKEY.KeyTag()))
-	var p strings.Builder
-	p.WriteString(k.DNSKEY.PrivateKeyString(priv))
+	if err := writeFile(base+".private", k.DNSKEY.PrivateKeyString(priv)+timingLines(k), 0o600); err != nil {
+		return err
+	}
+	if err := writeFile(base+".key", pubFile(k), 0o644); err != nil {
+		return err
+	}
+	k.Base = base
+	return nil
+}
+
+// timingLines are k's timing fields as the .private file holds them.
+func timingLines(k *Key) string {
+	var b strings.Builder
+	for _, name := range timingFields {
+		if v := *k.Timing.field(name); !v.IsZero() {
+			fmt.Fprintf(&b, "%s: %s\n", name, v.UTC().Format(timeLayout))
+		}
+	}
+	return b.String()
+}
+
+// pubFile is k's .key file: the timing as comments, as BIND writes them, and the DNSKEY.
+func pubFile(k *Key) string {
 	var c strings.Builder
 	kind := "zone-signing"
 	if k.DNSKEY.Flags&dns.FlagSEP != 0 {
@@ -225,23 +262,13 @@ func writeKey(dir string, k *Key, priv crypto.PrivateKey) error {
 	}
 	fmt.Fprintf(&c, "; This is a %s key, keyid %d, for %s\n", kind, k.DNSKEY.KeyTag(), k.DNSKEY.Hdr.Name)
 	for _, name := range timingFields {
-		v := *k.Timing.field(name)
-		if v.IsZero() {
-			continue
+		if v := *k.Timing.field(name); !v.IsZero() {
+			fmt.Fprintf(&c, "; %s: %s (%s)\n", name, v.UTC().Format(timeLayout), v.UTC().Format(time.ANSIC))
 		}
-		fmt.Fprintf(&p, "%s: %s\n", name, v.UTC().Format(timeLayout))
-		fmt.Fprintf(&c, "; %s: %s (%s)\n", name, v.UTC().Format(timeLayout), v.UTC().Format(time.ANSIC))
 	}
 	c.WriteString(k.DNSKEY.String())
 	c.WriteString("\n")
-	if err := writeFile(base+".private", p.String(), 0o600); err != nil {
-		return err
-	}
-	if err := writeFile(base+".key", c.String(), 0o644); err != nil {
-		return err
-	}
-	k.Base = base
-	return nil
+	return c.String()
 }
 
 // writeFile writes data to path through a temporary file, so that a crash leaves either no file
@@ -267,4 +294,29 @@ func writeFile(path, data string, mode os.FileMode) error {
 		return err
 	}
 	return os.Rename(tmp, path)
+}
+
+// saveTiming writes k's timing fields into its files, keeping every other line of the .private
+// file as it is (a key made by BIND's tools may carry fields Warden does not use), so that a
+// rollover's schedule outlives a restart. The .private file is written first: it is what a
+// restart reads the timing from.
+func saveTiming(k *Key) error {
+	data, err := readSmall(k.Base + ".private")
+	if err != nil {
+		return err
+	}
+	var p strings.Builder
+	for line := range strings.SplitSeq(string(data), "\n") {
+		name, _, ok := strings.Cut(line, ":")
+		if strings.TrimSpace(line) == "" || ok && (&Timing{}).field(strings.TrimSpace(name)) != nil {
+			continue
+		}
+		p.WriteString(line)
+		p.WriteString("\n")
+	}
+	p.WriteString(timingLines(k))
+	if err := writeFile(k.Base+".private", p.String(), 0o600); err != nil {
+		return err
+	}
+	return writeFile(k.Base+".key", pubFile(k), 0o644)
 }

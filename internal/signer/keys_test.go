@@ -1,6 +1,7 @@
 package signer
 
 import (
+	"crypto"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -54,9 +55,10 @@ func TestKeysKeptAcrossRestartsAndReadByBIND(t *testing.T) {
 	if fi, err := os.Stat(dir); err != nil || fi.Mode().Perm() != 0o700 {
 		t.Fatalf("key directory: %v, mode %v", err, fi.Mode().Perm())
 	}
-	// A policy for another algorithm does not silently make new keys beside the old.
-	if _, _, err := OpenKeys(dir, "ed25519.example.", Policy{Algorithm: dns.RSASHA256}.Defaults(), now); err == nil || !strings.Contains(err.Error(), "algorithm rollover") {
-		t.Errorf("algorithm change: %v", err)
+	// A policy for another algorithm keeps the keys there are: the new algorithm's come by an
+	// algorithm rollover (Roll), not by opening the keys.
+	if set, made, err := OpenKeys(dir, "ed25519.example.", Policy{Algorithm: dns.RSASHA256}.Defaults(), now); err != nil || made || len(set.Keys) != 2 || set.Keys[0].DNSKEY.Algorithm != dns.ED25519 {
+		t.Errorf("algorithm change: made %v, %v, %v", made, set, err)
 	}
 }
 
@@ -85,5 +87,74 @@ func TestBrokenKeyFilesNamed(t *testing.T) {
 			t.Errorf("%s %q: error %v, want one naming the zone and %q", tc.file, tc.text, err, tc.want)
 		}
 		os.WriteFile(zsk.Base+tc.file, orig, 0o600)
+	}
+}
+
+// TestNewKeyAvoidsTakenTags: a new key whose tag a key of the zone already has is drawn again,
+// and the existing key's files stay as they were. The key generator first hands out the
+// existing key's own material, which is what a collision is: the same tag for the same flags.
+func TestNewKeyAvoidsTakenTags(t *testing.T) {
+	dir := t.TempDir()
+	p := Policy{}.Defaults()
+	keys, _, err := OpenKeys(dir, "example.test.", p, now)
+	if err != nil {
+		t.Fatal(err)
+	}
+	old := keys.Keys[1] // the ZSK
+	before := map[string][]byte{}
+	for _, ext := range []string{".key", ".private"} {
+		if before[ext], err = os.ReadFile(old.Base + ext); err != nil {
+			t.Fatal(err)
+		}
+	}
+	real := generateKey
+	t.Cleanup(func() { generateKey = real })
+	calls := 0
+	generateKey = func(pub *dns.DNSKEY, bits int) (crypto.PrivateKey, error) {
+		calls++
+		if calls == 1 {
+			pub.PublicKey = old.DNSKEY.PublicKey
+			return old.Signer, nil
+		}
+		return real(pub, bits)
+	}
+	k, err := newKey(dir, "example.test.", old.DNSKEY.Algorithm, old.DNSKEY.Flags, Timing{Created: now, Publish: now, Activate: now}, keys.Keys)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if calls != 2 {
+		t.Fatalf("%d keys generated, want 2 (the colliding one drawn again)", calls)
+	}
+	if k.Tag() == old.Tag() {
+		t.Fatalf("the new key has tag %d, the existing key's", k.Tag())
+	}
+	for ext, data := range before {
+		if now, err := os.ReadFile(old.Base + ext); err != nil || string(now) != string(data) {
+			t.Errorf("%s%s changed or went: %v", old.Base, ext, err)
+		}
+	}
+	again, _, err := OpenKeys(dir, "example.test.", p, now)
+	if err != nil || len(again.Keys) != 3 {
+		t.Fatalf("after the new key: %v, %v; want the three keys", keyList(again), err)
+	}
+
+	// The REVOKE bit changes a key's tag (RFC 5011): a key whose revoked tag is taken is drawn
+	// again as well.
+	calls = 0
+	generateKey = func(pub *dns.DNSKEY, bits int) (crypto.PrivateKey, error) {
+		calls++
+		if calls == 1 {
+			pub.PublicKey, pub.Flags = old.DNSKEY.PublicKey, old.DNSKEY.Flags&^dns.FlagREVOKE
+			return old.Signer, nil
+		}
+		return real(pub, bits)
+	}
+	revoked := *old.DNSKEY
+	revoked.Flags |= dns.FlagREVOKE
+	if _, err := newKey(dir, "example.test.", old.DNSKEY.Algorithm, old.DNSKEY.Flags, Timing{Created: now, Publish: now, Activate: now}, []*Key{{DNSKEY: &revoked}}); err != nil {
+		t.Fatal(err)
+	}
+	if calls != 2 {
+		t.Errorf("%d keys generated, want 2: the first one's tag is the revoked key's", calls)
 	}
 }

@@ -38,6 +38,9 @@ type Policy struct {
 	PropagationDelay time.Duration
 	// DNSKEYTTL is the TTL of DNSKEY, CDS and CDNSKEY; 0: the SOA's TTL.
 	DNSKEYTTL uint32
+	// ParentDSTTL is the TTL of the zone's DS at its parent: how long, after the parent holds a
+	// new KSK's DS, validators may still hold the old one. 0: DefaultParentDSTTL.
+	ParentDSTTL time.Duration
 }
 
 // The defaults of Knot's default policy.
@@ -45,6 +48,8 @@ const (
 	DefaultRRSIGLifetime    = 14 * 24 * time.Hour
 	DefaultZSKLifetime      = 30 * 24 * time.Hour
 	DefaultPropagationDelay = time.Hour
+	// DefaultParentDSTTL is the DS TTL of most top-level domains.
+	DefaultParentDSTTL = 24 * time.Hour
 	// InceptionOffset puts a signature's inception this far in the past, as Knot does, so that a
 	// validator whose clock is behind ours still accepts it.
 	InceptionOffset = 90 * time.Minute
@@ -65,6 +70,9 @@ func (p Policy) Defaults() Policy {
 	}
 	if p.PropagationDelay == 0 {
 		p.PropagationDelay = DefaultPropagationDelay
+	}
+	if p.ParentDSTTL == 0 {
+		p.ParentDSTTL = DefaultParentDSTTL
 	}
 	return p
 }

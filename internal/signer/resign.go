@@ -151,15 +151,15 @@ func Resign(prev *Signed, u *zone.Zone, keys *KeySet, p Policy, now time.Time) (
 		ck := chainKey(n, p.Denial)
 		switch {
 		case was && !is:
-			i, _ := c.find(ck)
+			i, _ := c.find(ck, p.Denial)
 			c = slices.Delete(c, i, i+1)
 			left = append(left, ck)
 			if len(c) > 0 {
 				dirty[c[c.prev(i%len(c))].key] = true
 			}
 		case !was && is:
-			i, _ := c.find(ck)
-			c = slices.Insert(c, i, link{key: ck, name: n.Name})
+			i, _ := c.find(ck, p.Denial)
+			c = slices.Insert(c, i, linkOf(n, p.Denial))
 			dirty[ck] = true
 			dirty[c[c.prev(i)].key] = true
 		case is:
@@ -167,18 +167,21 @@ func Resign(prev *Signed, u *zone.Zone, keys *KeySet, p Policy, now time.Time) (
 		}
 	}
 	for _, ck := range left {
-		if _, back := c.find(ck); back {
+		if _, back := c.find(ck, p.Denial); back {
 			continue // it came back under the same key: made again below
 		}
-		e.replace(nodeKey(u, denialOwner(prev, ck)), denialType(p.Denial), nil)
+		e.replace(denialNode(prev, ck), denialType(p.Denial), nil)
 	}
 	for ck := range dirty {
-		i, ok := c.find(ck)
+		i, ok := c.find(ck, p.Denial)
 		if !ok {
 			continue
 		}
-		rec := j.denial(c, i, u.Nodes[nodeKey(u, c[i].name)])
-		key := nodeKey(u, rec.Header().Name)
+		rec := j.denial(c, i, u.Nodes[c[i].node])
+		key := c[i].node
+		if p.Denial == NSEC3 {
+			key = nodeKey(u, rec.Header().Name)
+		}
 		if o := e.prev.Nodes[key]; o != nil {
 			if old := o.RRset(denialType(p.Denial)); len(old) == 1 && old[0].Header().TTL == rec.Header().TTL && zone.SameRdata(old[0], rec) {
 				continue // unchanged: its signature stays
@@ -195,7 +198,7 @@ func Resign(prev *Signed, u *zone.Zone, keys *KeySet, p Policy, now time.Time) (
 	if err != nil {
 		return nil, zone.Diff{}, fmt.Errorf("zone %s: incremental signing: %w", u.Origin, err)
 	}
-	return finish(z, u, keys, p, c), diff, nil
+	return finishChange(prev, z, u, keys, p, c, diff), diff, nil
 }
 
 // wholeNeeded says whether the change from prev to u is signed whole rather than in part.
@@ -240,13 +243,12 @@ func denialType(d Denial) uint16 {
 	return dns.TypeNSEC
 }
 
-// denialOwner is the owner of the denial record of chain key ck in prev.
-func denialOwner(prev *Signed, ck string) string {
+// denialNode is the node key of the denial record of chain key ck in prev.
+func denialNode(prev *Signed, ck string) string {
 	if prev.Policy.Denial == NSEC3 {
-		return hashOwner(ck, prev.Zone.Origin)
+		return nodeKey(prev.Zone, hashOwner(ck, prev.Zone.Origin))
 	}
-	i, _ := prev.chain.find(ck)
-	return prev.chain[i].name
+	return ck // an NSEC chain's key is the node's
 }
 
 // Refresh replaces the signatures of prev that expire within the policy's refresh window from
@@ -262,17 +264,17 @@ func Refresh(prev *Signed, now time.Time) (*Signed, zone.Diff, error) {
 	window := uint32(now.Add(prev.RefreshAt.Sub(prev.Expires) * -1).Unix())
 	signing := map[uint16]bool{}
 	for _, k := range slices.Concat(j.zsks, j.ksks) {
-		signing[k.Tag()] = true
+		signing[k.tag] = true
 	}
 	for _, n := range prev.Zone.Nodes {
-		due := map[uint16]bool{}
+		var due []uint16 // the types covered by a signature due at n; a node has few
 		for _, rr := range n.RRset(dns.TypeRRSIG) {
 			sig := rr.(*dns.RRSIG)
-			if sig.TypeCovered != dns.TypeSOA && (dns.CompareSerial(sig.Expiration, window) <= 0 || !signing[sig.KeyTag]) {
-				due[sig.TypeCovered] = true
+			if sig.TypeCovered != dns.TypeSOA && (dns.CompareSerial(sig.Expiration, window) <= 0 || !signing[sig.KeyTag]) && !slices.Contains(due, sig.TypeCovered) {
+				due = append(due, sig.TypeCovered)
 			}
 		}
-		for t := range due {
+		for _, t := range due {
 			e.dropSigs(n.Key, t)
 			e.tasks = append(e.tasks, taskFor(n.RRset(t)))
 		}

@@ -152,3 +152,26 @@ func TestRefreshReplacesOnlyExpiringSignatures(t *testing.T) {
 		t.Errorf("%d signed RRsets after refresh, %d before", len(got), len(young))
 	}
 }
+
+// TestResignKeepsRefreshTimes: the expiry and refresh time an incremental re-signing works out
+// from the change alone are those a walk over the whole signed zone finds.
+func TestResignKeepsRefreshTimes(t *testing.T) {
+	p := Policy{}.Defaults()
+	keys := testKeys(t, t.TempDir(), p)
+	before, err := Sign(loadZone(t, testZone), keys, p, now.Add(-time.Hour), 2026120701)
+	if err != nil {
+		t.Fatal(err)
+	}
+	after, _, err := Resign(before, loadZone(t, changedZone), keys, p, now)
+	if err != nil {
+		t.Fatal(err)
+	}
+	walked := finish(after.Zone, after.Unsigned, keys, p, after.chain)
+	if !after.Expires.Equal(walked.Expires) || !after.RefreshAt.Equal(walked.RefreshAt) || after.maxTTL != walked.maxTTL {
+		t.Errorf("after the change: expires %s, refresh %s, max TTL %d; the whole zone says %s, %s, %d",
+			after.Expires, after.RefreshAt, after.maxTTL, walked.Expires, walked.RefreshAt, walked.maxTTL)
+	}
+	if !after.Expires.Equal(before.Expires) {
+		t.Errorf("expiry moved from %s to %s; the older signatures still expire first", before.Expires, after.Expires)
+	}
+}

@@ -7,6 +7,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"codeberg.org/miekg/dns"
@@ -26,20 +27,23 @@ type Signed struct {
 	// RefreshAt is when signatures must be replaced: the refresh window before Expires.
 	RefreshAt time.Time
 	chain     chain
+	maxTTL    uint32 // the largest TTL in Zone, which the refresh window counts in
 }
 
 // job is one signing run: the keys and times every signature of it shares.
 type job struct {
-	origin   string
-	policy   Policy
-	keys     *KeySet
-	now      time.Time
-	incept   uint32
-	expire   uint32
-	zsks     []*Key // sign the zone's RRsets
-	ksks     []*Key // sign the apex key sets
-	nsecTTL  uint32
-	dnskeyTL uint32
+	origin string
+	policy Policy
+	keys   *KeySet
+	now    time.Time
+	incept uint32
+	expire uint32
+	zsks   []signingKey // sign the zone's RRsets
+	ksks   []signingKey // sign the apex key sets
+	// signerWire is the origin in canonical wire form, the signer's name in every signature.
+	signerWire []byte
+	nsecTTL    uint32
+	dnskeyTL   uint32
 }
 
 // minTime refuses to sign with a clock before this: a clock that far off (an unset real-time
@@ -57,8 +61,12 @@ func newJob(u *zone.Zone, keys *KeySet, p Policy, now time.Time) (*job, error) {
 	}
 	j := &job{origin: u.Origin, policy: p, keys: keys, now: now,
 		incept: uint32(now.Add(-InceptionOffset).Unix()), expire: uint32(now.Add(p.RRSIGLifetime).Unix()),
-		zsks: keys.signers(now, false), ksks: keys.signers(now, true),
+		zsks: signingKeys(keys.signers(now, false)), ksks: signingKeys(keys.signers(now, true)),
 		nsecTTL: u.NegativeTTL(), dnskeyTL: p.DNSKEYTTL}
+	var err error
+	if j.signerWire, err = appendLowerName(nil, u.Origin); err != nil {
+		return nil, fmt.Errorf("zone %s: %w", u.Origin, err)
+	}
 	if j.dnskeyTL == 0 {
 		j.dnskeyTL = u.SOA.Hdr.TTL
 	}
@@ -96,9 +104,16 @@ func taskFor(rrs []dns.RR) task {
 	return task{rrs: rrs}
 }
 
-// run signs every task, on as many cores as there are, and returns the signatures.
+// run signs every task and returns the signatures. The tasks are shared out in blocks taken
+// in turn by one worker per core, each with its own buffers, so that the cores stay busy to the
+// end even when RRsets differ in size.
 func (j *job) run(tasks []task) ([]dns.RR, error) {
-	workers := min(runtime.GOMAXPROCS(0), max(1, len(tasks)/64))
+	const block = 64
+	workers := min(runtime.GOMAXPROCS(0), (len(tasks)+block-1)/block)
+	if workers <= 1 {
+		return j.runOne(newRRsetSigner(j), tasks, nil)
+	}
+	var next atomic.Int64
 	results := make([][]dns.RR, workers)
 	errs := make([]error, workers)
 	var wg sync.WaitGroup
@@ -106,49 +121,50 @@ func (j *job) run(tasks []task) ([]dns.RR, error) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			for i := w; i < len(tasks); i += workers {
-				sigs, err := j.sign(tasks[i])
-				if err != nil {
+			s := newRRsetSigner(j)
+			out := make([]dns.RR, 0, len(tasks)/workers*len(j.zsks)+block)
+			for {
+				start := int(next.Add(block)) - block
+				if start >= len(tasks) {
+					break
+				}
+				var err error
+				if out, err = j.runOne(s, tasks[start:min(start+block, len(tasks))], out); err != nil {
 					errs[w] = err
+					next.Store(int64(len(tasks))) // the others stop at their next block
 					return
 				}
-				results[w] = append(results[w], sigs...)
 			}
+			results[w] = out
 		}()
 	}
 	wg.Wait()
 	if err := errors.Join(errs...); err != nil {
 		return nil, err
 	}
-	var out []dns.RR
+	total := 0
+	for _, r := range results {
+		total += len(r)
+	}
+	out := make([]dns.RR, 0, total)
 	for _, r := range results {
 		out = append(out, r...)
 	}
 	return out, nil
 }
 
-// sign makes the signatures of one RRset, one per signing key. The records are copied first:
-// signing puts them in canonical form and order in place, and they are a served zone's own.
-func (j *job) sign(t task) ([]dns.RR, error) {
-	keys := j.zsks
-	if t.keySets {
-		keys = j.ksks
-	}
-	rrs := make([]dns.RR, len(t.rrs))
-	for i, rr := range t.rrs {
-		rrs[i] = rr.Clone()
-	}
-	out := make([]dns.RR, 0, len(keys))
-	for _, k := range keys {
-		sig := &dns.RRSIG{Hdr: dns.Header{Class: dns.ClassINET}}
-		sig.Algorithm, sig.KeyTag, sig.SignerName = k.DNSKEY.Algorithm, k.Tag(), j.origin
-		sig.Inception, sig.Expiration = j.incept, j.expire
-		if err := sig.Sign(k.Signer, rrs, &dns.SignOption{}); err != nil {
-			h := t.rrs[0].Header()
-			return nil, fmt.Errorf("zone %s: sign %s %s with key %d: %w", j.origin, h.Name, dns.TypeToString[dns.RRToType(t.rrs[0])], k.Tag(), err)
+// runOne signs tasks with one worker's signer, appending the signatures to out.
+func (j *job) runOne(s *rrsetSigner, tasks []task, out []dns.RR) ([]dns.RR, error) {
+	for _, t := range tasks {
+		keys := j.zsks
+		if t.keySets {
+			keys = j.ksks
 		}
-		sig.Hdr.Name = t.rrs[0].Header().Name
-		out = append(out, sig)
+		var err error
+		if out, err = s.sign(out, t.rrs, keys); err != nil {
+			h := t.rrs[0].Header()
+			return out, fmt.Errorf("zone %s: sign %s %s: %w", j.origin, h.Name, dns.TypeToString[dns.RRToType(t.rrs[0])], err)
+		}
 	}
 	return out, nil
 }
@@ -160,7 +176,7 @@ func (j *job) apexKeySets() [][]dns.RR {
 		key := k.DNSKEY.Clone().(*dns.DNSKEY)
 		key.Hdr = dns.Header{Name: j.origin, Class: dns.ClassINET, TTL: j.dnskeyTL}
 		dnskeys = append(dnskeys, key)
-		if key.Flags&dns.FlagSEP == 0 {
+		if !k.SyncPublished(j.now) {
 			continue
 		}
 		ds := key.ToDS(dns.SHA256).ToCDS()
@@ -181,48 +197,85 @@ func (j *job) nsec3param() *dns.NSEC3PARAM {
 	return p
 }
 
-// bitmap is the type bitmap of n's NSEC or NSEC3 record (RFC 4034 §4.1.2, RFC 5155 §3.2.1).
-func (j *job) bitmap(n *zone.Node) []uint16 {
+// bitmap is the type bitmap of n's NSEC or NSEC3 record (RFC 4034 §4.1.2, RFC 5155 §3.2.1),
+// appended to *arena (when not nil) and cut from it, so that many bitmaps share one array.
+func (j *job) bitmap(arena *[]uint16, n *zone.Node) []uint16 {
 	if n.Empty() {
 		return nil
 	}
-	var types []uint16
+	if arena == nil {
+		arena = new([]uint16)
+	}
+	dst := *arena
+	start := len(dst)
 	signed := false
 	for _, s := range n.Sets {
 		if stripped(s.Type, n.IsApex()) {
 			continue
 		}
-		types = append(types, s.Type)
+		dst = append(dst, s.Type)
 		signed = signed || signable(n, s.Type)
 	}
 	if n.IsApex() {
-		types = append(types, dns.TypeDNSKEY, dns.TypeCDS, dns.TypeCDNSKEY)
+		dst = append(dst, dns.TypeDNSKEY, dns.TypeCDS, dns.TypeCDNSKEY)
 		if j.policy.Denial == NSEC3 {
-			types = append(types, dns.TypeNSEC3PARAM)
+			dst = append(dst, dns.TypeNSEC3PARAM)
 		}
 	}
 	if j.policy.Denial == NSEC {
-		types = append(types, dns.TypeNSEC)
+		dst = append(dst, dns.TypeNSEC)
 		signed = true // the NSEC record itself
 	}
 	if signed {
-		types = append(types, dns.TypeRRSIG)
+		dst = append(dst, dns.TypeRRSIG)
 	}
+	*arena = dst
+	types := dst[start:len(dst):len(dst)]
 	slices.Sort(types)
 	return types
 }
 
 // denial makes the denial record of link i of c, for node n.
 func (j *job) denial(c chain, i int, n *zone.Node) dns.RR {
-	next := c.next(i)
 	if j.policy.Denial == NSEC3 {
-		r := &dns.NSEC3{Hdr: dns.Header{Name: hashOwner(c[i].key, j.origin), Class: dns.ClassINET, TTL: j.nsecTTL}}
-		r.NSEC3 = rdata.NSEC3{Hash: dns.SHA1, HashLength: 20, NextDomain: b32.EncodeToString([]byte(next.key)), TypeBitMap: j.bitmap(n)}
+		r := &dns.NSEC3{}
+		j.fillNSEC3(r, c, i, n, nil)
 		return r
 	}
-	r := &dns.NSEC{Hdr: dns.Header{Name: n.Name, Class: dns.ClassINET, TTL: j.nsecTTL}}
-	r.NSEC = rdata.NSEC{NextDomain: next.name, TypeBitMap: j.bitmap(n)}
+	r := &dns.NSEC{}
+	j.fillNSEC(r, c, i, n, nil)
 	return r
+}
+
+func (j *job) fillNSEC3(r *dns.NSEC3, c chain, i int, n *zone.Node, arena *[]uint16) {
+	r.Hdr = dns.Header{Name: hashOwner(c[i].key, j.origin), Class: dns.ClassINET, TTL: j.nsecTTL}
+	r.NSEC3 = rdata.NSEC3{Hash: dns.SHA1, HashLength: 20, NextDomain: b32.EncodeToString([]byte(c.next(i).key)), TypeBitMap: j.bitmap(arena, n)}
+}
+
+func (j *job) fillNSEC(r *dns.NSEC, c chain, i int, n *zone.Node, arena *[]uint16) {
+	r.Hdr = dns.Header{Name: n.Name, Class: dns.ClassINET, TTL: j.nsecTTL}
+	r.NSEC = rdata.NSEC{NextDomain: c.next(i).name, TypeBitMap: j.bitmap(arena, n)}
+}
+
+// denials makes the denial records of the whole chain c of u. The records and their bitmaps
+// come in blocks: a million names are a million records, and as many allocations saved.
+func (j *job) denials(c chain, u *zone.Zone) []dns.RR {
+	out := make([]dns.RR, len(c))
+	types := make([]uint16, 0, 4*len(c))
+	if j.policy.Denial == NSEC3 {
+		recs := make([]dns.NSEC3, len(c))
+		for i := range c {
+			j.fillNSEC3(&recs[i], c, i, u.Nodes[c[i].node], &types)
+			out[i] = &recs[i]
+		}
+		return out
+	}
+	recs := make([]dns.NSEC, len(c))
+	for i := range c {
+		j.fillNSEC(&recs[i], c, i, u.Nodes[c[i].node], &types)
+		out[i] = &recs[i]
+	}
+	return out
 }
 
 // Sign signs u whole with keys, as policy p says, at now; the signed SOA has serial.
@@ -231,9 +284,12 @@ func Sign(u *zone.Zone, keys *KeySet, p Policy, now time.Time, serial uint32) (*
 	if err != nil {
 		return nil, err
 	}
-	records := make([]dns.RR, 0, u.Records*2+len(u.Nodes))
+	// kept are the unsigned zone's records, which the signed zone shares; made are the records
+	// signing adds, which it owns.
+	kept := make([]dns.RR, 0, u.Records)
+	made := make([]dns.RR, 0, u.Records+2*len(u.Nodes))
 	tasks := make([]task, 0, u.Records)
-	var c chain
+	c := make(chain, 0, len(u.Nodes))
 	for _, n := range u.Nodes {
 		for _, set := range n.Sets {
 			if stripped(set.Type, n.IsApex()) {
@@ -242,37 +298,39 @@ func Sign(u *zone.Zone, keys *KeySet, p Policy, now time.Time, serial uint32) (*
 			rrs := set.RRs
 			if set.Type == dns.TypeSOA {
 				rrs = []dns.RR{soaWithSerial(u.SOA, serial)}
+				made = append(made, rrs...)
+			} else {
+				kept = append(kept, rrs...)
 			}
-			records = append(records, rrs...)
 			if signable(n, set.Type) {
 				tasks = append(tasks, taskFor(rrs))
 			}
 		}
 		if member(n, p.Denial) {
-			c = append(c, link{key: chainKey(n, p.Denial), name: n.Name})
+			c = append(c, linkOf(n, p.Denial))
 		}
 	}
 	for _, set := range j.apexKeySets() {
-		records = append(records, set...)
+		made = append(made, set...)
 		tasks = append(tasks, taskFor(set))
 	}
 	if p.Denial == NSEC3 {
 		param := j.nsec3param()
-		records = append(records, param)
+		made = append(made, param)
 		tasks = append(tasks, taskFor([]dns.RR{param}))
 	}
-	slices.SortFunc(c, func(a, b link) int { return strings.Compare(a.key, b.key) })
-	for i := range c {
-		d := j.denial(c, i, u.Nodes[nodeKey(u, c[i].name)])
-		records = append(records, d)
-		tasks = append(tasks, taskFor([]dns.RR{d}))
+	c.sort(p.Denial)
+	denials := j.denials(c, u)
+	made = append(made, denials...)
+	for i := range denials {
+		tasks = append(tasks, taskFor(denials[i:i+1]))
 	}
 	sigs, err := j.run(tasks)
 	if err != nil {
 		return nil, err
 	}
-	records = append(records, sigs...)
-	z, _, err := zone.Build(u.Origin, u.File, records)
+	made = append(made, sigs...)
+	z, _, err := zone.BuildOn(u.Origin, u.File, kept, made)
 	if err != nil {
 		return nil, fmt.Errorf("zone %s: the signed zone does not build: %w", u.Origin, err)
 	}
@@ -280,7 +338,6 @@ func Sign(u *zone.Zone, keys *KeySet, p Policy, now time.Time, serial uint32) (*
 }
 
 func finish(z, u *zone.Zone, keys *KeySet, p Policy, c chain) *Signed {
-	s := &Signed{Zone: z, Unsigned: u, Keys: keys, Policy: p, chain: c}
 	var earliest uint32
 	found := false
 	maxTTL := uint32(0)
@@ -298,6 +355,26 @@ func finish(z, u *zone.Zone, keys *KeySet, p Policy, c chain) *Signed {
 			}
 		}
 	}
+	return signedAt(z, u, keys, p, c, earliest, maxTTL)
+}
+
+// finishChange is finish for prev changed by d, without a walk over the whole zone (on a zone of
+// a million names that walk cost more than signing a small change): the earliest expiry and the
+// largest TTL are prev's, moved by what d adds. What d removes is not looked at, so the refresh
+// may come earlier than it must, never later; the refresh then works them out afresh.
+func finishChange(prev *Signed, z, u *zone.Zone, keys *KeySet, p Policy, c chain, d zone.Diff) *Signed {
+	earliest, maxTTL := uint32(prev.Expires.Unix()), prev.maxTTL
+	for _, rr := range d.Added {
+		maxTTL = max(maxTTL, rr.Header().TTL)
+		if sig, ok := rr.(*dns.RRSIG); ok && dns.CompareSerial(sig.Expiration, earliest) < 0 {
+			earliest = sig.Expiration
+		}
+	}
+	return signedAt(z, u, keys, p, c, earliest, max(maxTTL, d.To.Hdr.TTL))
+}
+
+func signedAt(z, u *zone.Zone, keys *KeySet, p Policy, c chain, earliest, maxTTL uint32) *Signed {
+	s := &Signed{Zone: z, Unsigned: u, Keys: keys, Policy: p, chain: c, maxTTL: maxTTL}
 	s.Expires = time.Unix(int64(earliest), 0).UTC()
 	s.RefreshAt = s.Expires.Add(-p.refresh(maxTTL))
 	return s

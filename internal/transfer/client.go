@@ -1,4 +1,5 @@
-// Package transfer speaks the zone-transfer protocol: it asks a primary for its SOA, pulls a zone
+// Package transfer speaks the zone-transfer protocol: it asks a primary for its SOA (and a parent
+// for a zone's DS, the one other question the zone manager asks another server), pulls a zone
 // with AXFR (RFC 5936) or IXFR (RFC 1995), sends NOTIFY (RFC 1996), and packs outgoing transfers,
 // every message TSIG-signed (RFC 8945) when a key is configured. It does no scheduling and keeps no
 // zones: the zone manager decides when to transfer and what to do with the result. An incoming

@@ -10,7 +10,12 @@ import (
 	"io"
 	"mime"
 	"net/http"
+	"net/netip"
+	"net/url"
+	"strings"
 	"time"
+
+	"warden/internal/query"
 )
 
 // DoH sends queries as DNS over HTTPS (RFC 8484) requests. The HTTP client keeps connections open
@@ -18,6 +23,7 @@ import (
 type DoH struct {
 	counters
 	url    string
+	server netip.AddrPort // for the Tap
 	opts   Options
 	client *http.Client
 }
@@ -44,7 +50,7 @@ func NewDoH(url string, opts Options) *DoH {
 		IdleConnTimeout:     30 * time.Second,
 		TLSHandshakeTimeout: opts.timeout(),
 	}
-	return &DoH{url: url, opts: opts, client: &http.Client{Transport: tr}}
+	return &DoH{url: url, server: serverOf(url), opts: opts, client: &http.Client{Transport: tr}}
 }
 
 // Addr returns the endpoint URL.
@@ -66,6 +72,8 @@ var errHTTP = errors.New("not a DNS message")
 // equal queries are equal requests for HTTP caches), which makes checking the question all the
 // more necessary.
 func (h *DoH) Exchange(ctx context.Context, q *Query) (*Reply, error) {
+	// tapped is the reply the Tap is shown, set once one is accepted.
+	var tapped []byte
 	out, err := q.pack(0, false)
 	if err != nil {
 		return nil, err
@@ -89,6 +97,9 @@ func (h *DoH) Exchange(ctx context.Context, q *Query) (*Reply, error) {
 	}
 	req.Header.Set("Accept", dnsMessage)
 	resp, err := h.client.Do(req)
+	if h.opts.Tap != nil {
+		defer func() { h.opts.tap(query.DoH, netip.AddrPort{}, h.server, out.msg, tapped, start) }()
+	}
 	if err != nil {
 		return nil, h.failCtx(ctx, dctx, start, fmt.Errorf("https %s: %w", h.url, err))
 	}
@@ -115,6 +126,7 @@ func (h *DoH) Exchange(ctx context.Context, q *Query) (*Reply, error) {
 	}
 	r.RTT = time.Since(start)
 	r.Data = body
+	tapped = body
 	h.observe(r.RTT)
 	if r.Truncated() {
 		h.truncated.Add(1)
@@ -130,4 +142,20 @@ func (h *DoH) failCtx(ctx, dctx context.Context, start time.Time, err error) err
 		err = fmt.Errorf("%w: %w", err, context.DeadlineExceeded)
 	}
 	return h.fail(ctx, start, err)
+}
+
+// serverOf is the IP and port of a DoH endpoint's URL, for dnstap; ParseAddr only builds URLs
+// whose host is an IP address.
+func serverOf(endpoint string) netip.AddrPort {
+	u, err := url.Parse(endpoint)
+	if err != nil {
+		return netip.AddrPort{}
+	}
+	ap, err := netip.ParseAddrPort(u.Host)
+	if err != nil {
+		if a, aerr := netip.ParseAddr(strings.Trim(u.Hostname(), "[]")); aerr == nil {
+			return netip.AddrPortFrom(a, 443)
+		}
+	}
+	return ap
 }

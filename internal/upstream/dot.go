@@ -5,6 +5,8 @@ import (
 	"crypto/tls"
 	"io"
 	"net"
+
+	"warden/internal/query"
 )
 
 // DoT sends queries over TLS connections (DNS over TLS, RFC 7858) with the TCP framing, reusing
@@ -63,5 +65,5 @@ func (t *DoT) Exchange(ctx context.Context, q *Query) (*Reply, error) {
 		d := tls.Dialer{Config: t.tls}
 		return d.DialContext(ctx, "tcp", t.addr)
 	}
-	return exchangeStream(ctx, out, &t.opts, &t.counters, &t.pool, dial, "tls "+t.addr)
+	return exchangeStream(ctx, out, &t.opts, &t.counters, &t.pool, dial, query.DoT, "tls "+t.addr)
 }

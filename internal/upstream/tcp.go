@@ -10,6 +10,8 @@ import (
 	"sync"
 	"syscall"
 	"time"
+
+	"warden/internal/query"
 )
 
 // TCP sends queries with RFC 7766 framing (a two-byte length before each message). Connections
@@ -52,7 +54,7 @@ func (t *TCP) Exchange(ctx context.Context, q *Query) (*Reply, error) {
 		var d net.Dialer
 		return d.DialContext(ctx, "tcp", t.addr)
 	}
-	return exchangeStream(ctx, out, &t.opts, &t.counters, &t.pool, dial, "tcp "+t.addr)
+	return exchangeStream(ctx, out, &t.opts, &t.counters, &t.pool, dial, query.TCP, "tcp "+t.addr)
 }
 
 const (
@@ -118,7 +120,7 @@ var errClosed = errors.New("connection closed before a matching reply")
 // returns the first matching reply, counting as it goes. The RTT includes connection setup, since
 // that is what the caller waited.
 func exchangeStream(ctx context.Context, out outgoing, opts *Options, c *counters, pool *streamPool,
-	dial func(context.Context) (net.Conn, error), what string) (*Reply, error) {
+	dial func(context.Context) (net.Conn, error), transport query.Transport, what string) (*Reply, error) {
 	c.queries.Add(1)
 	start := time.Now()
 	deadline := opts.deadline(ctx, start)
@@ -135,6 +137,13 @@ func exchangeStream(ctx context.Context, out outgoing, opts *Options, c *counter
 		}
 		r, mismatches, clean, err := roundTrip(ctx, conn, out, deadline)
 		c.mismatches.Add(uint64(mismatches))
+		if opts.Tap != nil && !(err != nil && reused && stale(err) && dctx.Err() == nil) {
+			var reply []byte
+			if err == nil {
+				reply = r.Data
+			}
+			opts.tap(transport, addrPortOf(conn.LocalAddr()), addrPortOf(conn.RemoteAddr()), out.msg, reply, start)
+		}
 		if err == nil && clean {
 			pool.put(conn, time.Now())
 		} else {

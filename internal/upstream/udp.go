@@ -73,6 +73,9 @@ func (u *UDP) Exchange(ctx context.Context, q *Query) (*Reply, error) {
 	for {
 		n, _, flags, _, err := uconn.ReadMsgUDP(buf, nil)
 		if err != nil {
+			if u.opts.Tap != nil {
+				u.opts.tap(query.UDP, addrPortOf(conn.LocalAddr()), addrPortOf(conn.RemoteAddr()), out.msg, nil, start)
+			}
 			return nil, u.fail(ctx, start, fmt.Errorf("udp %s: %w", u.addr, err))
 		}
 		if flags&syscall.MSG_TRUNC != 0 {
@@ -82,13 +85,20 @@ func (u *UDP) Exchange(ctx context.Context, q *Query) (*Reply, error) {
 				continue
 			}
 			r.Flags |= query.FlagTC
-			return u.accept(r, truncateInPlace(buf[:out.qend]), start)
+			head := truncateInPlace(buf[:out.qend])
+			if u.opts.Tap != nil {
+				u.opts.tap(query.UDP, addrPortOf(conn.LocalAddr()), addrPortOf(conn.RemoteAddr()), out.msg, head, start)
+			}
+			return u.accept(r, head, start)
 		}
 		r, err := validate(buf[:n], out)
 		if err != nil {
 			// Keep listening: a forged or stale datagram must not end the wait for the real one.
 			u.mismatches.Add(1)
 			continue
+		}
+		if u.opts.Tap != nil {
+			u.opts.tap(query.UDP, addrPortOf(conn.LocalAddr()), addrPortOf(conn.RemoteAddr()), out.msg, buf[:n], start)
 		}
 		return u.accept(r, buf[:n], start)
 	}

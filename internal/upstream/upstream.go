@@ -119,6 +119,8 @@ type Options struct {
 	TLS *tls.Config
 	// DoHGet sends DoH queries with GET ?dns= instead of POST, which HTTP caches can serve.
 	DoHGet bool
+	// Tap, when set, is shown every query sent and the reply accepted (dnstap).
+	Tap Tap
 }
 
 func (o *Options) timeout() time.Duration {

@@ -88,6 +88,13 @@ func BuildOwned(origin, name string, rrs []dns.RR) (*Zone, []Problem, error) {
 	return build(origin, name, nil, rrs, true)
 }
 
+// BuildOn makes a zone of records taken from a zone already built, shared without a copy as
+// Apply shares them, and of new records nothing else holds, which become the zone's own. A
+// signer builds the signed zone so: the unsigned zone's records beside the signatures.
+func BuildOn(origin, name string, shared, owned []dns.RR) (*Zone, []Problem, error) {
+	return build(origin, name, shared, owned, true)
+}
+
 // build makes a zone of shared and fresh records. Shared records come from a zone already built
 // (lower-case owners, one TTL per RRset, no duplicates) and are taken as they are, without a
 // copy, and never written to: the zone they come from may be serving queries. Fresh records are

@@ -188,11 +188,15 @@ func (m *Manager) apply(cfg *config.Config, starting bool) error {
 		z := old[c.Origin]
 		if z != nil && z.catalog == "" && z.policy == e.policy && sameSource(z.conf().ZoneConfig, c) {
 			// Notify lists, ACLs and key may change without reloading the data.
+			was := z.conf().DNSSEC
 			z.set.Store(&settings{ZoneConfig: c, key: m.key(c.Key)})
 			if !c.IsSecondary() && !c.IsProducedCatalog() {
 				if err := m.reloadFile(z); err != nil {
 					errs = append(errs, err)
 				}
+			}
+			if err := m.signingPolicyChanged(z, was); err != nil {
+				errs = append(errs, err)
 			}
 			next[c.Origin] = z
 			continue

@@ -33,6 +33,7 @@ func (m *Manager) loadFile(z *Zone) error {
 		m.openJournal(z)
 	}
 	if z.sign != nil {
+		m.warnSigned(z, loaded)
 		// The journal of a signed zone holds signed versions, which do not apply to the
 		// unsigned file: the zone is signed again from the file, past the journal's serials.
 		s, err := m.signNew(z, loaded)
@@ -160,6 +161,9 @@ func (m *Manager) reloadFile(z *Zone) error {
 		m.openJournal(z)
 	}
 	z.fileErr.Store(nil)
+	if z.sign != nil {
+		m.warnSigned(z, next)
+	}
 	m.commit(z, next, nil, "zone file changed")
 	return nil
 }
