@@ -269,7 +269,7 @@ if [ -n "$SIGNED" ]; then
 	signargs=()
 	[ "$SIGNED" = nsec3 ] && signargs=(-3 - -H 0)
 	log "signing the zone ($SIGNED): dnssec-signzone ${signargs[*]} -o $ORIGIN"
-	dnssec-signzone -q -K "$TMP/keys" "${signargs[@]}" -o "$ORIGIN" -f "$SERVED" "$TMP/bench.test.keyed" "$ksk" "$zsk" >&2
+	dnssec-signzone -q -K "$TMP/keys" -d "$TMP" "${signargs[@]}" -o "$ORIGIN" -f "$SERVED" "$TMP/bench.test.keyed" "$ksk" "$zsk" >&2
 	DNSPERF_DO=(-D)
 fi
 
