@@ -62,3 +62,31 @@ www.moved.example. A
 www.big.example. A
 www.evil.example. A
 www.bank.example. A"
+
+# cpu_s PID: utime+stime of all threads of PID so far, in seconds.
+cpu_s() {
+	local s
+	s=$(cat "/proc/$1/stat")
+	s=${s##*) }
+	awk -v hz="$(getconf CLK_TCK)" '{printf "%.2f", ($12 + $13) / hz}' <<<"$s"
+}
+
+# status_kib PID FIELD: a field of /proc/PID/status in KiB.
+status_kib() { awk -v f="$2:" '$1 == f {print $2; exit}' "/proc/$1/status"; }
+
+# warden_binary TAG: puts a warden binary at $TMP/warden, WARDEN_BIN's when set, else built from
+# ./cmd/warden; on a failed build prints the start of its log (lines marked [TAG]) and returns 1.
+warden_binary() {
+	local tag=$1
+	if [ -n "${WARDEN_BIN:-}" ]; then
+		printf '[%s] using prebuilt warden %s\n' "$tag" "$WARDEN_BIN" >&2
+		cp "$WARDEN_BIN" "$TMP/warden"
+		return
+	fi
+	printf '[%s] building warden: go build -o %s/warden ./cmd/warden\n' "$tag" "$TMP" >&2
+	if ! go build -o "$TMP/warden" ./cmd/warden >"$TMP/warden-build.log" 2>&1; then
+		printf '[%s] SKIPPING warden: build failed:\n' "$tag" >&2
+		head -n 15 "$TMP/warden-build.log" | sed "s/^/[$tag]   /" >&2
+		return 1
+	fi
+}

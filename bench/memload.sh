@@ -64,17 +64,6 @@ while port_busy "$PORT"; do
 done
 
 
-# cpu_s PID: utime+stime of all threads of PID so far, in seconds.
-cpu_s() {
-	local s
-	s=$(cat "/proc/$1/stat")
-	s=${s##*) }
-	awk -v hz="$(getconf CLK_TCK)" '{printf "%.2f", ($12 + $13) / hz}' <<<"$s"
-}
-
-# status_kib PID FIELD: a field of /proc/PID/status in KiB.
-status_kib() { awk -v f="$2:" '$1 == f {print $2; exit}' "/proc/$1/status"; }
-
 ZONE=$TMP/bench.test.zone
 log "generating the $RECORDS-record zone"
 go run ./bench/genzone -n "$RECORDS" -zone "$ZONE" 2>&1 | sed 's/^/[memload.sh] /' >&2
@@ -86,16 +75,8 @@ ACTIVE=()
 for s in $SERVERS; do
 	case $s in
 	warden)
-		if [ -n "${WARDEN_BIN:-}" ]; then
-			log "using prebuilt warden $WARDEN_BIN"
-			cp "$WARDEN_BIN" "$TMP/warden"
+		if warden_binary memload.sh; then
 			ACTIVE+=(warden)
-		elif log "building warden: go build -o $TMP/warden ./cmd/warden" &&
-			go build -o "$TMP/warden" ./cmd/warden >"$TMP/warden-build.log" 2>&1; then
-			ACTIVE+=(warden)
-		else
-			log "SKIPPING warden: build failed:"
-			head -n 15 "$TMP/warden-build.log" | sed 's/^/[memload.sh]   /' >&2
 		fi
 		;;
 	knot) ACTIVE+=(knot) ;;

@@ -167,7 +167,6 @@ done
 for v in none rpz list; do kill "${WPID[$v]}"; wait "${WPID[$v]}" 2>/dev/null || true; done
 
 # ---- Part 2: load time and memory ---------------------------------------------------------------
-status_kib() { awk -v f="$2:" '$1 == f {print $2; exit}' "/proc/$1/status"; }
 
 cat >"$TMP/unbound-common.conf" <<-EOF
 	server:

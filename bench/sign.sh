@@ -72,16 +72,6 @@ trap 'exit 143' TERM
 
 PORT=$(next_port "$PORT_BASE")
 
-# cpu_s PID: utime+stime of all threads of PID so far, in seconds.
-cpu_s() {
-	local s
-	s=$(cat "/proc/$1/stat")
-	s=${s##*) }
-	awk -v hz="$(getconf CLK_TCK)" '{printf "%.2f", ($12 + $13) / hz}' <<<"$s"
-}
-
-status_kib() { awk -v f="$2:" '$1 == f {print $2; exit}' "/proc/$1/status"; }
-
 elapsed() { awk -v a="$1" -v b="$2" 'BEGIN {printf "%.2f", b - a}'; }
 
 past() { awk -v a="$1" -v b="$(now)" -v m="$TIMEOUT" 'BEGIN {exit !(b - a > m)}'; }
@@ -101,15 +91,8 @@ ACTIVE=()
 for s in $SERVERS; do
 	case $s in
 	warden)
-		if [ -n "${WARDEN_BIN:-}" ]; then
-			cp "$WARDEN_BIN" "$TMP/warden"
+		if warden_binary sign.sh; then
 			ACTIVE+=(warden)
-		elif log "building warden: go build -o $TMP/warden ./cmd/warden" &&
-			go build -o "$TMP/warden" ./cmd/warden >"$TMP/warden-build.log" 2>&1; then
-			ACTIVE+=(warden)
-		else
-			log "SKIPPING warden: build failed:"
-			head -n 15 "$TMP/warden-build.log" | sed 's/^/[sign.sh]   /' >&2
 		fi
 		;;
 	knot) ACTIVE+=(knot) ;;
