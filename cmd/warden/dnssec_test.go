@@ -100,10 +100,37 @@ control:
 		t.Fatalf("zone show:\n%s", show)
 	}
 
+	// A key that can no longer be read stops the signing of the next version, not the serving
+	// of the last signed one; zone show says why, and mending the key lets the change through.
+	zsk := regexp.MustCompile(`(?m)^(\d+)\s+13\s+ZSK\s+active`).FindStringSubmatch(keys)
+	private := filepath.Join(dir, "keys", fmt.Sprintf("Ksigned.test.+013+%05s.private", zsk[1]))
+	good, err := os.ReadFile(private)
+	if err != nil {
+		t.Fatal(err)
+	}
+	writeFile(t, private, "Private-key-format: v1.3\nAlgorithm: 13 (ECDSAP256SHA256)\nPrivateKey: AAAA\n")
+	writeFile(t, zoneFile, strings.Replace(signedZone, " 10 3600", " 12 3600", 1)+"new A 192.0.2.9\nlater A 192.0.2.10\n")
+	ctlOut(t, socket, "reload")
+	show := ctlOut(t, socket, "zone", "show", "signed.test.")
+	if !strings.Contains(show, "signing error") || !strings.Contains(show, private) {
+		t.Fatalf("zone show after a failed signing, want the signing error naming %s:\n%s", private, show)
+	}
+	if still := axfrVerified(t, addr, dir, 11); strings.Contains(still, "later.signed.test.") {
+		t.Fatalf("a version that could not be signed is served:\n%s", still)
+	}
+	writeFile(t, private, string(good))
+	ctlOut(t, socket, "reload")
+	if mended := axfrVerified(t, addr, dir, 12); !strings.Contains(mended, "later.signed.test.") {
+		t.Fatalf("the change is not served once the key is mended:\n%s", mended)
+	}
+	if show := ctlOut(t, socket, "zone", "show", "signed.test."); strings.Contains(show, "signing error") {
+		t.Fatalf("zone show still has the signing error:\n%s", show)
+	}
+
 	// A restart keeps the keys and goes past the serials already sent out.
 	stop()
 	runServerUntilStopped(t, cfgPath)
-	axfrVerified(t, addr, dir, 12)
+	axfrVerified(t, addr, dir, 13)
 	if again := ctlOut(t, socket, "zone", "keys", "signed.test."); tags(again) != tags(keys) {
 		t.Fatalf("keys after restart:\n%s\nbefore:\n%s", again, keys)
 	}

@@ -136,12 +136,16 @@ func (m *Manager) reloadFile(z *Zone) error {
 		}
 		return err
 	}
-	if fi.ModTime().Equal(z.mtime) && fi.Size() == z.size {
+	unchanged := fi.ModTime().Equal(z.mtime) && fi.Size() == z.size
+	signErr := z.signingError()
+	if unchanged && signErr == nil {
 		if p := z.fileErr.Load(); p != nil {
 			return *p
 		}
 		return nil
 	}
+	// A file read before but not signed (its keys unreadable, say) is read again: the reload
+	// that follows the repair must not find the file "unchanged" and leave the zone behind it.
 	z.mtime, z.size = fi.ModTime(), fi.Size()
 	next, err := m.readZone(c)
 	if err != nil {
@@ -150,6 +154,9 @@ func (m *Manager) reloadFile(z *Zone) error {
 		return err
 	}
 	cur := z.data()
+	if unchanged && cur != nil && !serialNewer(next.Serial(), cur.Serial()) {
+		return signErr // the file is in force; only a refresh's signing failed, and its timer retries
+	}
 	if cur != nil && !serialNewer(next.Serial(), cur.Serial()) {
 		m.log.Warn("zone file changed but its serial did not increase; keeping the loaded version",
 			"zone", c.Origin, "serial", cur.Serial(), "file_serial", next.Serial())

@@ -173,6 +173,18 @@ func (m *Manager) signed(z *Zone, next *zone.Zone) (*signer.Signed, []zone.Diff,
 	return s, diffs, nil
 }
 
+// signingError is why the zone's last signing failed, nil when it did not or the zone is not
+// signed here.
+func (z *Zone) signingError() error {
+	if z.sign == nil {
+		return nil
+	}
+	if p := z.sign.err.Load(); p != nil {
+		return *p
+	}
+	return nil
+}
+
 // signFailed records why signing failed; the last good version goes on serving.
 func (m *Manager) signFailed(z *Zone, err error) {
 	z.sign.err.Store(&err)
