@@ -254,7 +254,7 @@ func (c *Config) Validate() error {
 		{"control", c.Control.Validate()},
 		{"http", c.HTTP.Validate()},
 		{"dnstap", c.Dnstap.Validate()},
-		{"state_dir", validateStateDir(c.StateDir)},
+		{"state_dir", validateDir(c.StateDir)},
 		{"user", validateUser(c.User)},
 		{"query_log", c.QueryLog.Validate()},
 	}
@@ -330,9 +330,10 @@ func readLimited(path string) ([]byte, error) {
 	return data, nil
 }
 
-// validateStateDir checks that dir, when set, is a directory or can become one: a file in its
-// way would leave the server without the versions it was told to keep. The server creates it.
-func validateStateDir(dir string) error {
+// validateDir checks that dir, when set, is a directory or can become one: a file in its way
+// would leave the server without what it was told to keep there (the policy's versions, the
+// query log). The server creates it.
+func validateDir(dir string) error {
 	if dir == "" {
 		return nil
 	}
@@ -357,7 +358,7 @@ func ApplyStateDirFlag(c *Config, dir string) error {
 	}
 	abs, err := filepath.Abs(dir)
 	if err == nil {
-		err = validateStateDir(abs)
+		err = validateDir(abs)
 	}
 	if err != nil {
 		return &Error{Flag: flagName("--state-dir", dir), Msg: err.Error()}

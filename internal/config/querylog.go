@@ -1,13 +1,6 @@
 package config
 
-import (
-	"errors"
-	"fmt"
-	"io/fs"
-	"os"
-	"path/filepath"
-	"strings"
-)
+import "path/filepath"
 
 // QueryLogConfig is the query log: every answer sent, written to Parquet files in Dir and
 // searched by `warden log` and /api/querylog. Off while Dir is empty.
@@ -29,7 +22,7 @@ const minQueryLogBytes = 1 << 20
 func (q QueryLogConfig) Validate() error {
 	var p problems
 	if q.Dir != "" {
-		if err := validateLogDir(q.Dir); err != nil {
+		if err := validateDir(q.Dir); err != nil {
 			p.add("dir", "%v", err)
 		}
 	}
@@ -42,20 +35,6 @@ func (q QueryLogConfig) Validate() error {
 	return p.err()
 }
 
-func validateLogDir(dir string) error {
-	if strings.ContainsRune(dir, 0) {
-		return errors.New("holds a NUL byte")
-	}
-	fi, err := os.Stat(dir)
-	switch {
-	case err == nil && !fi.IsDir():
-		return fmt.Errorf("%s is not a directory", quote(dir))
-	case err != nil && !errors.Is(err, fs.ErrNotExist):
-		return err
-	}
-	return nil
-}
-
 // ApplyQueryLogFlag sets query_log.dir from --query-log (a relative path is taken from the
 // working directory), naming the flag in an error.
 func ApplyQueryLogFlag(c *Config, dir string) error {
@@ -64,7 +43,7 @@ func ApplyQueryLogFlag(c *Config, dir string) error {
 	}
 	abs, err := filepath.Abs(dir)
 	if err == nil {
-		err = validateLogDir(abs)
+		err = validateDir(abs)
 	}
 	if err != nil {
 		return &Error{Flag: flagName("--query-log", dir), Msg: err.Error()}
