@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"warden/internal/rrl"
+	"warden/internal/upstream"
 )
 
 // Status is the body of GET /status: the server at a glance.
@@ -22,6 +23,14 @@ type Status struct {
 	ZoneErrors []ZoneError `json:"zone_errors,omitempty"`
 	// RateLimit is response rate limiting; nil when it is off.
 	RateLimit *RateLimitSummary `json:"rate_limit,omitempty"`
+	// Injections are the injected replies detected on plain UDP exchanges (Hold-On), with the
+	// servers and names they came for; nil when the server does not resolve.
+	Injections *upstream.Detections `json:"injections,omitempty"`
+}
+
+// InjectionCounts is what the status reads of Hold-On: a *upstream.HoldOn.
+type InjectionCounts interface {
+	Snapshot() upstream.Detections
 }
 
 // RateLimitSummary is response rate limiting's configuration and what it has done since the
@@ -139,6 +148,10 @@ func (d Deps) Status() Status {
 	}
 	if d.RateLimiter != nil {
 		st.RateLimit = rateLimitSummary(d.RateLimiter())
+	}
+	if d.Injections != nil {
+		in := d.Injections.Snapshot()
+		st.Injections = &in
 	}
 	return st
 }

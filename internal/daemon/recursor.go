@@ -20,11 +20,12 @@ import (
 
 // NewRecursor builds the resolution stage when the configuration asks for recursion, nil otherwise.
 func NewRecursor(cfg *config.Config, log *slog.Logger) (*pipeline.Recursor, error) {
-	return newRecursor(cfg, log, nil)
+	return newRecursor(cfg, log, nil, upstream.NewHoldOn(log))
 }
 
-// newRecursor is NewRecursor with the upstream exchanges shown to dt (nil: dnstap off).
-func newRecursor(cfg *config.Config, log *slog.Logger, dt *dnstap.Writer) (*pipeline.Recursor, error) {
+// newRecursor is NewRecursor with the upstream exchanges shown to dt (nil: dnstap off) and the
+// injections detected counted in holdOn, which outlives the recursor across reloads.
+func newRecursor(cfg *config.Config, log *slog.Logger, dt *dnstap.Writer, holdOn *upstream.HoldOn) (*pipeline.Recursor, error) {
 	var resolverTap, forwarderTap upstream.Tap
 	if dt != nil {
 		resolverTap, forwarderTap = dt.ResolverTap(), dt.ForwarderTap()
@@ -54,7 +55,8 @@ func newRecursor(cfg *config.Config, log *slog.Logger, dt *dnstap.Writer) (*pipe
 	for _, f := range rc.Forward {
 		fw := pipeline.Forward{Zone: f.Zone}
 		for _, a := range f.Upstreams {
-			up, err := upstream.ParseAddrOptions(a, upstream.Options{Tap: forwarderTap})
+			opts := upstream.Options{Tap: forwarderTap, HoldOn: holdOnIf(f.HoldOnOn(), holdOn)}
+			up, err := upstream.ParseAddrOptions(a, opts)
 			if err != nil {
 				return nil, fmt.Errorf("forward %s: %w", f.Zone, err)
 			}
@@ -73,7 +75,7 @@ func newRecursor(cfg *config.Config, log *slog.Logger, dt *dnstap.Writer) (*pipe
 	return pipeline.NewRecursor(pipeline.RecursorConfig{
 		Hints:     hints,
 		Allow:     rc.AllowedNets(),
-		Exchanger: authServers(resolverTap),
+		Exchanger: authServers(resolverTap, holdOnIf(bool(rc.HoldOn), holdOn)),
 		Limits: resolver.Limits{
 			MaxQueries: rc.MaxQueries, MaxReferrals: rc.MaxReferrals, MaxCNAMEs: rc.MaxCNAMEs,
 			MaxNSLookups: rc.MaxNSLookups, MaxDepth: resolver.DefaultLimits.MaxDepth,
@@ -108,9 +110,19 @@ func staleTTL(d time.Duration) time.Duration {
 	return d
 }
 
-// authServers is the resolver's Exchanger, its queries shown to tap when it is set.
-func authServers(tap upstream.Tap) *resolver.Upstreams {
+// authServers is the resolver's Exchanger, its queries shown to tap and watched for injection by
+// holdOn when they are set.
+func authServers(tap upstream.Tap, holdOn *upstream.HoldOn) *resolver.Upstreams {
 	u := resolver.NewUpstreams(53, time.Second)
 	u.Tap = tap
+	u.HoldOn = holdOn
 	return u
+}
+
+// holdOnIf is h when the switch is on, nil (Hold-On off) otherwise.
+func holdOnIf(on bool, h *upstream.HoldOn) *upstream.HoldOn {
+	if on {
+		return h
+	}
+	return nil
 }
