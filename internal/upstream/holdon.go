@@ -10,6 +10,8 @@ import (
 	"sync/atomic"
 	"time"
 
+	"codeberg.org/miekg/dns"
+
 	"warden/internal/wire"
 )
 
@@ -21,6 +23,11 @@ import (
 // exchange then prefers the reply that validates, or else the one that looks like the server
 // (TTL, timing) and asks again over TCP, whose answer wins. Only the chosen reply leaves the
 // exchange, so the other is never cached.
+
+// ErrUnconfirmed comes with a non-nil Reply that was held for its IP TTL, unlike the server's, and
+// that no rival followed within the window: the rival may only have been late. The caller should
+// confirm over TCP (Plain does), and a different TCP answer is counted as an injection.
+var ErrUnconfirmed = errors.New("upstream: a lone reply with an IP TTL unlike the server's")
 
 // ErrInjected comes with a non-nil Reply when two different replies matched one UDP query and
 // validation could not tell them apart: the Reply is the one whose IP TTL and timing look most
@@ -198,13 +205,23 @@ func (h *history) add(rtt time.Duration, ttl int) {
 	h.mu.Unlock()
 }
 
+// len is the number of replies held.
+func (h *history) len() int {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return h.n
+}
+
 // usual is what the history says of the server: the median round trip, the longest one held
 // (for the window), and the IP TTL most of its replies carried (-1 when none was known). ok is
-// false with too few samples to judge by.
+// false with too few samples to judge round trips by.
 type usual struct {
 	rtt, longest time.Duration
 	ttl          int
 	ok           bool
+	// stranger says the server has no history of its own yet: the round trips are every
+	// server's, and nothing is known of its TTL.
+	stranger bool
 }
 
 func (h *history) usual() usual {
@@ -215,12 +232,14 @@ func (h *history) usual() usual {
 	copy(rtts[:], h.rtts[:n])
 	copy(ttls[:], h.ttls[:n])
 	h.mu.Unlock()
-	if n < minHistory {
-		return usual{ttl: -1}
+	u := usual{ttl: -1}
+	if n >= minHistory {
+		s := slices.Clone(rtts[:n])
+		slices.Sort(s)
+		u = usual{rtt: s[n/2], longest: s[n-1], ttl: -1, ok: true}
 	}
-	s := rtts[:n]
-	slices.Sort(s)
-	u := usual{rtt: s[n/2], longest: s[n-1], ttl: -1, ok: true}
+	// The TTL is judged from the first reply on: it is the same for every reply that crossed the
+	// same routers, where round trips need several replies to say what is usual.
 	best := 0
 	for i := range n {
 		if ttls[i] < 0 {
@@ -251,7 +270,7 @@ func (u usual) early(rtt time.Duration) bool {
 const minLead = 500 * time.Microsecond
 
 // oddTTL says the reply's IP TTL is not the one the server's replies carry.
-func (u usual) oddTTL(ttl int) bool { return u.ok && u.ttl >= 0 && ttl >= 0 && ttl != u.ttl }
+func (u usual) oddTTL(ttl int) bool { return u.ttl >= 0 && ttl >= 0 && ttl != u.ttl }
 
 // window is how long after sending a held reply waits for a second one: to about the usual
 // round trip, stretched to the slowest reply seen lately but never past twice the median, so that
@@ -265,8 +284,9 @@ func (u usual) window() time.Duration {
 // trip (tens of microseconds) would not.
 const holdSlack = time.Millisecond
 
-// unknownWindow is the window for the very first exchanges of the process, before any server has
-// a history: long enough for a server across a continent.
+// unknownWindow is the window for a server that has no history of its own (its first replies are
+// judged early by how far servers usually are, but how far this one is cannot be known), and for
+// the very first exchanges of the process: long enough for a server across a continent.
 const unknownWindow = 250 * time.Millisecond
 
 // candidate is one reply that matched the query.
@@ -280,7 +300,7 @@ type candidate struct {
 // and it did not come early.
 func (c candidate) looksLikeServer(u usual) int {
 	score := 0
-	if u.ok && u.ttl >= 0 && c.ttl == u.ttl {
+	if u.ttl >= 0 && c.ttl == u.ttl {
 		score += 2
 	}
 	if !u.early(c.rtt) {
@@ -306,4 +326,43 @@ func choose(first, second candidate, u usual, validates func([]byte) bool) (winn
 		return first, false
 	}
 	return second, false
+}
+
+// sameAnswer says whether two replies to one question say the same: the same rcode and flags
+// that matter (AA, TC), and the same records in each section in any order, since servers rotate
+// RRsets. The header IDs and the question's letter case are not compared: a UDP and a TCP query
+// carry their own.
+func sameAnswer(a, b []byte) bool {
+	ma, erra := wire.Unpack(a)
+	mb, errb := wire.Unpack(b)
+	if erra != nil || errb != nil {
+		return false
+	}
+	if ma.Rcode != mb.Rcode || ma.Authoritative != mb.Authoritative || ma.Truncated != mb.Truncated {
+		return false
+	}
+	for _, pair := range [][2][]dns.RR{{ma.Answer, mb.Answer}, {ma.Ns, mb.Ns}} {
+		if !sameRecords(pair[0], pair[1]) {
+			return false
+		}
+	}
+	return true
+}
+
+// sameRecords compares two sections as sets of records, ignoring order and owner-name case.
+func sameRecords(a, b []dns.RR) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	text := func(rrs []dns.RR) []string {
+		out := make([]string, len(rrs))
+		for i, rr := range rrs {
+			// A caching server counts its TTLs down between the two replies.
+			rr.Header().TTL = 0
+			out[i] = strings.ToLower(rr.String())
+		}
+		slices.Sort(out)
+		return out
+	}
+	return slices.Equal(text(a), text(b))
 }

@@ -36,6 +36,8 @@ var (
 const forgedTTL = 50
 
 type injectingServer struct {
+	// lateReal delays the real reply to an injected name past any window.
+	lateReal atomic.Bool
 	addr     string
 	injected map[string]bool // lower-case names with the final dot
 	forged   atomic.Int32
@@ -116,13 +118,17 @@ func startInjecting(t *testing.T, host string, tcp bool, injected ...string) *in
 				return
 			}
 			q := append([]byte(nil), buf[:n]...)
+			delay := serverDelay
 			if s.injected[queryName(q)] {
 				sendWithTTL(replyWith(q, forgedAddr), from, forgedTTL)
 				s.forged.Add(1)
+				if s.lateReal.Load() {
+					delay = 5 * serverDelay
+				}
 			}
 			wg.Go(func() {
 				select {
-				case <-time.After(serverDelay):
+				case <-time.After(delay):
 					sendWithTTL(replyWith(q, realAddr), from, 64)
 				case <-done:
 				}
@@ -182,6 +188,49 @@ func TestHoldOnKeepsRealReply(t *testing.T) {
 	}
 	if s.tcpConns.Load() == 0 {
 		t.Error("no TCP connection: the two replies were not settled over TCP")
+	}
+}
+
+// A forgery whose rival is late (past the window) is still not taken: its IP TTL is not the
+// server's, so TCP is asked, and its different answer wins and counts as an injection. A clean
+// name's reply with the server's TTL is never sent to TCP.
+func TestHoldOnLateRivalCaughtByTTL(t *testing.T) {
+	s := startInjecting(t, "127.0.36.8", true, "blocked.example.")
+	s.lateReal.Store(true)
+	h := NewHoldOn(nil)
+	up := NewPlain(s.addr, Options{Timeout: slow, HoldOn: h})
+	warmUp(t, up)
+	if s.tcpConns.Load() != 0 {
+		t.Fatal("clean names went to TCP")
+	}
+	if a, _ := exchangeA(t, up, "blocked.example."); a != realAddr {
+		t.Fatalf("%v, want the real %v", a, realAddr)
+	}
+	if h.Total() != 1 || s.tcpConns.Load() == 0 {
+		t.Errorf("%d detections, %d TCP connections; want 1 and some", h.Total(), s.tcpConns.Load())
+	}
+}
+
+func TestSameAnswer(t *testing.T) {
+	q := mustQuery(t, "www.example.", dns.TypeA)
+	out, err := q.pack(1, true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	other, err := q.pack(2, true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	a, b := replyWith(out.msg, realAddr), replyWith(other.msg, realAddr)
+	b[len(b)-9] = 7 // another TTL, as a cache counts down
+	if !sameAnswer(a, b) {
+		t.Error("the same answer under another ID, case and TTL differs")
+	}
+	if sameAnswer(a, replyWith(other.msg, forgedAddr)) {
+		t.Error("answers with different addresses are the same")
+	}
+	if sameAnswer(a, a[:len(a)-1]) {
+		t.Error("a malformed reply is the same")
 	}
 }
 

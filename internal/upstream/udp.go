@@ -92,7 +92,7 @@ func (u *UDP) Exchange(ctx context.Context, q *Query) (*Reply, error) {
 		if err != nil {
 			if held != nil && ctx.Err() == nil {
 				// The window closed without a second reply: the first stands.
-				return u.acceptHeld(conn, out, held, start)
+				return u.acceptHeld(conn, out, held, usual, start)
 			}
 			if u.opts.Tap != nil {
 				u.opts.tap(query.UDP, addrPortOf(conn.LocalAddr()), addrPortOf(conn.RemoteAddr()), out.msg, nil, start)
@@ -170,19 +170,22 @@ func (u *UDP) shouldHold(c candidate, us usual) bool {
 	return us.early(c.rtt) || us.oddTTL(c.ttl)
 }
 
-// usual is this server's history, or every server's while it has too little of its own.
+// usual is this server's history, or every server's while it has too little of its own; the
+// TTL is always this server's own (another server's says nothing of this one's path).
 func (u *UDP) usual() usual {
-	if us := u.hist.usual(); us.ok {
-		return us
+	own := u.hist.usual()
+	if own.ok {
+		return own
 	}
 	us := u.opts.HoldOn.everyServer.usual()
-	us.ttl = -1 // another server's TTL says nothing of this one's path
+	us.ttl = own.ttl
+	us.stranger = own.ttl < 0 && u.hist.len() == 0
 	return us
 }
 
 // window is how long a held reply waits from the moment the query went out.
 func (u *UDP) window(us usual) time.Duration {
-	if !us.ok {
+	if !us.ok || us.stranger {
 		return unknownWindow
 	}
 	return us.window()
@@ -194,10 +197,15 @@ func (u *UDP) remember(c candidate) {
 	u.opts.HoldOn.everyServer.add(c.rtt, -1)
 }
 
-// acceptHeld accepts the held reply when no rival came within the window.
-func (u *UDP) acceptHeld(conn net.Conn, out outgoing, held *candidate, start time.Time) (*Reply, error) {
+// acceptHeld accepts the held reply when no rival came within the window. A reply held for its
+// TTL is not taken for the server's yet: the caller confirms it over TCP.
+func (u *UDP) acceptHeld(conn net.Conn, out outgoing, held *candidate, us usual, start time.Time) (*Reply, error) {
+	r, err := u.acceptCandidate(conn, out, *held, start)
+	if err == nil && us.oddTTL(held.ttl) {
+		return r, ErrUnconfirmed
+	}
 	u.remember(*held)
-	return u.acceptCandidate(conn, out, *held, start)
+	return r, err
 }
 
 // acceptCandidate returns c as the reply, its RTT the one it arrived with rather than the time of
@@ -211,6 +219,7 @@ func (u *UDP) acceptCandidate(conn net.Conn, out outgoing, c candidate, start ti
 		u.opts.tap(query.UDP, addrPortOf(conn.LocalAddr()), addrPortOf(conn.RemoteAddr()), out.msg, c.data, start)
 	}
 	r.RTT = c.rtt
+	r.ttl = c.ttl
 	r.Data = append([]byte(nil), c.data...)
 	u.observe(r.RTT)
 	return &r, nil
@@ -253,4 +262,15 @@ func truncateInPlace(head []byte) []byte {
 	binary.BigEndian.PutUint16(head[2:], binary.BigEndian.Uint16(head[2:])|query.FlagTC)
 	clear(head[6:headerLen])
 	return head
+}
+
+// confirmed is told what TCP said of a reply that came back with ErrUnconfirmed: the same answer
+// makes it the server's (its TTL goes into the history, so that a changed route is learnt);
+// another answer is an injection.
+func (u *UDP) confirmed(q *Query, r *Reply, same bool) {
+	if same {
+		u.remember(candidate{rtt: r.RTT, ttl: r.ttl})
+		return
+	}
+	u.opts.HoldOn.detected(u.addr, q.Name, "a lone reply with an IP TTL unlike the server's, and TCP answered otherwise")
 }

@@ -90,6 +90,8 @@ type Reply struct {
 	UDPSize uint16
 	// RTT is the time from sending the query to receiving this reply.
 	RTT time.Duration
+	// ttl is the IP TTL the reply arrived with over UDP with Hold-On, -1 or 0 otherwise.
+	ttl int
 }
 
 // Truncated reports the TC bit: the answer did not fit.

@@ -17,7 +17,7 @@ import (
 // them) refuse it; a pair of TUN devices with the packets carried across in user space works on
 // any kernel with TUN. Each direction is a FIFO, so the delay is constant and order is kept; a
 // direction with queueCap packets in flight drops the next, as a full router queue does.
-func (b *Bed) delayedLink(t *testing.T, a NS, devA string, bns NS, devB string, d time.Duration) error {
+func (b *Bed) delayedLink(t testing.TB, a NS, devA string, bns NS, devB string, d time.Duration) error {
 	fa, err := openTUN(a, b.Dev(devA))
 	if err != nil {
 		return err

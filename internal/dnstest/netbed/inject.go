@@ -49,7 +49,7 @@ func Answer(query []byte, answers map[string]netip.Addr, nxdomain bool) []byte {
 
 // StartServer runs a DNS server on ap inside ns until the test ends, answering from answers and
 // NXDOMAIN for the rest.
-func StartServer(t *testing.T, ns NS, ap netip.AddrPort, answers map[string]netip.Addr) {
+func StartServer(t testing.TB, ns NS, ap netip.AddrPort, answers map[string]netip.Addr) {
 	t.Helper()
 	var conn *net.UDPConn
 	err := ns.Do(func() (err error) {
@@ -88,7 +88,7 @@ type Injector struct {
 
 // StartInjector runs an injector on dev inside ns until the test ends. It answers the names in
 // forged (lower-case) with their addresses.
-func StartInjector(t *testing.T, ns NS, dev string, forged map[string]netip.Addr) *Injector {
+func StartInjector(t testing.TB, ns NS, dev string, forged map[string]netip.Addr) *Injector {
 	t.Helper()
 	sniff, send := -1, -1
 	err := ns.Do(func() error {

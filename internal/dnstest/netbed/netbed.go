@@ -104,7 +104,7 @@ var serial atomic.Uint32
 // Under CI=true as root that is a failure instead: CI must run these tests. Everything is deleted
 // in t.Cleanup, failed or not; deleting a namespace deletes the devices in it, and no device is
 // ever made in the test's own namespace.
-func New(t *testing.T, l Layout) *Bed {
+func New(t testing.TB, l Layout) *Bed {
 	t.Helper()
 	if os.Geteuid() != 0 {
 		t.Skip("network namespace test bed: needs root to create namespaces")
@@ -207,7 +207,7 @@ func New(t *testing.T, l Layout) *Bed {
 
 // AddServerAddr gives the server one more address on its link, for a test that runs several
 // servers (a hierarchy of zones) on the one host.
-func (b *Bed) AddServerAddr(t *testing.T, a netip.Addr) {
+func (b *Bed) AddServerAddr(t testing.TB, a netip.Addr) {
 	t.Helper()
 	if !b.ServerNet.Contains(a) {
 		t.Fatalf("%v is not on the server's link %v", a, b.ServerNet)
