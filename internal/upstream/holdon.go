@@ -284,9 +284,9 @@ func (u usual) window() time.Duration {
 // trip (tens of microseconds) would not.
 const holdSlack = time.Millisecond
 
-// unknownWindow is the window for a server that has no history of its own (its first replies are
-// judged early by how far servers usually are, but how far this one is cannot be known), and for
-// the very first exchanges of the process: long enough for a server across a continent.
+// unknownWindow is the window of the very first exchanges of the process, before any server has a
+// history, and the most a server with none of its own waits: long enough for a server across a
+// continent.
 const unknownWindow = 250 * time.Millisecond
 
 // candidate is one reply that matched the query.

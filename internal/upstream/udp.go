@@ -163,8 +163,8 @@ func (u *UDP) shouldHold(c candidate, us usual) bool {
 		return false
 	}
 	if !us.ok {
-		// No history for this server yet: hold by what servers usually show, and until the first
-		// replies of the process have given even that, for unknownWindow.
+		// The process has too few replies from any server to say what is early: every reply
+		// is held, for unknownWindow.
 		return true
 	}
 	return us.early(c.rtt) || us.oddTTL(c.ttl)
@@ -185,8 +185,13 @@ func (u *UDP) usual() usual {
 
 // window is how long a held reply waits from the moment the query went out.
 func (u *UDP) window(us usual) time.Duration {
-	if !us.ok || us.stranger {
+	switch {
+	case !us.ok:
 		return unknownWindow
+	case us.stranger:
+		// How far this server is cannot be known yet: twice what is usual for servers, so that
+		// a rival slower than the rest still comes in time, but never past unknownWindow.
+		return min(2*us.window(), unknownWindow)
 	}
 	return us.window()
 }
