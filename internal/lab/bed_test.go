@@ -10,6 +10,7 @@ import (
 	"warden/internal/dnstest"
 	"warden/internal/lab"
 	"warden/internal/lab/labtest"
+	"warden/internal/peers"
 )
 
 // TestBedWithUnbound proves the signed bed with a real validating resolver: Unbound, trusting the
@@ -63,6 +64,19 @@ func TestBedWithUnbound(t *testing.T) {
 	for _, origin := range bed.Origins() {
 		if !branches[origin] {
 			t.Errorf("no case for the bed's zone %s", origin)
+		}
+	}
+}
+
+// BenchmarkBuildBed measures signing the whole bed (keys, dnssec-signzone runs, the iterated
+// NSEC3 zone), which every test of the bed and `warden lab --signed` pay at start.
+func BenchmarkBuildBed(b *testing.B) {
+	if _, err := peers.Bin("dnssec-signzone"); err != nil {
+		b.Skip(err)
+	}
+	for b.Loop() {
+		if _, err := lab.BuildBed(b.TempDir(), time.Now()); err != nil {
+			b.Fatal(err)
 		}
 	}
 }
