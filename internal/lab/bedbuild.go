@@ -77,15 +77,14 @@ func BuildBed(dir string, now time.Time) (*Bed, error) {
 		return nil, fmt.Errorf("signed lab: %w", err)
 	}
 	for _, s := range bedServers {
-		srv := Server{Name: "ns-" + s.ip + ".bed.", IP: s.ip, Software: s.software}
+		srv := Server{IP: s.ip, Software: s.software}
 		for _, z := range bedZones {
 			if z.ip == s.ip {
 				srv.Zones = append(srv.Zones, Zone{Origin: z.origin, Text: texts[z.origin]})
-				if srv.Name == "ns-"+s.ip+".bed." {
-					srv.Name = bedNSName(z.origin)
-				}
 			}
 		}
+		// A server shared by several zones has a name in each; the first stands for it.
+		srv.Name = bedNSName(srv.Zones[0].Origin)
 		bed.Servers = append(bed.Servers, srv)
 	}
 	return bed, nil
