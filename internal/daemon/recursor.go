@@ -73,7 +73,7 @@ func newRecursor(cfg *config.Config, log *slog.Logger, dt *dnstap.Writer) (*pipe
 	return pipeline.NewRecursor(pipeline.RecursorConfig{
 		Hints:     hints,
 		Allow:     rc.AllowedNets(),
-		Exchanger: authServers(resolverTap),
+		Exchanger: authServers(resolverTap, uint16(rc.ServerPort)),
 		Limits: resolver.Limits{
 			MaxQueries: rc.MaxQueries, MaxReferrals: rc.MaxReferrals, MaxCNAMEs: rc.MaxCNAMEs,
 			MaxNSLookups: rc.MaxNSLookups, MaxDepth: resolver.DefaultLimits.MaxDepth,
@@ -109,8 +109,8 @@ func staleTTL(d time.Duration) time.Duration {
 }
 
 // authServers is the resolver's Exchanger, its queries shown to tap when it is set.
-func authServers(tap upstream.Tap) *resolver.Upstreams {
-	u := resolver.NewUpstreams(53, time.Second)
+func authServers(tap upstream.Tap, port uint16) *resolver.Upstreams {
+	u := resolver.NewUpstreams(port, time.Second)
 	u.Tap = tap
 	return u
 }
