@@ -2,6 +2,7 @@ package querylog
 
 import (
 	"cmp"
+	"runtime"
 	"slices"
 	"sync"
 	"time"
@@ -16,6 +17,11 @@ const (
 	topBuckets    = 12 // topBuckets × topBucketSpan is the window: the last hour
 	// topKeep is the keys a list keeps at least (counts, at most twice as many).
 	topKeep = 1024
+	// topRowsPerBatch bounds the rows of one batch (about a second's) that are counted: past
+	// it, rows are drawn at random, each counting for the rows it stands for. The writer's cost
+	// for the lists is then bounded whatever the query rate, and a key with a fair share of
+	// the traffic, the only kind a top list shows, is still estimated within a few percent.
+	topRowsPerBatch = 16 << 10
 )
 
 // TopWindow is the span the top lists count over.
@@ -50,6 +56,7 @@ func (l *Log) Top(n int, now time.Time) TopLists {
 type topCounter struct {
 	mu      sync.Mutex
 	buckets [topBuckets]topBucket
+	rng     uint64 // draw's state
 }
 
 // The three lists, as indexes of topBucket.lists.
@@ -68,9 +75,17 @@ type topBucket struct {
 func (c *topCounter) add(rows []Row) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
+	// Every stride-th row on average is counted, stride times.
+	stride := uint64(1 + (len(rows)-1)/topRowsPerBatch)
 	var cur *topBucket
 	var curEnd time.Time
 	for i := range rows {
+		if i%yieldEvery == yieldEvery-1 {
+			runtime.Gosched() // as writeYielding does, for a UDP worker that shares the CPU
+		}
+		if stride > 1 && c.draw()%stride != 0 {
+			continue
+		}
 		r := &rows[i]
 		if cur == nil || !r.Time.Before(curEnd) || r.Time.Before(cur.start) {
 			if cur = c.bucket(r.Time); cur == nil {
@@ -79,15 +94,27 @@ func (c *topCounter) add(rows []Row) {
 			curEnd = cur.start.Add(topBucketSpan)
 		}
 		if r.Name != "" {
-			cur.lists[listNames].add(r.Name)
+			cur.lists[listNames].add(r.Name, stride)
 			if r.Source == "policy" {
-				cur.lists[listBlocked].add(r.Name)
+				cur.lists[listBlocked].add(r.Name, stride)
 			}
 		}
 		if r.Client != "" {
-			cur.lists[listClients].add(r.Client)
+			cur.lists[listClients].add(r.Client, stride)
 		}
 	}
+}
+
+// draw is a xorshift generator: random enough to sample rows without following a pattern in
+// the traffic (clients taking turns), and nearly free.
+func (c *topCounter) draw() uint64 {
+	if c.rng == 0 {
+		c.rng = 0x9e3779b97f4a7c15
+	}
+	c.rng ^= c.rng << 13
+	c.rng ^= c.rng >> 7
+	c.rng ^= c.rng << 17
+	return c.rng
 }
 
 // bucket returns the bucket a row of time t counts in, starting it over when it last held an
@@ -174,8 +201,8 @@ func newCounts(keep int) *counts {
 
 func (c *counts) reset() { clear(c.m) }
 
-func (c *counts) add(key string) {
-	c.m[key]++
+func (c *counts) add(key string, n uint64) {
+	c.m[key] += n
 	if len(c.m) > 2*c.keep {
 		c.prune()
 	}
