@@ -60,6 +60,13 @@ b A 198.51.100.2
 c A 198.51.100.3
 `
 
+// secZone is the zone warden serves as a secondary of knotd.
+const secZone = `$TTL 300
+@ SOA ns h 42 3600 600 86400 300
+@ NS ns
+ns A 127.0.0.1
+`
+
 const blockRPZ = `$TTL 60
 @ SOA ns.rpz.block. h.rpz.block. 1 3600 600 86400 60
 @ NS ns.rpz.block.
@@ -99,7 +106,12 @@ func TestDashboardInChromium(t *testing.T) {
 	dir := t.TempDir()
 	bin := dnstest.BuildWarden(t, dir)
 	writeFile(t, filepath.Join(dir, "fwd.test.zone"), fwdZone)
-	upstream := dnstest.StartKnot(t, []dnstest.Zone{{Origin: "fwd.test.", File: filepath.Join(dir, "fwd.test.zone")}})
+	writeFile(t, filepath.Join(dir, "sec.test.zone"), secZone)
+	// knotd is both the forwarder of fwd.test. and the primary warden transfers sec.test. from.
+	upstream := dnstest.StartKnotAXFR(t, []dnstest.Zone{
+		{Origin: "fwd.test.", File: filepath.Join(dir, "fwd.test.zone")},
+		{Origin: "sec.test.", File: filepath.Join(dir, "sec.test.zone")},
+	})
 	writeFile(t, filepath.Join(dir, "dash.test.zone"), dashZone)
 	writeFile(t, filepath.Join(dir, "block.rpz"), blockRPZ)
 	writeFile(t, filepath.Join(dir, "trip.rpz"), tripRPZ)
@@ -115,6 +127,8 @@ func TestDashboardInChromium(t *testing.T) {
 zones:
   - origin: dash.test.
     file: dash.test.zone
+  - origin: sec.test.
+    primaries: [%q]
 storage: %s
 control:
   socket: ""
@@ -131,7 +145,7 @@ policy:
     - {origin: rpz.trip., file: trip.rpz}
   safety:
     breaker: {window: 1s, min_queries: 50}
-`, dnsAddr, filepath.Join(dir, "storage"), httpAddr, upstream))
+`, dnsAddr, upstream, filepath.Join(dir, "storage"), httpAddr, upstream))
 	srv := startWarden(t, bin, cfgPath, dnsAddr)
 	base := "http://" + httpAddr
 	waitUntil(t, 10*time.Second, "the HTTP listener", func() bool {
@@ -146,6 +160,10 @@ policy:
 		if t.Failed() {
 			t.Logf("warden's log:\n%s", srv.logText())
 		}
+	})
+
+	waitUntil(t, 10*time.Second, "sec.test. transferred", func() bool {
+		return strings.Contains(scrape(t, base), `warden_zone_serial{zone="sec.test."} 42`)
 	})
 
 	// Without the token: 401 for the page and the API, /metrics open.
@@ -243,6 +261,7 @@ policy:
 	}
 	for sel, want := range map[string]float64{
 		`zone_serial{zone="dash.test."}`:                     2026120701,
+		`zone_serial{zone="sec.test."}`:                      42,
 		`injections_detected_total`:                          -1,
 		`queries_total`:                                      -1,
 		`cache_hits_total`:                                   -1,
@@ -266,6 +285,15 @@ policy:
 	}
 	if shown["queries_total"] < 100 || shown["cache_hits_total"] == 0 || shown[`policy_hits_total{set="rpz.block."}`] == 0 {
 		t.Errorf("the load does not show: %v", shown)
+	}
+	transfers := 0.0
+	for sel, v := range shown {
+		if strings.HasPrefix(sel, "transfers_total{") && strings.Contains(sel, `result="success"`) && strings.Contains(sel, `zone="sec.test."`) {
+			transfers += v
+		}
+	}
+	if transfers < 1 {
+		t.Errorf("the page shows no transfer of sec.test.: %v", shown)
 	}
 	t.Logf("%d figures checked against /metrics; queries_total %v", len(figures), shown["queries_total"])
 
