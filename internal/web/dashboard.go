@@ -1,6 +1,7 @@
 package web
 
 import (
+	"fmt"
 	"math"
 	"net/http"
 	"strings"
@@ -35,11 +36,24 @@ type series struct {
 	Value  float64           `json:"value"`
 }
 
+// maxGathers bounds the reads of /api/dashboard under way at once, as the metrics handler bounds
+// its scrapes: however many pages are open, the collectors are not run more often than that.
+const maxGathers = 4
+
 // dashboard answers GET /api/dashboard.
 func dashboard(g prometheus.Gatherer, top func(n int) querylog.TopLists) http.HandlerFunc {
+	slots := make(chan struct{}, maxGathers)
 	return func(w http.ResponseWriter, r *http.Request) {
 		if g == nil {
 			replyJSON(w, http.StatusNotImplemented, apiError{"this listener has no metrics registry to show"})
+			return
+		}
+		select {
+		case slots <- struct{}{}:
+			defer func() { <-slots }()
+		default:
+			w.Header().Set("Retry-After", "1")
+			replyJSON(w, http.StatusServiceUnavailable, apiError{fmt.Sprintf("%d dashboard reads under way already; try again", maxGathers)})
 			return
 		}
 		ans := dashboardAnswer{Time: time.Now().UTC(), Series: map[string][]series{}}

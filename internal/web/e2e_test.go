@@ -368,7 +368,7 @@ func runChromium(t *testing.T, chromium string, args ...string) string {
 	defer cancel()
 	all := append([]string{"--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
 		"--disable-background-networking", "--disable-component-update", "--disable-sync",
-		"--disable-default-apps", "--disable-extensions", "--user-data-dir=" + t.TempDir()}, args...)
+		"--disable-default-apps", "--disable-extensions", "--disable-dev-shm-usage", "--user-data-dir=" + t.TempDir()}, args...)
 	cmd := exec.CommandContext(ctx, chromium, all...)
 	var out, errb bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &out, &errb
