@@ -31,6 +31,9 @@ import (
 	"golang.org/x/net/html"
 
 	"warden/internal/dnstest"
+	"warden/internal/metrics"
+	"warden/internal/query"
+	"warden/internal/web"
 )
 
 // The dashboard end to end: the built warden with the HTTP listener behind a token, a zone, a
@@ -716,5 +719,71 @@ func waitUntil(t *testing.T, within time.Duration, what string, cond func() bool
 			t.Fatalf("waited %v for %s", within, what)
 		}
 		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+// With the query log off, the page says so in the three top panels instead of showing empty
+// lists, and the figures it shows are the registry's, exactly (nothing changes them here).
+func TestDashboardQueryLogOffInChromium(t *testing.T) {
+	if testing.Short() {
+		t.Skip("runs chromium")
+	}
+	chromium, err := exec.LookPath("chromium")
+	if err != nil {
+		if os.Getenv("CI") != "" {
+			t.Fatal("chromium is not installed; .ci/run installs it")
+		}
+		t.Skip("no chromium (Debian package chromium); CI installs it")
+	}
+	q := metrics.NewQueries()
+	q.Recorder(query.UDP, true).Record([]query.Record{
+		{QType: dns.TypeA, Outcome: query.Outcome{Source: query.SourceAuthority}},
+		{QType: dns.TypeA, Rcode: dns.RcodeNameError, Outcome: query.Outcome{Source: query.SourceAuthority}},
+	})
+	reg := metrics.New(metrics.Sources{Queries: q})
+	h, err := web.Handler(web.Deps{Metrics: reg.Handler(), Gatherer: reg.Gatherer(), Token: []byte("dashboard-token-0123456789")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	l, err := net.Listen("tcp", "127.0.31.31:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := &httptest.Server{Listener: l, Config: &http.Server{Handler: h}}
+	srv.Start()
+	defer srv.Close()
+
+	dom := runChromium(t, chromium, "--dump-dom", "--virtual-time-budget=3000", srv.URL+"/?token=dashboard-token-0123456789")
+	doc, err := html.Parse(strings.NewReader(dom))
+	if err != nil {
+		t.Fatal(err)
+	}
+	off := find(doc, func(n *html.Node) bool { return attr(n, "data-off") == "query-log" })
+	var kinds []string
+	for _, n := range off {
+		kinds = append(kinds, attr(n, "data-top"))
+	}
+	slices.Sort(kinds)
+	if !slices.Equal(kinds, []string{"blocked", "clients", "names"}) {
+		t.Errorf("panels saying the log is off: %q\n%s", kinds, dom)
+	}
+	fams := parseMetrics(t, scrape(t, srv.URL))
+	figures := find(doc, func(n *html.Node) bool { return attr(n, "data-metric") != "" })
+	for _, n := range figures {
+		name, labels, err := parseSelector(attr(n, "data-metric"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if want := sumOf(fams, name, labels); attr(n, "data-value") != strconv.FormatFloat(want, 'g', -1, 64) {
+			t.Errorf("%s shows %s, /metrics has %v", attr(n, "data-metric"), attr(n, "data-value"), want)
+		}
+	}
+	if len(figures) < 10 {
+		t.Errorf("only %d figures on the page", len(figures))
+	}
+	for _, sel := range []string{"queries_total", `queries_total{rcode="NXDOMAIN"}`} {
+		if !slices.ContainsFunc(figures, func(n *html.Node) bool { return attr(n, "data-metric") == sel && attr(n, "data-value") != "0" }) {
+			t.Errorf("no %s above 0 on the page", sel)
+		}
 	}
 }
