@@ -297,7 +297,8 @@ func (d *daemon) loop(ctx context.Context, ctl *controlListeners, httpl *httpLis
 		deps.Listeners = append(deps.Listeners, a.String())
 	}
 	ctl.serve(ctx, deps, d.log)
-	httpl.serve(ctx, web.Deps{Metrics: deps.Metrics, Status: statusOf(deps), QueryLog: d.cfg.QueryLog.Dir}, d.log)
+	httpl.serve(ctx, web.Deps{Metrics: deps.Metrics, Status: statusOf(deps), QueryLog: d.cfg.QueryLog.Dir,
+		Gatherer: d.metrics.Gatherer(), Top: d.topLists(), Policy: d.guard}, d.log)
 	d.tellManager(d.notify.ready(d.servingStatus()))
 	for {
 		select {
