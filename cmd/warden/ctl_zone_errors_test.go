@@ -52,7 +52,7 @@ func TestCtlShowsZoneErrors(t *testing.T) {
 		}
 	}
 	code, out = ctl("status")
-	if want := "zone reload.test.: serial 1 in force; last error: "; code != 0 || !strings.Contains(out, want) || !strings.Contains(out, "1 failing") {
+	if want := "zone reload.test.: serial 1 in force; failing since "; code != 0 || !strings.Contains(out, want) || !strings.Contains(out, "1 failing") {
 		t.Errorf("status: exit %d\n%s\nwant %q and 1 failing", code, out, want)
 	}
 	// The watch read the file already; a reload asked for afterwards still fails.
