@@ -120,8 +120,10 @@ func Run(ctx context.Context, cfg *config.Config, opts Options) error {
 		Breaker:  live.BreakerConfig(cfg.Policy.Safety.Breaker),
 		StateDir: cfg.StateDir,
 		Recent:   d.pipe.Recent.Names,
+		Health:   d.health,
 	}, d.log)
 	d.policies = live.NewLoader(d.guard, d.log)
+	d.policies.Health = d.health
 	defer d.policies.Close()
 	if _, err := d.policies.Load(ctx, cfg, live.Change{Reason: "start", Force: true}, false); err != nil {
 		if ctx.Err() != nil {

@@ -53,7 +53,7 @@ var (
 		Started: "blocklist fails to load; its previous version stays in force",
 		Ended:   "blocklist loading again"}
 	Breaker = Kind{Name: "circuit breaker", Subject: "set", Level: slog.LevelError,
-		Started: "policy circuit breaker tripped: rules suspended until resumed",
+		Started: "policy circuit breaker tripped: suspended until the set is resumed",
 		Ended:   "policy circuit breaker cleared"}
 )
 
@@ -178,9 +178,10 @@ type Condition struct {
 	failures int
 }
 
-// Fail reports a failed attempt. The first one of a run logs the Started line; the others are
-// counted (and logged at debug level).
-func (c *Condition) Fail(err error) {
+// Fail reports a failed attempt. The first one of a run logs the Started line, with attrs
+// (key-value pairs, as slog takes them) after the error; the others are counted (and logged at
+// debug level).
+func (c *Condition) Fail(err error, attrs ...any) {
 	if c == nil {
 		return
 	}
@@ -202,7 +203,7 @@ func (c *Condition) Fail(err error) {
 	c.lastErr, c.lastFail = msg, now
 	c.failing.Store(true)
 	if first {
-		c.board.log.Log(nil, c.kind.Level, c.kind.Started, c.kind.Subject, c.subject, "err", msg)
+		c.board.log.Log(nil, c.kind.Level, c.kind.Started, append([]any{c.kind.Subject, c.subject, "err", msg}, attrs...)...)
 	} else {
 		c.board.log.Debug(c.kind.Started, c.kind.Subject, c.subject, "err", msg, "failures", c.failures)
 	}

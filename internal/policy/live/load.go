@@ -51,25 +51,45 @@ func LoadRPZ(c config.RPZConfig) (*policy.RuleSet, Source, error) {
 // configured. Any zone that fails makes the whole policy fail, so that a reload keeps the running
 // policy rather than serve one with a zone silently missing.
 func LoadPolicy(cfgs []config.RPZConfig) (Proposal, []policy.Problem, error) {
+	prop, warns, failed := loadZones(cfgs)
+	if len(failed) > 0 {
+		errs := make([]error, len(failed))
+		for i, f := range failed {
+			errs[i] = f.err
+		}
+		return Proposal{}, warns, fmt.Errorf("policy: %w", errors.Join(errs...))
+	}
+	return prop, warns, nil
+}
+
+// zoneFailure is a policy zone that did not load.
+type zoneFailure struct {
+	origin string
+	err    error
+}
+
+// loadZones is LoadPolicy with each zone's failure apart, in the order of cfgs; the Proposal is
+// empty when any failed.
+func loadZones(cfgs []config.RPZConfig) (Proposal, []policy.Problem, []zoneFailure) {
 	if len(cfgs) == 0 {
 		return Proposal{}, nil, nil
 	}
-	var errs []error
+	var failed []zoneFailure
 	var warns []policy.Problem
 	sets := make([]*policy.RuleSet, 0, len(cfgs))
 	srcs := make([]Source, 0, len(cfgs))
 	for _, c := range cfgs {
 		s, src, err := LoadRPZ(c)
 		if err != nil {
-			errs = append(errs, err)
+			failed = append(failed, zoneFailure{origin: c.Origin, err: err})
 			continue
 		}
 		warns = append(warns, s.Warnings()...)
 		sets = append(sets, s)
 		srcs = append(srcs, src)
 	}
-	if len(errs) > 0 {
-		return Proposal{}, warns, fmt.Errorf("policy: %w", errors.Join(errs...))
+	if len(failed) > 0 {
+		return Proposal{}, warns, failed
 	}
 	return Proposal{Policy: policy.New(sets...), Sources: srcs}, warns, nil
 }
