@@ -322,3 +322,60 @@ reload:
 	}
 	s.expectOnce(t, health.Blocklist, "ads", 5)
 }
+
+// TestSecondaryPrimaryGoneLoggedOnce: a secondary whose primary (a real knotd) goes away logs the
+// failing refresh once however often it is retried, shows it in GET /status and in its zone's
+// status with the copy in force, and logs once more when the primary is back.
+func TestSecondaryPrimaryGoneLoggedOnce(t *testing.T) {
+	dir := t.TempDir()
+	zoneFile := filepath.Join(dir, "primary.zone")
+	write(t, zoneFile, "$ORIGIN sec.test.\n$TTL 300\n@ SOA ns hostmaster 7 2 2 3600 60\n@ NS ns\nns A 192.0.2.53\nwww A 192.0.2.77\n")
+	primary, primaryAddr := dnstest.StartKnotOutage(t, "127.0.32.20", []dnstest.Zone{{Origin: "sec.test.", File: zoneFile}})
+	s := startHealthServer(t, dir, "127.0.32.21", `listen: [%q]
+storage: `+filepath.Join(dir, "storage")+`
+zones:
+  - origin: sec.test.
+    primaries: [`+strconv.Quote(primaryAddr)+`]
+control:
+  socket: %s
+reload:
+  watch_interval: 0s
+`)
+	ask := func() string {
+		m, err := dnstest.Exchange(s.dns, dnstest.Query{Name: "www.sec.test.", Type: dns.TypeA})
+		if err != nil || len(m.Answer) == 0 {
+			return ""
+		}
+		return m.Answer[0].(*dns.A).A.Addr.String()
+	}
+	waitUntil(t, "the first transfer", 10*time.Second, func() bool { return ask() == "192.0.2.77" })
+
+	primary.Stop()
+	refresh := control.ZonePath("sec.test.") + "/refresh"
+	for range 3 {
+		if err := s.ctl.Do(http.MethodPost, refresh, nil); err == nil {
+			t.Fatal("a refresh with the primary gone succeeded")
+		}
+	}
+	p, ok := s.problem(t, health.ZoneTransfer, "sec.test.")
+	if !ok || p.Failures < 3 {
+		t.Fatalf("status with the primary gone: %+v", s.problems(t))
+	}
+	var zs control.ZoneStatus
+	if err := s.ctl.Do(http.MethodGet, control.ZonePath("sec.test."), &zs); err != nil {
+		t.Fatal(err)
+	}
+	if !zs.Loaded || zs.Expired || zs.Serial != 7 || zs.LastError == "" || !zs.ErrorSince.Equal(p.Since) || zs.Failures < 3 {
+		t.Errorf("zone show with the primary gone: %+v", zs)
+	}
+	if got := ask(); got != "192.0.2.77" {
+		t.Errorf("the copy in force while the primary is gone answers %q", got)
+	}
+
+	primary.Start()
+	waitUntil(t, "a refresh with the primary back", 10*time.Second, func() bool { return s.ctl.Do(http.MethodPost, refresh, nil) == nil })
+	if ps := s.problems(t); len(ps) != 0 {
+		t.Errorf("problems with the primary back: %+v", ps)
+	}
+	s.expectOnce(t, health.ZoneTransfer, "sec.test.", 3)
+}
