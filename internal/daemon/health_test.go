@@ -2,6 +2,7 @@ package daemon
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"log/slog"
 	"net/http"
@@ -148,7 +149,14 @@ func rcodeOf(addr, name string) int {
 func TestForwarderOutageLoggedOnce(t *testing.T) {
 	up, upAddr := dnstest.StartUnboundOutage(t, "127.0.32.10", "fwd.test.", []string{"www.fwd.test. 300 IN A 192.0.2.7"})
 	dir := t.TempDir()
+	hport, err := dnstest.FreePort()
+	if err != nil {
+		t.Fatal(err)
+	}
+	api := fmt.Sprintf("http://127.0.32.11:%d/api/status", hport)
 	s := startHealthServer(t, dir, "127.0.32.11", `listen: [%q]
+http:
+  listen: ["127.0.32.11:`+strconv.Itoa(hport)+`"]
 resolver:
   timeout: 400ms
   forward:
@@ -181,6 +189,17 @@ reload:
 	p, ok := s.problem(t, health.Upstream, upAddr)
 	if !ok || p.Failures < 2 || p.LastError == "" || time.Since(p.Since) > time.Minute {
 		t.Fatalf("status while the forwarder is down: %+v", s.problems(t))
+	}
+	// The HTTP API shows the same list.
+	resp, err := http.Get(api)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var fromAPI control.Status
+	err = json.NewDecoder(resp.Body).Decode(&fromAPI)
+	resp.Body.Close()
+	if err != nil || len(fromAPI.Problems) != 1 || fromAPI.Problems[0].Subject != upAddr || !fromAPI.Problems[0].Since.Equal(p.Since) {
+		t.Errorf("/api/status while the forwarder is down: %+v, %v", fromAPI.Problems, err)
 	}
 
 	up.Start()
