@@ -398,3 +398,50 @@ reload:
 	}
 	s.expectOnce(t, health.ZoneTransfer, "sec.test.", 3)
 }
+
+// TestPolicyZoneBrokenOnReload: a policy zone file broken before reloads keeps the policy in
+// force, is logged once and listed for as long as it stays broken; mended, it is logged once
+// more.
+func TestPolicyZoneBrokenOnReload(t *testing.T) {
+	dir := t.TempDir()
+	rpz := filepath.Join(dir, "block.rpz")
+	good := "$TTL 60\n@ SOA ns.rpz.block. h.rpz.block. 1 3600 600 86400 60\n@ NS ns\nblocked.example CNAME .\n"
+	write(t, rpz, good)
+	s := startHealthServer(t, dir, "127.0.32.14", `listen: [%q]
+resolver:
+  forward:
+    - zone: unused.test.
+      upstreams: ["127.0.32.250:9"]
+policy:
+  rpz:
+    - origin: rpz.block.
+      file: block.rpz
+control:
+  socket: %s
+reload:
+  watch_interval: 0s
+`)
+	if rc := rcodeOf(s.dns, "blocked.example."); rc != dns.RcodeNameError {
+		t.Fatalf("blocked.example. gets rcode %d with the policy in force, want NXDOMAIN", rc)
+	}
+	for i := range 3 {
+		write(t, rpz, fmt.Sprintf("$TTL 60\nblocked.example CNAME . ; no SOA, try %d\n", i))
+		if err := s.ctl.Do(http.MethodPost, "/reload", nil); err == nil {
+			t.Fatal("a reload with a broken policy zone succeeded")
+		}
+	}
+	if p, ok := s.problem(t, health.PolicyLoad, "rpz.block."); !ok || p.Failures != 3 || p.LastError == "" {
+		t.Fatalf("status with the policy zone broken: %+v", s.problems(t))
+	}
+	if rc := rcodeOf(s.dns, "blocked.example."); rc != dns.RcodeNameError {
+		t.Errorf("blocked.example. gets rcode %d while the new policy zone is broken, want the running policy's NXDOMAIN", rc)
+	}
+	write(t, rpz, strings.Replace(good, " 1 3600", " 2 3600", 1))
+	if err := s.ctl.Do(http.MethodPost, "/reload", nil); err != nil {
+		t.Fatalf("reload with the policy zone mended: %v", err)
+	}
+	if ps := s.problems(t); len(ps) != 0 {
+		t.Errorf("problems after the mend: %+v", ps)
+	}
+	s.expectOnce(t, health.PolicyLoad, "rpz.block.", 3)
+}
