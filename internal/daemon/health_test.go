@@ -349,7 +349,7 @@ func TestSecondaryPrimaryGoneLoggedOnce(t *testing.T) {
 	dir := t.TempDir()
 	zoneFile := filepath.Join(dir, "primary.zone")
 	write(t, zoneFile, "$ORIGIN sec.test.\n$TTL 300\n@ SOA ns hostmaster 7 2 2 3600 60\n@ NS ns\nns A 192.0.2.53\nwww A 192.0.2.77\n")
-	primary, primaryAddr := dnstest.StartKnotOutage(t, "127.0.32.20", []dnstest.Zone{{Origin: "sec.test.", File: zoneFile}})
+	primary, primaryAddr := dnstest.StartKnotOutage(t, "127.0.32.20", 0, []dnstest.Zone{{Origin: "sec.test.", File: zoneFile}})
 	s := startHealthServer(t, dir, "127.0.32.21", `listen: [%q]
 storage: `+filepath.Join(dir, "storage")+`
 zones:
@@ -444,4 +444,43 @@ reload:
 		t.Errorf("problems after the mend: %+v", ps)
 	}
 	s.expectOnce(t, health.PolicyLoad, "rpz.block.", 3)
+}
+
+// TestResolverOutageLoggedOnce: when the only root server (a real knotd on port 53) does not
+// answer at all, the resolver's outage is logged once, after 10 s of nothing but failures, and
+// listed; when the server is back, the first answer ends it.
+func TestResolverOutageLoggedOnce(t *testing.T) {
+	dir := t.TempDir()
+	const root = "127.0.32.200"
+	write(t, filepath.Join(dir, "root.hints"), ". 3600000 NS a.root.test.\na.root.test. 3600000 A "+root+"\n")
+	rootZone := filepath.Join(dir, "root.zone")
+	write(t, rootZone, "$TTL 300\n. SOA a.root.test. h.root.test. 1 3600 600 86400 60\n. NS a.root.test.\na.root.test. A "+root+"\nwww.example. A 192.0.2.80\n")
+	s := startHealthServer(t, dir, "127.0.32.15", `listen: [%q]
+resolver:
+  root_hints: root.hints
+  timeout: 2s
+control:
+  socket: %s
+reload:
+  watch_interval: 0s
+`)
+	start := time.Now()
+	n := 0
+	waitUntil(t, "the outage in status", 30*time.Second, func() bool {
+		n++
+		if rc := rcodeOf(s.dns, fmt.Sprintf("n%d.example.", n)); rc != dns.RcodeServerFailure {
+			t.Fatalf("query %d with no root server: rcode %d, want SERVFAIL", n, rc)
+		}
+		_, ok := s.problem(t, health.Resolution, "authoritative servers")
+		return ok
+	})
+	if took := time.Since(start); took < 10*time.Second {
+		t.Errorf("the outage was declared after %v, before 10 s of silence", took)
+	}
+	dnstest.StartKnotOutage(t, root, 53, []dnstest.Zone{{Origin: ".", File: rootZone}})
+	waitUntil(t, "an answer with the root server up", 10*time.Second, func() bool { return rcodeOf(s.dns, "www.example.") == dns.RcodeSuccess })
+	if ps := s.problems(t); len(ps) != 0 {
+		t.Errorf("problems with the root server up: %+v", ps)
+	}
+	s.expectOnce(t, health.Resolution, "authoritative servers", 1)
 }

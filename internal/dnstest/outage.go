@@ -91,14 +91,16 @@ func StartUnboundOutage(t testing.TB, ip, origin string, localData []string) (*O
 	return o, fmt.Sprintf("%s:%d", ip, port)
 }
 
-// StartKnotOutage runs knotd on ip and a free port, serving zones and allowing transfers from
-// loopback, as a primary that a test can stop and start. Without knotd the test is skipped,
-// except when CI=true.
-func StartKnotOutage(t testing.TB, ip string, zones []Zone) (*Outage, string) {
+// StartKnotOutage runs knotd on ip and port (a free one when 0), serving zones and allowing
+// transfers from loopback, as a primary (or a root server) that a test can stop and start.
+// Without knotd the test is skipped, except when CI=true.
+func StartKnotOutage(t testing.TB, ip string, port int, zones []Zone) (*Outage, string) {
 	t.Helper()
 	peerBin(t, "knotd")
 	dir := knotDir(t)
-	port := freePort(t)
+	if port == 0 {
+		port = freePort(t)
+	}
 	o := newOutage(t, "knotd", func() (*peers.Proc, error) {
 		return peers.StartKnot(peers.Knot{IP: ip, Port: port, Dir: dir, Zones: zones, Allow: []string{"transfer"}})
 	})
