@@ -37,7 +37,7 @@ type forwardZone struct {
 // probeInterval, in the background, until one succeeds.
 type forwardTarget struct {
 	up upstream.Upstream
-	// down reports to an operator when the upstream goes down and when it comes back.
+	// trouble tells an operator when the upstream goes down and when it comes back.
 	trouble   *health.Condition
 	zone      []byte // the forwarded zone in wire form, for health checks
 	fails     atomic.Int32

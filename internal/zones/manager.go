@@ -212,10 +212,13 @@ func (m *Manager) apply(cfg *config.Config, starting bool) error {
 			if starting {
 				continue
 			}
+			if z == nil && c.IsSecondary() {
+				continue // its configuration is at fault (no place for its copy), not a file
+			}
 			m.trouble(health.ZoneFile, c.Origin).Fail(err)
 			if z == nil {
-				// A zone new to this reload that does not load is kept, unserved, so that
-				// status shows it and its error, and the next reload tries its file again.
+				// A zone new to this reload whose file does not load is kept, unserved, so
+				// that status shows it and its error, and the next reload tries the file again.
 				nz.fileErr.Store(&err)
 				next[c.Origin] = nz
 				continue

@@ -52,12 +52,8 @@ func LoadRPZ(c config.RPZConfig) (*policy.RuleSet, Source, error) {
 // policy rather than serve one with a zone silently missing.
 func LoadPolicy(cfgs []config.RPZConfig) (Proposal, []policy.Problem, error) {
 	prop, warns, failed := loadZones(cfgs)
-	if len(failed) > 0 {
-		errs := make([]error, len(failed))
-		for i, f := range failed {
-			errs[i] = f.err
-		}
-		return Proposal{}, warns, fmt.Errorf("policy: %w", errors.Join(errs...))
+	if err := failed.err(); err != nil {
+		return Proposal{}, warns, err
 	}
 	return prop, warns, nil
 }
@@ -68,13 +64,28 @@ type zoneFailure struct {
 	err    error
 }
 
+// zoneFailures are the policy zones of a load that did not load.
+type zoneFailures []zoneFailure
+
+// err is the error of the whole load, nil when every zone loaded.
+func (fs zoneFailures) err() error {
+	if len(fs) == 0 {
+		return nil
+	}
+	errs := make([]error, len(fs))
+	for i, f := range fs {
+		errs[i] = f.err
+	}
+	return fmt.Errorf("policy: %w", errors.Join(errs...))
+}
+
 // loadZones is LoadPolicy with each zone's failure apart, in the order of cfgs; the Proposal is
 // empty when any failed.
-func loadZones(cfgs []config.RPZConfig) (Proposal, []policy.Problem, []zoneFailure) {
+func loadZones(cfgs []config.RPZConfig) (Proposal, []policy.Problem, zoneFailures) {
 	if len(cfgs) == 0 {
 		return Proposal{}, nil, nil
 	}
-	var failed []zoneFailure
+	var failed zoneFailures
 	var warns []policy.Problem
 	sets := make([]*policy.RuleSet, 0, len(cfgs))
 	srcs := make([]Source, 0, len(cfgs))

@@ -2,7 +2,6 @@ package live
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"log/slog"
 	"os"
@@ -100,8 +99,7 @@ func NewLoader(inst Installer, log *slog.Logger) *Loader {
 // ctx ends): lists are in force from the first query. Otherwise, reread asks the running Fetcher
 // to fetch every list again now (conditionally), without waiting.
 func (l *Loader) Load(ctx context.Context, cfg *config.Config, c Change, reread bool) (policy.Report, error) {
-	present := l.present(cfg.Policy.RPZ)
-	prop, err := l.loadZones(present)
+	prop, err := l.loadZones(l.present(cfg.Policy.RPZ))
 	if err != nil {
 		return policy.Report{}, err
 	}
@@ -183,11 +181,9 @@ func (l *Loader) loadZones(cfgs []config.RPZConfig) (Proposal, error) {
 	for _, w := range warns {
 		l.log.Warn("policy check", "problem", w.Error())
 	}
-	errs := make([]error, 0, len(failed))
 	bad := make(map[string]bool, len(failed))
 	for _, f := range failed {
 		l.Health.Watch(health.PolicyLoad, f.origin).Fail(f.err)
-		errs = append(errs, f.err)
 		bad[f.origin] = true
 	}
 	configured := make(map[string]bool, len(cfgs))
@@ -200,8 +196,8 @@ func (l *Loader) loadZones(cfgs []config.RPZConfig) (Proposal, error) {
 		}
 	}
 	l.Health.Forget(health.PolicyLoad, func(origin string) bool { return configured[origin] })
-	if len(errs) > 0 {
-		return Proposal{}, fmt.Errorf("policy: %w", errors.Join(errs...))
+	if err := failed.err(); err != nil {
+		return Proposal{}, err
 	}
 	return prop, nil
 }
