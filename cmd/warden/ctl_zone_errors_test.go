@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -95,7 +96,12 @@ func TestCtlShowsZoneErrors(t *testing.T) {
 	}
 	starts := dnstest.Matching(lines, health.ZoneFile.Started, "zone", "reload.test.")
 	ends := dnstest.Matching(lines, health.ZoneFile.Ended, "zone", "reload.test.")
-	if len(starts) != 1 || len(ends) != 1 || ends[0]["failures"] != "2" {
-		t.Errorf("%d start lines, %d end lines (%v); want one each, counting the two files that failed", len(starts), len(ends), ends)
+	// The watch may read a file between its writing and its new time, and then again: at least
+	// the two files that failed are counted.
+	if len(starts) != 1 || len(ends) != 1 {
+		t.Fatalf("%d start lines, %d end lines; want one each", len(starts), len(ends))
+	}
+	if n, err := strconv.Atoi(ends[0]["failures"]); err != nil || n < 2 {
+		t.Errorf("the end line %v counts %q failures, want the two files that failed at least", ends[0], ends[0]["failures"])
 	}
 }
