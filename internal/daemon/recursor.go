@@ -12,6 +12,7 @@ import (
 	"warden/internal/cache"
 	"warden/internal/config"
 	"warden/internal/dnstap"
+	"warden/internal/health"
 	"warden/internal/pipeline"
 	"warden/internal/resolver"
 	"warden/internal/upstream"
@@ -20,17 +21,22 @@ import (
 
 // NewRecursor builds the resolution stage when the configuration asks for recursion, nil otherwise.
 func NewRecursor(cfg *config.Config, log *slog.Logger) (*pipeline.Recursor, error) {
-	return newRecursor(cfg, log, nil)
+	return newRecursor(cfg, log, nil, nil)
 }
 
-// newRecursor is NewRecursor with the upstream exchanges shown to dt (nil: dnstap off).
-func newRecursor(cfg *config.Config, log *slog.Logger, dt *dnstap.Writer) (*pipeline.Recursor, error) {
+// newRecursor is NewRecursor with the upstream exchanges shown to dt (nil: dnstap off), and the
+// forwarders' and authoritative servers' outages told to board (nil: to nobody). The upstreams
+// no longer configured are no longer watched.
+func newRecursor(cfg *config.Config, log *slog.Logger, dt *dnstap.Writer, board *health.Board) (*pipeline.Recursor, error) {
 	var resolverTap, forwarderTap upstream.Tap
 	if dt != nil {
 		resolverTap, forwarderTap = dt.ResolverTap(), dt.ForwarderTap()
 	}
 	rc := cfg.Resolver
+	configured := map[string]bool{}
 	if !rc.Enabled() {
+		board.Forget(health.Upstream, func(string) bool { return false })
+		board.Forget(health.Resolution, func(string) bool { return false })
 		return nil, nil
 	}
 	var hints []resolver.NameServer
@@ -59,6 +65,7 @@ func newRecursor(cfg *config.Config, log *slog.Logger, dt *dnstap.Writer) (*pipe
 				return nil, fmt.Errorf("forward %s: %w", f.Zone, err)
 			}
 			fw.Upstreams = append(fw.Upstreams, up)
+			configured[up.Addr()] = true
 		}
 		fwds = append(fwds, fw)
 		if f.Zone != "." {
@@ -69,11 +76,12 @@ func newRecursor(cfg *config.Config, log *slog.Logger, dt *dnstap.Writer) (*pipe
 	if err != nil {
 		return nil, err
 	}
+	board.Forget(health.Upstream, func(addr string) bool { return configured[addr] })
 	log.Info("recursion on", "root_hints", rc.RootHints, "servers", len(hints), "forward_zones", len(fwds), "allow", rc.AllowedNets())
 	return pipeline.NewRecursor(pipeline.RecursorConfig{
 		Hints:     hints,
 		Allow:     rc.AllowedNets(),
-		Exchanger: authServers(resolverTap, uint16(rc.ServerPort)),
+		Exchanger: authServers(resolverTap, uint16(rc.ServerPort), board.Watch(health.Resolution, "authoritative servers")),
 		Limits: resolver.Limits{
 			MaxQueries: rc.MaxQueries, MaxReferrals: rc.MaxReferrals, MaxCNAMEs: rc.MaxCNAMEs,
 			MaxNSLookups: rc.MaxNSLookups, MaxDepth: resolver.DefaultLimits.MaxDepth,
@@ -89,6 +97,7 @@ func newRecursor(cfg *config.Config, log *slog.Logger, dt *dnstap.Writer) (*pipe
 		Forwards:    fwds,
 		Local:       local,
 		LocalExcept: except,
+		Health:      board,
 	}), nil
 }
 
@@ -108,9 +117,10 @@ func staleTTL(d time.Duration) time.Duration {
 	return d
 }
 
-// authServers is the resolver's Exchanger, its queries shown to tap when it is set.
-func authServers(tap upstream.Tap, port uint16) *resolver.Upstreams {
+// authServers is the resolver's Exchanger, its queries shown to tap when it is set and its
+// outages told to outage.
+func authServers(tap upstream.Tap, port uint16, outage *health.Condition) *resolver.Upstreams {
 	u := resolver.NewUpstreams(port, time.Second)
-	u.Tap = tap
+	u.Tap, u.Outage = tap, outage
 	return u
 }

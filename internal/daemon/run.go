@@ -19,6 +19,7 @@ import (
 	"warden/internal/control"
 	"warden/internal/cookie"
 	"warden/internal/dnstap"
+	"warden/internal/health"
 	"warden/internal/metrics"
 	"warden/internal/pipeline"
 	"warden/internal/policy"
@@ -64,14 +65,16 @@ type daemon struct {
 	// queryLog writes every answer sent to query_log.dir; nil when the log is off.
 	queryLog *querylog.Log
 	// dnstap sends the record of the traffic to a collector; nil when dnstap is off.
-	dnstap  *dnstap.Writer
+	dnstap *dnstap.Writer
+	// health is what is failing now: forwarders, zones, the policy's lists, the breaker.
+	health  *health.Board
 	started time.Time
 }
 
 // Run serves cfg until ctx ends: it loads the zones and the policy, opens the listeners, and
 // applies the configuration again on SIGHUP, on control requests and when a watched file changes.
 func Run(ctx context.Context, cfg *config.Config, opts Options) error {
-	d := &daemon{cfg: cfg, opts: opts, log: opts.Log, notify: newNotifier(), started: time.Now()}
+	d := &daemon{cfg: cfg, opts: opts, log: opts.Log, notify: newNotifier(), started: time.Now(), health: health.New(opts.Log)}
 	// dnstap is opened first and closed last, after the listeners: what they sent is written out.
 	if d.dnstap = openDnstap(cfg.Dnstap, d.log); d.dnstap != nil {
 		defer d.dnstap.Close()
@@ -87,7 +90,7 @@ func Run(ctx context.Context, cfg *config.Config, opts Options) error {
 		}
 		acct, dirs = &a, ownedDirs(cfg)
 	}
-	rec, err := newRecursor(cfg, d.log, d.dnstap)
+	rec, err := newRecursor(cfg, d.log, d.dnstap, d.health)
 	if err != nil {
 		return err
 	}
@@ -102,6 +105,7 @@ func Run(ctx context.Context, cfg *config.Config, opts Options) error {
 	d.zones = zones.New(d.log, func(set *authority.Set) {
 		d.pipe.Update(func(s *pipeline.Snapshot) { s.Authority = set })
 	})
+	d.zones.Health = d.health
 	defer d.zones.Close()
 	if err := d.zones.Start(cfg); err != nil {
 		return err
@@ -116,8 +120,10 @@ func Run(ctx context.Context, cfg *config.Config, opts Options) error {
 		Breaker:  live.BreakerConfig(cfg.Policy.Safety.Breaker),
 		StateDir: cfg.StateDir,
 		Recent:   d.pipe.Recent.Names,
+		Health:   d.health,
 	}, d.log)
 	d.policies = live.NewLoader(d.guard, d.log)
+	d.policies.Health = d.health
 	defer d.policies.Close()
 	if _, err := d.policies.Load(ctx, cfg, live.Change{Reason: "start", Force: true}, false); err != nil {
 		if ctx.Err() != nil {
@@ -292,7 +298,7 @@ func (d *daemon) loop(ctx context.Context, ctl *controlListeners, httpl *httpLis
 			return "", err
 		}
 		return "configuration, zones and policy reloaded", nil
-	}, Metrics: d.metrics.Handler(), Started: d.started}
+	}, Metrics: d.metrics.Handler(), Health: d.health, Started: d.started}
 	for _, a := range d.cfg.Listen {
 		deps.Listeners = append(deps.Listeners, a.String())
 	}
@@ -390,7 +396,7 @@ func (d *daemon) reload(ctx context.Context, why string) error {
 	if !resolverChanged {
 		return errors.Join(errs...)
 	}
-	rec, err := newRecursor(next, d.log, d.dnstap)
+	rec, err := newRecursor(next, d.log, d.dnstap, d.health)
 	if err != nil {
 		d.log.Error("reload: resolver configuration rejected; keeping the running one", "err", err)
 		return errors.Join(append(errs, fmt.Errorf("resolver configuration rejected: %w", err))...)

@@ -12,6 +12,7 @@ import (
 
 	"codeberg.org/miekg/dns"
 
+	"warden/internal/health"
 	"warden/internal/upstream"
 	"warden/internal/wire"
 )
@@ -25,6 +26,10 @@ type Upstreams struct {
 	// Tap, set before the first Exchange and nil when dnstap is off, is shown every query sent to
 	// an authoritative server and its reply (dnstap's RESOLVER_ messages).
 	Tap upstream.Tap
+	// Outage, set before the first Exchange, is told when no server answers at all and when one
+	// does again (reach.go); nil tells nobody.
+	Outage *health.Condition
+	reach  reach
 
 	mu      sync.Mutex
 	servers map[netip.Addr]*authServer
@@ -88,6 +93,7 @@ func (u *Upstreams) Exchange(ctx context.Context, q Question, server netip.Addr)
 			r = plain
 		}
 	}
+	u.reach.report(ctx, err, u.Outage)
 	if err != nil {
 		return nil, err
 	}
