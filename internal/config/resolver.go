@@ -15,6 +15,9 @@ type ResolverConfig struct {
 	// RootHints is where iteration starts: "iana" for the built-in hints of the real root, or a
 	// root hints file (relative paths from the config file's directory). Empty: no recursion.
 	RootHints string `yaml:"root_hints"`
+	// ServerPort is the port authoritative servers are asked on: 53, or the port of a mini
+	// internet on loopback (`warden lab --port`), whose root hints cannot carry one.
+	ServerPort int `yaml:"server_port"`
 	// Allow lists the client networks that may ask for recursion; the rest get REFUSED, so that
 	// no install is an open resolver. Empty means loopback and the private ranges.
 	Allow []netip.Prefix `yaml:"allow"`
@@ -101,6 +104,9 @@ func (r ResolverConfig) Validate() error {
 		} else if !fi.Mode().IsRegular() {
 			p.add("root_hints", "%s is not a regular file", r.RootHints)
 		}
+	}
+	if r.ServerPort < 1 || r.ServerPort > 65535 {
+		p.add("server_port", "%d is not a port (1 to 65535)", r.ServerPort)
 	}
 	for i, a := range r.Allow {
 		if !a.IsValid() {

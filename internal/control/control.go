@@ -23,6 +23,7 @@ import (
 	"path/filepath"
 	"time"
 
+	"warden/internal/health"
 	"warden/internal/policy"
 	"warden/internal/policy/live"
 	"warden/internal/rrl"
@@ -65,6 +66,8 @@ type Deps struct {
 	Injections InjectionCounts
 	// Metrics serves the server's metrics: GET /metrics.
 	Metrics http.Handler
+	// Health lists what is wrong right now: GET /status (problems). Nil shows none.
+	Health *health.Board
 
 	// Version names the running build; empty means the one recorded in the binary.
 	Version string

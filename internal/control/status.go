@@ -5,6 +5,7 @@ import (
 	"runtime/debug"
 	"time"
 
+	"warden/internal/health"
 	"warden/internal/rrl"
 	"warden/internal/upstream"
 )
@@ -23,6 +24,9 @@ type Status struct {
 	ZoneErrors []ZoneError `json:"zone_errors,omitempty"`
 	// RateLimit is response rate limiting; nil when it is off.
 	RateLimit *RateLimitSummary `json:"rate_limit,omitempty"`
+	// Problems are what is failing right now (an upstream, a zone file, a transfer, a signing,
+	// a policy list, a tripped breaker), oldest first; [] when nothing is.
+	Problems []health.Problem `json:"problems"`
 	// Injections are the injected replies detected on plain UDP exchanges (Hold-On), with the
 	// servers and names they came for; nil when the server does not resolve.
 	Injections *upstream.Detections `json:"injections,omitempty"`
@@ -68,6 +72,8 @@ type ZoneError struct {
 	Loaded bool   `json:"loaded"`
 	Serial uint32 `json:"serial"`
 	Error  string `json:"error"`
+	// Since is when the zone began to fail; zero when unknown.
+	Since time.Time `json:"since,omitzero"`
 }
 
 // ZoneCounts sums up the zones by role and by trouble.
@@ -112,6 +118,10 @@ func (d Deps) Status() Status {
 	if st.Listeners == nil {
 		st.Listeners = []string{}
 	}
+	st.Problems = d.Health.Problems()
+	if st.Problems == nil {
+		st.Problems = []health.Problem{}
+	}
 	if d.Zones != nil {
 		var c ZoneCounts
 		for _, z := range sortedZones(d.Zones) {
@@ -130,7 +140,7 @@ func (d Deps) Status() Status {
 			}
 			if z.LastError != "" {
 				c.Failing++
-				st.ZoneErrors = append(st.ZoneErrors, ZoneError{Zone: z.Zone, Loaded: z.Loaded && !z.Expired, Serial: z.Serial, Error: z.LastError})
+				st.ZoneErrors = append(st.ZoneErrors, ZoneError{Zone: z.Zone, Loaded: z.Loaded && !z.Expired, Serial: z.Serial, Error: z.LastError, Since: z.ErrorSince})
 			}
 		}
 		st.Zones = &c

@@ -12,6 +12,7 @@ import (
 	"warden/internal/cache"
 	"warden/internal/config"
 	"warden/internal/dnstap"
+	"warden/internal/health"
 	"warden/internal/pipeline"
 	"warden/internal/resolver"
 	"warden/internal/upstream"
@@ -20,18 +21,23 @@ import (
 
 // NewRecursor builds the resolution stage when the configuration asks for recursion, nil otherwise.
 func NewRecursor(cfg *config.Config, log *slog.Logger) (*pipeline.Recursor, error) {
-	return newRecursor(cfg, log, nil, upstream.NewHoldOn(log))
+	return newRecursor(cfg, log, nil, nil, upstream.NewHoldOn(log))
 }
 
-// newRecursor is NewRecursor with the upstream exchanges shown to dt (nil: dnstap off) and the
-// injections detected counted in holdOn, which outlives the recursor across reloads.
-func newRecursor(cfg *config.Config, log *slog.Logger, dt *dnstap.Writer, holdOn *upstream.HoldOn) (*pipeline.Recursor, error) {
+// newRecursor is NewRecursor with the upstream exchanges shown to dt (nil: dnstap off), the
+// forwarders' and authoritative servers' outages told to board (nil: to nobody), and the
+// injections detected counted in holdOn, which outlives the recursor across reloads. The
+// upstreams no longer configured are no longer watched.
+func newRecursor(cfg *config.Config, log *slog.Logger, dt *dnstap.Writer, board *health.Board, holdOn *upstream.HoldOn) (*pipeline.Recursor, error) {
 	var resolverTap, forwarderTap upstream.Tap
 	if dt != nil {
 		resolverTap, forwarderTap = dt.ResolverTap(), dt.ForwarderTap()
 	}
 	rc := cfg.Resolver
+	configured := map[string]bool{}
 	if !rc.Enabled() {
+		board.Forget(health.Upstream, func(string) bool { return false })
+		board.Forget(health.Resolution, func(string) bool { return false })
 		return nil, nil
 	}
 	var hints []resolver.NameServer
@@ -61,6 +67,7 @@ func newRecursor(cfg *config.Config, log *slog.Logger, dt *dnstap.Writer, holdOn
 				return nil, fmt.Errorf("forward %s: %w", f.Zone, err)
 			}
 			fw.Upstreams = append(fw.Upstreams, up)
+			configured[up.Addr()] = true
 		}
 		fwds = append(fwds, fw)
 		if f.Zone != "." {
@@ -71,11 +78,12 @@ func newRecursor(cfg *config.Config, log *slog.Logger, dt *dnstap.Writer, holdOn
 	if err != nil {
 		return nil, err
 	}
+	board.Forget(health.Upstream, func(addr string) bool { return configured[addr] })
 	log.Info("recursion on", "root_hints", rc.RootHints, "servers", len(hints), "forward_zones", len(fwds), "allow", rc.AllowedNets())
 	return pipeline.NewRecursor(pipeline.RecursorConfig{
 		Hints:     hints,
 		Allow:     rc.AllowedNets(),
-		Exchanger: authServers(resolverTap, holdOnIf(bool(rc.HoldOn), holdOn)),
+		Exchanger: authServers(resolverTap, uint16(rc.ServerPort), board.Watch(health.Resolution, "authoritative servers"), holdOnIf(bool(rc.HoldOn), holdOn)),
 		Limits: resolver.Limits{
 			MaxQueries: rc.MaxQueries, MaxReferrals: rc.MaxReferrals, MaxCNAMEs: rc.MaxCNAMEs,
 			MaxNSLookups: rc.MaxNSLookups, MaxDepth: resolver.DefaultLimits.MaxDepth,
@@ -91,6 +99,7 @@ func newRecursor(cfg *config.Config, log *slog.Logger, dt *dnstap.Writer, holdOn
 		Forwards:    fwds,
 		Local:       local,
 		LocalExcept: except,
+		Health:      board,
 	}), nil
 }
 
@@ -110,12 +119,11 @@ func staleTTL(d time.Duration) time.Duration {
 	return d
 }
 
-// authServers is the resolver's Exchanger, its queries shown to tap and watched for injection by
-// holdOn when they are set.
-func authServers(tap upstream.Tap, holdOn *upstream.HoldOn) *resolver.Upstreams {
-	u := resolver.NewUpstreams(53, time.Second)
-	u.Tap = tap
-	u.HoldOn = holdOn
+// authServers is the resolver's Exchanger, its queries shown to tap when it is set, its outages
+// told to outage, and its UDP exchanges watched for injection by holdOn when it is set.
+func authServers(tap upstream.Tap, port uint16, outage *health.Condition, holdOn *upstream.HoldOn) *resolver.Upstreams {
+	u := resolver.NewUpstreams(port, time.Second)
+	u.Tap, u.Outage, u.HoldOn = tap, outage, holdOn
 	return u
 }
 

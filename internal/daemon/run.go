@@ -19,6 +19,7 @@ import (
 	"warden/internal/control"
 	"warden/internal/cookie"
 	"warden/internal/dnstap"
+	"warden/internal/health"
 	"warden/internal/metrics"
 	"warden/internal/pipeline"
 	"warden/internal/policy"
@@ -66,6 +67,8 @@ type daemon struct {
 	queryLog *querylog.Log
 	// dnstap sends the record of the traffic to a collector; nil when dnstap is off.
 	dnstap *dnstap.Writer
+	// health is what is failing now: forwarders, zones, the policy's lists, the breaker.
+	health *health.Board
 	// holdOn counts the injected replies the resolver and the forwarders detect, across reloads.
 	holdOn  *upstream.HoldOn
 	started time.Time
@@ -74,7 +77,7 @@ type daemon struct {
 // Run serves cfg until ctx ends: it loads the zones and the policy, opens the listeners, and
 // applies the configuration again on SIGHUP, on control requests and when a watched file changes.
 func Run(ctx context.Context, cfg *config.Config, opts Options) error {
-	d := &daemon{cfg: cfg, opts: opts, log: opts.Log, notify: newNotifier(), started: time.Now()}
+	d := &daemon{cfg: cfg, opts: opts, log: opts.Log, notify: newNotifier(), started: time.Now(), health: health.New(opts.Log)}
 	d.holdOn = upstream.NewHoldOn(d.log)
 	// dnstap is opened first and closed last, after the listeners: what they sent is written out.
 	if d.dnstap = openDnstap(cfg.Dnstap, d.log); d.dnstap != nil {
@@ -91,7 +94,7 @@ func Run(ctx context.Context, cfg *config.Config, opts Options) error {
 		}
 		acct, dirs = &a, ownedDirs(cfg)
 	}
-	rec, err := newRecursor(cfg, d.log, d.dnstap, d.holdOn)
+	rec, err := newRecursor(cfg, d.log, d.dnstap, d.health, d.holdOn)
 	if err != nil {
 		return err
 	}
@@ -106,6 +109,7 @@ func Run(ctx context.Context, cfg *config.Config, opts Options) error {
 	d.zones = zones.New(d.log, func(set *authority.Set) {
 		d.pipe.Update(func(s *pipeline.Snapshot) { s.Authority = set })
 	})
+	d.zones.Health = d.health
 	defer d.zones.Close()
 	if err := d.zones.Start(cfg); err != nil {
 		return err
@@ -120,8 +124,10 @@ func Run(ctx context.Context, cfg *config.Config, opts Options) error {
 		Breaker:  live.BreakerConfig(cfg.Policy.Safety.Breaker),
 		StateDir: cfg.StateDir,
 		Recent:   d.pipe.Recent.Names,
+		Health:   d.health,
 	}, d.log)
 	d.policies = live.NewLoader(d.guard, d.log)
+	d.policies.Health = d.health
 	defer d.policies.Close()
 	if _, err := d.policies.Load(ctx, cfg, live.Change{Reason: "start", Force: true}, false); err != nil {
 		if ctx.Err() != nil {
@@ -296,12 +302,13 @@ func (d *daemon) loop(ctx context.Context, ctl *controlListeners, httpl *httpLis
 			return "", err
 		}
 		return "configuration, zones and policy reloaded", nil
-	}, Metrics: d.metrics.Handler(), Started: d.started}
+	}, Metrics: d.metrics.Handler(), Health: d.health, Started: d.started}
 	for _, a := range d.cfg.Listen {
 		deps.Listeners = append(deps.Listeners, a.String())
 	}
 	ctl.serve(ctx, deps, d.log)
-	httpl.serve(ctx, web.Deps{Metrics: deps.Metrics, Status: statusOf(deps), QueryLog: d.cfg.QueryLog.Dir}, d.log)
+	httpl.serve(ctx, web.Deps{Metrics: deps.Metrics, Status: statusOf(deps), QueryLog: d.cfg.QueryLog.Dir,
+		Gatherer: d.metrics.Gatherer(), Top: d.topLists(), Policy: d.guard}, d.log)
 	d.tellManager(d.notify.ready(d.servingStatus()))
 	for {
 		select {
@@ -393,7 +400,7 @@ func (d *daemon) reload(ctx context.Context, why string) error {
 	if !resolverChanged {
 		return errors.Join(errs...)
 	}
-	rec, err := newRecursor(next, d.log, d.dnstap, d.holdOn)
+	rec, err := newRecursor(next, d.log, d.dnstap, d.health, d.holdOn)
 	if err != nil {
 		d.log.Error("reload: resolver configuration rejected; keeping the running one", "err", err)
 		return errors.Join(append(errs, fmt.Errorf("resolver configuration rejected: %w", err))...)

@@ -10,6 +10,7 @@ import (
 
 	"warden/internal/authority"
 	"warden/internal/cache"
+	"warden/internal/health"
 	"warden/internal/policy"
 	"warden/internal/query"
 	"warden/internal/resolver"
@@ -61,6 +62,8 @@ type RecursorConfig struct {
 	// LocalExcept are zones under special-use names that the operator forwards or resolves:
 	// their names are not answered locally.
 	LocalExcept []string
+	// Health is told when a forwarder goes down and comes back; nil tells nobody.
+	Health *health.Board
 }
 
 // NewRecursor returns the stage.
@@ -71,7 +74,7 @@ func NewRecursor(c RecursorConfig) *Recursor {
 	if c.Cache == nil {
 		c.Cache = cache.New(cache.Config{Limits: wire.Limits{UDPPayload: c.UDPPayload}})
 	}
-	fwd := newForwardZones(c.Forwards)
+	fwd := newForwardZones(c.Forwards, c.Health)
 	return &Recursor{
 		fwd:    fwd,
 		local:  c.Local,

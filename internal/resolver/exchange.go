@@ -12,6 +12,7 @@ import (
 
 	"codeberg.org/miekg/dns"
 
+	"warden/internal/health"
 	"warden/internal/upstream"
 	"warden/internal/wire"
 )
@@ -32,6 +33,10 @@ type Upstreams struct {
 	// so that Hold-On takes a reply that validates at once and prefers it over a rival; nil means
 	// validation cannot tell.
 	Validates func(reply []byte) bool
+	// Outage, set before the first Exchange, is told when no server answers at all and when one
+	// does again (reach.go); nil tells nobody.
+	Outage *health.Condition
+	reach  reach
 
 	mu      sync.Mutex
 	servers map[netip.Addr]*authServer
@@ -95,6 +100,7 @@ func (u *Upstreams) Exchange(ctx context.Context, q Question, server netip.Addr)
 			r = plain
 		}
 	}
+	u.reach.report(ctx, err, u.Outage)
 	if err != nil {
 		return nil, err
 	}
