@@ -28,7 +28,8 @@ type Status struct {
 	// a policy list, a tripped breaker), oldest first; [] when nothing is.
 	Problems []health.Problem `json:"problems"`
 	// Injections are the injected replies detected on plain UDP exchanges (Hold-On), with the
-	// servers and names they came for; nil when the server does not resolve.
+	// servers and names they came for; nil when Deps has no InjectionCounts (a server counts
+	// them from start, at 0 while it does not resolve).
 	Injections *upstream.Detections `json:"injections,omitempty"`
 }
 

@@ -47,6 +47,41 @@ func TestRecvTTL(t *testing.T) {
 	}
 }
 
+// The same over IPv6, where the kernel hands over the hop limit.
+func TestRecvHopLimit(t *testing.T) {
+	srv, err := net.ListenUDP("udp6", &net.UDPAddr{IP: net.IPv6loopback})
+	if err != nil {
+		t.Skipf("no IPv6 loopback: %v", err)
+	}
+	defer srv.Close()
+	d := net.Dialer{Control: recvTTL}
+	c, err := d.Dial("udp", srv.LocalAddr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	raw, err := srv.SyscallConn()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := raw.Control(func(fd uintptr) { _ = unix.SetsockoptInt(int(fd), unix.IPPROTO_IPV6, unix.IPV6_UNICAST_HOPS, 9) }); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := srv.WriteToUDP([]byte("x"), c.LocalAddr().(*net.UDPAddr)); err != nil {
+		t.Fatal(err)
+	}
+	uc := c.(*net.UDPConn)
+	uc.SetReadDeadline(time.Now().Add(slow))
+	buf, oob := make([]byte, 16), make([]byte, oobSize)
+	_, oobn, _, _, err := uc.ReadMsgUDPAddrPort(buf, oob)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := ipTTL(oob[:oobn]); got != 9 {
+		t.Errorf("sent with hop limit 9, read %d", got)
+	}
+}
+
 func TestIPTTLMalformed(t *testing.T) {
 	// A header whose length runs past the buffer, and one of another kind.
 	long := make([]byte, unix.CmsgSpace(4))
