@@ -404,6 +404,9 @@ func TestHoldOnTablesBounded(t *testing.T) {
 		}
 		h.detected(netip.AddrFrom4(b).String(), name, "test")
 	}
+	if st := h.Snapshot(); st.Unlisted != 2*maxDetectionKeys || len(st.Servers) != topDetections {
+		t.Errorf("snapshot: %d unlisted, %d servers listed; want %d and %d", st.Unlisted, len(st.Servers), 2*maxDetectionKeys, topDetections)
+	}
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	if len(h.byServer) > maxDetectionKeys || len(h.byName) > maxDetectionKeys || len(h.logged) > maxDetectionKeys {
