@@ -455,6 +455,31 @@ func TestHistoryUsual(t *testing.T) {
 	}
 }
 
+// A window that is a guess takes at most a quarter of the exchange's budget; a server's own
+// history is not cut.
+func TestWindowBudget(t *testing.T) {
+	var u UDP
+	known := usual{rtt: 100 * time.Millisecond, longest: 110 * time.Millisecond, ttl: 60, ok: true}
+	stranger := known
+	stranger.stranger = true
+	for _, tt := range []struct {
+		us     usual
+		budget time.Duration
+		want   time.Duration
+	}{
+		{usual{ttl: -1}, 3 * time.Second, unknownWindow},
+		{usual{ttl: -1}, 400 * time.Millisecond, 100 * time.Millisecond},
+		{stranger, 3 * time.Second, unknownWindow},
+		{usual{rtt: 50 * time.Millisecond, longest: 55 * time.Millisecond, ttl: -1, ok: true, stranger: true}, 2 * time.Second, 2 * (62500*time.Microsecond + holdSlack)},
+		{stranger, 400 * time.Millisecond, 100 * time.Millisecond},
+		{known, 400 * time.Millisecond, 125*time.Millisecond + holdSlack},
+	} {
+		if got := u.window(tt.us, tt.budget); got != tt.want {
+			t.Errorf("window(%+v, %v) = %v, want %v", tt.us, tt.budget, got, tt.want)
+		}
+	}
+}
+
 func TestChoose(t *testing.T) {
 	u := usual{rtt: 40 * time.Millisecond, longest: 45 * time.Millisecond, ttl: 60, ok: true}
 	forged := candidate{data: []byte("forged"), rtt: time.Millisecond, ttl: 62}

@@ -138,7 +138,7 @@ func (u *UDP) Exchange(ctx context.Context, q *Query) (*Reply, error) {
 			}
 			c.data = append([]byte(nil), c.data...)
 			held = &c
-			end := start.Add(u.window(usual))
+			end := start.Add(u.window(usual, deadline.Sub(start)))
 			if end.Before(deadline) {
 				conn.SetReadDeadline(end)
 				if ctx.Err() != nil {
@@ -183,15 +183,19 @@ func (u *UDP) usual() usual {
 	return us
 }
 
-// window is how long a held reply waits from the moment the query went out.
-func (u *UDP) window(us usual) time.Duration {
+// window is how long a held reply waits from the moment the query went out, of the budget the
+// exchange has before its deadline.
+func (u *UDP) window(us usual, budget time.Duration) time.Duration {
+	// Where the window is a guess (no history of the server, or of any), it takes at most a
+	// quarter of the budget: a caller that allows 400 ms for a whole question must not lose 250
+	// of them to every first exchange.
 	switch {
 	case !us.ok:
-		return unknownWindow
+		return min(unknownWindow, budget/4)
 	case us.stranger:
 		// How far this server is cannot be known yet: twice what is usual for servers, so that
-		// a rival slower than the rest still comes in time, but never past unknownWindow.
-		return min(2*us.window(), unknownWindow)
+		// a rival slower than the rest still comes in time.
+		return min(2*us.window(), unknownWindow, budget/4)
 	}
 	return us.window()
 }
