@@ -61,6 +61,9 @@ type Deps struct {
 	// RateLimiter returns the response rate limiter in force, nil when limiting is off: GET
 	// /status. A func, because a reload that changes the rate replaces the limiter.
 	RateLimiter func() *rrl.Limiter
+	// Injections are the injected replies the resolver and forwarders detected (Hold-On): GET
+	// /status. nil leaves them out.
+	Injections InjectionCounts
 	// Metrics serves the server's metrics: GET /metrics.
 	Metrics http.Handler
 	// Health lists what is wrong right now: GET /status (problems). Nil shows none.

@@ -26,6 +26,7 @@ import (
 	"warden/internal/policy/live"
 	"warden/internal/querylog"
 	"warden/internal/server"
+	"warden/internal/upstream"
 	"warden/internal/web"
 	"warden/internal/wire"
 	"warden/internal/zones"
@@ -67,7 +68,9 @@ type daemon struct {
 	// dnstap sends the record of the traffic to a collector; nil when dnstap is off.
 	dnstap *dnstap.Writer
 	// health is what is failing now: forwarders, zones, the policy's lists, the breaker.
-	health  *health.Board
+	health *health.Board
+	// holdOn counts the injected replies the resolver and the forwarders detect, across reloads.
+	holdOn  *upstream.HoldOn
 	started time.Time
 }
 
@@ -75,6 +78,7 @@ type daemon struct {
 // applies the configuration again on SIGHUP, on control requests and when a watched file changes.
 func Run(ctx context.Context, cfg *config.Config, opts Options) error {
 	d := &daemon{cfg: cfg, opts: opts, log: opts.Log, notify: newNotifier(), started: time.Now(), health: health.New(opts.Log)}
+	d.holdOn = upstream.NewHoldOn(d.log)
 	// dnstap is opened first and closed last, after the listeners: what they sent is written out.
 	if d.dnstap = openDnstap(cfg.Dnstap, d.log); d.dnstap != nil {
 		defer d.dnstap.Close()
@@ -90,7 +94,7 @@ func Run(ctx context.Context, cfg *config.Config, opts Options) error {
 		}
 		acct, dirs = &a, ownedDirs(cfg)
 	}
-	rec, err := newRecursor(cfg, d.log, d.dnstap, d.health)
+	rec, err := newRecursor(cfg, d.log, d.dnstap, d.health, d.holdOn)
 	if err != nil {
 		return err
 	}
@@ -162,7 +166,7 @@ func Run(ctx context.Context, cfg *config.Config, opts Options) error {
 		d.queryLog, queryLogState = ql, ql
 	}
 	d.metrics = metrics.New(metrics.Sources{Queries: d.queries, Resolver: resolverState{d.pipe}, Zones: d.zones, Policy: d.guard,
-		Dnstap: dnstapState(d.dnstap), RateLimit: d.rateLimiter, QueryLog: queryLogState})
+		Dnstap: dnstapState(d.dnstap), RateLimit: d.rateLimiter, QueryLog: queryLogState, Injections: d.holdOn})
 	listeners, err := d.listen(handler)
 	defer func() {
 		for _, l := range listeners {
@@ -276,7 +280,7 @@ func (d *daemon) loop(ctx context.Context, ctl *controlListeners, httpl *httpLis
 	}
 	policyRequests := make(chan policyRequest)
 	reloadRequests := make(chan chan error)
-	deps := control.Deps{Policy: d.guard, RateLimiter: d.rateLimiter, PolicyReload: func(force bool) (policy.Report, error) {
+	deps := control.Deps{Policy: d.guard, RateLimiter: d.rateLimiter, Injections: d.holdOn, PolicyReload: func(force bool) (policy.Report, error) {
 		req := policyRequest{force: force, done: make(chan policyResult, 1)}
 		select {
 		case policyRequests <- req:
@@ -396,7 +400,7 @@ func (d *daemon) reload(ctx context.Context, why string) error {
 	if !resolverChanged {
 		return errors.Join(errs...)
 	}
-	rec, err := newRecursor(next, d.log, d.dnstap, d.health)
+	rec, err := newRecursor(next, d.log, d.dnstap, d.health, d.holdOn)
 	if err != nil {
 		d.log.Error("reload: resolver configuration rejected; keeping the running one", "err", err)
 		return errors.Join(append(errs, fmt.Errorf("resolver configuration rejected: %w", err))...)
