@@ -1,6 +1,7 @@
 package querylog
 
 import (
+	"hash/maphash"
 	"net/netip"
 	"strconv"
 	"time"
@@ -62,54 +63,95 @@ func rowWith(e *entry, now time.Time, client, name string) Row {
 // texts remembers the text of the names and clients seen lately: traffic asks the same names
 // from the same clients over and over, and making each text once spares the collector most of
 // its allocations (and the whole process the garbage collection they would cause).
+//
+// Each cache is direct-mapped: a hash picks one slot, which holds the last key that fell there.
+// A Go map of the same reach spread its entries over megabytes, so that nearly every lookup
+// missed the CPU's caches; these tables are small enough to stay in them, and a lookup touches
+// one slot.
 type texts struct {
-	names map[string]string
-	// clients is keyed by the address in 16 bytes (IPv4 mapped), which hashes faster than a
-	// netip.Addr; the log writes IPv4 addresses unmapped either way.
-	clients map[[16]byte]string
+	seed    maphash.Seed
+	names   *[nameSlots]nameSlot
+	clients *[clientSlots]clientSlot
 }
 
-// maxTexts bounds each map; a full one starts again empty.
-const maxTexts = 64 << 10
+// nameSlots and clientSlots are the sizes of the caches: 32,768 names in 1 MiB, so that a zone's
+// worth of busy names mostly find a slot of their own, and far fewer clients.
+const (
+	nameSlots   = 32 << 10
+	clientSlots = 4 << 10
+)
+
+// nameSlot holds a wire name as the client spelled it (in a string, so that comparing it with
+// the entry's bytes allocates nothing) and its text.
+type nameSlot struct{ wire, text string }
+
+// clientSlot is keyed by the address in 16 bytes (IPv4 mapped), which hashes and compares
+// faster than a netip.Addr; the log writes IPv4 addresses unmapped either way.
+type clientSlot struct {
+	addr [16]byte
+	set  bool
+	text string
+}
 
 func (x *texts) row(e *entry, now time.Time) Row {
-	// Made at their full size once and emptied in place, so that they never grow by rehashing.
 	if x.names == nil {
-		x.names = make(map[string]string, maxTexts)
-		x.clients = make(map[[16]byte]string, maxTexts)
-	}
-	if len(x.names) >= maxTexts {
-		clear(x.names)
-	}
-	if len(x.clients) >= maxTexts {
-		clear(x.clients)
+		x.seed = maphash.MakeSeed()
+		x.names = new([nameSlots]nameSlot)
+		x.clients = new([clientSlots]clientSlot)
 	}
 	wire := e.qname[:e.qnameLen]
-	name, ok := x.names[string(wire)]
-	if !ok {
-		name = nameText(wire)
-		x.names[string(wire)] = name
+	ns := &x.names[maphash.Bytes(x.seed, wire)&(nameSlots-1)]
+	if ns.wire != string(wire) || ns.text == "" {
+		ns.wire, ns.text = string(wire), nameText(wire)
 	}
 	if !e.client.IsValid() {
-		return rowWith(e, now, "", name)
+		return rowWith(e, now, "", ns.text)
 	}
 	key := e.client.Addr().As16()
-	client, ok := x.clients[key]
-	if !ok {
-		client = clientText(e.client)
-		x.clients[key] = client
+	cs := &x.clients[maphash.Comparable(x.seed, key)&(clientSlots-1)]
+	if !cs.set || cs.addr != key {
+		cs.addr, cs.set, cs.text = key, true, clientText(e.client)
 	}
-	return rowWith(e, now, client, name)
+	return rowWith(e, now, cs.text, ns.text)
+}
+
+// typeTexts and rcodeTexts hold the names of the types and rcodes below their bounds, read
+// for every row: an index where the library's maps cost a hash lookup each.
+var (
+	typeTexts  = textsOf(256, typeName)
+	rcodeTexts = textsOf(32, rcodeName)
+)
+
+func textsOf(n int, name func(uint16) string) []string {
+	out := make([]string, n)
+	for i := range out {
+		out[i] = name(uint16(i))
+	}
+	return out
 }
 
 func typeText(t uint16) string {
+	if int(t) < len(typeTexts) {
+		return typeTexts[t]
+	}
+	return typeName(t)
+}
+
+func rcodeText(rc uint16) string {
+	if int(rc) < len(rcodeTexts) {
+		return rcodeTexts[rc]
+	}
+	return rcodeName(rc)
+}
+
+func typeName(t uint16) string {
 	if s, ok := dns.TypeToString[t]; ok {
 		return s
 	}
 	return "TYPE" + strconv.Itoa(int(t))
 }
 
-func rcodeText(rc uint16) string {
+func rcodeName(rc uint16) string {
 	if s, ok := dns.RcodeToString[rc]; ok {
 		return s
 	}
