@@ -203,8 +203,17 @@ func (w *Writer) run() {
 			w.connected.Store(true)
 		}
 		n, err := w.drain(s)
+		// A small batch waits up to holdBatch for more: at a high rate the rings empty every
+		// few hundred microseconds, and a write (and a wake-up of the collector) for each cost
+		// the server more CPU than encoding the frames.
+		hold := time.Duration(0)
 		if err == nil && n == 0 {
-			err = w.flush(s)
+			if len(s.batch) > 0 && !w.stopping() {
+				hold = holdBatch - time.Since(s.since)
+			}
+			if hold <= 0 {
+				err = w.flush(s)
+			}
 		}
 		if err != nil {
 			w.log.Warn("dnstap collector lost; reconnecting", "err", err)
@@ -218,6 +227,10 @@ func (w *Writer) run() {
 		if n > 0 {
 			continue
 		}
+		if hold > 0 {
+			w.sleep(timer, hold)
+			continue
+		}
 		if w.stopping() {
 			if err := s.finish(); err != nil {
 				w.log.Warn("dnstap stream not finished cleanly", "err", err)
@@ -225,13 +238,13 @@ func (w *Writer) run() {
 			w.connected.Store(false)
 			return
 		}
-		w.sleep(timer)
+		w.sleep(timer, idleFlush)
 	}
 }
 
-// sleep waits for a poke, Close or idleFlush, whichever comes first; it does not sleep when an
-// entry arrived while it was going to.
-func (w *Writer) sleep(timer *time.Timer) {
+// sleep waits for a poke, Close or d, whichever comes first; it does not sleep when an entry
+// arrived while it was going to.
+func (w *Writer) sleep(timer *time.Timer, d time.Duration) {
 	w.idle.Store(true)
 	for _, r := range *w.rings.Load() {
 		if r.pending() > 0 {
@@ -239,7 +252,7 @@ func (w *Writer) sleep(timer *time.Timer) {
 			return
 		}
 	}
-	timer.Reset(idleFlush)
+	timer.Reset(d)
 	select {
 	case <-w.wake:
 	case <-w.stop:
@@ -313,12 +326,17 @@ type session struct {
 	conn  net.Conn
 	enc   encoder
 	batch []byte
-	// msgs and entries are the messages and exchanges in batch.
+	// msgs and entries are the messages and exchanges in batch; since is when its first frame
+	// was added.
 	msgs, entries uint64
+	since         time.Time
 }
 
-// batchBytes is the size at which a batch is written without waiting for the rings to empty.
+// batchBytes is the size at which a batch is written without waiting for the rings to empty;
+// holdBatch is how long a smaller one may wait for more frames.
 const batchBytes = 64 << 10
+
+var holdBatch = 20 * time.Millisecond
 
 // connect dials the collector and runs the bidirectional handshake: READY with the content
 // type, the collector's ACCEPT naming it, then START.
@@ -361,6 +379,9 @@ func handshake(conn net.Conn) error {
 // frame adds one half of e to the batch as a data frame.
 func (s *session) frame(e *entry, response bool) {
 	start := len(s.batch)
+	if start == 0 {
+		s.since = time.Now()
+	}
 	s.batch = s.enc.appendPayload(append(s.batch, 0, 0, 0, 0), e, response)
 	binary.BigEndian.PutUint32(s.batch[start:], uint32(len(s.batch)-start-4))
 	s.msgs++
