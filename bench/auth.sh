@@ -701,8 +701,9 @@ for name in "${READY[@]}"; do
 		$1 == "warden_query_log_rows_total" { r = $2 } $1 == "warden_query_log_dropped_total" { rd = $2 }
 		$1 == "warden_dnstap_sent_total" { s = $2 } $1 == "warden_dnstap_dropped_total" { sd = $2 }
 		$1 ~ /^warden_queries_total/ { q += $2 }
+		function num(v) { return v == "" ? "-" : sprintf("%.0f", v) }
 		END { printf "%-22s answers counted %.0f; query log rows %s, dropped %s; dnstap frames sent %s, dropped %s\n",
-			n ":", q, (r == "" ? "-" : r), (rd == "" ? "-" : rd), (s == "" ? "-" : s), (sd == "" ? "-" : sd) }')$'\n'
+			n ":", q, num(r), num(rd), num(s), num(sd) }')$'\n'
 done
 for name in "${READY[@]}"; do
 	kill "${PID_OF[$name]}" 2>/dev/null || true
