@@ -711,6 +711,7 @@ for name in "${READY[@]}"; do
 done
 for name in "${READY[@]}"; do
 	[ -n "${COLLECTOR_OF[$name]:-}" ] || continue
+	ccpu=$(cpu_s "${COLLECTOR_OF[$name]}" 2>/dev/null || echo 0)
 	kill "${COLLECTOR_OF[$name]}" 2>/dev/null || true
 	wait "${COLLECTOR_OF[$name]}" 2>/dev/null || true
 	file=$TMP/dnstap-$name.fstrm
@@ -718,7 +719,8 @@ for name in "${READY[@]}"; do
 	# dnstap-read stops with an error where the cut ends a frame; the messages before it count.
 	head -c 1048576 "$file" >"$file.head"
 	msgs=$(dnstap-read "$file.head" 2>/dev/null | grep -c . || true)
-	OBSERVED+="$(printf '%-22s collector file %d bytes; %d messages read back from its first MiB' "$name:" "$size" "$msgs")"$'\n'
+	OBSERVED+="$(printf '%-22s collector file %d bytes; %d messages read back from its first MiB; fstrm_capture used %s CPU-s on CPU %s' \
+		"$name:" "$size" "$msgs" "$ccpu" "$GEN_CPU")"$'\n'
 	[ "$msgs" -gt 0 ] || log "WARNING: the dnstap collector of $name received no readable frame"
 done
 if [ "$CACHE" = 1 ]; then
@@ -850,9 +852,15 @@ awk -v order="${READY[*]}" '
 			}
 			printf "%-30s %10.2f %10.2f %12.2f %10.2f %10.2f %12.2f\n", on "/" off,
 				median(A) / median(Ao), median(B) / median(Bo), median(C) / median(Co), median(a), median(b), median(c)
+			# A server that used less than its whole core in the max run was not the limit:
+			# dnsperf (and what shares its CPU) was.
+			use = use sprintf("  %s %.0f%%, %s %.0f%%", on, median(A) * median(B) / 1e4, off, median(Ao) * median(Bo) / 1e4)
 			Ao = Bo = Co = ""
 		}
-		if (hdr) print "(ratios of the medians; * the median of the rounds\047 own ratios)"
+		if (hdr) {
+			print "(ratios of the medians; * the median of the rounds\047 own ratios)"
+			print "Server CPU in the max runs (median qps x CPU per query, % of its one core):" use
+		}
 	}' "$KEPT"
 if [ -n "$OBSERVED" ]; then
 	echo

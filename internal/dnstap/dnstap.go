@@ -62,8 +62,12 @@ type Writer struct {
 	taps    [numRoles]*tap
 	tapOnce [numRoles]sync.Once
 
-	wake     chan struct{}
-	idle     atomic.Bool
+	wake chan struct{}
+	idle atomic.Bool
+	// holding says the Writer sleeps on a small batch until holdBatch has passed; producers
+	// then wake it only for a ring past holdWake, not for every record. At a low rate a wake-up
+	// per answer cost more than the answer's frames.
+	holding  atomic.Bool
 	stop     chan struct{}
 	stopOnce sync.Once
 	done     chan struct{}
@@ -115,6 +119,18 @@ func (w *Writer) newRing() *ring {
 	w.rings.Store(&next)
 	return r
 }
+
+// pokeFor wakes the Writer's goroutine after a record went into r: always when it sleeps idle,
+// only for a ring filling up when it holds a batch.
+func (w *Writer) pokeFor(r *ring) {
+	if w.holding.Load() && r.pending() < uint64(w.cfg.QueueBytes)/holdWake {
+		return
+	}
+	w.poke()
+}
+
+// holdWake: a ring more than 1/holdWake full wakes a Writer holding a batch.
+const holdWake = 4
 
 // poke wakes the Writer's goroutine if it sleeps; at most one wake-up is pending.
 func (w *Writer) poke() {
@@ -228,7 +244,9 @@ func (w *Writer) run() {
 			continue
 		}
 		if hold > 0 {
+			w.holding.Store(true)
 			w.sleep(timer, hold)
+			w.holding.Store(false)
 			continue
 		}
 		if w.stopping() {
@@ -243,11 +261,15 @@ func (w *Writer) run() {
 }
 
 // sleep waits for a poke, Close or d, whichever comes first; it does not sleep when an entry
-// arrived while it was going to.
+// arrived while it was going to (while holding a batch: when a ring filled past holdWake).
 func (w *Writer) sleep(timer *time.Timer, d time.Duration) {
+	var enough uint64
+	if w.holding.Load() {
+		enough = uint64(w.cfg.QueueBytes) / holdWake
+	}
 	w.idle.Store(true)
 	for _, r := range *w.rings.Load() {
-		if r.pending() > 0 {
+		if r.pending() > enough {
 			w.idle.Store(false)
 			return
 		}
