@@ -125,7 +125,7 @@ func (x *texts) row(e *entry, now time.Time) Row {
 }
 
 // typeTexts and rcodeTexts hold the names of the types and rcodes below their bounds, read
-// for every row: an index where the library's maps cost a hash lookup each.
+// for every row: an index where dns.TypeToString and dns.RcodeToString cost a hash lookup each.
 var (
 	typeTexts  = textsOf(256, typeName)
 	rcodeTexts = textsOf(32, rcodeName)
