@@ -272,14 +272,15 @@ func TestRecordDoesNotAllocate(t *testing.T) {
 	}
 }
 
-// TestTextsKeepEveryRowsOwnName sends more names and clients than the caches have slots, each
-// several times in a shuffled order and with the case of some letters changed, through one
-// texts: every row must carry its own entry's name and client, whatever the slot held before.
+// TestTextsKeepEveryRowsOwnName sends more clients than the clients' table has slots, and
+// their names, each several times in a shuffled order and with the case of some letters
+// changed, through one texts: every row must carry its own entry's name and client, whatever
+// the slot held before.
 func TestTextsKeepEveryRowsOwnName(t *testing.T) {
 	var x texts
 	now := time.Now()
 	r := rand.New(rand.NewPCG(7, 7))
-	const names = 3 * nameSlots
+	const names = 3 * clientSlots
 	for i := range 4 * names {
 		k := r.IntN(names)
 		name := fmt.Sprintf("h%d.Z%d.test.", k, k%31)

@@ -62,35 +62,20 @@ func rowWith(e *entry, now time.Time, client, name string) Row {
 	}
 }
 
-// texts remembers the text of the names and clients seen lately: traffic asks the same names
-// from the same clients over and over, and making each text once spares the collector most of
-// its allocations (and the whole process the garbage collection they would cause).
-//
-// Each cache is direct-mapped: a hash picks one slot, which holds the last key that fell there.
-// A Go map of the same reach spread its entries over megabytes, so that nearly every lookup
-// missed the CPU's caches; these tables are small enough to stay in them, and a lookup touches
-// one slot.
+// texts makes the texts of a row's name and client. Names are made anew for every row, on the
+// stack, then copied into one small string: a cache of names seen lately, tried first as a Go map
+// and then as a direct-mapped table, cost the collector three times as much under load, as
+// nearly every lookup missed the CPU's caches (the UDP worker and the kernel evict them between
+// two passes of the collector), while the garbage of one short string a row is cheap to collect.
+// Clients are few, and formatting an address costs more than a name: their texts are kept in a
+// small direct-mapped table, a hash picking the one slot that holds the last client seen there.
 type texts struct {
 	seed    maphash.Seed
-	names   *[nameSlots]nameSlot
 	clients *[clientSlots]clientSlot
 }
 
-// nameSlots and clientSlots are the sizes of the caches: 32,768 names in 768 KiB, so that a
-// zone's worth of busy names mostly find a slot of their own, and far fewer clients.
-const (
-	nameSlots   = 32 << 10
-	clientSlots = 4 << 10
-)
-
-// nameSlot holds a name's text and the hash of that text. A hit is confirmed by comparing the
-// entry's name, made into text on the stack, with the slot's text: the Parquet writer reads
-// that text next anyway, so the comparison brings into the CPU's cache what it would fetch.
-// Keeping the wire form beside it cost a second fetch, from memory, for every row.
-type nameSlot struct {
-	hash uint64
-	text string
-}
+// clientSlots is the size of the clients' table: 4,096 slots, 128 KiB.
+const clientSlots = 4 << 10
 
 // clientSlot is keyed by the address in 16 bytes (IPv4 mapped), which hashes and compares
 // faster than a netip.Addr; the log writes IPv4 addresses unmapped either way.
@@ -101,27 +86,21 @@ type clientSlot struct {
 }
 
 func (x *texts) row(e *entry, now time.Time) Row {
-	if x.names == nil {
+	if x.clients == nil {
 		x.seed = maphash.MakeSeed()
-		x.names = new([nameSlots]nameSlot)
 		x.clients = new([clientSlots]clientSlot)
 	}
 	var buf [4 * query.MaxNameLen]byte
-	text := appendNameText(buf[:0], e.qname[:e.qnameLen])
-	h := maphash.Bytes(x.seed, text)
-	ns := &x.names[h&(nameSlots-1)]
-	if ns.hash != h || ns.text != string(text) {
-		ns.hash, ns.text = h, string(text)
-	}
+	name := string(appendNameText(buf[:0], e.qname[:e.qnameLen]))
 	if !e.client.IsValid() {
-		return rowWith(e, now, "", ns.text)
+		return rowWith(e, now, "", name)
 	}
 	key := e.client.Addr().As16()
 	cs := &x.clients[maphash.Comparable(x.seed, key)&(clientSlots-1)]
 	if !cs.set || cs.addr != key {
 		cs.addr, cs.set, cs.text = key, true, clientText(e.client)
 	}
-	return rowWith(e, now, cs.text, ns.text)
+	return rowWith(e, now, cs.text, name)
 }
 
 // typeTexts and rcodeTexts hold the names of the types and rcodes below their bounds, read
