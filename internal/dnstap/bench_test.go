@@ -40,7 +40,7 @@ func BenchmarkWriterUDP(b *testing.B) {
 			Transport: query.UDP, Query: q.Bytes(), Response: resp}
 	}
 	deadline := time.Now().Add(10 * time.Second)
-	for w.Stats().Connected == false {
+	for !w.Stats().Connected {
 		if time.Now().After(deadline) {
 			b.Fatal("not connected to fstrm_capture within 10s")
 		}
