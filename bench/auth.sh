@@ -33,6 +33,21 @@
 #   WARDEN_QUERY_LOG ["off"]  "on": every answer written to a query log (--query-log, in the
 #                             temporary directory); "off on" runs both, as servers of their own,
 #                             interleaved with the others: the cost of the log in one run
+#   WARDEN_DNSTAP ["off"]     "on": dnstap of every answer to a real collector (fstrm_capture on the
+#                             dnsperf CPU, writing a file in the temporary directory, checked at the
+#                             end for frames); "off on" as for the others
+#   WARDEN_OBSERVERS [unset]  "compare": instead of the three above, two Warden servers per GOMAXPROCS,
+#                             everything off ("-all-off") and metrics, query log and dnstap all on
+#                             ("-all-on"), interleaved; the report adds their ratios, of the medians
+#                             and of each round's pair
+#   BENCH_CACHE [0]           1: cache hits instead of authoritative answers. knotd (on the dnsperf
+#                             CPU) serves the zone, Warden forwards bench.test. to it, and every
+#                             name of the query file is asked once before the rounds; knotd's CPU
+#                             and the Warden answers it saw are reported. Warden only.
+#   BENCH_PPROF [unset]       an address (127.0.x.y): Warden built with -tags pprof, its profiler on
+#                             this address; after the rounds, one more max run per Warden server
+#                             (not counted) with a CPU profile of its middle, kept in BENCH_PPROF_DIR
+#   BENCH_PPROF_DIR [.]       where the profiles go (NAME.cpu.pprof) and the binary (warden.pprof)
 #   BENCH_ADDR [127.0.0.1]    the loopback address every server listens on
 #   WARDEN_BIN [unset]        use this warden binary instead of building ./cmd/warden
 #   BENCH_KEEP [0]            1: keep the temporary directory (logs, raw dnsperf output)
@@ -44,6 +59,9 @@
 #   BENCH_SIGNED [unset]      nsec or nsec3: the signed variant above
 #   BENCH_ADDR [127.0.0.1]    loopback address the servers listen on
 set -euo pipefail
+
+log() { printf '[auth.sh] %s\n' "$*" >&2; }
+die() { log "error: $*"; exit 1; }
 
 REPS=${BENCH_REPS:-3}
 DURATION=${BENCH_DURATION:-10}
@@ -70,6 +88,19 @@ else
 fi
 WARDEN_METRICS=${WARDEN_METRICS:-on}
 WARDEN_QUERY_LOG=${WARDEN_QUERY_LOG:-off}
+WARDEN_DNSTAP=${WARDEN_DNSTAP:-off}
+OBSERVERS=${WARDEN_OBSERVERS:-}
+case $OBSERVERS in '' | compare) ;; *) die "WARDEN_OBSERVERS must be compare or unset" ;; esac
+CACHE=${BENCH_CACHE:-0}
+case $CACHE in 0 | 1) ;; *) die "BENCH_CACHE must be 0 or 1" ;; esac
+if [ "$CACHE" = 1 ]; then
+	[ -z "$SIGNED" ] || die "BENCH_CACHE=1 and BENCH_SIGNED do not go together"
+	SERVERS=warden
+fi
+PPROF_ADDR=${BENCH_PPROF:-}
+PPROF_DIR=${BENCH_PPROF_DIR:-.}
+WARDEN_TAGS=
+[ -z "$PPROF_ADDR" ] || WARDEN_TAGS=-tags=pprof
 KEEP=${BENCH_KEEP:-0}
 WARDEN_BIN=${WARDEN_BIN:-}
 QUIET_PCT=${BENCH_QUIET_PCT:-15}
@@ -88,12 +119,17 @@ cd "$ROOT"
 # shellcheck source=bench/lib.sh
 . "$ROOT/bench/lib.sh"
 
-log() { printf '[auth.sh] %s\n' "$*" >&2; }
-die() { log "error: $*"; exit 1; }
 
 for tool in dnsperf dig taskset go awk sort pgrep ss sysctl getconf; do
 	command -v "$tool" >/dev/null || die "$tool not found in PATH"
 done
+case " $WARDEN_DNSTAP $OBSERVERS " in *" on "* | *" compare "*)
+	command -v fstrm_capture >/dev/null || die "fstrm_capture not found in PATH (package fstrm-bin)"
+	command -v dnstap-read >/dev/null || die "dnstap-read not found in PATH (package bind9-utils)"
+	;;
+esac
+[ "$CACHE" = 0 ] || command -v knotd >/dev/null || die "knotd not found in PATH (the upstream of BENCH_CACHE=1)"
+[ -z "$PPROF_ADDR" ] || command -v curl >/dev/null || die "curl not found in PATH (BENCH_PPROF)"
 if [ -n "$SIGNED" ]; then
 	for tool in dnssec-keygen dnssec-signzone; do
 		command -v "$tool" >/dev/null || die "$tool not found in PATH (package bind9-utils)"
@@ -165,7 +201,8 @@ tree_pids() {
 	done
 }
 
-# snapshot SERVER_PID DNSPERF_PID (either may be empty): one reading, taken by a single process so that
+# snapshot SERVER_PID DNSPERF_PIDS (either may be empty; DNSPERF_PIDS may be several: dnsperf and the
+# other processes of the measurement that run on its CPU, a dnstap collector or an upstream): one reading, taken by a single process so that
 # the numbers belong together: "UPTIME SERVER_TICKS DNSPERF_TICKS BUSY_TICKS". Process ticks are
 # utime+stime of all threads of the process and its descendants (NSD serves from forked children); the
 # kernel scales them to the scheduler's exact run time. BUSY_TICKS is the non-idle time of all CPUs
@@ -188,7 +225,9 @@ snapshot() {
 			}
 			n = split(srv, p, " ")
 			for (i = 1; i <= n; i++) c += ticks(p[i])
-			printf "%s %d %d %d\n", u[1], c, ticks(gen), busy
+			m = split(gen, g, " ")
+			for (i = 1; i <= m; i++) o += ticks(g[i])
+			printf "%s %d %d %d\n", u[1], c, o, busy
 		}'
 }
 
@@ -276,7 +315,7 @@ fi
 # ---------------------------------------------------------------------------------------------------
 # Servers. Each start_* function starts one server pinned to SERVER_CPU and records NAME PID PORT.
 NAMES=()
-declare -A PID_OF PORT_OF DESC_OF
+declare -A PID_OF PORT_OF DESC_OF HTTP_OF COLLECTOR_OF PPROF_OF
 
 # register NAME PID PORT DESCRIPTION; the server logs to $TMP/NAME.log.
 register() {
@@ -287,61 +326,124 @@ register() {
 	PIDS+=("$2")
 }
 
+# warden_observers METRICS QLOG DNSTAP NAME: sets EXTRA to the flags that turn each observer on
+# ("on") or leave it off ("off"); a dnstap collector (fstrm_capture on GEN_CPU, outside the measured
+# server, as a collector on another machine would be) is started for NAME when DNSTAP is on.
+warden_observers() {
+	local metrics=$1 qlog=$2 dnstap=$3 name=$4 sock
+	# Without a control socket (two servers cannot share one), metrics are counted only when the
+	# HTTP listener can show them.
+	EXTRA=(--control none)
+	case $metrics in
+	on)
+		alloc_port
+		EXTRA+=(--http "$ADDR:$PORT")
+		HTTP_OF[$name]=$ADDR:$PORT
+		;;
+	off) ;;
+	*) die "WARDEN_METRICS: '$metrics' is neither on nor off" ;;
+	esac
+	case $qlog in
+	on) EXTRA+=(--query-log "$TMP/qlog-$name") ;;
+	off) ;;
+	*) die "WARDEN_QUERY_LOG: '$qlog' is neither on nor off" ;;
+	esac
+	case $dnstap in
+	on)
+		sock=$TMP/dnstap-$name.sock
+		taskset -c "$GEN_CPU" fstrm_capture -t protobuf:dnstap.Dnstap -u "$sock" \
+			-w "$TMP/dnstap-$name.fstrm" >"$TMP/fstrm-$name.log" 2>&1 &
+		COLLECTOR_OF[$name]=$!
+		PIDS+=("$!")
+		wait_socket "$sock" || die "fstrm_capture for $name did not listen on $sock"
+		EXTRA+=(--dnstap "unix:$sock")
+		;;
+	off) ;;
+	*) die "WARDEN_DNSTAP: '$dnstap' is neither on nor off" ;;
+	esac
+}
+
+# wait_socket PATH: true once PATH exists (at most 10 s).
+wait_socket() {
+	local i
+	for ((i = 0; i < 100; i++)); do
+		[ -S "$1" ] && return 0
+		sleep 0.1
+	done
+	return 1
+}
+
+# warden_configs: the observer settings of the Warden servers, one "NAME-SUFFIX METRICS QLOG DNSTAP"
+# line each. WARDEN_OBSERVERS=compare gives two, everything off and everything on; otherwise every
+# combination of WARDEN_METRICS, WARDEN_QUERY_LOG and WARDEN_DNSTAP, named after the settings that
+# take more than one value.
+warden_configs() {
+	local metrics qlog dnstap suffix
+	if [ "$OBSERVERS" = compare ]; then
+		echo "-all-off off off off"
+		echo "-all-on on on on"
+		return
+	fi
+	for metrics in $WARDEN_METRICS; do
+		for qlog in $WARDEN_QUERY_LOG; do
+			for dnstap in $WARDEN_DNSTAP; do
+				suffix=
+				[ "$WARDEN_METRICS" = on ] || suffix+=-metrics-$metrics
+				[ "$WARDEN_QUERY_LOG" = off ] || suffix+=-qlog-$qlog
+				[ "$WARDEN_DNSTAP" = off ] || suffix+=-dnstap-$dnstap
+				echo "$suffix $metrics $qlog $dnstap"
+			done
+		done
+	done
+}
+
 start_warden() {
 	local gmp port pid
 	if [ -n "$WARDEN_BIN" ]; then
 		log "using prebuilt warden $WARDEN_BIN"
 	else
-		log "building warden: go build -o $TMP/warden ./cmd/warden"
-		if ! go build -o "$TMP/warden" ./cmd/warden >"$TMP/warden-build.log" 2>&1; then
+		log "building warden: go build $WARDEN_TAGS -o $TMP/warden ./cmd/warden"
+		# shellcheck disable=SC2086 # WARDEN_TAGS is empty or one -tags word
+		if ! go build $WARDEN_TAGS -o "$TMP/warden" ./cmd/warden >"$TMP/warden-build.log" 2>&1; then
 			log "SKIPPING warden: build failed:"
 			head -n 15 "$TMP/warden-build.log" | sed 's/^/[auth.sh]   /' >&2
 			return 0
 		fi
 		WARDEN_BIN=$TMP/warden
 	fi
-	local metrics qlog name extra
+	local suffix metrics qlog dnstap name answer=(--zone "$ORIGIN=$SERVED") what="--zone $ORIGIN=ZONE" env
+	if [ "$CACHE" = 1 ]; then
+		answer=(--forward "$ORIGIN=$ADDR:$KNOT_UPSTREAM_PORT")
+		what="--forward $ORIGIN=knotd"
+	fi
 	for gmp in $WARDEN_GOMAXPROCS; do
-		for metrics in $WARDEN_METRICS; do
-		for qlog in $WARDEN_QUERY_LOG; do
+		while read -r suffix metrics qlog dnstap; do
 			alloc_port
 			port=$PORT
-			# Without a control socket (two servers cannot share one), metrics are counted only
-			# when the HTTP listener can show them.
-			extra=(--control none)
-			name=warden-gmp$gmp
-			case $metrics in
-			on)
+			name=warden-gmp$gmp$suffix
+			warden_observers "$metrics" "$qlog" "$dnstap" "$name"
+			env=(GOMAXPROCS="$gmp")
+			if [ -n "$PPROF_ADDR" ]; then
 				alloc_port
-				extra+=(--http "$ADDR:$PORT")
-				;;
-			off) ;;
-			*) die "WARDEN_METRICS: '$metrics' is neither on nor off" ;;
-			esac
-			[ "$WARDEN_METRICS" = on ] || name=$name-metrics-$metrics
-			case $qlog in
-			on) extra+=(--query-log "$TMP/qlog-$name-$port") ;;
-			off) ;;
-			*) die "WARDEN_QUERY_LOG: '$qlog' is neither on nor off" ;;
-			esac
-			[ "$WARDEN_QUERY_LOG" = off ] || name=$name-qlog-$qlog
-			GOMAXPROCS=$gmp taskset -c "$SERVER_CPU" "$WARDEN_BIN" serve --listen "$ADDR:$port" \
-				--zone "$ORIGIN=$SERVED" "${extra[@]}" >"$TMP/$name.log" 2>&1 &
+				env+=(WARDEN_PPROF="$PPROF_ADDR:$PORT")
+				PPROF_OF[$name]=$PPROF_ADDR:$PORT
+			fi
+			env "${env[@]}" taskset -c "$SERVER_CPU" "$WARDEN_BIN" serve --listen "$ADDR:$port" \
+				"${answer[@]}" "${EXTRA[@]}" >"$TMP/$name.log" 2>&1 &
 			pid=$!
 			register "$name" "$pid" "$port" \
-				"GOMAXPROCS=$gmp warden serve --listen $ADDR:$port --zone $ORIGIN=ZONE${SIGNED:+ (signed, $SIGNED)} ${extra[*]}"
+				"GOMAXPROCS=$gmp warden serve --listen $ADDR:$port $what${SIGNED:+ (signed, $SIGNED)} ${EXTRA[*]}"
 			[ -n "$SIGNED" ] || continue
 			# The same server on the zone unsigned: the cost of signatures, same run.
 			alloc_port
 			port=$PORT
-			[ "$metrics" = off ] || { alloc_port; extra=(--control none --http "$ADDR:$PORT"); }
+			warden_observers "$metrics" "$qlog" "$dnstap" "warden-unsigned-${name#warden-}"
 			GOMAXPROCS=$gmp taskset -c "$SERVER_CPU" "$WARDEN_BIN" serve --listen "$ADDR:$port" \
-				--zone "$ORIGIN=$ZONE" "${extra[@]}" >"$TMP/warden-unsigned-${name#warden-}.log" 2>&1 &
+				--zone "$ORIGIN=$ZONE" "${EXTRA[@]}" >"$TMP/warden-unsigned-${name#warden-}.log" 2>&1 &
 			pid=$!
 			register "warden-unsigned-${name#warden-}" "$pid" "$port" \
-				"GOMAXPROCS=$gmp warden serve --listen $ADDR:$port --zone $ORIGIN=ZONE (the zone unsigned) ${extra[*]}"
-		done
-		done
+				"GOMAXPROCS=$gmp warden serve --listen $ADDR:$port --zone $ORIGIN=ZONE (the zone unsigned) ${EXTRA[*]}"
+		done < <(warden_configs)
 	done
 }
 
@@ -412,13 +514,35 @@ verify() {
 	[ "$out" = 2001:db8::4 ] || { log "$1: h4.$ORIGIN AAAA gave '$out', want 2001:db8::4"; return 1; }
 	out=$(dig +tries=1 +time=2 -p "$port" "@$ADDR" "nx1.$ORIGIN" A)
 	grep -q 'status: NXDOMAIN' <<<"$out" || { log "$1: nx1.$ORIGIN A is not NXDOMAIN"; return 1; }
-	grep -q 'flags:[a-z ]* aa' <<<"$out" || { log "$1: NXDOMAIN answer lacks the AA flag"; return 1; }
+	# A forwarded answer is not authoritative.
+	[ "$CACHE" = 1 ] || grep -q 'flags:[a-z ]* aa' <<<"$out" || { log "$1: NXDOMAIN answer lacks the AA flag"; return 1; }
 }
 
 log "raising net.core.rmem_default and rmem_max to $RMEM (were $ORIG_RMEM_DEFAULT, $ORIG_RMEM_MAX)"
 SYSCTL_CHANGED=1
 sysctl -qw net.core.rmem_max="$((RMEM > ORIG_RMEM_MAX ? RMEM : ORIG_RMEM_MAX))"
 sysctl -qw net.core.rmem_default="$RMEM"
+
+# The upstream of the cache-hit variant: knotd on the dnsperf CPU, outside the measured server. It
+# answers the warm-up; during the rounds every answer should come from Warden's cache, which the
+# report checks with knotd's CPU time.
+KNOT_UPSTREAM_PID=
+if [ "$CACHE" = 1 ]; then
+	alloc_port
+	KNOT_UPSTREAM_PORT=$PORT
+	write_knot_conf "$TMP/knot-upstream" "$ADDR" "$KNOT_UPSTREAM_PORT" "$ORIGIN" "$SERVED"
+	taskset -c "$GEN_CPU" knotd -c "$TMP/knot-upstream/knot.conf" >"$TMP/knot-upstream.log" 2>&1 </dev/null &
+	KNOT_UPSTREAM_PID=$!
+	PIDS+=("$KNOT_UPSTREAM_PID")
+	for ((i = 0; i < 100; i++)); do
+		dig +short +time=1 +tries=1 -p "$KNOT_UPSTREAM_PORT" "@$ADDR" "h1.$ORIGIN" A 2>/dev/null | grep -qxF 198.18.0.1 && break
+		kill -0 "$KNOT_UPSTREAM_PID" 2>/dev/null || die "knotd (upstream) exited: $(tail -n 3 "$TMP/knot-upstream.log")"
+		sleep 0.1
+	done
+	# knotd pins its threads itself; all of them stay on the dnsperf CPU.
+	taskset -a -p -c "$GEN_CPU" "$KNOT_UPSTREAM_PID" >/dev/null
+	log "knotd (upstream) ready on $ADDR:$KNOT_UPSTREAM_PORT"
+fi
 
 for s in $SERVERS; do
 	case $s in
@@ -442,6 +566,24 @@ for name in "${NAMES[@]}"; do
 	fi
 done
 [ "${#READY[@]}" -gt 0 ] || die "no server is ready"
+
+# warm NAME: asks NAME every question of the query file once, so that the rounds are cache hits.
+WARM=$TMP/warm.txt
+warm() {
+	local done_q
+	taskset -c "$GEN_CPU" dnsperf -s "$ADDR" -p "${PORT_OF[$1]}" -d "$WARM" -c 1 -q 50 -n 1 >"$TMP/warm.$1" 2>&1 </dev/null
+	done_q=$(dnsperf_field "$TMP/warm.$1" "Queries completed")
+	[ "$done_q" = "$(wc -l <"$WARM")" ] || log "warning: $1 answered $done_q of the $(wc -l <"$WARM") warm-up queries"
+}
+KNOT_UPSTREAM_S0=
+if [ "$CACHE" = 1 ]; then
+	sort -u "$QUERIES" >"$WARM"
+	log "warming the caches with the $(wc -l <"$WARM") distinct questions of the query file"
+	for name in "${READY[@]}"; do
+		warm "$name"
+	done
+	KNOT_UPSTREAM_S0=$(cpu_s "$KNOT_UPSTREAM_PID")
+fi
 
 # ---------------------------------------------------------------------------------------------------
 # Measurement.
@@ -468,9 +610,10 @@ measure() {
 	dp=$!
 	DNSPERF_PID=$dp
 	sleep "$skip"
-	t0=$(now) snap0=$(snapshot "$pid" "$dp")
+	local helpers="$dp ${COLLECTOR_OF[$name]:-} $KNOT_UPSTREAM_PID"
+	t0=$(now) snap0=$(snapshot "$pid" "$helpers")
 	sleep $((dur - 2 * skip))
-	t1=$(now) snap1=$(snapshot "$pid" "$dp")
+	t1=$(now) snap1=$(snapshot "$pid" "$helpers")
 	if ! wait "$dp"; then
 		DNSPERF_PID=
 		log "dnsperf failed against $name:"
@@ -531,6 +674,58 @@ awk '{ k = $1 " " $2 " " $3; d = $7
        if (!(k in best) || d + 0 < bd[k]) { best[k] = $0; bd[k] = d + 0 } }
      END { for (k in best) print best[k] }' "$RES" | sort -k2,2n -k1,1 -k3,3 >"$KEPT"
 DISTURBED=$(awk -v m="$MAX_OTHER" '$7 > m {n++} END {print n + 0}' "$KEPT")
+
+# With BENCH_PPROF, one more max run of every Warden server with a CPU profile of its middle: not
+# part of the results, since the profiler costs the server a little CPU.
+if [ -n "$PPROF_ADDR" ]; then
+	mkdir -p "$PPROF_DIR"
+	cp "$WARDEN_BIN" "$PPROF_DIR/warden.pprof"
+	for name in "${READY[@]}"; do
+		[ -n "${PPROF_OF[$name]:-}" ] || continue
+		( sleep "$SKIP"; curl -s -o "$PPROF_DIR/$name.cpu.pprof" \
+			"http://${PPROF_OF[$name]}/debug/pprof/profile?seconds=$((DURATION - 2 * SKIP))" ) &
+		prof=$!
+		RES=$TMP/profiled.txt measure "$name" 0 max
+		wait "$prof" || log "no profile of $name"
+		log "CPU profile of $name: $PPROF_DIR/$name.cpu.pprof (go tool pprof $PPROF_DIR/warden.pprof $PPROF_DIR/$name.cpu.pprof)"
+	done
+fi
+
+# What the observers did: their counters from /metrics, then, once every server is stopped (a clean
+# stop writes out what the dnstap queue holds), the frames each collector received, read back with
+# dnstap-read from the start of its file.
+OBSERVED=
+for name in "${READY[@]}"; do
+	[ -n "${HTTP_OF[$name]:-}" ] || continue
+	OBSERVED+=$(curl -s "http://${HTTP_OF[$name]}/metrics" | awk -v n="$name" '
+		$1 == "warden_query_log_rows_total" { r = $2 } $1 == "warden_query_log_dropped_total" { rd = $2 }
+		$1 == "warden_dnstap_sent_total" { s = $2 } $1 == "warden_dnstap_dropped_total" { sd = $2 }
+		$1 ~ /^warden_queries_total/ { q += $2 }
+		function num(v) { return v == "" ? "-" : sprintf("%.0f", v) }
+		END { printf "%-22s answers counted %.0f; query log rows %s, dropped %s; dnstap frames sent %s, dropped %s\n",
+			n ":", q, num(r), num(rd), num(s), num(sd) }')$'\n'
+done
+for name in "${READY[@]}"; do
+	kill "${PID_OF[$name]}" 2>/dev/null || true
+	wait "${PID_OF[$name]}" 2>/dev/null || true
+done
+for name in "${READY[@]}"; do
+	[ -n "${COLLECTOR_OF[$name]:-}" ] || continue
+	ccpu=$(cpu_s "${COLLECTOR_OF[$name]}" 2>/dev/null || echo 0)
+	kill "${COLLECTOR_OF[$name]}" 2>/dev/null || true
+	wait "${COLLECTOR_OF[$name]}" 2>/dev/null || true
+	file=$TMP/dnstap-$name.fstrm
+	size=$(stat -c %s "$file" 2>/dev/null || echo 0)
+	# dnstap-read stops with an error where the cut ends a frame; the messages before it count.
+	head -c 1048576 "$file" >"$file.head"
+	msgs=$(dnstap-read "$file.head" 2>/dev/null | grep -c . || true)
+	OBSERVED+="$(printf '%-22s collector file %d bytes; %d messages read back from its first MiB; fstrm_capture used %s CPU-s on CPU %s' \
+		"$name:" "$size" "$msgs" "$ccpu" "$GEN_CPU")"$'\n'
+	[ "$msgs" -gt 0 ] || log "WARNING: the dnstap collector of $name received no readable frame"
+done
+if [ "$CACHE" = 1 ]; then
+	OBSERVED+="knotd (upstream):      $(awk -v a="$KNOT_UPSTREAM_S0" -v b="$(cpu_s "$KNOT_UPSTREAM_PID")" 'BEGIN {printf "%.2f", b - a}') CPU-s during the rounds (0 when every answer came from the cache)"$'\n'
+fi
 
 # ---------------------------------------------------------------------------------------------------
 # Report.
@@ -618,6 +813,60 @@ awk -v order="${READY[*]}" '
 			print line
 		}
 	}' "$KEPT"
+
+# Observers on against off: every pair of Warden servers named ...-on and ...-off (WARDEN_OBSERVERS=
+# compare gives -all-on and -all-off). Besides the ratio of the medians, the median of the ratios of
+# each round's pair, which were measured next to each other.
+awk -v order="${READY[*]}" '
+	function median(s,   n, i, j, t, a) {
+		n = split(s, a, " ")
+		if (n == 0) return "nan"
+		for (i = 2; i <= n; i++) { t = a[i]; for (j = i - 1; j >= 1 && a[j] + 0 > t + 0; j--) a[j + 1] = a[j]; a[j + 1] = t }
+		return (n % 2) ? a[(n + 1) / 2] : (a[n / 2] + a[n / 2 + 1]) / 2
+	}
+	$3 == "max" { qps[$1, $2] = $4; cpu[$1, $2] = $5; runs[$1] = runs[$1] " " $2 }
+	$3 == "lat" { cpulat[$1, $2] = $5 }
+	END {
+		m = split(order, names, " ")
+		for (i = 1; i <= m; i++) present[names[i]] = 1
+		for (i = 1; i <= m; i++) {
+			on = names[i]
+			if (on !~ /-on$/) continue
+			off = substr(on, 1, length(on) - 3) "-off"
+			if (!(off in present)) continue
+			if (!hdr++) {
+				print ""
+				print "Observers on / off (the bound: qps at least 0.9, CPU per query at most 1.1)"
+				printf "%-30s %10s %10s %12s %10s %10s %12s\n", "pair", "qps", "cpu-us/q", "cpu-us/q@lat", "qps*", "cpu-us/q*", "cpu-us/q@lat*"
+			}
+			a = b = c = A = B = C = ""
+			n = split(runs[on], rs, " ")
+			for (k = 1; k <= n; k++) {
+				r = rs[k]
+				if (!((off, r) in qps)) continue
+				if (qps[off, r] > 0) a = a " " qps[on, r] / qps[off, r]
+				if (cpu[off, r] > 0) b = b " " cpu[on, r] / cpu[off, r]
+				if (cpulat[off, r] > 0) c = c " " cpulat[on, r] / cpulat[off, r]
+				A = A " " qps[on, r]; B = B " " cpu[on, r]; C = C " " cpulat[on, r]
+				Ao = Ao " " qps[off, r]; Bo = Bo " " cpu[off, r]; Co = Co " " cpulat[off, r]
+			}
+			printf "%-30s %10.2f %10.2f %12.2f %10.2f %10.2f %12.2f\n", on "/" off,
+				median(A) / median(Ao), median(B) / median(Bo), median(C) / median(Co), median(a), median(b), median(c)
+			# A server that used less than its whole core in the max run was not the limit:
+			# dnsperf (and what shares its CPU) was.
+			use = use sprintf("  %s %.0f%%, %s %.0f%%", on, median(A) * median(B) / 1e4, off, median(Ao) * median(Bo) / 1e4)
+			Ao = Bo = Co = ""
+		}
+		if (hdr) {
+			print "(ratios of the medians; * the median of the rounds\047 own ratios)"
+			print "Server CPU in the max runs (median qps x CPU per query, % of its one core):" use
+		}
+	}' "$KEPT"
+if [ -n "$OBSERVED" ]; then
+	echo
+	echo "== Observers"
+	printf '%s' "$OBSERVED"
+fi
 echo
 echo "qps(max): dnsperf queries/s with $OUTSTANDING in flight (capped by dnsperf's own CPU for fast servers)."
 echo "cpu-us/q: server CPU (utime+stime, all threads) per answered query in the max run; @lat: same in the $LAT_QPS qps run."

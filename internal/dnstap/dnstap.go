@@ -62,8 +62,12 @@ type Writer struct {
 	taps    [numRoles]*tap
 	tapOnce [numRoles]sync.Once
 
-	wake     chan struct{}
-	idle     atomic.Bool
+	wake chan struct{}
+	idle atomic.Bool
+	// holding says the Writer sleeps on a small batch until holdBatch has passed; producers
+	// then wake it only for a ring past holdWake, not for every record. At a low rate a wake-up
+	// per answer cost more than the answer's frames.
+	holding  atomic.Bool
 	stop     chan struct{}
 	stopOnce sync.Once
 	done     chan struct{}
@@ -115,6 +119,18 @@ func (w *Writer) newRing() *ring {
 	w.rings.Store(&next)
 	return r
 }
+
+// pokeFor wakes the Writer's goroutine after a record went into r: always when it sleeps idle,
+// only for a ring filling up when it holds a batch.
+func (w *Writer) pokeFor(r *ring) {
+	if w.holding.Load() && r.pending() < uint64(w.cfg.QueueBytes)/holdWake {
+		return
+	}
+	w.poke()
+}
+
+// holdWake: a ring more than 1/holdWake full wakes a Writer holding a batch.
+const holdWake = 4
 
 // poke wakes the Writer's goroutine if it sleeps; at most one wake-up is pending.
 func (w *Writer) poke() {
@@ -203,8 +219,17 @@ func (w *Writer) run() {
 			w.connected.Store(true)
 		}
 		n, err := w.drain(s)
+		// A small batch waits up to holdBatch for more: at a high rate the rings empty every
+		// few hundred microseconds, and a write (and a wake-up of the collector) for each cost
+		// the server more CPU than encoding the frames.
+		hold := time.Duration(0)
 		if err == nil && n == 0 {
-			err = w.flush(s)
+			if len(s.batch) > 0 && !w.stopping() {
+				hold = holdBatch - time.Since(s.since)
+			}
+			if hold <= 0 {
+				err = w.flush(s)
+			}
 		}
 		if err != nil {
 			w.log.Warn("dnstap collector lost; reconnecting", "err", err)
@@ -218,6 +243,12 @@ func (w *Writer) run() {
 		if n > 0 {
 			continue
 		}
+		if hold > 0 {
+			w.holding.Store(true)
+			w.sleep(timer, hold)
+			w.holding.Store(false)
+			continue
+		}
 		if w.stopping() {
 			if err := s.finish(); err != nil {
 				w.log.Warn("dnstap stream not finished cleanly", "err", err)
@@ -225,21 +256,25 @@ func (w *Writer) run() {
 			w.connected.Store(false)
 			return
 		}
-		w.sleep(timer)
+		w.sleep(timer, idleFlush)
 	}
 }
 
-// sleep waits for a poke, Close or idleFlush, whichever comes first; it does not sleep when an
-// entry arrived while it was going to.
-func (w *Writer) sleep(timer *time.Timer) {
+// sleep waits for a poke, Close or d, whichever comes first; it does not sleep when an entry
+// arrived while it was going to (while holding a batch: when a ring filled past holdWake).
+func (w *Writer) sleep(timer *time.Timer, d time.Duration) {
+	var enough uint64
+	if w.holding.Load() {
+		enough = uint64(w.cfg.QueueBytes) / holdWake
+	}
 	w.idle.Store(true)
 	for _, r := range *w.rings.Load() {
-		if r.pending() > 0 {
+		if r.pending() > enough {
 			w.idle.Store(false)
 			return
 		}
 	}
-	timer.Reset(idleFlush)
+	timer.Reset(d)
 	select {
 	case <-w.wake:
 	case <-w.stop:
@@ -313,12 +348,17 @@ type session struct {
 	conn  net.Conn
 	enc   encoder
 	batch []byte
-	// msgs and entries are the messages and exchanges in batch.
+	// msgs and entries are the messages and exchanges in batch; since is when its first frame
+	// was added.
 	msgs, entries uint64
+	since         time.Time
 }
 
-// batchBytes is the size at which a batch is written without waiting for the rings to empty.
+// batchBytes is the size at which a batch is written without waiting for the rings to empty;
+// holdBatch is how long a smaller one may wait for more frames.
 const batchBytes = 64 << 10
+
+var holdBatch = 20 * time.Millisecond
 
 // connect dials the collector and runs the bidirectional handshake: READY with the content
 // type, the collector's ACCEPT naming it, then START.
@@ -361,6 +401,9 @@ func handshake(conn net.Conn) error {
 // frame adds one half of e to the batch as a data frame.
 func (s *session) frame(e *entry, response bool) {
 	start := len(s.batch)
+	if start == 0 {
+		s.since = time.Now()
+	}
 	s.batch = s.enc.appendPayload(append(s.batch, 0, 0, 0, 0), e, response)
 	binary.BigEndian.PutUint32(s.batch[start:], uint32(len(s.batch)-start-4))
 	s.msgs++

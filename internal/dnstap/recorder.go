@@ -57,7 +57,7 @@ func (r *recorder) Record(recs []query.Record) {
 			query: rec.Query, response: rec.Response, hasResponse: rec.Response != nil}
 		r.put(&e)
 	}
-	r.w.poke()
+	r.w.pokeFor(r.ring)
 }
 
 // put copies e into the ring, or counts it dropped.
@@ -109,5 +109,5 @@ func (t *tap) Exchanged(x *upstream.Exchange) {
 	t.rec.mu.Lock()
 	t.rec.put(&e)
 	t.rec.mu.Unlock()
-	t.rec.w.poke()
+	t.rec.w.pokeFor(t.rec.ring)
 }

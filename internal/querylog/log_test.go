@@ -1,8 +1,10 @@
 package querylog
 
 import (
+	"fmt"
 	"io"
 	"log/slog"
+	"math/rand/v2"
 	"net/netip"
 	"os"
 	"path/filepath"
@@ -266,6 +268,35 @@ func TestRecordDoesNotAllocate(t *testing.T) {
 		}
 		if d := r.dropped.Load(); d != 0 {
 			t.Errorf("exclusive %v: %d dropped", exclusive, d)
+		}
+	}
+}
+
+// TestTextsKeepEveryRowsOwnName sends more clients than the clients' table has slots, and
+// their names, each several times in a shuffled order and with the case of some letters
+// changed, through one texts: every row must carry its own entry's name and client, whatever
+// the slot held before.
+func TestTextsKeepEveryRowsOwnName(t *testing.T) {
+	var x texts
+	now := time.Now()
+	r := rand.New(rand.NewPCG(7, 7))
+	const names = 3 * clientSlots
+	for i := range 4 * names {
+		k := r.IntN(names)
+		name := fmt.Sprintf("h%d.Z%d.test.", k, k%31)
+		client := fmt.Sprintf("10.%d.%d.%d", k>>16&255, k>>8&255, k&255)
+		if k%3 == 0 {
+			client = netip.AddrFrom16([16]byte{0x20, 0x01, 0x0d, 0xb8, 15: byte(k), 14: byte(k >> 8), 13: byte(k >> 16)}).String()
+		}
+		var e entry
+		rec := record(name, client, 1, now)
+		fill(&e, &rec)
+		row := x.row(&e, now)
+		if want := strings.ToLower(name); row.Name != want {
+			t.Fatalf("row %d: name %q, want %q", i, row.Name, want)
+		}
+		if row.Client != client {
+			t.Fatalf("row %d: client %q, want %q", i, row.Client, client)
 		}
 	}
 }

@@ -39,6 +39,9 @@ type store struct {
 	segs     []segment // oldest first
 	total    int64
 	nextSeq  uint64
+	// w is the Parquet writer, made once and pointed at each new file: a new one per file
+	// allocated its page and column buffers, megabytes, every second.
+	w *parquet.GenericWriter[Row]
 }
 
 // openStore takes over dir as the log's directory, making it if needed. Segments written
@@ -124,14 +127,19 @@ func (s *store) create(seg *segment, fill func(*parquet.GenericWriter[Row]) erro
 	if err != nil {
 		return fmt.Errorf("query log %s: %w", s.dir, err)
 	}
-	w := parquet.NewGenericWriter[Row](tmp,
-		parquet.Compression(&zstd.Codec{Level: zstd.SpeedFastest}),
-		parquet.MaxRowsPerRowGroup(rowsPerGroup),
-		parquet.BloomFilters(
-			parquet.SplitBlockFilter(bloomBitsPerValue, "name"),
-			parquet.SplitBlockFilter(bloomBitsPerValue, "client"),
-		),
-	)
+	if s.w == nil {
+		s.w = parquet.NewGenericWriter[Row](tmp,
+			parquet.Compression(&zstd.Codec{Level: zstd.SpeedFastest}),
+			parquet.MaxRowsPerRowGroup(rowsPerGroup),
+			parquet.BloomFilters(
+				parquet.SplitBlockFilter(bloomBitsPerValue, "name"),
+				parquet.SplitBlockFilter(bloomBitsPerValue, "client"),
+			),
+		)
+	} else {
+		s.w.Reset(tmp)
+	}
+	w := s.w
 	err = fill(w)
 	if err == nil {
 		err = w.Close()
@@ -147,6 +155,8 @@ func (s *store) create(seg *segment, fill func(*parquet.GenericWriter[Row]) erro
 		err = os.Rename(tmp.Name(), seg.path(s.dir))
 	}
 	if err != nil {
+		// A writer that failed halfway is not trusted with the next file.
+		s.w = nil
 		_ = os.Remove(tmp.Name())
 		return fmt.Errorf("query log: write %s: %w", seg.path(s.dir), err)
 	}
