@@ -2,7 +2,8 @@
 // closest enclosing zone, applies RFC 1034 §4.3.2 with the refinements of RFC 2308 (negative
 // answers), RFC 4592 (wildcards), RFC 6672 (DNAME) and RFC 8482 (ANY), and returns the answer as a
 // precomputed wire template. Templates are built on first use and kept on the zone node they came
-// from, so a repeated question costs two map lookups and a copy.
+// from, stamped with the zone's version (nodes are shared between versions, see zone.Apply), so a
+// repeated question costs two map lookups and a copy.
 package authority
 
 import (
@@ -20,9 +21,11 @@ import (
 // Set is the zones served, indexed for lookup. A Set never changes; a reload builds a new one.
 type Set struct {
 	zones map[string]*zone.Zone // by origin, wire form
-	// names holds every node under the zone that is closest enclosing for its name, so that a
-	// parent's glue below a served child never answers in the child's place.
-	names map[string]*zone.Node
+	// only is the zone when there is one: a name's zone is then found without walking its labels.
+	// With several, a name is answered from its closest enclosing zone, so that a parent's glue
+	// below a served child never answers in the child's place. (An index of every zone's names
+	// would save that walk, but costs a copy of every name whenever one zone changes.)
+	only *zone.Zone
 	// unavailable holds the origins (wire form) of zones served here that have no data to answer
 	// from: a secondary not yet transferred, or expired. Names under them get SERVFAIL rather than
 	// an answer from a parent zone or from recursion.
@@ -48,27 +51,14 @@ func NewWithUnavailable(zones []*zone.Zone, unavailable []string) (*Set, error) 
 		}
 		s.unavailable[string(key)] = true
 	}
-	total := 0
 	for _, z := range zones {
 		if _, dup := s.zones[z.Key]; dup {
 			return nil, fmt.Errorf("zone %s is configured twice", z.Origin)
 		}
 		s.zones[z.Key] = z
-		total += len(z.Nodes)
 	}
 	if len(zones) == 1 {
-		// One zone: its own index is the whole index; a copy would double the memory of a large
-		// zone for nothing.
-		s.names = zones[0].Nodes
-		return s, nil
-	}
-	s.names = make(map[string]*zone.Node, total)
-	for _, z := range zones {
-		for k, n := range z.Nodes {
-			if s.closestZone([]byte(k)) == z {
-				s.names[k] = n
-			}
-		}
+		s.only = zones[0]
 	}
 	return s, nil
 }
@@ -148,6 +138,7 @@ type Outcome struct {
 	Kind   Kind
 	Target string // Continues: the name to go on from, lower case
 	cut    *zone.Node
+	zone   *zone.Zone // the version cut is in
 }
 
 // NameServer is one server of a delegation, with the addresses the zone holds for it.
@@ -162,12 +153,12 @@ func (o Outcome) Delegation() (cut string, servers []NameServer) {
 	if o.cut == nil {
 		return "", nil
 	}
-	z := o.cut.Zone
+	z := o.zone
 	var buf [256]byte
 	for _, rr := range o.cut.RRset(dns.TypeNS) {
 		ns := NameServer{Name: strings.ToLower(rr.(*dns.NS).Ns)}
 		if key, err := wire.AppendName(buf[:0], ns.Name); err == nil && wire.Within(key, z.Key) {
-			if n := z.Nodes[string(key)]; n != nil {
+			if n := z.NodeOf(key); n != nil {
 				for _, a := range n.RRset(dns.TypeA) {
 					ns.Addrs = append(ns.Addrs, a.(*dns.A).A.Addr)
 				}
@@ -188,29 +179,35 @@ func (s *Set) Lookup(req *query.Request) (*wire.Template, Outcome) {
 	}
 	qname := req.Lower()
 	qtype := req.QType
-	if n := s.names[string(qname)]; n != nil && !n.Hashed {
+	z := s.only
+	if z == nil {
+		if z = s.closestZone(qname); z == nil {
+			return nil, Outcome{}
+		}
+	}
+	if n := z.NodeOf(qname); n != nil && !n.Hashed {
 		if qtype == dns.TypeDS && n.IsApex() {
 			// The DS RRset lives on the parent side of the cut (RFC 4035 §3.1.4.1).
-			if p := s.parentSide(n); p != nil {
-				do := req.DO && p.Zone.Signed()
-				return s.outcome(s.memoized(p, kindParentDS|doKey(do)|uint32(qtype), nil, qname, len(qname), do, func(r *result) {
+			if pz, p := s.parentSide(n); p != nil {
+				do := req.DO && pz.Signed()
+				return s.outcome(s.memoized(pz, p, kindParentDS|doKey(do)|uint32(qtype), nil, qname, len(qname), do, func(r *result) {
 					s.atNode(r, p, qname, qtype, nil)
 				}))
 			}
 		}
 		var o Outcome
 		if n.Cut != nil && !(n.IsDelegation() && qtype == dns.TypeDS) {
-			o = Outcome{Kind: Delegated, cut: n.Cut}
+			o = Outcome{Kind: Delegated, cut: n.Cut, zone: z}
 		}
-		do := req.DO && n.Zone.Signed()
+		do := req.DO && z.Signed()
 		key := uint32(kindExact) | doKey(do) | uint32(qtype)
-		if t := n.Memo(key, nil); t != nil {
+		if t := n.Memo(z, key, nil); t != nil {
 			return s.outcomeOr(t, o) // the hit: no look at the node's records
 		}
 		if n.Cut == nil && !n.Has(qtype) && !n.Has(dns.TypeCNAME) && qtype != dns.TypeANY {
 			key = kindNoData | doKey(do) // every missing type at a node has the same answer
 		}
-		return s.outcomeOr(s.memoized(n, key, nil, qname, len(qname), do, func(r *result) {
+		return s.outcomeOr(s.memoized(z, n, key, nil, qname, len(qname), do, func(r *result) {
 			s.atNode(r, n, qname, qtype, nil)
 		}), o)
 	}
@@ -218,15 +215,15 @@ func (s *Set) Lookup(req *query.Request) (*wire.Template, Outcome) {
 		if off == 0 {
 			continue // the name itself is not there
 		}
-		ce := s.names[string(qname[off:])]
+		ce := z.NodeOf(qname[off:])
 		if ce == nil || ce.Hashed {
 			continue
 		}
-		do := req.DO && ce.Zone.Signed()
+		do := req.DO && z.Signed()
 		if ce.Cut != nil {
-			return s.belowNode(ce, qname, qtype, do), Outcome{Kind: Delegated, cut: ce.Cut}
+			return s.belowNode(z, ce, qname, qtype, do), Outcome{Kind: Delegated, cut: ce.Cut, zone: z}
 		}
-		return s.outcome(s.belowNode(ce, qname, qtype, do))
+		return s.outcome(s.belowNode(z, ce, qname, qtype, do))
 	}
 	return nil, Outcome{}
 }
@@ -255,31 +252,31 @@ func (s *Set) outcomeOr(t *wire.Template, o Outcome) (*wire.Template, Outcome) {
 	return s.outcome(t)
 }
 
-// parentSide returns the parent zone's node for the apex n of a served child, nil when the parent
-// zone is not served.
-func (s *Set) parentSide(n *zone.Node) *zone.Node {
+// parentSide returns the parent zone and its node for the apex n of a served child, nil when the
+// parent zone is not served.
+func (s *Set) parentSide(n *zone.Node) (*zone.Zone, *zone.Node) {
 	key := n.Key
 	if key == "\x00" {
-		return nil
+		return nil, nil
 	}
 	parent := s.closestZone([]byte(key[int(key[0])+1:]))
 	if parent == nil {
-		return nil
+		return nil, nil
 	}
-	return parent.Nodes[key]
+	return parent, parent.Node(key)
 }
 
 // belowNode answers a name that does not exist, whose closest existing ancestor is ce; do says
 // whether the answer carries DNSSEC records.
-func (s *Set) belowNode(ce *zone.Node, qname []byte, qtype uint16, do bool) *wire.Template {
+func (s *Set) belowNode(z *zone.Zone, ce *zone.Node, qname []byte, qtype uint16, do bool) *wire.Template {
 	if ce.Cut != nil {
-		return s.memoized(ce.Cut, kindReferral|doKey(do), nil, qname, len(ce.Cut.Key), do, func(r *result) {
+		return s.memoized(z, ce.Cut, kindReferral|doKey(do), nil, qname, len(ce.Cut.Key), do, func(r *result) {
 			s.referral(r, ce.Cut)
 		})
 	}
 	if ce.Has(dns.TypeDNAME) {
 		// The synthesised CNAME depends on the whole query name: built per query, not kept.
-		r := &result{dnssec: do}
+		r := &result{z: z, dnssec: do}
 		s.dname(r, ce, qname, qtype)
 		return r.template(qname, len(qname))
 	}
@@ -287,34 +284,34 @@ func (s *Set) belowNode(ce *zone.Node, qname []byte, qtype uint16, do bool) *wir
 	// kept on that record's node, for this ce (see proofNode).
 	at, with := ce, (*zone.Node)(nil)
 	if do {
-		if p := proofNode(ce, qname); p != nil {
+		if p := proofNode(z, ce, qname); p != nil {
 			at, with = p, ce
 		}
 	}
 	if w := ce.Wildcard; w != nil {
 		key := uint32(kindWildcard) | doKey(do) | uint32(qtype)
-		if !w.Has(qtype) && !w.Has(dns.TypeCNAME) && qtype != dns.TypeANY && !(qtype == dns.TypeRRSIG && w.Zone.Signed()) {
+		if !w.Has(qtype) && !w.Has(dns.TypeCNAME) && qtype != dns.TypeANY && !(qtype == dns.TypeRRSIG && z.Signed()) {
 			key = kindWildcard | kindNoData | doKey(do)
 		}
 		if at == ce {
 			at = w
 		}
-		return s.memoized(at, key, with, qname, len(ce.Key), do, func(r *result) {
+		return s.memoized(z, at, key, with, qname, len(ce.Key), do, func(r *result) {
 			s.atNode(r, w, qname, qtype, qname)
 		})
 	}
-	return s.memoized(at, kindNXDomain|doKey(do), with, qname, len(ce.Key), do, func(r *result) {
+	return s.memoized(z, at, kindNXDomain|doKey(do), with, qname, len(ce.Key), do, func(r *result) {
 		s.nxdomain(r, ce, qname)
 	})
 }
 
-// memoized returns the template stored on n under key and with, building and storing it on first
-// use; do says whether the answer carries DNSSEC records.
-func (s *Set) memoized(n *zone.Node, key uint32, with *zone.Node, qname []byte, shared int, do bool, build func(*result)) *wire.Template {
-	if t := n.Memo(key, with); t != nil {
+// memoized returns the template for version z stored on n under key and with, building and
+// storing it on first use; do says whether the answer carries DNSSEC records.
+func (s *Set) memoized(z *zone.Zone, n *zone.Node, key uint32, with *zone.Node, qname []byte, shared int, do bool, build func(*result)) *wire.Template {
+	if t := n.Memo(z, key, with); t != nil {
 		return t
 	}
-	r := &result{dnssec: do}
+	r := &result{z: z, dnssec: do}
 	build(r)
-	return n.SetMemo(key, with, r.template(qname, shared))
+	return n.SetMemo(z, key, with, r.template(qname, shared))
 }

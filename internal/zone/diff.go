@@ -23,7 +23,7 @@ func Compare(old, new *Zone) Diff {
 	d := Diff{From: old.SOA, To: new.SOA}
 	shared := 0 // names in both zones
 	for _, n := range new.order {
-		o := old.Nodes[n.Key]
+		o := old.Node(n.Key)
 		if o == nil {
 			d.Added = appendSets(d.Added, n.Sets)
 			continue
@@ -41,11 +41,11 @@ func Compare(old, new *Zone) Diff {
 			}
 		}
 	}
-	if shared == len(old.Nodes) {
+	if shared == old.NodeCount() {
 		return d // every old name is in new too: nothing left to remove
 	}
 	for _, o := range old.order {
-		if new.Nodes[o.Key] == nil {
+		if new.Node(o.Key) == nil {
 			d.Removed = appendSets(d.Removed, o.Sets)
 		}
 	}
@@ -220,10 +220,12 @@ func SameRdata(a, b dns.RR) bool {
 }
 
 // Apply returns a new zone: z with d applied. d.From's serial must be z's; every removed record
-// must be in z and no added record may be there already (unless d removes it too). The result is
-// built with Build, so it passes the same checks as a master file, with d.To as its SOA. On any
-// error z is untouched and no zone is returned. z is only read, and the new zone shares no
-// mutable state with it, so z can go on being served while the next version is built.
+// must be in z and no added record may be there already (unless d removes it too). The result
+// passes the same checks as a zone built whole, with d.To as its SOA. On any error z is untouched
+// and no zone is returned. z is only read, so it can go on being served while the next version is
+// made and after it: the new version shares with z the nodes and the parts of the index d leaves
+// alone (see patch.go), and builds new ones only for what d changes, so its cost follows the size
+// of d rather than that of the zone.
 func (z *Zone) Apply(d Diff) (*Zone, error) {
 	if d.From == nil || d.To == nil {
 		return nil, fmt.Errorf("zone %s: diff without its SOA records", z.Origin)
@@ -232,8 +234,7 @@ func (z *Zone) Apply(d Diff) (*Zone, error) {
 	if d.From.Serial != z.Serial() {
 		return nil, fmt.Errorf("%s: the zone is at serial %d", where, z.Serial())
 	}
-	// removed holds z's own records that d takes away; touched the nodes they sit in, so that
-	// the nodes d does not touch are copied without looking at each record.
+	// removed holds z's own records that d takes away; touched the nodes they sit in.
 	removed := make(map[dns.RR]struct{}, len(d.Removed))
 	touched := make(map[*Node]struct{})
 	for _, rr := range d.Removed {
@@ -260,7 +261,25 @@ func (z *Zone) Apply(d Diff) (*Zone, error) {
 			}
 		}
 	}
+	if z.patchable(d) {
+		next, err := z.patch(d, removed, touched)
+		if err == nil {
+			return next, nil
+		}
+		if err != errRebuild {
+			return nil, fmt.Errorf("%s: %w", where, err)
+		}
+	}
+	next, err := z.rebuild(d, removed, touched)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", where, err)
+	}
+	return next, nil
+}
 
+// rebuild is Apply for the changes patch leaves to a whole build: the zone's records without
+// those d removes, and d's, put through the loader.
+func (z *Zone) rebuild(d Diff, removed map[dns.RR]struct{}, touched map[*Node]struct{}) (*Zone, error) {
 	rrs := make([]dns.RR, 0, z.Records-len(removed))
 	for _, n := range z.order {
 		_, filter := touched[n]
@@ -279,13 +298,9 @@ func (z *Zone) Apply(d Diff) (*Zone, error) {
 			}
 		}
 	}
-	// The records d leaves alone are taken over as they are: copying a million records for a
-	// change of ten is what made an IXFR cost as much as a whole load.
+	// The records d leaves alone are taken over as they are: records never change once in a zone.
 	next, _, err := build(z.Origin, z.File, rrs, append([]dns.RR{d.To}, d.Added...), false)
-	if err != nil {
-		return nil, fmt.Errorf("%s: %w", where, err)
-	}
-	return next, nil
+	return next, err
 }
 
 // find returns the node of rr's owner and the zone's own record equal to rr, or nil.
@@ -294,7 +309,7 @@ func (z *Zone) find(rr dns.RR) (*Node, dns.RR) {
 	if err != nil {
 		return nil, nil
 	}
-	n := z.Nodes[string(key)]
+	n := z.NodeOf(key)
 	if n == nil {
 		return nil, nil
 	}
