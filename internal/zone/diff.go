@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"cmp"
 	"fmt"
+	"reflect"
 	"slices"
 	"strings"
 
@@ -17,9 +18,19 @@ import (
 // class, TTL and rdata are, so a TTL change is a removal plus an addition, as IXFR carries it. The
 // records are the zones' own: callers must not change them.
 //
-// The walk goes node by node through both indexes, so its cost is one map lookup and a few field
-// comparisons per record, far below the parsing and checking a load does.
+// When new was made from old by Apply (or the other way round), most shards of their indexes are
+// the same, and so are most nodes in the others: only the nodes that are not are looked at, so the
+// cost follows the change. Otherwise the walk goes node by node through both zones, one map lookup
+// and a few field comparisons per record, far below the parsing and checking a load does.
 func Compare(old, new *Zone) Diff {
+	if sharesIndex(old, new) {
+		return compareShared(old, new)
+	}
+	return compareWalk(old, new)
+}
+
+// compareWalk is Compare by a walk through every node of both zones.
+func compareWalk(old, new *Zone) Diff {
 	d := Diff{From: old.SOA, To: new.SOA}
 	shared := 0 // names in both zones
 	for _, n := range new.order {
@@ -29,17 +40,7 @@ func Compare(old, new *Zone) Diff {
 			continue
 		}
 		shared++
-		for _, set := range n.Sets {
-			if set.Type == dns.TypeSOA {
-				continue
-			}
-			d.Removed, d.Added = diffRRs(d.Removed, d.Added, o.RRset(set.Type), set.RRs)
-		}
-		for _, set := range o.Sets {
-			if set.Type != dns.TypeSOA && !n.Has(set.Type) {
-				d.Removed = append(d.Removed, set.RRs...)
-			}
-		}
+		compareNode(&d, o, n)
 	}
 	if shared == old.NodeCount() {
 		return d // every old name is in new too: nothing left to remove
@@ -48,6 +49,79 @@ func Compare(old, new *Zone) Diff {
 		if new.Node(o.Key) == nil {
 			d.Removed = appendSets(d.Removed, o.Sets)
 		}
+	}
+	return d
+}
+
+// compareNode adds to d the difference between o and n, two nodes of the same name.
+func compareNode(d *Diff, o, n *Node) {
+	for _, set := range n.Sets {
+		if set.Type == dns.TypeSOA {
+			continue
+		}
+		d.Removed, d.Added = diffRRs(d.Removed, d.Added, o.RRset(set.Type), set.RRs)
+	}
+	for _, set := range o.Sets {
+		if set.Type != dns.TypeSOA && !n.Has(set.Type) {
+			d.Removed = append(d.Removed, set.RRs...)
+		}
+	}
+}
+
+// sharesIndex says whether old and new have the same layout of shards and share at least half of
+// them: then one was made from the other (or both from a third) by Apply.
+func sharesIndex(old, new *Zone) bool {
+	if old.Key != new.Key || len(old.names.shards) != len(new.names.shards) {
+		return false
+	}
+	same := 0
+	for i := range old.names.shards {
+		if sameShard(old.names.shards[i], new.names.shards[i]) {
+			same++
+		}
+	}
+	return 2*same >= len(old.names.shards)
+}
+
+// sameShard says whether a and b are one map (maps are not comparable, their pointers are).
+func sameShard(a, b map[string]*Node) bool {
+	return reflect.ValueOf(a).UnsafePointer() == reflect.ValueOf(b).UnsafePointer()
+}
+
+// compareShared is Compare for zones that share shards and nodes: a shared node holds the same
+// records in both (nodes never change), so only the others are compared. They are taken in the
+// order of their names, so that the same two zones always give the same diff.
+func compareShared(old, new *Zone) Diff {
+	d := Diff{From: old.SOA, To: new.SOA}
+	var changed, gone []*Node
+	for i, ns := range new.names.shards {
+		os := old.names.shards[i]
+		if sameShard(os, ns) {
+			continue
+		}
+		for k, n := range ns {
+			if os[k] != n {
+				changed = append(changed, n)
+			}
+		}
+		for k, o := range os {
+			if ns[k] == nil {
+				gone = append(gone, o)
+			}
+		}
+	}
+	byKey := func(a, b *Node) int { return strings.Compare(a.Key, b.Key) }
+	slices.SortFunc(changed, byKey)
+	slices.SortFunc(gone, byKey)
+	for _, n := range changed {
+		if o := old.Node(n.Key); o != nil {
+			compareNode(&d, o, n)
+		} else {
+			d.Added = appendSets(d.Added, n.Sets)
+		}
+	}
+	for _, o := range gone {
+		d.Removed = appendSets(d.Removed, o.Sets)
 	}
 	return d
 }

@@ -1,6 +1,7 @@
 package zone
 
 import (
+	"fmt"
 	"math/rand/v2"
 	"slices"
 	"strconv"
@@ -297,4 +298,62 @@ func BenchmarkApply(b *testing.B) {
 			b.Fatal(err)
 		}
 	}
+}
+
+// TestApplyCompareSharded: on a zone of many shards, random diffs applied in turn make versions
+// that share most of their index with the one before, and Compare, which then looks only at what
+// they do not share, finds the same difference as a walk through every node, and the records
+// the diff changed.
+func TestApplyCompareSharded(t *testing.T) {
+	start := mustLoad(t, "big.test.", string(bigZone(8000)))
+	if len(start.names.shards) < 8 {
+		t.Fatalf("%d shards: the test wants several", len(start.names.shards))
+	}
+	rng := rand.New(rand.NewPCG(3, 16))
+	z := start
+	for step := range 20 {
+		var kept []dns.RR
+		for rr := range z.All() {
+			if dns.RRToType(rr) != dns.TypeSOA {
+				kept = append(kept, rr)
+			}
+		}
+		to := *z.SOA
+		to.Serial++
+		d := Diff{From: z.SOA, To: &to}
+		for range 1 + rng.IntN(8) {
+			i := rng.IntN(len(kept))
+			d.Removed = append(d.Removed, kept[i])
+			kept = slices.Delete(kept, i, i+1)
+		}
+		for i := range rng.IntN(8) {
+			rr, err := dns.New(fmt.Sprintf("n%d-%d.h%d.big.test. 300 IN A 192.0.2.%d", step, i, rng.IntN(2000), i))
+			if err != nil {
+				t.Fatal(err)
+			}
+			d.Added = append(d.Added, rr)
+		}
+		next, err := z.Apply(d)
+		if err != nil {
+			t.Fatalf("step %d: %v", step, err)
+		}
+		if !sharesIndex(z, next) {
+			t.Fatalf("step %d: the new version shares too few shards", step)
+		}
+		got, walked := Compare(z, next), compareWalk(z, next)
+		for _, pair := range [][2][]dns.RR{{got.Removed, walked.Removed}, {got.Added, walked.Added}, {got.Removed, d.Removed}, {got.Added, d.Added}} {
+			a, b := rrLines(pair[0]), rrLines(pair[1])
+			slices.Sort(a)
+			slices.Sort(b)
+			if !slices.Equal(a, b) {
+				t.Fatalf("step %d: Compare found\n%s\nwant\n%s", step, strings.Join(a, "\n"), strings.Join(b, "\n"))
+			}
+		}
+		z = next
+	}
+	built, _, err := Build("big.test.", "ref", slices.Collect(z.All()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	sameZone(t, z, built)
 }

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"slices"
 	"strings"
+	"unsafe"
 
 	"codeberg.org/miekg/dns"
 )
@@ -20,7 +21,7 @@ import (
 // What patch does not handle, it leaves to a whole build (rebuild): a change of DNAME records
 // (data below a DNAME anywhere in the tree would have to be looked for), of the NSEC3 parameters
 // or of whether the zone is signed at all (every node's signatures and the chains would change),
-// and a zone grown or shrunk so much that its index wants a different number of shards.
+// and a zone grown so much that its index wants more shards.
 
 // errRebuild says that patch cannot make the version and a whole build must.
 var errRebuild = errors.New("the change needs the zone built whole")
@@ -35,9 +36,9 @@ func (z *Zone) patchable(d Diff) bool {
 			}
 		}
 	}
-	want := shardsFor(z.NodeCount() + len(d.Added) - len(d.Removed))
-	have := len(z.names.shards)
-	return want <= 4*have && have <= 4*want
+	// Too few shards make each copied shard large; too many only make the list of them longer
+	// (16,384 pointers at most), so only a zone that outgrew its shards is built whole again.
+	return shardsFor(z.NodeCount()+len(d.Added)) <= 4*len(z.names.shards)
 }
 
 // patch is the making of one version from the one before.
@@ -134,22 +135,43 @@ func (z *Zone) patch(d Diff, removed map[dns.RR]struct{}, touched map[*Node]stru
 
 	next.names = p.names.index
 	made := next.order // the loader's, in the order it made them
-	next.order = make([]*Node, 0, len(z.order)+len(made))
-	for _, n := range z.order {
-		if c := p.copies[n]; c != nil {
-			n = c
+	next.order = p.order(made)
+	next.gen = lastGen.Add(1)
+	return next, nil
+}
+
+// order returns the new version's nodes in the order of prev's, with the copies in place of the
+// nodes they replace and made (the names new to the zone) at the end, the removed ones left out.
+// Only the copies need a look in a map; a bit per pointer hash tells the other nodes, which are
+// nearly all, from them at the cost of reading prev's list once.
+func (p *patch) order(made []*Node) []*Node {
+	var copied [1 << 10]uint64
+	bit := func(n *Node) (int, uint64) {
+		h := uint64(uintptr(unsafe.Pointer(n))) * 0x9e3779b97f4a7c15 >> (64 - 16)
+		return int(h >> 6), 1 << (h & 63)
+	}
+	for n := range p.copies {
+		i, b := bit(n)
+		copied[i] |= b
+	}
+	order := make([]*Node, 0, len(p.prev.order)+len(made))
+	for _, n := range p.prev.order {
+		if i, b := bit(n); copied[i]&b != 0 {
+			if c := p.copies[n]; c != nil {
+				if p.live(c) {
+					order = append(order, c)
+				}
+				continue
+			}
 		}
-		if p.live(n) {
-			next.order = append(next.order, n)
-		}
+		order = append(order, n)
 	}
 	for _, n := range made {
 		if p.live(n) {
-			next.order = append(next.order, n)
+			order = append(order, n)
 		}
 	}
-	next.gen = lastGen.Add(1)
-	return next, nil
+	return order
 }
 
 // byDepth returns the own nodes, parents before their children.
