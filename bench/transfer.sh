@@ -15,6 +15,7 @@
 #   XFR_RECORDS [1000000]     records in the zone
 #   XFR_REPS [3]              rounds of each part (interleaved)
 #   XFR_SECONDARY [1]         0 skips part 2
+#   XFR_ADDR [127.0.0.1]      loopback address every server listens on
 #   XFR_PORT_BASE [15530]     first port tried; busy ports are skipped
 #   XFR_QUIET_PCT [15]        before each transfer, wait until other processes use less than this % of a CPU
 #   XFR_QUIET_WAIT [3]        ... but at most this many seconds
@@ -30,7 +31,7 @@ QUIET_PCT=${XFR_QUIET_PCT:-15}
 QUIET_WAIT=${XFR_QUIET_WAIT:-3}
 KEEP=${XFR_KEEP:-0}
 
-ADDR=127.0.0.1
+ADDR=${XFR_ADDR:-127.0.0.1}
 ORIGIN=bench.test.
 CLK_TCK=$(getconf CLK_TCK)
 
