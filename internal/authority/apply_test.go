@@ -260,3 +260,93 @@ func unpacked(b []byte) string {
 	}
 	return m.String()
 }
+
+// TestApplyConcurrentReaders: readers of several versions that share nodes, asking at the same
+// time (so that each stores its answers on the shared nodes while the others read them), each get
+// the answers of their own version, those of a zone built whole from its records.
+func TestApplyConcurrentReaders(t *testing.T) {
+	z, _, err := zone.Load("apply.test.", "apply", []byte(applyZone))
+	if err != nil {
+		t.Fatal(err)
+	}
+	names := []string{"h1.apply.test.", "h2.apply.test.", "www.apply.test.", "a.wild.apply.test.",
+		"nx.apply.test.", "x.y.sub.apply.test.", "b.ent.apply.test.", "apply.test."}
+	types := []uint16{dns.TypeA, dns.TypeAAAA, dns.TypeTXT, dns.TypeNS, dns.TypeSOA}
+	lim := wire.Limits{UDPPayload: 4096}
+	var sets []*Set
+	var want [][]byte // want[v*len(names)*len(types)+q]
+	for v := range 5 {
+		if v > 0 {
+			to := *z.SOA
+			to.Serial++
+			old := z.Node(nodeKeyOf(t, "h1.apply.test.")).RRset(dns.TypeA)
+			d := zone.Diff{From: z.SOA, To: &to, Removed: old, Added: []dns.RR{mustRR(t, fmt.Sprintf("h1 A 192.0.2.%d", 100+v))}}
+			if z, err = z.Apply(d); err != nil {
+				t.Fatal(err)
+			}
+		}
+		s, err := New([]*zone.Zone{z})
+		if err != nil {
+			t.Fatal(err)
+		}
+		sets = append(sets, s)
+		built, _, err := zone.Build("apply.test.", "ref", slices.Collect(z.All()))
+		if err != nil {
+			t.Fatal(err)
+		}
+		ref, err := New([]*zone.Zone{built})
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, name := range names {
+			for _, qt := range types {
+				want = append(want, render(t, ref, lim, name, qt, false))
+			}
+		}
+	}
+	// Requests are made here: render would call t.Fatal from the readers' goroutines.
+	reqs := make([]*query.Request, 0, len(names)*len(types))
+	for _, name := range names {
+		for _, qt := range types {
+			q := dns.NewMsg(name, qt)
+			q.ID = 7
+			q.UDPSize = 4096
+			if err := q.Pack(); err != nil {
+				t.Fatal(err)
+			}
+			reqs = append(reqs, &query.Request{Wire: q.Data, Transport: query.UDP})
+		}
+	}
+	done := make(chan error, 4)
+	for g := range 4 {
+		go func() {
+			rng := rand.New(rand.NewPCG(uint64(g), 9))
+			out := make([]byte, 0, 4096)
+			for range 3000 {
+				v, q := rng.IntN(len(sets)), rng.IntN(len(reqs))
+				req := &query.Request{Wire: reqs[q].Wire, Transport: query.UDP}
+				req.Parse()
+				got := lim.Render(out[:0], req, sets[v].Answer(req))
+				if w := want[v*len(reqs)+q]; !bytes.Equal(got, w) {
+					done <- fmt.Errorf("version %d, question %d: the answer of another version\n%v\nwant\n%v", v, q, unpacked(got), unpacked(w))
+					return
+				}
+			}
+			done <- nil
+		}()
+	}
+	for range 4 {
+		if err := <-done; err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
+func nodeKeyOf(t *testing.T, name string) string {
+	t.Helper()
+	key, err := wire.AppendName(nil, name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(key)
+}
