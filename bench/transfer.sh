@@ -14,7 +14,9 @@
 # Environment (defaults in brackets):
 #   XFR_RECORDS [1000000]     records in the zone
 #   XFR_REPS [3]              rounds of each part (interleaved)
+#   XFR_AXFR_REPS [XFR_REPS]  rounds of part 1; 0 skips the AXFR measurements (the primaries still start)
 #   XFR_SECONDARY [1]         0 skips part 2
+#   XFR_ADDR [127.0.0.1]      loopback address every server listens on
 #   XFR_PORT_BASE [15530]     first port tried; busy ports are skipped
 #   XFR_QUIET_PCT [15]        before each transfer, wait until other processes use less than this % of a CPU
 #   XFR_QUIET_WAIT [3]        ... but at most this many seconds
@@ -24,13 +26,14 @@ set -euo pipefail
 
 RECORDS=${XFR_RECORDS:-1000000}
 REPS=${XFR_REPS:-3}
+AXFR_REPS=${XFR_AXFR_REPS:-$REPS}
 SECONDARY=${XFR_SECONDARY:-1}
 PORT_BASE=${XFR_PORT_BASE:-15530}
 QUIET_PCT=${XFR_QUIET_PCT:-15}
 QUIET_WAIT=${XFR_QUIET_WAIT:-3}
 KEEP=${XFR_KEEP:-0}
 
-ADDR=127.0.0.1
+ADDR=${XFR_ADDR:-127.0.0.1}
 ORIGIN=bench.test.
 CLK_TCK=$(getconf CLK_TCK)
 
@@ -150,10 +153,14 @@ log:
 database:
     storage: "$TMP/knotp"
 remote:
+  # via: NOTIFY from the address the secondaries know as their primary's, which on a loopback
+  # address other than 127.0.0.1 the kernel would not pick
   - id: wsec
     address: $ADDR@$P_WSEC
+    via: $ADDR
   - id: ksec
     address: $ADDR@$P_KSEC
+    via: $ADDR
 acl:
   - id: xfr
     address: 127.0.0.0/8
@@ -217,7 +224,7 @@ start_primary knot
 
 RES=$TMP/axfr.txt
 : >"$RES"
-for ((rep = 1; rep <= REPS; rep++)); do
+for ((rep = 1; rep <= AXFR_REPS; rep++)); do
 	for name in warden knot; do
 		pid_var=PID_$name
 		pid=${!pid_var}
@@ -368,7 +375,7 @@ echo "versions:   $(knotd --version 2>&1 | head -n 1), $(go version | awk '{prin
 echo "warden primary peak RSS: $((WARDEN_PRIMARY_RSS / 1024)) MiB"
 echo
 
-awk '
+[ -s "$RES" ] && awk '
 	function median(s,   n, i, j, t, a) {
 		n = split(s, a, " ")
 		for (i = 2; i <= n; i++) { t = a[i]; for (j = i - 1; j >= 1 && a[j] + 0 > t + 0; j--) a[j + 1] = a[j]; a[j + 1] = t }

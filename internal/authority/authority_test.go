@@ -273,8 +273,8 @@ func TestOutcomes(t *testing.T) {
 		for range 2 {
 			req := request(t, tc.qname, tc.qtype)
 			tmpl, o := s.Lookup(req)
-			if tmpl == nil || o.Kind != tc.kind || o.Target != tc.target {
-				t.Errorf("%s %s: outcome %d %q, want %d %q", tc.qname, dns.TypeToString[tc.qtype], o.Kind, o.Target, tc.kind, tc.target)
+			if tmpl == nil || o.Kind != tc.kind || o.Target() != tc.target {
+				t.Errorf("%s %s: outcome %d %q, want %d %q", tc.qname, dns.TypeToString[tc.qtype], o.Kind, o.Target(), tc.kind, tc.target)
 			}
 		}
 	}

@@ -18,7 +18,7 @@ func (s *Set) proveNXDomain(r *result, ce *zone.Node, qname []byte) {
 	if !r.dnssec {
 		return
 	}
-	z := ce.Zone
+	z := r.z
 	var buf [256]byte
 	star := wildcardOf(buf[:0], ce.Key)
 	if z.UsesNSEC3() {
@@ -35,7 +35,7 @@ func (s *Set) proveNoData(r *result, n *zone.Node, qname []byte) {
 	if !r.dnssec {
 		return
 	}
-	z := n.Zone
+	z := r.z
 	if z.UsesNSEC3() {
 		if m := z.MatchNSEC3([]byte(n.Key)); m != nil {
 			r.denial(m, dns.TypeNSEC3)
@@ -59,7 +59,7 @@ func (s *Set) proveWildcardAnswer(r *result, w *zone.Node, qname, owner []byte) 
 	if !r.dnssec || owner == nil {
 		return
 	}
-	z := w.Zone
+	z := r.z
 	if z.UsesNSEC3() {
 		r.denial(z.CoverNSEC3(nextCloser(qname, len(w.Parent.Key))), dns.TypeNSEC3)
 		return
@@ -74,7 +74,7 @@ func (s *Set) proveWildcardNoData(r *result, w *zone.Node, qname []byte) {
 		return
 	}
 	// Knot puts the wildcard's own record first; the order decides what a truncated answer keeps.
-	z := w.Zone
+	z := r.z
 	if z.UsesNSEC3() {
 		r.denial(z.MatchNSEC3([]byte(w.Key)), dns.TypeNSEC3)
 		r.closestEncloserProof(z, []byte(w.Parent.Key), qname)
@@ -94,7 +94,7 @@ func (s *Set) proveDelegation(r *result, cut *zone.Node) {
 		r.auth = append(r.auth, r.set(cut, ds, dns.TypeDS, nil))
 		return
 	}
-	z := cut.Zone
+	z := r.z
 	if z.UsesNSEC3() {
 		if m := z.MatchNSEC3([]byte(cut.Key)); m != nil {
 			r.denial(m, dns.TypeNSEC3)
@@ -166,8 +166,7 @@ func wildcardOf(dst []byte, name string) []byte {
 // NXDOMAIN) depends on besides ce itself: the NSEC covering qname, or the NSEC3 covering its next
 // closer name. Such answers are kept on that node, for that ce, so that a name that does not
 // exist costs a lookup in the chain and no new answer once its neighbours have been asked for.
-func proofNode(ce *zone.Node, qname []byte) *zone.Node {
-	z := ce.Zone
+func proofNode(z *zone.Zone, ce *zone.Node, qname []byte) *zone.Node {
 	if z.UsesNSEC3() {
 		return z.CoverNSEC3(nextCloser(qname, len(ce.Key)))
 	}

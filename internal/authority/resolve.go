@@ -35,6 +35,7 @@ type result struct {
 	visited []*zone.Node // nodes whose CNAME was followed, to stop loops
 	cnames  int          // CNAME records in the answer
 	glueTC  bool         // the additional section is referral glue
+	z       *zone.Zone   // the version of the zone the answer comes from
 	open    string       // the CNAME target the answer stops at, outside these zones or delegated
 	// dnssec: the answer carries signatures and denial proofs (a DO=1 query to a signed zone).
 	dnssec bool
@@ -94,7 +95,7 @@ func (s *Set) atNode(r *result, n *zone.Node, qname []byte, qtype uint16, owner 
 		s.anyAnswer(r, n, qname, owner)
 		return
 	}
-	if qtype == dns.TypeRRSIG && n.Zone.Signed() {
+	if qtype == dns.TypeRRSIG && r.z.Signed() {
 		// Knot answers with the signatures of one RRset, that of the lowest type.
 		if sigs := n.LowestSigs(); sigs != nil {
 			r.answer = append(r.answer, rrsetOut{rrs: sigs, owner: owner})
@@ -106,7 +107,7 @@ func (s *Set) atNode(r *result, n *zone.Node, qname []byte, qtype uint16, owner 
 	}
 	if rrs := n.RRset(qtype); rrs != nil {
 		r.answer = append(r.answer, r.set(n, rrs, qtype, owner))
-		s.additional(r, n.Zone, qtype, rrs)
+		s.additional(r, r.z, qtype, rrs)
 		s.proveWildcardAnswer(r, n, qname, owner)
 		return
 	}
@@ -140,7 +141,7 @@ func (s *Set) anyAnswer(r *result, n *zone.Node, qname, owner []byte) {
 		}
 	}
 	r.answer = append(r.answer, r.set(n, set.RRs, set.Type, owner))
-	s.additional(r, n.Zone, set.Type, set.RRs)
+	s.additional(r, r.z, set.Type, set.RRs)
 	s.proveWildcardAnswer(r, n, qname, owner)
 }
 
@@ -151,12 +152,12 @@ func (s *Set) followCNAME(r *result, from *zone.Node, target string, qtype uint1
 	if err != nil {
 		return
 	}
-	z := from.Zone
+	z := r.z
 	if !wire.Within(key, z.Key) {
 		r.open = wire.NameString(key) // the client's resolver follows names outside this zone itself
 		return
 	}
-	if n := z.Nodes[string(key)]; n != nil && !n.Hashed {
+	if n := z.NodeOf(key); n != nil && !n.Hashed {
 		if n.Cut == nil {
 			s.atNode(r, n, key, qtype, nil)
 		} else if len(r.auth) == 0 {
@@ -217,7 +218,7 @@ func (s *Set) dname(r *result, d *zone.Node, qname []byte, qtype uint16) {
 	}
 	if len(target) > 254 {
 		r.rcode = 6 // YXDOMAIN: the substituted name is too long (RFC 6672 §2.2)
-		s.soaAuthority(r, d.Zone)
+		s.soaAuthority(r, r.z)
 		return
 	}
 	r.cnames++
@@ -243,7 +244,7 @@ func (s *Set) referral(r *result, cut *zone.Node) {
 // glue adds the addresses of the cut's name servers that the parent zone holds: below the cut
 // (glue proper) or elsewhere in the zone.
 func (s *Set) glue(r *result, cut *zone.Node) {
-	s.addresses(r, cut.Zone, cut.RRset(dns.TypeNS))
+	s.addresses(r, r.z, cut.RRset(dns.TypeNS))
 }
 
 // additional adds the A and AAAA records of the names NS, MX and SRV records point to, where this
@@ -273,7 +274,7 @@ func (s *Set) addresses(r *result, z *zone.Zone, rrs []dns.RR) {
 		if err != nil || !wire.Within(key, z.Key) {
 			continue
 		}
-		n := z.Nodes[string(key)]
+		n := z.NodeOf(key)
 		if n == nil {
 			continue
 		}
@@ -307,7 +308,7 @@ func hasSet(sets []rrsetOut, rrs []dns.RR) bool {
 // wildcard standing in for qname (then owner is set).
 func (s *Set) nodata(r *result, n *zone.Node, qname, owner []byte) {
 	r.aa = true
-	s.soaAuthority(r, n.Zone)
+	s.soaAuthority(r, r.z)
 	if owner != nil {
 		s.proveWildcardNoData(r, n, qname)
 		return
@@ -319,7 +320,7 @@ func (s *Set) nodata(r *result, n *zone.Node, qname, owner []byte) {
 func (s *Set) nxdomain(r *result, ce *zone.Node, qname []byte) {
 	r.aa = true
 	r.rcode = rcodeNXDomain
-	s.soaAuthority(r, ce.Zone)
+	s.soaAuthority(r, r.z)
 	s.proveNXDomain(r, ce, qname)
 }
 
@@ -342,7 +343,7 @@ func (s *Set) soaAuthority(r *result, z *zone.Zone) {
 // closestEncloser returns the deepest existing node of z at or above key; key is inside z.
 func closestEncloser(z *zone.Zone, key []byte) *zone.Node {
 	for off := range wire.Suffixes(key) {
-		if n := z.Nodes[string(key[off:])]; n != nil && !n.Hashed {
+		if n := z.NodeOf(key[off:]); n != nil && !n.Hashed {
 			return n
 		}
 	}

@@ -57,7 +57,7 @@ func Parse(z *zone.Zone) ([]Member, error) {
 	// Nodes are visited in name order so that a catalog broken in several places always reports
 	// the same record first.
 	var nodes []*zone.Node
-	for _, n := range z.Nodes {
+	for n := range z.Nodes() {
 		if strings.HasSuffix(n.Name, "."+zones) {
 			nodes = append(nodes, n)
 		}
@@ -204,5 +204,5 @@ func lookup(z *zone.Zone, name string) *zone.Node {
 	if err != nil {
 		return nil
 	}
-	return z.Nodes[string(key)]
+	return z.NodeOf(key)
 }

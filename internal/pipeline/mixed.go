@@ -31,7 +31,7 @@ func (r *Recursor) serveZones(req *query.Request, out []byte, t *wire.Template, 
 			return r.serve(req, out, pol, o)
 		case authority.Continues:
 			return r.async(req, out, func(req *query.Request, buf []byte) []byte {
-				return r.continueChain(req, t, o.Target, zones, buf)
+				return r.continueChain(req, t, o.Target(), zones, buf)
 			})
 		}
 	}
@@ -73,7 +73,7 @@ func (r *Recursor) continueChain(req *query.Request, t *wire.Template, target st
 		if o.Kind != authority.Continues || zt == nil {
 			break
 		}
-		target = o.Target
+		target = o.Target()
 	}
 	return r.renderAnswer(req, rcode, t.AA, answer, ns, nil, buf)
 }

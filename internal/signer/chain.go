@@ -13,7 +13,7 @@ import (
 
 // link is one name of the denial chain: its place in the order (for NSEC the node's wire name,
 // ordered by compareCanonical; for NSEC3 the raw hash) and the node it stands for, by its wire
-// name (the key of zone.Nodes) and its presentation name. The strings are the node's own.
+// name (the key of zone.Zone.Node) and its presentation name. The strings are the node's own.
 type link struct {
 	key  string
 	node string
@@ -157,7 +157,7 @@ func signable(n *zone.Node, t uint16) bool {
 // operator should know that these records are not the ones served.
 func DNSSECRecords(u *zone.Zone) int {
 	n := 0
-	for _, node := range u.Nodes {
+	for node := range u.Nodes() {
 		for _, s := range node.Sets {
 			if stripped(s.Type, node.IsApex()) {
 				n += len(s.RRs)

@@ -30,7 +30,7 @@ func (e *edit) remove(rr dns.RR) {
 
 // dropSigs removes prev's signatures over the RRset of type t at the node key.
 func (e *edit) dropSigs(key string, t uint16) {
-	n := e.prev.Nodes[key]
+	n := e.prev.Node(key)
 	if n == nil {
 		return
 	}
@@ -43,7 +43,7 @@ func (e *edit) dropSigs(key string, t uint16) {
 
 // replace swaps prev's RRset of type t at key for rrs (nil: none), with new signatures.
 func (e *edit) replace(key string, t uint16, rrs []dns.RR) {
-	if n := e.prev.Nodes[key]; n != nil {
+	if n := e.prev.Node(key); n != nil {
 		for _, rr := range n.RRset(t) {
 			e.remove(rr)
 		}
@@ -120,14 +120,14 @@ func Resign(prev *Signed, u *zone.Zone, keys *KeySet, p Policy, now time.Time) (
 		}
 	}
 	for s := range changed {
-		n := u.Nodes[s.key]
+		n := u.Node(s.key)
 		var rrs []dns.RR
 		if n != nil {
 			rrs = n.RRset(s.t)
 		}
 		if n == nil || !signable(n, s.t) {
 			// Unsigned data (glue, delegation NS) changes without signatures.
-			if o := e.prev.Nodes[s.key]; o != nil {
+			if o := e.prev.Node(s.key); o != nil {
 				for _, rr := range o.RRset(s.t) {
 					e.remove(rr)
 				}
@@ -143,10 +143,10 @@ func Resign(prev *Signed, u *zone.Zone, keys *KeySet, p Policy, now time.Time) (
 	dirty := map[string]bool{} // chain keys whose record is made again
 	var left []string          // chain keys no longer in the chain
 	for key := range names {
-		was, is := member(prev.Unsigned.Nodes[key], p.Denial), member(u.Nodes[key], p.Denial)
-		n := u.Nodes[key]
+		was, is := member(prev.Unsigned.Node(key), p.Denial), member(u.Node(key), p.Denial)
+		n := u.Node(key)
 		if n == nil {
-			n = prev.Unsigned.Nodes[key]
+			n = prev.Unsigned.Node(key)
 		}
 		ck := chainKey(n, p.Denial)
 		switch {
@@ -177,12 +177,12 @@ func Resign(prev *Signed, u *zone.Zone, keys *KeySet, p Policy, now time.Time) (
 		if !ok {
 			continue
 		}
-		rec := j.denial(c, i, u.Nodes[c[i].node])
+		rec := j.denial(c, i, u.Node(c[i].node))
 		key := c[i].node
 		if p.Denial == NSEC3 {
 			key = nodeKey(u, rec.Header().Name)
 		}
-		if o := e.prev.Nodes[key]; o != nil {
+		if o := e.prev.Node(key); o != nil {
 			if old := o.RRset(denialType(p.Denial)); len(old) == 1 && old[0].Header().TTL == rec.Header().TTL && zone.SameRdata(old[0], rec) {
 				continue // unchanged: its signature stays
 			}
@@ -266,7 +266,7 @@ func Refresh(prev *Signed, now time.Time) (*Signed, zone.Diff, error) {
 	for _, k := range slices.Concat(j.zsks, j.ksks) {
 		signing[k.tag] = true
 	}
-	for _, n := range prev.Zone.Nodes {
+	for n := range prev.Zone.Nodes() {
 		var due []uint16 // the types covered by a signature due at n; a node has few
 		for _, rr := range n.RRset(dns.TypeRRSIG) {
 			sig := rr.(*dns.RRSIG)

@@ -50,7 +50,7 @@ type TTLs struct {
 // it signs the same version.
 func TTLsOf(u *zone.Zone) TTLs {
 	t := TTLs{SOA: u.SOA.Hdr.TTL, Largest: max(u.SOA.Hdr.TTL, u.NegativeTTL())}
-	for _, n := range u.Nodes {
+	for n := range u.Nodes() {
 		for _, s := range n.Sets {
 			t.Largest = max(t.Largest, s.RRs[0].Header().TTL)
 		}
@@ -433,7 +433,7 @@ func Rekey(prev *Signed, keys *KeySet, now time.Time) (*Signed, zone.Diff, error
 	}
 	window := uint32(now.Add(prev.Expires.Sub(prev.RefreshAt)).Unix())
 	var covered [8]uint16 // a node's signed types; a few, so a slice beats a map
-	for _, n := range prev.Zone.Nodes {
+	for n := range prev.Zone.Nodes() {
 		sigs := n.RRset(dns.TypeRRSIG)
 		types := covered[:0]
 		for _, rr := range sigs {

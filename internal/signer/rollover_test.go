@@ -149,12 +149,12 @@ func (r *rolloverRun) check() {
 // the algorithms of its signatures that verify with a key of keys' DNSKEY set.
 func validAlgorithms(data, keys *zone.Zone, held func(ttl uint32) bool) map[string]map[uint8]bool {
 	dnskeys := map[uint16]*dns.DNSKEY{}
-	for _, rr := range keys.Nodes[keys.Key].RRset(dns.TypeDNSKEY) {
+	for _, rr := range keys.Node(keys.Key).RRset(dns.TypeDNSKEY) {
 		k := rr.(*dns.DNSKEY)
 		dnskeys[k.KeyTag()] = k
 	}
 	out := map[string]map[uint8]bool{}
-	for _, n := range data.Nodes {
+	for n := range data.Nodes() {
 		for _, rr := range n.RRset(dns.TypeRRSIG) {
 			s := rr.(*dns.RRSIG)
 			rrs := n.RRset(s.TypeCovered)
@@ -189,7 +189,7 @@ func coveredBy(valid map[string]map[uint8]bool, parent []*dns.DS) error {
 
 // keysetTrusted says whether a key the parent's DS names is in z's DNSKEY set and signs it.
 func keysetTrusted(z *zone.Zone, parent []*dns.DS) bool {
-	apex := z.Nodes[z.Key]
+	apex := z.Node(z.Key)
 	for _, rr := range apex.RRset(dns.TypeDNSKEY) {
 		k := rr.(*dns.DNSKEY)
 		if !slices.ContainsFunc(parent, func(d *dns.DS) bool { return d.KeyTag == k.KeyTag() }) {
@@ -206,7 +206,7 @@ func keysetTrusted(z *zone.Zone, parent []*dns.DS) bool {
 
 func cdsOf(z *zone.Zone) []*dns.DS {
 	var out []*dns.DS
-	for _, rr := range z.Nodes[z.Key].RRset(dns.TypeCDS) {
+	for _, rr := range z.Node(z.Key).RRset(dns.TypeCDS) {
 		c := rr.(*dns.CDS)
 		ds := c.DS
 		out = append(out, &ds)
@@ -227,7 +227,7 @@ func dsTags(ds []*dns.DS) string {
 
 func tagsOf(z *zone.Zone, t uint16) string {
 	var tags []string
-	for _, rr := range z.Nodes[z.Key].RRset(t) {
+	for _, rr := range z.Node(z.Key).RRset(t) {
 		switch r := rr.(type) {
 		case *dns.DNSKEY:
 			tags = append(tags, fmt.Sprint(r.KeyTag()))
@@ -389,7 +389,7 @@ func TestAlgorithmRolloverKeepsTheZoneValid(t *testing.T) {
 // algorithmsOf are the algorithms of z's apex DNSKEY records, or of the signatures over its SOA.
 func algorithmsOf(z *zone.Zone, t uint16) string {
 	seen := map[uint8]bool{}
-	for _, rr := range z.Nodes[z.Key].RRset(t) {
+	for _, rr := range z.Node(z.Key).RRset(t) {
 		switch r := rr.(type) {
 		case *dns.DNSKEY:
 			seen[r.Algorithm] = true
@@ -434,7 +434,7 @@ func TestRekeyChangesOnlyWhatTheKeysChange(t *testing.T) {
 			t.Errorf("publishing a ZSK changed %s", rr)
 		}
 	}
-	if n := len(s1.Zone.Nodes[s1.Zone.Key].RRset(dns.TypeDNSKEY)); n != 3 {
+	if n := len(s1.Zone.Node(s1.Zone.Key).RRset(dns.TypeDNSKEY)); n != 3 {
 		t.Fatalf("%d DNSKEYs after the new ZSK's publication, want 3", n)
 	}
 

@@ -265,14 +265,14 @@ func (j *job) denials(c chain, u *zone.Zone) []dns.RR {
 	if j.policy.Denial == NSEC3 {
 		recs := make([]dns.NSEC3, len(c))
 		for i := range c {
-			j.fillNSEC3(&recs[i], c, i, u.Nodes[c[i].node], &types)
+			j.fillNSEC3(&recs[i], c, i, u.Node(c[i].node), &types)
 			out[i] = &recs[i]
 		}
 		return out
 	}
 	recs := make([]dns.NSEC, len(c))
 	for i := range c {
-		j.fillNSEC(&recs[i], c, i, u.Nodes[c[i].node], &types)
+		j.fillNSEC(&recs[i], c, i, u.Node(c[i].node), &types)
 		out[i] = &recs[i]
 	}
 	return out
@@ -287,10 +287,10 @@ func Sign(u *zone.Zone, keys *KeySet, p Policy, now time.Time, serial uint32) (*
 	// kept are the unsigned zone's records, which the signed zone shares; made are the records
 	// signing adds, which it owns.
 	kept := make([]dns.RR, 0, u.Records)
-	made := make([]dns.RR, 0, u.Records+2*len(u.Nodes))
+	made := make([]dns.RR, 0, u.Records+2*u.NodeCount())
 	tasks := make([]task, 0, u.Records)
-	c := make(chain, 0, len(u.Nodes))
-	for _, n := range u.Nodes {
+	c := make(chain, 0, u.NodeCount())
+	for n := range u.Nodes() {
 		for _, set := range n.Sets {
 			if stripped(set.Type, n.IsApex()) {
 				continue
@@ -341,7 +341,7 @@ func finish(z, u *zone.Zone, keys *KeySet, p Policy, c chain) *Signed {
 	var earliest uint32
 	found := false
 	maxTTL := uint32(0)
-	for _, n := range z.Nodes {
+	for n := range z.Nodes() {
 		for _, set := range n.Sets {
 			maxTTL = max(maxTTL, set.RRs[0].Header().TTL)
 			if set.Type != dns.TypeRRSIG {

@@ -56,7 +56,7 @@ func TestSignLeavesGlueAndDelegationsUnsigned(t *testing.T) {
 	// The NSEC at the signed delegation lists NS, DS, RRSIG, NSEC; the one at the unsigned
 	// delegation has no DS bit but is itself signed.
 	for name, want := range map[string]string{"sub.example.test.": "NS DS RRSIG NSEC", "insecure.example.test.": "NS RRSIG NSEC"} {
-		n := s.Zone.Nodes[nodeKey(s.Zone, name)]
+		n := s.Zone.Node(nodeKey(s.Zone, name))
 		nsec := n.RRset(dns.TypeNSEC)
 		if len(nsec) != 1 {
 			t.Fatalf("%s: %d NSEC records", name, len(nsec))
@@ -123,7 +123,7 @@ func TestSignCanonicalForms(t *testing.T) {
 			verify(t, s.Zone, false)
 			// The library's own verification, RRset by RRset, as a second opinion.
 			checked := 0
-			for _, n := range s.Zone.Nodes {
+			for n := range s.Zone.Nodes() {
 				for _, rr := range n.RRset(dns.TypeRRSIG) {
 					sig := rr.(*dns.RRSIG)
 					key := keyByTag(t, keys, sig.KeyTag)

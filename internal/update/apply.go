@@ -110,7 +110,7 @@ func (o *overlay) diff() *zone.Diff {
 	d := &zone.Diff{From: o.z.SOA}
 	for _, key := range o.order {
 		e := o.edits[key]
-		orig := o.z.Nodes[key]
+		orig := o.z.Node(key)
 		for _, t := range e.types {
 			var before []dns.RR
 			if orig != nil {

@@ -43,7 +43,7 @@ func (o *overlay) rrset(key string, t uint16) []dns.RR {
 			return rrs
 		}
 	}
-	if n := o.z.Nodes[key]; n != nil {
+	if n := o.z.Node(key); n != nil {
 		return n.RRset(t)
 	}
 	return nil
@@ -53,7 +53,7 @@ func (o *overlay) rrset(key string, t uint16) []dns.RR {
 func (o *overlay) types(key string) []uint16 {
 	var out []uint16
 	e := o.edits[key]
-	if n := o.z.Nodes[key]; n != nil {
+	if n := o.z.Node(key); n != nil {
 		for _, s := range n.Sets {
 			if e == nil {
 				out = append(out, s.Type)
@@ -82,7 +82,7 @@ func (o *overlay) inUse(key string) bool {
 			}
 		}
 	}
-	n := o.z.Nodes[key]
+	n := o.z.Node(key)
 	if n == nil {
 		return false
 	}
@@ -137,11 +137,11 @@ func (o *overlay) dataBelow(key string) bool {
 			return true
 		}
 	}
-	if o.z.Nodes[key] == nil {
+	if o.z.Node(key) == nil {
 		return false
 	}
-	for k, n := range o.z.Nodes {
-		if strings.HasSuffix(k, key) && !n.Empty() && isProperDescendant(k, key) && o.inUse(k) {
+	for n := range o.z.Nodes() {
+		if k := n.Key; strings.HasSuffix(k, key) && !n.Empty() && isProperDescendant(k, key) && o.inUse(k) {
 			return true
 		}
 	}

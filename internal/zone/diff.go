@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"cmp"
 	"fmt"
+	"reflect"
 	"slices"
 	"strings"
 
@@ -17,37 +18,110 @@ import (
 // class, TTL and rdata are, so a TTL change is a removal plus an addition, as IXFR carries it. The
 // records are the zones' own: callers must not change them.
 //
-// The walk goes node by node through both indexes, so its cost is one map lookup and a few field
-// comparisons per record, far below the parsing and checking a load does.
+// When new was made from old by Apply (or the other way round), most shards of their indexes are
+// the same, and so are most nodes in the others: only the nodes that are not are looked at, so the
+// cost follows the change. Otherwise the walk goes node by node through both zones, one map lookup
+// and a few field comparisons per record, far below the parsing and checking a load does.
 func Compare(old, new *Zone) Diff {
+	if sharesIndex(old, new) {
+		return compareShared(old, new)
+	}
+	return compareWalk(old, new)
+}
+
+// compareWalk is Compare by a walk through every node of both zones.
+func compareWalk(old, new *Zone) Diff {
 	d := Diff{From: old.SOA, To: new.SOA}
 	shared := 0 // names in both zones
 	for _, n := range new.order {
-		o := old.Nodes[n.Key]
+		o := old.Node(n.Key)
 		if o == nil {
 			d.Added = appendSets(d.Added, n.Sets)
 			continue
 		}
 		shared++
-		for _, set := range n.Sets {
-			if set.Type == dns.TypeSOA {
-				continue
-			}
-			d.Removed, d.Added = diffRRs(d.Removed, d.Added, o.RRset(set.Type), set.RRs)
-		}
-		for _, set := range o.Sets {
-			if set.Type != dns.TypeSOA && !n.Has(set.Type) {
-				d.Removed = append(d.Removed, set.RRs...)
-			}
-		}
+		compareNode(&d, o, n)
 	}
-	if shared == len(old.Nodes) {
+	if shared == old.NodeCount() {
 		return d // every old name is in new too: nothing left to remove
 	}
 	for _, o := range old.order {
-		if new.Nodes[o.Key] == nil {
+		if new.Node(o.Key) == nil {
 			d.Removed = appendSets(d.Removed, o.Sets)
 		}
+	}
+	return d
+}
+
+// compareNode adds to d the difference between o and n, two nodes of the same name.
+func compareNode(d *Diff, o, n *Node) {
+	for _, set := range n.Sets {
+		if set.Type == dns.TypeSOA {
+			continue
+		}
+		d.Removed, d.Added = diffRRs(d.Removed, d.Added, o.RRset(set.Type), set.RRs)
+	}
+	for _, set := range o.Sets {
+		if set.Type != dns.TypeSOA && !n.Has(set.Type) {
+			d.Removed = append(d.Removed, set.RRs...)
+		}
+	}
+}
+
+// sharesIndex says whether old and new have the same layout of shards and share at least half of
+// them: then one was made from the other (or both from a third) by Apply.
+func sharesIndex(old, new *Zone) bool {
+	if old.Key != new.Key || len(old.names.shards) != len(new.names.shards) {
+		return false
+	}
+	same := 0
+	for i := range old.names.shards {
+		if sameShard(old.names.shards[i], new.names.shards[i]) {
+			same++
+		}
+	}
+	return 2*same >= len(old.names.shards)
+}
+
+// sameShard says whether a and b are one map (maps are not comparable, their pointers are).
+func sameShard(a, b map[string]*Node) bool {
+	return reflect.ValueOf(a).UnsafePointer() == reflect.ValueOf(b).UnsafePointer()
+}
+
+// compareShared is Compare for zones that share shards and nodes: a shared node holds the same
+// records in both (nodes never change), so only the others are compared. They are taken in the
+// order of their names, so that the same two zones always give the same diff.
+func compareShared(old, new *Zone) Diff {
+	d := Diff{From: old.SOA, To: new.SOA}
+	var changed, gone []*Node
+	for i, ns := range new.names.shards {
+		os := old.names.shards[i]
+		if sameShard(os, ns) {
+			continue
+		}
+		for k, n := range ns {
+			if os[k] != n {
+				changed = append(changed, n)
+			}
+		}
+		for k, o := range os {
+			if ns[k] == nil {
+				gone = append(gone, o)
+			}
+		}
+	}
+	byKey := func(a, b *Node) int { return strings.Compare(a.Key, b.Key) }
+	slices.SortFunc(changed, byKey)
+	slices.SortFunc(gone, byKey)
+	for _, n := range changed {
+		if o := old.Node(n.Key); o != nil {
+			compareNode(&d, o, n)
+		} else {
+			d.Added = appendSets(d.Added, n.Sets)
+		}
+	}
+	for _, o := range gone {
+		d.Removed = appendSets(d.Removed, o.Sets)
 	}
 	return d
 }
@@ -220,10 +294,12 @@ func SameRdata(a, b dns.RR) bool {
 }
 
 // Apply returns a new zone: z with d applied. d.From's serial must be z's; every removed record
-// must be in z and no added record may be there already (unless d removes it too). The result is
-// built with Build, so it passes the same checks as a master file, with d.To as its SOA. On any
-// error z is untouched and no zone is returned. z is only read, and the new zone shares no
-// mutable state with it, so z can go on being served while the next version is built.
+// must be in z and no added record may be there already (unless d removes it too). The result
+// passes the same checks as a zone built whole, with d.To as its SOA. On any error z is untouched
+// and no zone is returned. z is only read, so it can go on being served while the next version is
+// made and after it: the new version shares with z the nodes and the parts of the index d leaves
+// alone (see patch.go), and builds new ones only for what d changes, so its cost follows the size
+// of d rather than that of the zone.
 func (z *Zone) Apply(d Diff) (*Zone, error) {
 	if d.From == nil || d.To == nil {
 		return nil, fmt.Errorf("zone %s: diff without its SOA records", z.Origin)
@@ -232,8 +308,7 @@ func (z *Zone) Apply(d Diff) (*Zone, error) {
 	if d.From.Serial != z.Serial() {
 		return nil, fmt.Errorf("%s: the zone is at serial %d", where, z.Serial())
 	}
-	// removed holds z's own records that d takes away; touched the nodes they sit in, so that
-	// the nodes d does not touch are copied without looking at each record.
+	// removed holds z's own records that d takes away; touched the nodes they sit in.
 	removed := make(map[dns.RR]struct{}, len(d.Removed))
 	touched := make(map[*Node]struct{})
 	for _, rr := range d.Removed {
@@ -260,7 +335,25 @@ func (z *Zone) Apply(d Diff) (*Zone, error) {
 			}
 		}
 	}
+	if z.patchable(d) {
+		next, err := z.patch(d, removed, touched)
+		if err == nil {
+			return next, nil
+		}
+		if err != errRebuild {
+			return nil, fmt.Errorf("%s: %w", where, err)
+		}
+	}
+	next, err := z.rebuild(d, removed, touched)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", where, err)
+	}
+	return next, nil
+}
 
+// rebuild is Apply for the changes patch leaves to a whole build: the zone's records without
+// those d removes, and d's, put through the loader.
+func (z *Zone) rebuild(d Diff, removed map[dns.RR]struct{}, touched map[*Node]struct{}) (*Zone, error) {
 	rrs := make([]dns.RR, 0, z.Records-len(removed))
 	for _, n := range z.order {
 		_, filter := touched[n]
@@ -279,13 +372,9 @@ func (z *Zone) Apply(d Diff) (*Zone, error) {
 			}
 		}
 	}
-	// The records d leaves alone are taken over as they are: copying a million records for a
-	// change of ten is what made an IXFR cost as much as a whole load.
+	// The records d leaves alone are taken over as they are: records never change once in a zone.
 	next, _, err := build(z.Origin, z.File, rrs, append([]dns.RR{d.To}, d.Added...), false)
-	if err != nil {
-		return nil, fmt.Errorf("%s: %w", where, err)
-	}
-	return next, nil
+	return next, err
 }
 
 // find returns the node of rr's owner and the zone's own record equal to rr, or nil.
@@ -294,7 +383,7 @@ func (z *Zone) find(rr dns.RR) (*Node, dns.RR) {
 	if err != nil {
 		return nil, nil
 	}
-	n := z.Nodes[string(key)]
+	n := z.NodeOf(key)
 	if n == nil {
 		return nil, nil
 	}

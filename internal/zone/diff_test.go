@@ -1,6 +1,7 @@
 package zone
 
 import (
+	"fmt"
 	"math/rand/v2"
 	"slices"
 	"strconv"
@@ -151,9 +152,9 @@ func TestApplyRejects(t *testing.T) {
 	}
 }
 
-// TestApplyLeavesItsSourcesAlone: Apply takes over the records a diff leaves alone (records are
-// never changed once in a zone), but it writes to none of them, shares no node with the zone it
-// came from (nodes hold the answers built from them), and keeps its own copies of the diff's.
+// TestApplyLeavesItsSourcesAlone: Apply takes over the records and nodes a diff leaves alone
+// (neither ever changes once in a zone), but it writes to none of them, shares no node whose
+// records the diff changes with the zone it came from, and keeps its own copies of the diff's.
 func TestApplyLeavesItsSourcesAlone(t *testing.T) {
 	old := mustLoad(t, "types.test.", manyTypes)
 	before := recordLines(old)
@@ -167,10 +168,22 @@ func TestApplyLeavesItsSourcesAlone(t *testing.T) {
 	if !slices.Equal(recordLines(old), before) {
 		t.Fatal("Apply changed the zone it came from")
 	}
-	for key, n := range next.Nodes {
-		if old.Nodes[key] == n {
-			t.Fatalf("node %s shared between the versions", n.Name)
+	changed := map[string]bool{}
+	for _, rr := range append(slices.Clone(d.Removed), d.Added...) {
+		changed[key(t, strings.ToLower(rr.Header().Name))] = true
+	}
+	shared := 0
+	for n := range next.Nodes() {
+		if old.Node(n.Key) != n {
+			continue
 		}
+		shared++
+		if changed[n.Key] {
+			t.Fatalf("node %s changed and still shared between the versions", n.Name)
+		}
+	}
+	if shared == 0 {
+		t.Fatal("no node shared between the versions")
 	}
 	for rr := range next.All() {
 		for _, a := range d.Added {
@@ -213,7 +226,7 @@ func TestCompareApplyRandom(t *testing.T) {
 func TestLoadTXTDuplicates(t *testing.T) {
 	for _, text := range []string{"t TXT \"a\" \"b\"\nt TXT \"a\"\n", "t TXT \"a\"\nt TXT \"a\" \"b\"\n"} {
 		z := mustLoad(t, "example.test.", small+text)
-		if got := len(z.Nodes[key(t, "t.example.test.")].RRset(dns.TypeTXT)); got != 2 {
+		if got := len(z.Node(key(t, "t.example.test.")).RRset(dns.TypeTXT)); got != 2 {
 			t.Errorf("%q: %d TXT records, want 2", text, got)
 		}
 	}
@@ -285,4 +298,62 @@ func BenchmarkApply(b *testing.B) {
 			b.Fatal(err)
 		}
 	}
+}
+
+// TestApplyCompareSharded: on a zone of many shards, random diffs applied in turn make versions
+// that share most of their index with the one before, and Compare, which then looks only at what
+// they do not share, finds the same difference as a walk through every node, and the records
+// the diff changed.
+func TestApplyCompareSharded(t *testing.T) {
+	start := mustLoad(t, "big.test.", string(bigZone(8000)))
+	if len(start.names.shards) < 8 {
+		t.Fatalf("%d shards: the test wants several", len(start.names.shards))
+	}
+	rng := rand.New(rand.NewPCG(3, 16))
+	z := start
+	for step := range 20 {
+		var kept []dns.RR
+		for rr := range z.All() {
+			if dns.RRToType(rr) != dns.TypeSOA {
+				kept = append(kept, rr)
+			}
+		}
+		to := *z.SOA
+		to.Serial++
+		d := Diff{From: z.SOA, To: &to}
+		for range 1 + rng.IntN(8) {
+			i := rng.IntN(len(kept))
+			d.Removed = append(d.Removed, kept[i])
+			kept = slices.Delete(kept, i, i+1)
+		}
+		for i := range rng.IntN(8) {
+			rr, err := dns.New(fmt.Sprintf("n%d-%d.h%d.big.test. 300 IN A 192.0.2.%d", step, i, rng.IntN(2000), i))
+			if err != nil {
+				t.Fatal(err)
+			}
+			d.Added = append(d.Added, rr)
+		}
+		next, err := z.Apply(d)
+		if err != nil {
+			t.Fatalf("step %d: %v", step, err)
+		}
+		if !sharesIndex(z, next) {
+			t.Fatalf("step %d: the new version shares too few shards", step)
+		}
+		got, walked := Compare(z, next), compareWalk(z, next)
+		for _, pair := range [][2][]dns.RR{{got.Removed, walked.Removed}, {got.Added, walked.Added}, {got.Removed, d.Removed}, {got.Added, d.Added}} {
+			a, b := rrLines(pair[0]), rrLines(pair[1])
+			slices.Sort(a)
+			slices.Sort(b)
+			if !slices.Equal(a, b) {
+				t.Fatalf("step %d: Compare found\n%s\nwant\n%s", step, strings.Join(a, "\n"), strings.Join(b, "\n"))
+			}
+		}
+		z = next
+	}
+	built, _, err := Build("big.test.", "ref", slices.Collect(z.All()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	sameZone(t, z, built)
 }

@@ -52,7 +52,7 @@ func TestSignedIndex(t *testing.T) {
 	if !z.Signed() || !z.UsesNSEC3() {
 		t.Fatalf("signed %t, NSEC3 %t", z.Signed(), z.UsesNSEC3())
 	}
-	www := z.Nodes[key(t, "www.example.")]
+	www := z.Node(key(t, "www.example."))
 	if sigs := www.Sigs(dns.TypeAAAA); len(sigs) != 1 || sigs[0].(*dns.RRSIG).TypeCovered != dns.TypeAAAA {
 		t.Errorf("AAAA signatures %v", sigs)
 	}

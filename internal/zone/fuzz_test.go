@@ -18,8 +18,8 @@ func FuzzLoad(f *testing.F) {
 		if z.SOA == nil || z.Apex == nil || !z.Apex.Has(2) {
 			t.Fatalf("accepted a zone without SOA or apex NS")
 		}
-		for _, n := range z.Nodes {
-			if n.Zone != z || (n.Parent == nil) != (n == z.Apex) {
+		for n := range z.Nodes() {
+			if z.Node(n.Key) != n || (n.Parent == nil) != (n == z.Apex) {
 				t.Fatalf("node %s is not linked into the tree", n.Name)
 			}
 			// The proofs an answer needs are found for any name, in a signed zone or not.

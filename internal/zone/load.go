@@ -59,7 +59,7 @@ func Load(origin, name string, data []byte) (*Zone, []Problem, error) {
 	// A record takes some 40 bytes of master file; sizing the map from that saves rehashing a
 	// large zone's index many times over as it grows.
 	l := &loader{
-		z:    &Zone{Origin: origin, Key: string(okey), File: name, Nodes: make(map[string]*Node, len(data)/48)},
+		z:    &Zone{Origin: origin, Key: string(okey), File: name, names: newIndex(len(okey), len(data)/48)},
 		data: data,
 	}
 	if err := l.parse(name); err != nil && !errors.Is(err, io.EOF) {
@@ -71,6 +71,7 @@ func Load(origin, name string, data []byte) (*Zone, []Problem, error) {
 	if len(l.errs) > 0 {
 		return nil, l.warns, &LoadError{Origin: origin, Problems: l.errs}
 	}
+	l.z.gen = lastGen.Add(1)
 	return l.z, l.warns, nil
 }
 
@@ -106,7 +107,7 @@ func build(origin, name string, shared, fresh []dns.RR, owned bool) (*Zone, []Pr
 		return nil, nil, fmt.Errorf("zone %s: origin: %w", origin, err)
 	}
 	total := len(shared) + len(fresh)
-	l := &loader{z: &Zone{Origin: origin, Key: string(okey), File: name, Nodes: make(map[string]*Node, total/2+1)}}
+	l := &loader{z: &Zone{Origin: origin, Key: string(okey), File: name, names: newIndex(len(okey), total/2+1)}}
 	for _, rr := range shared {
 		l.addShared(rr)
 		if len(l.errs) >= MaxErrors {
@@ -128,6 +129,7 @@ func build(origin, name string, shared, fresh []dns.RR, owned bool) (*Zone, []Pr
 	if len(l.errs) > 0 {
 		return nil, l.warns, &LoadError{Origin: origin, Problems: l.errs}
 	}
+	l.z.gen = lastGen.Add(1)
 	return l.z, l.warns, nil
 }
 
@@ -203,6 +205,10 @@ type loader struct {
 	mem    slabs
 	// scratch holds the wire form of the owner being added.
 	scratch []byte
+	// patch is set when the loader makes the next version of a zone by Apply: nodes are looked up
+	// and stored through it, and the nodes of the version it came from are copied before they
+	// are changed.
+	patch *patch
 }
 
 func (l *loader) problem(list *[]Problem, rr dns.RR, format string, args ...any) {
@@ -310,14 +316,21 @@ func (l *loader) addRecord(rr dns.RR, shared bool) {
 
 // node returns the node of key, creating it and its missing ancestors (as empty non-terminals).
 func (l *loader) node(key []byte, name string) *Node {
-	if n := l.z.Nodes[string(key)]; n != nil {
+	if l.patch != nil {
+		if n := l.patch.names.getBytes(key); n != nil {
+			return l.patch.own(n)
+		}
+	} else if n := l.z.names.getBytes(key); n != nil {
 		return n
 	}
 	n := l.mem.nodes.get()
 	n.Key = l.mem.str(key)
 	n.Name = l.mem.str([]byte(name))
-	n.Zone = l.z
-	l.z.Nodes[n.Key] = n
+	if l.patch != nil {
+		l.patch.made(n)
+	} else {
+		l.z.names.put(n)
+	}
 	l.z.order = append(l.z.order, n)
 	if n.Key == l.z.Key {
 		l.z.Apex = n
@@ -329,6 +342,7 @@ func (l *loader) node(key []byte, name string) *Node {
 		parentName = "."
 	}
 	n.Parent = l.node(parentKey, parentName)
+	n.Parent.children++
 	return n
 }
 
@@ -357,6 +371,7 @@ func (l *loader) check() {
 	if len(l.errs) > 0 {
 		return
 	}
+	z.dnames = l.dnames
 	if l.delegations > 0 {
 		l.setCuts()
 	}
@@ -436,7 +451,7 @@ func (l *loader) checkGlue(cut *Node) {
 		if err != nil {
 			continue
 		}
-		if g := l.z.Nodes[string(key)]; g == nil || (!g.Has(dns.TypeA) && !g.Has(dns.TypeAAAA)) {
+		if g := l.z.names.getBytes(key); g == nil || (!g.Has(dns.TypeA) && !g.Has(dns.TypeAAAA)) {
 			l.problem(&l.warns, rr, "%s NS %s: no glue (A or AAAA) for this in-bailiwick name server", cut.Name, target)
 		}
 	}

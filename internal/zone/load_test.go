@@ -91,18 +91,18 @@ func TestLoadTree(t *testing.T) {
 		t.Fatal(err)
 	}
 	for _, name := range []string{"b.c.example.test.", "c.example.test."} {
-		n := z.Nodes[key(t, name)]
+		n := z.Node(key(t, name))
 		if n == nil || !n.Empty() {
 			t.Fatalf("%s should be an empty non-terminal", name)
 		}
 	}
-	if n := z.Nodes[key(t, "ns.sub.example.test.")]; n.Cut == nil || n.Cut.Name != "sub.example.test." {
+	if n := z.Node(key(t, "ns.sub.example.test.")); n.Cut == nil || n.Cut.Name != "sub.example.test." {
 		t.Fatalf("glue not under its cut")
 	}
-	if n := z.Nodes[key(t, "www.example.test.")]; n.Cut != nil {
+	if n := z.Node(key(t, "www.example.test.")); n.Cut != nil {
 		t.Fatalf("authoritative data under a cut")
 	}
-	if n := z.Nodes[key(t, "www.example.test.")]; len(n.RRset(1)) != 1 {
+	if n := z.Node(key(t, "www.example.test.")); len(n.RRset(1)) != 1 {
 		t.Fatalf("duplicate record kept")
 	}
 }
@@ -114,7 +114,7 @@ func TestLoadNestedCuts(t *testing.T) {
 		t.Fatal(err)
 	}
 	for _, name := range []string{"sub.example.test.", "deep.sub.example.test.", "x.deep.sub.example.test."} {
-		if c := z.Nodes[key(t, name)].Cut; c == nil || c.Name != "sub.example.test." {
+		if c := z.Node(key(t, name)).Cut; c == nil || c.Name != "sub.example.test." {
 			t.Errorf("%s: cut %v, want sub.example.test.", name, c)
 		}
 	}
@@ -137,7 +137,7 @@ func TestLoadFileInclude(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if z.Nodes[key(t, "www.example.test.")] == nil {
+	if z.Node(key(t, "www.example.test.")) == nil {
 		t.Fatal("included record missing")
 	}
 }
@@ -170,10 +170,10 @@ func TestBuildFromRecordsOfAnotherZone(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if b.Records != z.Records || b.Serial() != 7 || len(b.Nodes) != len(z.Nodes) {
-		t.Fatalf("built zone: %d records, serial %d, %d nodes; want %d, 7, %d", b.Records, b.Serial(), len(b.Nodes), z.Records, len(z.Nodes))
+	if b.Records != z.Records || b.Serial() != 7 || b.NodeCount() != z.NodeCount() {
+		t.Fatalf("built zone: %d records, serial %d, %d nodes; want %d, 7, %d", b.Records, b.Serial(), b.NodeCount(), z.Records, z.NodeCount())
 	}
-	if n := b.Nodes["\x03lab\x07example\x00"]; n == nil || !n.IsDelegation() {
+	if n := b.Node("\x03lab\x07example\x00"); n == nil || !n.IsDelegation() {
 		t.Fatal("delegation lab.example. lost in Build")
 	}
 	for i, rr := range rrs {
@@ -196,10 +196,10 @@ func TestTXTWithDifferentStringCounts(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if got := len(z.Nodes["\x01a\x07example\x04test\x00"].RRset(dns.TypeTXT)); got != 2 {
+	if got := len(z.Node("\x01a\x07example\x04test\x00").RRset(dns.TypeTXT)); got != 2 {
 		t.Errorf("a. TXT: %d records; want 2", got)
 	}
-	if got := len(z.Nodes["\x01b\x07example\x04test\x00"].RRset(dns.TypeTXT)); got != 2 {
+	if got := len(z.Node("\x01b\x07example\x04test\x00").RRset(dns.TypeTXT)); got != 2 {
 		t.Errorf("b. TXT: %d records; want 2 (the repeated one collapses)", got)
 	}
 }

@@ -137,7 +137,7 @@ func canonicalNodes(z *Zone) []*Node {
 		sortKey []byte
 		n       *Node
 	}
-	nodes := make([]keyed, 0, len(z.Nodes))
+	nodes := make([]keyed, 0, z.NodeCount())
 	for _, n := range z.order {
 		if !n.Empty() {
 			nodes = append(nodes, keyed{canonicalKey(n.Key), n})

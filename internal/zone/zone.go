@@ -1,5 +1,7 @@
-// Package zone reads RFC 1035 master files into an immutable zone: a map of nodes keyed by the owner
-// name in lower-case wire form, each with its RRsets, its parent and the delegation it sits under.
+// Package zone reads RFC 1035 master files into an immutable zone: an index of nodes keyed by the
+// owner name in lower-case wire form, each with its RRsets, its parent and the delegation it sits
+// under. A change (Apply) makes a new version that shares the nodes and the parts of the index the
+// change leaves alone.
 // Zones are checked when loaded (missing or duplicate SOA, CNAME beside other data, out-of-zone data,
 // data below a DNAME, missing glue) so that the authority stage can trust what it reads.
 package zone
@@ -22,16 +24,23 @@ type RRset struct {
 // Node is one owner name of a zone, or an empty non-terminal (a name with no records but with
 // descendants, which exists for lookup purposes: RFC 4592 §2.2.2).
 type Node struct {
-	Name   string // presentation form, lower-case
-	Key    string // wire form, lower-case; the key in Zone.Nodes
-	Zone   *Zone
-	Parent *Node // nil at the apex
+	Name string // presentation form, lower-case
+	Key  string // wire form, lower-case; the key of Zone.Node
+	// Parent is the node of the parent name, nil at the apex. A node is shared by the versions
+	// of its zone that leave it alone, and its parent may have been replaced in a later one: read
+	// the parent's name from it, and look the parent up in the zone for its records.
+	Parent *Node
 	Sets   []RRset
 	// Cut is the delegation point at or above this node (a non-apex node with NS records), nil when
-	// the node is authoritative data of its zone.
+	// the node is authoritative data of its zone. A version that changes a cut replaces the nodes
+	// below it too, so Cut is always the cut of every version the node is in.
 	Cut *Node
-	// Wildcard is the child "*" of this node (RFC 4592), nil when there is none.
+	// Wildcard is the child "*" of this node (RFC 4592), nil when there is none; kept true in every
+	// version as Cut is.
 	Wildcard *Node
+	// children counts the nodes whose parent this is: a node without records stays in the zone
+	// (as an empty non-terminal) only while it has some.
+	children int32
 	// Hashed marks an NSEC3 owner of a signed zone: it belongs to the NSEC3 chain, not to the
 	// name tree, and lookups treat it as a name that does not exist (see dnssec.go).
 	Hashed bool
@@ -50,15 +59,43 @@ type Zone struct {
 	File   string // where it came from, for messages
 	Apex   *Node
 	SOA    *dns.SOA
-	Nodes  map[string]*Node
+	names  index
 	// Records counts the records loaded (after removing duplicates).
 	Records int
+	// gen tells this version from the others that share its nodes: the answers kept on a node
+	// are stamped with the gen of the version they were built for (see Memo).
+	gen uint64
+	// dnames counts the DNAME records: a zone without them skips looking for data below one.
+	dnames int
 	// dnssec indexes the DNSSEC records of a signed zone; nil when the zone is not signed.
 	dnssec *dnssecIndex
 	// order holds the nodes in the order they were made, which is the order they lie in memory
 	// (they come from blocks): walking the whole zone through it reads memory front to back,
 	// where walking the map jumps at random, a cache miss a node (half the time of an AXFR).
 	order []*Node
+}
+
+// lastGen hands out Zone.gen: a newer version always has a greater one.
+var lastGen atomic.Uint64
+
+// Node returns the node of the lower-case wire name key, or nil.
+func (z *Zone) Node(key string) *Node { return z.names.get(key) }
+
+// NodeOf is Node for a name in a buffer; it does not allocate.
+func (z *Zone) NodeOf(key []byte) *Node { return z.names.getBytes(key) }
+
+// NodeCount is the number of names in the zone, empty non-terminals included.
+func (z *Zone) NodeCount() int { return z.names.count }
+
+// Nodes yields every node of the zone in the order they lie in memory (see Zone.order).
+func (z *Zone) Nodes() iter.Seq[*Node] {
+	return func(yield func(*Node) bool) {
+		for _, n := range z.order {
+			if !yield(n) {
+				return
+			}
+		}
+	}
 }
 
 // Serial is the SOA serial of the zone.
@@ -92,6 +129,7 @@ func (n *Node) IsDelegation() bool { return n.Cut == n }
 // memoEntry is one answer kept on a node, the template held by value so that a hit reads the node,
 // the entry and the template's bytes and nothing else.
 type memoEntry struct {
+	gen uint64 // the Zone.gen of the version it was built for
 	key uint32
 	// with is the other node the answer depends on, for answers that carry a denial of
 	// existence: the same covering NSEC serves names under several closest enclosers.
@@ -109,9 +147,11 @@ type memo struct {
 // limit; answers past it are built for each query.
 const MaxMemo = 12
 
-// Memo returns the answer stored under key and with (nil for most answers), or nil.
-func (n *Node) Memo(key uint32, with *Node) *wire.Template {
-	if e := n.first.Load(); e != nil && e.key == key && e.with == with {
+// Memo returns the answer for version z stored under key and with (nil for most answers), or nil.
+// An answer depends on more than its node (the SOA of a negative answer, glue, a CNAME's target,
+// the chain of a denial), so one built for another version of the zone is not used.
+func (n *Node) Memo(z *Zone, key uint32, with *Node) *wire.Template {
+	if e := n.first.Load(); e != nil && e.gen == z.gen && e.key == key && e.with == with {
 		return &e.tmpl
 	}
 	m := n.memo.Load()
@@ -119,32 +159,46 @@ func (n *Node) Memo(key uint32, with *Node) *wire.Template {
 		return nil
 	}
 	for _, e := range m.entries {
-		if e.key == key && e.with == with {
+		if e.gen == z.gen && e.key == key && e.with == with {
 			return &e.tmpl
 		}
 	}
 	return nil
 }
 
-// SetMemo stores a copy of t under key and with, unless the node already holds MaxMemo answers,
-// and returns the stored template (t itself when it was not stored).
-func (n *Node) SetMemo(key uint32, with *Node, t *wire.Template) *wire.Template {
-	e := &memoEntry{key: key, with: with, tmpl: *t}
-	if n.first.CompareAndSwap(nil, e) {
-		return &e.tmpl
-	}
+// SetMemo stores a copy of t, the answer for version z, under key and with, unless the node
+// already holds MaxMemo answers for z, and returns the stored template (t itself when it was not
+// stored). Answers of older versions make room for it; a version older than one already stored
+// keeps its answers unstored (readers still on it are few and leaving soon).
+func (n *Node) SetMemo(z *Zone, key uint32, with *Node, t *wire.Template) *wire.Template {
+	e := &memoEntry{gen: z.gen, key: key, with: with, tmpl: *t}
 	for range 8 { // a lost race retries; past that the answer simply is not kept
+		first := n.first.Load()
+		if first != nil && first.gen >= z.gen {
+			break
+		}
+		if n.first.CompareAndSwap(first, e) {
+			return &e.tmpl
+		}
+	}
+	for range 8 {
 		old := n.memo.Load()
 		next := &memo{}
 		if old != nil {
-			if len(old.entries) >= MaxMemo-1 {
-				return t
+			next.entries = make([]*memoEntry, 0, len(old.entries)+1)
+			for _, o := range old.entries {
+				switch {
+				case o.gen > z.gen:
+					return t
+				case o.gen < z.gen:
+					continue // built for a version no longer served
+				case o.key == key && o.with == with:
+					return &o.tmpl
+				}
+				next.entries = append(next.entries, o)
 			}
-			next.entries = append(make([]*memoEntry, 0, len(old.entries)+1), old.entries...)
-		}
-		for _, o := range next.entries {
-			if o.key == key && o.with == with {
-				return &o.tmpl
+			if len(next.entries) >= MaxMemo-1 {
+				return t
 			}
 		}
 		next.entries = append(next.entries, e)

@@ -334,7 +334,7 @@ func (m *Manager) resignForKeys(z *Zone, force bool) error {
 // cdsTags are the key tags the zone's CDS names.
 func cdsTags(z *zone.Zone) string {
 	var tags []string
-	for _, rr := range z.Nodes[z.Key].RRset(dns.TypeCDS) {
+	for _, rr := range z.Node(z.Key).RRset(dns.TypeCDS) {
 		tags = append(tags, fmt.Sprint(rr.(*dns.CDS).KeyTag))
 	}
 	return strings.Join(tags, " ")
@@ -455,7 +455,7 @@ func (m *Manager) DS(origin string) ([]string, error) {
 	// The zone's own CDS says it, so that what the parent is told and what the zone publishes
 	// for it cannot disagree, even between a key event and the signing that follows it.
 	var out []string
-	for _, rr := range s.Zone.Nodes[s.Zone.Key].RRset(dns.TypeCDS) {
+	for _, rr := range s.Zone.Node(s.Zone.Key).RRset(dns.TypeCDS) {
 		cds := rr.(*dns.CDS)
 		ds := &dns.DS{Hdr: cds.Hdr, DS: cds.DS.DS}
 		ds.Hdr.TTL = s.Zone.SOA.Hdr.TTL
