@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"warden/internal/upstream"
+	"warden/internal/validator"
 )
 
 // ResolverConfig makes Warden a recursive resolver for the names its zones do not hold. Recursion is
@@ -15,6 +16,11 @@ type ResolverConfig struct {
 	// RootHints is where iteration starts: "iana" for the built-in hints of the real root, or a
 	// root hints file (relative paths from the config file's directory). Empty: no recursion.
 	RootHints string `yaml:"root_hints"`
+	// TrustAnchor turns DNSSEC validation on: "iana" for the built-in root keys, or a file of DS
+	// or DNSKEY records in zone-file form (relative paths from the config file's directory).
+	// Empty: validation with the built-in root keys when RootHints is "iana", none otherwise
+	// (a private or lab root, or forwarding, has no anchor to start from).
+	TrustAnchor string `yaml:"trust_anchor"`
 	// Allow lists the client networks that may ask for recursion; the rest get REFUSED, so that
 	// no install is an open resolver. Empty means loopback and the private ranges.
 	Allow []netip.Prefix `yaml:"allow"`
@@ -74,6 +80,18 @@ var DefaultAllow = []netip.Prefix{
 // Enabled says whether recursion (iterating or forwarding) is configured.
 func (r ResolverConfig) Enabled() bool { return r.RootHints != "" || len(r.Forward) > 0 }
 
+// Anchor returns the trust anchor validation starts from: TrustAnchor, or "iana" when
+// iterating from the real root; empty when nothing is validated.
+func (r ResolverConfig) Anchor() string {
+	if r.TrustAnchor != "" {
+		return r.TrustAnchor
+	}
+	if r.RootHints == "iana" {
+		return validator.IANA
+	}
+	return ""
+}
+
 // AllowedNets returns Allow, or DefaultAllow when it is empty.
 func (r ResolverConfig) AllowedNets() []netip.Prefix {
 	if len(r.Allow) == 0 {
@@ -90,6 +108,11 @@ func (r ResolverConfig) Validate() error {
 			p.add("root_hints", "%v", err)
 		} else if !fi.Mode().IsRegular() {
 			p.add("root_hints", "%s is not a regular file", r.RootHints)
+		}
+	}
+	if r.TrustAnchor != "" && r.TrustAnchor != validator.IANA {
+		if _, err := validator.LoadAnchors(r.TrustAnchor); err != nil {
+			p.add("trust_anchor", "%v", err)
 		}
 	}
 	for i, a := range r.Allow {

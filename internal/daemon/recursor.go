@@ -15,6 +15,7 @@ import (
 	"warden/internal/pipeline"
 	"warden/internal/resolver"
 	"warden/internal/upstream"
+	"warden/internal/validator"
 	"warden/internal/wire"
 )
 
@@ -69,11 +70,22 @@ func newRecursor(cfg *config.Config, log *slog.Logger, dt *dnstap.Writer) (*pipe
 	if err != nil {
 		return nil, err
 	}
+	var validation resolver.Validation
+	if anchor := rc.Anchor(); anchor != "" {
+		if validation.Anchors, err = validator.LoadAnchors(anchor); err != nil {
+			return nil, err
+		}
+		log.Info("DNSSEC validation on", "trust_anchor", anchor, "zones", validation.Anchors.Zones())
+	} else {
+		log.Info("DNSSEC validation off: no trust anchor (resolver.trust_anchor, --trust-anchor); answers are insecure and upstream AD bits are not passed on")
+	}
 	log.Info("recursion on", "root_hints", rc.RootHints, "servers", len(hints), "forward_zones", len(fwds), "allow", rc.AllowedNets())
+	exchanger := authServers(resolverTap)
+	exchanger.DNSSEC = validation.Anchors.Len() > 0
 	return pipeline.NewRecursor(pipeline.RecursorConfig{
 		Hints:     hints,
 		Allow:     rc.AllowedNets(),
-		Exchanger: authServers(resolverTap),
+		Exchanger: exchanger,
 		Limits: resolver.Limits{
 			MaxQueries: rc.MaxQueries, MaxReferrals: rc.MaxReferrals, MaxCNAMEs: rc.MaxCNAMEs,
 			MaxNSLookups: rc.MaxNSLookups, MaxDepth: resolver.DefaultLimits.MaxDepth,
@@ -89,6 +101,7 @@ func newRecursor(cfg *config.Config, log *slog.Logger, dt *dnstap.Writer) (*pipe
 		Forwards:    fwds,
 		Local:       local,
 		LocalExcept: except,
+		Validation:  validation,
 	}), nil
 }
 

@@ -1,0 +1,86 @@
+package pipeline
+
+import (
+	"sync"
+	"time"
+
+	"codeberg.org/miekg/dns"
+
+	"warden/internal/query"
+	"warden/internal/resolver"
+	"warden/internal/validator"
+)
+
+// forClient returns the sections of a resolution as a client gets them: with the signatures and
+// the proofs of denial for a DO=1 query, without them otherwise (RFC 4035 §3.2.1), unless the
+// question asked for such a type itself.
+func forClient(req *query.Request, res resolver.Result) (answer, ns []dns.RR) {
+	if req.DO {
+		return res.Answer, append(append([]dns.RR(nil), res.Ns...), res.Proof...)
+	}
+	keep := func(rr dns.RR) bool {
+		t := dns.RRToType(rr)
+		switch t {
+		case dns.TypeRRSIG, dns.TypeNSEC, dns.TypeNSEC3:
+			return t == req.QType
+		}
+		return true
+	}
+	for _, rr := range res.Answer {
+		if keep(rr) {
+			answer = append(answer, rr)
+		}
+	}
+	return answer, res.Ns
+}
+
+// bogusMemory holds the questions whose answers were bogus, until validator.DefaultBogusTTL has
+// passed; it is bounded, and starts afresh when full rather than grow with an attack.
+type bogusMemory struct {
+	mu      sync.Mutex
+	entries map[resolver.Question]bogusEntry
+}
+
+type bogusEntry struct {
+	ede     int
+	expires time.Time
+}
+
+const maxBogus = 10000
+
+func newBogusMemory() bogusMemory {
+	return bogusMemory{entries: map[resolver.Question]bogusEntry{}}
+}
+
+func (b *bogusMemory) remember(q resolver.Question, ede int) {
+	if ede == 0 {
+		ede = validator.EDEBogus
+	}
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if len(b.entries) >= maxBogus {
+		clear(b.entries)
+	}
+	b.entries[q] = bogusEntry{ede: ede, expires: time.Now().Add(validator.DefaultBogusTTL)}
+}
+
+// lookup says whether q was bogus lately, for a client that wants checked data (CD=0).
+func (b *bogusMemory) lookup(q resolver.Question, req *query.Request) (int, bool) {
+	if req.Flags&query.FlagCD != 0 {
+		return 0, false
+	}
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if len(b.entries) == 0 {
+		return 0, false
+	}
+	e, ok := b.entries[q]
+	if !ok {
+		return 0, false
+	}
+	if time.Now().After(e.expires) {
+		delete(b.entries, q)
+		return 0, false
+	}
+	return e.ede, true
+}

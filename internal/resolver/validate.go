@@ -1,0 +1,43 @@
+package resolver
+
+import (
+	"context"
+	"fmt"
+	"slices"
+
+	"codeberg.org/miekg/dns"
+
+	"warden/internal/validator"
+)
+
+// Validation is the DNSSEC validation of a Resolver: on when Anchors holds a trust anchor.
+type Validation struct {
+	Anchors *validator.Anchors
+	Options validator.Options
+}
+
+// Validating reports whether the resolver checks DNSSEC.
+func (rv *Resolver) Validating() bool { return rv.chain != nil }
+
+// validate checks a finished resolution's answer along the chain of trust. Failed resolutions
+// carry no data to check.
+func (rv *Resolver) validate(ctx context.Context, q Question, res Result) Result {
+	if rv.chain == nil || (res.Rcode != dns.RcodeSuccess && res.Rcode != dns.RcodeNameError) {
+		return res
+	}
+	res.Security = rv.chain.Response(ctx, q.Name, q.Type, res.Rcode, res.Answer, slices.Concat(res.Ns, res.Proof))
+	return res
+}
+
+// keyFetcher resolves the DS and DNSKEY questions of the chain walk with the resolver's own
+// iteration, unvalidated: the chain checks what they return.
+type keyFetcher struct{ rv *Resolver }
+
+func (f keyFetcher) Fetch(ctx context.Context, name string, qtype uint16) (validator.Reply, error) {
+	rv := f.rv
+	res := rv.run(ctx, newResolution(Question{Name: name, Type: qtype}, rv.c.Hints, rv.c.Limits, rv.c.Delegations))
+	if res.Rcode != dns.RcodeSuccess && res.Rcode != dns.RcodeNameError {
+		return validator.Reply{}, fmt.Errorf("%s %s: rcode %d", name, dns.TypeToString[qtype], res.Rcode)
+	}
+	return validator.Reply{Rcode: res.Rcode, Answer: res.Answer, Ns: slices.Concat(res.Ns, res.Proof)}, nil
+}
