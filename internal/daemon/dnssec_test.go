@@ -287,6 +287,31 @@ func TestValidatingResolverOnSignedBed(t *testing.T) {
 	if cd.Rcode != dns.RcodeSuccess || len(cd.Answer) == 0 || cd.AuthenticatedData {
 		t.Errorf("CD=1 for bogus data: rcode %d, AD %t, answer %v; want the data without AD", cd.Rcode, cd.AuthenticatedData, cd.Answer)
 	}
+
+	// Forwarded to Unbound, the same answers are checked here: the forwarder is asked with CD=1,
+	// so its own verdict does not count.
+	fwd, err := NewRecursor(parseConfig(t, "resolver:\n  trust_anchor: "+bed.anchor+"\n  timeout: 10s\n  forward:\n    - zone: \".\"\n      upstreams: [\""+unbound+"\"]\n"), quiet)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range cases {
+		got := serveRecursive(t, fwd, c.name, c.qtype, true, false)
+		if g := (bedAnswer{got.Rcode, got.AuthenticatedData, edeOf(got)}); g != c.want {
+			t.Errorf("forwarded %s %s: %+v, want %+v\n%s", c.name, dns.TypeToString[c.qtype], g, c.want, got)
+		}
+	}
+	// Without an anchor, the validating forwarder's AD bit is not passed on: nothing here
+	// checked the data.
+	plain, err := NewRecursor(parseConfig(t, "resolver:\n  timeout: 10s\n  forward:\n    - zone: \".\"\n      upstreams: [\""+unbound+"\"]\n"), quiet)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if ub := askServer(t, unbound, "www.secure.sec.", dns.TypeA, true); !ub.AuthenticatedData {
+		t.Fatalf("unbound gives no AD for www.secure.sec.:\n%s", ub)
+	}
+	if got := serveRecursive(t, plain, "www.secure.sec.", dns.TypeA, true, false); got.AuthenticatedData || got.Rcode != dns.RcodeSuccess {
+		t.Errorf("forwarded without an anchor: rcode %d AD %t, want NOERROR without AD", got.Rcode, got.AuthenticatedData)
+	}
 }
 
 // TestNoAnchorNoValidation: with a root hints file and no trust anchor, the same signed bed

@@ -79,6 +79,11 @@ func NewRecursor(c RecursorConfig) *Recursor {
 		c.Cache = cache.New(cache.Config{Limits: wire.Limits{UDPPayload: c.UDPPayload}})
 	}
 	fwd := newForwardZones(c.Forwards)
+	if c.Validation.Anchors.Len() > 0 {
+		for _, f := range fwd {
+			f.chain = validator.NewChain(c.Validation.Options, c.Validation.Anchors, forwardFetcher{f})
+		}
+	}
 	return &Recursor{
 		fwd:    fwd,
 		local:  c.Local,
