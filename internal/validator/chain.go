@@ -207,6 +207,10 @@ func (c *Chain) expiry(ttl uint32) time.Time {
 func (c *Chain) verifiedDenial(zone string, keys []*dns.DNSKEY, ns []dns.RR) (Denial, Result) {
 	d := Denial{Zone: zone}
 	sets := rrsets(ns)
+	if n := countDenialSets(sets); n > maxDenialSets {
+		// Each costs a signature check: a reply stuffed with them is not worth the CPU.
+		return d, bogus(EDEBogus, "%d NSEC and NSEC3 RRsets from %s, more than %d", n, zone, maxDenialSets)
+	}
 	for _, s := range sets {
 		switch s.typ {
 		case dns.TypeNSEC, dns.TypeNSEC3:
@@ -233,6 +237,20 @@ func (c *Chain) verifiedDenial(zone string, keys []*dns.DNSKEY, ns []dns.RR) (De
 		return d, bogus(EDENSECMissing, "no signed NSEC or NSEC3 records from %s", zone)
 	}
 	return d, secure
+}
+
+// maxDenialSets bounds the NSEC and NSEC3 RRsets checked for one proof; a proof needs at most
+// three (RFC 5155 §7.2.2), a wildcard NODATA with NSEC3 four.
+const maxDenialSets = 8
+
+func countDenialSets(sets []rrset) int {
+	n := 0
+	for _, s := range sets {
+		if s.typ == dns.TypeNSEC || s.typ == dns.TypeNSEC3 {
+			n++
+		}
+	}
+	return n
 }
 
 func dnskeysOf(rrs []dns.RR, zone string) ([]*dns.DNSKEY, []*dns.RRSIG) {

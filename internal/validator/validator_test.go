@@ -46,7 +46,8 @@ func standardWorld(tb testing.TB) *world {
 		"test. 300 IN NS ns.test.",
 	}}
 	return buildWorld(tb, root, tld,
-		leaf("secure.test.", nil, "alias.secure.test. 300 IN CNAME www.nsec3.test.", "toinsecure.secure.test. 300 IN CNAME www.insecure.test."),
+		leaf("secure.test.", nil, "alias.secure.test. 300 IN CNAME www.nsec3.test.", "toinsecure.secure.test. 300 IN CNAME www.insecure.test.",
+			"h1.secure.test. 300 IN A 192.0.2.41", "h2.secure.test. 300 IN A 192.0.2.42", "h3.secure.test. 300 IN A 192.0.2.43"),
 		leaf("nsec3.test.", func(z *testZone) { z.nsec3 = true }),
 		leaf("insecure.test.", func(z *testZone) { z.unsigned = true }),
 		leaf("expired.test.", func(z *testZone) { z.from, z.until = -40*24*time.Hour, -10*24*time.Hour }),
@@ -212,6 +213,23 @@ func TestTamperedResponses(t *testing.T) {
 		}
 		if got := chain.Response(ctx, "www.secure.test.", dns.TypeA, 0, renamed, nil); got.State != Bogus {
 			t.Errorf("wildcard without proof: %v, want bogus", got)
+		}
+	})
+	t.Run("a proof stuffed with NSEC records", func(t *testing.T) {
+		rcode, _, ns := ask(t, w, "nope.secure.test.", dns.TypeA)
+		var stuffed []dns.RR
+		for _, x := range ns {
+			if !isDenial(x) {
+				stuffed = append(stuffed, x)
+			}
+		}
+		for _, x := range w.zones["secure.test."].rrs {
+			if isDenial(x) {
+				stuffed = append(stuffed, x) // the whole chain, every record and signature
+			}
+		}
+		if got := chain.Response(ctx, "nope.secure.test.", dns.TypeA, rcode, nil, stuffed); got.State != Bogus || !strings.Contains(got.Why, "more than") {
+			t.Errorf("NXDOMAIN with the whole chain: %v, want bogus for too many records", got)
 		}
 	})
 	t.Run("unsigned NXDOMAIN in a signed zone", func(t *testing.T) {

@@ -328,7 +328,7 @@ func (z *testZone) answer(name string, qtype uint16) Reply {
 			}
 		}
 		if len(ans) > 0 {
-			return Reply{Answer: ans, Ns: z.denial()}
+			return Reply{Answer: ans, Ns: z.denial(name)}
 		}
 		for _, r := range z.rrs {
 			exists = exists || sameName(r.Header().Name, wild)
@@ -338,7 +338,7 @@ func (z *testZone) answer(name string, qtype uint16) Reply {
 	if !exists {
 		rcode = dns.RcodeNameError
 	}
-	ns := z.denial()
+	ns := z.denial(name)
 	for _, r := range z.rrs {
 		t := dns.RRToType(r)
 		if sig, ok := r.(*dns.RRSIG); ok {
@@ -361,12 +361,44 @@ func isDenial(r dns.RR) bool {
 	return false
 }
 
-// denial is the whole NSEC or NSEC3 chain with its signatures: more than a server sends, which
-// makes the validator find the records it needs among many.
-func (z *testZone) denial() []dns.RR {
+// denial returns the NSEC or NSEC3 records, with their signatures, that match or cover name, its
+// ancestors in the zone or the wildcards below them: a superset of every proof about name, and
+// no more than a few records, as a server sends.
+func (z *testZone) denial(name string) []dns.RR {
+	var wanted []string
+	for n := strings.ToLower(name); isBelow(z.origin, n); n = parentName(n) {
+		wanted = append(wanted, n, "*."+n)
+		if n == z.origin {
+			break
+		}
+	}
+	relevant := func(r dns.RR) bool {
+		for _, w := range wanted {
+			switch x := r.(type) {
+			case *dns.NSEC:
+				if sameName(x.Hdr.Name, w) || covers(x.Hdr.Name, x.NextDomain, w) {
+					return true
+				}
+			case *dns.NSEC3:
+				p := nsec3Params{salt: x.Salt, iterations: x.Iterations}
+				d := Denial{Zone: z.origin, NSEC3: []*dns.NSEC3{x}}
+				if matchingNSEC3(d, p, w) != nil || coveringNSEC3(d, p, w) != nil {
+					return true
+				}
+			}
+		}
+		return false
+	}
+	keep := map[string]bool{}
 	var out []dns.RR
 	for _, r := range z.rrs {
-		if isDenial(r) {
+		if _, ok := r.(*dns.RRSIG); !ok && isDenial(r) && relevant(r) {
+			keep[strings.ToLower(r.Header().Name)] = true
+			out = append(out, r)
+		}
+	}
+	for _, r := range z.rrs {
+		if sig, ok := r.(*dns.RRSIG); ok && isDenial(r) && keep[strings.ToLower(sig.Hdr.Name)] {
 			out = append(out, r)
 		}
 	}
