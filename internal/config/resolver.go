@@ -21,6 +21,9 @@ type ResolverConfig struct {
 	// Empty: validation with the built-in root keys when RootHints is "iana", none otherwise
 	// (a private or lab root, or forwarding, has no anchor to start from).
 	TrustAnchor string `yaml:"trust_anchor"`
+	// NegativeTrustAnchors are domains under which DNSSEC failures are ignored until their
+	// expiry (RFC 7646), while their owners mend them; `warden ctl nta` adds more at run time.
+	NegativeTrustAnchors []NTAConfig `yaml:"negative_trust_anchors"`
 	// Allow lists the client networks that may ask for recursion; the rest get REFUSED, so that
 	// no install is an open resolver. Empty means loopback and the private ranges.
 	Allow []netip.Prefix `yaml:"allow"`
@@ -69,6 +72,26 @@ type ForwardConfig struct {
 	Upstreams []string `yaml:"upstreams"`
 }
 
+// NTAConfig is one negative trust anchor: the domain, and when it stops (RFC 3339, as
+// 2026-12-31T00:00:00Z), so that none is forgotten in force.
+type NTAConfig struct {
+	Domain string `yaml:"domain"`
+	Expiry string `yaml:"expiry"`
+}
+
+// NTAs returns the negative trust anchors of the configuration; Validate has checked them.
+func (r ResolverConfig) NTAs() []validator.NTA {
+	out := make([]validator.NTA, 0, len(r.NegativeTrustAnchors))
+	for _, n := range r.NegativeTrustAnchors {
+		exp, err := time.Parse(time.RFC3339, n.Expiry)
+		if err != nil {
+			continue
+		}
+		out = append(out, validator.NTA{Domain: n.Domain, Expiry: exp, FromConfig: true})
+	}
+	return out
+}
+
 // DefaultAllow is who may ask for recursion when Allow is empty: this host and private networks.
 var DefaultAllow = []netip.Prefix{
 	netip.MustParsePrefix("127.0.0.0/8"), netip.MustParsePrefix("::1/128"),
@@ -113,6 +136,15 @@ func (r ResolverConfig) Validate() error {
 	if r.TrustAnchor != "" && r.TrustAnchor != validator.IANA {
 		if _, err := validator.LoadAnchors(r.TrustAnchor); err != nil {
 			p.add("trust_anchor", "%v", err)
+		}
+	}
+	for i, n := range r.NegativeTrustAnchors {
+		key := "negative_trust_anchors[" + strconv.Itoa(i) + "]"
+		if !validName(n.Domain) {
+			p.add(key+".domain", "%q is not a valid domain name", n.Domain)
+		}
+		if _, err := time.Parse(time.RFC3339, n.Expiry); err != nil {
+			p.add(key+".expiry", "%q is not a time such as 2026-12-31T00:00:00Z", n.Expiry)
 		}
 	}
 	for i, a := range r.Allow {

@@ -300,6 +300,21 @@ func TestValidatingResolverOnSignedBed(t *testing.T) {
 			t.Errorf("forwarded %s %s: %+v, want %+v\n%s", c.name, dns.TypeToString[c.qtype], g, c.want, got)
 		}
 	}
+	// A negative trust anchor in the configuration makes the broken zone resolve, insecure,
+	// and leaves the rest validated.
+	expiry := time.Now().Add(time.Hour).UTC().Format(time.RFC3339)
+	ntaRec, err := NewRecursor(parseConfig(t, "resolver:\n  root_hints: "+bed.hints+"\n  trust_anchor: "+bed.anchor+
+		"\n  timeout: 10s\n  negative_trust_anchors:\n    - domain: expired.sec.\n      expiry: \""+expiry+"\"\n"), quiet)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := serveRecursive(t, ntaRec, "www.expired.sec.", dns.TypeA, true, false); got.Rcode != dns.RcodeSuccess || got.AuthenticatedData || len(got.Answer) == 0 {
+		t.Errorf("under a negative trust anchor: rcode %d AD %t answer %v; want the data, insecure", got.Rcode, got.AuthenticatedData, got.Answer)
+	}
+	if got := serveRecursive(t, ntaRec, "www.wrongds.sec.", dns.TypeA, true, false); got.Rcode != dns.RcodeServerFailure {
+		t.Errorf("beside the negative trust anchor: rcode %d, want SERVFAIL", got.Rcode)
+	}
+
 	// Without an anchor, the validating forwarder's AD bit is not passed on: nothing here
 	// checked the data.
 	plain, err := NewRecursor(parseConfig(t, "resolver:\n  timeout: 10s\n  forward:\n    - zone: \".\"\n      upstreams: [\""+unbound+"\"]\n"), quiet)

@@ -21,11 +21,13 @@ import (
 
 // NewRecursor builds the resolution stage when the configuration asks for recursion, nil otherwise.
 func NewRecursor(cfg *config.Config, log *slog.Logger) (*pipeline.Recursor, error) {
-	return newRecursor(cfg, log, nil)
+	return newRecursor(cfg, log, nil, validator.NewNegativeAnchors())
 }
 
-// newRecursor is NewRecursor with the upstream exchanges shown to dt (nil: dnstap off).
-func newRecursor(cfg *config.Config, log *slog.Logger, dt *dnstap.Writer) (*pipeline.Recursor, error) {
+// newRecursor is NewRecursor with the upstream exchanges shown to dt (nil: dnstap off) and the
+// negative trust anchors nta, which outlive the recursor: a reload replaces the configuration's
+// and keeps those added by `warden ctl nta`.
+func newRecursor(cfg *config.Config, log *slog.Logger, dt *dnstap.Writer, nta *validator.NegativeAnchors) (*pipeline.Recursor, error) {
 	var resolverTap, forwarderTap upstream.Tap
 	if dt != nil {
 		resolverTap, forwarderTap = dt.ResolverTap(), dt.ForwarderTap()
@@ -70,7 +72,7 @@ func newRecursor(cfg *config.Config, log *slog.Logger, dt *dnstap.Writer) (*pipe
 	if err != nil {
 		return nil, err
 	}
-	var validation resolver.Validation
+	validation := resolver.Validation{Options: validator.Options{Negative: nta}}
 	if anchor := rc.Anchor(); anchor != "" {
 		if validation.Anchors, err = validator.LoadAnchors(anchor); err != nil {
 			return nil, err
@@ -80,6 +82,9 @@ func newRecursor(cfg *config.Config, log *slog.Logger, dt *dnstap.Writer) (*pipe
 		log.Info("DNSSEC validation off: no trust anchor (resolver.trust_anchor, --trust-anchor); answers are insecure and upstream AD bits are not passed on")
 	}
 	log.Info("recursion on", "root_hints", rc.RootHints, "servers", len(hints), "forward_zones", len(fwds), "allow", rc.AllowedNets())
+	if err := nta.SetConfigured(rc.NTAs()); err != nil {
+		return nil, err
+	}
 	exchanger := authServers(resolverTap)
 	exchanger.DNSSEC = validation.Anchors.Len() > 0
 	return pipeline.NewRecursor(pipeline.RecursorConfig{

@@ -25,6 +25,7 @@ import (
 	"warden/internal/policy/live"
 	"warden/internal/querylog"
 	"warden/internal/server"
+	"warden/internal/validator"
 	"warden/internal/web"
 	"warden/internal/wire"
 	"warden/internal/zones"
@@ -64,14 +65,16 @@ type daemon struct {
 	// queryLog writes every answer sent to query_log.dir; nil when the log is off.
 	queryLog *querylog.Log
 	// dnstap sends the record of the traffic to a collector; nil when dnstap is off.
-	dnstap  *dnstap.Writer
+	dnstap *dnstap.Writer
+	// nta holds the negative trust anchors; it outlives the recursors that reloads replace.
+	nta     *validator.NegativeAnchors
 	started time.Time
 }
 
 // Run serves cfg until ctx ends: it loads the zones and the policy, opens the listeners, and
 // applies the configuration again on SIGHUP, on control requests and when a watched file changes.
 func Run(ctx context.Context, cfg *config.Config, opts Options) error {
-	d := &daemon{cfg: cfg, opts: opts, log: opts.Log, notify: newNotifier(), started: time.Now()}
+	d := &daemon{cfg: cfg, opts: opts, log: opts.Log, notify: newNotifier(), started: time.Now(), nta: validator.NewNegativeAnchors()}
 	// dnstap is opened first and closed last, after the listeners: what they sent is written out.
 	if d.dnstap = openDnstap(cfg.Dnstap, d.log); d.dnstap != nil {
 		defer d.dnstap.Close()
@@ -87,7 +90,7 @@ func Run(ctx context.Context, cfg *config.Config, opts Options) error {
 		}
 		acct, dirs = &a, ownedDirs(cfg)
 	}
-	rec, err := newRecursor(cfg, d.log, d.dnstap)
+	rec, err := newRecursor(cfg, d.log, d.dnstap, d.nta)
 	if err != nil {
 		return err
 	}
@@ -270,7 +273,7 @@ func (d *daemon) loop(ctx context.Context, ctl *controlListeners, httpl *httpLis
 	}
 	policyRequests := make(chan policyRequest)
 	reloadRequests := make(chan chan error)
-	deps := control.Deps{Policy: d.guard, RateLimiter: d.rateLimiter, PolicyReload: func(force bool) (policy.Report, error) {
+	deps := control.Deps{NTA: d.nta, Policy: d.guard, RateLimiter: d.rateLimiter, PolicyReload: func(force bool) (policy.Report, error) {
 		req := policyRequest{force: force, done: make(chan policyResult, 1)}
 		select {
 		case policyRequests <- req:
@@ -389,7 +392,7 @@ func (d *daemon) reload(ctx context.Context, why string) error {
 	if !resolverChanged {
 		return errors.Join(errs...)
 	}
-	rec, err := newRecursor(next, d.log, d.dnstap)
+	rec, err := newRecursor(next, d.log, d.dnstap, d.nta)
 	if err != nil {
 		d.log.Error("reload: resolver configuration rejected; keeping the running one", "err", err)
 		return errors.Join(append(errs, fmt.Errorf("resolver configuration rejected: %w", err))...)

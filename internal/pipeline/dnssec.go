@@ -39,17 +39,21 @@ func forClient(req *query.Request, res resolver.Result) (answer, ns []dns.RR) {
 type bogusMemory struct {
 	mu      sync.Mutex
 	entries map[resolver.Question]bogusEntry
+	// nta is the negative trust anchors: an entry made before they last changed is forgotten,
+	// so that an anchor added for a broken zone works at once.
+	nta *validator.NegativeAnchors
 }
 
 type bogusEntry struct {
 	ede     int
 	expires time.Time
+	ntaSeen uint64
 }
 
 const maxBogus = 10000
 
-func newBogusMemory() bogusMemory {
-	return bogusMemory{entries: map[resolver.Question]bogusEntry{}}
+func newBogusMemory(nta *validator.NegativeAnchors) bogusMemory {
+	return bogusMemory{entries: map[resolver.Question]bogusEntry{}, nta: nta}
 }
 
 func (b *bogusMemory) remember(q resolver.Question, ede int) {
@@ -61,7 +65,7 @@ func (b *bogusMemory) remember(q resolver.Question, ede int) {
 	if len(b.entries) >= maxBogus {
 		clear(b.entries)
 	}
-	b.entries[q] = bogusEntry{ede: ede, expires: time.Now().Add(validator.DefaultBogusTTL)}
+	b.entries[q] = bogusEntry{ede: ede, expires: time.Now().Add(validator.DefaultBogusTTL), ntaSeen: b.nta.Version()}
 }
 
 // lookup says whether q was bogus lately, for a client that wants checked data (CD=0).
@@ -78,7 +82,7 @@ func (b *bogusMemory) lookup(q resolver.Question, req *query.Request) (int, bool
 	if !ok {
 		return 0, false
 	}
-	if time.Now().After(e.expires) {
+	if time.Now().After(e.expires) || e.ntaSeen != b.nta.Version() {
 		delete(b.entries, q)
 		return 0, false
 	}

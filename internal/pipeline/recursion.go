@@ -99,7 +99,7 @@ func NewRecursor(c RecursorConfig) *Recursor {
 			MaxZoneQueries: c.MaxZoneQueries,
 			Validation:     c.Validation,
 		}),
-		bogus:   newBogusMemory(),
+		bogus:   newBogusMemory(c.Validation.Options.Negative),
 		timeout: c.Timeout,
 		limits:  wire.Limits{UDPPayload: c.UDPPayload},
 		slots:   make(chan struct{}, max(1, c.MaxConcurrent)),

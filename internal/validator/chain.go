@@ -79,6 +79,9 @@ func (c *Chain) Options() Options { return c.opts }
 // when no anchor covers name.
 func (c *Chain) Keys(ctx context.Context, name string) (Result, string, []*dns.DNSKEY) {
 	name = strings.ToLower(name)
+	if nta, ok := c.opts.Negative.Covers(name, c.opts.now()); ok {
+		return insecure(0, "negative trust anchor %s until %s", nta.Domain, nta.Expiry.UTC().Format(time.RFC3339)), nta.Domain, nil
+	}
 	a := c.anchors.Closest(name)
 	if a == nil {
 		return Result{State: Indeterminate}, "", nil

@@ -355,3 +355,61 @@ func TestAnchors(t *testing.T) {
 		}
 	}
 }
+
+// TestNegativeTrustAnchor: under a negative trust anchor bogus data is insecure, until the
+// anchor expires or is removed; data elsewhere is validated as before.
+func TestNegativeTrustAnchor(t *testing.T) {
+	w := standardWorld(t)
+	now := testNow
+	nta := NewNegativeAnchors()
+	opts := Options{Now: func() time.Time { return now }, Negative: nta}
+	chain := NewChain(opts, anchorFor(t, w.zones["."]), w)
+	ctx := context.Background()
+	_, expired, _ := ask(t, w, "www.expired.test.", dns.TypeA)
+	_, good, _ := ask(t, w, "www.secure.test.", dns.TypeA)
+	check := func(what string, answer []dns.RR, name string, want State) {
+		t.Helper()
+		if got := chain.Response(ctx, name, dns.TypeA, 0, answer, nil); got.State != want {
+			t.Errorf("%s: %s is %v, want %v", what, name, got, want)
+		}
+	}
+	v := nta.Version()
+	if err := nta.Add("Expired.Test", now.Add(time.Hour), false); err != nil {
+		t.Fatal(err)
+	}
+	if nta.Version() == v {
+		t.Error("the version did not change with Add")
+	}
+	check("under the anchor", expired, "www.expired.test.", Insecure)
+	check("beside the anchor", good, "www.secure.test.", Secure)
+	if l := nta.List(now); len(l) != 1 || l[0].Domain != "expired.test." {
+		t.Errorf("list: %+v", l)
+	}
+	// The configuration's anchors are replaced by a reload; one added by hand stays.
+	if err := nta.SetConfigured([]NTA{{Domain: "secure.test.", Expiry: now.Add(time.Hour)}}); err != nil {
+		t.Fatal(err)
+	}
+	check("configured anchor", good, "www.secure.test.", Insecure)
+	if err := nta.SetConfigured(nil); err != nil {
+		t.Fatal(err)
+	}
+	check("configured anchor gone", good, "www.secure.test.", Secure)
+	check("hand-added anchor kept", expired, "www.expired.test.", Insecure)
+	now = now.Add(2 * time.Hour)
+	check("after expiry", expired, "www.expired.test.", Bogus)
+	if l := nta.List(now); len(l) != 0 {
+		t.Errorf("expired anchors listed: %+v", l)
+	}
+	if err := nta.Add("expired.test.", now.Add(time.Hour), false); err != nil {
+		t.Fatal(err)
+	}
+	if ok, err := nta.Remove("expired.test"); !ok || err != nil {
+		t.Errorf("remove: %t %v", ok, err)
+	}
+	check("after removal", expired, "www.expired.test.", Bogus)
+	for _, bad := range []string{"", "a..b", strings.Repeat("x", 64) + ".test."} {
+		if err := nta.Add(bad, now.Add(time.Hour), false); err == nil {
+			t.Errorf("Add(%q): no error", bad)
+		}
+	}
+}

@@ -20,6 +20,8 @@ type Options struct {
 	// the answer is insecure (RFC 9276 §3.2). 0 means 150, Unbound 1.17's limit for every key
 	// size (val-nsec3-keysize-iterations "1024 150 2048 150 4096 150").
 	MaxNSEC3Iterations uint16
+	// Negative holds the negative trust anchors in force (RFC 7646); nil means none.
+	Negative *NegativeAnchors
 }
 
 const (
