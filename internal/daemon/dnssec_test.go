@@ -353,12 +353,20 @@ func TestNoAnchorNoValidation(t *testing.T) {
 // validating from its anchor.
 func startValidatingUnbound(t *testing.T, bed signedBed) string {
 	t.Helper()
+	addr, _ := startValidatingUnboundDir(t, bed)
+	return addr
+}
+
+// startValidatingUnboundDir is startValidatingUnbound that also returns unbound's directory.
+func startValidatingUnboundDir(t *testing.T, bed signedBed) (string, string) {
+	t.Helper()
 	dnstest.UnboundBin(t)
 	port, err := peers.FreePort()
 	if err != nil {
 		t.Fatal(err)
 	}
-	p, err := peers.StartUnbound(peers.Unbound{IP: "127.0.34.14", Port: port, Dir: t.TempDir(), RootHints: bed.hints,
+	dir := t.TempDir()
+	p, err := peers.StartUnbound(peers.Unbound{IP: "127.0.34.14", Port: port, Dir: dir, RootHints: bed.hints,
 		Server: "    module-config: \"validator iterator\"\n    trust-anchor-file: \"" + bed.anchor + "\"\n    val-log-level: 2\n"})
 	if err != nil {
 		t.Fatal(err)
@@ -369,7 +377,7 @@ func startValidatingUnbound(t *testing.T, bed signedBed) string {
 	if err := p.Ready(ctx); err != nil {
 		t.Fatal(err)
 	}
-	return p.Addr()
+	return p.Addr(), dir
 }
 
 // serveRecursive asks the resolution stage over TCP (answered synchronously) and unpacks the

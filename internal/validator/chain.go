@@ -36,6 +36,7 @@ type Chain struct {
 
 	mu    sync.Mutex
 	links map[string]link
+	memo  *sigMemo
 }
 
 // maxLinks bounds the names remembered; past it the table starts afresh, as names under an
@@ -67,7 +68,7 @@ type link struct {
 
 // NewChain returns a Chain over anchors that fetches what it lacks through fetch.
 func NewChain(opts Options, anchors *Anchors, fetch Fetcher) *Chain {
-	return &Chain{opts: opts, anchors: anchors, fetch: fetch, bogusTTL: DefaultBogusTTL, links: map[string]link{}}
+	return &Chain{opts: opts, anchors: anchors, fetch: fetch, bogusTTL: DefaultBogusTTL, links: map[string]link{}, memo: newSigMemo()}
 }
 
 // Options returns the options the chain validates with.
@@ -149,7 +150,7 @@ func (c *Chain) childLink(ctx context.Context, parent string, parentKeys []*dns.
 	}
 	ds, dsRRs, sigs := dsOf(r.Answer, name)
 	if len(ds) > 0 {
-		v := c.opts.VerifyRRset(dsRRs, sigs, parentKeys)
+		v := c.verify(dsRRs, sigs, parentKeys)
 		if v.State != Secure {
 			v.Why = "DS of " + name + ": " + v.Why
 			return c.bogusLink(v.Result)
@@ -223,7 +224,7 @@ func (c *Chain) verifiedDenial(zone string, keys []*dns.DNSKEY, ns []dns.RR) (De
 		if !isBelow(zone, s.owner) || len(s.rrs) == 0 {
 			continue
 		}
-		v := c.opts.VerifyRRset(s.rrs, s.sigs, keys)
+		v := c.verify(s.rrs, s.sigs, keys)
 		if v.State != Secure {
 			return d, v.Result
 		}

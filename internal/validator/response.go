@@ -61,7 +61,7 @@ func (c *Chain) rrset(ctx context.Context, s rrset, ns []dns.RR) Result {
 	if len(s.sigs) > 0 && zone != zoneName {
 		return bogus(EDEDNSKEYMissing, "%s is signed by %s, which is no signed zone", s.owner, zoneName)
 	}
-	v := c.opts.VerifyRRset(s.rrs, s.sigs, keys)
+	v := c.verify(s.rrs, s.sigs, keys)
 	if v.State != Secure || v.Wildcard == "" {
 		return v.Result
 	}
@@ -100,7 +100,7 @@ func (c *Chain) negative(ctx context.Context, name string, qtype, rcode uint16, 
 	if soa == nil {
 		return bogus(EDENSECMissing, "negative answer about %s without SOA", name)
 	}
-	if v := c.opts.VerifyRRset(soa.rrs, soa.sigs, keys); v.State != Secure {
+	if v := c.verify(soa.rrs, soa.sigs, keys); v.State != Secure {
 		return v.Result
 	}
 	d, res := c.verifiedDenial(zone, keys, ns)

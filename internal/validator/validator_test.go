@@ -156,6 +156,11 @@ func TestTamperedResponses(t *testing.T) {
 	_, answer, _ := ask(t, w, "www.secure.test.", dns.TypeA)
 
 	t.Run("changed data", func(t *testing.T) {
+		// Validated once, the genuine answer is remembered; the forged one must not pass
+		// for it.
+		if got := chain.Response(ctx, "www.secure.test.", dns.TypeA, 0, answer, nil); got.State != Secure {
+			t.Fatalf("genuine answer: %v", got)
+		}
 		forged := rr(t, "www.secure.test. 300 IN A 203.0.113.66")
 		var set []dns.RR
 		for _, x := range answer {
@@ -411,5 +416,33 @@ func TestNegativeTrustAnchor(t *testing.T) {
 		if err := nta.Add(bad, now.Add(time.Hour), false); err == nil {
 			t.Errorf("Add(%q): no error", bad)
 		}
+	}
+}
+
+// TestMemoForgetsWithdrawnKeys: a signature remembered as verified counts only while its key is
+// trusted; with other keys it is checked again, and fails.
+func TestMemoForgetsWithdrawnKeys(t *testing.T) {
+	w := standardWorld(t)
+	chain := NewChain(testOptions(), anchorFor(t, w.zones["."]), w)
+	_, answer, _ := ask(t, w, "www.secure.test.", dns.TypeA)
+	var set []dns.RR
+	var sigs []*dns.RRSIG
+	for _, x := range answer {
+		if s, ok := x.(*dns.RRSIG); ok {
+			sigs = append(sigs, s)
+		} else {
+			set = append(set, x)
+		}
+	}
+	z := w.zones["secure.test."]
+	if v := chain.verify(set, sigs, []*dns.DNSKEY{z.zsk.pub}); v.State != Secure {
+		t.Fatalf("first check: %v", v)
+	}
+	if v := chain.verify(set, sigs, []*dns.DNSKEY{z.zsk.pub}); v.State != Secure {
+		t.Fatalf("remembered: %v", v)
+	}
+	other := w.zones["nsec3.test."].zsk.pub
+	if v := chain.verify(set, sigs, []*dns.DNSKEY{other}); v.State != Bogus {
+		t.Errorf("with the key withdrawn: %v, want bogus", v)
 	}
 }

@@ -82,6 +82,9 @@ type Verified struct {
 	Wildcard string
 	// Expires is the end of the validity window of the signature that verified the RRset.
 	Expires time.Time
+	// skew is the clock skew allowed past Expires; key the key that verified it.
+	skew time.Duration
+	key  *dns.DNSKEY
 }
 
 // VerifyRRset checks rrset (one owner, type and class) against the signatures that cover it,
@@ -132,7 +135,7 @@ func (o Options) VerifyRRset(rrset []dns.RR, sigs []*dns.RRSIG, keys []*dns.DNSK
 				note(bogus(EDEBogus, "RRSIG of %s %s by key %d does not verify: %v", owner, dnsutil.TypeToString(typ), sig.KeyTag, err), 2)
 				continue
 			}
-			v := Verified{Result: secure, Expires: expiration}
+			v := Verified{Result: secure, Expires: expiration, skew: skew, key: k}
 			if int(sig.Labels) < ownerLabels {
 				v.Wildcard = wildcardOf(owner, int(sig.Labels))
 			}
