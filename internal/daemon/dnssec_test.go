@@ -125,7 +125,8 @@ func startBed(t *testing.T) signedBed {
 	}
 	dir := t.TempDir()
 	now, past := "now-3600", "now+2592000"
-	secure, secureDS := signZone(t, dir, "secure.sec.", leafText("secure.sec."), false, now, past)
+	secure, secureDS := signZone(t, dir, "secure.sec.", leafText("secure.sec.")+
+		"*.wc.secure.sec. CNAME www.nsec3.sec.\ntoinsecure.secure.sec. CNAME www.insecure.sec.\n", false, now, past)
 	nsec3, nsec3DS := signZone(t, dir, "nsec3.sec.", leafText("nsec3.sec."), true, now, past)
 	expired, expiredDS := signZone(t, dir, "expired.sec.", leafText("expired.sec."), false, "now-2592000", "now-864000")
 	wrong, _ := signZone(t, dir, "wrongds.sec.", leafText("wrongds.sec."), false, now, past)
@@ -239,6 +240,11 @@ func TestValidatingResolverOnSignedBed(t *testing.T) {
 	}{
 		{"www.secure.sec.", dns.TypeA, bedAnswer{dns.RcodeSuccess, true, -1}},
 		{"alias.secure.sec.", dns.TypeA, bedAnswer{dns.RcodeSuccess, true, -1}},
+		{"x.wc.secure.sec.", dns.TypeA, bedAnswer{dns.RcodeSuccess, true, -1}}, // a wildcard CNAME into another zone
+		{"toinsecure.secure.sec.", dns.TypeA, bedAnswer{dns.RcodeSuccess, false, -1}},
+		{"secure.sec.", dns.TypeDNSKEY, bedAnswer{dns.RcodeSuccess, true, -1}},
+		{"secure.sec.", dns.TypeDS, bedAnswer{dns.RcodeSuccess, true, -1}},
+		{"insecure.sec.", dns.TypeDS, bedAnswer{dns.RcodeSuccess, true, -1}},
 		{"nope.secure.sec.", dns.TypeA, bedAnswer{dns.RcodeNameError, true, -1}},
 		{"www.secure.sec.", dns.TypeTXT, bedAnswer{dns.RcodeSuccess, true, -1}},
 		{"x.wild.secure.sec.", dns.TypeTXT, bedAnswer{dns.RcodeSuccess, true, -1}},

@@ -353,10 +353,12 @@ func (r *Resolution) Feed(reply *dns.Msg, err error) {
 		if v.Kind != Answer {
 			r.result.Ns = soaOnly(scrubbed.Ns)
 		}
-		r.result.Proof = dnssecOnly(scrubbed.Ns)
+		r.result.Proof = append(r.result.Proof, dnssecOnly(scrubbed.Ns)...)
 		r.done = true
 	case CNAME:
 		r.result.Answer = append(r.result.Answer, scrubbed.Answer...)
+		// A link of the chain may be a wildcard expansion: its proof comes with it.
+		r.result.Proof = append(r.result.Proof, dnssecOnly(scrubbed.Ns)...)
 		r.cnames++
 		if r.cnames > r.limits.MaxCNAMEs || v.Target == r.q.Name {
 			r.fail()

@@ -211,7 +211,7 @@ func (c *Chain) expiry(ttl uint32) time.Time {
 func (c *Chain) verifiedDenial(zone string, keys []*dns.DNSKEY, ns []dns.RR) (Denial, Result) {
 	d := Denial{Zone: zone}
 	sets := rrsets(ns)
-	if n := countDenialSets(sets); n > maxDenialSets {
+	if n := countDenialSets(sets, zone); n > maxDenialSets {
 		// Each costs a signature check: a reply stuffed with them is not worth the CPU.
 		return d, bogus(EDEBogus, "%d NSEC and NSEC3 RRsets from %s, more than %d", n, zone, maxDenialSets)
 	}
@@ -247,10 +247,10 @@ func (c *Chain) verifiedDenial(zone string, keys []*dns.DNSKEY, ns []dns.RR) (De
 // three (RFC 5155 §7.2.2), a wildcard NODATA with NSEC3 four.
 const maxDenialSets = 8
 
-func countDenialSets(sets []rrset) int {
+func countDenialSets(sets []rrset, zone string) int {
 	n := 0
 	for _, s := range sets {
-		if s.typ == dns.TypeNSEC || s.typ == dns.TypeNSEC3 {
+		if (s.typ == dns.TypeNSEC || s.typ == dns.TypeNSEC3) && isBelow(zone, s.owner) {
 			n++
 		}
 	}
