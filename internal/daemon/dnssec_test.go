@@ -24,6 +24,7 @@ import (
 type signedBed struct {
 	hints  string // root hints file
 	anchor string // the root's KSK, a DNSKEY record
+	leaves *peers.Proc
 }
 
 // Addresses of the bed: one server per level, as a resolver has to walk the delegations.
@@ -144,7 +145,7 @@ func startBed(t *testing.T) signedBed {
 	root := zoneHead(".", "a.root.sec.", bedRoot) + "sec. NS ns.sec.\nns.sec. A " + bedTLD + "\n" + tldDS + "\n"
 	rootFile, _ := signZone(t, dir, ".", root, false, now, past)
 
-	serve := func(ip string, zones ...peers.Zone) {
+	serve := func(ip string, zones ...peers.Zone) *peers.Proc {
 		p, err := peers.StartKnot(peers.Knot{IP: ip, Port: 53, Dir: filepath.Join(dir, "knot-"+ip), Zones: zones})
 		if err != nil {
 			t.Fatal(err)
@@ -155,10 +156,11 @@ func startBed(t *testing.T) signedBed {
 		if err := p.Ready(ctx); err != nil {
 			t.Fatal(err)
 		}
+		return p
 	}
 	serve(bedRoot, peers.Zone{Origin: ".", File: rootFile})
 	serve(bedTLD, peers.Zone{Origin: "sec.", File: tldFile})
-	serve(bedLeaves, peers.Zone{Origin: "secure.sec.", File: secure}, peers.Zone{Origin: "nsec3.sec.", File: nsec3},
+	leaves := serve(bedLeaves, peers.Zone{Origin: "secure.sec.", File: secure}, peers.Zone{Origin: "nsec3.sec.", File: nsec3},
 		peers.Zone{Origin: "expired.sec.", File: expired}, peers.Zone{Origin: "wrongds.sec.", File: wrong},
 		peers.Zone{Origin: "insecure.sec.", File: insecure})
 
@@ -179,7 +181,7 @@ func startBed(t *testing.T) signedBed {
 	if err := os.WriteFile(anchorFile, []byte(anchor.String()), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	return signedBed{hints: hints, anchor: anchorFile}
+	return signedBed{hints: hints, anchor: anchorFile, leaves: leaves}
 }
 
 func askServer(t *testing.T, addr, name string, qtype uint16, rd bool) *dns.Msg {
@@ -246,6 +248,9 @@ func TestValidatingResolverOnSignedBed(t *testing.T) {
 		{"secure.sec.", dns.TypeDS, bedAnswer{dns.RcodeSuccess, true, -1}},
 		{"insecure.sec.", dns.TypeDS, bedAnswer{dns.RcodeSuccess, true, -1}},
 		{"nope.secure.sec.", dns.TypeA, bedAnswer{dns.RcodeNameError, true, -1}},
+		// In the span the last NSEC proved: answered from it (RFC 8198), as secure.
+		{"nopf.secure.sec.", dns.TypeA, bedAnswer{dns.RcodeNameError, true, -1}},
+		{"nopf.secure.sec.", dns.TypeAAAA, bedAnswer{dns.RcodeNameError, true, -1}},
 		{"www.secure.sec.", dns.TypeTXT, bedAnswer{dns.RcodeSuccess, true, -1}},
 		{"x.wild.secure.sec.", dns.TypeTXT, bedAnswer{dns.RcodeSuccess, true, -1}},
 		{"www.nsec3.sec.", dns.TypeA, bedAnswer{dns.RcodeSuccess, true, -1}},
@@ -411,4 +416,37 @@ func serveRecursive(t *testing.T, rec interface {
 		t.Fatalf("%s: unpack the answer: %v", name, err)
 	}
 	return r
+}
+
+// TestAggressiveNSECOnBed: once an NXDOMAIN from secure.sec. was validated, other names its NSEC
+// records cover are answered NXDOMAIN, secure, with the zone's servers gone (RFC 8198); a
+// question they do not answer is asked, and fails.
+func TestAggressiveNSECOnBed(t *testing.T) {
+	bed := startBed(t)
+	rec, err := NewRecursor(parseConfig(t, "resolver:\n  root_hints: "+bed.hints+"\n  trust_anchor: "+bed.anchor+"\n  timeout: 3s\n  stale_ttl: 0s\n"), quiet)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := serveRecursive(t, rec, "nope.secure.sec.", dns.TypeA, true, false); got.Rcode != dns.RcodeNameError || !got.AuthenticatedData {
+		t.Fatalf("nope.secure.sec.: rcode %d AD %t", got.Rcode, got.AuthenticatedData)
+	}
+	if err := bed.leaves.Stop(); err != nil {
+		t.Fatal(err)
+	}
+	got := serveRecursive(t, rec, "nopf.secure.sec.", dns.TypeA, true, false)
+	if got.Rcode != dns.RcodeNameError || !got.AuthenticatedData {
+		t.Errorf("nopf.secure.sec. with the servers gone: rcode %d AD %t, want NXDOMAIN, secure\n%s", got.Rcode, got.AuthenticatedData, got)
+	}
+	nsec := 0
+	for _, r := range got.Ns {
+		if _, ok := r.(*dns.NSEC); ok {
+			nsec++
+		}
+	}
+	if nsec == 0 {
+		t.Errorf("the synthesised NXDOMAIN carries no NSEC for a DO=1 client:\n%s", got)
+	}
+	if got := serveRecursive(t, rec, "www.secure.sec.", dns.TypeMX, true, false); got.Rcode != dns.RcodeServerFailure {
+		t.Errorf("www.secure.sec. MX with the servers gone: rcode %d, want SERVFAIL (nothing proves it)", got.Rcode)
+	}
 }

@@ -149,6 +149,11 @@ func (r *Recursor) forward(f *forwardZone, req *query.Request, out []byte) []byt
 	for _, t := range f.targets {
 		t.probe()
 	}
+	if f.chain != nil {
+		if syn, ok := f.chain.Synthesise(wire.NameString(req.Lower()), req.QType); ok {
+			return r.answer(req, resolver.SynthesisedResult(syn), out)
+		}
+	}
 	for _, t := range f.order() {
 		reply, err := t.up.Exchange(ctx, uq)
 		ok := err == nil && usable(reply.Rcode)

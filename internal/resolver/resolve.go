@@ -86,6 +86,9 @@ func (rv *Resolver) SaturatedAt(zone string) bool {
 // Resolve runs a Resolution to its end, one query at a time, within ctx. It is the whole I/O loop:
 // every decision is the Resolution's.
 func (rv *Resolver) Resolve(ctx context.Context, q Question) Result {
+	if res, ok := rv.synthesise(q); ok {
+		return res
+	}
 	return rv.validate(ctx, q, rv.run(ctx, newResolution(q, rv.c.Hints, rv.c.Limits, rv.c.Delegations)))
 }
 

@@ -29,6 +29,33 @@ func (rv *Resolver) validate(ctx context.Context, q Question, res Result) Result
 	return res
 }
 
+// synthesise answers q from the NSEC records of secure zones already validated (RFC 8198), when
+// they prove it does not exist or has no such type; ok is false otherwise.
+func (rv *Resolver) synthesise(q Question) (Result, bool) {
+	if rv.chain == nil {
+		return Result{}, false
+	}
+	syn, ok := rv.chain.Synthesise(q.Name, q.Type)
+	if !ok {
+		return Result{}, false
+	}
+	return SynthesisedResult(syn), true
+}
+
+// SynthesisedResult is a negative answer made from validated NSEC records, as a resolution's
+// result: the SOA in Ns, the rest in Proof, secure.
+func SynthesisedResult(syn validator.Synthesised) Result {
+	res := Result{Rcode: syn.Rcode, Security: validator.Result{State: validator.Secure}}
+	for _, rr := range syn.Ns {
+		if _, ok := rr.(*dns.SOA); ok {
+			res.Ns = append(res.Ns, rr)
+		} else {
+			res.Proof = append(res.Proof, rr)
+		}
+	}
+	return res
+}
+
 // keyFetcher resolves the DS and DNSKEY questions of the chain walk with the resolver's own
 // iteration, unvalidated: the chain checks what they return.
 type keyFetcher struct{ rv *Resolver }

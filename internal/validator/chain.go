@@ -37,6 +37,7 @@ type Chain struct {
 	mu    sync.Mutex
 	links map[string]link
 	memo  *sigMemo
+	nsecs *nsecStore
 }
 
 // maxLinks bounds the names remembered; past it the table starts afresh, as names under an
@@ -68,7 +69,7 @@ type link struct {
 
 // NewChain returns a Chain over anchors that fetches what it lacks through fetch.
 func NewChain(opts Options, anchors *Anchors, fetch Fetcher) *Chain {
-	return &Chain{opts: opts, anchors: anchors, fetch: fetch, bogusTTL: DefaultBogusTTL, links: map[string]link{}, memo: newSigMemo()}
+	return &Chain{opts: opts, anchors: anchors, fetch: fetch, bogusTTL: DefaultBogusTTL, links: map[string]link{}, memo: newSigMemo(), nsecs: newNSECStore()}
 }
 
 // Options returns the options the chain validates with.

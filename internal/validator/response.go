@@ -107,10 +107,16 @@ func (c *Chain) negative(ctx context.Context, name string, qtype, rcode uint16, 
 	if res.State != Secure {
 		return res
 	}
+	var proof Result
 	if rcode == dns.RcodeNameError {
-		return c.opts.NXDomain(d, name)
+		proof = c.opts.NXDomain(d, name)
+	} else {
+		proof = c.opts.NoData(d, name, qtype)
 	}
-	return c.opts.NoData(d, name, qtype)
+	if proof.State == Secure && len(d.NSEC) > 0 {
+		c.nsecs.remember(zone, ns, c.opts.now())
+	}
+	return proof
 }
 
 // synthesised reports whether a CNAME at owner stands below a DNAME of the same answer.

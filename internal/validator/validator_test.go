@@ -446,3 +446,76 @@ func TestMemoForgetsWithdrawnKeys(t *testing.T) {
 		t.Errorf("with the key withdrawn: %v, want bogus", v)
 	}
 }
+
+// TestAggressiveNSEC: once a negative answer was proved with NSEC, other names in the same
+// span get NXDOMAIN, and other types of a name the NSEC matches NODATA, from the records alone
+// (RFC 8198); names the records do not speak for, NSEC3 zones, and names under a negative trust
+// anchor are asked.
+func TestAggressiveNSEC(t *testing.T) {
+	w := standardWorld(t)
+	now := testNow
+	nta := NewNegativeAnchors()
+	chain := NewChain(Options{Now: func() time.Time { return now }, Negative: nta}, anchorFor(t, w.zones["."]), w)
+	ctx := context.Background()
+	if _, ok := chain.Synthesise("nope.secure.test.", dns.TypeA); ok {
+		t.Fatal("synthesised before anything was validated")
+	}
+	validate := func(name string, qtype uint16) {
+		t.Helper()
+		rcode, answer, ns := ask(t, w, name, qtype)
+		if r := chain.Response(ctx, name, qtype, rcode, answer, ns); r.State != Secure {
+			t.Fatalf("%s: %v", name, r)
+		}
+	}
+	validate("nope.secure.test.", dns.TypeA)
+	validate("www.secure.test.", dns.TypeMX)
+	validate("nope.nsec3.test.", dns.TypeA)
+
+	// The answers are checked as any other: the validator itself must find them secure.
+	check := func(name string, qtype uint16, want uint16) {
+		t.Helper()
+		syn, ok := chain.Synthesise(name, qtype)
+		if !ok {
+			t.Errorf("%s %s: not synthesised", name, dns.TypeToString[qtype])
+			return
+		}
+		if syn.Rcode != want {
+			t.Errorf("%s: rcode %d, want %d", name, syn.Rcode, want)
+		}
+		fresh := NewChain(testOptions(), anchorFor(t, w.zones["."]), w)
+		if r := fresh.Response(ctx, name, qtype, syn.Rcode, nil, syn.Ns); r.State != Secure {
+			t.Errorf("%s: the synthesised answer does not validate: %v", name, r)
+		}
+	}
+	check("nope.secure.test.", dns.TypeAAAA, dns.RcodeNameError)
+	check("zzz.secure.test.", dns.TypeA, dns.RcodeNameError)   // the last span, seen with www.
+	check("nope2.secure.test.", dns.TypeA, dns.RcodeNameError) // in the same span as nope.
+	check("www.secure.test.", dns.TypeTXT, dns.RcodeSuccess)
+	for _, q := range []struct {
+		name  string
+		qtype uint16
+	}{
+		{"www.secure.test.", dns.TypeA},    // exists
+		{"p.secure.test.", dns.TypeA},      // another span (ns. to toinsecure.), not seen
+		{"nope.nsec3.test.", dns.TypeAAAA}, // NSEC3 is not used
+		{"www.secure.test.", dns.TypeDS},   // DS is the parent's
+		{"b.c.secure.test.", dns.TypeA},    // never proved
+	} {
+		if syn, ok := chain.Synthesise(q.name, q.qtype); ok {
+			t.Errorf("%s %s: synthesised %+v", q.name, dns.TypeToString[q.qtype], syn)
+		}
+	}
+	if err := nta.Add("secure.test.", now.Add(time.Hour), false); err != nil {
+		t.Fatal(err)
+	}
+	if _, ok := chain.Synthesise("nope.secure.test.", dns.TypeA); ok {
+		t.Error("synthesised under a negative trust anchor")
+	}
+	if _, err := nta.Remove("secure.test."); err != nil {
+		t.Fatal(err)
+	}
+	now = now.Add(time.Hour)
+	if _, ok := chain.Synthesise("nope.secure.test.", dns.TypeA); ok {
+		t.Error("synthesised from records past their TTL")
+	}
+}
