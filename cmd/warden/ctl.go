@@ -308,6 +308,9 @@ func printServerStatus(w io.Writer, st control.Status, now time.Time) {
 			if e.Loaded {
 				served = fmt.Sprintf("serial %d in force", e.Serial)
 			}
+			if !e.Since.IsZero() {
+				served += "; failing since " + stamp(e.Since) + " (" + ago(e.Since, now) + ")"
+			}
 			fmt.Fprintf(w, "zone %s: %s; last error: %s\n", e.Zone, served, e.Error)
 		}
 	} else {
@@ -327,6 +330,14 @@ func printServerStatus(w io.Writer, st control.Status, now time.Time) {
 		}
 	} else {
 		fmt.Fprintln(w, "policy: this server has no policy guard")
+	}
+	if len(st.Problems) == 0 {
+		fmt.Fprintln(w, "problems: none")
+	} else {
+		fmt.Fprintf(w, "problems: %d\n", len(st.Problems))
+		for _, p := range st.Problems {
+			fmt.Fprintf(w, "PROBLEM: %s %s: failing since %s (%s), %s: %s\n", p.Kind, p.Subject, stamp(p.Since), ago(p.Since, now), failures(p.Failures), p.LastError)
+		}
 	}
 	if r := st.RateLimit; r != nil {
 		mode := ""
@@ -383,6 +394,10 @@ func printZone(w io.Writer, z control.ZoneStatus, now time.Time) {
 	}
 	if z.LastError != "" {
 		row("last error", z.LastError)
+		if !z.ErrorSince.IsZero() {
+			row("since", stamp(z.ErrorSince)+" ("+ago(z.ErrorSince, now)+"), "+failures(z.Failures))
+		}
+		row("served", servedDespite(z))
 	}
 	if z.Signed {
 		row("dnssec", fmt.Sprintf("signed here, from serial %d", z.UnsignedSerial))
@@ -390,7 +405,11 @@ func printZone(w io.Writer, z control.ZoneStatus, now time.Time) {
 			row("signatures", "first expires "+stamp(z.SignaturesExpire)+"; refreshed "+stamp(z.SignaturesRefresh)+" ("+ago(z.SignaturesRefresh, now)+")")
 		}
 		if z.SigningError != "" {
-			row("signing error", z.SigningError+" (the last signed version keeps serving)")
+			since := ""
+			if !z.SigningErrorSince.IsZero() {
+				since = ", failing since " + stamp(z.SigningErrorSince) + " (" + ago(z.SigningErrorSince, now) + ")"
+			}
+			row("signing error", z.SigningError+" (the last signed version keeps serving"+since+")")
 		}
 	}
 	tw.Flush()
@@ -416,6 +435,24 @@ func printDS(w io.Writer, list control.DSList, _ time.Time) {
 	for _, ds := range list.DS {
 		fmt.Fprintln(w, ds)
 	}
+}
+
+// servedDespite says what a failing zone serves: the last good version, or nothing.
+func servedDespite(z control.ZoneStatus) string {
+	switch {
+	case z.Expired:
+		return "nothing: the copy expired (SERVFAIL)"
+	case !z.Loaded:
+		return "nothing: no version has loaded (SERVFAIL)"
+	}
+	return fmt.Sprintf("serial %d, the last good version", z.Serial)
+}
+
+func failures(n int) string {
+	if n == 1 {
+		return "1 failure"
+	}
+	return fmt.Sprintf("%d failures", n)
 }
 
 // zoneState sums a zone's state up in one word, in capitals when it is not served.

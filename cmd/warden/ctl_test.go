@@ -18,6 +18,7 @@ import (
 	"warden/internal/authority"
 	"warden/internal/config"
 	"warden/internal/control"
+	"warden/internal/health"
 	"warden/internal/pipeline"
 	"warden/internal/policy"
 	"warden/internal/policy/live"
@@ -339,6 +340,39 @@ func TestPrintStatusSuspendedRules(t *testing.T) {
 		"rpz.bad.    2      7     SUSPENDED\n",
 		"ALARM: rule *. of rule set rpz.push. suspended at ...\n",
 	} {
+		if !strings.Contains(b.String(), want) {
+			t.Errorf("no %q in\n%s", want, b.String())
+		}
+	}
+}
+
+// `warden ctl status` lists the problems with their start times and counts; `zone show` of a
+// zone that never loaded says nothing is served.
+func TestPrintProblems(t *testing.T) {
+	now := time.Date(2026, 3, 4, 12, 0, 0, 0, time.Local)
+	since := now.Add(-130 * time.Second)
+	var b strings.Builder
+	printServerStatus(&b, control.Status{Version: "v", Problems: []health.Problem{
+		{Kind: "upstream", Subject: "192.0.2.53:53", Since: since, Failures: 31, LastError: "upstream: timeout"},
+		{Kind: "blocklist", Subject: "ads", Since: since, Failures: 1, LastError: "ads.txt: no entries"},
+	}}, now)
+	for _, want := range []string{
+		"problems: 2\n",
+		"PROBLEM: upstream 192.0.2.53:53: failing since " + stamp(since) + " (2m ago), 31 failures: upstream: timeout\n",
+		"PROBLEM: blocklist ads: failing since " + stamp(since) + " (2m ago), 1 failure: ads.txt: no entries\n",
+	} {
+		if !strings.Contains(b.String(), want) {
+			t.Errorf("no %q in\n%s", want, b.String())
+		}
+	}
+	b.Reset()
+	printServerStatus(&b, control.Status{Version: "v"}, now)
+	if !strings.Contains(b.String(), "problems: none\n") {
+		t.Errorf("no problems: none in\n%s", b.String())
+	}
+	b.Reset()
+	printZone(&b, control.ZoneStatus{Zone: "new.test.", Role: "primary", LastError: "new.zone:1: no SOA", ErrorSince: since, Failures: 2}, now)
+	for _, want := range []string{"state       NOT LOADED\n", "since       " + stamp(since) + " (2m ago), 2 failures\n", "served      nothing: no version has loaded (SERVFAIL)\n"} {
 		if !strings.Contains(b.String(), want) {
 			t.Errorf("no %q in\n%s", want, b.String())
 		}

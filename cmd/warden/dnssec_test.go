@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"warden/internal/dnstest"
+	"warden/internal/health"
 	"warden/internal/transfer"
 )
 
@@ -63,7 +64,7 @@ control:
   socket: %s
 `, addr, socket))
 
-	_, stop := runServerUntilStopped(t, cfgPath)
+	logs, stop := runServerUntilStopped(t, cfgPath)
 	signed := axfrVerified(t, addr, dir, 10)
 	if !strings.Contains(signed, "NSEC3PARAM") || !strings.Contains(signed, "CDS") || !strings.Contains(signed, "CDNSKEY") {
 		t.Fatalf("the signed zone lacks NSEC3PARAM, CDS or CDNSKEY:\n%s", signed)
@@ -110,10 +111,16 @@ control:
 	}
 	writeFile(t, private, "Private-key-format: v1.3\nAlgorithm: 13 (ECDSAP256SHA256)\nPrivateKey: AAAA\n")
 	writeFile(t, zoneFile, strings.Replace(signedZone, " 10 3600", " 12 3600", 1)+"new A 192.0.2.9\nlater A 192.0.2.10\n")
-	ctlOut(t, socket, "reload")
+	// Three reloads fail to sign it; the failure is logged once, and zone show says since when.
+	for range 3 {
+		ctlOut(t, socket, "reload")
+	}
 	show := ctlOut(t, socket, "zone", "show", "signed.test.")
-	if !strings.Contains(show, "signing error") || !strings.Contains(show, private) {
-		t.Fatalf("zone show after a failed signing, want the signing error naming %s:\n%s", private, show)
+	if !strings.Contains(show, "signing error") || !strings.Contains(show, private) || !strings.Contains(show, "failing since") {
+		t.Fatalf("zone show after a failed signing, want the signing error naming %s and since when:\n%s", private, show)
+	}
+	if !strings.Contains(ctlOut(t, socket, "status"), "PROBLEM: zone signing signed.test.: failing since ") {
+		t.Fatalf("status does not list the failed signing:\n%s", ctlOut(t, socket, "status"))
 	}
 	if still := axfrVerified(t, addr, dir, 11); strings.Contains(still, "later.signed.test.") {
 		t.Fatalf("a version that could not be signed is served:\n%s", still)
@@ -125,6 +132,15 @@ control:
 	}
 	if show := ctlOut(t, socket, "zone", "show", "signed.test."); strings.Contains(show, "signing error") {
 		t.Fatalf("zone show still has the signing error:\n%s", show)
+	}
+	lines, err := dnstest.ParseLog(logs.String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	starts := dnstest.Matching(lines, health.ZoneSigning.Started, "zone", "signed.test.")
+	ends := dnstest.Matching(lines, health.ZoneSigning.Ended, "zone", "signed.test.")
+	if len(starts) != 1 || len(ends) != 1 || ends[0]["failures"] != "3" || !strings.Contains(starts[0]["err"], private) {
+		t.Fatalf("signing failure lines: %d starting, %d ending (%v), want one each, the end counting 3 failures", len(starts), len(ends), ends)
 	}
 
 	// A restart keeps the keys and goes past the serials already sent out.

@@ -19,6 +19,7 @@ import (
 
 	"warden/internal/control"
 	"warden/internal/dnstest"
+	"warden/internal/health"
 	"warden/internal/policy/live"
 )
 
@@ -228,9 +229,23 @@ control:
 	if err := c.Do(http.MethodGet, "/policy", &st); err != nil || len(st.Alarms) != 0 {
 		t.Fatalf("after resume: %+v, %v", st.Alarms, err)
 	}
+	// The trip and the resumption are one line each in the log.
+	lines, err := dnstest.ParseLog(logs.String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if trips, ends := dnstest.Matching(lines, health.Breaker.Started, "set", "rpz.push."), dnstest.Matching(lines, health.Breaker.Ended, "set", "rpz.push."); len(trips) != 1 || len(ends) != 1 {
+		t.Fatalf("%d trip lines and %d end lines for rpz.push. before it trips again, want one each", len(trips), len(ends))
+	}
 	waitForIn(t, 5*time.Second, "the breaker to trip again", func() bool {
 		return c.Do(http.MethodGet, "/policy", &st) == nil && len(st.Alarms) == 1
 	})
+	var status control.Status
+	if err := c.Do(http.MethodGet, "/status", &status); err != nil || !slices.ContainsFunc(status.Problems, func(p health.Problem) bool {
+		return p.Kind == health.Breaker.Name && p.Subject == "rpz.push." && p.Failures == 1
+	}) {
+		t.Fatalf("status with the breaker tripped again: %+v, %v", status.Problems, err)
+	}
 	stillWorks("after resuming and tripping again")
 	// Rollback goes back past the bad change to the policy in force before it, the first one
 	// (the reload of the same files added no version): there is nothing before that.

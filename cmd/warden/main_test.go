@@ -18,6 +18,7 @@ import (
 
 	"warden/internal/config"
 	"warden/internal/dnstest"
+	"warden/internal/health"
 )
 
 func zoneText(serial int, addr string) string {
@@ -119,7 +120,7 @@ func TestReloadOnFileChange(t *testing.T) {
 	waitFor(t, "reloaded answer", func() bool { a, err := askA(addr, "www.reload.test."); return err == nil && a == "192.0.2.20" })
 
 	write("this is not a zone file\n")
-	waitFor(t, "logged reload failure", func() bool { return strings.Contains(logs.String(), "zone reload failed") })
+	waitFor(t, "logged reload failure", func() bool { return strings.Contains(logs.String(), health.ZoneFile.Started) })
 	if a, err := askA(addr, "www.reload.test."); err != nil || a != "192.0.2.20" {
 		t.Fatalf("after a broken file: %q %v, want the previous zone", a, err)
 	}

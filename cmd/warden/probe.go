@@ -26,9 +26,11 @@ func probeCommand() *command {
 listens for forged replies racing the real one, checks answers against known forged addresses,
 and compares them with a trusted channel.
 
-Verdicts: consistent, injected, redirected, nxdomain-injected, timeout, servfail.`,
+Verdicts: consistent, filtered (the resolver declares it with Extended DNS Error 15 Blocked,
+16 Censored or 17 Filtered, shown as evidence), injected, redirected, nxdomain-injected, timeout,
+servfail.`,
 		flags: func() []flagDef { return probeFlagDefs(&probeFlags{}) },
-		exit: "0 no tampering found, 1 tampering found (injected, redirected or nxdomain-injected), " +
+		exit: "0 no tampering found (declared filtering is not tampering), 1 tampering found (injected, redirected or nxdomain-injected), " +
 			"2 usage error or unreadable input.",
 		run: probeCmd,
 	}
@@ -260,8 +262,9 @@ func printResults(w io.Writer, results []probe.Result) {
 	fmt.Fprintln(w, summary(results))
 }
 
-// summary is the line under the table: "5 pairs: 2 consistent, 3 tampered (2 injected,
-// 1 redirected), 0 timeout, 0 servfail".
+// summary is the line under the table: "6 pairs: 2 consistent, 1 filtered, 3 tampered
+// (2 injected, 1 redirected), 0 timeout, 0 servfail". Filtered pairs are counted apart from both
+// consistent and tampered ones: the resolver changed the answer, and said so.
 func summary(results []probe.Result) string {
 	count := map[probe.Verdict]int{}
 	for _, r := range results {
@@ -278,6 +281,6 @@ func summary(results []probe.Result) string {
 	if len(kinds) > 0 {
 		detail = " (" + strings.Join(kinds, ", ") + ")"
 	}
-	return fmt.Sprintf("%d pairs: %d consistent, %d tampered%s, %d timeout, %d servfail",
-		len(results), count[probe.Consistent], tampered, detail, count[probe.Timeout], count[probe.ServFail])
+	return fmt.Sprintf("%d pairs: %d consistent, %d filtered, %d tampered%s, %d timeout, %d servfail",
+		len(results), count[probe.Consistent], count[probe.Filtered], tampered, detail, count[probe.Timeout], count[probe.ServFail])
 }

@@ -118,7 +118,7 @@ func TestProbeTable(t *testing.T) {
 		"www.moved.test.    A     " + res + "  redirected",
 		"gone.test.         A     " + res + "  consistent",
 		"www.open.test.     A     " + dark + "  consistent",
-		"8 pairs: 6 consistent, 2 tampered (1 injected, 1 redirected), 0 timeout, 0 servfail",
+		"8 pairs: 6 consistent, 0 filtered, 2 tampered (1 injected, 1 redirected), 0 timeout, 0 servfail",
 	} {
 		if !strings.Contains(out, want) {
 			t.Errorf("output lacks %q:\n%s", want, out)

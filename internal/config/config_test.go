@@ -413,6 +413,11 @@ func TestParseErrors(t *testing.T) {
 			want: "warden.yaml:1: nested more than 64 levels deep",
 		},
 		{
+			name: "a resolver's server port outside 1 to 65535",
+			yaml: "resolver:\n  server_port: 70000\n",
+			want: `warden.yaml:2: resolver.server_port: 70000 is not a port (1 to 65535)`,
+		},
+		{
 			name: "huge values are clipped in messages",
 			yaml: "log:\n  level: " + strings.Repeat("x", 1000) + "\n",
 			want: `warden.yaml:2: log.level: "` + strings.Repeat("x", 80) + `"... is not one of debug, info, warn, error`,

@@ -24,6 +24,9 @@ type ResolverConfig struct {
 	// NegativeTrustAnchors are domains under which DNSSEC failures are ignored until their
 	// expiry (RFC 7646), while their owners mend them; `warden ctl nta` adds more at run time.
 	NegativeTrustAnchors []NTAConfig `yaml:"negative_trust_anchors"`
+	// ServerPort is the port authoritative servers are asked on: 53, or the port of a mini
+	// internet on loopback (`warden lab --port`), whose root hints cannot carry one.
+	ServerPort int `yaml:"server_port"`
 	// Allow lists the client networks that may ask for recursion; the rest get REFUSED, so that
 	// no install is an open resolver. Empty means loopback and the private ranges.
 	Allow []netip.Prefix `yaml:"allow"`
@@ -146,6 +149,9 @@ func (r ResolverConfig) Validate() error {
 		if _, err := time.Parse(time.RFC3339, n.Expiry); err != nil {
 			p.add(key+".expiry", "%q is not a time such as 2026-12-31T00:00:00Z", n.Expiry)
 		}
+	}
+	if r.ServerPort < 1 || r.ServerPort > 65535 {
+		p.add("server_port", "%d is not a port (1 to 65535)", r.ServerPort)
 	}
 	for i, a := range r.Allow {
 		if !a.IsValid() {

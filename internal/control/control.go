@@ -24,6 +24,7 @@ import (
 	"path/filepath"
 	"time"
 
+	"warden/internal/health"
 	"warden/internal/policy"
 	"warden/internal/policy/live"
 	"warden/internal/rrl"
@@ -75,6 +76,8 @@ type Deps struct {
 	Metrics http.Handler
 	// NTA is the negative trust anchors: GET /nta, POST and DELETE /nta/{domain}.
 	NTA NegativeAnchors
+	// Health lists what is wrong right now: GET /status (problems). Nil shows none.
+	Health *health.Board
 
 	// Version names the running build; empty means the one recorded in the binary.
 	Version string

@@ -5,6 +5,7 @@ import (
 	"runtime/debug"
 	"time"
 
+	"warden/internal/health"
 	"warden/internal/rrl"
 )
 
@@ -22,6 +23,9 @@ type Status struct {
 	ZoneErrors []ZoneError `json:"zone_errors,omitempty"`
 	// RateLimit is response rate limiting; nil when it is off.
 	RateLimit *RateLimitSummary `json:"rate_limit,omitempty"`
+	// Problems are what is failing right now (an upstream, a zone file, a transfer, a signing,
+	// a policy list, a tripped breaker), oldest first; [] when nothing is.
+	Problems []health.Problem `json:"problems"`
 }
 
 // RateLimitSummary is response rate limiting's configuration and what it has done since the
@@ -59,6 +63,8 @@ type ZoneError struct {
 	Loaded bool   `json:"loaded"`
 	Serial uint32 `json:"serial"`
 	Error  string `json:"error"`
+	// Since is when the zone began to fail; zero when unknown.
+	Since time.Time `json:"since,omitzero"`
 }
 
 // ZoneCounts sums up the zones by role and by trouble.
@@ -103,6 +109,10 @@ func (d Deps) Status() Status {
 	if st.Listeners == nil {
 		st.Listeners = []string{}
 	}
+	st.Problems = d.Health.Problems()
+	if st.Problems == nil {
+		st.Problems = []health.Problem{}
+	}
 	if d.Zones != nil {
 		var c ZoneCounts
 		for _, z := range sortedZones(d.Zones) {
@@ -121,7 +131,7 @@ func (d Deps) Status() Status {
 			}
 			if z.LastError != "" {
 				c.Failing++
-				st.ZoneErrors = append(st.ZoneErrors, ZoneError{Zone: z.Zone, Loaded: z.Loaded && !z.Expired, Serial: z.Serial, Error: z.LastError})
+				st.ZoneErrors = append(st.ZoneErrors, ZoneError{Zone: z.Zone, Loaded: z.Loaded && !z.Expired, Serial: z.Serial, Error: z.LastError, Since: z.ErrorSince})
 			}
 		}
 		st.Zones = &c

@@ -34,7 +34,11 @@ type ZoneStatus struct {
 	NextRefresh time.Time `json:"next_refresh,omitzero"`
 	ExpiresAt   time.Time `json:"expires_at,omitzero"`
 	// LastError is why the last load, refresh or transfer failed; empty when it succeeded.
-	LastError string `json:"last_error,omitempty"`
+	// ErrorSince is when the failures began, Failures how many there were since (both zero when
+	// the server keeps no record of them).
+	LastError  string    `json:"last_error,omitempty"`
+	ErrorSince time.Time `json:"error_since,omitzero"`
+	Failures   int       `json:"failures,omitempty"`
 	// JournalFrom is the oldest serial the zone's journal can send an IXFR from; 0 when it keeps
 	// no journal.
 	JournalFrom uint32 `json:"journal_from,omitempty"`
@@ -47,8 +51,10 @@ type ZoneStatus struct {
 	// the signatures due are replaced.
 	SignaturesExpire  time.Time `json:"signatures_expire,omitzero"`
 	SignaturesRefresh time.Time `json:"signatures_refresh,omitzero"`
-	// SigningError is why the last signing failed; the last signed version keeps serving.
-	SigningError string `json:"signing_error,omitempty"`
+	// SigningError is why the last signing failed, since SigningErrorSince; the last signed
+	// version keeps serving.
+	SigningError      string    `json:"signing_error,omitempty"`
+	SigningErrorSince time.Time `json:"signing_error_since,omitzero"`
 }
 
 // KeyStatus is one DNSSEC key of a zone signed by the server.

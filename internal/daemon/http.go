@@ -7,11 +7,13 @@ import (
 	"net"
 	"net/netip"
 	"os"
+	"time"
 
 	"warden/internal/config"
 	"warden/internal/control"
 	"warden/internal/metrics"
 	"warden/internal/pipeline"
+	"warden/internal/querylog"
 	"warden/internal/upstream"
 	"warden/internal/web"
 )
@@ -110,6 +112,14 @@ func (s resolverState) Upstreams() []upstream.Upstream {
 		return r.Upstreams()
 	}
 	return nil
+}
+
+// topLists is what the dashboard's top lists read: the query log's counts, nil while it is off.
+func (d *daemon) topLists() func(n int) querylog.TopLists {
+	if d.queryLog == nil {
+		return nil
+	}
+	return func(n int) querylog.TopLists { return d.queryLog.Top(n, time.Now()) }
 }
 
 // statusOf is what GET /api/status shows: the control interface's status of the server.

@@ -327,8 +327,9 @@ func TestHTTPListenerToken(t *testing.T) {
 		{"/api/nothing", "", 401, "unauthorized"},
 		{"/api/nothing", "Bearer " + s.token, 404, "no endpoint GET /api/nothing"},
 		{"/", "", 401, "unauthorized"},
-		{"/?token=" + s.token, "", 200, "/api/status?token=" + s.token},
-		{"/", "bearer " + s.token, 200, "/metrics"},
+		{"/?token=" + s.token, "", 200, `api("/api/dashboard")`},
+		{"/", "bearer " + s.token, 200, "<title>Warden</title>"},
+		{"/api/dashboard", "Bearer " + s.token, 200, `"warden_queries_total":[`},
 	} {
 		status, body := get(tt.path, tt.auth)
 		if status != tt.want || !strings.Contains(body, tt.body) {

@@ -12,6 +12,7 @@ import (
 	"warden/internal/cache"
 	"warden/internal/config"
 	"warden/internal/dnstap"
+	"warden/internal/health"
 	"warden/internal/pipeline"
 	"warden/internal/resolver"
 	"warden/internal/upstream"
@@ -21,19 +22,24 @@ import (
 
 // NewRecursor builds the resolution stage when the configuration asks for recursion, nil otherwise.
 func NewRecursor(cfg *config.Config, log *slog.Logger) (*pipeline.Recursor, error) {
-	return newRecursor(cfg, log, nil, validator.NewNegativeAnchors())
+	return newRecursor(cfg, log, nil, nil, validator.NewNegativeAnchors())
 }
 
-// newRecursor is NewRecursor with the upstream exchanges shown to dt (nil: dnstap off) and the
-// negative trust anchors nta, which outlive the recursor: a reload replaces the configuration's
-// and keeps those added by `warden ctl nta`.
-func newRecursor(cfg *config.Config, log *slog.Logger, dt *dnstap.Writer, nta *validator.NegativeAnchors) (*pipeline.Recursor, error) {
+// newRecursor is NewRecursor with the upstream exchanges shown to dt (nil: dnstap off), the
+// forwarders' and authoritative servers' outages told to board (nil: to nobody), and the
+// negative trust anchors nta, which outlive the recursor: a reload replaces the
+// configuration's and keeps those added by `warden ctl nta`. The upstreams no longer
+// configured are no longer watched.
+func newRecursor(cfg *config.Config, log *slog.Logger, dt *dnstap.Writer, board *health.Board, nta *validator.NegativeAnchors) (*pipeline.Recursor, error) {
 	var resolverTap, forwarderTap upstream.Tap
 	if dt != nil {
 		resolverTap, forwarderTap = dt.ResolverTap(), dt.ForwarderTap()
 	}
 	rc := cfg.Resolver
+	configured := map[string]bool{}
 	if !rc.Enabled() {
+		board.Forget(health.Upstream, func(string) bool { return false })
+		board.Forget(health.Resolution, func(string) bool { return false })
 		return nil, nil
 	}
 	var hints []resolver.NameServer
@@ -62,6 +68,7 @@ func newRecursor(cfg *config.Config, log *slog.Logger, dt *dnstap.Writer, nta *v
 				return nil, fmt.Errorf("forward %s: %w", f.Zone, err)
 			}
 			fw.Upstreams = append(fw.Upstreams, up)
+			configured[up.Addr()] = true
 		}
 		fwds = append(fwds, fw)
 		if f.Zone != "." {
@@ -72,6 +79,7 @@ func newRecursor(cfg *config.Config, log *slog.Logger, dt *dnstap.Writer, nta *v
 	if err != nil {
 		return nil, err
 	}
+	board.Forget(health.Upstream, func(addr string) bool { return configured[addr] })
 	validation := resolver.Validation{Options: validator.Options{Negative: nta}}
 	if anchor := rc.Anchor(); anchor != "" {
 		if validation.Anchors, err = validator.LoadAnchors(anchor); err != nil {
@@ -85,7 +93,7 @@ func newRecursor(cfg *config.Config, log *slog.Logger, dt *dnstap.Writer, nta *v
 	if err := nta.SetConfigured(rc.NTAs()); err != nil {
 		return nil, err
 	}
-	exchanger := authServers(resolverTap)
+	exchanger := authServers(resolverTap, uint16(rc.ServerPort), board.Watch(health.Resolution, "authoritative servers"))
 	exchanger.DNSSEC = validation.Anchors.Len() > 0
 	return pipeline.NewRecursor(pipeline.RecursorConfig{
 		Hints:     hints,
@@ -107,6 +115,7 @@ func newRecursor(cfg *config.Config, log *slog.Logger, dt *dnstap.Writer, nta *v
 		Local:       local,
 		LocalExcept: except,
 		Validation:  validation,
+		Health:      board,
 	}), nil
 }
 
@@ -126,9 +135,10 @@ func staleTTL(d time.Duration) time.Duration {
 	return d
 }
 
-// authServers is the resolver's Exchanger, its queries shown to tap when it is set.
-func authServers(tap upstream.Tap) *resolver.Upstreams {
-	u := resolver.NewUpstreams(53, time.Second)
-	u.Tap = tap
+// authServers is the resolver's Exchanger, its queries shown to tap when it is set and its
+// outages told to outage.
+func authServers(tap upstream.Tap, port uint16, outage *health.Condition) *resolver.Upstreams {
+	u := resolver.NewUpstreams(port, time.Second)
+	u.Tap, u.Outage = tap, outage
 	return u
 }

@@ -19,6 +19,7 @@ import (
 	"warden/internal/control"
 	"warden/internal/cookie"
 	"warden/internal/dnstap"
+	"warden/internal/health"
 	"warden/internal/metrics"
 	"warden/internal/pipeline"
 	"warden/internal/policy"
@@ -68,13 +69,16 @@ type daemon struct {
 	dnstap *dnstap.Writer
 	// nta holds the negative trust anchors; it outlives the recursors that reloads replace.
 	nta     *validator.NegativeAnchors
+	// health is what is failing now: forwarders, zones, the policy's lists, the breaker.
+	health  *health.Board
 	started time.Time
 }
 
 // Run serves cfg until ctx ends: it loads the zones and the policy, opens the listeners, and
 // applies the configuration again on SIGHUP, on control requests and when a watched file changes.
 func Run(ctx context.Context, cfg *config.Config, opts Options) error {
-	d := &daemon{cfg: cfg, opts: opts, log: opts.Log, notify: newNotifier(), started: time.Now(), nta: validator.NewNegativeAnchors()}
+	d := &daemon{cfg: cfg, opts: opts, log: opts.Log, notify: newNotifier(), started: time.Now(), health: health.New(opts.Log),
+		nta: validator.NewNegativeAnchors()}
 	// dnstap is opened first and closed last, after the listeners: what they sent is written out.
 	if d.dnstap = openDnstap(cfg.Dnstap, d.log); d.dnstap != nil {
 		defer d.dnstap.Close()
@@ -90,7 +94,7 @@ func Run(ctx context.Context, cfg *config.Config, opts Options) error {
 		}
 		acct, dirs = &a, ownedDirs(cfg)
 	}
-	rec, err := newRecursor(cfg, d.log, d.dnstap, d.nta)
+	rec, err := newRecursor(cfg, d.log, d.dnstap, d.health, d.nta)
 	if err != nil {
 		return err
 	}
@@ -105,6 +109,7 @@ func Run(ctx context.Context, cfg *config.Config, opts Options) error {
 	d.zones = zones.New(d.log, func(set *authority.Set) {
 		d.pipe.Update(func(s *pipeline.Snapshot) { s.Authority = set })
 	})
+	d.zones.Health = d.health
 	defer d.zones.Close()
 	if err := d.zones.Start(cfg); err != nil {
 		return err
@@ -119,8 +124,10 @@ func Run(ctx context.Context, cfg *config.Config, opts Options) error {
 		Breaker:  live.BreakerConfig(cfg.Policy.Safety.Breaker),
 		StateDir: cfg.StateDir,
 		Recent:   d.pipe.Recent.Names,
+		Health:   d.health,
 	}, d.log)
 	d.policies = live.NewLoader(d.guard, d.log)
+	d.policies.Health = d.health
 	defer d.policies.Close()
 	if _, err := d.policies.Load(ctx, cfg, live.Change{Reason: "start", Force: true}, false); err != nil {
 		if ctx.Err() != nil {
@@ -295,12 +302,13 @@ func (d *daemon) loop(ctx context.Context, ctl *controlListeners, httpl *httpLis
 			return "", err
 		}
 		return "configuration, zones and policy reloaded", nil
-	}, Metrics: d.metrics.Handler(), Started: d.started}
+	}, Metrics: d.metrics.Handler(), Health: d.health, Started: d.started}
 	for _, a := range d.cfg.Listen {
 		deps.Listeners = append(deps.Listeners, a.String())
 	}
 	ctl.serve(ctx, deps, d.log)
-	httpl.serve(ctx, web.Deps{Metrics: deps.Metrics, Status: statusOf(deps), QueryLog: d.cfg.QueryLog.Dir}, d.log)
+	httpl.serve(ctx, web.Deps{Metrics: deps.Metrics, Status: statusOf(deps), QueryLog: d.cfg.QueryLog.Dir,
+		Gatherer: d.metrics.Gatherer(), Top: d.topLists(), Policy: d.guard}, d.log)
 	d.tellManager(d.notify.ready(d.servingStatus()))
 	for {
 		select {
@@ -392,7 +400,7 @@ func (d *daemon) reload(ctx context.Context, why string) error {
 	if !resolverChanged {
 		return errors.Join(errs...)
 	}
-	rec, err := newRecursor(next, d.log, d.dnstap, d.nta)
+	rec, err := newRecursor(next, d.log, d.dnstap, d.health, d.nta)
 	if err != nil {
 		d.log.Error("reload: resolver configuration rejected; keeping the running one", "err", err)
 		return errors.Join(append(errs, fmt.Errorf("resolver configuration rejected: %w", err))...)

@@ -65,3 +65,22 @@ func StartValidatingUnboundWith(t testing.TB, ip, origin, trustAnchorFile, serve
 	})
 	return p.Addr()
 }
+
+// StartValidatingUnboundStubs runs unbound on ip and a free port as a validating resolver that
+// trusts the DS or DNSKEY records in trustAnchorFile and reaches its hierarchy through stubs
+// (stub-zone: clauses of unbound.conf, one per zone, for servers on another port than 53). It
+// returns the address once unbound answers, and stops it in t.Cleanup. Without unbound the test
+// is skipped, except when CI=true.
+func StartValidatingUnboundStubs(t testing.TB, ip, trustAnchorFile, stubs string) string {
+	t.Helper()
+	UnboundBin(t)
+	dir := t.TempDir()
+	conf := fmt.Sprintf(`    module-config: "validator iterator"
+    trust-anchor-file: %q
+    val-log-level: 2
+%s`, trustAnchorFile, stubs)
+	p := startPeer(t, "unbound", true, func() (*peers.Proc, error) {
+		return peers.StartUnbound(peers.Unbound{IP: ip, Port: freePort(t), Dir: dir, Server: conf})
+	})
+	return p.Addr()
+}

@@ -13,6 +13,7 @@ import (
 	"codeberg.org/miekg/dns"
 
 	"warden/internal/cache"
+	"warden/internal/health"
 	"warden/internal/query"
 	"warden/internal/resolver"
 	"warden/internal/upstream"
@@ -40,7 +41,9 @@ type forwardZone struct {
 // which a forwarder that serves only that zone answers too) is sent to it at most once per
 // probeInterval, in the background, until one succeeds.
 type forwardTarget struct {
-	up        upstream.Upstream
+	up upstream.Upstream
+	// trouble tells an operator when the upstream goes down and when it comes back.
+	trouble   *health.Condition
 	zone      []byte // the forwarded zone in wire form, for health checks
 	fails     atomic.Int32
 	down      atomic.Bool
@@ -54,7 +57,7 @@ const (
 	probeTimeout  = 2 * time.Second
 )
 
-func newForwardZones(fs []Forward) []*forwardZone {
+func newForwardZones(fs []Forward, board *health.Board) []*forwardZone {
 	out := make([]*forwardZone, 0, len(fs))
 	for _, f := range fs {
 		z := &forwardZone{zone: f.Zone}
@@ -65,7 +68,7 @@ func newForwardZones(fs []Forward) []*forwardZone {
 			apex = []byte{0}
 		}
 		for _, up := range f.Upstreams {
-			z.targets = append(z.targets, &forwardTarget{up: up, zone: apex})
+			z.targets = append(z.targets, &forwardTarget{up: up, zone: apex, trouble: board.Watch(health.Upstream, up.Addr())})
 		}
 		out = append(out, z)
 	}
@@ -99,16 +102,35 @@ func (f *forwardZone) order() []*forwardTarget {
 	return ts
 }
 
-// result records how an exchange with t went.
-func (t *forwardTarget) result(ok bool) {
+// result records how an exchange with t went: ok, or failed with err. A success reads the
+// shared state and writes it only when it changes, so that answering upstreams cost the
+// forwarding goroutines no contended writes.
+func (t *forwardTarget) result(ok bool, err error) {
 	if ok {
-		t.fails.Store(0)
-		t.down.Store(false)
+		if t.fails.Load() != 0 {
+			t.fails.Store(0)
+		}
+		if t.down.Load() {
+			t.down.Store(false)
+		}
+		t.trouble.Recover()
 		return
 	}
 	if t.fails.Add(1) >= maxFails {
 		t.down.Store(true)
+		t.trouble.Fail(err)
 	}
+}
+
+// failure is why an exchange that ended in reply and err is not an answer to pass on.
+func failure(reply *upstream.Reply, err error) error {
+	if err != nil {
+		return err
+	}
+	if s, ok := dns.RcodeToString[reply.Rcode]; ok {
+		return fmt.Errorf("answered %s", s)
+	}
+	return fmt.Errorf("answered rcode %d", reply.Rcode)
 }
 
 // probe sends a health check to a target that is down, unless one is running or was sent less
@@ -125,7 +147,9 @@ func (t *forwardTarget) probe() {
 		defer cancel()
 		reply, err := t.up.Exchange(ctx, &upstream.Query{Name: t.zone, Type: dns.TypeSOA, RD: true})
 		if err == nil && usable(reply.Rcode) {
-			t.result(true)
+			t.result(true, nil)
+		} else {
+			t.trouble.Fail(failure(reply, err)) // counted, not logged: the target is down already
 		}
 	}()
 }
@@ -157,8 +181,10 @@ func (r *Recursor) forward(f *forwardZone, req *query.Request, out []byte) []byt
 	for _, t := range f.order() {
 		reply, err := t.up.Exchange(ctx, uq)
 		ok := err == nil && usable(reply.Rcode)
-		if ctx.Err() == nil || ok {
-			t.result(ok) // running out of the client's time is not the upstream's failure
+		if ok {
+			t.result(true, nil)
+		} else if ctx.Err() == nil {
+			t.result(false, failure(reply, err)) // running out of the client's time is not the upstream's failure
 		}
 		if !ok {
 			continue

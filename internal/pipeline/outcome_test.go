@@ -18,7 +18,7 @@ func TestOutcomeNamesTheStage(t *testing.T) {
 	p := cachedPipeline(t, pol, "cached.example. 300 IN A 192.0.2.1")
 	up := &switchable{}
 	up.working.Store(true)
-	p.Snapshot().Recursion.fwd = newForwardZones([]Forward{{Zone: "corp.example.", Upstreams: []upstream.Upstream{up}}})
+	p.Snapshot().Recursion.fwd = newForwardZones([]Forward{{Zone: "corp.example.", Upstreams: []upstream.Upstream{up}}}, nil)
 	zones := testPipeline(t, "")
 	p.Update(func(s *Snapshot) { s.Authority = zones.Snapshot().Authority })
 

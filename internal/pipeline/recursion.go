@@ -10,6 +10,7 @@ import (
 
 	"warden/internal/authority"
 	"warden/internal/cache"
+	"warden/internal/health"
 	"warden/internal/policy"
 	"warden/internal/query"
 	"warden/internal/resolver"
@@ -68,6 +69,8 @@ type RecursorConfig struct {
 	// Validation turns DNSSEC validation on when it holds a trust anchor; the Exchanger must
 	// then ask for DNSSEC records.
 	Validation resolver.Validation
+	// Health is told when a forwarder goes down and comes back; nil tells nobody.
+	Health *health.Board
 }
 
 // NewRecursor returns the stage.
@@ -78,7 +81,7 @@ func NewRecursor(c RecursorConfig) *Recursor {
 	if c.Cache == nil {
 		c.Cache = cache.New(cache.Config{Limits: wire.Limits{UDPPayload: c.UDPPayload}})
 	}
-	fwd := newForwardZones(c.Forwards)
+	fwd := newForwardZones(c.Forwards, c.Health)
 	if c.Validation.Anchors.Len() > 0 {
 		for _, f := range fwd {
 			f.chain = validator.NewChain(c.Validation.Options, c.Validation.Anchors, forwardFetcher{f})

@@ -16,6 +16,30 @@ type Answer struct {
 	Rcode uint16
 	// Addrs is sorted and without duplicates, so that two answers compare with slices.Equal.
 	Addrs []netip.Addr
+	// Filter is the resolver's own statement that it filtered the name (an Extended DNS Error
+	// of FilterCodes), nil when it made none. It is not part of Equal: two replies that differ
+	// only in it give the same answer.
+	Filter *ExtendedError
+}
+
+// ExtendedError is an Extended DNS Error option of a reply (RFC 8914).
+type ExtendedError struct {
+	Code uint16
+	Text string // EXTRA-TEXT, as the resolver sent it
+}
+
+// FilterCodes are the Extended DNS Errors by which a resolver declares that it filters a name
+// (RFC 8914 §4.16–4.18): Blocked by its operator's policy, Censored on an outside authority's
+// demand, Filtered at the client's request. Declared filtering is not tampering: the resolver
+// says what it did.
+var FilterCodes = map[uint16]string{15: "Blocked", 16: "Censored", 17: "Filtered"}
+
+func (e ExtendedError) String() string {
+	s := fmt.Sprintf("EDE %d (%s)", e.Code, FilterCodes[e.Code])
+	if e.Text != "" {
+		s += fmt.Sprintf(" %q", e.Text)
+	}
+	return s
 }
 
 // parseAnswer reads a reply's wire bytes into an Answer.
@@ -25,6 +49,11 @@ func parseAnswer(b []byte, qtype uint16) (Answer, error) {
 		return Answer{}, fmt.Errorf("unpack reply: %w", err)
 	}
 	a := Answer{Rcode: m.Rcode}
+	for _, o := range m.Pseudo {
+		if e, ok := o.(*dns.EDE); ok && FilterCodes[e.InfoCode] != "" && a.Filter == nil {
+			a.Filter = &ExtendedError{Code: e.InfoCode, Text: e.ExtraText}
+		}
+	}
 	for _, rr := range m.Answer {
 		switch r := rr.(type) {
 		case *dns.A:

@@ -10,8 +10,9 @@ import (
 
 // judge turns what was seen into a verdict and its evidence. The checks run from the strongest
 // evidence to the weakest: a reply that cannot have come from the resolver proves injection
-// whatever it says, a listed forged address proves it without a trusted channel, and only then is
-// the answer compared with the trusted one.
+// whatever it says, a listed forged address proves it without a trusted channel, an Extended DNS
+// Error of filtering is the resolver's own account of the answer, and only then is the answer
+// compared with the trusted one.
 func judge(dark bool, out raceOutcome, ta trustedAnswer, forged *Forged, trustedName string) (Verdict, string) {
 	if dark {
 		if len(out.replies) == 0 {
@@ -29,6 +30,11 @@ func judge(dark bool, out raceOutcome, ta trustedAnswer, forged *Forged, trusted
 	got := out.replies[0].answer
 	if ip, p, ok := forged.Match(got.Addrs); ok {
 		return Injected, fmt.Sprintf("answer %s is in the forged list (%s)", ip, p)
+	}
+	// The resolver says it filtered the name: whatever the answer, it is not hidden, so it is
+	// neither compared with the trusted one nor counted as tampering.
+	if got.Filter != nil {
+		return Filtered, fmt.Sprintf("resolver declares filtering: %s; answer %s", got.Filter, got)
 	}
 	if got.Rcode != dns.RcodeSuccess && got.Rcode != dns.RcodeNameError {
 		return ServFail, "resolver answered " + rcodeName(got.Rcode)

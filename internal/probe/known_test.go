@@ -193,6 +193,7 @@ func FuzzReply(f *testing.F) {
 	}
 	f.Add(r.Data)
 	f.Add(q.Data)
+	f.Add(replyWithEDE(f, &dns.EDE{InfoCode: 16, ExtraText: "censored"}, &dns.EDE{InfoCode: 17}))
 	qend, err := questionEnd(q.Data)
 	if err != nil {
 		f.Fatal(err)

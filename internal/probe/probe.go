@@ -26,6 +26,9 @@ const (
 	NXDomainInjected Verdict = "nxdomain-injected" // NXDOMAIN for a name the trusted side resolves
 	Timeout          Verdict = "timeout"           // no reply at all
 	ServFail         Verdict = "servfail"          // the resolver failed (SERVFAIL, REFUSED, ...)
+	// Filtered is filtering the resolver declares with an Extended DNS Error (FilterCodes): seen
+	// and reported, but not tampering.
+	Filtered Verdict = "filtered"
 )
 
 // Tampered reports whether v is evidence of tampering, as opposed to a clean or failed probe.

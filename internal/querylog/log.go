@@ -63,6 +63,9 @@ type Log struct {
 	dropped atomic.Uint64
 	written atomic.Uint64
 
+	// top counts the dashboard's top lists from the rows the writer sees (topk.go).
+	top topCounter
+
 	batches chan []Row
 	stop    chan struct{}
 	done    sync.WaitGroup
@@ -183,6 +186,7 @@ func (l *Log) write() {
 	failing := false
 	for batch := range l.batches {
 		slices.SortStableFunc(batch, func(a, b Row) int { return a.Time.Compare(b.Time) })
+		l.top.add(batch)
 		if err := l.store.write(batch); err != nil {
 			l.dropped.Add(uint64(len(batch)))
 			// Logged when it starts failing, not for every second it goes on failing.

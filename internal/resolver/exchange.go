@@ -12,6 +12,7 @@ import (
 
 	"codeberg.org/miekg/dns"
 
+	"warden/internal/health"
 	"warden/internal/upstream"
 	"warden/internal/wire"
 )
@@ -28,6 +29,10 @@ type Upstreams struct {
 	// DNSSEC, set before the first Exchange, asks every server for DNSSEC records (DO=1): a
 	// validating resolver needs the signatures and the proofs of denial.
 	DNSSEC bool
+	// Outage, set before the first Exchange, is told when no server answers at all and when one
+	// does again (reach.go); nil tells nobody.
+	Outage *health.Condition
+	reach  reach
 
 	mu      sync.Mutex
 	servers map[netip.Addr]*authServer
@@ -92,6 +97,7 @@ func (u *Upstreams) Exchange(ctx context.Context, q Question, server netip.Addr)
 			r = plain
 		}
 	}
+	u.reach.report(ctx, err, u.Outage)
 	if err != nil {
 		return nil, err
 	}

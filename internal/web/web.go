@@ -9,13 +9,15 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"html/template"
 	"log/slog"
 	"net"
 	"net/http"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
 	"golang.org/x/net/netutil"
+
+	"warden/internal/querylog"
 )
 
 // Deps are what the listener shows. Metrics is required; Status may be nil, and /api/status then
@@ -31,10 +33,17 @@ type Deps struct {
 	// QueryLog is the query log's directory, which GET /api/querylog searches; "" when the log
 	// is off, and the endpoint then answers 501.
 	QueryLog string
+	// Gatherer is the registry Metrics serves, which GET /api/dashboard reads: one source for
+	// both, so that the page and /metrics cannot disagree. Nil: /api/dashboard answers 501.
+	Gatherer prometheus.Gatherer
+	// Top returns the query log's top lists (names, clients, blocked names) of at most n keys
+	// each; nil while the log is off.
+	Top func(n int) querylog.TopLists
+	// Policy resumes a suspended rule set: POST /api/policy/resume. Nil: 501.
+	Policy Resumer
 }
 
-// Handler returns the listener's routes. The dashboard's pages and further API endpoints are
-// added to the two muxes here: pages to site, JSON to api.
+// Handler returns the listener's routes: pages to site, JSON to api.
 func Handler(d Deps) (http.Handler, error) {
 	if d.Metrics == nil {
 		return nil, errors.New("http listener: no metrics to serve")
@@ -50,6 +59,8 @@ func Handler(d Deps) (http.Handler, error) {
 	api.HandleFunc("GET /api/querylog", func(w http.ResponseWriter, r *http.Request) {
 		searchQueryLog(w, r, d.QueryLog)
 	})
+	api.HandleFunc("GET /api/dashboard", dashboard(d.Gatherer, d.Top))
+	api.HandleFunc("POST /api/policy/resume", resume(d.Policy))
 	// The mux's own 404 and 405 are plain text; an API client expects JSON from every answer.
 	api.HandleFunc("/api/", func(w http.ResponseWriter, r *http.Request) {
 		replyJSON(w, http.StatusNotFound, apiError{fmt.Sprintf("no endpoint %s %s", r.Method, r.URL.Path)})
@@ -76,29 +87,6 @@ func replyJSON(w http.ResponseWriter, status int, body any) {
 	w.Header().Set("Cache-Control", "no-store")
 	w.WriteHeader(status)
 	_ = json.NewEncoder(w).Encode(body)
-}
-
-// indexPage is what / shows until the dashboard is built: the endpoints there are, each linked
-// with the token the page was opened with, so that following a link keeps access.
-var indexPage = template.Must(template.New("index").Parse(`<!DOCTYPE html>
-<html lang="en">
-<head><meta charset="utf-8"><title>Warden</title></head>
-<body>
-<h1>Warden</h1>
-<p>The dashboard is not part of this build yet. This listener serves:</p>
-<ul>
-<li><a href="/metrics">/metrics</a>: the metrics, in the Prometheus text format (no token needed)</li>
-<li><a href="/api/status{{if .}}?token={{.}}{{end}}">/api/status</a>: the server at a glance, as JSON (what <code>warden ctl status</code> shows)</li>
-<li><a href="/api/querylog{{if .}}?token={{.}}{{end}}">/api/querylog</a>?name=&amp;client=&amp;since=&amp;limit=: the query log's search, as JSON (what <code>warden log --json</code> shows)</li>
-</ul>
-</body>
-</html>
-`))
-
-func index(w http.ResponseWriter, r *http.Request) {
-	w.Header().Set("Content-Type", "text/html; charset=utf-8")
-	w.Header().Set("Cache-Control", "no-store")
-	_ = indexPage.Execute(w, r.URL.Query().Get("token"))
 }
 
 // Limits of the listener: a client that is slow to send its request, or to read the answer,

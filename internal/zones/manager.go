@@ -26,6 +26,7 @@ import (
 
 	"warden/internal/authority"
 	"warden/internal/config"
+	"warden/internal/health"
 	"warden/internal/journal"
 	"warden/internal/transfer"
 	"warden/internal/tsig"
@@ -71,6 +72,9 @@ type Manager struct {
 	Limits transfer.Limits
 	// transfers counts transfers in and out, for metrics.
 	transfers transferCounts
+	// Health, set before Start (nil: nothing is reported), is told when a zone's file, refresh
+	// or signing starts and stops failing; it logs those changes, once each.
+	Health *health.Board
 }
 
 // Zone is one served zone and its state.
@@ -204,11 +208,21 @@ func (m *Manager) apply(cfg *config.Config, starting bool) error {
 		nz := newZone(c, m.key(c.Key))
 		nz.policy = e.policy
 		if err := m.open(nz); err != nil {
-			if starting || z == nil {
-				errs = append(errs, err)
+			errs = append(errs, err)
+			if starting {
 				continue
 			}
-			m.log.Error("zone reload failed; the previous version keeps serving", "zone", c.Origin, "err", err)
+			if z == nil && c.IsSecondary() {
+				continue // its configuration is at fault (no place for its copy), not a file
+			}
+			m.trouble(health.ZoneFile, c.Origin).Fail(err)
+			if z == nil {
+				// A zone new to this reload whose file does not load is kept, unserved, so
+				// that status shows it and its error, and the next reload tries the file again.
+				nz.fileErr.Store(&err)
+				next[c.Origin] = nz
+				continue
+			}
 			z.fileErr.Store(&err)
 			next[c.Origin] = z
 			continue
@@ -234,6 +248,7 @@ func (m *Manager) apply(cfg *config.Config, starting bool) error {
 		m.log.Info("zone no longer served", "zone", origin)
 	}
 	m.zones.Store(&next)
+	m.forgetGone()
 	m.produceCatalogs()
 	for _, z := range next {
 		if z.sec != nil && !z.sec.running {
@@ -472,6 +487,21 @@ func (m *Manager) notifyAll(z *Zone, soa *dns.SOA) {
 			}
 			m.log.Debug("notify sent", "zone", z.Origin(), "secondary", addr.String(), "serial", soa.Serial)
 		}()
+	}
+}
+
+// trouble is the condition of kind for the zone of origin, which reports its failures.
+func (m *Manager) trouble(kind health.Kind, origin string) *health.Condition {
+	return m.Health.Watch(kind, origin)
+}
+
+// forgetGone stops watching the zones no longer kept. Called with m.mu held, after the zone map
+// changed.
+func (m *Manager) forgetGone() {
+	zones := m.all()
+	kept := func(origin string) bool { return zones[origin] != nil }
+	for _, k := range []health.Kind{health.ZoneFile, health.ZoneTransfer, health.ZoneSigning} {
+		m.Health.Forget(k, kept)
 	}
 }
 

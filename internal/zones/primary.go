@@ -10,6 +10,7 @@ import (
 
 	"warden/internal/catalog"
 	"warden/internal/config"
+	"warden/internal/health"
 	"warden/internal/zone"
 )
 
@@ -131,9 +132,7 @@ func (m *Manager) reloadFile(z *Zone) error {
 	fi, err := os.Stat(c.File)
 	if err != nil {
 		err = fmt.Errorf("zone %s: %w", c.Origin, err)
-		if z.failed(err) {
-			m.log.Error("zone reload failed; the previous version keeps serving", "zone", c.Origin, "err", err)
-		}
+		m.fileFailed(z, err)
 		return err
 	}
 	unchanged := fi.ModTime().Equal(z.mtime) && fi.Size() == z.size
@@ -149,8 +148,7 @@ func (m *Manager) reloadFile(z *Zone) error {
 	z.mtime, z.size = fi.ModTime(), fi.Size()
 	next, err := m.readZone(c)
 	if err != nil {
-		z.failed(err)
-		m.log.Error("zone reload failed; the previous version keeps serving", "zone", c.Origin, "err", err)
+		m.fileFailed(z, err)
 		return err
 	}
 	cur := z.data()
@@ -161,13 +159,14 @@ func (m *Manager) reloadFile(z *Zone) error {
 		m.log.Warn("zone file changed but its serial did not increase; keeping the loaded version",
 			"zone", c.Origin, "serial", cur.Serial(), "file_serial", next.Serial())
 		err := fmt.Errorf("zone %s: %s has serial %d, not newer than the serial in force %d; the zone in force is kept", c.Origin, c.File, next.Serial(), cur.Serial())
-		z.failed(err)
+		m.fileFailed(z, err)
 		return err
 	}
 	if replicated(c) {
 		m.openJournal(z)
 	}
 	z.fileErr.Store(nil)
+	m.trouble(health.ZoneFile, c.Origin).Recover()
 	if z.sign != nil {
 		m.warnSigned(z, next)
 	}
@@ -175,11 +174,12 @@ func (m *Manager) reloadFile(z *Zone) error {
 	return nil
 }
 
-// failed records err as why the zone's file is not in force, and says whether it is news: a
-// file that stays missing is reported on every reload, but logged once.
-func (z *Zone) failed(err error) bool {
-	prev := z.fileErr.Swap(&err)
-	return prev == nil || (*prev).Error() != err.Error()
+// fileFailed records err as why the zone's file is not in force. The condition logs the first
+// failure and counts the rest: a file that stays missing is reported on every reload, but
+// logged once.
+func (m *Manager) fileFailed(z *Zone, err error) {
+	z.fileErr.Store(&err)
+	m.trouble(health.ZoneFile, z.Origin()).Fail(err)
 }
 
 // saveFile writes a version already in force to the zone's file, in the background: a secondary's

@@ -11,6 +11,7 @@ import (
 
 	"warden/internal/catalog"
 	"warden/internal/config"
+	"warden/internal/health"
 	"warden/internal/transfer"
 	"warden/internal/zone"
 )
@@ -184,8 +185,13 @@ func (m *Manager) refreshLoop(ctx context.Context, z *Zone) {
 		if req.done != nil {
 			req.done <- err
 		}
+		// The first failure of a run is logged by the condition, and its end; the tries between
+		// only at debug level.
 		if err != nil {
-			m.log.Warn("zone refresh failed", "zone", z.Origin(), "err", err, "next_try", wait.String())
+			m.trouble(health.ZoneTransfer, z.Origin()).Fail(err)
+			m.log.Debug("zone refresh failed", "zone", z.Origin(), "err", err, "next_try", wait.String())
+		} else {
+			m.trouble(health.ZoneTransfer, z.Origin()).Recover()
 		}
 		if expired && !z.expired.Load() {
 			m.log.Error("zone expired: no primary has answered for its expire time; answering SERVFAIL", "zone", z.Origin(), "serial", cur.Serial())
@@ -383,6 +389,7 @@ func (m *Manager) consumeCatalog(cz *Zone, cat *zone.Zone) {
 		m.log.Info("catalog member added", "zone", mb.Zone, "catalog", cz.Origin())
 	}
 	m.zones.Store(&next)
+	m.forgetGone()
 	for _, z := range next {
 		if z.sec != nil && !z.sec.running {
 			m.startSecondary(z)

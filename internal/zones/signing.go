@@ -12,6 +12,7 @@ import (
 
 	"warden/internal/config"
 	"warden/internal/control"
+	"warden/internal/health"
 	"warden/internal/signer"
 	"warden/internal/transfer"
 	"warden/internal/zone"
@@ -188,7 +189,7 @@ func (z *Zone) signingError() error {
 // signFailed records why signing failed; the last good version goes on serving.
 func (m *Manager) signFailed(z *Zone, err error) {
 	z.sign.err.Store(&err)
-	m.log.Error("zone signing failed; the last signed version keeps serving", "zone", z.Origin(), "err", err)
+	m.trouble(health.ZoneSigning, z.Origin()).Fail(err)
 }
 
 // installSigned records s as the zone's signed state and schedules its refresh. Called with
@@ -196,6 +197,7 @@ func (m *Manager) signFailed(z *Zone, err error) {
 func (m *Manager) installSigned(z *Zone, s *signer.Signed) {
 	z.sign.last.Store(s)
 	z.sign.err.Store(nil)
+	m.trouble(health.ZoneSigning, z.Origin()).Recover()
 	m.schedule(z, s)
 }
 

@@ -8,6 +8,7 @@ import (
 	"codeberg.org/miekg/dns/dnsutil"
 
 	"warden/internal/control"
+	"warden/internal/health"
 )
 
 func canonical(name string) string { return strings.ToLower(dnsutil.Fqdn(name)) }
@@ -25,13 +26,13 @@ func (m *Manager) ZoneList() []control.ZoneStatus {
 	zones := m.all()
 	out := make([]control.ZoneStatus, 0, len(zones))
 	for _, z := range zones {
-		out = append(out, z.status())
+		out = append(out, m.status(z))
 	}
 	slices.SortFunc(out, func(a, b control.ZoneStatus) int { return strings.Compare(a.Zone, b.Zone) })
 	return out
 }
 
-func (z *Zone) status() control.ZoneStatus {
+func (m *Manager) status(z *Zone) control.ZoneStatus {
 	c := z.conf()
 	st := control.ZoneStatus{Zone: c.Origin, Role: "primary", Source: c.Source(), Catalog: z.catalog, Expired: z.expired.Load()}
 	if c.IsProducedCatalog() {
@@ -62,6 +63,16 @@ func (z *Zone) status() control.ZoneStatus {
 		}
 		st.Source = "primaries " + strings.Join(prims, ", ")
 		s.mu.Unlock()
+	}
+	kind := health.ZoneFile
+	if z.sec != nil {
+		kind = health.ZoneTransfer
+	}
+	if p, ok := m.trouble(kind, c.Origin).Problem(); ok && st.LastError != "" {
+		st.ErrorSince, st.Failures = p.Since, p.Failures
+	}
+	if p, ok := m.trouble(health.ZoneSigning, c.Origin).Problem(); ok && st.SigningError != "" {
+		st.SigningErrorSince = p.Since
 	}
 	return st
 }

@@ -67,9 +67,12 @@ type Fetcher struct {
 	// KeepData makes every list carry the bytes it was parsed from (List.Data), for a caller
 	// that stores them; like Entries, the caller may set them to nil once it has.
 	KeepData bool
-	// OnError, if set, is called for each failed fetch, after it is logged. Calls do not overlap
-	// one another (but may overlap a call of OnUpdate).
+	// OnError, if set, is called for each failed fetch, which is then logged at debug level
+	// only: the caller reports it (once per run of failures, say). Calls do not overlap one
+	// another nor OnSuccess (but may overlap a call of OnUpdate).
 	OnError func(src Source, err error)
+	// OnSuccess, if set, is called for each fetch that succeeded, the list changed or not.
+	OnSuccess func(src Source)
 
 	mu      sync.Mutex // guards lists and kicks
 	lists   []*List
@@ -226,11 +229,15 @@ func (f *Fetcher) refresh(ctx context.Context, client *http.Client, i int, st *f
 		}
 		st.failures++
 		wait, _ := f.nextWait(src, st)
+		kept, none := slog.LevelWarn, slog.LevelError
+		if f.OnError != nil {
+			kept, none = slog.LevelDebug, slog.LevelDebug
+		}
 		if st.list != nil {
-			log.Warn("blocklist fetch failed; the previous list stays in force", "source", src.Location,
+			log.Log(ctx, kept, "blocklist fetch failed; the previous list stays in force", "source", src.Location,
 				"err", err, "entries", st.entries, "loaded", st.loadedAt.Format(time.RFC3339), "retry_in", wait)
 		} else {
-			log.Error("blocklist fetch failed; no version of the list is loaded", "source", src.Location,
+			log.Log(ctx, none, "blocklist fetch failed; no version of the list is loaded", "source", src.Location,
 				"err", err, "retry_in", wait)
 		}
 		if f.OnError != nil {
@@ -241,6 +248,11 @@ func (f *Fetcher) refresh(ctx context.Context, client *http.Client, i int, st *f
 		return false
 	}
 	st.failures = 0
+	if f.OnSuccess != nil {
+		f.report.Lock()
+		f.OnSuccess(src)
+		f.report.Unlock()
+	}
 	if l == nil {
 		log.Debug("blocklist unchanged", "source", src.Location)
 		return false

@@ -18,6 +18,7 @@ import (
 	"sync"
 	"time"
 
+	"warden/internal/health"
 	"warden/internal/policy"
 )
 
@@ -39,6 +40,9 @@ type Config struct {
 	// Recent returns the names recently asked, the corpus a change is checked on when no
 	// check corpus is configured; nil means none.
 	Recent func() []string
+	// Health is told when the breaker trips for a set and when the set is resumed; nil tells
+	// nobody.
+	Health *health.Board
 }
 
 // DefaultKeep is how many versions a Guard keeps unless told.
@@ -56,6 +60,8 @@ type Guard struct {
 	recent  func() []string
 	keep    int
 	store   *Store // nil: versions in memory only
+	// trouble is told of the breaker's alarms: the server's board, or one of the guard's own.
+	trouble *health.Board
 
 	mu       sync.Mutex // serialises every change of the Target's policy and of the versions
 	versions []*Version // oldest first, at most keep
@@ -92,7 +98,10 @@ func NewGuard(t Target, c Config, log *slog.Logger) *Guard {
 	if keep == 0 {
 		keep = DefaultKeep
 	}
-	g := &Guard{target: t, log: log, breaker: policy.NewBreaker(c.Breaker), recent: c.Recent, keep: max(keep, 2), next: 1}
+	g := &Guard{target: t, log: log, breaker: policy.NewBreaker(c.Breaker), recent: c.Recent, keep: max(keep, 2), next: 1, trouble: c.Health}
+	if g.trouble == nil {
+		g.trouble = health.New(log) // the alarms are logged all the same
+	}
 	if c.StateDir == "" {
 		return g
 	}
@@ -264,6 +273,7 @@ func (g *Guard) Resume(name string) (bool, error) {
 		}
 		g.breaker.Resume(s)
 		g.log.Warn("policy rule set resumed by an operator", "set", name)
+		g.clearedAlarms()
 		return true, nil
 	}
 	return false, fmt.Errorf("%w: %q", ErrNoSuchSet, name)
@@ -291,7 +301,19 @@ func (g *Guard) tick(now time.Time) {
 		watched[i] = s
 	}
 	for _, a := range g.breaker.Tick(now, pol.Queries(), watched) {
-		g.log.Error("policy circuit breaker tripped: suspended until the set is resumed", "set", a.Set, "suspended", a.Suspended(),
+		// The alarm stands until an operator resumes the set: one line now, one then.
+		g.trouble.Watch(health.Breaker, a.Set).Fail(errors.New(a.String()), "suspended", a.Suspended(),
 			"share", fmt.Sprintf("%.1f%%", 100*a.Share), "usual", fmt.Sprintf("%.2f%%", 100*a.Usual), "questions", a.Queries)
+	}
+	g.clearedAlarms()
+}
+
+// clearedAlarms tells the health board that the sets without an alarm any more are well again.
+func (g *Guard) clearedAlarms() {
+	alarms := g.breaker.Alarms()
+	for _, p := range g.trouble.Problems() {
+		if p.Kind == health.Breaker.Name && !slices.ContainsFunc(alarms, func(a policy.Alarm) bool { return a.Set == p.Subject }) {
+			g.trouble.Watch(health.Breaker, p.Subject).Recover()
+		}
 	}
 }

@@ -51,25 +51,56 @@ func LoadRPZ(c config.RPZConfig) (*policy.RuleSet, Source, error) {
 // configured. Any zone that fails makes the whole policy fail, so that a reload keeps the running
 // policy rather than serve one with a zone silently missing.
 func LoadPolicy(cfgs []config.RPZConfig) (Proposal, []policy.Problem, error) {
+	prop, warns, failed := loadZones(cfgs)
+	if err := failed.err(); err != nil {
+		return Proposal{}, warns, err
+	}
+	return prop, warns, nil
+}
+
+// zoneFailure is a policy zone that did not load.
+type zoneFailure struct {
+	origin string
+	err    error
+}
+
+// zoneFailures are the policy zones of a load that did not load.
+type zoneFailures []zoneFailure
+
+// err is the error of the whole load, nil when every zone loaded.
+func (fs zoneFailures) err() error {
+	if len(fs) == 0 {
+		return nil
+	}
+	errs := make([]error, len(fs))
+	for i, f := range fs {
+		errs[i] = f.err
+	}
+	return fmt.Errorf("policy: %w", errors.Join(errs...))
+}
+
+// loadZones is LoadPolicy with each zone's failure apart, in the order of cfgs; the Proposal is
+// empty when any failed.
+func loadZones(cfgs []config.RPZConfig) (Proposal, []policy.Problem, zoneFailures) {
 	if len(cfgs) == 0 {
 		return Proposal{}, nil, nil
 	}
-	var errs []error
+	var failed zoneFailures
 	var warns []policy.Problem
 	sets := make([]*policy.RuleSet, 0, len(cfgs))
 	srcs := make([]Source, 0, len(cfgs))
 	for _, c := range cfgs {
 		s, src, err := LoadRPZ(c)
 		if err != nil {
-			errs = append(errs, err)
+			failed = append(failed, zoneFailure{origin: c.Origin, err: err})
 			continue
 		}
 		warns = append(warns, s.Warnings()...)
 		sets = append(sets, s)
 		srcs = append(srcs, src)
 	}
-	if len(errs) > 0 {
-		return Proposal{}, warns, fmt.Errorf("policy: %w", errors.Join(errs...))
+	if len(failed) > 0 {
+		return Proposal{}, warns, failed
 	}
 	return Proposal{Policy: policy.New(sets...), Sources: srcs}, warns, nil
 }

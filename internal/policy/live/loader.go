@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"warden/internal/config"
+	"warden/internal/health"
 	"warden/internal/policy"
 	"warden/internal/policy/blocklist"
 )
@@ -35,6 +36,10 @@ type Loader struct {
 
 	// fetchTimeout bounds one fetch of a list; 0 is the Fetcher's default (one minute).
 	fetchTimeout time.Duration
+
+	// Health, set before the first Load (nil: nothing is reported), is told when a policy zone
+	// or a blocklist starts and stops failing to load; it logs those changes, once each.
+	Health *health.Board
 
 	mu      sync.Mutex // guards the fields below; held while publishing
 	rpz     []*policy.RuleSet
@@ -94,10 +99,7 @@ func NewLoader(inst Installer, log *slog.Logger) *Loader {
 // ctx ends): lists are in force from the first query. Otherwise, reread asks the running Fetcher
 // to fetch every list again now (conditionally), without waiting.
 func (l *Loader) Load(ctx context.Context, cfg *config.Config, c Change, reread bool) (policy.Report, error) {
-	prop, warns, err := LoadPolicy(l.present(cfg.Policy.RPZ))
-	for _, w := range warns {
-		l.log.Warn("policy check", "problem", w.Error())
-	}
+	prop, err := l.loadZones(l.present(cfg.Policy.RPZ))
 	if err != nil {
 		return policy.Report{}, err
 	}
@@ -141,6 +143,7 @@ func (l *Loader) Load(ctx context.Context, cfg *config.Config, c Change, reread 
 	l.running = want
 	l.fetcher, l.stop, l.done, l.first = nil, nil, nil, nil
 	if len(want.lists) == 0 {
+		l.Health.Forget(health.Blocklist, func(string) bool { return false })
 		l.publishLocked()
 		report, err := l.report, l.err
 		l.mu.Unlock()
@@ -148,6 +151,9 @@ func (l *Loader) Load(ctx context.Context, cfg *config.Config, c Change, reread 
 	}
 	// The Fetcher keeps each list's bytes for the Installer to store; they are dropped once it has.
 	f := &blocklist.Fetcher{Sources: srcs, Timeout: l.fetchTimeout, Log: l.log, OnUpdate: l.update, KeepData: true}
+	if l.Health != nil {
+		f.OnError, f.OnSuccess = l.listTrouble(want.lists)
+	}
 	fctx, stopFetch := context.WithCancel(context.Background())
 	done, first := make(chan struct{}), make(chan struct{})
 	l.fetcher, l.stop, l.done, l.first = f, stopFetch, done, first
@@ -166,6 +172,50 @@ func (l *Loader) Load(ctx context.Context, cfg *config.Config, c Change, reread 
 	case <-ctx.Done():
 		return policy.Report{}, ctx.Err()
 	}
+}
+
+// loadZones loads the policy zones, and tells the health board which failed and which load.
+// The zones no longer configured are no longer watched.
+func (l *Loader) loadZones(cfgs []config.RPZConfig) (Proposal, error) {
+	prop, warns, failed := loadZones(cfgs)
+	for _, w := range warns {
+		l.log.Warn("policy check", "problem", w.Error())
+	}
+	bad := make(map[string]bool, len(failed))
+	for _, f := range failed {
+		l.Health.Watch(health.PolicyLoad, f.origin).Fail(f.err)
+		bad[f.origin] = true
+	}
+	configured := make(map[string]bool, len(cfgs))
+	for _, c := range cfgs {
+		configured[c.Origin] = true
+		if !bad[c.Origin] {
+			// Loaded, even if another zone's failure keeps the whole from going in force: this
+			// zone's own trouble is over.
+			l.Health.Watch(health.PolicyLoad, c.Origin).Recover()
+		}
+	}
+	l.Health.Forget(health.PolicyLoad, func(origin string) bool { return configured[origin] })
+	if err := failed.err(); err != nil {
+		return Proposal{}, err
+	}
+	return prop, nil
+}
+
+// listTrouble returns the Fetcher's callbacks that tell the health board of each list's
+// failures and successes, by the list's name; the lists not in lists are no longer watched.
+func (l *Loader) listTrouble(lists []config.BlocklistConfig) (func(blocklist.Source, error), func(blocklist.Source)) {
+	byLocation := make(map[string]*health.Condition, len(lists))
+	names := make(map[string]bool, len(lists))
+	for _, c := range lists {
+		names[c.Name] = true
+		if byLocation[c.Source] == nil {
+			byLocation[c.Source] = l.Health.Watch(health.Blocklist, c.Name)
+		}
+	}
+	l.Health.Forget(health.Blocklist, func(name string) bool { return names[name] })
+	return func(src blocklist.Source, err error) { byLocation[src.Location].Fail(err) },
+		func(src blocklist.Source) { byLocation[src.Location].Recover() }
 }
 
 // present leaves out the policy zones that come by zone transfer and have not arrived yet: the
