@@ -68,7 +68,7 @@ type daemon struct {
 	// dnstap sends the record of the traffic to a collector; nil when dnstap is off.
 	dnstap *dnstap.Writer
 	// nta holds the negative trust anchors; it outlives the recursors that reloads replace.
-	nta     *validator.NegativeAnchors
+	nta *validator.NegativeAnchors
 	// health is what is failing now: forwarders, zones, the policy's lists, the breaker.
 	health  *health.Board
 	started time.Time
