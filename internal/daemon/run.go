@@ -67,6 +67,8 @@ type daemon struct {
 	queryLog *querylog.Log
 	// dnstap sends the record of the traffic to a collector; nil when dnstap is off.
 	dnstap *dnstap.Writer
+	// trust keeps the trust anchors current (RFC 5011); nil without validation or state_dir.
+	trust *trustKeeper
 	// nta holds the negative trust anchors; it outlives the recursors that reloads replace.
 	nta *validator.NegativeAnchors
 	// health is what is failing now: forwarders, zones, the policy's lists, the breaker.
@@ -99,6 +101,14 @@ func Run(ctx context.Context, cfg *config.Config, opts Options) error {
 		return err
 	}
 	d.rec = rec
+	if rec != nil && rec.Validating() && cfg.StateDir != "" {
+		// The anchors follow the zones' key rollovers (RFC 5011), kept in the state directory.
+		if d.trust, err = newTrustKeeper(cfg.StateDir, rec.TrustAnchors(), d.log); err != nil {
+			return err
+		}
+		d.trust.use(rec)
+		go d.trust.run(ctx)
+	}
 	empty, _ := authority.New(nil)
 	d.pipe = pipeline.NewPipeline(wire.Limits{UDPPayload: uint16(cfg.Limits.UDPPayload)}, &pipeline.Snapshot{Authority: empty, Recursion: rec})
 	if err := d.applyGuards(nil, cfg); err != nil {
@@ -406,6 +416,9 @@ func (d *daemon) reload(ctx context.Context, why string) error {
 		return errors.Join(append(errs, fmt.Errorf("resolver configuration rejected: %w", err))...)
 	}
 	d.rec = rec
+	if d.trust != nil && rec != nil && rec.Validating() {
+		d.trust.use(rec)
+	}
 	d.pipe.Update(func(s *pipeline.Snapshot) { s.Recursion = rec })
 	debug.FreeOSMemory() // the replaced state and the parser's garbage
 	d.log.Info("reloaded", "trigger", why)

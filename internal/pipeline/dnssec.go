@@ -1,6 +1,7 @@
 package pipeline
 
 import (
+	"context"
 	"sync"
 	"time"
 
@@ -87,4 +88,49 @@ func (b *bogusMemory) lookup(q resolver.Question, req *query.Request) (int, bool
 		return 0, false
 	}
 	return e.ede, true
+}
+
+// Validating reports whether the stage checks DNSSEC.
+func (r *Recursor) Validating() bool {
+	if r.iter.Validating() {
+		return true
+	}
+	for _, f := range r.fwd {
+		if f.chain != nil {
+			return true
+		}
+	}
+	return false
+}
+
+// SetTrustAnchors puts other trust anchors in force for resolution and every forwarded zone.
+func (r *Recursor) SetTrustAnchors(a *validator.Anchors) {
+	r.iter.SetTrustAnchors(a)
+	for _, f := range r.fwd {
+		if f.chain != nil {
+			f.chain.SetAnchors(a)
+		}
+	}
+}
+
+// FetchKeys asks for the DNSKEY RRset of zone the way its answers are asked: through the
+// forwarders of the zone that holds it, or by iteration.
+func (r *Recursor) FetchKeys(ctx context.Context, zone string) (validator.Reply, error) {
+	if f := r.forwardFor(zone); f != nil {
+		return forwardFetcher{f}.Fetch(ctx, zone, dns.TypeDNSKEY)
+	}
+	return r.iter.FetchKeys(ctx, zone)
+}
+
+// TrustAnchors returns the trust anchors in force, nil when the stage does not validate.
+func (r *Recursor) TrustAnchors() *validator.Anchors {
+	if a := r.iter.TrustAnchors(); a != nil {
+		return a
+	}
+	for _, f := range r.fwd {
+		if f.chain != nil {
+			return f.chain.Anchors()
+		}
+	}
+	return nil
 }

@@ -68,3 +68,25 @@ func (f keyFetcher) Fetch(ctx context.Context, name string, qtype uint16) (valid
 	}
 	return validator.Reply{Rcode: res.Rcode, Answer: res.Answer, Ns: slices.Concat(res.Ns, res.Proof)}, nil
 }
+
+// SetTrustAnchors puts other trust anchors in force (RFC 5011 updates); nothing when the
+// resolver does not validate.
+func (rv *Resolver) SetTrustAnchors(a *validator.Anchors) {
+	if rv.chain != nil {
+		rv.chain.SetAnchors(a)
+	}
+}
+
+// FetchKeys resolves the DNSKEY RRset of zone with its signatures, unvalidated, for the
+// trust anchor's own upkeep.
+func (rv *Resolver) FetchKeys(ctx context.Context, zone string) (validator.Reply, error) {
+	return keyFetcher{rv}.Fetch(ctx, zone, dns.TypeDNSKEY)
+}
+
+// TrustAnchors returns the trust anchors in force, nil when the resolver does not validate.
+func (rv *Resolver) TrustAnchors() *validator.Anchors {
+	if rv.chain == nil {
+		return nil
+	}
+	return rv.chain.Anchors()
+}

@@ -37,6 +37,25 @@ func (a *Anchors) Zones() []string {
 	return out
 }
 
+// NewAnchors makes a set of the given anchors, one per zone (a later one for the same zone
+// wins).
+func NewAnchors(list ...*Anchor) *Anchors {
+	a := &Anchors{byZone: map[string]*Anchor{}}
+	for _, an := range list {
+		a.byZone[strings.ToLower(an.Zone)] = an
+	}
+	return a
+}
+
+// All returns the anchors in canonical order of their zones.
+func (a *Anchors) All() []*Anchor {
+	var out []*Anchor
+	for _, z := range a.Zones() {
+		out = append(out, a.byZone[z])
+	}
+	return out
+}
+
 // Closest returns the anchor of the deepest anchored zone at or above name, or nil.
 func (a *Anchors) Closest(name string) *Anchor {
 	if a == nil || len(a.byZone) == 0 {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"codeberg.org/miekg/dns"
@@ -27,8 +28,9 @@ type Fetcher interface {
 // each name: a secure zone cut with its keys, a name that is no cut, an insecure delegation, or a
 // bogus link (briefly). It is safe for concurrent use.
 type Chain struct {
-	opts    Options
-	anchors *Anchors
+	opts Options
+	// anchors can be replaced while queries run (RFC 5011 updates): SetAnchors.
+	anchors atomic.Pointer[Anchors]
 	fetch   Fetcher
 	// BogusTTL is how long a bogus link is remembered before it is fetched again, Unbound's
 	// val-bogus-ttl (60 s).
@@ -69,8 +71,22 @@ type link struct {
 
 // NewChain returns a Chain over anchors that fetches what it lacks through fetch.
 func NewChain(opts Options, anchors *Anchors, fetch Fetcher) *Chain {
-	return &Chain{opts: opts, anchors: anchors, fetch: fetch, bogusTTL: DefaultBogusTTL, links: map[string]link{}, memo: newSigMemo(), nsecs: newNSECStore()}
+	c := &Chain{opts: opts, fetch: fetch, bogusTTL: DefaultBogusTTL, links: map[string]link{}, memo: newSigMemo(), nsecs: newNSECStore()}
+	c.anchors.Store(anchors)
+	return c
 }
+
+// SetAnchors puts other trust anchors in force; what was learned from the old ones is
+// forgotten, as it may rest on a key no longer trusted.
+func (c *Chain) SetAnchors(a *Anchors) {
+	c.mu.Lock()
+	c.anchors.Store(a)
+	clear(c.links)
+	c.mu.Unlock()
+}
+
+// Anchors returns the trust anchors in force.
+func (c *Chain) Anchors() *Anchors { return c.anchors.Load() }
 
 // Options returns the options the chain validates with.
 func (c *Chain) Options() Options { return c.opts }
@@ -84,7 +100,7 @@ func (c *Chain) Keys(ctx context.Context, name string) (Result, string, []*dns.D
 	if nta, ok := c.opts.Negative.Covers(name, c.opts.now()); ok {
 		return insecure(0, "negative trust anchor %s until %s", nta.Domain, nta.Expiry.UTC().Format(time.RFC3339)), nta.Domain, nil
 	}
-	a := c.anchors.Closest(name)
+	a := c.anchors.Load().Closest(name)
 	if a == nil {
 		return Result{State: Indeterminate}, "", nil
 	}
@@ -339,3 +355,6 @@ func rrsets(section []dns.RR) []rrset {
 	}
 	return out
 }
+
+// DNSKEYs returns the DNSKEY records of zone in rrs and the RRSIGs that cover them.
+func DNSKEYs(rrs []dns.RR, zone string) ([]*dns.DNSKEY, []*dns.RRSIG) { return dnskeysOf(rrs, zone) }
