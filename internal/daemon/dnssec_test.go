@@ -127,7 +127,7 @@ func startBed(t *testing.T) signedBed {
 	dir := t.TempDir()
 	now, past := "now-3600", "now+2592000"
 	secure, secureDS := signZone(t, dir, "secure.sec.", leafText("secure.sec.")+
-		"*.wc.secure.sec. CNAME www.nsec3.sec.\ntoinsecure.secure.sec. CNAME www.insecure.sec.\n", false, now, past)
+		"*.wc.secure.sec. CNAME www.nsec3.sec.\ntoinsecure.secure.sec. CNAME www.insecure.sec.\nzero.secure.sec. 0 A 192.0.2.99\n", false, now, past)
 	nsec3, nsec3DS := signZone(t, dir, "nsec3.sec.", leafText("nsec3.sec."), true, now, past)
 	expired, expiredDS := signZone(t, dir, "expired.sec.", leafText("expired.sec."), false, "now-2592000", "now-864000")
 	wrong, _ := signZone(t, dir, "wrongds.sec.", leafText("wrongds.sec."), false, now, past)
@@ -243,6 +243,7 @@ func TestValidatingResolverOnSignedBed(t *testing.T) {
 		{"www.secure.sec.", dns.TypeA, bedAnswer{dns.RcodeSuccess, true, -1}},
 		{"alias.secure.sec.", dns.TypeA, bedAnswer{dns.RcodeSuccess, true, -1}},
 		{"x.wc.secure.sec.", dns.TypeA, bedAnswer{dns.RcodeSuccess, true, -1}}, // a wildcard CNAME into another zone
+		{"zero.secure.sec.", dns.TypeA, bedAnswer{dns.RcodeSuccess, true, -1}}, // TTL 0: never cached
 		{"toinsecure.secure.sec.", dns.TypeA, bedAnswer{dns.RcodeSuccess, false, -1}},
 		{"secure.sec.", dns.TypeDNSKEY, bedAnswer{dns.RcodeSuccess, true, -1}},
 		{"secure.sec.", dns.TypeDS, bedAnswer{dns.RcodeSuccess, true, -1}},

@@ -323,7 +323,13 @@ func (r *Recursor) answer(req *query.Request, res resolver.Result, out []byte) [
 			return hit
 		}
 	}
-	return r.render(req, res, out)
+	// Not cacheable (a TTL of zero): rendered as it is, AD set as a hit would set it.
+	out = r.renderSections(req, res.Rcode, answer, ns, nil, out)
+	if res.Security.State == validator.Secure && len(out) > 3 && out[3]&0x0F != rcodeServFail &&
+		(req.DO || req.Flags&query.FlagAD != 0) {
+		out[3] |= byte(query.FlagAD)
+	}
+	return out
 }
 
 // render builds the answer to req from the result with the same templates the zones use: the
