@@ -11,7 +11,8 @@ import (
 // with the keys of the zone that signed it (or, unsigned, the zone that holds its owner), the
 // proof that a wildcard expansion was needed, and for a negative answer (NXDOMAIN, or no RRset
 // of qtype at the end of the CNAME chain) the SOA and the NSEC or NSEC3 proof in ns. The
-// result is the weakest of its parts.
+// result is the weakest of its parts. The TTLs of the RRsets found secure are lowered in place
+// to what their signatures allow.
 func (c *Chain) Response(ctx context.Context, qname string, qtype uint16, rcode uint16, answer, ns []dns.RR) Result {
 	result := secure
 	anyAnchor := false
@@ -62,6 +63,7 @@ func (c *Chain) rrset(ctx context.Context, s rrset, ns []dns.RR) Result {
 		return bogus(EDEDNSKEYMissing, "%s is signed by %s, which is no signed zone", s.owner, zoneName)
 	}
 	v := c.verify(s.rrs, s.sigs, keys)
+	v.capTTLs(s.rrs, s.sigs, c.opts.now())
 	if v.State != Secure || v.Wildcard == "" {
 		return v.Result
 	}
@@ -100,9 +102,11 @@ func (c *Chain) negative(ctx context.Context, name string, qtype, rcode uint16, 
 	if soa == nil {
 		return bogus(EDENSECMissing, "negative answer about %s without SOA", name)
 	}
-	if v := c.verify(soa.rrs, soa.sigs, keys); v.State != Secure {
+	v := c.verify(soa.rrs, soa.sigs, keys)
+	if v.State != Secure {
 		return v.Result
 	}
+	v.capTTLs(soa.rrs, soa.sigs, c.opts.now())
 	d, res := c.verifiedDenial(zone, keys, ns)
 	if res.State != Secure {
 		return res

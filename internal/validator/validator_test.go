@@ -519,3 +519,41 @@ func TestAggressiveNSEC(t *testing.T) {
 		t.Error("synthesised from records past their TTL")
 	}
 }
+
+// TestTTLsCappedBySignature: a validated RRset keeps its TTL no longer than its signature
+// lasts, nor beyond the signature's original TTL.
+func TestTTLsCappedBySignature(t *testing.T) {
+	w := standardWorld(t)
+	_, answer, _ := ask(t, w, "www.secure.test.", dns.TypeA)
+	var set []dns.RR
+	var sigs []*dns.RRSIG
+	for _, x := range answer {
+		if s, ok := x.(*dns.RRSIG); ok {
+			sigs = append(sigs, s.Clone().(*dns.RRSIG))
+		} else {
+			set = append(set, x.Clone())
+		}
+	}
+	keys := []*dns.DNSKEY{w.zones["secure.test."].zsk.pub}
+	// 100 seconds before the signature's end (within the skew nothing else changes).
+	at := time.Unix(int64(sigs[0].Expiration), 0).Add(-100 * time.Second)
+	o := Options{Now: func() time.Time { return at }}
+	v := o.VerifyRRset(set, sigs, keys)
+	if v.State != Secure {
+		t.Fatal(v)
+	}
+	v.capTTLs(set, sigs, at)
+	if ttl := set[0].Header().TTL; ttl > 100 {
+		t.Errorf("TTL %d, want at most the 100 s the signature has left", ttl)
+	}
+	if ttl := sigs[0].Hdr.TTL; ttl > 100 {
+		t.Errorf("RRSIG TTL %d, want at most 100", ttl)
+	}
+	// A TTL above the original TTL is brought down to it.
+	set[0].Header().TTL = 86400
+	v = testOptions().VerifyRRset(set, sigs, keys)
+	v.capTTLs(set, sigs, testNow)
+	if ttl := set[0].Header().TTL; ttl != 300 {
+		t.Errorf("TTL %d, want the original 300", ttl)
+	}
+}

@@ -82,9 +82,34 @@ type Verified struct {
 	Wildcard string
 	// Expires is the end of the validity window of the signature that verified the RRset.
 	Expires time.Time
-	// skew is the clock skew allowed past Expires; key the key that verified it.
-	skew time.Duration
-	key  *dns.DNSKEY
+	// skew is the clock skew allowed past Expires; key the key that verified it; origTTL the
+	// signature's original TTL.
+	skew    time.Duration
+	key     *dns.DNSKEY
+	origTTL uint32
+}
+
+// capTTLs lowers the TTLs of a validated RRset and its signatures to the signature's original
+// TTL and to the time left before it expires (RFC 4035 §5.3.3), as Unbound does, so that no
+// cache keeps the data as secure past its signature.
+func (v Verified) capTTLs(rrs []dns.RR, sigs []*dns.RRSIG, now time.Time) {
+	if v.State != Secure || v.Expires.IsZero() {
+		return
+	}
+	limit := v.origTTL
+	if left := v.Expires.Sub(now); left < time.Duration(limit)*time.Second {
+		limit = uint32(max(left, 0) / time.Second)
+	}
+	for _, rr := range rrs {
+		if h := rr.Header(); h.TTL > limit {
+			h.TTL = limit
+		}
+	}
+	for _, s := range sigs {
+		if s.Hdr.TTL > limit {
+			s.Hdr.TTL = limit
+		}
+	}
 }
 
 // VerifyRRset checks rrset (one owner, type and class) against the signatures that cover it,
@@ -135,7 +160,7 @@ func (o Options) VerifyRRset(rrset []dns.RR, sigs []*dns.RRSIG, keys []*dns.DNSK
 				note(bogus(EDEBogus, "RRSIG of %s %s by key %d does not verify: %v", owner, dnsutil.TypeToString(typ), sig.KeyTag, err), 2)
 				continue
 			}
-			v := Verified{Result: secure, Expires: expiration, skew: skew, key: k}
+			v := Verified{Result: secure, Expires: expiration, skew: skew, key: k, origTTL: sig.OrigTTL}
 			if int(sig.Labels) < ownerLabels {
 				v.Wildcard = wildcardOf(owner, int(sig.Labels))
 			}
