@@ -267,7 +267,7 @@ func printNTAs(w io.Writer, l control.NTAList, now time.Time) {
 		if a.FromConfig {
 			from = "configuration"
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\n", a.Domain, a.Expiry.UTC().Format(time.RFC3339), a.Expiry.Sub(now).Round(time.Second), from)
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\n", a.Domain, a.Expiry.UTC().Format(time.RFC3339), a.Expiry.Sub(now).Round(time.Minute), from)
 	}
 	tw.Flush()
 }
