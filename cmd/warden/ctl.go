@@ -349,6 +349,15 @@ func printServerStatus(w io.Writer, st control.Status, now time.Time) {
 	} else {
 		fmt.Fprintln(w, "rate limiting: off")
 	}
+	if in := st.Injections; in != nil {
+		fmt.Fprintf(w, "injected replies detected (Hold-On): %d\n", in.Total)
+		for _, c := range in.Servers {
+			fmt.Fprintf(w, "  from server %s: %d\n", c.Key, c.Count)
+		}
+		for _, c := range in.Names {
+			fmt.Fprintf(w, "  for name %s: %d\n", c.Key, c.Count)
+		}
+	}
 }
 
 func printZoneList(w io.Writer, list control.ZoneList, now time.Time) {

@@ -23,6 +23,7 @@ import (
 	"warden/internal/policy"
 	"warden/internal/policy/live"
 	"warden/internal/rrl"
+	"warden/internal/upstream"
 	"warden/internal/wire"
 )
 
@@ -132,7 +133,18 @@ func ctlDeps() control.Deps {
 		Started:     time.Now().Add(-90 * time.Minute),
 		Listeners:   []string{"127.0.0.1:53", "[::1]:53"},
 		RateLimiter: func() *rrl.Limiter { return ctlLimiter },
+		Injections:  ctlInjections{},
 	}
+}
+
+// ctlInjections shows two injections, as the resolver's Hold-On would after an injector forged
+// the same name twice.
+type ctlInjections struct{}
+
+func (ctlInjections) Snapshot() upstream.Detections {
+	return upstream.Detections{Total: 2,
+		Servers: []upstream.DetectionCount{{Key: "198.18.43.2:53", Count: 2}},
+		Names:   []upstream.DetectionCount{{Key: "blocked.test.", Count: 2}}}
 }
 
 // ctlLimiter is the limiter the test server shows.
@@ -190,7 +202,9 @@ func TestCtlCommands(t *testing.T) {
 			for _, tc := range []ctlCase{
 				{args: "status", out: []string{"warden v-test, up 1h30m (since ", "listening on 127.0.0.1:53, [::1]:53\n",
 					"zones: 3 (1 primary, 2 secondary); 1 not loaded, 1 failing\n", "policy: version 1 (start, since ", "), 0 rule sets\n",
-					"rate limiting: 1 a second per key, slip 2; 3 dropped, 2 slipped (TC=1), 0 would be limited (log only); table 1 of 262144 keys\n"}},
+					"rate limiting: 1 a second per key, slip 2; 3 dropped, 2 slipped (TC=1), 0 would be limited (log only); table 1 of 262144 keys\n",
+					"injected replies detected (Hold-On): 2\n  from server 198.18.43.2:53: 2\n  for name blocked.test.: 2\n"}},
+				{args: "status --json", out: []string{`"injections": {`, `"key": "blocked.test.",`}},
 				{args: "status --json", out: []string{`"rate_limit": {`, `"dropped": 3,`, `"slipped": 2,`, `"capacity": 262144`}},
 				{args: "status --json", out: []string{"{\n  \"version\": \"v-test\",\n", `"not_loaded": 1,`}},
 				{args: "reload", out: []string{"reloaded: 3 zones\n"}},

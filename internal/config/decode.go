@@ -61,7 +61,8 @@ func decode(data []byte, name string, c *Config) error {
 	}
 	err = yaml.NodeToValue(body, c,
 		yaml.DisallowUnknownField(),
-		yaml.CustomUnmarshaler[time.Duration](unmarshalDuration))
+		yaml.CustomUnmarshaler[time.Duration](unmarshalDuration),
+		yaml.CustomUnmarshaler[Switch](unmarshalSwitch))
 	if err != nil {
 		return c.decodeError(err)
 	}
@@ -176,6 +177,7 @@ type walker struct {
 
 var (
 	durationType        = reflect.TypeFor[time.Duration]()
+	switchType          = reflect.TypeFor[Switch]()
 	addrPortType        = reflect.TypeFor[netip.AddrPort]()
 	listenAddrType      = reflect.TypeFor[ListenAddr]()
 	textUnmarshalerType = reflect.TypeFor[encoding.TextUnmarshaler]()
@@ -209,9 +211,14 @@ func (w *walker) walk(node ast.Node, t reflect.Type, key string) {
 		w.fail(node, key, "tags (!) are not supported")
 		return
 	}
+	if t.Kind() == reflect.Pointer {
+		t = t.Elem() // an optional value, nil when left out, is written as the value itself
+	}
 	switch {
 	case t == durationType:
 		w.duration(node, key)
+	case t == switchType:
+		w.onOff(node, key)
 	case reflect.PointerTo(t).Implements(textUnmarshalerType):
 		w.text(node, t, key)
 	case t.Kind() == reflect.Struct:

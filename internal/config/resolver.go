@@ -61,6 +61,10 @@ type ResolverConfig struct {
 	// Forward sends the questions under a zone to upstream resolvers instead of resolving them;
 	// the longest matching zone wins, and zone "." forwards everything.
 	Forward []ForwardConfig `yaml:"forward"`
+	// HoldOn watches plain UDP exchanges with authoritative servers for a second, different reply
+	// to the same query (on-path injection), holding a reply that comes well before the server's
+	// usual round trip until about that round trip. Each forwarded zone has its own switch.
+	HoldOn Switch `yaml:"hold_on"`
 	// SpecialUseOff lists special-use zones (localhost., test., onion., private reverse zones and
 	// the like) that are resolved as any other name instead of answered locally.
 	SpecialUseOff []string `yaml:"special_use_off"`
@@ -73,6 +77,9 @@ type ForwardConfig struct {
 	// transport: "127.0.0.1:53" (UDP, TCP on truncation), "tcp://", "tls://IP:853#name",
 	// "https://IP/dns-query#name".
 	Upstreams []string `yaml:"upstreams"`
+	// HoldOn is the resolver's hold_on for the plain UDP exchanges with these upstreams (DoT, DoH
+	// and TCP cannot be injected into this way); nil (left out) means on.
+	HoldOn *Switch `yaml:"hold_on"`
 }
 
 // NTAConfig is one negative trust anchor: the domain, and when it stops (RFC 3339, as
@@ -94,6 +101,9 @@ func (r ResolverConfig) NTAs() []validator.NTA {
 	}
 	return out
 }
+
+// HoldOnOn says whether Hold-On watches this zone's plain UDP upstreams: on unless set off.
+func (f ForwardConfig) HoldOnOn() bool { return f.HoldOn == nil || bool(*f.HoldOn) }
 
 // DefaultAllow is who may ask for recursion when Allow is empty: this host and private networks.
 var DefaultAllow = []netip.Prefix{

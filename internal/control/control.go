@@ -72,6 +72,9 @@ type Deps struct {
 	// RateLimiter returns the response rate limiter in force, nil when limiting is off: GET
 	// /status. A func, because a reload that changes the rate replaces the limiter.
 	RateLimiter func() *rrl.Limiter
+	// Injections are the injected replies the resolver and forwarders detected (Hold-On): GET
+	// /status. nil leaves them out.
+	Injections InjectionCounts
 	// Metrics serves the server's metrics: GET /metrics.
 	Metrics http.Handler
 	// NTA is the negative trust anchors: GET /nta, POST and DELETE /nta/{domain}.

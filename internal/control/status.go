@@ -7,6 +7,7 @@ import (
 
 	"warden/internal/health"
 	"warden/internal/rrl"
+	"warden/internal/upstream"
 )
 
 // Status is the body of GET /status: the server at a glance.
@@ -26,6 +27,15 @@ type Status struct {
 	// Problems are what is failing right now (an upstream, a zone file, a transfer, a signing,
 	// a policy list, a tripped breaker), oldest first; [] when nothing is.
 	Problems []health.Problem `json:"problems"`
+	// Injections are the injected replies detected on plain UDP exchanges (Hold-On), with the
+	// servers and names they came for; nil when Deps has no InjectionCounts (a server counts
+	// them from start, at 0 while it does not resolve).
+	Injections *upstream.Detections `json:"injections,omitempty"`
+}
+
+// InjectionCounts is what the status reads of Hold-On: a *upstream.HoldOn.
+type InjectionCounts interface {
+	Snapshot() upstream.Detections
 }
 
 // RateLimitSummary is response rate limiting's configuration and what it has done since the
@@ -149,6 +159,10 @@ func (d Deps) Status() Status {
 	}
 	if d.RateLimiter != nil {
 		st.RateLimit = rateLimitSummary(d.RateLimiter())
+	}
+	if d.Injections != nil {
+		in := d.Injections.Snapshot()
+		st.Injections = &in
 	}
 	return st
 }

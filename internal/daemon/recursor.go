@@ -22,15 +22,16 @@ import (
 
 // NewRecursor builds the resolution stage when the configuration asks for recursion, nil otherwise.
 func NewRecursor(cfg *config.Config, log *slog.Logger) (*pipeline.Recursor, error) {
-	return newRecursor(cfg, log, nil, nil, validator.NewNegativeAnchors())
+	return newRecursor(cfg, log, nil, nil, upstream.NewHoldOn(log), validator.NewNegativeAnchors())
 }
 
 // newRecursor is NewRecursor with the upstream exchanges shown to dt (nil: dnstap off), the
 // forwarders' and authoritative servers' outages told to board (nil: to nobody), and the
-// negative trust anchors nta, which outlive the recursor: a reload replaces the
-// configuration's and keeps those added by `warden ctl nta`. The upstreams no longer
-// configured are no longer watched.
-func newRecursor(cfg *config.Config, log *slog.Logger, dt *dnstap.Writer, board *health.Board, nta *validator.NegativeAnchors) (*pipeline.Recursor, error) {
+// injections detected counted in holdOn, which outlives the recursor across reloads, and the
+// negative trust anchors nta, which outlive it too: a reload replaces the configuration's and
+// keeps those added by `warden ctl nta`. The upstreams no longer configured are no longer
+// watched.
+func newRecursor(cfg *config.Config, log *slog.Logger, dt *dnstap.Writer, board *health.Board, holdOn *upstream.HoldOn, nta *validator.NegativeAnchors) (*pipeline.Recursor, error) {
 	var resolverTap, forwarderTap upstream.Tap
 	if dt != nil {
 		resolverTap, forwarderTap = dt.ResolverTap(), dt.ForwarderTap()
@@ -63,7 +64,8 @@ func newRecursor(cfg *config.Config, log *slog.Logger, dt *dnstap.Writer, board 
 	for _, f := range rc.Forward {
 		fw := pipeline.Forward{Zone: f.Zone}
 		for _, a := range f.Upstreams {
-			up, err := upstream.ParseAddrOptions(a, upstream.Options{Tap: forwarderTap})
+			opts := upstream.Options{Tap: forwarderTap, HoldOn: holdOnIf(f.HoldOnOn(), holdOn)}
+			up, err := upstream.ParseAddrOptions(a, opts)
 			if err != nil {
 				return nil, fmt.Errorf("forward %s: %w", f.Zone, err)
 			}
@@ -93,7 +95,7 @@ func newRecursor(cfg *config.Config, log *slog.Logger, dt *dnstap.Writer, board 
 	if err := nta.SetConfigured(rc.NTAs()); err != nil {
 		return nil, err
 	}
-	exchanger := authServers(resolverTap, uint16(rc.ServerPort), board.Watch(health.Resolution, "authoritative servers"))
+	exchanger := authServers(resolverTap, uint16(rc.ServerPort), board.Watch(health.Resolution, "authoritative servers"), holdOnIf(bool(rc.HoldOn), holdOn))
 	exchanger.DNSSEC = validation.Anchors.Len() > 0
 	return pipeline.NewRecursor(pipeline.RecursorConfig{
 		Hints:     hints,
@@ -135,10 +137,18 @@ func staleTTL(d time.Duration) time.Duration {
 	return d
 }
 
-// authServers is the resolver's Exchanger, its queries shown to tap when it is set and its
-// outages told to outage.
-func authServers(tap upstream.Tap, port uint16, outage *health.Condition) *resolver.Upstreams {
+// authServers is the resolver's Exchanger, its queries shown to tap when it is set, its outages
+// told to outage, and its UDP exchanges watched for injection by holdOn when it is set.
+func authServers(tap upstream.Tap, port uint16, outage *health.Condition, holdOn *upstream.HoldOn) *resolver.Upstreams {
 	u := resolver.NewUpstreams(port, time.Second)
-	u.Tap, u.Outage = tap, outage
+	u.Tap, u.Outage, u.HoldOn = tap, outage, holdOn
 	return u
+}
+
+// holdOnIf is h when the switch is on, nil (Hold-On off) otherwise.
+func holdOnIf(on bool, h *upstream.HoldOn) *upstream.HoldOn {
+	if on {
+		return h
+	}
+	return nil
 }

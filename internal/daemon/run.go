@@ -26,6 +26,7 @@ import (
 	"warden/internal/policy/live"
 	"warden/internal/querylog"
 	"warden/internal/server"
+	"warden/internal/upstream"
 	"warden/internal/validator"
 	"warden/internal/web"
 	"warden/internal/wire"
@@ -72,7 +73,9 @@ type daemon struct {
 	// nta holds the negative trust anchors; it outlives the recursors that reloads replace.
 	nta *validator.NegativeAnchors
 	// health is what is failing now: forwarders, zones, the policy's lists, the breaker.
-	health  *health.Board
+	health *health.Board
+	// holdOn counts the injected replies the resolver and the forwarders detect, across reloads.
+	holdOn  *upstream.HoldOn
 	started time.Time
 }
 
@@ -81,6 +84,7 @@ type daemon struct {
 func Run(ctx context.Context, cfg *config.Config, opts Options) error {
 	d := &daemon{cfg: cfg, opts: opts, log: opts.Log, notify: newNotifier(), started: time.Now(), health: health.New(opts.Log),
 		nta: validator.NewNegativeAnchors()}
+	d.holdOn = upstream.NewHoldOn(d.log)
 	// dnstap is opened first and closed last, after the listeners: what they sent is written out.
 	if d.dnstap = openDnstap(cfg.Dnstap, d.log); d.dnstap != nil {
 		defer d.dnstap.Close()
@@ -96,7 +100,7 @@ func Run(ctx context.Context, cfg *config.Config, opts Options) error {
 		}
 		acct, dirs = &a, ownedDirs(cfg)
 	}
-	rec, err := newRecursor(cfg, d.log, d.dnstap, d.health, d.nta)
+	rec, err := newRecursor(cfg, d.log, d.dnstap, d.health, d.holdOn, d.nta)
 	if err != nil {
 		return err
 	}
@@ -176,7 +180,7 @@ func Run(ctx context.Context, cfg *config.Config, opts Options) error {
 		d.queryLog, queryLogState = ql, ql
 	}
 	d.metrics = metrics.New(metrics.Sources{Queries: d.queries, Resolver: resolverState{d.pipe}, Zones: d.zones, Policy: d.guard,
-		Dnstap: dnstapState(d.dnstap), RateLimit: d.rateLimiter, QueryLog: queryLogState})
+		Dnstap: dnstapState(d.dnstap), RateLimit: d.rateLimiter, QueryLog: queryLogState, Injections: d.holdOn})
 	listeners, err := d.listen(handler)
 	defer func() {
 		for _, l := range listeners {
@@ -290,7 +294,7 @@ func (d *daemon) loop(ctx context.Context, ctl *controlListeners, httpl *httpLis
 	}
 	policyRequests := make(chan policyRequest)
 	reloadRequests := make(chan chan error)
-	deps := control.Deps{NTA: d.nta, Policy: d.guard, RateLimiter: d.rateLimiter, PolicyReload: func(force bool) (policy.Report, error) {
+	deps := control.Deps{NTA: d.nta, Policy: d.guard, RateLimiter: d.rateLimiter, Injections: d.holdOn, PolicyReload: func(force bool) (policy.Report, error) {
 		req := policyRequest{force: force, done: make(chan policyResult, 1)}
 		select {
 		case policyRequests <- req:
@@ -410,7 +414,7 @@ func (d *daemon) reload(ctx context.Context, why string) error {
 	if !resolverChanged {
 		return errors.Join(errs...)
 	}
-	rec, err := newRecursor(next, d.log, d.dnstap, d.health, d.nta)
+	rec, err := newRecursor(next, d.log, d.dnstap, d.health, d.holdOn, d.nta)
 	if err != nil {
 		d.log.Error("reload: resolver configuration rejected; keeping the running one", "err", err)
 		return errors.Join(append(errs, fmt.Errorf("resolver configuration rejected: %w", err))...)

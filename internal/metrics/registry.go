@@ -27,6 +27,9 @@ type Sources struct {
 	RateLimit RateLimitState
 	// QueryLog is the query log's counts; nil when it is off (its metrics stay at 0).
 	QueryLog QueryLogState
+	// Injections counts the injected replies detected; nil leaves its metric out (a server
+	// that does not resolve).
+	Injections InjectionState
 }
 
 // Registry holds every collector of a running server.
@@ -52,6 +55,9 @@ func New(s Sources) *Registry {
 	)
 	if s.Policy != nil {
 		reg.MustRegister(newPolicyCollector(s.Policy))
+	}
+	if s.Injections != nil {
+		reg.MustRegister(newInjectionCollector(s.Injections))
 	}
 	return &Registry{reg: reg}
 }

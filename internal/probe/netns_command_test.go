@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"warden/internal/dnstest"
+	"warden/internal/dnstest/netbed"
 )
 
 // TestProbeCommandNetns runs `warden probe` itself, as a user would, inside the client namespace
@@ -24,11 +25,11 @@ import (
 func TestProbeCommandNetns(t *testing.T) {
 	bed := newTestBed(t)
 	server := netip.AddrPortFrom(bedServer, 53)
-	startBedServer(t, bed.server, server, map[string]netip.Addr{
+	netbed.StartServer(t, bed.Server, server, map[string]netip.Addr{
 		"blocked.test.": netip.MustParseAddr("198.18.3.100"),
 		"clean.test.":   netip.MustParseAddr("198.18.3.102"),
 	})
-	inj := startInjector(t, bed.r2, "r2a", map[string]netip.Addr{"blocked.test.": forgedAddr})
+	inj := netbed.StartInjector(t, bed.R2, bed.Dev("r2a"), map[string]netip.Addr{"blocked.test.": forgedAddr})
 
 	dir := t.TempDir()
 	bin := dnstest.BuildWarden(t, dir)
@@ -42,7 +43,7 @@ func TestProbeCommandNetns(t *testing.T) {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
 	defer cancel()
-	cmd := exec.CommandContext(ctx, ip, "netns", "exec", string(bed.client), bin, "probe",
+	cmd := exec.CommandContext(ctx, ip, "netns", "exec", string(bed.Client), bin, "probe",
 		"--resolver", server.String(), "--trusted", known, "--max-hops", "6", "--json",
 		"blocked.test", "clean.test")
 	var stdout, stderr bytes.Buffer
@@ -71,7 +72,7 @@ func TestProbeCommandNetns(t *testing.T) {
 	if clean.Verdict != Consistent || clean.Hop != 0 || clean.HopAddr != "" {
 		t.Errorf("clean.test: %+v; want consistent, nothing located", clean)
 	}
-	if inj.forged.Load() == 0 {
+	if inj.Forged.Load() == 0 {
 		t.Error("the injector sent no forged reply")
 	}
 	if t.Failed() {

@@ -7,6 +7,8 @@ import (
 	"net/netip"
 	"testing"
 	"time"
+
+	"warden/internal/dnstest/netbed"
 )
 
 // forgedAddr is what the test bed's injector puts in its forged replies.
@@ -23,13 +25,13 @@ var bedLocator = TTLLocator{MaxHops: 6, Wait: time.Second, Tries: 2}
 func TestLocateNetns(t *testing.T) {
 	bed := newTestBed(t)
 	server := netip.AddrPortFrom(bedServer, 53)
-	startBedServer(t, bed.server, server, map[string]netip.Addr{
+	netbed.StartServer(t, bed.Server, server, map[string]netip.Addr{
 		"blocked.test.":   netip.MustParseAddr("198.18.3.100"),
 		"censored.test.":  netip.MustParseAddr("198.18.3.101"),
 		"clean.test.":     netip.MustParseAddr("198.18.3.102"),
 		"www.clean.test.": netip.MustParseAddr("198.18.3.103"),
 	})
-	inj := startInjector(t, bed.r2, "r2a", map[string]netip.Addr{
+	inj := netbed.StartInjector(t, bed.R2, bed.Dev("r2a"), map[string]netip.Addr{
 		"blocked.test.":  forgedAddr,
 		"censored.test.": forgedAddr,
 	})
@@ -54,7 +56,7 @@ func TestLocateNetns(t *testing.T) {
 			)
 			ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 			defer cancel()
-			err := bed.client.do(func() (err error) {
+			err := bed.Client.Do(func() (err error) {
 				var l Locator = bedLocator
 				if hop, addr, err = l.Locate(ctx, server, tt.name, 0); err != nil {
 					return err
@@ -72,7 +74,7 @@ func TestLocateNetns(t *testing.T) {
 			checkBedPath(t, hops, tt.wantHop != 0)
 		})
 	}
-	if inj.forged.Load() == 0 {
+	if inj.Forged.Load() == 0 {
 		t.Error("the injector sent no forged reply")
 	}
 }
@@ -102,7 +104,7 @@ func checkBedPath(t *testing.T, hops []HopReport, injected bool) {
 // unreachable. Locate must report only the injector and end within MaxHops × Tries × Wait.
 func TestLocateNetnsNoServer(t *testing.T) {
 	bed := newTestBed(t)
-	startInjector(t, bed.r2, "r2a", map[string]netip.Addr{"blocked.test.": forgedAddr})
+	netbed.StartInjector(t, bed.R2, bed.Dev("r2a"), map[string]netip.Addr{"blocked.test.": forgedAddr})
 	l := TTLLocator{MaxHops: 4, Wait: 200 * time.Millisecond, Tries: 2}
 	bound := time.Duration(l.MaxHops*l.Tries) * l.Wait
 
@@ -119,7 +121,7 @@ func TestLocateNetnsNoServer(t *testing.T) {
 			var hop int
 			var addr netip.Addr
 			start := time.Now()
-			err := bed.client.do(func() (err error) {
+			err := bed.Client.Do(func() (err error) {
 				hop, addr, err = l.Locate(context.Background(), netip.AddrPortFrom(bedNoServer, 53), tt.name, 0)
 				return err
 			})

@@ -29,6 +29,13 @@ type Upstreams struct {
 	// DNSSEC, set before the first Exchange, asks every server for DNSSEC records (DO=1): a
 	// validating resolver needs the signatures and the proofs of denial.
 	DNSSEC bool
+	// HoldOn, set before the first Exchange, watches the UDP exchanges for injected replies
+	// (upstream.HoldOn); nil turns that off.
+	HoldOn *upstream.HoldOn
+	// Validates, set before the first Exchange, says whether a reply passes DNSSEC validation,
+	// so that Hold-On takes a reply that validates at once and prefers it over a rival; nil means
+	// validation cannot tell.
+	Validates func(reply []byte) bool
 	// Outage, set before the first Exchange, is told when no server answers at all and when one
 	// does again (reach.go); nil tells nobody.
 	Outage *health.Condition
@@ -73,7 +80,7 @@ func (u *Upstreams) server(a netip.Addr) *authServer {
 		}
 		clear(u.servers)
 	}
-	p := &authServer{Plain: upstream.NewPlain(net.JoinHostPort(a.String(), u.port), upstream.Options{Timeout: u.timeout, Tap: u.Tap})}
+	p := &authServer{Plain: upstream.NewPlain(net.JoinHostPort(a.String(), u.port), upstream.Options{Timeout: u.timeout, Tap: u.Tap, HoldOn: u.HoldOn, Validates: u.Validates})}
 	u.servers[a] = p
 	return p
 }

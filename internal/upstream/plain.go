@@ -49,15 +49,35 @@ func (p *Plain) SRTT() time.Duration { return p.udp.SRTT() }
 
 // Exchange asks over UDP and, if the reply is truncated, asks again over TCP within the same
 // deadline, so the caller waits at most one Timeout in all. The TCP reply is returned as is;
-// ErrTruncated then means even TCP was truncated.
+// ErrTruncated then means even TCP was truncated. Two different UDP replies (ErrInjected) are
+// settled the same way: TCP's answer is taken, and only if TCP fails the UDP reply that looked
+// more like the server's. A lone UDP reply with an IP TTL unlike the server's (ErrUnconfirmed) is
+// checked against TCP's answer too.
 func (p *Plain) Exchange(ctx context.Context, q *Query) (*Reply, error) {
 	ctx, cancel := context.WithDeadline(ctx, p.udp.opts.deadline(ctx, time.Now()))
 	defer cancel()
 	r, err := p.udp.Exchange(ctx, q)
-	if !errors.Is(err, ErrTruncated) {
-		return r, err
+	switch {
+	case errors.Is(err, ErrTruncated):
+		return p.tcp.Exchange(ctx, q)
+	case errors.Is(err, ErrInjected):
+		if tr, terr := p.tcp.Exchange(ctx, q); terr == nil || errors.Is(terr, ErrTruncated) {
+			return tr, terr
+		}
+		return r, nil
+	case errors.Is(err, ErrUnconfirmed):
+		tr, terr := p.tcp.Exchange(ctx, q)
+		if terr != nil {
+			return r, nil
+		}
+		same := sameAnswer(r.Data, tr.Data)
+		p.udp.confirmed(q, r, same)
+		if same {
+			return r, nil
+		}
+		return tr, nil
 	}
-	return p.tcp.Exchange(ctx, q)
+	return r, err
 }
 
 // Penalise backs the SRTT off as a timeout does, for a server that answered without use (lame,

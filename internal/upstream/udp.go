@@ -1,6 +1,7 @@
 package upstream
 
 import (
+	"bytes"
 	"context"
 	"encoding/binary"
 	"fmt"
@@ -19,6 +20,8 @@ type UDP struct {
 	counters
 	addr string
 	opts Options
+	// hist is the round trips and IP TTLs of the server's replies, for Options.HoldOn.
+	hist history
 }
 
 var _ Upstream = (*UDP)(nil)
@@ -38,10 +41,15 @@ func (u *UDP) Stats() Stats { return u.snapshot() }
 // noticed by the kernel's MSG_TRUNC and taken as a truncated reply, so the question goes to TCP.
 const udpBufSize = 4096
 
-var udpBufs = sync.Pool{New: func() any { b := make([]byte, udpBufSize); return &b }}
+// oobSize holds the control message of one IP TTL or IPv6 hop limit (an int), with room to spare.
+const oobSize = 64
+
+var udpBufs = sync.Pool{New: func() any { b := make([]byte, udpBufSize+oobSize); return &b }}
 
 // Exchange sends q and waits for a matching reply until the deadline. A reply with TC=1 is
-// returned together with ErrTruncated.
+// returned together with ErrTruncated. With Options.HoldOn, a first reply that looks unlike the
+// server's may be held for a second, different one (holdon.go); two different replies without a
+// validated winner come back as the likelier one with ErrInjected.
 func (u *UDP) Exchange(ctx context.Context, q *Query) (*Reply, error) {
 	out, err := q.pack(randomID(), !u.opts.No0x20)
 	if err != nil {
@@ -53,7 +61,10 @@ func (u *UDP) Exchange(ctx context.Context, q *Query) (*Reply, error) {
 	dctx, cancel := context.WithDeadline(ctx, deadline)
 	defer cancel()
 
-	var d net.Dialer
+	d := net.Dialer{}
+	if u.opts.HoldOn != nil {
+		d.Control = recvTTL
+	}
 	conn, err := d.DialContext(dctx, "udp", u.addr)
 	if err != nil {
 		return nil, u.fail(ctx, start, fmt.Errorf("udp %s: %w", u.addr, err))
@@ -68,11 +79,21 @@ func (u *UDP) Exchange(ctx context.Context, q *Query) (*Reply, error) {
 	}
 	bp := udpBufs.Get().(*[]byte)
 	defer udpBufs.Put(bp)
-	buf := *bp
+	buf, oob := (*bp)[:udpBufSize], (*bp)[udpBufSize:]
+	if u.opts.HoldOn == nil {
+		oob = nil
+	}
 	uconn := conn.(*net.UDPConn)
+	// held is the first reply while the window is open for a second one.
+	var held *candidate
+	var usual usual
 	for {
-		n, _, flags, _, err := uconn.ReadMsgUDP(buf, nil)
+		n, oobn, flags, _, err := uconn.ReadMsgUDPAddrPort(buf, oob)
 		if err != nil {
+			if held != nil && ctx.Err() == nil {
+				// The window closed without a second reply: the first stands.
+				return u.acceptHeld(conn, out, held, usual, start)
+			}
 			if u.opts.Tap != nil {
 				u.opts.tap(query.UDP, addrPortOf(conn.LocalAddr()), addrPortOf(conn.RemoteAddr()), out.msg, nil, start)
 			}
@@ -82,6 +103,11 @@ func (u *UDP) Exchange(ctx context.Context, q *Query) (*Reply, error) {
 			r, err := validateHead(buf[:n], out)
 			if err != nil {
 				u.mismatches.Add(1)
+				continue
+			}
+			if held != nil {
+				// A truncated datagram cannot be compared with the held reply; the held one
+				// stands, and the truncated one is not evidence either way.
 				continue
 			}
 			r.Flags |= query.FlagTC
@@ -97,11 +123,134 @@ func (u *UDP) Exchange(ctx context.Context, q *Query) (*Reply, error) {
 			u.mismatches.Add(1)
 			continue
 		}
-		if u.opts.Tap != nil {
-			u.opts.tap(query.UDP, addrPortOf(conn.LocalAddr()), addrPortOf(conn.RemoteAddr()), out.msg, buf[:n], start)
+		if u.opts.HoldOn == nil || r.Truncated() {
+			if u.opts.Tap != nil {
+				u.opts.tap(query.UDP, addrPortOf(conn.LocalAddr()), addrPortOf(conn.RemoteAddr()), out.msg, buf[:n], start)
+			}
+			return u.accept(r, buf[:n], start)
 		}
-		return u.accept(r, buf[:n], start)
+		c := candidate{data: buf[:n], rtt: time.Since(start), ttl: ipTTL(oob[:oobn])}
+		if held == nil {
+			usual = u.usual()
+			if !u.shouldHold(c, usual) {
+				u.remember(c)
+				return u.acceptCandidate(conn, out, c, start)
+			}
+			c.data = append([]byte(nil), c.data...)
+			held = &c
+			end := start.Add(u.window(usual, deadline.Sub(start)))
+			if end.Before(deadline) {
+				conn.SetReadDeadline(end)
+				if ctx.Err() != nil {
+					// Cancelled while the deadline was moved: the AfterFunc's past deadline
+					// must stand.
+					conn.SetReadDeadline(time.Unix(1, 0))
+				}
+			}
+			continue
+		}
+		if bytes.Equal(c.data, held.data) {
+			continue // the same reply twice: a duplicate, not a rival
+		}
+		return u.rivals(conn, out, q, *held, c, usual, start)
 	}
+}
+
+// shouldHold says whether the first reply waits for a rival: it did not validate, and it came
+// early or with an IP TTL the server's replies do not carry.
+func (u *UDP) shouldHold(c candidate, us usual) bool {
+	if u.opts.Validates != nil && u.opts.Validates(c.data) {
+		return false
+	}
+	if !us.ok {
+		// The process has too few replies from any server to say what is early: every reply
+		// is held, for unknownWindow.
+		return true
+	}
+	return us.early(c.rtt) || us.oddTTL(c.ttl)
+}
+
+// usual is this server's history, or every server's while it has too little of its own; the
+// TTL is always this server's own (another server's says nothing of this one's path).
+func (u *UDP) usual() usual {
+	own := u.hist.usual()
+	if own.ok {
+		return own
+	}
+	us := u.opts.HoldOn.everyServer.usual()
+	us.ttl = own.ttl
+	us.stranger = own.ttl < 0 && u.hist.len() == 0
+	return us
+}
+
+// window is how long a held reply waits from the moment the query went out, of the budget the
+// exchange has before its deadline.
+func (u *UDP) window(us usual, budget time.Duration) time.Duration {
+	// Where the window is a guess (no history of the server, or of any), it takes at most a
+	// quarter of the budget: a caller that allows 400 ms for a whole question must not lose 250
+	// of them to every first exchange.
+	switch {
+	case !us.ok:
+		return min(unknownWindow, budget/4)
+	case us.stranger:
+		// How far this server is cannot be known yet: twice what is usual for servers, so that
+		// a rival slower than the rest still comes in time.
+		return min(2*us.window(), unknownWindow, budget/4)
+	}
+	return us.window()
+}
+
+// remember adds an accepted reply to this server's history and to every server's.
+func (u *UDP) remember(c candidate) {
+	u.hist.add(c.rtt, c.ttl)
+	u.opts.HoldOn.everyServer.add(c.rtt, -1)
+}
+
+// acceptHeld accepts the held reply when no rival came within the window. A reply held for its
+// TTL is not taken for the server's yet: the caller confirms it over TCP.
+func (u *UDP) acceptHeld(conn net.Conn, out outgoing, held *candidate, us usual, start time.Time) (*Reply, error) {
+	r, err := u.acceptCandidate(conn, out, *held, start)
+	if err == nil && us.oddTTL(held.ttl) {
+		return r, ErrUnconfirmed
+	}
+	u.remember(*held)
+	return r, err
+}
+
+// acceptCandidate returns c as the reply, its RTT the one it arrived with rather than the time of
+// the end of a window.
+func (u *UDP) acceptCandidate(conn net.Conn, out outgoing, c candidate, start time.Time) (*Reply, error) {
+	r, err := validate(c.data, out)
+	if err != nil {
+		return nil, err // cannot happen: c was validated when it arrived
+	}
+	if u.opts.Tap != nil {
+		u.opts.tap(query.UDP, addrPortOf(conn.LocalAddr()), addrPortOf(conn.RemoteAddr()), out.msg, c.data, start)
+	}
+	r.RTT = c.rtt
+	r.ttl = c.ttl
+	r.Data = append([]byte(nil), c.data...)
+	u.observe(r.RTT)
+	return &r, nil
+}
+
+// rivals decides between two different replies to one query and counts the injection. The loser
+// is dropped here, so nothing after the exchange can cache it, and neither goes into the history
+// unless validation picked it: a forgery must not teach the detector what the server looks like.
+func (u *UDP) rivals(conn net.Conn, out outgoing, q *Query, first, second candidate, us usual, start time.Time) (*Reply, error) {
+	second.data = append([]byte(nil), second.data...)
+	winner, confirmed := choose(first, second, us, u.opts.Validates)
+	why := "two different replies; the one matching the server's TTL and timing kept, TCP asked"
+	if confirmed {
+		why = "two different replies; the one that validates kept"
+		u.remember(winner)
+	}
+	u.opts.HoldOn.detected(u.addr, q.Name, why)
+	r, err := u.acceptCandidate(conn, out, winner, start)
+	if err != nil || confirmed {
+		return r, err
+	}
+	return r, ErrInjected
 }
 
 // accept finishes an accepted reply: copy the bytes for the caller, measure, count truncation.
@@ -122,4 +271,15 @@ func truncateInPlace(head []byte) []byte {
 	binary.BigEndian.PutUint16(head[2:], binary.BigEndian.Uint16(head[2:])|query.FlagTC)
 	clear(head[6:headerLen])
 	return head
+}
+
+// confirmed is told what TCP said of a reply that came back with ErrUnconfirmed: the same answer
+// makes it the server's (its TTL goes into the history, so that a changed route is learnt);
+// another answer is an injection.
+func (u *UDP) confirmed(q *Query, r *Reply, same bool) {
+	if same {
+		u.remember(candidate{rtt: r.RTT, ttl: r.ttl})
+		return
+	}
+	u.opts.HoldOn.detected(u.addr, q.Name, "a lone reply with an IP TTL unlike the server's, and TCP answered otherwise")
 }

@@ -90,6 +90,8 @@ type Reply struct {
 	UDPSize uint16
 	// RTT is the time from sending the query to receiving this reply.
 	RTT time.Duration
+	// ttl is the IP TTL the reply arrived with over UDP with Hold-On, -1 or 0 otherwise.
+	ttl int
 }
 
 // Truncated reports the TC bit: the answer did not fit.
@@ -121,6 +123,13 @@ type Options struct {
 	DoHGet bool
 	// Tap, when set, is shown every query sent and the reply accepted (dnstap).
 	Tap Tap
+	// HoldOn, when set, makes plain UDP exchanges watch for a second, different reply to the same
+	// query (on-path injection, holdon.go) and count what they find in it; nil turns that off.
+	HoldOn *HoldOn
+	// Validates says whether a reply's records pass DNSSEC validation, for choosing between two
+	// different replies and for using a reply that validates without holding it. nil means
+	// validation cannot tell, and so does false: a reply may fail only for want of keys.
+	Validates func(reply []byte) bool
 }
 
 func (o *Options) timeout() time.Duration {

@@ -1,6 +1,6 @@
 //go:build linux
 
-package probe
+package netbed
 
 import (
 	"encoding/binary"
@@ -15,9 +15,9 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// bedAnswer answers a DNS query from answers (lower-case owner name to address), with NXDOMAIN for
+// Answer answers a DNS query from answers (lower-case owner name to address), with NXDOMAIN for
 // other names when nxdomain is set and with nothing (nil) otherwise.
-func bedAnswer(query []byte, answers map[string]netip.Addr, nxdomain bool) []byte {
+func Answer(query []byte, answers map[string]netip.Addr, nxdomain bool) []byte {
 	q := &dns.Msg{Data: append([]byte(nil), query...)}
 	if q.Unpack() != nil || q.Response || len(q.Question) != 1 {
 		return nil
@@ -47,11 +47,12 @@ func bedAnswer(query []byte, answers map[string]netip.Addr, nxdomain bool) []byt
 	return r.Data
 }
 
-// startBedServer runs the test bed's DNS server on ap inside ns until the test ends.
-func startBedServer(t *testing.T, ns netns, ap netip.AddrPort, answers map[string]netip.Addr) {
+// StartServer runs a DNS server on ap inside ns until the test ends, answering from answers and
+// NXDOMAIN for the rest.
+func StartServer(t testing.TB, ns NS, ap netip.AddrPort, answers map[string]netip.Addr) {
 	t.Helper()
 	var conn *net.UDPConn
-	err := ns.do(func() (err error) {
+	err := ns.Do(func() (err error) {
 		conn, err = net.ListenUDP("udp4", net.UDPAddrFromAddrPort(ap))
 		return err
 	})
@@ -67,7 +68,7 @@ func startBedServer(t *testing.T, ns netns, ap netip.AddrPort, answers map[strin
 			if err != nil {
 				return // closed by the cleanup below
 			}
-			if reply := bedAnswer(buf[:n], answers, true); reply != nil {
+			if reply := Answer(buf[:n], answers, true); reply != nil {
 				_, _ = conn.WriteToUDPAddrPort(reply, from)
 			}
 		}
@@ -78,19 +79,19 @@ func startBedServer(t *testing.T, ns netns, ap netip.AddrPort, answers map[strin
 	})
 }
 
-// bedInjector sniffs the UDP packets to port 53 that arrive on one interface of a router, whatever
+// Injector sniffs the UDP packets to port 53 that arrive on one interface of a router, whatever
 // their TTL, and answers the queries for its names at once with a forged reply whose source is the
 // queried server, the way an on-path censor does.
-type bedInjector struct {
-	forged atomic.Int32 // forged replies sent
+type Injector struct {
+	Forged atomic.Int32 // forged replies sent
 }
 
-// startInjector runs an injector on dev inside ns until the test ends. It answers the names in
+// StartInjector runs an injector on dev inside ns until the test ends. It answers the names in
 // forged (lower-case) with their addresses.
-func startInjector(t *testing.T, ns netns, dev string, forged map[string]netip.Addr) *bedInjector {
+func StartInjector(t testing.TB, ns NS, dev string, forged map[string]netip.Addr) *Injector {
 	t.Helper()
 	sniff, send := -1, -1
-	err := ns.do(func() error {
+	err := ns.Do(func() error {
 		ifi, err := net.InterfaceByName(dev)
 		if err != nil {
 			return err
@@ -115,7 +116,7 @@ func startInjector(t *testing.T, ns netns, dev string, forged map[string]netip.A
 	}
 	// A non-blocking descriptor gives a pollable file, whose Close ends a Read in progress.
 	f := os.NewFile(uintptr(sniff), "injector")
-	inj := &bedInjector{}
+	inj := &Injector{}
 	done := make(chan struct{})
 	go func() {
 		defer close(done)
@@ -130,7 +131,7 @@ func startInjector(t *testing.T, ns netns, dev string, forged map[string]netip.A
 				continue
 			}
 			if unix.Sendto(send, pkt, 0, &unix.SockaddrInet4{Addr: to.As4()}) == nil {
-				inj.forged.Add(1)
+				inj.Forged.Add(1)
 			}
 		}
 	}()
@@ -157,7 +158,7 @@ func forgeReply(pkt []byte, forged map[string]netip.Addr) ([]byte, netip.Addr) {
 	if binary.BigEndian.Uint16(udp[2:]) != 53 || ulen < 8 || ulen > len(udp) {
 		return nil, netip.Addr{}
 	}
-	answer := bedAnswer(udp[8:ulen], forged, false)
+	answer := Answer(udp[8:ulen], forged, false)
 	if answer == nil {
 		return nil, netip.Addr{}
 	}
