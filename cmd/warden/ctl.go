@@ -35,6 +35,9 @@ and --token-file).`,
 			{"zone keys ZONE", "signed zone: its DNSSEC keys, their roles, states and next events"},
 			{"zone ds ZONE", "signed zone: the DS records to give its parent"},
 			{"zone ds-seen ZONE", "signed zone: the parent holds the new KSK's DS; the KSK rollover goes on"},
+			{"nta list", "the negative trust anchors in force: domain, expiry, from the configuration or not"},
+			{"nta add DOMAIN [DURATION]", "ignore DNSSEC failures under DOMAIN for DURATION (default 1h, at most a week; RFC 7646)"},
+			{"nta remove DOMAIN", "validate DOMAIN again"},
 		}, prefixed("policy ", policyVerbs)...),
 		flags: func() []flagDef { var o ctlOptions; return ctlFlags(&o) },
 		exit:  "0 done, 1 refused or failed, 2 usage error or server not reached.",
@@ -120,6 +123,20 @@ func ctlCmd(args []string, stdout, stderr io.Writer) int {
 			return show(client, prog, path, opts.json, stdout, stderr, printZone)
 		}
 		return act(client, prog, path+"/"+words[1], opts.json, stdout, stderr)
+	case cmd == "nta list":
+		return show(client, prog, "/nta", opts.json, stdout, stderr, printNTAs)
+	case words[0] == "nta" && len(words) >= 3 && len(words) <= 4 && words[1] == "add":
+		path := control.NTAPath(words[2])
+		if len(words) == 4 {
+			if d, err := time.ParseDuration(words[3]); err != nil || d <= 0 {
+				fmt.Fprintf(stderr, "%s nta add: %q is not a duration such as 2h\n", prog, words[3])
+				return 2
+			}
+			path += "?for=" + words[3]
+		}
+		return act(client, prog, path, opts.json, stdout, stderr)
+	case words[0] == "nta" && len(words) == 3 && words[1] == "remove":
+		return remove(client, prog, control.NTAPath(words[2]), opts.json, stdout, stderr)
 	case words[0] == "policy" && len(words) > 1:
 		return runPolicy(client, prog, words[1:], opts.force, opts.json, stdout, stderr)
 	}
@@ -222,6 +239,37 @@ func act(c *control.Client, prog, path string, asJSON bool, stdout, stderr io.Wr
 	}
 	fmt.Fprintln(stdout, done.Message)
 	return 0
+}
+
+// remove DELETEs path and prints what the server says it did.
+func remove(c *control.Client, prog, path string, asJSON bool, stdout, stderr io.Writer) int {
+	var done control.Done
+	if err := c.Do(http.MethodDelete, path, &done); err != nil {
+		return failed(prog, err, stderr)
+	}
+	if asJSON {
+		data, _ := json.Marshal(done)
+		return printJSON(stdout, data)
+	}
+	fmt.Fprintln(stdout, done.Message)
+	return 0
+}
+
+func printNTAs(w io.Writer, l control.NTAList, now time.Time) {
+	if len(l.Anchors) == 0 {
+		fmt.Fprintln(w, "no negative trust anchors")
+		return
+	}
+	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
+	fmt.Fprintln(tw, "DOMAIN\tEXPIRES\tIN\tFROM")
+	for _, a := range l.Anchors {
+		from := "ctl"
+		if a.FromConfig {
+			from = "configuration"
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\n", a.Domain, a.Expiry.UTC().Format(time.RFC3339), a.Expiry.Sub(now).Round(time.Minute), from)
+	}
+	tw.Flush()
 }
 
 // printJSON prints the server's JSON indented; what does not parse is printed as it came.

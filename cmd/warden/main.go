@@ -76,6 +76,7 @@ type commonFlags struct {
 	listen      listFlag
 	zones       listFlag
 	rootHints   string
+	trustAnchor string
 	forwards    listFlag
 	noRecursion bool
 	rpz         listFlag
@@ -112,6 +113,8 @@ func serveFlags(name string, f *commonFlags) []flagDef {
 		listFlagDef(&f.zones, "zone", "ORIGIN=FILE", "serve a zone from a master file."),
 		stringFlag(&f.rootHints, "root-hints", "FILE|iana", "", "also resolve names outside the zones, for loopback and private "+
 			"clients, starting from these root hints (iana: the real root)"),
+		stringFlag(&f.trustAnchor, "trust-anchor", "FILE|iana", "", "validate DNSSEC from this trust anchor: a file of DS or "+
+			"DNSKEY records in zone-file form, or iana (the root's keys, the default with --root-hints iana)"),
 		listFlagDef(&f.forwards, "forward", "[ZONE=]ADDR[,ADDR...]", "send questions (under ZONE, else all) to these resolvers "+
 			"instead of resolving; ADDR is IP:port, tcp://, tls://IP:853#name or https://IP/path#name."),
 		boolFlag(&f.noRecursion, "no-recursion", "never resolve, whatever the configuration says"),

@@ -34,6 +34,9 @@ func loadConfig(f *commonFlags) (*config.Config, error) {
 	if err := config.ApplyResolverFlags(cfg, f.rootHints, f.forwards, f.noRecursion); err != nil {
 		return nil, err
 	}
+	if err := config.ApplyTrustAnchorFlag(cfg, f.trustAnchor); err != nil {
+		return nil, err
+	}
 	if err := config.ApplyPolicyFlags(cfg, f.rpz); err != nil {
 		return nil, err
 	}

@@ -175,6 +175,7 @@ type entry struct {
 	do            bool
 	rank          Rank
 	linked        bool        // in the shard; guarded by the shard lock
+	secure        bool        // DNSSEC-validated: AD=1 for clients that ask for it
 	used          atomic.Bool // second chance: set by hits, cleared by the eviction sweep
 	prefetched    atomic.Bool // Prefetch was reported once
 }
@@ -325,6 +326,9 @@ type Answer struct {
 	DO                bool
 	Rcode             uint16
 	Answer, Ns, Extra []dns.RR
+	// Secure says the answer was validated with DNSSEC: hits for clients that set DO or AD get
+	// AD=1 (RFC 6840 §5.8), and it is never validated again.
+	Secure bool
 }
 
 // PutAnswer stores a resolver's answer under its question, as Put stores a response: the same
@@ -340,7 +344,7 @@ func (c *Cache) PutAnswer(a Answer, rank Rank) error {
 		return fmt.Errorf("question name of %d bytes", len(a.Name))
 	}
 	p := &packed{name: wire.Lower(make([]byte, 0, len(a.Name)), a.Name), qtype: a.Type, qclass: a.Class,
-		do: a.DO, rcode: uint8(a.Rcode)}
+		do: a.DO, rcode: uint8(a.Rcode), secure: a.Secure}
 	p.negative = a.Rcode == rcodeNXDomain || len(a.Answer) == 0
 	life := newLifetime(p.negative)
 	for i, rr := range slices.Concat(a.Answer, a.Ns) {
@@ -401,6 +405,7 @@ func (c *Cache) store(p *packed, rank Rank) error {
 		qtype:  p.qtype,
 		qclass: p.qclass,
 		do:     p.do,
+		secure: p.secure,
 		rank:   rank,
 		stored: now,
 		expire: now + int64(ttl)*int64(time.Second),
@@ -577,7 +582,11 @@ func (c *Cache) render(out []byte, req *query.Request, e *entry, now int64, stal
 		age.TTL = uint32((e.expire - now + int64(time.Second) - 1) / int64(time.Second))
 		age.Elapsed = uint32(min((now-e.stored)/int64(time.Second), 1<<32-1))
 	}
-	return c.limits.RenderAged(out, req, &e.t, age)
+	out = c.limits.RenderAged(out, req, &e.t, age)
+	if e.secure && len(out) > 3 && (req.DO || req.Flags&query.FlagAD != 0) {
+		out[3] |= byte(query.FlagAD)
+	}
+	return out
 }
 
 // Len returns the number of entries.

@@ -95,6 +95,7 @@ type packed struct {
 	name          []byte // lower-case question name
 	qtype, qclass uint16
 	do            bool
+	secure        bool
 	rcode         uint8
 	ttl           uint32 // lifetime before the cache's clamps (negative: RFC 2308 §5 rule)
 	negative      bool

@@ -224,6 +224,11 @@ func Parse(data []byte, name, baseDir string) (*Config, error) {
 			c.Resolver.RootHints = p
 		}
 	}
+	if a := c.Resolver.TrustAnchor; a != "" && a != "iana" && !filepath.IsAbs(a) {
+		if p, err := filepath.Abs(filepath.Join(baseDir, a)); err == nil {
+			c.Resolver.TrustAnchor = p
+		}
+	}
 	if err := c.Validate(); err != nil {
 		return nil, err
 	}

@@ -181,6 +181,30 @@ func ApplyResolverFlags(c *Config, rootHints string, forwards []string, noRecurs
 	return nil
 }
 
+// ApplyTrustAnchorFlag applies --trust-anchor (a file of DS or DNSKEY records, or "iana"),
+// validating the result as ApplyFlags does.
+func ApplyTrustAnchorFlag(c *Config, anchor string) error {
+	if anchor == "" {
+		return nil
+	}
+	d := c.clone()
+	if d.where == nil {
+		d.where = make(map[string]location)
+	}
+	if anchor != "iana" {
+		if abs, err := filepath.Abs(anchor); err == nil {
+			anchor = abs
+		}
+	}
+	d.Resolver.TrustAnchor = anchor
+	d.where["resolver.trust_anchor"] = location{flag: flagName("--trust-anchor", anchor)}
+	if err := d.Validate(); err != nil {
+		return err
+	}
+	*c = *d
+	return nil
+}
+
 // ApplyPolicyFlags applies --rpz values, each ORIGIN=FILE, in order: they come after the file's
 // policy zones (so a zone given on the command line has the lowest precedence), and one whose
 // origin the file already lists replaces that entry in place. Validated as ApplyFlags does.

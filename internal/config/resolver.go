@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"warden/internal/upstream"
+	"warden/internal/validator"
 )
 
 // ResolverConfig makes Warden a recursive resolver for the names its zones do not hold. Recursion is
@@ -15,6 +16,14 @@ type ResolverConfig struct {
 	// RootHints is where iteration starts: "iana" for the built-in hints of the real root, or a
 	// root hints file (relative paths from the config file's directory). Empty: no recursion.
 	RootHints string `yaml:"root_hints"`
+	// TrustAnchor turns DNSSEC validation on: "iana" for the built-in root keys, or a file of DS
+	// or DNSKEY records in zone-file form (relative paths from the config file's directory).
+	// Empty: validation with the built-in root keys when RootHints is "iana", none otherwise
+	// (a private or lab root, or forwarding, has no anchor to start from).
+	TrustAnchor string `yaml:"trust_anchor"`
+	// NegativeTrustAnchors are domains under which DNSSEC failures are ignored until their
+	// expiry (RFC 7646), while their owners mend them; `warden ctl nta` adds more at run time.
+	NegativeTrustAnchors []NTAConfig `yaml:"negative_trust_anchors"`
 	// ServerPort is the port authoritative servers are asked on: 53, or the port of a mini
 	// internet on loopback (`warden lab --port`), whose root hints cannot carry one.
 	ServerPort int `yaml:"server_port"`
@@ -73,6 +82,26 @@ type ForwardConfig struct {
 	HoldOn *Switch `yaml:"hold_on"`
 }
 
+// NTAConfig is one negative trust anchor: the domain, and when it stops (RFC 3339, as
+// 2026-12-31T00:00:00Z), so that none is forgotten in force.
+type NTAConfig struct {
+	Domain string `yaml:"domain"`
+	Expiry string `yaml:"expiry"`
+}
+
+// NTAs returns the negative trust anchors of the configuration; Validate has checked them.
+func (r ResolverConfig) NTAs() []validator.NTA {
+	out := make([]validator.NTA, 0, len(r.NegativeTrustAnchors))
+	for _, n := range r.NegativeTrustAnchors {
+		exp, err := time.Parse(time.RFC3339, n.Expiry)
+		if err != nil {
+			continue
+		}
+		out = append(out, validator.NTA{Domain: n.Domain, Expiry: exp, FromConfig: true})
+	}
+	return out
+}
+
 // HoldOnOn says whether Hold-On watches this zone's plain UDP upstreams: on unless set off.
 func (f ForwardConfig) HoldOnOn() bool { return f.HoldOn == nil || bool(*f.HoldOn) }
 
@@ -86,6 +115,18 @@ var DefaultAllow = []netip.Prefix{
 
 // Enabled says whether recursion (iterating or forwarding) is configured.
 func (r ResolverConfig) Enabled() bool { return r.RootHints != "" || len(r.Forward) > 0 }
+
+// Anchor returns the trust anchor validation starts from: TrustAnchor, or "iana" when
+// iterating from the real root; empty when nothing is validated.
+func (r ResolverConfig) Anchor() string {
+	if r.TrustAnchor != "" {
+		return r.TrustAnchor
+	}
+	if r.RootHints == "iana" {
+		return validator.IANA
+	}
+	return ""
+}
 
 // AllowedNets returns Allow, or DefaultAllow when it is empty.
 func (r ResolverConfig) AllowedNets() []netip.Prefix {
@@ -103,6 +144,20 @@ func (r ResolverConfig) Validate() error {
 			p.add("root_hints", "%v", err)
 		} else if !fi.Mode().IsRegular() {
 			p.add("root_hints", "%s is not a regular file", r.RootHints)
+		}
+	}
+	if r.TrustAnchor != "" && r.TrustAnchor != validator.IANA {
+		if _, err := validator.LoadAnchors(r.TrustAnchor); err != nil {
+			p.add("trust_anchor", "%v", err)
+		}
+	}
+	for i, n := range r.NegativeTrustAnchors {
+		key := "negative_trust_anchors[" + strconv.Itoa(i) + "]"
+		if !validName(n.Domain) {
+			p.add(key+".domain", "%q is not a valid domain name", n.Domain)
+		}
+		if _, err := time.Parse(time.RFC3339, n.Expiry); err != nil {
+			p.add(key+".expiry", "%q is not a time such as 2026-12-31T00:00:00Z", n.Expiry)
 		}
 	}
 	if r.ServerPort < 1 || r.ServerPort > 65535 {

@@ -6,7 +6,8 @@
 // force with its counters and alarms (GET /policy), and the server's metrics (GET /metrics in the
 // Prometheus text format, the same registry the HTTP listener serves). It lets an operator reload the configuration as SIGHUP does (POST /reload), refresh or
 // transfer again a secondary zone (POST /zones/{zone}/refresh|retransfer), say that the parent of a
-// signed zone holds its new KSK's DS (POST /zones/{zone}/ds-seen), roll the policy back,
+// signed zone holds its new KSK's DS (POST /zones/{zone}/ds-seen), add, list and remove negative
+// trust anchors (GET /nta, POST and DELETE /nta/{domain}), roll the policy back,
 // resume a rule set the circuit breaker suspended, or reload the policy after the same
 // blast-radius check `warden check --corpus` runs (POST /policy/rollback|resume|reload).
 package control
@@ -27,6 +28,7 @@ import (
 	"warden/internal/policy"
 	"warden/internal/policy/live"
 	"warden/internal/rrl"
+	"warden/internal/validator"
 )
 
 // Reloader builds the policy the configuration now names and checks it against the one in force;
@@ -47,6 +49,15 @@ type PolicyGuard interface {
 
 var _ PolicyGuard = (*live.Guard)(nil)
 
+// NegativeAnchors is the set of negative trust anchors in force: a *validator.NegativeAnchors.
+type NegativeAnchors interface {
+	Add(domain string, expiry time.Time, fromConfig bool) error
+	Remove(domain string) (bool, error)
+	List(now time.Time) []validator.NTA
+}
+
+var _ NegativeAnchors = (*validator.NegativeAnchors)(nil)
+
 // Deps are what the control interface shows and acts on. Any may be nil or zero: the endpoints
 // that need it then answer 501 and say what this server lacks.
 type Deps struct {
@@ -66,6 +77,8 @@ type Deps struct {
 	Injections InjectionCounts
 	// Metrics serves the server's metrics: GET /metrics.
 	Metrics http.Handler
+	// NTA is the negative trust anchors: GET /nta, POST and DELETE /nta/{domain}.
+	NTA NegativeAnchors
 	// Health lists what is wrong right now: GET /status (problems). Nil shows none.
 	Health *health.Board
 
@@ -97,6 +110,7 @@ func Handler(d Deps) http.Handler {
 	}
 	d.zoneRoutes(mux)
 	d.policyRoutes(mux)
+	d.ntaRoutes(mux)
 	// The mux's own 404 and 405 are plain text; a client expects JSON from every answer.
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		reply(w, http.StatusNotFound, Error{fmt.Sprintf("no endpoint %s %s", r.Method, r.URL.Path)})

@@ -16,19 +16,22 @@ import (
 	"warden/internal/pipeline"
 	"warden/internal/resolver"
 	"warden/internal/upstream"
+	"warden/internal/validator"
 	"warden/internal/wire"
 )
 
 // NewRecursor builds the resolution stage when the configuration asks for recursion, nil otherwise.
 func NewRecursor(cfg *config.Config, log *slog.Logger) (*pipeline.Recursor, error) {
-	return newRecursor(cfg, log, nil, nil, upstream.NewHoldOn(log))
+	return newRecursor(cfg, log, nil, nil, upstream.NewHoldOn(log), validator.NewNegativeAnchors())
 }
 
 // newRecursor is NewRecursor with the upstream exchanges shown to dt (nil: dnstap off), the
 // forwarders' and authoritative servers' outages told to board (nil: to nobody), and the
-// injections detected counted in holdOn, which outlives the recursor across reloads. The
-// upstreams no longer configured are no longer watched.
-func newRecursor(cfg *config.Config, log *slog.Logger, dt *dnstap.Writer, board *health.Board, holdOn *upstream.HoldOn) (*pipeline.Recursor, error) {
+// injections detected counted in holdOn, which outlives the recursor across reloads, and the
+// negative trust anchors nta, which outlive it too: a reload replaces the configuration's and
+// keeps those added by `warden ctl nta`. The upstreams no longer configured are no longer
+// watched.
+func newRecursor(cfg *config.Config, log *slog.Logger, dt *dnstap.Writer, board *health.Board, holdOn *upstream.HoldOn, nta *validator.NegativeAnchors) (*pipeline.Recursor, error) {
 	var resolverTap, forwarderTap upstream.Tap
 	if dt != nil {
 		resolverTap, forwarderTap = dt.ResolverTap(), dt.ForwarderTap()
@@ -79,11 +82,25 @@ func newRecursor(cfg *config.Config, log *slog.Logger, dt *dnstap.Writer, board 
 		return nil, err
 	}
 	board.Forget(health.Upstream, func(addr string) bool { return configured[addr] })
+	validation := resolver.Validation{Options: validator.Options{Negative: nta}}
+	if anchor := rc.Anchor(); anchor != "" {
+		if validation.Anchors, err = validator.LoadAnchors(anchor); err != nil {
+			return nil, err
+		}
+		log.Info("DNSSEC validation on", "trust_anchor", anchor, "zones", validation.Anchors.Zones())
+	} else {
+		log.Info("DNSSEC validation off: no trust anchor (resolver.trust_anchor, --trust-anchor); answers are insecure and upstream AD bits are not passed on")
+	}
 	log.Info("recursion on", "root_hints", rc.RootHints, "servers", len(hints), "forward_zones", len(fwds), "allow", rc.AllowedNets())
+	if err := nta.SetConfigured(rc.NTAs()); err != nil {
+		return nil, err
+	}
+	exchanger := authServers(resolverTap, uint16(rc.ServerPort), board.Watch(health.Resolution, "authoritative servers"), holdOnIf(bool(rc.HoldOn), holdOn))
+	exchanger.DNSSEC = validation.Anchors.Len() > 0
 	return pipeline.NewRecursor(pipeline.RecursorConfig{
 		Hints:     hints,
 		Allow:     rc.AllowedNets(),
-		Exchanger: authServers(resolverTap, uint16(rc.ServerPort), board.Watch(health.Resolution, "authoritative servers"), holdOnIf(bool(rc.HoldOn), holdOn)),
+		Exchanger: exchanger,
 		Limits: resolver.Limits{
 			MaxQueries: rc.MaxQueries, MaxReferrals: rc.MaxReferrals, MaxCNAMEs: rc.MaxCNAMEs,
 			MaxNSLookups: rc.MaxNSLookups, MaxDepth: resolver.DefaultLimits.MaxDepth,
@@ -99,6 +116,7 @@ func newRecursor(cfg *config.Config, log *slog.Logger, dt *dnstap.Writer, board 
 		Forwards:    fwds,
 		Local:       local,
 		LocalExcept: except,
+		Validation:  validation,
 		Health:      board,
 	}), nil
 }

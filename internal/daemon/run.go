@@ -27,6 +27,7 @@ import (
 	"warden/internal/querylog"
 	"warden/internal/server"
 	"warden/internal/upstream"
+	"warden/internal/validator"
 	"warden/internal/web"
 	"warden/internal/wire"
 	"warden/internal/zones"
@@ -67,6 +68,10 @@ type daemon struct {
 	queryLog *querylog.Log
 	// dnstap sends the record of the traffic to a collector; nil when dnstap is off.
 	dnstap *dnstap.Writer
+	// trust keeps the trust anchors current (RFC 5011); nil without validation or state_dir.
+	trust *trustKeeper
+	// nta holds the negative trust anchors; it outlives the recursors that reloads replace.
+	nta *validator.NegativeAnchors
 	// health is what is failing now: forwarders, zones, the policy's lists, the breaker.
 	health *health.Board
 	// holdOn counts the injected replies the resolver and the forwarders detect, across reloads.
@@ -77,7 +82,8 @@ type daemon struct {
 // Run serves cfg until ctx ends: it loads the zones and the policy, opens the listeners, and
 // applies the configuration again on SIGHUP, on control requests and when a watched file changes.
 func Run(ctx context.Context, cfg *config.Config, opts Options) error {
-	d := &daemon{cfg: cfg, opts: opts, log: opts.Log, notify: newNotifier(), started: time.Now(), health: health.New(opts.Log)}
+	d := &daemon{cfg: cfg, opts: opts, log: opts.Log, notify: newNotifier(), started: time.Now(), health: health.New(opts.Log),
+		nta: validator.NewNegativeAnchors()}
 	d.holdOn = upstream.NewHoldOn(d.log)
 	// dnstap is opened first and closed last, after the listeners: what they sent is written out.
 	if d.dnstap = openDnstap(cfg.Dnstap, d.log); d.dnstap != nil {
@@ -94,11 +100,19 @@ func Run(ctx context.Context, cfg *config.Config, opts Options) error {
 		}
 		acct, dirs = &a, ownedDirs(cfg)
 	}
-	rec, err := newRecursor(cfg, d.log, d.dnstap, d.health, d.holdOn)
+	rec, err := newRecursor(cfg, d.log, d.dnstap, d.health, d.holdOn, d.nta)
 	if err != nil {
 		return err
 	}
 	d.rec = rec
+	if rec != nil && rec.Validating() && cfg.StateDir != "" {
+		// The anchors follow the zones' key rollovers (RFC 5011), kept in the state directory.
+		if d.trust, err = newTrustKeeper(cfg.StateDir, rec.TrustAnchors(), d.log); err != nil {
+			return err
+		}
+		d.trust.use(rec)
+		go d.trust.run(ctx)
+	}
 	empty, _ := authority.New(nil)
 	d.pipe = pipeline.NewPipeline(wire.Limits{UDPPayload: uint16(cfg.Limits.UDPPayload)}, &pipeline.Snapshot{Authority: empty, Recursion: rec})
 	if err := d.applyGuards(nil, cfg); err != nil {
@@ -280,7 +294,7 @@ func (d *daemon) loop(ctx context.Context, ctl *controlListeners, httpl *httpLis
 	}
 	policyRequests := make(chan policyRequest)
 	reloadRequests := make(chan chan error)
-	deps := control.Deps{Policy: d.guard, RateLimiter: d.rateLimiter, Injections: d.holdOn, PolicyReload: func(force bool) (policy.Report, error) {
+	deps := control.Deps{NTA: d.nta, Policy: d.guard, RateLimiter: d.rateLimiter, Injections: d.holdOn, PolicyReload: func(force bool) (policy.Report, error) {
 		req := policyRequest{force: force, done: make(chan policyResult, 1)}
 		select {
 		case policyRequests <- req:
@@ -400,12 +414,15 @@ func (d *daemon) reload(ctx context.Context, why string) error {
 	if !resolverChanged {
 		return errors.Join(errs...)
 	}
-	rec, err := newRecursor(next, d.log, d.dnstap, d.health, d.holdOn)
+	rec, err := newRecursor(next, d.log, d.dnstap, d.health, d.holdOn, d.nta)
 	if err != nil {
 		d.log.Error("reload: resolver configuration rejected; keeping the running one", "err", err)
 		return errors.Join(append(errs, fmt.Errorf("resolver configuration rejected: %w", err))...)
 	}
 	d.rec = rec
+	if d.trust != nil && rec != nil && rec.Validating() {
+		d.trust.use(rec)
+	}
 	d.pipe.Update(func(s *pipeline.Snapshot) { s.Recursion = rec })
 	debug.FreeOSMemory() // the replaced state and the parser's garbage
 	d.log.Info("reloaded", "trigger", why)

@@ -3,6 +3,7 @@ package pipeline
 import (
 	"cmp"
 	"context"
+	"errors"
 	"fmt"
 	"slices"
 	"strings"
@@ -16,6 +17,7 @@ import (
 	"warden/internal/query"
 	"warden/internal/resolver"
 	"warden/internal/upstream"
+	"warden/internal/validator"
 	"warden/internal/wire"
 )
 
@@ -29,6 +31,9 @@ type Forward struct {
 type forwardZone struct {
 	zone    string
 	targets []*forwardTarget
+	// chain validates the zone's answers, its DS and DNSKEY questions asked of the same
+	// forwarders; nil when the resolver does not validate.
+	chain *validator.Chain
 }
 
 // forwardTarget is one upstream and its health. After maxFails failures in a row it is down: it is
@@ -160,8 +165,18 @@ func (r *Recursor) forward(f *forwardZone, req *query.Request, out []byte) []byt
 	ctx, cancel := context.WithTimeout(context.Background(), r.timeout)
 	defer cancel()
 	uq := &upstream.Query{Name: slices.Clone(req.Lower()), Type: req.QType, Class: req.QClass, RD: true, DO: req.DO}
+	if f.chain != nil {
+		// The forwarder's own verdict is not taken on trust: ask for the records and the
+		// signatures unchecked, and check them here.
+		uq.DO, uq.CD = true, true
+	}
 	for _, t := range f.targets {
 		t.probe()
+	}
+	if f.chain != nil {
+		if syn, ok := f.chain.Synthesise(wire.NameString(req.Lower()), req.QType); ok {
+			return r.answer(req, resolver.SynthesisedResult(syn), out)
+		}
 	}
 	for _, t := range f.order() {
 		reply, err := t.up.Exchange(ctx, uq)
@@ -173,6 +188,15 @@ func (r *Recursor) forward(f *forwardZone, req *query.Request, out []byte) []byt
 		}
 		if !ok {
 			continue
+		}
+		if f.chain != nil {
+			m, err := wire.Unpack(reply.Data)
+			if err != nil {
+				continue
+			}
+			res := forwardedResult(m)
+			res.Security = f.chain.Response(ctx, wire.NameString(req.Lower()), req.QType, res.Rcode, res.Answer, slices.Concat(res.Ns, res.Proof))
+			return r.answer(req, res, out)
 		}
 		if r.cache.Put(reply.Data, cache.RankAnswer) == nil {
 			if hit, st := r.cache.GetStored(req, out); st.Found() {
@@ -187,6 +211,52 @@ func (r *Recursor) forward(f *forwardZone, req *query.Request, out []byte) []byt
 		return r.render(req, resolver.Result{Rcode: m.Rcode, Answer: m.Answer, Ns: m.Ns}, out)
 	}
 	return r.answer(req, resolver.Result{Rcode: dns.RcodeServerFailure}, out)
+}
+
+// forwardedResult reads a forwarder's reply as a resolution's result: the answer section, the
+// SOA of a negative answer, and the proofs of denial with their signatures apart.
+func forwardedResult(m *dns.Msg) resolver.Result {
+	res := resolver.Result{Rcode: m.Rcode, Answer: m.Answer}
+	for _, rr := range m.Ns {
+		switch rr.(type) {
+		case *dns.SOA:
+			res.Ns = append(res.Ns, rr)
+		case *dns.NSEC, *dns.NSEC3, *dns.RRSIG:
+			res.Proof = append(res.Proof, rr)
+		}
+	}
+	return res
+}
+
+// forwardFetcher asks a forwarded zone's resolvers the DS and DNSKEY questions of the chain of
+// trust, with DO=1 and CD=1, in the order the zone's answers are asked.
+type forwardFetcher struct{ f *forwardZone }
+
+func (ff forwardFetcher) Fetch(ctx context.Context, name string, qtype uint16) (validator.Reply, error) {
+	qname, err := wire.AppendName(nil, name)
+	if err != nil {
+		return validator.Reply{}, err
+	}
+	uq := &upstream.Query{Name: qname, Type: qtype, RD: true, DO: true, CD: true}
+	var last error = errors.New("no forwarder")
+	for _, t := range ff.f.order() {
+		reply, err := t.up.Exchange(ctx, uq)
+		if err != nil {
+			last = err
+			continue
+		}
+		if !usable(reply.Rcode) {
+			last = fmt.Errorf("%s %s: rcode %d", name, dns.TypeToString[qtype], reply.Rcode)
+			continue
+		}
+		m, err := wire.Unpack(reply.Data)
+		if err != nil {
+			last = err
+			continue
+		}
+		return validator.Reply{Rcode: m.Rcode, Answer: m.Answer, Ns: m.Ns}, nil
+	}
+	return validator.Reply{}, last
 }
 
 // Upstreams returns the configured forwarders of every forwarded zone, for their metrics.

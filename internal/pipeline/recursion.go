@@ -14,6 +14,7 @@ import (
 	"warden/internal/policy"
 	"warden/internal/query"
 	"warden/internal/resolver"
+	"warden/internal/validator"
 	"warden/internal/wire"
 )
 
@@ -38,6 +39,9 @@ type Recursor struct {
 	slots chan struct{}
 	// ns remembers the name servers behind answers for the response policy's cache hits.
 	ns nsMemory
+	// bogus remembers, for Unbound's val-bogus-ttl, the questions whose answers failed DNSSEC
+	// validation, so that a client asking again gets SERVFAIL without a new resolution.
+	bogus bogusMemory
 }
 
 // RecursorConfig is what a Recursor needs.
@@ -62,6 +66,9 @@ type RecursorConfig struct {
 	// LocalExcept are zones under special-use names that the operator forwards or resolves:
 	// their names are not answered locally.
 	LocalExcept []string
+	// Validation turns DNSSEC validation on when it holds a trust anchor; the Exchanger must
+	// then ask for DNSSEC records.
+	Validation resolver.Validation
 	// Health is told when a forwarder goes down and comes back; nil tells nobody.
 	Health *health.Board
 }
@@ -75,6 +82,11 @@ func NewRecursor(c RecursorConfig) *Recursor {
 		c.Cache = cache.New(cache.Config{Limits: wire.Limits{UDPPayload: c.UDPPayload}})
 	}
 	fwd := newForwardZones(c.Forwards, c.Health)
+	if c.Validation.Anchors.Len() > 0 {
+		for _, f := range fwd {
+			f.chain = validator.NewChain(c.Validation.Options, c.Validation.Anchors, forwardFetcher{f})
+		}
+	}
 	return &Recursor{
 		fwd:    fwd,
 		local:  c.Local,
@@ -88,7 +100,9 @@ func NewRecursor(c RecursorConfig) *Recursor {
 			Limits:         cmp.Or(c.Limits, resolver.DefaultLimits),
 			Delegations:    resolver.NewDelegations(resolver.DelegationsConfig{}),
 			MaxZoneQueries: c.MaxZoneQueries,
+			Validation:     c.Validation,
 		}),
+		bogus:   newBogusMemory(c.Validation.Options.Negative),
 		timeout: c.Timeout,
 		limits:  wire.Limits{UDPPayload: c.UDPPayload},
 		slots:   make(chan struct{}, max(1, c.MaxConcurrent)),
@@ -148,6 +162,10 @@ func (r *Recursor) serve(req *query.Request, out []byte, pol *policy.Policy, fro
 	fwd := r.forwardFor(q.Name)
 	if fwd == nil && len(r.hints) == 0 && from.Kind != authority.Delegated {
 		return r.refuse(out, req, rcodeRefused, wire.EDENotAuthoritative)
+	}
+	if ede, ok := r.bogus.lookup(q, req); ok {
+		req.Outcome.Source = query.SourceResolver
+		return r.renderRcode(out, req, rcodeServFail, ede)
 	}
 	if fwd == nil && r.zoneSaturated(q.Name, from) {
 		// The resolution could not send its first query: answer now, from the listener's
@@ -286,16 +304,32 @@ func (r *Recursor) answer(req *query.Request, res resolver.Result, out []byte) [
 		}
 		return r.render(req, res, out)
 	}
+	if res.Security.State == validator.Bogus {
+		if req.Flags&query.FlagCD == 0 {
+			r.bogus.remember(resolver.Question{Name: wire.NameString(req.Lower()), Type: req.QType}, int(res.Security.EDE))
+			return r.renderRcode(out, req, rcodeServFail, int(res.Security.EDE))
+		}
+		// The client checks for itself (CD=1): the data as it came, never cached.
+		answer, ns := forClient(req, res)
+		return r.renderSections(req, res.Rcode, answer, ns, nil, out)
+	}
+	answer, ns := forClient(req, res)
 	// The entry is built from the records themselves; each client then gets what fits, rendered
 	// from it as every later hit is.
 	a := cache.Answer{Name: req.Lower(), Type: req.QType, Class: req.QClass, DO: req.DO,
-		Rcode: res.Rcode, Answer: res.Answer, Ns: res.Ns}
+		Rcode: res.Rcode, Answer: answer, Ns: ns, Secure: res.Security.State == validator.Secure}
 	if err := r.cache.PutAnswer(a, cache.RankAuthAnswer); err == nil {
 		if hit, st := r.cache.GetStored(req, out); st.Found() {
 			return hit
 		}
 	}
-	return r.render(req, res, out)
+	// Not cacheable (a TTL of zero): rendered as it is, AD set as a hit would set it.
+	out = r.renderSections(req, res.Rcode, answer, ns, nil, out)
+	if res.Security.State == validator.Secure && len(out) > 3 && out[3]&0x0F != rcodeServFail &&
+		(req.DO || req.Flags&query.FlagAD != 0) {
+		out[3] |= byte(query.FlagAD)
+	}
+	return out
 }
 
 // render builds the answer to req from the result with the same templates the zones use: the

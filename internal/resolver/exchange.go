@@ -26,6 +26,9 @@ type Upstreams struct {
 	// Tap, set before the first Exchange and nil when dnstap is off, is shown every query sent to
 	// an authoritative server and its reply (dnstap's RESOLVER_ messages).
 	Tap upstream.Tap
+	// DNSSEC, set before the first Exchange, asks every server for DNSSEC records (DO=1): a
+	// validating resolver needs the signatures and the proofs of denial.
+	DNSSEC bool
 	// HoldOn, set before the first Exchange, watches the UDP exchanges for injected replies
 	// (upstream.HoldOn); nil turns that off.
 	HoldOn *upstream.HoldOn
@@ -91,6 +94,7 @@ func (u *Upstreams) Exchange(ctx context.Context, q Question, server netip.Addr)
 	s := u.server(server)
 	now := time.Now().UnixNano()
 	uq.NoEDNS = now < s.noEDNSUntil.Load()
+	uq.DO = u.DNSSEC
 	r, err := s.Exchange(ctx, uq)
 	if err == nil && !uq.NoEDNS && !r.EDNS && ednsRejected(r.Rcode) {
 		// A server from before EDNS: ask again without the OPT record.

@@ -8,6 +8,8 @@ import (
 	"time"
 
 	"codeberg.org/miekg/dns"
+
+	"warden/internal/validator"
 )
 
 // Question is what is being resolved.
@@ -57,6 +59,13 @@ type Result struct {
 	Rcode  uint16
 	Answer []dns.RR // the CNAME chain and the final RRset
 	Ns     []dns.RR // the SOA of a negative answer
+	// Proof holds the DNSSEC records of the final reply's authority section (NSEC, NSEC3 and
+	// the RRSIGs there, the SOA's among them): what a validator needs to check a negative or a
+	// wildcard answer. Empty unless the queries asked for DNSSEC records.
+	Proof []dns.RR
+	// Security is the validation of the answer; the zero value (Indeterminate) when the
+	// resolver does not validate.
+	Security validator.Result
 	// Visited lists the zones whose servers were asked on the way down (the root and the
 	// delegations followed, or the closest cut already known, and the zones of each CNAME
 	// target), with their name servers as known then: response policy matches NSDNAME and NSIP
@@ -344,9 +353,12 @@ func (r *Resolution) Feed(reply *dns.Msg, err error) {
 		if v.Kind != Answer {
 			r.result.Ns = soaOnly(scrubbed.Ns)
 		}
+		r.result.Proof = append(r.result.Proof, dnssecOnly(scrubbed.Ns)...)
 		r.done = true
 	case CNAME:
 		r.result.Answer = append(r.result.Answer, scrubbed.Answer...)
+		// A link of the chain may be a wildcard expansion: its proof comes with it.
+		r.result.Proof = append(r.result.Proof, dnssecOnly(scrubbed.Ns)...)
 		r.cnames++
 		if r.cnames > r.limits.MaxCNAMEs || v.Target == r.q.Name {
 			r.fail()
@@ -439,6 +451,18 @@ func delegationServers(m *dns.Msg, cut string) []NameServer {
 			}
 		}
 		out = append(out, s)
+	}
+	return out
+}
+
+// dnssecOnly returns the NSEC, NSEC3 and RRSIG records of a section.
+func dnssecOnly(rrs []dns.RR) []dns.RR {
+	var out []dns.RR
+	for _, rr := range rrs {
+		switch rr.(type) {
+		case *dns.NSEC, *dns.NSEC3, *dns.RRSIG:
+			out = append(out, rr)
+		}
 	}
 	return out
 }

@@ -8,6 +8,8 @@ import (
 	"sync/atomic"
 
 	"codeberg.org/miekg/dns"
+
+	"warden/internal/validator"
 )
 
 // Exchanger sends one query to one server and returns its reply; transports (UDP with TCP on
@@ -34,6 +36,9 @@ type Config struct {
 	// (as BIND's fetches-per-zone): a flood of questions for one victim zone gets SERVFAIL past
 	// it instead of turning the resolver into an amplifier. 0 means no bound.
 	MaxZoneQueries int
+	// Validation turns DNSSEC validation on when it holds a trust anchor; the Exchanger must
+	// then ask for DNSSEC records (Upstreams.DNSSEC).
+	Validation Validation
 }
 
 // Resolver resolves client questions iteratively. Every question runs its own Resolution; what
@@ -41,11 +46,16 @@ type Config struct {
 type Resolver struct {
 	c     Config
 	zones zoneSlots
+	chain *validator.Chain // nil: no validation
 }
 
 // NewResolver returns a Resolver.
 func NewResolver(c Config) *Resolver {
-	return &Resolver{c: c, zones: zoneSlots{max: c.MaxZoneQueries, busy: map[string]int{}}}
+	rv := &Resolver{c: c, zones: zoneSlots{max: c.MaxZoneQueries, busy: map[string]int{}}}
+	if c.Validation.Anchors.Len() > 0 {
+		rv.chain = validator.NewChain(c.Validation.Options, c.Validation.Anchors, keyFetcher{rv})
+	}
+	return rv
 }
 
 // ZoneLimited counts the questions answered SERVFAIL because their zone had too many queries in
@@ -76,7 +86,10 @@ func (rv *Resolver) SaturatedAt(zone string) bool {
 // Resolve runs a Resolution to its end, one query at a time, within ctx. It is the whole I/O loop:
 // every decision is the Resolution's.
 func (rv *Resolver) Resolve(ctx context.Context, q Question) Result {
-	return rv.run(ctx, newResolution(q, rv.c.Hints, rv.c.Limits, rv.c.Delegations))
+	if res, ok := rv.synthesise(q); ok {
+		return res
+	}
+	return rv.validate(ctx, q, rv.run(ctx, newResolution(q, rv.c.Hints, rv.c.Limits, rv.c.Delegations)))
 }
 
 // ResolveAt is Resolve starting at the servers of zone instead of the closest cut known: a server
@@ -85,7 +98,7 @@ func (rv *Resolver) Resolve(ctx context.Context, q Question) Result {
 func (rv *Resolver) ResolveAt(ctx context.Context, q Question, zone string, servers []NameServer) Result {
 	r := newResolution(q, rv.c.Hints, rv.c.Limits, rv.c.Delegations)
 	r.zone, r.servers, r.fromStore = strings.ToLower(zone), cloneServers(servers), true
-	return rv.run(ctx, r)
+	return rv.validate(ctx, q, rv.run(ctx, r))
 }
 
 func (rv *Resolver) run(ctx context.Context, r *Resolution) Result {

@@ -11,8 +11,8 @@ import (
 // a server that answers more than it is asked (RFC 5452 §6, Unbound's iter_scrub):
 //   - answer: only the records of the question name and of the names its CNAME chain leads to,
 //     and DNAME records above those names, each inside zoneCut;
-//   - authority: only NS, SOA, DS, NSEC, NSEC3 and RRSIG records inside zoneCut that are at or
-//     above the last name of the chain;
+//   - authority: only NS, SOA and DS records inside zoneCut that are at or above the last name of
+//     the chain, and NSEC, NSEC3 and RRSIG records inside zoneCut;
 //   - additional: only A and AAAA records of the name servers named in the authority section, and
 //     only when those names are inside zoneCut (glue from outside could point anywhere);
 //   - nothing of a class other than IN.
@@ -60,7 +60,12 @@ func Scrub(reply *dns.Msg, qname string, qtype uint16, zoneCut string) (*dns.Msg
 			if keep {
 				nsNames[strings.ToLower(x.Ns)] = true
 			}
-		case *dns.SOA, *dns.DS, *dns.NSEC, *dns.NSEC3, *dns.RRSIG:
+		case *dns.SOA, *dns.DS:
+		case *dns.NSEC, *dns.NSEC3, *dns.RRSIG:
+			// The proofs of denial stand beside the name, not above it (an NSEC covering it,
+			// an NSEC3 at a hashed owner): inside the zone is all that can be asked of them,
+			// and they are believed only once validated.
+			keep = rr.Header().Class == dns.ClassINET && isBelow(zoneCut, owner)
 		default:
 			keep = false
 		}
