@@ -31,7 +31,7 @@ type signedZone struct {
 	sigs map[string]*dns.RRSIG // of the A RRset with realAddr, by lower-case owner
 }
 
-func newSignedZone(t *testing.T, origin string) *signedZone {
+func newSignedZone(t testing.TB, origin string) *signedZone {
 	t.Helper()
 	k := &dns.DNSKEY{Hdr: dns.Header{Name: origin, Class: dns.ClassINET, TTL: 3600}}
 	k.Flags, k.Protocol, k.Algorithm = 257, 3, dns.ECDSAP256SHA256
@@ -74,7 +74,7 @@ func (z *signedZone) sigFor(name string) *dns.RRSIG {
 }
 
 // anchors is the trust anchor of the zone: the DS of its key.
-func (z *signedZone) anchors(t *testing.T) *validator.Anchors {
+func (z *signedZone) anchors(t testing.TB) *validator.Anchors {
 	t.Helper()
 	a, err := validator.ParseAnchors(strings.NewReader(z.key.ToDS(dns.SHA256).String()), "test anchor")
 	if err != nil {
@@ -112,7 +112,7 @@ func (z *signedZone) answer(q []byte, a netip.Addr) []byte {
 // tcpFetcher fetches the chain's DNSKEY questions from the test server over TCP, and counts
 // them: Hold-On's check must never fetch.
 type tcpFetcher struct {
-	up    *TCP
+	up    Upstream
 	calls atomic.Int32
 }
 
@@ -141,7 +141,7 @@ func signedSetup(t *testing.T, host string, learn bool) (*injectingServer, *tcpF
 	z := newSignedZone(t, "signed.test.")
 	s := startInjectingWith(t, host, true, z.answer, "blocked.signed.test.")
 	f := &tcpFetcher{up: NewTCP(s.addr, Options{Timeout: slow})}
-	t.Cleanup(func() { f.up.Close() })
+	t.Cleanup(func() { f.up.(*TCP).Close() })
 	chain := validator.NewChain(validator.Options{}, z.anchors(t), f)
 	if learn {
 		ctx, cancel := context.WithTimeout(context.Background(), slow)
