@@ -61,10 +61,15 @@ func newRecursor(cfg *config.Config, log *slog.Logger, dt *dnstap.Writer, board 
 	// carved out of the local answers.
 	var except []string
 	var fwds []pipeline.Forward
+	validating := rc.Anchor() != ""
 	for _, f := range rc.Forward {
 		fw := pipeline.Forward{Zone: f.Zone}
+		opts := upstream.Options{Tap: forwarderTap, HoldOn: holdOnIf(f.HoldOnOn(), holdOn)}
+		if validating && opts.HoldOn != nil {
+			fw.Replies = new(validator.ReplyCheck)
+			opts.Validates = fw.Replies.Validates
+		}
 		for _, a := range f.Upstreams {
-			opts := upstream.Options{Tap: forwarderTap, HoldOn: holdOnIf(f.HoldOnOn(), holdOn)}
 			up, err := upstream.ParseAddrOptions(a, opts)
 			if err != nil {
 				return nil, fmt.Errorf("forward %s: %w", f.Zone, err)
@@ -97,6 +102,10 @@ func newRecursor(cfg *config.Config, log *slog.Logger, dt *dnstap.Writer, board 
 	}
 	exchanger := authServers(resolverTap, uint16(rc.ServerPort), board.Watch(health.Resolution, "authoritative servers"), holdOnIf(bool(rc.HoldOn), holdOn))
 	exchanger.DNSSEC = validation.Anchors.Len() > 0
+	if exchanger.DNSSEC && exchanger.HoldOn != nil {
+		validation.Replies = new(validator.ReplyCheck)
+		exchanger.Validates = validation.Replies.Validates
+	}
 	return pipeline.NewRecursor(pipeline.RecursorConfig{
 		Hints:     hints,
 		Allow:     rc.AllowedNets(),

@@ -25,6 +25,9 @@ import (
 type Forward struct {
 	Zone      string // lower-case, fully qualified
 	Upstreams []upstream.Upstream
+	// Replies, when set, is pointed at the zone's chain once it is made; the Upstreams' Hold-On
+	// asks it (upstream.Options.Validates) whether a reply is proven by keys already known.
+	Replies *validator.ReplyCheck
 }
 
 // forwardZone is a Forward with what has been learned of its upstreams' health.
@@ -34,6 +37,8 @@ type forwardZone struct {
 	// chain validates the zone's answers, its DS and DNSKEY questions asked of the same
 	// forwarders; nil when the resolver does not validate.
 	chain *validator.Chain
+	// replies is Hold-On's view of chain, bound when chain is made; nil when nobody asks.
+	replies *validator.ReplyCheck
 }
 
 // forwardTarget is one upstream and its health. After maxFails failures in a row it is down: it is
@@ -60,7 +65,7 @@ const (
 func newForwardZones(fs []Forward, board *health.Board) []*forwardZone {
 	out := make([]*forwardZone, 0, len(fs))
 	for _, f := range fs {
-		z := &forwardZone{zone: f.Zone}
+		z := &forwardZone{zone: f.Zone, replies: f.Replies}
 		// Zones come from the validated configuration; a name that does not convert leaves
 		// the health check asking the root.
 		apex, err := wire.AppendName(nil, f.Zone)

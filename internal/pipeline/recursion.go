@@ -85,6 +85,9 @@ func NewRecursor(c RecursorConfig) *Recursor {
 	if c.Validation.Anchors.Len() > 0 {
 		for _, f := range fwd {
 			f.chain = validator.NewChain(c.Validation.Options, c.Validation.Anchors, forwardFetcher{f})
+			if f.replies != nil {
+				f.replies.Use(f.chain)
+			}
 		}
 	}
 	return &Recursor{

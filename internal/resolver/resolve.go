@@ -54,6 +54,9 @@ func NewResolver(c Config) *Resolver {
 	rv := &Resolver{c: c, zones: zoneSlots{max: c.MaxZoneQueries, busy: map[string]int{}}}
 	if c.Validation.Anchors.Len() > 0 {
 		rv.chain = validator.NewChain(c.Validation.Options, c.Validation.Anchors, keyFetcher{rv})
+		if c.Validation.Replies != nil {
+			c.Validation.Replies.Use(rv.chain)
+		}
 	}
 	return rv
 }

@@ -14,6 +14,10 @@ import (
 type Validation struct {
 	Anchors *validator.Anchors
 	Options validator.Options
+	// Replies, when set, is pointed at the resolver's chain once it is made: the Exchanger's
+	// Hold-On asks it (Upstreams.Validates) whether a reply is proven by keys already known.
+	// Only the iterating resolver binds it; forwarded zones have their own (pipeline.Forward).
+	Replies *validator.ReplyCheck
 }
 
 // Validating reports whether the resolver checks DNSSEC.

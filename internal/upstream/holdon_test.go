@@ -71,6 +71,13 @@ func queryName(q []byte) string {
 // with a TCP listener on the same port when tcp is set.
 func startInjecting(t *testing.T, host string, tcp bool, injected ...string) *injectingServer {
 	t.Helper()
+	return startInjectingWith(t, host, tcp, replyWith, injected...)
+}
+
+// startInjectingWith is startInjecting with the replies made by answer: the real one with
+// realAddr, the forged one with forgedAddr.
+func startInjectingWith(t *testing.T, host string, tcp bool, answer func(q []byte, a netip.Addr) []byte, injected ...string) *injectingServer {
+	t.Helper()
 	s := &injectingServer{injected: map[string]bool{}, tcpConns: new(atomic.Int32)}
 	for _, n := range injected {
 		s.injected[n] = true
@@ -120,7 +127,7 @@ func startInjecting(t *testing.T, host string, tcp bool, injected ...string) *in
 			q := append([]byte(nil), buf[:n]...)
 			delay := serverDelay
 			if s.injected[queryName(q)] {
-				sendWithTTL(replyWith(q, forgedAddr), from, forgedTTL)
+				sendWithTTL(answer(q, forgedAddr), from, forgedTTL)
 				s.forged.Add(1)
 				if s.lateReal.Load() {
 					delay = 5 * serverDelay
@@ -129,7 +136,7 @@ func startInjecting(t *testing.T, host string, tcp bool, injected ...string) *in
 			wg.Go(func() {
 				select {
 				case <-time.After(delay):
-					sendWithTTL(replyWith(q, realAddr), from, 64)
+					sendWithTTL(answer(q, realAddr), from, 64)
 				case <-done:
 				}
 			})
@@ -137,7 +144,7 @@ func startInjecting(t *testing.T, host string, tcp bool, injected ...string) *in
 	})
 	if tcp {
 		var accepts *atomic.Int32
-		_, accepts = streamServer(t, l, false, func(q []byte) [][]byte { return [][]byte{replyWith(q, realAddr)} })
+		_, accepts = streamServer(t, l, false, func(q []byte) [][]byte { return [][]byte{answer(q, realAddr)} })
 		s.tcpConns = accepts
 	}
 	t.Cleanup(func() { close(done); pc.Close(); wg.Wait() })

@@ -96,6 +96,17 @@ func (c *Chain) Options() Options { return c.opts }
 // when an insecure delegation ends the chain on the way, Bogus when a link fails, Indeterminate
 // when no anchor covers name.
 func (c *Chain) Keys(ctx context.Context, name string) (Result, string, []*dns.DNSKEY) {
+	return c.walk(ctx, name, true)
+}
+
+// cachedKeys is Keys without fetching: a link not yet learned, or expired, ends the walk as
+// Indeterminate. Hold-On asks it while a UDP exchange waits, where a fetch has no place.
+func (c *Chain) cachedKeys(name string) (Result, string, []*dns.DNSKEY) {
+	return c.walk(context.Background(), name, false)
+}
+
+// walk is Keys; fetch says whether a link not known may be fetched.
+func (c *Chain) walk(ctx context.Context, name string, fetch bool) (Result, string, []*dns.DNSKEY) {
 	name = strings.ToLower(name)
 	if nta, ok := c.opts.Negative.Covers(name, c.opts.now()); ok {
 		return insecure(0, "negative trust anchor %s until %s", nta.Domain, nta.Expiry.UTC().Format(time.RFC3339)), nta.Domain, nil
@@ -104,7 +115,10 @@ func (c *Chain) Keys(ctx context.Context, name string) (Result, string, []*dns.D
 	if a == nil {
 		return Result{State: Indeterminate}, "", nil
 	}
-	top := c.linkFor(ctx, a.Zone, func() link { return c.anchorLink(ctx, a) })
+	top, ok := c.linkFor(ctx, a.Zone, fetch, func() link { return c.anchorLink(ctx, a) })
+	if !ok {
+		return notLearned(a.Zone), a.Zone, nil
+	}
 	switch top.kind {
 	case linkInsecure:
 		return top.result, a.Zone, nil
@@ -114,7 +128,10 @@ func (c *Chain) Keys(ctx context.Context, name string) (Result, string, []*dns.D
 	zone, keys := a.Zone, top.keys
 	for _, n := range ancestorsBelow(a.Zone, name) {
 		parentZone, parentKeys := zone, keys
-		l := c.linkFor(ctx, n, func() link { return c.childLink(ctx, parentZone, parentKeys, n) })
+		l, ok := c.linkFor(ctx, n, fetch, func() link { return c.childLink(ctx, parentZone, parentKeys, n) })
+		if !ok {
+			return notLearned(n), n, nil
+		}
 		switch l.kind {
 		case linkCut:
 			zone, keys = n, l.keys
@@ -126,17 +143,27 @@ func (c *Chain) Keys(ctx context.Context, name string) (Result, string, []*dns.D
 	return secure, zone, keys
 }
 
-func (c *Chain) linkFor(ctx context.Context, name string, make func() link) link {
+// notLearned is the result of a walk without fetching that met a name it knows nothing of yet.
+func notLearned(name string) Result {
+	return Result{State: Indeterminate, Why: "nothing learned yet of " + name}
+}
+
+// linkFor returns the link of name, learned before or made now; without fetch, a link not
+// known (or expired) is not made, and ok is false.
+func (c *Chain) linkFor(ctx context.Context, name string, fetch bool, make func() link) (l link, ok bool) {
 	now := c.opts.now()
 	c.mu.Lock()
-	l, ok := c.links[name]
+	l, ok = c.links[name]
 	c.mu.Unlock()
 	if ok && now.Before(l.expires) {
-		return l
+		return l, true
+	}
+	if !fetch {
+		return link{}, false
 	}
 	l = make()
 	if ctx.Err() != nil {
-		return l // a walk cut short by its deadline proves nothing: keep nothing
+		return l, true // a walk cut short by its deadline proves nothing: keep nothing
 	}
 	c.mu.Lock()
 	if len(c.links) >= maxLinks {
@@ -144,7 +171,7 @@ func (c *Chain) linkFor(ctx context.Context, name string, make func() link) link
 	}
 	c.links[name] = l
 	c.mu.Unlock()
-	return l
+	return l, true
 }
 
 // anchorLink fetches the anchor zone's DNSKEY RRset and checks it against the anchor.

@@ -14,6 +14,15 @@ import (
 // result is the weakest of its parts. The TTLs of the RRsets found secure are lowered in place
 // to what their signatures allow.
 func (c *Chain) Response(ctx context.Context, qname string, qtype uint16, rcode uint16, answer, ns []dns.RR) Result {
+	return c.response(func(name string) (Result, string, []*dns.DNSKEY) { return c.Keys(ctx, name) }, qname, qtype, rcode, answer, ns)
+}
+
+// keyFinder returns the trusted keys of the deepest secure zone at or above a name, as
+// Chain.Keys does; Hold-On's check uses one that never fetches.
+type keyFinder func(name string) (Result, string, []*dns.DNSKEY)
+
+// response is Response with the keys found by keys.
+func (c *Chain) response(keys keyFinder, qname string, qtype uint16, rcode uint16, answer, ns []dns.RR) Result {
 	result := secure
 	anyAnchor := false
 	note := func(r Result) {
@@ -30,7 +39,7 @@ func (c *Chain) Response(ctx context.Context, qname string, qtype uint16, rcode 
 		if s.typ == dns.TypeCNAME && synthesised(s.owner, sets) {
 			continue // made from a DNAME that is checked itself (RFC 6672 §5.3.1)
 		}
-		note(c.rrset(ctx, s, ns))
+		note(c.rrset(keys, s, ns))
 		if result.State == Bogus {
 			return result
 		}
@@ -38,7 +47,7 @@ func (c *Chain) Response(ctx context.Context, qname string, qtype uint16, rcode 
 	final := chainEnd(strings.ToLower(qname), qtype, answer)
 	negative := rcode == dns.RcodeNameError || (rcode == dns.RcodeSuccess && !hasRRset(answer, final, qtype))
 	if negative {
-		note(c.negative(ctx, final, qtype, rcode, ns))
+		note(c.negative(keys, final, qtype, rcode, ns))
 	}
 	if !anyAnchor {
 		return Result{State: Indeterminate}
@@ -47,7 +56,7 @@ func (c *Chain) Response(ctx context.Context, qname string, qtype uint16, rcode 
 }
 
 // rrset checks one RRset of the answer.
-func (c *Chain) rrset(ctx context.Context, s rrset, ns []dns.RR) Result {
+func (c *Chain) rrset(keysOf keyFinder, s rrset, ns []dns.RR) Result {
 	zoneName := s.owner
 	if len(s.sigs) > 0 {
 		zoneName = strings.ToLower(s.sigs[0].SignerName)
@@ -55,7 +64,7 @@ func (c *Chain) rrset(ctx context.Context, s rrset, ns []dns.RR) Result {
 			return bogus(EDEBogus, "%s is signed by %s, which does not hold it", s.owner, zoneName)
 		}
 	}
-	r, zone, keys := c.Keys(ctx, zoneName)
+	r, zone, keys := keysOf(zoneName)
 	if r.State != Secure {
 		return r
 	}
@@ -76,7 +85,7 @@ func (c *Chain) rrset(ctx context.Context, s rrset, ns []dns.RR) Result {
 }
 
 // negative checks the SOA and the denial of a negative answer about name.
-func (c *Chain) negative(ctx context.Context, name string, qtype, rcode uint16, ns []dns.RR) Result {
+func (c *Chain) negative(keysOf keyFinder, name string, qtype, rcode uint16, ns []dns.RR) Result {
 	zoneName := name
 	var soa *rrset
 	sets := rrsets(ns)
@@ -95,7 +104,7 @@ func (c *Chain) negative(ctx context.Context, name string, qtype, rcode uint16, 
 	if !isBelow(zoneName, name) {
 		return bogus(EDEBogus, "the negative answer about %s comes from %s, which does not hold it", name, zoneName)
 	}
-	r, zone, keys := c.Keys(ctx, zoneName)
+	r, zone, keys := keysOf(zoneName)
 	if r.State != Secure {
 		return r
 	}
