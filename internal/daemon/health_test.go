@@ -105,7 +105,14 @@ func (s *healthServer) problem(t *testing.T, kind health.Kind, subject string) (
 // of kind, the end line counting at least minFailures; it returns the end line.
 func (s *healthServer) expectOnce(t *testing.T, kind health.Kind, subject string, minFailures int) dnstest.LogLine {
 	t.Helper()
-	lines := s.lines(t)
+	return s.expectOnceFrom(t, 0, kind, subject, minFailures)
+}
+
+// expectOnceFrom is expectOnce over the log lines from the from'th on, for a test whose set-up may
+// already have had a trouble of the same kind come and go before the one it causes.
+func (s *healthServer) expectOnceFrom(t *testing.T, from int, kind health.Kind, subject string, minFailures int) dnstest.LogLine {
+	t.Helper()
+	lines := s.lines(t)[from:]
 	starts := dnstest.Matching(lines, kind.Started, kind.Subject, subject)
 	ends := dnstest.Matching(lines, kind.Ended, kind.Subject, subject)
 	if len(starts) != 1 || len(ends) != 1 {
@@ -368,6 +375,10 @@ reload:
 		return m.Answer[0].(*dns.A).A.Addr.String()
 	}
 	waitUntil(t, "the first transfer", 10*time.Second, func() bool { return ask() == "192.0.2.77" })
+	// On a loaded machine the secondary's first refresh can come before knotd serves the zone:
+	// that trouble starts and ends before this test's own, so only the lines after here count.
+	waitUntil(t, "no problems once transferred", 10*time.Second, func() bool { return len(s.problems(t)) == 0 })
+	mark := len(s.lines(t))
 
 	primary.Stop()
 	refresh := control.ZonePath("sec.test.") + "/refresh"
@@ -398,7 +409,7 @@ reload:
 	if ps := s.problems(t); len(ps) != 0 {
 		t.Errorf("problems with the primary back: %+v", ps)
 	}
-	s.expectOnce(t, health.ZoneTransfer, "sec.test.", 3)
+	s.expectOnceFrom(t, mark, health.ZoneTransfer, "sec.test.", 3)
 }
 
 // TestPolicyZoneBrokenOnReload: a policy zone file broken before reloads keeps the policy in
