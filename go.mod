@@ -4,6 +4,7 @@ go 1.26.8
 
 require (
 	codeberg.org/miekg/dns v0.6.0
+	github.com/cloudflare/circl v1.6.5
 	github.com/goccy/go-yaml v1.19.2
 	github.com/parquet-go/parquet-go v0.32.1
 	github.com/prometheus/client_golang v1.25.0

@@ -31,6 +31,10 @@
 #   RBENCH_NAMES [10000]      records (one RRset each) in the zone; the warm-up caches all of them
 #   RBENCH_SETTLE [70]        idle seconds after the warm-up before memory is read again
 #   RBENCH_COLD [1]           0: skip the cold-cache part
+#   RBENCH_VALIDATE [0]       1: the cache-hit part with DNSSEC validation on: bench.test. is signed
+#                             with dnssec-signzone (ECDSA P-256, NSEC), Warden gets --trust-anchor
+#                             and Unbound trust-anchor-file with its KSK and the validator module;
+#                             pdns and kresd are left out (their validating set-up is not written)
 #   RBENCH_COLD_NAMES [2000]  c<i>.wild.org. names of each cold run, after the fixed mix
 #   RBENCH_COLD_REPS [3]      cold rounds, each with fresh instances of every resolver
 #   RBENCH_PORT_BASE [15450]  first port tried; busy ports are skipped
@@ -47,6 +51,7 @@ RATE=${RBENCH_RATE:-20000}
 NAMES=${RBENCH_NAMES:-10000}
 SETTLE=${RBENCH_SETTLE:-70}
 COLD=${RBENCH_COLD:-1}
+VALIDATE=${RBENCH_VALIDATE:-0}
 COLD_NAMES=${RBENCH_COLD_NAMES:-2000}
 COLD_REPS=${RBENCH_COLD_REPS:-3}
 PORT_BASE=${RBENCH_PORT_BASE:-15450}
@@ -79,6 +84,10 @@ declare -A ABBR=([warden]=W [unbound]=U [pdns]=P [kresd]=K)
 ACTIVE=()
 for s in $SERVERS; do
 	[ -n "${BIN[$s]:-}" ] || die "unknown server '$s' in RBENCH_SERVERS (warden unbound pdns kresd)"
+	if [ "$VALIDATE" = 1 ] && [ "$s" != warden ] && [ "$s" != unbound ]; then
+		echo "skipped: $s (RBENCH_VALIDATE=1 runs warden and unbound only)"
+		continue
+	fi
 	if [ "$s" != warden ] && ! command -v "${BIN[$s]}" >/dev/null; then
 		echo "skipped: ${BIN[$s]} not installed"
 		continue
@@ -145,8 +154,8 @@ printf '.\t3600000\tIN\tNS\tnoroot.invalid.\nnoroot.invalid.\t3600000\tIN\tA\t%s
 LAB_HINTS=$TMP/lab.hints
 
 write_unbound() {
-	local dir=$1 port=$2 mode=$3 hints=$NOROOT_HINTS
-	[ "$mode" = hit ] || hints=$LAB_HINTS
+	local dir=$1 port=$2 mode=$3 hints=$NOROOT_HINTS modules=$UNBOUND_MODULES
+	[ "$mode" = hit ] || hints=$LAB_HINTS modules=iterator
 	cat >"$dir/unbound.conf" <<-EOF
 		server:
 		    interface: $ADDR@$port
@@ -164,7 +173,7 @@ write_unbound() {
 		    outgoing-interface: 127.0.0.1
 		    do-not-query-localhost: no
 		    access-control: 127.0.0.0/8 allow
-		    module-config: "iterator"
+		    module-config: "$modules"
 		    msg-cache-size: 64m
 		    rrset-cache-size: 128m
 		    prefetch: no
@@ -175,6 +184,9 @@ write_unbound() {
 		remote-control:
 		    control-enable: no
 	EOF
+	if [ "$mode" = hit ] && [ "$VALIDATE" = 1 ]; then
+		printf 'server:\n    trust-anchor-file: "%s"\n' "$ANCHOR" >>"$dir/unbound.conf"
+	fi
 	if [ "$mode" = hit ]; then
 		printf 'forward-zone:\n    name: "%s"\n    forward-addr: %s@%s\n' "$ORIGIN" "$ADDR" "$KPORT" >>"$dir/unbound.conf"
 	fi
@@ -245,7 +257,7 @@ start_server() {
 	case $name in
 	warden)
 		if [ "$mode" = hit ]; then
-			taskset -c 0 "$WARDEN_BIN" serve --listen "$ADDR:$SPORT" --forward "$ORIGIN=$ADDR:$KPORT" >"$dir/log" 2>&1 &
+			taskset -c 0 "$WARDEN_BIN" serve --listen "$ADDR:$SPORT" --forward "$ORIGIN=$ADDR:$KPORT" "${WARDEN_ANCHOR[@]}" >"$dir/log" 2>&1 &
 		else
 			taskset -c 0 "$WARDEN_BIN" serve --listen "$ADDR:$SPORT" --root-hints "$LAB_HINTS" >"$dir/log" 2>&1 &
 		fi
@@ -351,6 +363,24 @@ median_table() {
 # Part 1: cache hits.
 log "generating a $NAMES-record zone and the query file"
 go run ./bench/genzone -n "$NAMES" -zone "$TMP/zone" -queries "$TMP/all" -nq 100000 -nx 0 2>/dev/null
+UNBOUND_MODULES=iterator
+WARDEN_ANCHOR=()
+ANCHOR=$TMP/anchor
+if [ "$VALIDATE" = 1 ]; then
+	for tool in dnssec-keygen dnssec-signzone; do
+		command -v "$tool" >/dev/null || die "$tool not found in PATH (package bind9-utils)"
+	done
+	log "signing $ORIGIN for the validating run"
+	mkdir -p "$TMP/keys"
+	ksk=$(dnssec-keygen -q -K "$TMP/keys" -a ECDSAP256SHA256 -f KSK "$ORIGIN")
+	zsk=$(dnssec-keygen -q -K "$TMP/keys" -a ECDSAP256SHA256 "$ORIGIN")
+	cat "$TMP/keys/$ksk.key" "$TMP/keys/$zsk.key" >>"$TMP/zone"
+	dnssec-signzone -q -P -K "$TMP/keys" -o "$ORIGIN" -f "$TMP/zone.signed" "$TMP/zone" "$ksk" "$zsk" >/dev/null
+	mv "$TMP/zone.signed" "$TMP/zone"
+	grep -v '^;' "$TMP/keys/$ksk.key" >"$ANCHOR"
+	UNBOUND_MODULES="validator iterator"
+	WARDEN_ANCHOR=(--trust-anchor "$ANCHOR")
+fi
 # Every name once for the warm-up (one line per RRset), the shuffled file for the runs.
 sort -u "$TMP/all" >"$TMP/warm"
 RRSETS=$(wc -l <"$TMP/warm")

@@ -84,7 +84,10 @@ type bedZone struct {
 	from, until time.Duration
 	// cutNSEC names the owner whose NSEC record (and its signature) is removed after signing.
 	cutNSEC string
-	records string
+	// keyAlgorithm is the algorithm of the zone's keys, as dnssec-keygen names it; empty means
+	// ECDSAP256SHA256.
+	keyAlgorithm string
+	records      string
 }
 
 // bedIterations is the NSEC3 iteration count of the iterations branch, above Unbound's 150.
@@ -154,6 +157,11 @@ www A 127.0.8.33
 `},
 	{origin: "unsigned.nsec.", ip: bedLeafIP, denial: unsignedZone, ds: dsNone, records: `
 www A 127.0.8.34
+`},
+	{origin: "ed448.nsec.", ip: bedLeafIP, denial: signNSEC, keyAlgorithm: "ED448", records: `
+www A 127.0.8.36
+mail MX 10 www
+*.wild A 127.0.8.37
 `},
 	{origin: "unknownalg.nsec.", ip: bedLeafIP, denial: unknownAlgorithm, records: `
 www A 127.0.8.35
@@ -231,6 +239,13 @@ func BedCases() []Case {
 		{"nods.nsec.", "nods.nsec.", dns.TypeDS, ok, Secure}, // the parent proves there is none
 		{"unsigned.nsec.", "www.unsigned.nsec.", dns.TypeA, ok, Insecure},
 		{"unsigned.nsec.", "nothere.unsigned.nsec.", dns.TypeA, nx, Insecure},
+		{"ed448.nsec.", "www.ed448.nsec.", dns.TypeA, ok, Secure},
+		{"ed448.nsec.", "mail.ed448.nsec.", dns.TypeMX, ok, Secure},
+		{"ed448.nsec.", "ed448.nsec.", dns.TypeDNSKEY, ok, Secure},
+		{"ed448.nsec.", "ed448.nsec.", dns.TypeDS, ok, Secure},
+		{"ed448.nsec.", "www.ed448.nsec.", dns.TypeTXT, ok, Secure},    // NODATA
+		{"ed448.nsec.", "nothere.ed448.nsec.", dns.TypeA, nx, Secure},  // NXDOMAIN
+		{"ed448.nsec.", "any.wild.ed448.nsec.", dns.TypeA, ok, Secure}, // wildcard
 		{"unknownalg.nsec.", "www.unknownalg.nsec.", dns.TypeA, ok, Insecure},
 		{"unknownalg.nsec.", "nothere.unknownalg.nsec.", dns.TypeA, nx, Insecure},
 

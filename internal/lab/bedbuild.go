@@ -181,11 +181,11 @@ func (b *bedBuilder) zone(z bedZone) (text string, ds []string, err error) {
 		}
 		return signed, []string{ksk.ToDS(dns.SHA256).String()}, nil
 	}
-	ksk, kskKey, err := b.keygen(z.origin, true)
+	ksk, kskKey, err := b.keygen(z, true)
 	if err != nil {
 		return "", nil, err
 	}
-	zsk, zskKey, err := b.keygen(z.origin, false)
+	zsk, zskKey, err := b.keygen(z, false)
 	if err != nil {
 		return "", nil, err
 	}
@@ -218,7 +218,7 @@ func (b *bedBuilder) zone(z bedZone) (text string, ds []string, err error) {
 	}
 	dsKey := kskKey
 	if z.ds == dsOtherKey {
-		if _, dsKey, err = b.keygen(z.origin, true); err != nil {
+		if _, dsKey, err = b.keygen(z, true); err != nil {
 			return "", nil, err
 		}
 	}
@@ -233,9 +233,13 @@ func (b *bedBuilder) window(z bedZone) (from, until time.Time) {
 	return b.now.Add(z.from), b.now.Add(z.until)
 }
 
-// keygen makes an ECDSA P-256 key for origin in b.dir and returns its base name and DNSKEY.
-func (b *bedBuilder) keygen(origin string, ksk bool) (string, *dns.DNSKEY, error) {
-	args := []string{"-q", "-K", b.dir, "-a", "ECDSAP256SHA256", "-L", fmt.Sprint(bedKeyTTL)}
+// keygen makes a key of z's algorithm in b.dir and returns its base name and DNSKEY.
+func (b *bedBuilder) keygen(z bedZone, ksk bool) (string, *dns.DNSKEY, error) {
+	origin, alg := z.origin, z.keyAlgorithm
+	if alg == "" {
+		alg = "ECDSAP256SHA256"
+	}
+	args := []string{"-q", "-K", b.dir, "-a", alg, "-L", fmt.Sprint(bedKeyTTL)}
 	if ksk {
 		args = append(args, "-f", "KSK")
 	}

@@ -55,13 +55,12 @@ func (o Options) maxIterations() uint16 {
 	return o.MaxNSEC3Iterations
 }
 
-// SupportedAlgorithm reports whether signatures of algorithm alg can be checked. ED448 (16) is
-// not among them: Go's standard library and golang.org/x/crypto have no Ed448, so a zone signed
-// with it alone is insecure here (RFC 6840 §5.2), where Unbound built with OpenSSL validates it.
+// SupportedAlgorithm reports whether signatures of algorithm alg can be checked: those the
+// issue's algorithm list and Unbound share (RSA, ECDSA, Ed25519, and Ed448 through circl).
 func SupportedAlgorithm(alg uint8) bool {
 	switch alg {
 	case dns.RSASHA1, dns.RSASHA1NSEC3SHA1, dns.RSASHA256, dns.RSASHA512,
-		dns.ECDSAP256SHA256, dns.ECDSAP384SHA384, dns.ED25519:
+		dns.ECDSAP256SHA256, dns.ECDSAP384SHA384, dns.ED25519, dns.ED448:
 		return true
 	}
 	return false
@@ -182,6 +181,9 @@ func verifyCopy(sig *dns.RRSIG, key *dns.DNSKEY, rrset []dns.RR) error {
 	k := key.Clone().(*dns.DNSKEY)
 	k.Hdr.Name = strings.ToLower(k.Hdr.Name)
 	s.SignerName = strings.ToLower(s.SignerName)
+	if s.Algorithm == dns.ED448 {
+		return verifyEd448(s, k, set)
+	}
 	return s.Verify(k, set, &dns.SignOption{})
 }
 
