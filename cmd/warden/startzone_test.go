@@ -182,3 +182,32 @@ func zoneFileLines(t *testing.T, logs *syncBuffer, msg string) []dnstest.LogLine
 	}
 	return dnstest.Matching(lines, msg, "zone", "broken.test.")
 }
+
+// TestCheckConfigOnly: `check --config-only` (the unit's check before each start) passes a
+// configuration whose zone file does not load, since the server starts without that zone, while
+// the full check fails naming file and line; a configuration error fails both.
+func TestCheckConfigOnly(t *testing.T) {
+	dir := t.TempDir()
+	broken := filepath.Join(dir, "broken.zone")
+	writeFile(t, broken, brokenZoneText)
+	cfgPath := filepath.Join(dir, "warden.yaml")
+	writeFile(t, cfgPath, "zones:\n  - origin: broken.test.\n    file: broken.zone\n  - origin: gone.test.\n    file: gone.zone\n")
+	check := func(args ...string) (int, string, string) {
+		var out, errb strings.Builder
+		code := run(append([]string{"check"}, args...), &out, &errb)
+		return code, out.String(), errb.String()
+	}
+	if code, _, errOut := check("--config", cfgPath); code != 1 || !strings.Contains(errOut, broken+":6:") || !strings.Contains(errOut, filepath.Join(dir, "gone.zone")) {
+		t.Errorf("check of broken zone files: exit %d\n%s\nwant exit 1 naming %s:6 and gone.zone", code, errOut, broken)
+	}
+	if code, out, errOut := check("--config-only", "--config", cfgPath); code != 0 || !strings.Contains(out, "configuration OK") {
+		t.Errorf("check --config-only with broken zone files: exit %d\n%s%s", code, out, errOut)
+	}
+	if code, _, errOut := check("--config-only", "--config", cfgPath, "--corpus", cfgPath); code != 2 || !strings.Contains(errOut, "--config-only and --corpus") {
+		t.Errorf("check --config-only --corpus: exit %d\n%s", code, errOut)
+	}
+	writeFile(t, cfgPath, "zones:\n  - origin: broken.test.\n    file: broken.zone\n  - origin: broken.test.\n    file: broken.zone\n")
+	if code, _, errOut := check("--config-only", "--config", cfgPath); code != 1 || !strings.Contains(errOut, "warden.yaml:4: zones[1].origin") {
+		t.Errorf("check --config-only with a zone configured twice: exit %d\n%s", code, errOut)
+	}
+}
