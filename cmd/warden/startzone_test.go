@@ -33,10 +33,10 @@ func mendedZoneText() string {
 }
 
 // TestStartWithBrokenZone: a built warden whose configuration names two zones, one with a file
-// that does not load, starts anyway, as knotd does with the same files: the good zone answers,
-// the broken one gets knotd's answer (SERVFAIL, no AA, no records), one log line names the file and line, and `ctl
-// status` and `ctl zone show` show it; mended and reloaded, it serves and the recovery is logged
-// once. `warden check` still fails on the same configuration.
+// that does not load, starts anyway, as knotd does with the same files: the good zone answers, the
+// broken one gets knotd's answer (SERVFAIL, no AA, no records), one log line names the file and
+// line, and `ctl status` and `ctl zone show` show it; mended and reloaded, it serves and the
+// recovery is logged once. `warden check` still fails on the same configuration.
 func TestStartWithBrokenZone(t *testing.T) {
 	if testing.Short() {
 		t.Skip("builds warden and runs knotd")
