@@ -94,6 +94,9 @@ type commonFlags struct {
 	queryLog    string
 	// serve only: the account to run as once the sockets are open.
 	user string
+	// check only: configOnly leaves the zones, policy zones and blocklists unread, for a check
+	// before a start that must not fail for them, since the server starts without them.
+	configOnly bool
 	// check only: the blast-radius check of the configured policy.
 	corpus    string
 	maxChange float64
@@ -145,6 +148,8 @@ func serveFlags(name string, f *commonFlags) []flagDef {
 	}
 	if name == "check" {
 		defs = append(defs,
+			boolFlag(&f.configOnly, "config-only", "check the configuration only, as knotc conf-check does, not the zone files, "+
+				"policy zones and blocklists, which the server starts without when they do not load"),
 			stringFlag(&f.corpus, "corpus", "FILE", "", "names, one per line, to compare the policy's answers on "+
 				"(the blast-radius check of a policy change)"),
 			stringFlag(&f.baseline, "baseline", "CONFIG", "", "the configuration whose policy is in force (default: no policy in force)"),
@@ -191,13 +196,15 @@ func checkCommand() *command {
 		summary: "validate the configuration and every zone, policy zone and blocklist, then exit",
 		about: `Loads the configuration, every zone, every policy zone and every blocklist as serve would
 (blocklist URLs fetched once, 30 s timeout), with the same flags, and prints each one's counts or
-its problems, each as file:line: what. It does not serve.
+its problems, each as file:line: what. It does not serve. A zone file that does not load fails the
+check, though serve starts without that zone (SERVFAIL for it until it is mended and reloaded);
+--config-only checks the configuration alone, for a check before every start.
 
 With --corpus it also runs the blast-radius check of the policy: the share of the corpus's names
 whose answer the policy (against --baseline's) would change, which fails above --max-change.`,
 		flags: func() []flagDef { return serveFlags("check", &commonFlags{}) },
-		exit: "0 everything loads (and the policy change is within --max-change), 1 something would stop the " +
-			"server from starting or the change is too large, 2 usage error.",
+		exit: "0 everything loads (and the policy change is within --max-change), 1 something does not load (with " +
+			"--config-only: the configuration is wrong) or the change is too large, 2 usage error.",
 		run: check,
 	}
 }

@@ -75,10 +75,10 @@ func TestApplyFlags(t *testing.T) {
 			wantErr: `--zone "b.test": want ORIGIN=FILE, as example.test.=example.test.zone` + "\n" + `--zone "=b.zone": want ORIGIN=FILE, as example.test.=example.test.zone` + "\n" + `--zone "b.test=": want ORIGIN=FILE, as example.test.=example.test.zone`,
 		},
 		{
-			name:    "zone flag with a bad origin and a missing file",
+			name:    "zone flag with a bad origin and a missing file (the file is the zone loader's to report)",
 			base:    func(*testing.T) *Config { return Default() },
 			zones:   []string{"bad name=DIR/nope.zone"},
-			wantErr: `--zone "bad name=DIR/nope.zone": zones[0].origin: "bad name." is not a valid domain name` + "\n" + `--zone "bad name=DIR/nope.zone": zones[0].file: stat DIR/nope.zone: no such file or directory`,
+			wantErr: `--zone "bad name=DIR/nope.zone": zones[0].origin: "bad name." is not a valid domain name`,
 		},
 		{
 			name:    "zone flag repeating a zone of the file",
@@ -126,7 +126,7 @@ func TestApplyFlags(t *testing.T) {
 // still points at its line.
 func TestApplyFlagsLinesStay(t *testing.T) {
 	dir := testDir(t)
-	c, err := Parse([]byte("zones:\n  - origin: a.test.\n    file: a.zone\n"), "warden.yaml", dir)
+	c, err := Parse([]byte("policy:\n  rpz:\n    - origin: a.rpz.\n      file: a.zone\n"), "warden.yaml", dir)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -134,7 +134,7 @@ func TestApplyFlagsLinesStay(t *testing.T) {
 		t.Fatal(err)
 	}
 	err = ApplyFlags(c, []string{"127.0.0.9:53"}, nil)
-	want := "warden.yaml:3: zones[0].file: stat " + filepath.Join(dir, "a.zone") + ": no such file or directory"
+	want := "warden.yaml:4: policy.rpz[0].file: stat " + filepath.Join(dir, "a.zone") + ": no such file or directory"
 	if err == nil || err.Error() != want {
 		t.Errorf("err = %v, want %s", err, want)
 	}

@@ -53,6 +53,15 @@ func (z ZoneConfig) Open() (io.ReadCloser, error) {
 	if z.File == "" {
 		return nil, fmt.Errorf("zone %s: no file and no built-in data", z.Origin)
 	}
+	// Looked at before it is opened: opening a FIFO would block the zone loader until something
+	// wrote to it.
+	fi, err := os.Stat(z.File)
+	if err != nil {
+		return nil, err
+	}
+	if !fi.Mode().IsRegular() {
+		return nil, fmt.Errorf("%s is not a regular file", z.File)
+	}
 	return os.Open(z.File)
 }
 
@@ -67,8 +76,8 @@ func (z ZoneConfig) Source() string {
 // Zones are the zones served with authority, each origin at most once.
 type Zones []ZoneConfig
 
-// Validate checks each zone's origin and that its file (when it has one) can be read, and that no
-// origin is configured twice.
+// Validate checks each zone's origin, that it has a file or data, and that no origin is
+// configured twice.
 func (zs Zones) Validate() error {
 	var p problems
 	first := make(map[string]int, len(zs))
@@ -99,17 +108,16 @@ func (zs Zones) Validate() error {
 			// A secondary's file is where its copy is kept and need not exist yet.
 		case z.File == "" && z.Data == nil:
 			p.add(key+".file", "required")
-		case z.File != "":
-			if err := readable(z.File); err != nil {
-				p.add(key+".file", "%v", err)
-			}
 		}
+		// A zone file that is missing or unreadable is not checked here: like one that does not
+		// parse, it leaves its zone unserved (SERVFAIL) with its error while the server starts
+		// and serves the others, as Knot and BIND do; `warden check` reports it.
 	}
 	return p.err()
 }
 
-// readable checks at load time, not when the zone loader first runs, that a zone file exists and
-// can be opened, so that a typo in a path is reported against its config line. It looks before it
+// readable checks at load time, not when the file is first used, that a file exists and can be
+// opened, so that a typo in a path is reported against its config line. It looks before it
 // opens: opening a FIFO would block until something writes to it.
 func readable(path string) error {
 	fi, err := os.Stat(path)

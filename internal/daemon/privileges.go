@@ -255,7 +255,8 @@ func checkAccess(a account, cfg *config.Config, dirs []ownedDir, log *slog.Logge
 		}
 	}
 	for _, f := range readFiles(cfg) {
-		if err := unix.Access(f.path, unix.R_OK); err != nil {
+		// A missing file is its loader's to report (a zone file's, as the zone's error).
+		if err := unix.Access(f.path, unix.R_OK); err != nil && !errors.Is(err, unix.ENOENT) {
 			log.Warn("file not readable by the server's user: what was read at the start stays in force, but it will not be read again",
 				"file", f.path, "what", f.what, "user", a.name, "owner", describe(f.path), "err", err)
 		}

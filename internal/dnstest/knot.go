@@ -86,3 +86,11 @@ func (s *SyncBuffer) String() string {
 	defer s.mu.Unlock()
 	return s.buf.String()
 }
+
+// StartKnotWithBroken runs knotd as StartKnot does, on ip (127.0.0.1 when empty), serving zones
+// of which some may fail to load: it waits only for the SOA of the origins in ready. It returns
+// the server, whose directory is where knotc reaches it (peers.KnotControl).
+func StartKnotWithBroken(t testing.TB, ip string, zones []Zone, ready []string) *Knot {
+	t.Helper()
+	return startKnot(t, 0, func(string) peers.Knot { return peers.Knot{IP: ip, Zones: zones, Ready: ready} })
+}

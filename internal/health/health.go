@@ -38,7 +38,7 @@ var (
 		Started: "no authoritative server answers: the network towards them may be down",
 		Ended:   "authoritative servers answering again"}
 	ZoneFile = Kind{Name: "zone file", Subject: "zone", Level: slog.LevelError,
-		Started: "zone file not in force; the last good version keeps serving",
+		Started: "zone file not in force; the last good version keeps serving, or SERVFAIL when none has loaded",
 		Ended:   "zone file in force again"}
 	ZoneTransfer = Kind{Name: "zone transfer", Subject: "zone", Level: slog.LevelError,
 		Started: "zone refresh failing; the copy in force keeps serving until it expires",

@@ -160,9 +160,12 @@ func (m *Manager) all() map[string]*Zone { return *m.zones.Load() }
 // zone returns the served zone of origin (lower-case, fully qualified), nil when none.
 func (m *Manager) zone(origin string) *Zone { return m.all()[origin] }
 
-// Start loads the configured zones and puts them in force: an error when a zone read from a file
-// cannot be loaded (there is no older version to fall back on). Secondaries start from their copy on
-// disk, if any, and refresh from their primaries in the background.
+// Start loads the configured zones and puts them in force. A zone whose file does not load is kept
+// unserved with its error, as after a reload: the other zones serve, Health logs the failure and
+// status shows it, and a reload tries the file again (Knot and BIND start so too). The error
+// returned stops the start: a secondary with no place for its copy, or a bad key; nothing is then
+// in force. Secondaries start from their copy on disk, if any, and refresh from their primaries
+// in the background.
 func (m *Manager) Start(cfg *config.Config) error {
 	m.mu.Lock()
 	defer m.mu.Unlock()
@@ -186,7 +189,9 @@ func (m *Manager) apply(cfg *config.Config, starting bool) error {
 	m.storage = cfg.Storage
 	old := m.all()
 	next := make(map[string]*Zone, len(cfg.Zones))
-	var errs []error
+	// errs are the zones that did not load, which serve nothing (or their last version) until
+	// mended; fatal are the errors that stop a start.
+	var errs, fatal []error
 	for _, e := range entries(cfg) {
 		c := e.ZoneConfig
 		z := old[c.Origin]
@@ -208,17 +213,23 @@ func (m *Manager) apply(cfg *config.Config, starting bool) error {
 		nz := newZone(c, m.key(c.Key))
 		nz.policy = e.policy
 		if err := m.open(nz); err != nil {
-			errs = append(errs, err)
-			if starting {
+			if z == nil && c.IsSecondary() {
+				// Its configuration is at fault (no place for its copy), not a file: at
+				// start-up that stops the server, as any configuration error does.
+				if starting {
+					fatal = append(fatal, err)
+				} else {
+					errs = append(errs, err)
+				}
 				continue
 			}
-			if z == nil && c.IsSecondary() {
-				continue // its configuration is at fault (no place for its copy), not a file
-			}
+			errs = append(errs, err)
 			m.trouble(health.ZoneFile, c.Origin).Fail(err)
 			if z == nil {
-				// A zone new to this reload whose file does not load is kept, unserved, so
-				// that status shows it and its error, and the next reload tries the file again.
+				// A zone whose file does not load, at start-up or new to a reload, is kept
+				// unserved (SERVFAIL, as Knot and BIND answer), so that the other zones
+				// serve, status shows it and its error, and the next reload tries the file
+				// again.
 				nz.fileErr.Store(&err)
 				next[c.Origin] = nz
 				continue
@@ -232,8 +243,13 @@ func (m *Manager) apply(cfg *config.Config, starting bool) error {
 		}
 		next[c.Origin] = nz
 	}
-	if starting && len(errs) > 0 {
-		return errors.Join(errs...)
+	if len(fatal) > 0 {
+		for origin, z := range next {
+			if old[origin] != z {
+				m.stop(z)
+			}
+		}
+		return errors.Join(fatal...)
 	}
 	// Catalog members stay unless the configuration now names their zone itself.
 	for origin, z := range old {
@@ -256,6 +272,9 @@ func (m *Manager) apply(cfg *config.Config, starting bool) error {
 		}
 	}
 	m.publishLocked()
+	if starting {
+		return nil // the zones that did not load are reported through Health and status
+	}
 	return errors.Join(errs...)
 }
 
