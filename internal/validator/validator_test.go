@@ -495,10 +495,10 @@ func TestAggressiveNSEC(t *testing.T) {
 		name  string
 		qtype uint16
 	}{
-		{"www.secure.test.", dns.TypeA},    // exists
-		{"p.secure.test.", dns.TypeA},      // another span (ns. to toinsecure.), not seen
-		{"www.secure.test.", dns.TypeDS},   // DS is the parent's
-		{"b.c.secure.test.", dns.TypeA},    // never proved
+		{"www.secure.test.", dns.TypeA},  // exists
+		{"p.secure.test.", dns.TypeA},    // another span (ns. to toinsecure.), not seen
+		{"www.secure.test.", dns.TypeDS}, // DS is the parent's
+		{"b.c.secure.test.", dns.TypeA},  // never proved
 	} {
 		if syn, ok := chain.Synthesise(q.name, q.qtype); ok {
 			t.Errorf("%s %s: synthesised %+v", q.name, dns.TypeToString[q.qtype], syn)
