@@ -421,7 +421,8 @@ func serveRecursive(t *testing.T, rec interface {
 
 // TestAggressiveNSECOnBed: once an NXDOMAIN from secure.sec. was validated, other names its NSEC
 // records cover are answered NXDOMAIN, secure, with the zone's servers gone (RFC 8198); a
-// question they do not answer is asked, and fails.
+// question they do not answer is asked, and fails. The same holds for the NSEC3 zone nsec3.sec.:
+// a name below one proved absent, and another type of a name proved to lack one.
 func TestAggressiveNSECOnBed(t *testing.T) {
 	bed := startBed(t)
 	rec, err := NewRecursor(parseConfig(t, "resolver:\n  root_hints: "+bed.hints+"\n  trust_anchor: "+bed.anchor+"\n  timeout: 3s\n  stale_ttl: 0s\n"), quiet)
@@ -430,6 +431,12 @@ func TestAggressiveNSECOnBed(t *testing.T) {
 	}
 	if got := serveRecursive(t, rec, "nope.secure.sec.", dns.TypeA, true, false); got.Rcode != dns.RcodeNameError || !got.AuthenticatedData {
 		t.Fatalf("nope.secure.sec.: rcode %d AD %t", got.Rcode, got.AuthenticatedData)
+	}
+	if got := serveRecursive(t, rec, "nope.nsec3.sec.", dns.TypeA, true, false); got.Rcode != dns.RcodeNameError || !got.AuthenticatedData {
+		t.Fatalf("nope.nsec3.sec.: rcode %d AD %t", got.Rcode, got.AuthenticatedData)
+	}
+	if got := serveRecursive(t, rec, "www.nsec3.sec.", dns.TypeMX, true, false); got.Rcode != dns.RcodeSuccess || len(got.Answer) != 0 || !got.AuthenticatedData {
+		t.Fatalf("www.nsec3.sec. MX: rcode %d, %d answers, AD %t", got.Rcode, len(got.Answer), got.AuthenticatedData)
 	}
 	if err := bed.leaves.Stop(); err != nil {
 		t.Fatal(err)
@@ -449,5 +456,35 @@ func TestAggressiveNSECOnBed(t *testing.T) {
 	}
 	if got := serveRecursive(t, rec, "www.secure.sec.", dns.TypeMX, true, false); got.Rcode != dns.RcodeServerFailure {
 		t.Errorf("www.secure.sec. MX with the servers gone: rcode %d, want SERVFAIL (nothing proves it)", got.Rcode)
+	}
+	// The next closer name of x.nope.nsec3.sec. is nope.nsec3.sec., whose span was seen; its
+	// closest encloser is the apex, as for nope.
+	for _, q := range []struct {
+		name  string
+		qtype uint16
+		rcode uint16
+	}{
+		{"x.nope.nsec3.sec.", dns.TypeA, dns.RcodeNameError},
+		{"www.nsec3.sec.", dns.TypeTXT, dns.RcodeSuccess},
+	} {
+		got := serveRecursive(t, rec, q.name, q.qtype, true, false)
+		if got.Rcode != q.rcode || len(got.Answer) != 0 || !got.AuthenticatedData {
+			t.Errorf("%s %s with the servers gone: rcode %d, %d answers, AD %t, want %d, none, secure\n%s",
+				q.name, dns.TypeToString[q.qtype], got.Rcode, len(got.Answer), got.AuthenticatedData, q.rcode, got)
+		}
+		nsec3, sigs := 0, 0
+		for _, r := range got.Ns {
+			switch x := r.(type) {
+			case *dns.NSEC3:
+				nsec3++
+			case *dns.RRSIG:
+				if x.TypeCovered == dns.TypeNSEC3 {
+					sigs++
+				}
+			}
+		}
+		if nsec3 == 0 || sigs < nsec3 {
+			t.Errorf("%s: %d NSEC3 with %d signatures for a DO=1 client:\n%s", q.name, nsec3, sigs, got)
+		}
 	}
 }

@@ -126,8 +126,8 @@ func (c *Chain) negative(keysOf keyFinder, name string, qtype, rcode uint16, ns 
 	} else {
 		proof = c.opts.NoData(d, name, qtype)
 	}
-	if proof.State == Secure && len(d.NSEC) > 0 {
-		c.nsecs.remember(zone, ns, c.opts.now())
+	if proof.State == Secure {
+		c.rememberDenial(zone, d, ns)
 	}
 	return proof
 }
