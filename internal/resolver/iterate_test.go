@@ -17,7 +17,7 @@ type scripted struct {
 	queries int
 }
 
-func (s *scripted) Exchange(_ context.Context, q Question, server netip.Addr) (*dns.Msg, error) {
+func (s *scripted) Exchange(_ context.Context, q Question, _ string, server netip.Addr) (*dns.Msg, error) {
 	s.queries++
 	if m := s.reply(q, server); m != nil {
 		return m, nil

@@ -13,9 +13,10 @@ import (
 )
 
 // Exchanger sends one query to one server and returns its reply; transports (UDP with TCP on
-// truncation, and the rest) live behind it.
+// truncation, and the rest) live behind it. zone is the zone cut the server was chosen for: it is
+// not sent, but dnstap reports it (query_zone).
 type Exchanger interface {
-	Exchange(ctx context.Context, q Question, server netip.Addr) (*dns.Msg, error)
+	Exchange(ctx context.Context, q Question, zone string, server netip.Addr) (*dns.Msg, error)
 }
 
 // Lameness is told of servers that answered without authority or failed, so that the next
@@ -123,7 +124,7 @@ func (rv *Resolver) run(ctx context.Context, r *Resolution) Result {
 		if !rv.zones.take(step.Zone) {
 			return Result{Rcode: dns.RcodeServerFailure}
 		}
-		reply, err := rv.c.Exchanger.Exchange(ctx, step.Query, step.Server)
+		reply, err := rv.c.Exchanger.Exchange(ctx, step.Query, step.Zone, step.Server)
 		rv.zones.give(step.Zone)
 		r.Feed(reply, err)
 	}
