@@ -196,6 +196,7 @@ func (r *Recursor) forward(f *forwardZone, req *query.Request, out []byte) []byt
 		if !ok {
 			continue
 		}
+		req.Outcome.Upstream = t.up.Addr()
 		if f.chain != nil {
 			m, err := wire.Unpack(reply.Data)
 			if err != nil {
@@ -217,6 +218,7 @@ func (r *Recursor) forward(f *forwardZone, req *query.Request, out []byte) []byt
 		}
 		return r.render(req, resolver.Result{Rcode: m.Rcode, Answer: m.Answer, Ns: m.Ns}, out)
 	}
+	req.Outcome.Upstream = "" // none answered
 	return r.answer(req, resolver.Result{Rcode: dns.RcodeServerFailure}, out)
 }
 

@@ -112,10 +112,17 @@ func (rv *Resolver) run(ctx context.Context, r *Resolution) Result {
 	if l, ok := rv.c.Exchanger.(Lameness); ok {
 		r.lame = l
 	}
+	// answered is the server of the last reply fed: the one the resolution ends on, since an
+	// answer is final only once its reply has been fed.
+	var answered netip.Addr
 	for {
 		step := r.Next()
 		if step.Done {
-			return r.Result()
+			res := r.Result()
+			if res.Rcode != dns.RcodeServerFailure {
+				res.Server = answered
+			}
+			return res
 		}
 		if ctx.Err() != nil {
 			r.Feed(nil, ctx.Err())
@@ -126,6 +133,9 @@ func (rv *Resolver) run(ctx context.Context, r *Resolution) Result {
 		}
 		reply, err := rv.c.Exchanger.Exchange(ctx, step.Query, step.Zone, step.Server)
 		rv.zones.give(step.Zone)
+		if err == nil {
+			answered = step.Server
+		}
 		r.Feed(reply, err)
 	}
 }
