@@ -151,9 +151,10 @@ type Outcome struct {
 	PolicySet, PolicyRule string
 	// Upstream is the server the answer came from just now: a forwarder as configured (its
 	// upstream.Upstream.Addr) for SourceForward, the address of the authoritative server that
-	// gave the final reply for SourceResolver; empty for every other answer, a cache hit
-	// included. A string header costs the hit path half what a netip.AddrPort would to copy,
-	// and a forwarder's text is already held.
+	// gave the final reply for SourceResolver, and kept when a response policy then rewrites
+	// such an answer (SourcePolicy); empty for every other answer, a cache hit included. A
+	// string header costs the hit path half what a netip.AddrPort would to copy, and a
+	// forwarder's text is already held.
 	Upstream string
 }
 
