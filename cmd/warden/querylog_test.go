@@ -20,6 +20,7 @@ import (
 	"codeberg.org/miekg/dns"
 
 	"warden/internal/dnstest"
+	"warden/internal/lab/labtest"
 )
 
 // The query log end to end, with the built binary: a server with --query-log answers queries
@@ -323,4 +324,69 @@ func exitCode(err error) int {
 		return ee.ExitCode()
 	}
 	return -1
+}
+
+// TestQueryLogUpstream checks the upstream column with real upstreams: a forwarded zone's answer
+// names the forwarder (knotd) as configured, a resolved answer the authoritative server of the
+// lab that gave it (knotd serving shop.example. on 127.0.3.1), and the same question answered
+// again from the cache names none.
+func TestQueryLogUpstream(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds warden")
+	}
+	l := labtest.Start(t)
+	knot := dnstest.StartKnot(t, dnstest.TestZones()[3:4]) // other.test.
+	dir := t.TempDir()
+	bin := dnstest.BuildWarden(t, dir)
+	writeFile(t, filepath.Join(dir, "ql.test.zone"), queryLogZone)
+	writeFile(t, filepath.Join(dir, "root.hints"), l.RootHints())
+	logDir := filepath.Join(dir, "qlog")
+	dnsAddr := fmt.Sprintf("127.0.42.%d:%d", 2+rand.IntN(200), 20000+rand.IntN(20000))
+	cfgPath := filepath.Join(dir, "warden.yaml")
+	writeFile(t, cfgPath, fmt.Sprintf(`listen: [%s]
+zones:
+  - origin: ql.test.
+    file: ql.test.zone
+storage: %s
+control:
+  socket: ""
+resolver:
+  root_hints: root.hints
+  forward:
+    - zone: other.test.
+      upstreams: [%q]
+query_log:
+  dir: qlog
+`, dnsAddr, filepath.Join(dir, "storage"), knot))
+	srv := startQueryLogServer(t, bin, cfgPath, dnsAddr)
+	for _, name := range []string{"www.other.test.", "www.shop.example.", "www.shop.example."} {
+		m, err := dnstest.Exchange(dnsAddr, dnstest.Query{Name: name, Type: dns.TypeA, RD: true})
+		if err != nil || m.Rcode != dns.RcodeSuccess {
+			t.Fatalf("%s: %v %v\n%s", name, m, err, srv.logs.String())
+		}
+		time.Sleep(50 * time.Millisecond) // keeps the rows' order far above the clock's gaps
+	}
+	rows, took := rowsWithin(t, bin, 1, 2*time.Second, "--query-log", logDir, "--name", "www.other.test")
+	if len(rows) != 1 || rows[0]["source"] != "forward" || rows[0]["upstream"] != knot {
+		t.Errorf("forwarded answer after %v: %v, want source forward, upstream %s", took, rows, knot)
+	}
+	rows, took = rowsWithin(t, bin, 2, 2*time.Second, "--query-log", logDir, "--name", "www.shop.example")
+	if len(rows) != 2 {
+		t.Fatalf("resolved answers after %v: %v, want 2 rows\n%s", took, rows, srv.logs.String())
+	}
+	// Newest first: the cache hit, then the resolution.
+	if rows[0]["source"] != "cache" || rows[0]["upstream"] != nil {
+		t.Errorf("cache hit: %v, want source cache and no upstream", rows[0])
+	}
+	if rows[1]["source"] != "resolver" || rows[1]["upstream"] != "127.0.3.1" {
+		t.Errorf("resolved answer: %v, want source resolver, upstream 127.0.3.1", rows[1])
+	}
+	// An authoritative answer has no upstream.
+	if _, err := askFrom("127.0.42.251", dnsAddr, "www.ql.test."); err != nil {
+		t.Fatal(err)
+	}
+	rows, _ = rowsWithin(t, bin, 1, 2*time.Second, "--query-log", logDir, "--name", "www.ql.test")
+	if len(rows) != 1 || rows[0]["source"] != "authority" || rows[0]["upstream"] != nil {
+		t.Errorf("authoritative answer: %v, want no upstream", rows)
+	}
 }

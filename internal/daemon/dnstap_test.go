@@ -141,7 +141,39 @@ dnstap:
 		if m.Fields["type"] == "FORWARDER_QUERY" && m.Fields["response_address"]+":"+m.Fields["response_port"] != knot {
 			t.Errorf("FORWARDER_QUERY to %s:%s, want %s", m.Fields["response_address"], m.Fields["response_port"], knot)
 		}
+		// The forwarded zone is what the forwarder was asked about, as BIND fills query_zone.
+		if strings.HasPrefix(m.Fields["type"], "FORWARDER_") && dnstapZone(m) != "other.test." {
+			t.Errorf("%s query_zone %q, want other.test.", m.Fields["type"], m.Fields["query_zone"])
+		}
+		if !strings.HasPrefix(m.Fields["type"], "FORWARDER_") && m.Fields["query_zone"] != "" {
+			t.Errorf("%s has query_zone %q: only upstream messages carry one", m.Fields["type"], m.Fields["query_zone"])
+		}
 	}
+}
+
+// dnstapZone is a message's query_zone as a lower-case name with its final dot, "" without one.
+func dnstapZone(m dnstest.DnstapMessage) string {
+	z := strings.ToLower(strings.Trim(m.Fields["query_zone"], `"`))
+	if z != "" && !strings.HasSuffix(z, ".") {
+		z += "."
+	}
+	return z
+}
+
+// dnstapQName is the name in the question of a message's query as dnstap-read prints it, lower
+// case; "" when it has none.
+func dnstapQName(m dnstest.DnstapMessage) string {
+	text := m.Query
+	if text == "" {
+		text = m.Response
+	}
+	_, rest, ok := strings.Cut(text, ";; QUESTION SECTION:\n")
+	if !ok {
+		return ""
+	}
+	line, _, _ := strings.Cut(rest, "\n")
+	name, _, _ := strings.Cut(strings.TrimPrefix(strings.TrimSpace(line), ";"), "\t")
+	return strings.ToLower(name)
 }
 
 // TestDnstapResolver resolves a name through the lab's hierarchy: every step is a
@@ -176,4 +208,24 @@ dnstap:
 		{"CLIENT_QUERY", "UDP", "www.shop.example."}, {"CLIENT_RESPONSE", "UDP", "www.shop.example."},
 		{"RESOLVER_QUERY", "UDP", "www.shop.example."}, {"RESOLVER_RESPONSE", "UDP", "www.shop.example."},
 	})
+	// Each upstream message names the zone cut its server was asked as (query_zone), as BIND and
+	// Unbound do: the question lies within it, and the walk goes from the root to below it.
+	zones := map[string]bool{}
+	for _, m := range msgs {
+		if !strings.HasPrefix(m.Fields["type"], "RESOLVER_") {
+			continue
+		}
+		zone, qname := dnstapZone(m), dnstapQName(m)
+		if zone == "" || qname == "" {
+			t.Errorf("%s without query_zone or question: zone %q, name %q", m.Fields["type"], m.Fields["query_zone"], qname)
+			continue
+		}
+		if zone != "." && qname != zone && !strings.HasSuffix(qname, "."+zone) {
+			t.Errorf("%s asks %s of zone %s, which does not hold it", m.Fields["type"], qname, zone)
+		}
+		zones[zone] = true
+	}
+	if !zones["."] || len(zones) < 2 {
+		t.Errorf("query_zone values %v: want the root and the zones below it", zones)
+	}
 }

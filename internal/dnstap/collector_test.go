@@ -56,27 +56,28 @@ func TestCollectorReadsEveryRole(t *testing.T) {
 		Query: message(t, 3, "tls.example.", true, false), Response: message(t, 3, "tls.example.", true, true)}})
 	local, server := netip.MustParseAddrPort("127.0.9.1:50000"), netip.MustParseAddrPort("127.0.9.2:53")
 	w.ResolverTap().Exchanged(&upstream.Exchange{Transport: query.UDP, Local: local, Server: server,
-		Query: message(t, 4, "iter.example.", false, false), Reply: message(t, 4, "iter.example.", false, true), Sent: now, Received: now})
+		Query: message(t, 4, "iter.example.", false, false), Reply: message(t, 4, "iter.example.", false, true), Sent: now, Received: now,
+		Zone: wireName(t, "example.")})
 	w.ForwarderTap().Exchanged(&upstream.Exchange{Transport: query.TCP, Local: local, Server: server,
-		Query: message(t, 5, "fwd.example.", true, false), Sent: now}) // no reply: a timeout
+		Query: message(t, 5, "fwd.example.", true, false), Sent: now, Zone: wireName(t, "fwd.example.")}) // no reply: a timeout
 	if err := w.Close(); err != nil {
 		t.Fatal(err)
 	}
 	col.Stop(t)
 	msgs := dnstest.ReadDnstap(t, col.File)
-	type want struct{ typ, proto, family, qaddr, raddr, name string }
+	type want struct{ typ, proto, family, qaddr, raddr, name, zone string }
 	wants := []want{
-		{"AUTH_QUERY", "UDP", "INET", "127.0.9.7", "", "auth.example."},
-		{"AUTH_RESPONSE", "UDP", "INET", "127.0.9.7", "", "auth.example."},
-		{"CLIENT_QUERY", "UDP", "INET", "127.0.9.7", "", "client.example."},
-		{"CLIENT_RESPONSE", "UDP", "INET", "127.0.9.7", "", "client.example."},
+		{"AUTH_QUERY", "UDP", "INET", "127.0.9.7", "", "auth.example.", ""},
+		{"AUTH_RESPONSE", "UDP", "INET", "127.0.9.7", "", "auth.example.", ""},
+		{"CLIENT_QUERY", "UDP", "INET", "127.0.9.7", "", "client.example.", ""},
+		{"CLIENT_RESPONSE", "UDP", "INET", "127.0.9.7", "", "client.example.", ""},
 		// BIND 9.18's dnstap-read tells TCP from the rest only; the protocol field itself is
 		// checked in the file below.
-		{"CLIENT_QUERY", "UDP", "INET6", "::1", "", "tls.example."},
-		{"CLIENT_RESPONSE", "UDP", "INET6", "::1", "", "tls.example."},
-		{"RESOLVER_QUERY", "UDP", "INET", "127.0.9.1", "127.0.9.2", "iter.example."},
-		{"RESOLVER_RESPONSE", "UDP", "INET", "127.0.9.1", "127.0.9.2", "iter.example."},
-		{"FORWARDER_QUERY", "TCP", "INET", "127.0.9.1", "127.0.9.2", "fwd.example."},
+		{"CLIENT_QUERY", "UDP", "INET6", "::1", "", "tls.example.", ""},
+		{"CLIENT_RESPONSE", "UDP", "INET6", "::1", "", "tls.example.", ""},
+		{"RESOLVER_QUERY", "UDP", "INET", "127.0.9.1", "127.0.9.2", "iter.example.", "example."},
+		{"RESOLVER_RESPONSE", "UDP", "INET", "127.0.9.1", "127.0.9.2", "iter.example.", "example."},
+		{"FORWARDER_QUERY", "TCP", "INET", "127.0.9.1", "127.0.9.2", "fwd.example.", "fwd.example."},
 	}
 	if len(msgs) != len(wants) {
 		t.Fatalf("dnstap-read shows %d messages, want %d: %+v", len(msgs), len(wants), msgs)
@@ -87,6 +88,9 @@ func TestCollectorReadsEveryRole(t *testing.T) {
 		if f["type"] != wt.typ || f["socket_protocol"] != wt.proto || f["socket_family"] != wt.family ||
 			f["query_address"] != wt.qaddr || (wt.raddr != "" && f["response_address"] != wt.raddr) {
 			t.Errorf("message %d: %v, want %+v", i, f, wt)
+		}
+		if f["query_zone"] != wt.zone {
+			t.Errorf("message %d (%s): query_zone %q, want %q", i, wt.typ, f["query_zone"], wt.zone)
 		}
 		if m.Identity != "warden-test" || m.Version != "v-test" {
 			t.Errorf("message %d: identity %q version %q", i, m.Identity, m.Version)
@@ -106,6 +110,15 @@ func TestCollectorReadsEveryRole(t *testing.T) {
 	if s := w.Stats(); s.Sent != uint64(len(wants)) || s.Dropped != 0 || s.Queued != 5 {
 		t.Errorf("stats %+v, want %d sent, 5 queued, none dropped", s, len(wants))
 	}
+}
+
+func wireName(t *testing.T, name string) []byte {
+	t.Helper()
+	b, err := upstream.WireName(name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
 }
 
 // socketProtocols reads a Frame Streams file as fstrm_capture writes it (START, data frames,

@@ -27,6 +27,7 @@ const (
 	msgQueryTimeSec      = 8
 	msgQueryTimeNsec     = 9
 	msgQueryMessage      = 10
+	msgQueryZone         = 11
 	msgResponseTimeSec   = 12
 	msgResponseTimeNsec  = 13
 	msgResponseMessage   = 14
@@ -127,11 +128,23 @@ func appendMessage(b []byte, e *entry, response bool) []byte {
 	b = appendTime(b, msgQueryTimeSec, msgQueryTimeNsec, e.queried)
 	if !response {
 		b = protowire.AppendTag(b, msgQueryMessage, protowire.BytesType)
-		return protowire.AppendBytes(b, e.query)
+		b = protowire.AppendBytes(b, e.query)
+		return appendZone(b, e.zone)
 	}
+	b = appendZone(b, e.zone)
 	b = appendTime(b, msgResponseTimeSec, msgResponseTimeNsec, e.responded)
 	b = protowire.AppendTag(b, msgResponseMessage, protowire.BytesType)
 	return protowire.AppendBytes(b, e.response)
+}
+
+// appendZone writes query_zone when the entry has one: both halves of an upstream exchange carry
+// it, as BIND's and Unbound's RESOLVER_ messages do.
+func appendZone(b, zone []byte) []byte {
+	if len(zone) == 0 {
+		return b
+	}
+	b = protowire.AppendTag(b, msgQueryZone, protowire.BytesType)
+	return protowire.AppendBytes(b, zone)
 }
 
 func appendVarint(b []byte, field protowire.Number, v uint64) []byte {

@@ -27,11 +27,13 @@ const (
 //	0      role
 //	1      transport (query.Transport)
 //	2      flags: hasInitiator, hasResponder, hasResponse
-//	3      unused
+//	3      zone length
 //	4..5   query length, 6..7 response length
 //	8..9   initiator port, 10..11 responder port
 //	12..27 initiator address (16 bytes), 28..43 responder address
 //	44..51 query time, 52..59 response time (Unix nanoseconds)
+//
+// The zone follows the response.
 const entryHeader = 60
 
 const (
@@ -47,16 +49,29 @@ type entry struct {
 	initiator, responder netip.AddrPort
 	queried, responded   time.Time
 	query, response      []byte
-	hasResponse          bool
+	// zone is the zone cut an upstream query went to (dnstap's query_zone), in wire format;
+	// empty for the listeners' entries and when the upstream did not say.
+	zone        []byte
+	hasResponse bool
 }
 
 // size is the room e takes in a ring.
-func (e *entry) size() int { return entryHeader + len(e.query) + len(e.response) }
+func (e *entry) size() int { return entryHeader + len(e.query) + len(e.response) + len(e.zoneKept()) }
+
+// zoneKept is the zone as put stores it: a wire name is at most 255 bytes, and anything longer
+// (which no upstream sends) is left out rather than cut.
+func (e *entry) zoneKept() []byte {
+	if len(e.zone) > 255 {
+		return nil
+	}
+	return e.zone
+}
 
 // put writes e into b, which is e.size() long.
 func (e *entry) put(b []byte) {
 	_ = b[entryHeader-1]
-	b[0], b[1], b[3] = byte(e.role), byte(e.transport), 0
+	zone := e.zoneKept()
+	b[0], b[1], b[3] = byte(e.role), byte(e.transport), byte(len(zone))
 	var flags byte
 	if e.initiator.IsValid() {
 		flags |= hasInitiator
@@ -77,7 +92,8 @@ func (e *entry) put(b []byte) {
 	binary.LittleEndian.PutUint64(b[44:], uint64(unixNano(e.queried)))
 	binary.LittleEndian.PutUint64(b[52:], uint64(unixNano(e.responded)))
 	n := copy(b[entryHeader:], e.query)
-	copy(b[entryHeader+n:], e.response)
+	n += copy(b[entryHeader+n:], e.response)
+	copy(b[entryHeader+n:], zone)
 }
 
 // putAddr stores a as 16 bytes; an IPv4 address keeps its 4-in-6 form, which parseEntry unmaps.
@@ -103,8 +119,8 @@ func parseEntry(b []byte, e *entry) bool {
 	if len(b) < entryHeader {
 		return false
 	}
-	ql, rl := int(binary.LittleEndian.Uint16(b[4:])), int(binary.LittleEndian.Uint16(b[6:]))
-	if len(b) != entryHeader+ql+rl {
+	ql, rl, zl := int(binary.LittleEndian.Uint16(b[4:])), int(binary.LittleEndian.Uint16(b[6:])), int(b[3])
+	if len(b) != entryHeader+ql+rl+zl {
 		return false
 	}
 	e.role, e.transport = role(b[0]), query.Transport(b[1])
@@ -120,7 +136,8 @@ func parseEntry(b []byte, e *entry) bool {
 	e.queried = fromNano(int64(binary.LittleEndian.Uint64(b[44:])))
 	e.responded = fromNano(int64(binary.LittleEndian.Uint64(b[52:])))
 	e.query = b[entryHeader : entryHeader+ql]
-	e.response = b[entryHeader+ql:]
+	e.response = b[entryHeader+ql : entryHeader+ql+rl]
+	e.zone = b[entryHeader+ql+rl:]
 	return true
 }
 

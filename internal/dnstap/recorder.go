@@ -105,7 +105,7 @@ var _ upstream.Tap = (*tap)(nil)
 func (t *tap) Exchanged(x *upstream.Exchange) {
 	e := entry{role: t.role, transport: x.Transport, initiator: x.Local, responder: x.Server,
 		queried: x.Sent, responded: x.Received,
-		query: x.Query, response: x.Reply, hasResponse: x.Reply != nil}
+		query: x.Query, response: x.Reply, zone: x.Zone, hasResponse: x.Reply != nil}
 	t.rec.mu.Lock()
 	t.rec.put(&e)
 	t.rec.mu.Unlock()

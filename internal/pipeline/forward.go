@@ -33,6 +33,7 @@ type Forward struct {
 // forwardZone is a Forward with what has been learned of its upstreams' health.
 type forwardZone struct {
 	zone    string
+	apex    []byte // zone in wire form: each query's Zone, for dnstap's query_zone
 	targets []*forwardTarget
 	// chain validates the zone's answers, its DS and DNSKEY questions asked of the same
 	// forwarders; nil when the resolver does not validate.
@@ -72,6 +73,7 @@ func newForwardZones(fs []Forward, board *health.Board) []*forwardZone {
 		if err != nil {
 			apex = []byte{0}
 		}
+		z.apex = apex
 		for _, up := range f.Upstreams {
 			z.targets = append(z.targets, &forwardTarget{up: up, zone: apex, trouble: board.Watch(health.Upstream, up.Addr())})
 		}
@@ -169,7 +171,7 @@ func usable(rcode uint16) bool { return rcode == dns.RcodeSuccess || rcode == dn
 func (r *Recursor) forward(f *forwardZone, req *query.Request, out []byte) []byte {
 	ctx, cancel := context.WithTimeout(context.Background(), r.timeout)
 	defer cancel()
-	uq := &upstream.Query{Name: slices.Clone(req.Lower()), Type: req.QType, Class: req.QClass, RD: true, DO: req.DO}
+	uq := &upstream.Query{Name: slices.Clone(req.Lower()), Type: req.QType, Class: req.QClass, RD: true, DO: req.DO, Zone: f.apex}
 	if f.chain != nil {
 		// The forwarder's own verdict is not taken on trust: ask for the records and the
 		// signatures unchecked, and check them here.
@@ -194,6 +196,7 @@ func (r *Recursor) forward(f *forwardZone, req *query.Request, out []byte) []byt
 		if !ok {
 			continue
 		}
+		req.Outcome.Upstream = t.up.Addr()
 		if f.chain != nil {
 			m, err := wire.Unpack(reply.Data)
 			if err != nil {
@@ -215,6 +218,7 @@ func (r *Recursor) forward(f *forwardZone, req *query.Request, out []byte) []byt
 		}
 		return r.render(req, resolver.Result{Rcode: m.Rcode, Answer: m.Answer, Ns: m.Ns}, out)
 	}
+	req.Outcome.Upstream = "" // none answered
 	return r.answer(req, resolver.Result{Rcode: dns.RcodeServerFailure}, out)
 }
 

@@ -29,13 +29,14 @@ func TestOutcomeNamesTheStage(t *testing.T) {
 		client    string
 		want      query.Source
 		set, rule string
+		upstream  string
 	}{
-		{"www.example.test.", dns.TypeA, false, "127.0.0.1", query.SourceAuthority, "", ""},
-		{"cached.example.", dns.TypeA, true, "127.0.0.1", query.SourceCache, "", ""},
-		{"blocked.example.", dns.TypeA, true, "127.0.0.1", query.SourcePolicy, "rpz.test.", "blocked.example.rpz.test."},
-		{"localhost.", dns.TypeA, true, "127.0.0.1", query.SourceLocal, "", ""},
-		{"www.corp.example.", dns.TypeA, true, "127.0.0.1", query.SourceForward, "", ""},
-		{"cached.example.", dns.TypeA, true, "192.0.2.1", query.SourceLocal, "", ""}, // refused
+		{"www.example.test.", dns.TypeA, false, "127.0.0.1", query.SourceAuthority, "", "", ""},
+		{"cached.example.", dns.TypeA, true, "127.0.0.1", query.SourceCache, "", "", ""},
+		{"blocked.example.", dns.TypeA, true, "127.0.0.1", query.SourcePolicy, "rpz.test.", "blocked.example.rpz.test.", ""},
+		{"localhost.", dns.TypeA, true, "127.0.0.1", query.SourceLocal, "", "", ""},
+		{"www.corp.example.", dns.TypeA, true, "127.0.0.1", query.SourceForward, "", "", "switchable"},
+		{"cached.example.", dns.TypeA, true, "192.0.2.1", query.SourceLocal, "", "", ""}, // refused
 	} {
 		m := dns.NewMsg(c.name, c.qtype)
 		m.RecursionDesired = c.rd
@@ -47,8 +48,9 @@ func TestOutcomeNamesTheStage(t *testing.T) {
 			t.Fatalf("%s from %s: no answer", c.name, c.client)
 		}
 		got := req.Outcome
-		if got.Source != c.want || got.PolicySet != c.set || got.PolicyRule != c.rule {
-			t.Errorf("%s from %s: outcome %v %q %q; want %v %q %q", c.name, c.client, got.Source, got.PolicySet, got.PolicyRule, c.want, c.set, c.rule)
+		if got.Source != c.want || got.PolicySet != c.set || got.PolicyRule != c.rule || got.Upstream != c.upstream {
+			t.Errorf("%s from %s: outcome %v %q %q %q; want %v %q %q %q", c.name, c.client, got.Source, got.PolicySet, got.PolicyRule, got.Upstream,
+				c.want, c.set, c.rule, c.upstream)
 		}
 	}
 }

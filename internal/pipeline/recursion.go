@@ -185,6 +185,9 @@ func (r *Recursor) serve(req *query.Request, out []byte, pol *policy.Policy, fro
 		}
 		req.Outcome.Source = query.SourceResolver
 		res := r.resolveFrom(q, from)
+		if res.Server.IsValid() {
+			req.Outcome.Upstream = res.Server.String()
+		}
 		out := r.answer(req, res, buf)
 		if pol != nil && res.Rcode != dns.RcodeServerFailure {
 			out = r.policyResponse(req, pol, out, res.Visited)
@@ -302,7 +305,7 @@ func (r *Recursor) resolveFrom(q resolver.Question, from authority.Outcome) reso
 func (r *Recursor) answer(req *query.Request, res resolver.Result, out []byte) []byte {
 	if res.Rcode == dns.RcodeServerFailure {
 		if stale, st := r.cache.GetStale(req, out); st.Found() {
-			req.Outcome.Source = query.SourceCache
+			req.Outcome.Source, req.Outcome.Upstream = query.SourceCache, ""
 			return stale
 		}
 		return r.render(req, res, out)

@@ -139,7 +139,8 @@ func (s Source) String() string {
 }
 
 // Outcome is what became of a query: where its answer came from and, for a policy answer, the rule
-// that made it. Strings here point at data the policy already holds: setting them never allocates.
+// that made it. Strings here point at data the policy or the forwarder already holds, or are made
+// once per resolution: an answer given at once (a hit) never makes one.
 type Outcome struct {
 	Source Source
 	// Cache says whether the answer was looked for in the resolver's cache and found there:
@@ -148,6 +149,13 @@ type Outcome struct {
 	// PolicySet and PolicyRule name the rule set and the rule (its owner name as written) of a
 	// policy answer; empty otherwise.
 	PolicySet, PolicyRule string
+	// Upstream is the server the answer came from just now: a forwarder as configured (its
+	// upstream.Upstream.Addr) for SourceForward, the address of the authoritative server that
+	// gave the final reply for SourceResolver, and kept when a response policy then rewrites
+	// such an answer (SourcePolicy); empty for every other answer, a cache hit included. A
+	// string header costs the hit path half what a netip.AddrPort would to copy, and a
+	// forwarder's text is already held.
+	Upstream string
 }
 
 // CacheUse is what the resolver's cache did for one query.

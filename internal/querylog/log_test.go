@@ -68,6 +68,7 @@ func TestLogWritesAndSearches(t *testing.T) {
 	udp.Record([]query.Record{record("WWW.Bad.Test.", "192.0.2.1", 1, now), record("other.test.", "192.0.2.2", 28, now.Add(time.Millisecond))})
 	overTCP := record("www.bad.test.", "2001:db8::7", 1, now.Add(2*time.Millisecond))
 	overTCP.Transport = query.TCP
+	overTCP.Outcome = query.Outcome{Source: query.SourceForward, Upstream: "192.0.2.53:853"}
 	tcp.Record([]query.Record{overTCP})
 
 	rows := waitRows(t, dir, Filter{Name: "www.bad.test.", Limit: 10}, 2)
@@ -76,6 +77,10 @@ func TestLogWritesAndSearches(t *testing.T) {
 	}
 	if rows[0].Client != "2001:db8::7" || rows[0].Transport != "tcp" || rows[1].Client != "192.0.2.1" {
 		t.Errorf("rows not newest first or wrong clients: %+v", rows)
+	}
+	if rows[0].Source != "forward" || rows[0].Upstream != "192.0.2.53:853" || rows[1].Upstream != "" {
+		t.Errorf("upstreams %q (%s) and %q (%s), want 192.0.2.53:853 for the forwarded answer only",
+			rows[0].Upstream, rows[0].Source, rows[1].Upstream, rows[1].Source)
 	}
 	r := rows[1]
 	if r.Name != "www.bad.test." || r.QType != "A" || r.Rcode != "NXDOMAIN" || r.Source != "policy" ||

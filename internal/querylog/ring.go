@@ -9,7 +9,8 @@ import (
 
 // entry is one answered query as the listener's Recorder copied it: fixed size, no pointer into
 // the listener's buffers, so that the ring's slots are reused without allocating. Strings here
-// (the policy's set and rule) point at data the policy holds and are copied as headers only.
+// (the policy's set and rule, the upstream) point at data the policy, the forwarder or the
+// resolution holds and are copied as headers only.
 type entry struct {
 	sentUnixNano int64
 	latencyNanos int64
@@ -19,6 +20,7 @@ type entry struct {
 	source       query.Source
 	policySet    string
 	policyRule   string
+	upstream     string
 	qnameLen     uint8
 	// qname is the question's name in wire form as the client wrote it; the writer turns it
 	// into text, off the query path.
@@ -160,5 +162,6 @@ func fill(e *entry, rec *query.Record) {
 	e.source = rec.Outcome.Source
 	e.policySet = rec.Outcome.PolicySet
 	e.policyRule = rec.Outcome.PolicyRule
+	e.upstream = rec.Outcome.Upstream
 	e.qnameLen = uint8(copy(e.qname[:], rec.QName))
 }

@@ -15,7 +15,8 @@ import (
 // `warden log --json` and /api/querylog show. Strings that repeat (types, codes, sources,
 // clients) are dictionary-encoded, so they cost a few bits a row on disk; names are stored
 // plainly, since zstd packs them as well as a dictionary of mostly distinct names and costs the
-// writer less. Upstream stays empty until the Outcome says which forwarder answered.
+// writer less. Upstream is the forwarder as configured, or the authoritative server that gave a
+// resolution's final reply; empty for every other source.
 type Row struct {
 	Time       time.Time `parquet:"time,timestamp(microsecond)" json:"time"`
 	Client     string    `parquet:"client,dict" json:"client"`
@@ -57,6 +58,7 @@ func rowWith(e *entry, now time.Time, client, name string) Row {
 		Source:     e.source.String(),
 		PolicySet:  e.policySet,
 		PolicyRule: e.policyRule,
+		Upstream:   e.upstream,
 		LatencyUS:  e.latencyNanos / 1000,
 		Transport:  e.transport.String(),
 	}

@@ -87,7 +87,7 @@ type tinyInternet struct {
 	lameTLD, newTLD bool
 }
 
-func (n *tinyInternet) Exchange(_ context.Context, q Question, server netip.Addr) (*dns.Msg, error) {
+func (n *tinyInternet) Exchange(_ context.Context, q Question, _ string, server netip.Addr) (*dns.Msg, error) {
 	n.mu.Lock()
 	n.asked = append(n.asked, server.String()+" "+q.Name)
 	lame, moved := n.lameTLD, n.newTLD
@@ -200,7 +200,7 @@ func TestLameServerReported(t *testing.T) {
 	log := &lameLog{}
 	r.lame = log
 	for s := r.Next(); !s.Done; s = r.Next() {
-		r.Feed(net.Exchange(context.Background(), s.Query, s.Server))
+		r.Feed(net.Exchange(context.Background(), s.Query, s.Zone, s.Server))
 	}
 	if len(log.got) != 1 || log.got[0] != netip.MustParseAddr("127.0.2.1") {
 		t.Fatalf("lame reports %v", log.got)
@@ -214,10 +214,10 @@ type blocking struct {
 	started chan struct{}
 }
 
-func (b *blocking) Exchange(ctx context.Context, q Question, server netip.Addr) (*dns.Msg, error) {
+func (b *blocking) Exchange(ctx context.Context, q Question, zone string, server netip.Addr) (*dns.Msg, error) {
 	b.started <- struct{}{}
 	<-b.release
-	return b.tinyInternet.Exchange(ctx, q, server)
+	return b.tinyInternet.Exchange(ctx, q, zone, server)
 }
 
 // Past MaxZoneQueries in flight to one zone, further questions fail at once instead of queueing

@@ -86,10 +86,14 @@ func (u *Upstreams) server(a netip.Addr) *authServer {
 }
 
 // Exchange asks server the question, without recursion desired.
-func (u *Upstreams) Exchange(ctx context.Context, q Question, server netip.Addr) (*dns.Msg, error) {
+func (u *Upstreams) Exchange(ctx context.Context, q Question, zone string, server netip.Addr) (*dns.Msg, error) {
 	uq, err := upstream.NewQuery(q.Name, q.Type)
 	if err != nil {
 		return nil, err
+	}
+	if u.Tap != nil && zone != "" {
+		// Only dnstap reads the zone: without it the name is not worth converting.
+		uq.Zone, _ = upstream.WireName(zone)
 	}
 	s := u.server(server)
 	now := time.Now().UnixNano()

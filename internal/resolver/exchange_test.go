@@ -59,7 +59,7 @@ func TestEDNSFallback(t *testing.T) {
 	defer u.Close()
 	server := netip.MustParseAddr("127.0.0.1")
 	for i := range 3 {
-		m, err := u.Exchange(context.Background(), Question{"www.old.example.", dns.TypeA}, server)
+		m, err := u.Exchange(context.Background(), Question{"www.old.example.", dns.TypeA}, "old.example.", server)
 		if err != nil {
 			t.Fatalf("query %d: %v", i, err)
 		}
@@ -78,7 +78,7 @@ func TestLameRaisesSRTT(t *testing.T) {
 	u := NewUpstreams(port, time.Second)
 	defer u.Close()
 	server := netip.MustParseAddr("127.0.0.1")
-	if _, err := u.Exchange(context.Background(), Question{"www.old.example.", dns.TypeA}, server); err != nil {
+	if _, err := u.Exchange(context.Background(), Question{"www.old.example.", dns.TypeA}, "old.example.", server); err != nil {
 		t.Fatal(err)
 	}
 	before := u.SRTT(server)

@@ -34,7 +34,7 @@ func FuzzParseHints(f *testing.F) {
 // replay answers every query with the same reply bytes, its question rewritten to the one asked.
 type replay struct{ data []byte }
 
-func (r replay) Exchange(_ context.Context, q Question, _ netip.Addr) (*dns.Msg, error) {
+func (r replay) Exchange(_ context.Context, q Question, _ string, _ netip.Addr) (*dns.Msg, error) {
 	m := &dns.Msg{Data: append([]byte(nil), r.data...)}
 	if err := m.Unpack(); err != nil {
 		return nil, err
@@ -85,7 +85,7 @@ type countingExchanger struct {
 	n int
 }
 
-func (c *countingExchanger) Exchange(ctx context.Context, q Question, s netip.Addr) (*dns.Msg, error) {
+func (c *countingExchanger) Exchange(ctx context.Context, q Question, zone string, s netip.Addr) (*dns.Msg, error) {
 	c.n++
-	return c.x.Exchange(ctx, q, s)
+	return c.x.Exchange(ctx, q, zone, s)
 }

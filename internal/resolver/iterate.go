@@ -71,6 +71,10 @@ type Result struct {
 	// target), with their name servers as known then: response policy matches NSDNAME and NSIP
 	// rules on them.
 	Visited []VisitedZone
+	// Server is the authoritative server whose reply ended the resolution (the query log's
+	// upstream); invalid when no server was asked (an answer made from what was known) or the
+	// resolution failed.
+	Server netip.Addr
 }
 
 // VisitedZone is one zone a resolution asked, with its name servers.

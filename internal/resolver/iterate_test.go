@@ -15,10 +15,13 @@ import (
 type scripted struct {
 	reply   func(q Question, server netip.Addr) *dns.Msg
 	queries int
+	// zones is the zone cut each query went to, as the resolution said.
+	zones []string
 }
 
-func (s *scripted) Exchange(_ context.Context, q Question, server netip.Addr) (*dns.Msg, error) {
+func (s *scripted) Exchange(_ context.Context, q Question, zone string, server netip.Addr) (*dns.Msg, error) {
 	s.queries++
+	s.zones = append(s.zones, zone)
 	if m := s.reply(q, server); m != nil {
 		return m, nil
 	}
@@ -49,8 +52,8 @@ func TestNSLookupsBounded(t *testing.T) {
 	}}
 	lim := DefaultLimits
 	res := Resolve(context.Background(), s, Question{"www.victim.", dns.TypeA}, rootHint(), lim)
-	if res.Rcode != dns.RcodeServerFailure {
-		t.Fatalf("rcode %d, want SERVFAIL", res.Rcode)
+	if res.Rcode != dns.RcodeServerFailure || res.Server.IsValid() {
+		t.Fatalf("rcode %d, server %v; want SERVFAIL from no server", res.Rcode, res.Server)
 	}
 	// Each question costs at most two queries here: the minimised one, whose NXDOMAIN the relaxed
 	// mode does not trust, and the full one.
@@ -101,6 +104,44 @@ func TestTimeoutMovesOn(t *testing.T) {
 	res := Resolve(context.Background(), s, Question{"www.", dns.TypeA}, hints, DefaultLimits)
 	if res.Rcode != dns.RcodeSuccess || len(res.Answer) != 1 {
 		t.Fatalf("%+v", res)
+	}
+	// The query log names the server that answered, not the one that stayed silent.
+	if want := netip.MustParseAddr("127.0.1.2"); res.Server != want {
+		t.Errorf("answered by %v, want %v", res.Server, want)
+	}
+}
+
+// Each query is handed to the Exchanger with the zone cut its server was chosen for (dnstap's
+// query_zone), and the result names the server of the final reply.
+func TestExchangerToldTheZone(t *testing.T) {
+	s := &scripted{reply: func(q Question, server netip.Addr) *dns.Msg {
+		m := new(dns.Msg)
+		m.Response = true
+		if server == netip.MustParseAddr("127.0.1.1") { // the root: refer to example.
+			ns, _ := dns.New("example. 300 IN NS ns.example.")
+			glue, _ := dns.New("ns.example. 300 IN A 127.0.1.5")
+			m.Ns, m.Extra = []dns.RR{ns}, []dns.RR{glue}
+			return m
+		}
+		m.Authoritative = true
+		if q.Name == "www.example." {
+			rr, _ := dns.New("www.example. 300 IN A 192.0.2.1")
+			m.Answer = []dns.RR{rr}
+		} else {
+			soa, _ := dns.New("example. 300 IN SOA ns.example. h.example. 1 3600 600 86400 300")
+			m.Ns = []dns.RR{soa}
+		}
+		return m
+	}}
+	res := Resolve(context.Background(), s, Question{"www.example.", dns.TypeA}, rootHint(), DefaultLimits)
+	if res.Rcode != dns.RcodeSuccess || len(res.Answer) != 1 {
+		t.Fatalf("%+v", res)
+	}
+	if len(s.zones) < 2 || s.zones[0] != "." || s.zones[len(s.zones)-1] != "example." {
+		t.Errorf("zones told %q, want the root first and example. last", s.zones)
+	}
+	if want := netip.MustParseAddr("127.0.1.5"); res.Server != want {
+		t.Errorf("answered by %v, want %v", res.Server, want)
 	}
 }
 

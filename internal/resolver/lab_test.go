@@ -20,7 +20,7 @@ import (
 // plainExchanger asks over UDP on port 53 and again over TCP when the answer is truncated.
 type plainExchanger struct{ timeout time.Duration }
 
-func (p plainExchanger) Exchange(ctx context.Context, q resolver.Question, server netip.Addr) (*dns.Msg, error) {
+func (p plainExchanger) Exchange(ctx context.Context, q resolver.Question, _ string, server netip.Addr) (*dns.Msg, error) {
 	m := dns.NewMsg(q.Name, q.Type)
 	m.RecursionDesired = false
 	m.UDPSize = 1232

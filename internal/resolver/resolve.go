@@ -13,9 +13,10 @@ import (
 )
 
 // Exchanger sends one query to one server and returns its reply; transports (UDP with TCP on
-// truncation, and the rest) live behind it.
+// truncation, and the rest) live behind it. zone is the zone cut the server was chosen for: it is
+// not sent, but dnstap reports it (query_zone).
 type Exchanger interface {
-	Exchange(ctx context.Context, q Question, server netip.Addr) (*dns.Msg, error)
+	Exchange(ctx context.Context, q Question, zone string, server netip.Addr) (*dns.Msg, error)
 }
 
 // Lameness is told of servers that answered without authority or failed, so that the next
@@ -111,10 +112,17 @@ func (rv *Resolver) run(ctx context.Context, r *Resolution) Result {
 	if l, ok := rv.c.Exchanger.(Lameness); ok {
 		r.lame = l
 	}
+	// answered is the server of the last reply fed: the one the resolution ends on, since an
+	// answer is final only once its reply has been fed.
+	var answered netip.Addr
 	for {
 		step := r.Next()
 		if step.Done {
-			return r.Result()
+			res := r.Result()
+			if res.Rcode != dns.RcodeServerFailure {
+				res.Server = answered
+			}
+			return res
 		}
 		if ctx.Err() != nil {
 			r.Feed(nil, ctx.Err())
@@ -123,8 +131,11 @@ func (rv *Resolver) run(ctx context.Context, r *Resolution) Result {
 		if !rv.zones.take(step.Zone) {
 			return Result{Rcode: dns.RcodeServerFailure}
 		}
-		reply, err := rv.c.Exchanger.Exchange(ctx, step.Query, step.Server)
+		reply, err := rv.c.Exchanger.Exchange(ctx, step.Query, step.Zone, step.Server)
 		rv.zones.give(step.Zone)
+		if err == nil {
+			answered = step.Server
+		}
 		r.Feed(reply, err)
 	}
 }

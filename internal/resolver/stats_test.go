@@ -43,7 +43,7 @@ func TestUpstreamsStats(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
 	defer cancel()
 	for range 2 {
-		if _, err := x.Exchange(ctx, resolver.Question{Name: "example.", Type: dns.TypeA}, netip.MustParseAddr("127.0.0.1")); err != nil {
+		if _, err := x.Exchange(ctx, resolver.Question{Name: "example.", Type: dns.TypeA}, ".", netip.MustParseAddr("127.0.0.1")); err != nil {
 			t.Fatal(err)
 		}
 	}

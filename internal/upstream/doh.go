@@ -98,7 +98,7 @@ func (h *DoH) Exchange(ctx context.Context, q *Query) (*Reply, error) {
 	req.Header.Set("Accept", dnsMessage)
 	resp, err := h.client.Do(req)
 	if h.opts.Tap != nil {
-		defer func() { h.opts.tap(query.DoH, netip.AddrPort{}, h.server, out.msg, tapped, start) }()
+		defer func() { h.opts.tap(query.DoH, netip.AddrPort{}, h.server, &out, tapped, start) }()
 	}
 	if err != nil {
 		return nil, h.failCtx(ctx, dctx, start, fmt.Errorf("https %s: %w", h.url, err))

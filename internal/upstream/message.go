@@ -32,6 +32,10 @@ func NewQuery(name string, qtype uint16) (*Query, error) {
 	return &Query{Name: wire, Type: qtype, Class: classINET}, nil
 }
 
+// WireName is name (text, fully qualified or not) in uncompressed wire format, as Query.Name and
+// Query.Zone hold it.
+func WireName(name string) ([]byte, error) { return nameToWire(name) }
+
 func nameToWire(name string) ([]byte, error) {
 	if strings.ContainsRune(name, '\\') {
 		return nil, fmt.Errorf("%w: name %q: escapes are not supported", ErrBadQuery, name)
@@ -57,6 +61,7 @@ func nameToWire(name string) ([]byte, error) {
 type outgoing struct {
 	msg  []byte
 	qend int // end of the question section: msg[:2] and msg[headerLen:qend] must come back
+	zone []byte
 }
 
 // pack builds the query message with the given ID. With mix, every letter of the name gets a
@@ -108,7 +113,7 @@ func (q *Query) pack(id uint16, mix bool) (outgoing, error) {
 		msg = binary.BigEndian.AppendUint32(msg, ttl)
 		msg = binary.BigEndian.AppendUint16(msg, 0)
 	}
-	return outgoing{msg: msg, qend: qend}, nil
+	return outgoing{msg: msg, qend: qend, zone: q.Zone}, nil
 }
 
 // randomCase flips each ASCII letter of the wire name n to a random case. Label length bytes are

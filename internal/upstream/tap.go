@@ -23,13 +23,15 @@ type Exchange struct {
 	Local, Server netip.AddrPort
 	// Query is the message as sent (ID and 0x20 case included); Reply is nil when no reply was
 	// accepted (timeout, error).
-	Query, Reply   []byte
+	Query, Reply []byte
+	// Zone is Query.Zone: the zone cut the query went to, in wire format; nil when not known.
+	Zone           []byte
 	Sent, Received time.Time
 }
 
 // tap hands one exchange to opts.Tap. Received is left zero without a reply.
-func (o *Options) tap(t query.Transport, local, server netip.AddrPort, msg, reply []byte, sent time.Time) {
-	x := Exchange{Transport: t, Local: local, Server: server, Query: msg, Reply: reply, Sent: sent}
+func (o *Options) tap(t query.Transport, local, server netip.AddrPort, out *outgoing, reply []byte, sent time.Time) {
+	x := Exchange{Transport: t, Local: local, Server: server, Query: out.msg, Zone: out.zone, Reply: reply, Sent: sent}
 	if reply != nil {
 		x.Received = time.Now()
 	}

@@ -142,7 +142,7 @@ func exchangeStream(ctx context.Context, out outgoing, opts *Options, c *counter
 			if err == nil {
 				reply = r.Data
 			}
-			opts.tap(transport, addrPortOf(conn.LocalAddr()), addrPortOf(conn.RemoteAddr()), out.msg, reply, start)
+			opts.tap(transport, addrPortOf(conn.LocalAddr()), addrPortOf(conn.RemoteAddr()), &out, reply, start)
 		}
 		if err == nil && clean {
 			pool.put(conn, time.Now())

@@ -95,7 +95,7 @@ func (u *UDP) Exchange(ctx context.Context, q *Query) (*Reply, error) {
 				return u.acceptHeld(conn, out, held, usual, start)
 			}
 			if u.opts.Tap != nil {
-				u.opts.tap(query.UDP, addrPortOf(conn.LocalAddr()), addrPortOf(conn.RemoteAddr()), out.msg, nil, start)
+				u.opts.tap(query.UDP, addrPortOf(conn.LocalAddr()), addrPortOf(conn.RemoteAddr()), &out, nil, start)
 			}
 			return nil, u.fail(ctx, start, fmt.Errorf("udp %s: %w", u.addr, err))
 		}
@@ -113,7 +113,7 @@ func (u *UDP) Exchange(ctx context.Context, q *Query) (*Reply, error) {
 			r.Flags |= query.FlagTC
 			head := truncateInPlace(buf[:out.qend])
 			if u.opts.Tap != nil {
-				u.opts.tap(query.UDP, addrPortOf(conn.LocalAddr()), addrPortOf(conn.RemoteAddr()), out.msg, head, start)
+				u.opts.tap(query.UDP, addrPortOf(conn.LocalAddr()), addrPortOf(conn.RemoteAddr()), &out, head, start)
 			}
 			return u.accept(r, head, start)
 		}
@@ -125,7 +125,7 @@ func (u *UDP) Exchange(ctx context.Context, q *Query) (*Reply, error) {
 		}
 		if u.opts.HoldOn == nil || r.Truncated() {
 			if u.opts.Tap != nil {
-				u.opts.tap(query.UDP, addrPortOf(conn.LocalAddr()), addrPortOf(conn.RemoteAddr()), out.msg, buf[:n], start)
+				u.opts.tap(query.UDP, addrPortOf(conn.LocalAddr()), addrPortOf(conn.RemoteAddr()), &out, buf[:n], start)
 			}
 			return u.accept(r, buf[:n], start)
 		}
@@ -225,7 +225,7 @@ func (u *UDP) acceptCandidate(conn net.Conn, out outgoing, c candidate, start ti
 		return nil, err // cannot happen: c was validated when it arrived
 	}
 	if u.opts.Tap != nil {
-		u.opts.tap(query.UDP, addrPortOf(conn.LocalAddr()), addrPortOf(conn.RemoteAddr()), out.msg, c.data, start)
+		u.opts.tap(query.UDP, addrPortOf(conn.LocalAddr()), addrPortOf(conn.RemoteAddr()), &out, c.data, start)
 	}
 	r.RTT = c.rtt
 	r.ttl = c.ttl

@@ -75,6 +75,11 @@ type Query struct {
 	// NoEDNS omits the OPT record, for servers that answer FORMERR to EDNS. DO and UDPSize are
 	// then ignored and UDP replies are limited to 512 bytes.
 	NoEDNS bool
+	// Zone is the zone cut the query goes to (the bailiwick the server was chosen for), in
+	// uncompressed wire format, or nil when not known. It is not sent: dnstap's query_zone
+	// carries it, as BIND and Unbound fill it, so that a collector can tell which delegation an
+	// upstream query followed.
+	Zone []byte
 }
 
 // Reply is a reply that matched its query.
