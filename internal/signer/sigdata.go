@@ -144,13 +144,7 @@ func (s *rrsetSigner) rdataOf(i int) []byte { return s.rdata[s.start(i):s.ends[i
 // signature signs the RRSIG's fields and the prepared records with key k and returns the
 // signature in the form the RRSIG carries (RFC 5702, RFC 6605, RFC 8080).
 func (s *rrsetSigner) signature(sig *dns.RRSIG, k signingKey) ([]byte, error) {
-	var head [18]byte
-	binary.BigEndian.PutUint16(head[0:], sig.TypeCovered)
-	head[2], head[3] = sig.Algorithm, sig.Labels
-	binary.BigEndian.PutUint32(head[4:], sig.OrigTTL)
-	binary.BigEndian.PutUint32(head[8:], sig.Expiration)
-	binary.BigEndian.PutUint32(head[12:], sig.Inception)
-	binary.BigEndian.PutUint16(head[16:], sig.KeyTag)
+	head := rrsigHead(sig)
 	signer := k.key.Signer
 	switch k.alg {
 	case dns.ED25519:
@@ -169,6 +163,40 @@ func (s *rrsetSigner) signature(sig *dns.RRSIG, k signingKey) ([]byte, error) {
 		return s.sig[:], derToRaw(s.sig[:], raw)
 	}
 	return nil, fmt.Errorf("algorithm %d is not supported", k.alg)
+}
+
+// rrsigHead is the RRSIG's RDATA up to the signer's name, the first part of the signed data.
+func rrsigHead(sig *dns.RRSIG) [18]byte {
+	var head [18]byte
+	binary.BigEndian.PutUint16(head[0:], sig.TypeCovered)
+	head[2], head[3] = sig.Algorithm, sig.Labels
+	binary.BigEndian.PutUint32(head[4:], sig.OrigTTL)
+	binary.BigEndian.PutUint32(head[8:], sig.Expiration)
+	binary.BigEndian.PutUint32(head[12:], sig.Inception)
+	binary.BigEndian.PutUint16(head[16:], sig.KeyTag)
+	return head
+}
+
+// SignedData is the data sig's signature covers (RFC 4034 §3.1.8.1): sig's fields up to the
+// signer's name, the signer's name, then rrs in canonical form and order, duplicates once. The
+// records must carry the owner and TTL the signature was made over: the wildcard owner for an
+// expanded answer, the original TTL. The validator checks algorithms the DNS library cannot
+// verify over these bytes, the same encoder that makes Warden's own signatures.
+func SignedData(sig *dns.RRSIG, rrs []dns.RR) ([]byte, error) {
+	if len(rrs) == 0 {
+		return nil, errors.New("no records to sign")
+	}
+	var s rrsetSigner
+	if err := s.prepare(rrs, sig.TypeCovered); err != nil {
+		return nil, err
+	}
+	head := rrsigHead(sig)
+	out := append(make([]byte, 0, len(head)+len(sig.SignerName)+2+len(s.body)), head[:]...)
+	out, err := appendLowerName(out, sig.SignerName)
+	if err != nil {
+		return nil, err
+	}
+	return append(out, s.body...), nil
 }
 
 var errBadDER = errors.New("ECDSA signature is not a DER sequence of two integers")

@@ -1,20 +1,18 @@
 package validator
 
 import (
-	"crypto"
 	"encoding/base64"
 	"errors"
-	"io"
 
 	"codeberg.org/miekg/dns"
 	"github.com/cloudflare/circl/sign/ed448"
+
+	"warden/internal/signer"
 )
 
-// The DNS library builds the signed data of an RRSIG (RFC 4034 §3.1.8.1: the canonical form,
-// order and wildcard owner of each record) but verifies only the algorithms of Go's standard
-// library. For Ed448 (RFC 8080) the data is taken from the library's signing routine, which hands
-// it whole to the crypto.Signer for Ed25519, so that every algorithm is checked over the same
-// bytes; circl then checks the signature over them.
+// The DNS library verifies only the algorithms of Go's standard library. For Ed448 (RFC 8080)
+// the signed data (RFC 4034 §3.1.8.1) comes from the encoder Warden's signer uses, and circl
+// checks the signature over it.
 
 var (
 	errEd448Key       = errors.New("the Ed448 public key is not 57 octets")
@@ -46,10 +44,10 @@ func verifyEd448(sig *dns.RRSIG, key *dns.DNSKEY, rrset []dns.RR) error {
 	return nil
 }
 
-// signedData returns the bytes sig was made over. The library's signer recomputes the label
-// count and original TTL from the first record, so the records are given the signature's TTL
-// and, for a wildcard expansion, the wildcard owner it was signed under: then it writes exactly
-// the fields sig carries, but for the algorithm octet, set back afterwards.
+// signedData returns the bytes sig was made over, built by the signer's own RFC 4034 encoder
+// (which, unlike the library's signing routine, has no limit on the RRset's length). The records
+// are given the signature's original TTL and, for a wildcard expansion, the wildcard owner it
+// was signed under.
 func signedData(sig *dns.RRSIG, rrset []dns.RR) ([]byte, error) {
 	owner := rrset[0].Header().Name
 	if labels := int(sig.Labels); labels < countLabels(owner) {
@@ -59,25 +57,5 @@ func signedData(sig *dns.RRSIG, rrset []dns.RR) ([]byte, error) {
 		rr.Header().Name = owner
 		rr.Header().TTL = sig.OrigTTL
 	}
-	probe := sig.Clone().(*dns.RRSIG)
-	probe.Algorithm = dns.ED25519
-	var capture dataCapture
-	if err := probe.Sign(&capture, rrset, &dns.SignOption{}); err != nil {
-		return nil, err
-	}
-	if probe.Labels != sig.Labels || probe.OrigTTL != sig.OrigTTL || len(capture.data) < 3 {
-		return nil, errors.New("the signed data could not be rebuilt")
-	}
-	capture.data[2] = sig.Algorithm // the octet after the type covered (RFC 4034 §3.1)
-	return capture.data, nil
-}
-
-// dataCapture is a crypto.Signer that keeps the message it is asked to sign and signs nothing.
-type dataCapture struct{ data []byte }
-
-func (c *dataCapture) Public() crypto.PublicKey { return nil }
-
-func (c *dataCapture) Sign(_ io.Reader, message []byte, _ crypto.SignerOpts) ([]byte, error) {
-	c.data = append(c.data[:0], message...)
-	return nil, nil
+	return signer.SignedData(sig, rrset)
 }
