@@ -50,6 +50,10 @@ www AAAA 2001:db8::10
 alias CNAME WWW
 txt TXT "Ed448 over RFC 8080" "second string"
 `)
+	// An RRset whose records pass 4 KiB: the signed data must hold all of them.
+	for i := range 24 {
+		fmt.Fprintf(&text, "big TXT \"%03d %s\"\n", i, strings.Repeat("x", 240))
+	}
 	for _, k := range []string{ksk, zsk} {
 		key, err := os.ReadFile(filepath.Join(dir, k+".key"))
 		if err != nil {
@@ -123,6 +127,9 @@ func TestEd448SignedByBIND(t *testing.T) {
 	}
 	if checked < 10 {
 		t.Fatalf("checked %d RRsets, want the zone's 10 or more", checked)
+	}
+	if n := len(sets["big."+origin+"/TXT"]); n != 24 || len(sigs["big."+origin+"/TXT"]) == 0 {
+		t.Fatalf("the large TXT RRset has %d records and %d signatures, want 24 and some", n, len(sigs["big."+origin+"/TXT"]))
 	}
 
 	t.Run("wildcard expansion", func(t *testing.T) {
