@@ -5,6 +5,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -15,6 +16,11 @@ import (
 // ed448Zone signs a zone with BIND's dnssec-signzone and Ed448 keys from dnssec-keygen, now, so
 // that the check is against another implementation of RFC 8080, and returns its records.
 func ed448Zone(t *testing.T, origin string, now time.Time) []dns.RR {
+	return bindSignedZone(t, origin, "ED448", now)
+}
+
+// bindSignedZone is ed448Zone with keys of algorithm alg (dnssec-keygen's name for it).
+func bindSignedZone(t *testing.T, origin, alg string, now time.Time) []dns.RR {
 	t.Helper()
 	keygen, err := exec.LookPath("dnssec-keygen")
 	if err != nil {
@@ -33,10 +39,12 @@ func ed448Zone(t *testing.T, origin string, now time.Time) []dns.RR {
 		if err != nil {
 			t.Fatalf("%s %s: %v: %s", filepath.Base(bin), strings.Join(args, " "), err, out)
 		}
-		return strings.TrimSpace(string(out))
+		// dnssec-keygen names the key on its last line; warnings (a deprecated algorithm) come first.
+		lines := strings.Split(strings.TrimSpace(string(out)), "\n")
+		return strings.TrimSpace(lines[len(lines)-1])
 	}
-	ksk := run(keygen, "-q", "-K", dir, "-a", "ED448", "-f", "KSK", origin)
-	zsk := run(keygen, "-q", "-K", dir, "-a", "ED448", origin)
+	ksk := run(keygen, "-q", "-K", dir, "-a", alg, "-f", "KSK", origin)
+	zsk := run(keygen, "-q", "-K", dir, "-a", alg, origin)
 	var text strings.Builder
 	fmt.Fprintf(&text, "$ORIGIN %s\n$TTL 300\n", origin)
 	text.WriteString(`@ SOA ns hostmaster 1 3600 600 86400 300
@@ -179,4 +187,40 @@ func TestEd448SignedByBIND(t *testing.T) {
 			t.Errorf("after expiry: %v, want bogus (EDE 7)", v.Result)
 		}
 	})
+}
+
+// TestEveryAlgorithmSignedByBIND: zones BIND signs with each algorithm Warden checks validate
+// whole, the RRset of more than 4 KiB included (the DNS library's own verification fails those).
+func TestEveryAlgorithmSignedByBIND(t *testing.T) {
+	now := time.Now()
+	opts := Options{Now: func() time.Time { return now }}
+	for _, alg := range []string{"RSASHA1", "NSEC3RSASHA1", "RSASHA256", "RSASHA512", "ECDSAP256SHA256", "ECDSAP384SHA384", "ED25519", "ED448"} {
+		t.Run(alg, func(t *testing.T) {
+			origin := strings.ToLower(alg) + ".test."
+			sets, sigs, keys := signedSets(bindSignedZone(t, origin, alg, now))
+			if len(sets["big."+origin+"/TXT"]) != 24 {
+				t.Fatalf("the large TXT RRset has %d records, want 24", len(sets["big."+origin+"/TXT"]))
+			}
+			for k, set := range sets {
+				if len(sigs[k]) == 0 {
+					continue // glue and the like: not signed
+				}
+				if v := opts.VerifyRRset(set, sigs[k], keys); v.State != Secure {
+					t.Errorf("%s: %v, want secure", k, v.Result)
+				}
+				// The TTL is not in the signed data (the original TTL is).
+				c := slices.Clone(set)
+				c[0] = c[0].Clone()
+				c[0].Header().TTL++
+				if v := opts.VerifyRRset(c, sigs[k], keys); v.State != Secure {
+					t.Errorf("%s with another TTL: %v, want secure", k, v.Result)
+				}
+			}
+			big := slices.Clone(sets["big."+origin+"/TXT"])
+			big = big[:len(big)-1]
+			if v := opts.VerifyRRset(big, sigs["big."+origin+"/TXT"], keys); v.State == Secure {
+				t.Errorf("the large RRset without one record verified")
+			}
+		})
+	}
 }

@@ -169,22 +169,14 @@ func (o Options) VerifyRRset(rrset []dns.RR, sigs []*dns.RRSIG, keys []*dns.DNSK
 	return Verified{Result: fail}
 }
 
-// verifyCopy runs the library's check on copies: it puts the records in canonical form, sets
-// their TTLs and sorts them in place.
+// verifyCopy checks sig on copies of rrset: building the signed data sets their owners and TTLs.
 func verifyCopy(sig *dns.RRSIG, key *dns.DNSKEY, rrset []dns.RR) error {
 	set := make([]dns.RR, len(rrset))
 	for i, rr := range rrset {
 		set[i] = rr.Clone()
 		set[i].Header().Name = strings.ToLower(rr.Header().Name)
 	}
-	s := sig.Clone().(*dns.RRSIG)
-	k := key.Clone().(*dns.DNSKEY)
-	k.Hdr.Name = strings.ToLower(k.Hdr.Name)
-	s.SignerName = strings.ToLower(s.SignerName)
-	if s.Algorithm == dns.ED448 {
-		return verifyEd448(s, k, set)
-	}
-	return s.Verify(k, set, &dns.SignOption{})
+	return verifySignature(sig, key, set)
 }
 
 // skew is the clock skew allowed for a signature valid for span, as Unbound computes it.
