@@ -48,7 +48,7 @@ func FuzzSearchSegment(f *testing.F) {
 	for i := range es {
 		rows[i] = rowOf(&es[i], time.Now())
 	}
-	if err := st.write(rows); err != nil {
+	if err := st.write(columnsOf(rows), nil); err != nil {
 		f.Fatal(err)
 	}
 	valid, err := os.ReadFile(filepath.Join(seedDir, st.segs[0].name))

@@ -12,6 +12,7 @@
 package querylog
 
 import (
+	"cmp"
 	"log/slog"
 	"runtime"
 	"slices"
@@ -66,11 +67,11 @@ type Log struct {
 	// top counts the dashboard's top lists from the rows the writer sees (topk.go).
 	top topCounter
 
-	batches chan []Row
+	batches chan *columns
 	// spare returns written batches to the collector, which fills them again: a second's batch
-	// is tens of megabytes, and growing a fresh one every second cost the server more CPU (the
-	// copying, the zeroing, the collector's scans) than turning its entries into rows.
-	spare chan []Row
+	// is megabytes, and growing a fresh one every second cost the server more CPU (the copying,
+	// the zeroing, the collector's scans) than turning its entries into rows.
+	spare chan *columns
 	stop  chan struct{}
 	done  sync.WaitGroup
 	once  sync.Once
@@ -85,8 +86,8 @@ func Open(cfg Config, log *slog.Logger) (*Log, error) {
 	if err != nil {
 		return nil, err
 	}
-	l := &Log{cfg: cfg, log: log, store: st, batches: make(chan []Row, pendingBatches),
-		spare: make(chan []Row, pendingBatches+1), stop: make(chan struct{})}
+	l := &Log{cfg: cfg, log: log, store: st, batches: make(chan *columns, pendingBatches),
+		spare: make(chan *columns, pendingBatches+1), stop: make(chan struct{})}
 	l.done.Add(2)
 	go l.collect()
 	go l.write()
@@ -147,8 +148,7 @@ func (l *Log) collect() {
 	defer close(l.batches)
 	tick := time.NewTicker(collectEvery)
 	defer tick.Stop()
-	var x texts
-	batch := l.spareBatch()
+	batch := l.spareBatch(nil)
 	started := time.Now()
 	for {
 		var stopping bool
@@ -159,39 +159,46 @@ func (l *Log) collect() {
 		}
 		now := time.Now()
 		for _, r := range l.ringList() {
-			r.drain(func(e *entry) { batch = append(batch, x.row(e, now)) })
-			runtime.Gosched() // as the writer does: see writeYielding
+			r.drain(func(e *entry) { batch.add(e, now) })
+			runtime.Gosched() // for a UDP worker that shares the CPU, as the writer does
 		}
 		if stopping {
-			if len(batch) > 0 {
+			if batch.len() > 0 {
 				l.batches <- batch
 			}
 			return
 		}
-		if len(batch) == 0 {
+		if batch.len() == 0 {
 			started = now
 			continue
 		}
-		if now.Sub(started) < writeEvery && len(batch) < maxBatch {
+		if now.Sub(started) < writeEvery && batch.len() < maxBatch {
 			continue
 		}
 		select {
 		case l.batches <- batch:
+			batch = l.spareBatch(batch)
 		default:
-			l.dropped.Add(uint64(len(batch)))
+			l.dropped.Add(uint64(batch.len()))
+			batch.reset()
 		}
-		batch, started = l.spareBatch(), now
+		started = now
 	}
 }
 
-// spareBatch is an empty batch, one the writer gave back if there is one.
-func (l *Log) spareBatch() []Row {
+// spareBatch is an empty batch, one the writer gave back if there is one. The clients' table
+// goes from batch to batch, so that a client's text is made once while it stays in its slot.
+func (l *Log) spareBatch(prev *columns) *columns {
+	b := new(columns)
 	select {
-	case b := <-l.spare:
-		return b[:0]
+	case b = <-l.spare:
 	default:
-		return nil
 	}
+	if prev != nil {
+		b.clients, prev.clients = prev.clients, clientTable{}
+	}
+	b.reset()
+	return b
 }
 
 // write turns each batch into a file and, between batches, merges small files.
@@ -199,16 +206,24 @@ func (l *Log) write() {
 	defer l.done.Done()
 	var lastMerge time.Time
 	failing := false
+	var order []int32
 	for batch := range l.batches {
-		byTime := func(a, b Row) int { return a.Time.Compare(b.Time) }
 		// One UDP worker's rows come in order already; only rings taken one after another
-		// need the sort.
-		if !slices.IsSortedFunc(batch, byTime) {
-			slices.SortStableFunc(batch, byTime)
+		// need the sort, of indexes: the columns stay where they are.
+		order = order[:0]
+		if !slices.IsSorted(batch.timeUS) {
+			for i := range batch.len() {
+				order = append(order, int32(i))
+			}
+			slices.SortStableFunc(order, func(a, b int32) int { return cmp.Compare(batch.timeUS[a], batch.timeUS[b]) })
 		}
-		l.top.add(batch)
-		err := l.store.write(batch)
-		n := len(batch)
+		rows := order
+		if len(order) == 0 {
+			rows = l.store.identity(batch.len())
+		}
+		l.top.add(batch, rows)
+		err := l.store.write(batch, rows)
+		n := batch.len()
 		select {
 		case l.spare <- batch:
 		default:

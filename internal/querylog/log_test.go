@@ -157,7 +157,7 @@ func TestStoreDropsOldestBeyondMaxBytes(t *testing.T) {
 		e := entry{}
 		rec := record("n"+string(rune('a'+i))+".test.", "192.0.2.1", 1, base.Add(time.Duration(i)*time.Second))
 		fill(&e, &rec)
-		if err := st.write([]Row{rowOf(&e, time.Now())}); err != nil {
+		if err := st.write(columnsOf([]Row{rowOf(&e, time.Now())}), nil); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -182,7 +182,7 @@ func TestStoreMergesSmallSegments(t *testing.T) {
 		rec := record("m.test.", "192.0.2.9", 1, base.Add(time.Duration(i)*time.Second))
 		var e entry
 		fill(&e, &rec)
-		if err := st.write([]Row{rowOf(&e, time.Now())}); err != nil {
+		if err := st.write(columnsOf([]Row{rowOf(&e, time.Now())}), nil); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -277,16 +277,20 @@ func TestRecordDoesNotAllocate(t *testing.T) {
 	}
 }
 
-// TestTextsKeepEveryRowsOwnName sends more clients than the clients' table has slots, and
+// TestColumnsKeepEveryRowsOwnName sends more clients than the clients' table has slots, and
 // their names, each several times in a shuffled order and with the case of some letters
-// changed, through one texts: every row must carry its own entry's name and client, whatever
-// the slot held before.
-func TestTextsKeepEveryRowsOwnName(t *testing.T) {
-	var x texts
+// changed, through batches that share one clients' table: every row must carry its own
+// entry's name and client, whatever the slot held before.
+func TestColumnsKeepEveryRowsOwnName(t *testing.T) {
+	c := new(columns)
+	c.reset()
 	now := time.Now()
 	r := rand.New(rand.NewPCG(7, 7))
 	const names = 3 * clientSlots
 	for i := range 4 * names {
+		if i%(names/2) == 0 {
+			c.reset() // a new batch, the clients' texts kept
+		}
 		k := r.IntN(names)
 		name := fmt.Sprintf("h%d.Z%d.test.", k, k%31)
 		client := fmt.Sprintf("10.%d.%d.%d", k>>16&255, k>>8&255, k&255)
@@ -296,12 +300,16 @@ func TestTextsKeepEveryRowsOwnName(t *testing.T) {
 		var e entry
 		rec := record(name, client, 1, now)
 		fill(&e, &rec)
-		row := x.row(&e, now)
+		c.add(&e, now)
+		row := c.row(c.len() - 1)
 		if want := strings.ToLower(name); row.Name != want {
 			t.Fatalf("row %d: name %q, want %q", i, row.Name, want)
 		}
 		if row.Client != client {
 			t.Fatalf("row %d: client %q, want %q", i, row.Client, client)
+		}
+		if want := rowOf(&e, now); row != want {
+			t.Fatalf("row %d: %+v, want %+v as rowOf makes it", i, row, want)
 		}
 	}
 }

@@ -1,14 +1,11 @@
 package querylog
 
 import (
-	"hash/maphash"
 	"net/netip"
 	"strconv"
 	"time"
 
 	"codeberg.org/miekg/dns"
-
-	"warden/internal/query"
 )
 
 // Row is one answered query as the log stores it: a row of the Parquet files, and the object
@@ -62,47 +59,6 @@ func rowWith(e *entry, now time.Time, client, name string) Row {
 		LatencyUS:  e.latencyNanos / 1000,
 		Transport:  e.transport.String(),
 	}
-}
-
-// texts makes the texts of a row's name and client. Names are made anew for every row, on the
-// stack, then copied into one small string: a cache of names seen lately, tried first as a Go map
-// and then as a direct-mapped table, cost the collector three times as much under load, as
-// nearly every lookup missed the CPU's caches (the UDP worker and the kernel evict them between
-// two passes of the collector), while the garbage of one short string a row is cheap to collect.
-// Clients are few, and formatting an address costs more than a name: their texts are kept in a
-// small direct-mapped table, a hash picking the one slot that holds the last client seen there.
-type texts struct {
-	seed    maphash.Seed
-	clients *[clientSlots]clientSlot
-}
-
-// clientSlots is the size of the clients' table: 4,096 slots, 128 KiB.
-const clientSlots = 4 << 10
-
-// clientSlot is keyed by the address in 16 bytes (IPv4 mapped), which hashes and compares
-// faster than a netip.Addr; the log writes IPv4 addresses unmapped either way.
-type clientSlot struct {
-	addr [16]byte
-	set  bool
-	text string
-}
-
-func (x *texts) row(e *entry, now time.Time) Row {
-	if x.clients == nil {
-		x.seed = maphash.MakeSeed()
-		x.clients = new([clientSlots]clientSlot)
-	}
-	var buf [4 * query.MaxNameLen]byte
-	name := string(appendNameText(buf[:0], e.qname[:e.qnameLen]))
-	if !e.client.IsValid() {
-		return rowWith(e, now, "", name)
-	}
-	key := e.client.Addr().As16()
-	cs := &x.clients[maphash.Comparable(x.seed, key)&(clientSlots-1)]
-	if !cs.set || cs.addr != key {
-		cs.addr, cs.set, cs.text = key, true, clientText(e.client)
-	}
-	return rowWith(e, now, cs.text, name)
 }
 
 // typeTexts and rcodeTexts hold the names of the types and rcodes below their bounds, read

@@ -11,7 +11,6 @@ import (
 	"strings"
 
 	"github.com/parquet-go/parquet-go"
-	"github.com/parquet-go/parquet-go/compress/zstd"
 )
 
 // Layout of the files: measured in docs/architecture.md ("The query log").
@@ -39,9 +38,10 @@ type store struct {
 	segs     []segment // oldest first
 	total    int64
 	nextSeq  uint64
-	// w is the Parquet writer, made once and pointed at each new file: a new one per file
-	// allocated its page and column buffers, megabytes, every second.
-	w *parquet.GenericWriter[Row]
+	// enc is the Parquet encoder, made once: its buffers serve every file.
+	enc *segmentWriter
+	// ident is the order 0, 1, 2, ... of a batch already in time order.
+	ident []int32
 }
 
 // openStore takes over dir as the log's directory, making it if needed. Segments written
@@ -82,15 +82,18 @@ func openStore(dir string, maxBytes int64) (*store, error) {
 	return s, nil
 }
 
-// write puts rows, oldest first, into a new segment, then drops the oldest segments beyond
-// maxBytes.
-func (s *store) write(rows []Row) error {
-	if len(rows) == 0 {
+// write puts the rows of c into a new segment, in the order given (indexes into c, oldest
+// first; nil when c is in order already), then drops the oldest segments beyond maxBytes.
+func (s *store) write(c *columns, order []int32) error {
+	if c.len() == 0 {
 		return nil
 	}
-	seg := segment{first: s.nextSeq, last: s.nextSeq, startUS: rows[0].Time.UnixMicro(), endUS: rows[len(rows)-1].Time.UnixMicro()}
+	if order == nil {
+		order = s.identity(c.len())
+	}
+	seg := segment{first: s.nextSeq, last: s.nextSeq, startUS: c.timeUS[order[0]], endUS: c.timeUS[order[len(order)-1]]}
 	s.nextSeq++
-	if err := s.create(&seg, writeYielding(rows)); err != nil {
+	if err := s.create(&seg, c, order); err != nil {
 		return err
 	}
 	s.segs = append(s.segs, seg)
@@ -99,54 +102,31 @@ func (s *store) write(rows []Row) error {
 	return nil
 }
 
-// yieldEvery is how many rows the writer encodes between yields to the scheduler.
-const yieldEvery = 2048
-
-// writeYielding writes rows a few thousand at a time and yields between: on a server with one
-// CPU for Go (GOMAXPROCS=1), a UDP worker back from its receive call waits for the writer to let
-// go of the CPU, and a second's batch encoded in one go made it wait tens of milliseconds.
-func writeYielding(rows []Row) func(*parquet.GenericWriter[Row]) error {
-	return func(w *parquet.GenericWriter[Row]) error {
-		for len(rows) > 0 {
-			n := min(len(rows), yieldEvery)
-			if _, err := w.Write(rows[:n]); err != nil {
-				return err
-			}
-			rows = rows[n:]
-			runtime.Gosched()
-		}
-		return nil
+// identity is the order of n rows already in time order.
+func (s *store) identity(n int) []int32 {
+	for i := len(s.ident); i < n; i++ {
+		s.ident = append(s.ident, int32(i))
 	}
+	return s.ident[:n]
 }
+
+// yieldEvery is how many rows the merge reads between yields to the scheduler.
+const yieldEvery = 2048
 
 // create writes a segment through a temporary file and renames it into place, so that a
 // reader sees a segment whole or not at all.
-func (s *store) create(seg *segment, fill func(*parquet.GenericWriter[Row]) error) error {
+func (s *store) create(seg *segment, c *columns, order []int32) error {
 	seg.name = segmentName(seg.first, seg.last, seg.startUS, seg.endUS)
 	tmp, err := os.CreateTemp(s.dir, ".tmp-*.parquet")
 	if err != nil {
 		return fmt.Errorf("query log %s: %w", s.dir, err)
 	}
-	if s.w == nil {
-		s.w = parquet.NewGenericWriter[Row](tmp,
-			parquet.Compression(&zstd.Codec{Level: zstd.SpeedFastest}),
-			parquet.MaxRowsPerRowGroup(rowsPerGroup),
-			parquet.BloomFilters(
-				parquet.SplitBlockFilter(bloomBitsPerValue, "name"),
-				parquet.SplitBlockFilter(bloomBitsPerValue, "client"),
-			),
-		)
-	} else {
-		s.w.Reset(tmp)
-	}
-	w := s.w
-	err = fill(w)
-	if err == nil {
-		err = w.Close()
+	if s.enc == nil {
+		s.enc, err = newSegmentWriter()
 	}
 	var size int64
 	if err == nil {
-		size, err = tmp.Seek(0, io.SeekCurrent)
+		size, err = s.enc.write(tmp, c, order)
 	}
 	if cerr := tmp.Close(); err == nil {
 		err = cerr
@@ -155,8 +135,6 @@ func (s *store) create(seg *segment, fill func(*parquet.GenericWriter[Row]) erro
 		err = os.Rename(tmp.Name(), seg.path(s.dir))
 	}
 	if err != nil {
-		// A writer that failed halfway is not trusted with the next file.
-		s.w = nil
 		_ = os.Remove(tmp.Name())
 		return fmt.Errorf("query log: write %s: %w", seg.path(s.dir), err)
 	}
@@ -206,7 +184,7 @@ func (s *store) merge() (bool, error) {
 		merged.startUS = min(merged.startUS, seg.startUS)
 		merged.endUS = max(merged.endUS, seg.endUS)
 	}
-	if err := s.create(&merged, writeYielding(rows)); err != nil {
+	if err := s.create(&merged, columnsOf(rows), s.identity(len(rows))); err != nil {
 		return false, err
 	}
 	// The merged segment is in place before its parts go: a reader never misses their rows.
@@ -256,7 +234,8 @@ func readAll(path string) (rows []Row, err error) {
 		return nil, fmt.Errorf("query log: %s: %d rows, more than a segment to merge holds", path, n)
 	}
 	rows = make([]Row, pf.NumRows())
-	// In pieces, yielding between, for the reason writeYielding gives.
+	// In pieces, yielding between: on a server with one CPU for Go (GOMAXPROCS=1), a UDP worker
+	// back from its receive call waits for the writer to let go of the CPU.
 	n := 0
 	for n < len(rows) {
 		k, err := r.Read(rows[n:min(n+yieldEvery, len(rows))])

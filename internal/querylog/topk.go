@@ -6,6 +6,8 @@ import (
 	"slices"
 	"sync"
 	"time"
+
+	"warden/internal/query"
 )
 
 // The dashboard's top lists (names, clients, blocked names) are counted here, in the writer
@@ -71,36 +73,43 @@ type topBucket struct {
 	lists [3]*counts
 }
 
-// add counts the rows of one batch, which the writer has sorted by time.
-func (c *topCounter) add(rows []Row) {
+// add counts the rows of one batch, in the order given (indexes into b, by time).
+func (c *topCounter) add(b *columns, order []int32) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	// Every stride-th row on average is counted, stride times.
-	stride := uint64(1 + (len(rows)-1)/topRowsPerBatch)
+	stride := uint64(1 + (len(order)-1)/topRowsPerBatch)
 	var cur *topBucket
-	var curEnd time.Time
-	for i := range rows {
+	var curStartUS, curEndUS int64
+	policy := ^uint32(0) // the source column's index of "policy", if any
+	for i, v := range b.source.values {
+		if v == query.SourcePolicy.String() {
+			policy = uint32(i)
+		}
+	}
+	for i, r := range order {
 		if i%yieldEvery == yieldEvery-1 {
-			runtime.Gosched() // as writeYielding does, for a UDP worker that shares the CPU
+			runtime.Gosched() // as the writer does, for a UDP worker that shares the CPU
 		}
 		if stride > 1 && c.draw()%stride != 0 {
 			continue
 		}
-		r := &rows[i]
-		if cur == nil || !r.Time.Before(curEnd) || r.Time.Before(cur.start) {
-			if cur = c.bucket(r.Time); cur == nil {
+		us := b.timeUS[r]
+		if cur == nil || us >= curEndUS || us < curStartUS {
+			if cur = c.bucket(time.UnixMicro(us)); cur == nil {
 				continue // older than the window
 			}
-			curEnd = cur.start.Add(topBucketSpan)
+			curStartUS = cur.start.UnixMicro()
+			curEndUS = curStartUS + topBucketSpan.Microseconds()
 		}
-		if r.Name != "" {
-			cur.lists[listNames].add(r.Name, stride)
-			if r.Source == "policy" {
-				cur.lists[listBlocked].add(r.Name, stride)
+		if name := b.name(int(r)); len(name) > 0 {
+			cur.lists[listNames].addBytes(name, stride)
+			if b.source.idx[r] == policy {
+				cur.lists[listBlocked].addBytes(name, stride)
 			}
 		}
-		if r.Client != "" {
-			cur.lists[listClients].add(r.Client, stride)
+		if client := b.client.text(int(r)); client != "" {
+			cur.lists[listClients].add(client, stride)
 		}
 	}
 }
@@ -206,6 +215,15 @@ func (c *counts) add(key string, n uint64) {
 	if len(c.m) > 2*c.keep {
 		c.prune()
 	}
+}
+
+// addBytes is add for a key in bytes; the key becomes a string only when the list takes it.
+func (c *counts) addBytes(key []byte, n uint64) {
+	if v, ok := c.m[string(key)]; ok {
+		c.m[string(key)] = v + n
+		return
+	}
+	c.add(string(key), n)
 }
 
 func (c *counts) prune() {

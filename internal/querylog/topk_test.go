@@ -9,6 +9,18 @@ import (
 	"time"
 )
 
+// addRows counts rows as the writer counts a batch.
+func addRows(c *topCounter, rows []Row) { c.add(columnsOf(rows), inOrder(len(rows))) }
+
+// inOrder is the order 0, 1, ..., n-1.
+func inOrder(n int) []int32 {
+	order := make([]int32, n)
+	for i := range order {
+		order[i] = int32(i)
+	}
+	return order
+}
+
 func rowsAt(t time.Time, name, client, source string, n int) []Row {
 	rows := make([]Row, n)
 	for i := range rows {
@@ -26,8 +38,8 @@ func TestTopExact(t *testing.T) {
 	batch = append(batch, rowsAt(now, "a.example.", "192.0.2.1", "cache", 30)...)
 	batch = append(batch, rowsAt(now, "b.example.", "192.0.2.2", "authority", 20)...)
 	batch = append(batch, rowsAt(now, "ads.example.", "192.0.2.2", "policy", 10)...)
-	c.add(batch)
-	c.add(rowsAt(now.Add(time.Second), "b.example.", "192.0.2.3", "authority", 15))
+	addRows(&c, batch)
+	addRows(&c, rowsAt(now.Add(time.Second), "b.example.", "192.0.2.3", "authority", 15))
 	got := c.lists(10, now.Add(2*time.Second))
 	want := fmt.Sprint([]Counted{{"b.example.", 35}, {"a.example.", 30}, {"ads.example.", 10}})
 	if fmt.Sprint(got.Names) != want {
@@ -49,18 +61,18 @@ func TestTopExact(t *testing.T) {
 func TestTopWindow(t *testing.T) {
 	start := time.Date(2026, 5, 1, 12, 0, 0, 0, time.UTC)
 	var c topCounter
-	c.add(rowsAt(start, "old.example.", "192.0.2.1", "cache", 5))
-	c.add(rowsAt(start.Add(30*time.Minute), "mid.example.", "192.0.2.1", "cache", 3))
+	addRows(&c, rowsAt(start, "old.example.", "192.0.2.1", "cache", 5))
+	addRows(&c, rowsAt(start.Add(30*time.Minute), "mid.example.", "192.0.2.1", "cache", 3))
 	if got := c.lists(10, start.Add(31*time.Minute)).Names; len(got) != 2 {
 		t.Fatalf("within the hour: %v", got)
 	}
 	later := start.Add(TopWindow + topBucketSpan)
-	c.add(rowsAt(later, "new.example.", "192.0.2.1", "cache", 1))
+	addRows(&c, rowsAt(later, "new.example.", "192.0.2.1", "cache", 1))
 	got := c.lists(10, later)
 	if fmt.Sprint(got.Names) != fmt.Sprint([]Counted{{"mid.example.", 3}, {"new.example.", 1}}) {
 		t.Errorf("an hour on: %v", got.Names)
 	}
-	c.add(rowsAt(start, "late.example.", "192.0.2.1", "cache", 7))
+	addRows(&c, rowsAt(start, "late.example.", "192.0.2.1", "cache", 7))
 	for _, e := range c.lists(10, later).Names {
 		if e.Key == "late.example." || e.Key == "old.example." {
 			t.Errorf("a row older than the window is counted: %v", e)
@@ -85,11 +97,11 @@ func TestTopHeavyHitters(t *testing.T) {
 		}
 		rows = append(rows, Row{Time: now, Name: name, Client: "192.0.2.1"})
 		if len(rows) == cap(rows) {
-			c.add(rows)
+			addRows(&c, rows)
 			rows = rows[:0]
 		}
 	}
-	c.add(rows)
+	addRows(&c, rows)
 	b := c.bucket(now)
 	if n := len(b.lists[listNames].m); n > 2*topKeep {
 		t.Fatalf("%d keys kept, at most %d", n, 2*topKeep)
@@ -128,7 +140,7 @@ func TestTopSampled(t *testing.T) {
 		rows[i] = Row{Time: now, Name: name, Client: clients[i%len(clients)]}
 	}
 	var c topCounter
-	c.add(rows)
+	addRows(&c, rows)
 	got := c.lists(len(clients), now)
 	for _, e := range got.Names[:2] {
 		if want := exact[e.Key]; !strings.HasPrefix(e.Key, "heavy") || float64(e.Count) < 0.95*want || float64(e.Count) > 1.05*want {
@@ -153,10 +165,9 @@ func TestTopSampled(t *testing.T) {
 func BenchmarkTopAdd(b *testing.B) {
 	start := time.Now()
 	es := benchEntries(1<<16, start, 1)
-	var x texts
 	even := make([]Row, len(es))
 	for i := range es {
-		even[i] = x.row(&es[i], start)
+		even[i] = rowOf(&es[i], start)
 	}
 	zipf := slices.Clone(even)
 	z := rand.NewZipf(rand.New(rand.NewPCG(3, 4)), 1.1, 1, 500_000-1)
@@ -168,12 +179,13 @@ func BenchmarkTopAdd(b *testing.B) {
 		name string
 		rows []Row
 	}{{"even", even}, {"zipf", zipf}} {
+		cols, order := columnsOf(bb.rows), inOrder(len(bb.rows))
 		b.Run(bb.name, func(b *testing.B) {
 			var c topCounter
 			b.ReportAllocs()
 			b.ResetTimer()
 			for i := 0; i < b.N; i += len(bb.rows) {
-				c.add(bb.rows)
+				c.add(cols, order)
 			}
 		})
 	}
