@@ -96,13 +96,16 @@ func (c *codeIndex) indexOf(d *dictColumn, code uint16, text func(uint16) string
 // clientTable keeps the texts of the clients seen lately and their index in the batch's
 // dictionary. Clients are few, and formatting an address costs more than a name: their texts
 // live in a small direct-mapped table, a hash picking the one slot that holds the last client
-// seen there. A client pushed out of its slot and back in the same batch gets a second entry
-// in the dictionary, which readers accept; it costs a few bytes.
+// seen there. A client that pushes another out of its slot is looked for in inBatch, so that
+// the dictionary holds each client once.
 type clientTable struct {
 	seed  maphash.Seed
 	slots *[clientSlots]clientSlot
 	// batch numbers the batches, so that a slot's index is known to belong to this one.
 	batch uint32
+	// inBatch is the dictionary index of every client of the batch, asked only when a slot
+	// misses.
+	inBatch map[[16]byte]uint32
 }
 
 // clientSlots is the size of the clients' table: 4,096 slots, 160 KiB.
@@ -132,6 +135,7 @@ func (c *columns) reset() {
 	c.sources.reset()
 	c.transports.reset()
 	c.clients.batch++
+	clear(c.clients.inBatch)
 }
 
 // dicts lists the dictionary columns.
@@ -188,13 +192,21 @@ func (c *columns) clientIndex(e *entry) uint32 {
 	}
 	key := e.client.Addr().As16()
 	cs := &t.slots[maphash.Comparable(t.seed, key)&(clientSlots-1)]
+	if cs.set && cs.addr == key && cs.batch == t.batch {
+		return cs.idx
+	}
+	if i, ok := t.inBatch[key]; ok {
+		cs.addr, cs.set, cs.text, cs.batch, cs.idx = key, true, c.client.values[i], t.batch, i
+		return i
+	}
 	if !cs.set || cs.addr != key {
 		cs.addr, cs.set, cs.text = key, true, clientText(e.client)
-		cs.batch = t.batch - 1 // not in this batch's dictionary yet
 	}
-	if cs.batch != t.batch {
-		cs.batch, cs.idx = t.batch, c.client.newValue(cs.text)
+	if t.inBatch == nil {
+		t.inBatch = make(map[[16]byte]uint32)
 	}
+	cs.batch, cs.idx = t.batch, c.client.newValue(cs.text)
+	t.inBatch[key] = cs.idx
 	return cs.idx
 }
 

@@ -108,6 +108,13 @@ const (
 	convertedInt64      = 18
 )
 
+// wholeDictBelow is the size of a batch's dictionary that each row group takes whole; those
+// of types, rcodes, sources, transports and policies are this small.
+const wholeDictBelow = 64
+
+// compressDictAbove is the size of a batch's dictionary above which its column is compressed.
+const compressDictAbove = 256
+
 // chunkMeta is what the footer says of one column chunk.
 type chunkMeta struct {
 	start, dictOffset, dataOffset int64
@@ -263,10 +270,55 @@ func (sw *segmentWriter) nameChunk(ch *chunkMeta, c *columns, rows []int32) {
 // client's column also fills the client Bloom filter, from the dictionary: one hash per
 // distinct client.
 func (sw *segmentWriter) dictChunk(ch *chunkMeta, d *dictColumn, rows []int32, bloom bool) {
+	sw.body = sw.body[:0]
+	sw.local = sw.local[:0]
+	if !bloom && len(d.values) <= wholeDictBelow {
+		// A small dictionary goes whole into every group: no remapping of its indexes.
+		for _, r := range rows {
+			sw.local = append(sw.local, d.idx[r])
+		}
+		sw.used = sw.used[:0]
+		for i := range d.values {
+			sw.used = append(sw.used, uint32(i))
+		}
+	} else {
+		sw.remap(d, rows)
+	}
+	if bloom {
+		sw.clients.reset(len(sw.used))
+	}
+	for _, g := range sw.used {
+		v := d.values[g]
+		sw.body = binary.LittleEndian.AppendUint32(sw.body, uint32(len(v)))
+		sw.body = append(sw.body, v...)
+		if bloom {
+			sw.clients.insertString(v)
+		}
+	}
+	// A large dictionary (the clients of a busy server) is worth compressing: addresses in text
+	// shrink to a third. A column's codec covers all its pages, the indexes' too, and is chosen
+	// for the whole file: parquet-go's reader takes the first row group's codec for every group.
+	compress := len(d.values) > compressDictAbove
+	ch.dict, ch.encoding, ch.codec = true, encRLEDict, codecNone
+	if compress {
+		ch.codec = codecZstd
+	}
+	ch.dictOffset = ch.start
+	sw.page(ch, pageDict, len(sw.used), encPlain, sw.body, compress)
+	ch.dataOffset = ch.start + ch.compressed
+	width := uint(max(bits.Len(uint(len(sw.used)-1)), 1))
+	sw.body = append(sw.body[:0], byte(width))
+	sw.body = appendHybrid(sw.body, sw.local, width)
+	sw.page(ch, pageData, len(rows), encRLEDict, sw.body, compress)
+}
+
+// remap gives the group a dictionary of its own, of the values its rows use: sw.used lists
+// them by their index in d, and sw.local holds each row's index into that list.
+func (sw *segmentWriter) remap(d *dictColumn, rows []int32) {
 	if len(sw.localOf) < len(d.values) {
 		sw.localOf = make([]uint32, len(d.values)+len(d.values)/4)
 	}
-	sw.used, sw.local = sw.used[:0], sw.local[:0]
+	sw.used = sw.used[:0]
 	for _, r := range rows {
 		g := d.idx[r]
 		l := sw.localOf[g]
@@ -277,27 +329,9 @@ func (sw *segmentWriter) dictChunk(ch *chunkMeta, d *dictColumn, rows []int32, b
 		}
 		sw.local = append(sw.local, l-1)
 	}
-	sw.body = sw.body[:0]
-	if bloom {
-		sw.clients.reset(len(sw.used))
-	}
 	for _, g := range sw.used {
-		sw.localOf[g] = 0 // ready for the next chunk
-		v := d.values[g]
-		sw.body = binary.LittleEndian.AppendUint32(sw.body, uint32(len(v)))
-		sw.body = append(sw.body, v...)
-		if bloom {
-			sw.clients.insertString(v)
-		}
+		sw.localOf[g] = 0 // ready for the next column
 	}
-	ch.dict, ch.encoding, ch.codec = true, encRLEDict, codecNone
-	ch.dictOffset = ch.start
-	sw.page(ch, pageDict, len(sw.used), encPlain, sw.body, false)
-	ch.dataOffset = ch.start + ch.compressed
-	width := uint(max(bits.Len(uint(len(sw.used)-1)), 1))
-	sw.body = append(sw.body[:0], byte(width))
-	sw.body = appendHybrid(sw.body, sw.local, width)
-	sw.page(ch, pageData, len(rows), encRLEDict, sw.body, false)
 }
 
 // footer is the file's FileMetaData in compact Thrift.
