@@ -8,12 +8,14 @@ import (
 	"codeberg.org/miekg/dns"
 )
 
-// Row is one answered query as the log stores it: a row of the Parquet files, and the object
-// `warden log --json` and /api/querylog show. Strings that repeat (types, codes, sources,
-// clients) are dictionary-encoded, so they cost a few bits a row on disk; names are stored
-// plainly, since zstd packs them as well as a dictionary of mostly distinct names and costs the
-// writer less. Upstream is the forwarder as configured, or the authoritative server that gave a
-// resolution's final reply; empty for every other source.
+// Row is one answered query as the log stores it: a row of the Parquet files as the search reads
+// them, and the object `warden log --json` and /api/querylog show. The writer does not use it:
+// segwriter.go writes the same schema from columns, and its tags are how parquet-go reads the
+// files back. Strings that repeat (types, codes, sources, clients) are dictionary-encoded, so
+// they cost a few bits a row on disk; names are stored plainly, since zstd packs them as well as
+// a dictionary of mostly distinct names and costs the writer less. Upstream is the forwarder as
+// configured, or the authoritative server that gave a resolution's final reply; empty for every
+// other source.
 type Row struct {
 	Time       time.Time `parquet:"time,timestamp(microsecond)" json:"time"`
 	Client     string    `parquet:"client,dict" json:"client"`
