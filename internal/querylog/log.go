@@ -189,10 +189,11 @@ func (l *Log) collect() {
 // spareBatch is an empty batch, one the writer gave back if there is one. The clients' table
 // goes from batch to batch, so that a client's text is made once while it stays in its slot.
 func (l *Log) spareBatch(prev *columns) *columns {
-	b := new(columns)
+	var b *columns
 	select {
 	case b = <-l.spare:
 	default:
+		b = new(columns)
 	}
 	if prev != nil {
 		b.clients, prev.clients = prev.clients, clientTable{}
