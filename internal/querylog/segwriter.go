@@ -13,15 +13,17 @@ import (
 // segmentWriter writes a batch as one Parquet file of the log's fixed schema (Row's columns,
 // in Row's order). It is Warden's own encoder rather than parquet-go's generic writer: the
 // collector hands it columns whose dictionary indexes are already assigned, so the writer
-// hashes no value to build a dictionary, converts no Row, and compresses only the one column
-// that zstd shrinks (the names); the rest is bit-packed and run-length encoded. The files are
-// ordinary Parquet (format 2 data pages v1), which parquet-go, DuckDB and pandas read; search.go
-// reads them with parquet-go as it reads those of the writer before.
+// hashes no value to build a dictionary, converts no Row, and compresses only what zstd
+// shrinks (the names, and the clients when they are many); the rest is bit-packed and
+// run-length encoded. The files are ordinary Parquet (format 2, data pages v1), which
+// parquet-go and DuckDB read; search.go reads them with parquet-go as it reads those of the
+// writer before.
 //
 // Each row group holds, per column: a dictionary page and a page of RLE_DICTIONARY indexes for
 // the dictionary columns, a DELTA_BINARY_PACKED page for time and latency_us (with min/max
 // statistics), a DELTA_LENGTH_BYTE_ARRAY page compressed with zstd for the names; then the
-// split-block Bloom filters of the name and client columns.
+// split-block Bloom filters of the name and client columns. The footer has no page index: the
+// search skips row groups by their Bloom filters and reads a column's one page whole.
 type segmentWriter struct {
 	hdr, meta  thriftWriter
 	out        []byte // the row group being written
