@@ -142,6 +142,12 @@ func TestSegmentRoundTrip(t *testing.T) {
 				t.Errorf("%d row groups for %d rows", groups, n)
 			}
 			for g, rg := range pf.Metadata().RowGroups {
+				// parquet-go's reader takes the first group's codec for every group.
+				for col, cc := range rg.Columns {
+					if first := pf.Metadata().RowGroups[0].Columns[col].MetaData.Codec; cc.MetaData.Codec != first {
+						t.Errorf("group %d column %s: codec %v, group 0's %v", g, logSchema[col].name, cc.MetaData.Codec, first)
+					}
+				}
 				st := rg.Columns[0].MetaData.Statistics
 				lo, hi := got[g*rowsPerGroup].Time, got[g*rowsPerGroup+int(rg.NumRows)-1].Time
 				if fmt.Sprint(st.MinValue) != fmt.Sprint(le64(lo.UnixMicro())) || fmt.Sprint(st.MaxValue) != fmt.Sprint(le64(hi.UnixMicro())) {
