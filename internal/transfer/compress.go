@@ -1,26 +1,78 @@
 package transfer
 
-import "warden/internal/wire"
+import (
+	"fmt"
+
+	"warden/internal/wire"
+)
 
 // compressor points each name of a transfer message at the longest suffix it shares with the
 // question name or with one of the few names written just before it. A zone walk writes names in
-// order, node by node, so the name that shares most with the next one is nearly always among the
-// last few; Knot compresses against the question name and the previous owner alone, and a
-// transfer packed this way comes out no larger than Knot's. A table of every suffix in the
-// message would find a little more, but costs a hash and a map probe per label of every name,
-// which was half the CPU of an AXFR.
+// order, node by node, so the name inside the zone that shares most with the next one is nearly
+// always among the last few; Knot compresses against the question name and the previous owner
+// alone. Names outside the zone (the servers of delegations, mail exchangers elsewhere) repeat
+// across the zone rather than in order, so a few more of them are kept apart, where the names
+// inside the zone do not push them out. A table of every suffix in the message would find a
+// little more, but costs a hash and a map probe per label of every name, which was half the CPU of
+// an AXFR.
 type compressor struct {
 	question recentName
-	// ring holds the recent names and, at next, the slot the name being written is parsed into,
-	// so that remembering it copies nothing.
-	ring [recentNames + 1]recentName
-	next int
-	used int // recent names in ring, at most recentNames
+	inside   recentRing[[insideNames + 1]recentName]
+	outside  recentRing[[outsideNames + 1]recentName]
 }
 
-// recentNames is how many names besides the question the compressor remembers: enough for an
-// owner, the names in its records and the owner before it.
-const recentNames = 4
+// insideNames and outsideNames are how many names inside and outside the question's zone the
+// compressor remembers: inside, enough for an owner, the names in its records and the owner
+// before it.
+const (
+	insideNames  = 4
+	outsideNames = 8
+)
+
+// recentRing holds recent names and, at next, the slot the next name is parsed into, so that
+// remembering it copies nothing.
+type recentRing[A [insideNames + 1]recentName | [outsideNames + 1]recentName] struct {
+	slots A
+	next  int
+	used  int // names remembered, at most len(slots)-1
+}
+
+func (r *recentRing[A]) scratch() *recentName { return &r.slots[r.next] }
+
+// keep remembers the name in the scratch slot.
+func (r *recentRing[A]) keep() {
+	r.next = (r.next + 1) % len(r.slots)
+	r.used = min(r.used+1, len(r.slots)-1)
+}
+
+// same returns the remembered name equal to name, with its label count, if a pointer reaches it.
+func (r *recentRing[A]) same(name *recentName) (*recentName, int) {
+	for i, j := 0, r.next; i < r.used; i++ {
+		if j == 0 {
+			j = len(r.slots)
+		}
+		j--
+		s := &r.slots[j]
+		if s.size == name.size && string(s.name[:s.size]) == string(name.name[:name.size]) && s.at[0] != 0 {
+			return s, s.labels
+		}
+	}
+	return nil, 0
+}
+
+// longest returns the remembered name sharing the most trailing labels with name, if that is more
+// than shared, else best and shared; it stops at all labels but name's first, the most a name that
+// same did not find can share.
+func (r *recentRing[A]) longest(name, best *recentName, shared int) (*recentName, int) {
+	for i, j := 0, r.next; i < r.used && shared < name.labels-1; i++ {
+		if j == 0 {
+			j = len(r.slots)
+		}
+		j--
+		best, shared = longer(name, &r.slots[j], best, shared)
+	}
+	return best, shared
+}
 
 // recentName is a name already in the message: its lower-case uncompressed form, where each of
 // its labels starts in that form, and the message offset of the suffix from each label on (0 where
@@ -45,7 +97,8 @@ func (r *recentName) label(i int) []byte {
 
 func (c *compressor) reset() {
 	c.question.labels = 0
-	c.next, c.used = 0, 0
+	c.inside.next, c.inside.used = 0, 0
+	c.outside.next, c.outside.used = 0, 0
 }
 
 // write appends the wire name to buf, ending it in a pointer to the longest suffix it shares with
@@ -54,43 +107,111 @@ func (c *compressor) write(buf, name []byte) []byte {
 	if len(name) > wire.MaxNameLen {
 		return append(buf, name...) // never from the Writer, which checks every name
 	}
-	cur := &c.ring[c.next]
+	cur := c.inside.scratch()
 	k := 0
 	for off := range wire.Labels(name) {
 		cur.start[k] = uint8(off)
 		k++
 	}
-	cur.labels = k
+	cur.labels, cur.size = k, len(name)
 	for i, b := range name {
 		if b-'A' < 26 {
 			b += 'a' - 'A'
 		}
 		cur.name[i] = b
 	}
+	return c.place(buf, cur, name, "")
+}
 
-	cur.size = len(name)
-	best, shared := c.same(cur)
-	if best == nil && k > 0 {
-		// No remembered name is this one, so the most it can share is all but its first label,
-		// which the question (the zone's name) usually gives at once.
-		if c.question.labels > 0 {
-			best, shared = longer(cur, &c.question, best, shared)
-		}
-		for i, j := 0, c.next; i < c.used && shared < k-1; i++ {
-			if j == 0 {
-				j = len(c.ring)
+// writeText is write for a name in presentation form (without escapes, as wire.AppendName takes
+// it), read straight into the compressor's form: converting it first and reading the labels of the
+// result again cost a fifth of an AXFR.
+func (c *compressor) writeText(buf []byte, name string) ([]byte, error) {
+	if name == "" || name[len(name)-1] != '.' {
+		return buf, fmt.Errorf("name %q is not fully qualified", name)
+	}
+	cur := c.inside.scratch()
+	k, n := 0, 0
+	if name != "." {
+		from := 0
+		for i := 0; i < len(name); i++ {
+			if name[i] != '.' {
+				continue
 			}
-			j--
-			best, shared = longer(cur, &c.ring[j], best, shared)
+			switch l := i - from; {
+			case l == 0:
+				return buf, fmt.Errorf("name %q: %w", name, wire.ErrEmptyLabel)
+			case l > 63:
+				return buf, fmt.Errorf("name %q: %w (%d)", name, wire.ErrLongLabel, l)
+			case n+1+l+1 > wire.MaxNameLen:
+				return buf, fmt.Errorf("name %q: %w", name, wire.ErrLongName)
+			}
+			cur.start[k] = uint8(n)
+			k++
+			cur.name[n] = byte(i - from)
+			n++
+			for _, b := range []byte(name[from:i]) {
+				if b-'A' < 26 {
+					b += 'a' - 'A'
+				}
+				cur.name[n] = b
+				n++
+			}
+			from = i + 1
+		}
+	}
+	cur.name[n] = 0
+	cur.labels, cur.size = k, n+1
+	return c.place(buf, cur, nil, name), nil
+}
+
+// place writes the name parsed into cur, as wireName or, when that is nil, as text: the labels
+// no remembered name holds, in the case they came in, then a pointer.
+func (c *compressor) place(buf []byte, cur *recentName, wireName []byte, text string) []byte {
+	k := cur.labels
+	if k == 0 {
+		return append(buf, 0) // the root: a pointer would be longer
+	}
+	var best *recentName
+	shared := 0
+	if c.question.labels > 0 {
+		best, shared = longer(cur, &c.question, nil, 0)
+	}
+	inside := shared == c.question.labels
+	if !inside {
+		out := c.outside.scratch()
+		*out = *cur
+		cur = out
+	}
+	if s, n := c.sameIn(inside, cur); s != nil {
+		best, shared = s, n
+	} else {
+		if inside {
+			best, shared = c.inside.longest(cur, best, shared)
+		} else {
+			best, shared = c.outside.longest(cur, best, shared)
 		}
 	}
 
 	start := len(buf)
 	full := k - shared // labels written out before the pointer
-	if shared == 0 {
-		buf = append(buf, name...)
-	} else {
-		buf = append(buf, name[:cur.start[full]]...)
+	switch {
+	case wireName != nil && shared == 0:
+		buf = append(buf, wireName...)
+	case wireName != nil:
+		buf = append(buf, wireName[:cur.start[full]]...)
+	default:
+		// A label's text starts in the presentation form where its length byte is in the wire form.
+		for i := range full {
+			s := int(cur.start[i])
+			buf = append(buf, cur.name[s])
+			buf = append(buf, text[s:s+int(cur.name[s])]...)
+		}
+		if shared == 0 {
+			buf = append(buf, 0)
+		}
+	}
+	if shared > 0 {
 		p := best.at[best.labels-shared]
 		buf = append(buf, 0xC0|byte(p>>8), byte(p))
 	}
@@ -106,28 +227,22 @@ func (c *compressor) write(buf, name []byte) []byte {
 	for i := full; i < k; i++ {
 		cur.at[i] = best.at[best.labels-(k-i)]
 	}
-	if c.question.labels == 0 && start == 12 {
+	switch {
+	case c.question.labels == 0 && start == 12:
 		c.question = *cur // once a message
-		return buf
+	case inside:
+		c.inside.keep()
+	default:
+		c.outside.keep()
 	}
-	c.next = (c.next + 1) % len(c.ring)
-	c.used = min(c.used+1, recentNames)
 	return buf
 }
 
-// same returns the remembered name equal to name, with its label count, if a pointer reaches it.
-func (c *compressor) same(name *recentName) (*recentName, int) {
-	for i, j := 0, c.next; i < c.used; i++ {
-		if j == 0 {
-			j = len(c.ring)
-		}
-		j--
-		r := &c.ring[j]
-		if r.size == name.size && string(r.name[:r.size]) == string(name.name[:name.size]) && r.at[0] != 0 {
-			return r, r.labels
-		}
+func (c *compressor) sameIn(inside bool, name *recentName) (*recentName, int) {
+	if inside {
+		return c.inside.same(name)
 	}
-	return nil, 0
+	return c.outside.same(name)
 }
 
 // longer compares name with r and returns r and the number of trailing labels they share when that
