@@ -203,3 +203,29 @@ func BenchmarkShardRecord(b *testing.B) {
 		b.Fatalf("%v allocs per batch; want 0", allocs)
 	}
 }
+
+// The transports' shared Recorder spreads its batches over its stripes (so that cores counting at
+// once seldom write one cache line) and every call for a transport gets the same one.
+func TestSharedRecorderSpreads(t *testing.T) {
+	q := NewQueries()
+	rec := q.Recorder(query.TCP, false)
+	if again := q.Recorder(query.TCP, false); again != rec {
+		t.Fatal("a second shared Recorder for TCP is not the first")
+	}
+	batch := []query.Record{record(0, 1, query.SourceAuthority, query.CacheNone, time.Millisecond)}
+	const batches = 400
+	for range batches {
+		rec.Record(batch)
+	}
+	used := 0
+	var sum uint64
+	for _, s := range q.snapshot() {
+		if n := s.queries[rcodeIndex(0)][qtypeIndex(1)][sourceIndex(query.SourceAuthority)].Load(); n > 0 {
+			used++
+			sum += n
+		}
+	}
+	if sum != batches || used < numStripes/2 {
+		t.Fatalf("%d answers counted over %d stripes; want %d over at least %d", sum, used, batches, numStripes/2)
+	}
+}
