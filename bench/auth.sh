@@ -395,7 +395,8 @@ warden_configs() {
 				[ "$WARDEN_METRICS" = on ] || suffix+=-metrics-$metrics
 				[ "$WARDEN_QUERY_LOG" = off ] || suffix+=-qlog-$qlog
 				[ "$WARDEN_DNSTAP" = off ] || suffix+=-dnstap-$dnstap
-				echo "$suffix $metrics $qlog $dnstap"
+				# "-" stands for no suffix: read would take an empty first word for the next.
+				echo "${suffix:--} $metrics $qlog $dnstap"
 			done
 		done
 	done
@@ -422,6 +423,7 @@ start_warden() {
 	fi
 	for gmp in $WARDEN_GOMAXPROCS; do
 		while read -r suffix metrics qlog dnstap; do
+			[ "$suffix" != - ] || suffix=
 			alloc_port
 			port=$PORT
 			name=warden-gmp$gmp$suffix
