@@ -41,6 +41,9 @@ func BenchmarkPipelineParallel(b *testing.B) {
 		{"authority", func(tb testing.TB, lim *rrl.Limiter) *Pipeline {
 			return withGuards(testPipeline(tb, ""), guardSecret(lim), lim)
 		}, "www.example.test."},
+		{"referral", func(tb testing.TB, lim *rrl.Limiter) *Pipeline {
+			return withGuards(testPipeline(tb, "sub NS ns.sub\nns.sub A 192.0.2.6\n"), guardSecret(lim), lim)
+		}, "www.sub.example.test."},
 		{"cache", func(tb testing.TB, lim *rrl.Limiter) *Pipeline {
 			return withGuards(cachedPipeline(tb, nil, "www.example.org. 3600 IN A 192.0.2.1"), guardSecret(lim), lim)
 		}, "www.example.org."},
