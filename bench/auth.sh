@@ -638,7 +638,9 @@ measure() {
 			split(a, x, " "); split(b, y, " ")
 			w = (y[1] - x[1]) * hz / 100
 			c = y[2] - x[2]; g = y[3] - x[3]; o = (y[4] - x[4] - c - g) / w
-			printf "%.2f %.0f %.2f %.0f\n", (n > 0 ? c / hz * 1e6 / n : 0), (o > 0 ? o : 0), (n > 0 ? g / hz * 1e6 / n : 0), g / w
+			# the ticks of a dnsperf that has exited cannot be read: "-" rather than a negative figure
+			if (g < 0 || n <= 0) printf "%.2f %.0f - -\n", (n > 0 ? c / hz * 1e6 / n : 0), (o > 0 ? o : 0)
+			else printf "%.2f %.0f %.2f %.0f\n", c / hz * 1e6 / n, (o > 0 ? o : 0), g / hz * 1e6 / n, g / w
 		}')
 	if [ "$kind" = lat ]; then
 		pct=$(percentiles "$out")
