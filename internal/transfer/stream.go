@@ -52,7 +52,7 @@ type Writer struct {
 	qEnd     int // end of the question: where answers start
 	count    int // answer records in buf
 	comp     compressor
-	prior    []byte // MAC of the previous message (the request's before the first)
+	signer   *tsig.StreamSigner // nil when the request was not signed
 	messages int
 	err      error
 	now      func() time.Time
@@ -68,7 +68,7 @@ type Writer struct {
 
 // NewWriter starts the response to req.
 func NewWriter(req *Request, send func(msg []byte) error) *Writer {
-	w := &Writer{req: req, send: send, now: time.Now, prior: req.RequestMAC}
+	w := &Writer{req: req, send: send, now: time.Now}
 	size := req.MaxMessage
 	if size <= 0 {
 		size = defaultMaxMessage
@@ -78,6 +78,11 @@ func NewWriter(req *Request, send func(msg []byte) error) *Writer {
 	if req.Key != nil {
 		// The TSIG record: owner, type/class/TTL/rdlength, algorithm, 16 bytes of fixed fields.
 		w.max -= len(req.Key.Name) + 2 + 10 + len(req.Key.Algorithm) + 2 + 16 + tsigMACRoom
+		signer, err := tsig.NewStreamSigner(*req.Key, req.RequestMAC)
+		if err != nil {
+			w.err = fmt.Errorf("transfer response: %w", err)
+		}
+		w.signer = signer
 	}
 	if err := wire.CheckName(req.Question.Name); err != nil {
 		w.err = fmt.Errorf("transfer response: question: %w", err)
@@ -170,12 +175,12 @@ func (w *Writer) Close() error {
 func (w *Writer) flush() error {
 	binary.BigEndian.PutUint16(w.buf[6:], uint16(w.count))
 	msg := w.buf
-	if k := w.req.Key; k != nil {
-		signed, mac, err := tsig.Sign(msg, *k, w.prior, w.messages > 0, w.now())
+	if w.signer != nil {
+		signed, err := w.signer.Sign(msg, w.now())
 		if err != nil {
 			return w.fail(fmt.Errorf("transfer response: %w", err))
 		}
-		msg, w.prior = signed, mac
+		msg = signed
 	}
 	w.messages++
 	if w.write != nil {
