@@ -104,8 +104,8 @@ const framedBatch = 64 << 10
 func NewFramedWriter(req *Request, write func(frames []byte) error) *Writer {
 	w := NewWriter(req, nil)
 	w.write = write
-	// A signed message is no longer than the buffer: the TSIG's room is kept out of w.max.
-	w.frames = make([]byte, 0, framedBatch+2+cap(w.buf))
+	// frames grows as messages come: an IXFR of a few records, the most common transfer, takes
+	// a few hundred bytes, a whole zone about framedBatch and one message more.
 	return w
 }
 
