@@ -631,7 +631,7 @@ measure() {
 	qps=$(dnsperf_field "$out" "Queries per second")
 	lost=$(dnsperf_field "$out" "Queries lost")
 	# µs per query = server CPU in the window / queries answered in it.
-	# gen: dnsperf's (and its helpers') CPU per answered query, and in % of one CPU: what the load
+	# gen: the CPU of dnsperf (and of the collector or upstream beside it) per answered query, and in % of one CPU: what the load
 	# generator itself needs, the limit of a run where it shares the server's CPUs.
 	local gen genpct
 	read -r cpu other gen genpct < <(awk -v n="$n" -v hz="$CLK_TCK" -v a="$snap0" -v b="$snap1" 'BEGIN {
