@@ -48,6 +48,10 @@
 #                             this address; after the rounds, one more max run per Warden server
 #                             (not counted) with a CPU profile of its middle, kept in BENCH_PPROF_DIR
 #   BENCH_PPROF_DIR [.]       where the profiles go (NAME.cpu.pprof) and the binary (warden.pprof)
+#   BENCH_SERVER_CPU [0]      CPUs the servers run on (a taskset list: "0-1" gives a server both)
+#   BENCH_GEN_CPU [1]         CPUs dnsperf runs on; "0-1" with BENCH_SERVER_CPU=0-1 lets server and
+#                             dnsperf share both CPUs, for WARDEN_GOMAXPROCS="1 2" on a 2-core machine
+#                             (each run's log line then says how much CPU dnsperf itself took)
 #   BENCH_ADDR [127.0.0.1]    the loopback address every server listens on
 #   WARDEN_BIN [unset]        use this warden binary instead of building ./cmd/warden
 #   BENCH_KEEP [0]            1: keep the temporary directory (logs, raw dnsperf output)
@@ -108,8 +112,8 @@ QUIET_WAIT=${BENCH_QUIET_WAIT:-3}
 MAX_OTHER=${BENCH_MAX_OTHER:-20}
 RETRIES=${BENCH_RETRIES:-6}
 
-SERVER_CPU=0
-GEN_CPU=1
+SERVER_CPU=${BENCH_SERVER_CPU:-0}
+GEN_CPU=${BENCH_GEN_CPU:-1}
 ADDR=${BENCH_ADDR:-127.0.0.1}
 ORIGIN=bench.test.
 CLK_TCK=$(getconf CLK_TCK)
@@ -391,7 +395,8 @@ warden_configs() {
 				[ "$WARDEN_METRICS" = on ] || suffix+=-metrics-$metrics
 				[ "$WARDEN_QUERY_LOG" = off ] || suffix+=-qlog-$qlog
 				[ "$WARDEN_DNSTAP" = off ] || suffix+=-dnstap-$dnstap
-				echo "$suffix $metrics $qlog $dnstap"
+				# "-" stands for no suffix: read would take an empty first word for the next.
+				echo "${suffix:--} $metrics $qlog $dnstap"
 			done
 		done
 	done
@@ -418,6 +423,7 @@ start_warden() {
 	fi
 	for gmp in $WARDEN_GOMAXPROCS; do
 		while read -r suffix metrics qlog dnstap; do
+			[ "$suffix" != - ] || suffix=
 			alloc_port
 			port=$PORT
 			name=warden-gmp$gmp$suffix
@@ -625,19 +631,24 @@ measure() {
 	qps=$(dnsperf_field "$out" "Queries per second")
 	lost=$(dnsperf_field "$out" "Queries lost")
 	# µs per query = server CPU in the window / queries answered in it.
-	read -r cpu other < <(awk -v n="$n" -v hz="$CLK_TCK" -v a="$snap0" -v b="$snap1" 'BEGIN {
+	# gen: the CPU of dnsperf (and of the collector or upstream beside it) per answered query, and in % of one CPU: what the load
+	# generator itself needs, the limit of a run where it shares the server's CPUs.
+	local gen genpct
+	read -r cpu other gen genpct < <(awk -v n="$n" -v hz="$CLK_TCK" -v a="$snap0" -v b="$snap1" 'BEGIN {
 			split(a, x, " "); split(b, y, " ")
 			w = (y[1] - x[1]) * hz / 100
 			c = y[2] - x[2]; g = y[3] - x[3]; o = (y[4] - x[4] - c - g) / w
-			printf "%.2f %.0f\n", (n > 0 ? c / hz * 1e6 / n : 0), (o > 0 ? o : 0)
+			# the ticks of a dnsperf that has exited cannot be read: "-" rather than a negative figure
+			if (g < 0 || n <= 0) printf "%.2f %.0f - -\n", (n > 0 ? c / hz * 1e6 / n : 0), (o > 0 ? o : 0)
+			else printf "%.2f %.0f %.2f %.0f\n", c / hz * 1e6 / n, (o > 0 ? o : 0), g / hz * 1e6 / n, g / w
 		}')
 	if [ "$kind" = lat ]; then
 		pct=$(percentiles "$out")
 	else
 		pct="- -"
 	fi
-	log "$(printf '%-12s rep %d %-3s qps %8.0f  cpu %6s us/q  lost %-4s other %3s%%  p50/p99 %s us' \
-		"$name" "$rep" "$kind" "$qps" "$cpu" "$lost" "$other" "$pct")"
+	log "$(printf '%-12s rep %d %-3s qps %8.0f  cpu %6s us/q  lost %-4s other %3s%%  p50/p99 %s us  dnsperf %s us/q, %s%% of a CPU' \
+		"$name" "$rep" "$kind" "$qps" "$cpu" "$lost" "$other" "$pct" "$gen" "$genpct")"
 	if [ "$other" -gt "$MAX_OTHER" ]; then
 		MAKEUP+=("$name $rep $kind")
 	fi

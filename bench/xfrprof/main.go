@@ -49,20 +49,20 @@ func main() {
 	}
 	start := time.Now()
 	var bytes, messages int
-	// send frames each message as internal/server's TCP connection does, and drops it.
-	send := func(msg []byte) error {
-		frame := make([]byte, 2, 2+len(msg))
-		binary.BigEndian.PutUint16(frame, uint16(len(msg)))
-		frame = append(frame, msg...)
-		bytes += len(frame)
-		messages++
+	// write takes the framed messages as internal/server's TCP connection does, counts them and
+	// drops them.
+	write := func(frames []byte) error {
+		for off := 0; off+2 <= len(frames); off += 2 + int(binary.BigEndian.Uint16(frames[off:])) {
+			messages++
+		}
+		bytes += len(frames)
 		return nil
 	}
 	for range *n {
-		w := transfer.NewWriter(&transfer.Request{
+		w := transfer.NewFramedWriter(&transfer.Request{
 			ID:       1,
 			Question: transfer.Question{Name: wireName(*origin), Type: dns.TypeAXFR, Class: dns.ClassINET},
-		}, send)
+		}, write)
 		if err := transfer.WriteAXFR(w, z.All()); err != nil {
 			fatalf("%v", err)
 		}

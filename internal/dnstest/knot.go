@@ -94,3 +94,10 @@ func StartKnotWithBroken(t testing.TB, ip string, zones []Zone, ready []string) 
 	t.Helper()
 	return startKnot(t, 0, func(string) peers.Knot { return peers.Knot{IP: ip, Zones: zones, Ready: ready} })
 }
+
+// StartKnotAllowing runs knotd as StartKnot does, on ip (127.0.0.1 when empty), letting
+// 127.0.0.0/8 do what allow names with every zone ("transfer", "update").
+func StartKnotAllowing(t testing.TB, ip string, zones []Zone, allow ...string) *Knot {
+	t.Helper()
+	return startKnot(t, 0, func(string) peers.Knot { return peers.Knot{IP: ip, Zones: zones, Allow: allow} })
+}

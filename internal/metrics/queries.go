@@ -1,6 +1,7 @@
 package metrics
 
 import (
+	"math/rand/v2"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -12,14 +13,26 @@ import (
 // Queries counts answered queries for warden_queries_total, warden_query_duration_seconds and the
 // cache's hits and misses. It is the listeners' server.Observer: each UDP worker gets a shard of
 // counters of its own, which it alone writes, so the hot path takes no lock and makes no atomic
-// read-modify-write; the other listeners share a shard per transport, counted with atomic adds.
-// A scrape sums the shards.
+// read-modify-write; the other listeners, a goroutine per connection or query, share a set of
+// shards per transport (stripes), each answer counted with atomic adds in one picked at random,
+// so that two cores rarely write the same cache line. A scrape sums the shards.
 type Queries struct {
 	mu     sync.Mutex
 	shards []*shard
-	// shared are the shards of the transports' many writers, made on first use.
-	shared [query.DoQ + 1]*shard
+	// shared are the stripes of the transports' many writers, made on first use.
+	shared [query.DoQ + 1]*stripes
 }
+
+// stripes is the shared Recorder of one transport. Its writers have no identity to pick a shard
+// by, so each batch goes to one drawn from the runtime's per-thread random source, which costs no
+// shared write either.
+type stripes [numStripes]shard
+
+// numStripes is the shards of a shared Recorder: with two cores writing, one answer in eight
+// lands on the shard the other core last wrote.
+const numStripes = 8
+
+func (s *stripes) Record(recs []query.Record) { s[rand.Uint32()%numStripes].Record(recs) }
 
 var _ server.Observer = (*Queries)(nil)
 
@@ -40,8 +53,12 @@ func (q *Queries) Recorder(t query.Transport, exclusive bool) server.Recorder {
 		t = query.UDP // unreachable: every transport has its place
 	}
 	if q.shared[t] == nil {
-		q.shared[t] = &shard{transport: t}
-		q.shards = append(q.shards, q.shared[t])
+		st := new(stripes)
+		for i := range st {
+			st[i].transport = t
+			q.shards = append(q.shards, &st[i])
+		}
+		q.shared[t] = st
 	}
 	return q.shared[t]
 }
@@ -66,6 +83,8 @@ type shard struct {
 	// durationSum is in nanoseconds; 2^64 ns is 584 years of summed latency.
 	durationSum        atomic.Uint64
 	cacheHit, cacheMis atomic.Uint64
+	// The next shard of a stripes array starts on a cache line of its own.
+	_ [64]byte
 }
 
 var _ server.Recorder = (*shard)(nil)

@@ -197,6 +197,9 @@ type Request struct {
 	// Stream, when not nil (TCP), sends one message to the client ahead of the handler's reply,
 	// for answers of many messages (zone transfers); the listener adds the length prefix.
 	Stream func(msg []byte) error
+	// Frames, set with Stream, sends one or more messages at once, each already behind its
+	// two-byte length: a zone transfer gathers its messages so as to write a few at a time.
+	Frames func(frames []byte) error
 
 	// Outcome is set by the stage that answers; for a deferred answer, on the request the
 	// deferred work answers.

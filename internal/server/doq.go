@@ -204,8 +204,9 @@ func (s *doqServer) serveStream(conn *quic.Conn, st *quic.Stream, client netip.A
 		}
 		return write(append(binary.BigEndian.AppendUint16(make([]byte, 0, 2+len(msg)), uint16(len(msg))), msg...))
 	}
+	job.req.Frames = write
 	res := serveSafe(s.h, &job.req, job.buf[2:2:tcpBufLen], s.log)
-	job.req.Wire, job.req.Stream = nil, nil
+	job.req.Wire, job.req.Stream, job.req.Frames = nil, nil, nil
 	if len(res) == 0 || len(res) > 65535 {
 		// No answer: tell the client so rather than leave it waiting (RFC 9250 §4.3).
 		st.CancelWrite(doqRequestCancelled)

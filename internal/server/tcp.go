@@ -152,7 +152,7 @@ func (s *tcpServer) start(conn net.Conn) {
 		conn = tls.Server(conn, s.tls)
 	}
 	c := &tcpConn{s: s, conn: conn, client: client}
-	c.stream = c.send
+	c.stream, c.frames = c.send, c.sendFrames
 	s.conns[c] = struct{}{}
 	s.wg.Add(1)
 	s.mu.Unlock()
@@ -173,8 +173,21 @@ type tcpConn struct {
 	client netip.AddrPort
 
 	wmu sync.Mutex // one reply written at a time, each whole
-	// stream is send as a func value, made once per connection, for Request.Stream.
+	// stream and frames are send and sendFrames as func values, made once per connection, for
+	// Request.Stream and Request.Frames.
 	stream func(msg []byte) error
+	frames func(frames []byte) error
+}
+
+// sendFrames writes messages already framed (a batch of a zone transfer) in one write.
+func (c *tcpConn) sendFrames(frames []byte) error {
+	c.wmu.Lock()
+	defer c.wmu.Unlock()
+	if err := c.conn.SetWriteDeadline(time.Now().Add(c.s.idle)); err != nil {
+		return err
+	}
+	_, err := c.conn.Write(frames)
+	return err
 }
 
 // send writes one more message of a multi-message answer (a zone transfer), framed; an error means
@@ -337,9 +350,9 @@ func (c *tcpConn) answer(job *tcpJob) {
 	job.req.Transport = c.s.transport
 	received := time.Now()
 	job.req.Received = received
-	job.req.Stream = c.stream
+	job.req.Stream, job.req.Frames = c.stream, c.frames
 	res := serveSafe(c.s.h, &job.req, job.buf[2:2:tcpBufLen], c.s.log)
-	job.req.Wire, job.req.Stream = nil, nil
+	job.req.Wire, job.req.Stream, job.req.Frames = nil, nil, nil
 	if len(res) == 0 || len(res) > 65535 {
 		return
 	}

@@ -143,7 +143,11 @@ func writePrior(h hash.Hash, prior []byte) {
 // writeVariables adds the TSIG variables of RFC 8945 §4.3.3, or only the timers (§4.3.1) for
 // the later messages of a stream.
 func writeVariables(h hash.Hash, rec Record, timersOnly bool) {
-	var b []byte
+	h.Write(appendVariables(nil, rec, timersOnly))
+}
+
+// appendVariables appends the bytes writeVariables digests to b.
+func appendVariables(b []byte, rec Record, timersOnly bool) []byte {
 	if !timersOnly {
 		b, _ = appendName(b, rec.KeyName)
 		b = binary.BigEndian.AppendUint16(b, ClassANY)
@@ -157,7 +161,7 @@ func writeVariables(h hash.Hash, rec Record, timersOnly bool) {
 		b = binary.BigEndian.AppendUint16(b, uint16(len(rec.Other)))
 		b = append(b, rec.Other...)
 	}
-	h.Write(b)
+	return b
 }
 
 // Verify checks the TSIG record that must be the last additional record of msg against the keys

@@ -1,8 +1,10 @@
 package tsig
 
 import (
+	"bytes"
 	"encoding/binary"
 	"errors"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -280,5 +282,47 @@ func TestStreamVerifier(t *testing.T) {
 	}
 	if _, err := v.Next(msgs[1], now); err == nil {
 		t.Fatal("100th unsigned message accepted")
+	}
+}
+
+// A StreamSigner signs a response's messages exactly as Sign does, message after message with the
+// previous MAC, and StreamVerifier accepts them.
+func TestStreamSignerMatchesSign(t *testing.T) {
+	k := Key{Name: "Xfr.Example", Algorithm: "HMAC-SHA256", Secret: []byte("0123456789abcdef")}
+	requestMAC := []byte("the request's mac")
+	s, err := NewStreamSigner(k, requestMAC)
+	if err != nil {
+		t.Fatal(err)
+	}
+	verifier := NewStreamVerifier(k, requestMAC)
+	prior := requestMAC
+	now := time.Unix(1_800_000_000, 0)
+	for i := range 4 {
+		msg := make([]byte, 12, 512) // room for the TSIG: signed in place
+		msg[0], msg[1], msg[2], msg[3] = 0x12, byte(i), 0x84, byte(i)
+		want, mac, err := Sign(slices.Clone(msg), k, prior, i > 0, now)
+		if err != nil {
+			t.Fatal(err)
+		}
+		got, err := s.Sign(msg, now)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !bytes.Equal(got, want) {
+			t.Fatalf("message %d: stream signer wrote\n%x\nSign wrote\n%x", i, got, want)
+		}
+		if &got[0] != &msg[0] {
+			t.Fatalf("message %d was copied, not signed in place", i)
+		}
+		if _, err := verifier.Next(got, now); err != nil {
+			t.Fatalf("message %d: %v", i, err)
+		}
+		prior = mac
+	}
+	if err := verifier.Done(); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := NewStreamSigner(Key{Name: "k.", Algorithm: "hmac-md4", Secret: []byte("x")}, nil); err == nil {
+		t.Fatal("an unsupported algorithm was accepted")
 	}
 }

@@ -134,6 +134,12 @@ func parseTSIG(msg []byte, off int) (Record, error) {
 func appendTSIG(msg []byte, rec Record) ([]byte, error) {
 	out := make([]byte, len(msg), len(msg)+len(rec.KeyName)+len(rec.Algorithm)+30+len(rec.MAC)+len(rec.Other))
 	copy(out, msg)
+	return appendRecord(out, rec)
+}
+
+// appendRecord is appendTSIG in place: the record goes into msg's spare capacity, if it has
+// enough.
+func appendRecord(out []byte, rec Record) ([]byte, error) {
 	out, err := appendName(out, rec.KeyName)
 	if err != nil {
 		return nil, err

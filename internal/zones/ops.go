@@ -230,12 +230,18 @@ func (m *Manager) transferOut(o *op, z *Zone) []byte {
 	if o.req.Stream == nil {
 		return o.reply(rcodeNotImp, nil) // AXFR is a TCP exchange (RFC 5936 §4.2)
 	}
-	w := transfer.NewWriter(&transfer.Request{
+	treq := &transfer.Request{
 		ID:         o.req.ID,
 		Question:   transfer.Question{Name: o.req.QName, Type: o.req.QType, Class: o.req.QClass},
 		Key:        o.keyOrNil(),
 		RequestMAC: o.signed.MAC,
-	}, o.req.Stream)
+	}
+	var w *transfer.Writer
+	if o.req.Frames != nil {
+		w = transfer.NewFramedWriter(treq, o.req.Frames)
+	} else {
+		w = transfer.NewWriter(treq, o.req.Stream)
+	}
 	var err error // WriteIXFR and WriteAXFR send the last message themselves
 	if incremental {
 		err = transfer.WriteIXFR(w, cur.SOA, diffs)
