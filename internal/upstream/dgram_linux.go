@@ -92,7 +92,7 @@ func connectRaw(fd, family int, server netip.AddrPort) error {
 	if family == unix.AF_INET {
 		sa := unix.RawSockaddrInet4{Family: unix.AF_INET, Addr: server.Addr().Unmap().As4()}
 		sa.Port = port>>8 | port<<8
-		_, _, e = unix.Syscall(unix.SYS_CONNECT, uintptr(fd), uintptr(unsafe.Pointer(&sa)), unix.SizeofSockaddrInet4)
+		_, _, e = unix.RawSyscall(unix.SYS_CONNECT, uintptr(fd), uintptr(unsafe.Pointer(&sa)), unix.SizeofSockaddrInet4)
 	} else {
 		sa := unix.RawSockaddrInet6{Family: unix.AF_INET6, Addr: server.Addr().As16()}
 		sa.Port = port>>8 | port<<8
@@ -101,7 +101,7 @@ func connectRaw(fd, family int, server netip.AddrPort) error {
 				sa.Scope_id = uint32(ifi.Index)
 			}
 		}
-		_, _, e = unix.Syscall(unix.SYS_CONNECT, uintptr(fd), uintptr(unsafe.Pointer(&sa)), unix.SizeofSockaddrInet6)
+		_, _, e = unix.RawSyscall(unix.SYS_CONNECT, uintptr(fd), uintptr(unsafe.Pointer(&sa)), unix.SizeofSockaddrInet6)
 	}
 	if e != 0 {
 		return e
@@ -109,17 +109,21 @@ func connectRaw(fd, family int, server netip.AddrPort) error {
 	return nil
 }
 
-// send writes one datagram.
+// send writes one datagram. The socket is non-blocking, so the call never waits: it is made
+// without telling the scheduler (RawSyscall). Told, the scheduler would have its monitor take the
+// processor away from a send that runs past its 20 µs tick, as a loopback send that delivers the
+// datagram into the server's socket often does, and hand it to another thread: two thread
+// switches for a call that was never going to block.
 func (d *dgram) send(b []byte) error {
 	for {
-		_, err := unix.Write(d.fd, b)
-		if err == unix.EINTR {
+		_, _, e := unix.RawSyscall(unix.SYS_WRITE, uintptr(d.fd), uintptr(unsafe.Pointer(&b[0])), uintptr(len(b)))
+		switch e {
+		case 0:
+			return nil
+		case unix.EINTR:
 			continue
 		}
-		if err != nil {
-			return os.NewSyscallError("write", err)
-		}
-		return nil
+		return os.NewSyscallError("write", e)
 	}
 }
 
@@ -148,7 +152,7 @@ func (d *dgram) read(ctx context.Context, end time.Time, buf, oob []byte) (n, oo
 
 // recv takes one datagram from the socket's queue without waiting, with its control messages in
 // oob. The message header is on the stack and names no source address (the socket is connected),
-// so that nothing is allocated.
+// so that nothing is allocated; the call cannot block, so it is a RawSyscall, as send's.
 func (d *dgram) recv(buf, oob []byte) (n, oobn int, truncated bool, err error) {
 	iov := unix.Iovec{Base: &buf[0]}
 	iov.SetLen(len(buf))
@@ -159,7 +163,7 @@ func (d *dgram) recv(buf, oob []byte) (n, oobn int, truncated bool, err error) {
 		msg.SetControllen(len(oob))
 	}
 	for {
-		r, _, e := unix.Syscall(unix.SYS_RECVMSG, uintptr(d.fd), uintptr(unsafe.Pointer(&msg)), unix.MSG_DONTWAIT)
+		r, _, e := unix.RawSyscall(unix.SYS_RECVMSG, uintptr(d.fd), uintptr(unsafe.Pointer(&msg)), unix.MSG_DONTWAIT)
 		switch e {
 		case 0:
 			return int(r), int(msg.Controllen), msg.Flags&unix.MSG_TRUNC != 0, nil
