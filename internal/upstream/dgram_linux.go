@@ -17,11 +17,11 @@ import (
 // resolver opens one per upstream query (a fresh random source port each time, RFC 5452), so
 // what the net package adds to each (the SO_BROADCAST option, getsockname and getpeername, the
 // addresses and the connection values it allocates) is paid once per new name. Here a socket
-// costs socket, connect, the runtime poller's registration, the send, the receive and close; the
-// kernel still picks the port at random on connect, as it did for net.Dial. The descriptor is
-// handed to the runtime's poller through os.File, so that a reply wakes the exchange's own
-// goroutine: a shared reader would add a goroutine hand-off, which on more than one core is a
-// thread wake-up per reply.
+// costs socket, connect, the runtime poller's registration (and the fcntl with which os.NewFile
+// reads the flags), the send, the receive and close; the kernel still picks the port at random
+// on connect, as it did for net.Dial. The descriptor is handed to the runtime's poller through
+// os.File, so that a reply wakes the exchange's own goroutine: a shared reader would add a
+// goroutine hand-off, which on more than one core is a thread wake-up per reply.
 type dgram struct {
 	fd   int
 	file *os.File
@@ -113,17 +113,32 @@ func connectRaw(fd, family int, server netip.AddrPort) error {
 // without telling the scheduler (RawSyscall). Told, the scheduler would have its monitor take the
 // processor away from a send that runs past its 20 µs tick, as a loopback send that delivers the
 // datagram into the server's socket often does, and hand it to another thread: two thread
-// switches for a call that was never going to block.
-func (d *dgram) send(b []byte) error {
+// switches for a call that was never going to block. A full send buffer (EAGAIN, under a flood)
+// waits in the runtime's poller until there is room, or until the deadline.
+func (d *dgram) send(b []byte, deadline time.Time) error {
+	e := d.write(b)
+	if e == unix.EAGAIN {
+		d.file.SetWriteDeadline(deadline)
+		werr := d.rc.Write(func(uintptr) bool {
+			e = d.write(b)
+			return e != unix.EAGAIN
+		})
+		if werr != nil {
+			return werr
+		}
+	}
+	if e != 0 {
+		return os.NewSyscallError("write", e)
+	}
+	return nil
+}
+
+func (d *dgram) write(b []byte) syscall.Errno {
 	for {
 		_, _, e := unix.RawSyscall(unix.SYS_WRITE, uintptr(d.fd), uintptr(unsafe.Pointer(&b[0])), uintptr(len(b)))
-		switch e {
-		case 0:
-			return nil
-		case unix.EINTR:
-			continue
+		if e != unix.EINTR {
+			return e
 		}
-		return os.NewSyscallError("write", e)
 	}
 }
 

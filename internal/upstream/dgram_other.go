@@ -25,7 +25,8 @@ func openDgram(server netip.AddrPort, _ bool) (*dgram, error) {
 	return &dgram{conn: c}, nil
 }
 
-func (d *dgram) send(b []byte) error {
+func (d *dgram) send(b []byte, deadline time.Time) error {
+	d.conn.SetWriteDeadline(deadline)
 	_, err := d.conn.Write(b)
 	return err
 }

@@ -72,7 +72,7 @@ func (u *UDP) Exchange(ctx context.Context, q *Query) (*Reply, error) {
 		return nil, u.fail(ctx, start, fmt.Errorf("udp %s: %w", u.addr, err))
 	}
 	defer sock.close()
-	if err := sock.send(out.msg); err != nil {
+	if err := sock.send(out.msg, deadline); err != nil {
 		return nil, u.fail(ctx, start, fmt.Errorf("udp %s: %w", u.addr, err))
 	}
 	bp := udpBufs.Get().(*[]byte)
