@@ -30,6 +30,8 @@
 #   RBENCH_RATE [20000]       query rate of the latency run
 #   RBENCH_NAMES [10000]      records (one RRset each) in the zone; the warm-up caches all of them
 #   RBENCH_SETTLE [70]        idle seconds after the warm-up before memory is read again
+#   RBENCH_HITS [1]           0: skip the cache-hit part (and knotd); with RBENCH_COLD=1 only the
+#                             cold-cache part runs
 #   RBENCH_COLD [1]           0: skip the cold-cache part
 #   RBENCH_VALIDATE [0]       1: the cache-hit part with DNSSEC validation on: bench.test. is signed
 #                             with dnssec-signzone (ECDSA P-256, NSEC), Warden gets --trust-anchor
@@ -50,6 +52,7 @@ DURATION=${RBENCH_DURATION:-10}
 RATE=${RBENCH_RATE:-20000}
 NAMES=${RBENCH_NAMES:-10000}
 SETTLE=${RBENCH_SETTLE:-70}
+HITS=${RBENCH_HITS:-1}
 COLD=${RBENCH_COLD:-1}
 VALIDATE=${RBENCH_VALIDATE:-0}
 COLD_NAMES=${RBENCH_COLD_NAMES:-2000}
@@ -394,61 +397,6 @@ fi
 # The cold part's client: one query at a time, each answer's latency (see bench/seqquery).
 go build -o "$TMP/seqquery" ./bench/seqquery
 
-alloc_port
-KPORT=$PORT
-write_knot_conf "$TMP/knot" "$ADDR" "$KPORT" "$ORIGIN" "$TMP/zone"
-# Query counters, so that upstream traffic is counted as well as seen in knotd's CPU time.
-sed -i 's/^  - id: default$/&\n    global-module: mod-stats/' "$TMP/knot/knot.conf"
-taskset -c 1 knotd -c "$TMP/knot/knot.conf" >"$TMP/knot.log" 2>&1 &
-KPID=$!
-PIDS+=("$KPID")
-for ((i = 0; i < 100; i++)); do
-	dig +short +time=1 +tries=1 @"$ADDR" -p "$KPORT" h1.$ORIGIN A 2>/dev/null | grep -qxF 198.18.0.1 && break
-	kill -0 "$KPID" 2>/dev/null || die "knotd exited: $(tail -n 3 "$TMP/knot.log")"
-	sleep 0.1
-done
-# knotd pins its threads itself; keep all of them on CPU 1 with dnsperf, away from the resolvers.
-taskset -a -p -c 1 "$KPID" >/dev/null
-
-declare -A HPID HPORT HDIR RSS0 RSS1
-for s in "${ACTIVE[@]}"; do
-	start_server "$s" hit
-	HPID[$s]=$SPID HPORT[$s]=$SPORT HDIR[$s]=$SDIR
-done
-READY=()
-for s in "${ACTIVE[@]}"; do
-	if wait_answer "$s" "${HPID[$s]}" "${HPORT[$s]}" "h1.$ORIGIN" A 198.18.0.1; then
-		RSS0[$s]=$(rss_kb "${HPID[$s]}")
-		READY+=("$s")
-		log "$s ready on $ADDR:${HPORT[$s]} (pid ${HPID[$s]})"
-	else
-		skip_server "$s" "${HDIR[$s]}" "${HPID[$s]}"
-	fi
-done
-[ "${#READY[@]}" -gt 0 ] || die "no resolver is ready"
-
-log "warming the caches with all $RRSETS RRsets"
-MEM=$TMP/memory
-: >"$MEM"
-WQ0=$(knot_queries)
-for s in "${READY[@]}"; do
-	taskset -c 1 dnsperf -s "$ADDR" -p "${HPORT[$s]}" -d "$TMP/warm" -c 1 -q 50 -n 1 >"$TMP/warm.$s" 2>&1
-	RSS1[$s]=$(rss_kb "${HPID[$s]}")
-	done_q=$(awk '/Queries completed/ {print $3}' "$TMP/warm.$s")
-	[ "$done_q" = "$RRSETS" ] || log "warning: $s answered $done_q of the $RRSETS warm-up queries"
-done
-# Memory is read again after an idle pause, the same for every resolver: a garbage-collected
-# runtime gives memory freed after a burst back on its own schedule, so the reading right after the
-# warm-up shows the burst's peak rather than what the cache holds.
-log "waiting ${SETTLE}s idle, then reading memory again"
-sleep "$SETTLE"
-for s in "${READY[@]}"; do
-	echo "$s ${RSS0[$s]} $(rss_kb "${HPID[$s]}") $RRSETS ${RSS1[$s]}" >>"$MEM"
-done
-log "knotd answered $(awk -v a="$WQ0" -v b="$(knot_queries)" 'BEGIN {print (a == "-" || b == "-") ? "?" : b - a}') queries during the warm-ups"
-
-RES=$TMP/results
-: >"$RES"
 # busy_ticks: non-idle ticks of all CPUs together (user nice system irq softirq steal of /proc/stat).
 busy_ticks() { awk '$1 == "cpu" {print $2 + $3 + $4 + $7 + $8 + $9; exit}' /proc/stat; }
 # wait_quiet: waits up to RBENCH_QUIET_WAIT s until the machine is nearly idle (less than 15% of a CPU
@@ -461,76 +409,137 @@ wait_quiet() {
 	done
 	log "machine busy (other processes); measuring anyway"
 }
-# measure NAME REP KIND: one dnsperf run ("max" or fixed-rate "lat"); appends
-# "name rep kind qps cpu-us/q upstream-ticks p50 p99 other% upstream-queries" to RES. other% is the CPU time (both CPUs)
-# that neither the resolver, knotd nor dnsperf used in the window, in % of one CPU: other load.
-measure() {
-	local name=$1 rep=$2 kind=$3 pid=${HPID[$1]} port=${HPORT[$1]} out=$TMP/out a b ka kb da db ba bb qa qb qps t0 t1 hz
-	local -a args=(-s "$ADDR" -p "$port" -d "$TMP/all" -c 1 -q 500 -S 1 -l "$DURATION")
-	if [ "$kind" = lat ]; then args+=(-Q "$RATE" -v); fi
-	wait_quiet
-	taskset -c 1 dnsperf "${args[@]}" >"$out" 2>&1 &
-	DNSPERF_PID=$!
-	sleep 2
-	# knotc is answered by knotd itself: its calls stay outside the window of knotd's ticks.
-	qa=$(knot_queries)
-	a=$(cpu_ticks "$pid"); ka=$(cpu_ticks "$KPID"); da=$(cpu_ticks "$DNSPERF_PID" 2>/dev/null || echo -); ba=$(busy_ticks); t0=$(now)
-	sleep $((DURATION - 4))
-	b=$(cpu_ticks "$pid"); kb=$(cpu_ticks "$KPID"); db=$(cpu_ticks "$DNSPERF_PID" 2>/dev/null || echo -); bb=$(busy_ticks); t1=$(now)
-	qb=$(knot_queries)
-	wait "$DNSPERF_PID"
-	DNSPERF_PID=
-	qps=$(awk '/Queries per second/ {print $4}' "$out")
-	local p50=- p99=-
-	if [ "$kind" = lat ]; then
-		read -r p50 p99 < <(awk '/^> [A-Z]+ / {print $NF * 1e6}' "$out" | percentiles)
-	fi
-	hz=$(getconf CLK_TCK)
-	awk -v n="$name" -v r="$rep" -v k="$kind" -v q="$qps" -v a="$a" -v b="$b" -v ka="$ka" -v kb="$kb" \
-		-v da="$da" -v db="$db" -v ba="$ba" -v bb="$bb" -v qa="$qa" -v qb="$qb" -v t0="$t0" -v t1="$t1" -v hz="$hz" -v p50="$p50" -v p99="$p99" \
-		'BEGIN {
-			us = (b - a) / hz * 1e6 / (q * (t1 - t0))
-			o = ((bb - ba) - (b - a) - (kb - ka) - (db - da)) / hz / (t1 - t0) * 100
-			# "-": dnsperf had ended before the second reading (a very busy machine)
-			printf "%s %s %s %.0f %.2f %.0f %s %s %s %s\n", n, r, k, q, us, kb - ka, p50, p99, (da == "-" || db == "-") ? "-" : sprintf("%.0f", (o > 0 ? o : 0)),
-				(qa == "-" || qb == "-") ? "-" : sprintf("%.0f", qb - qa)
-		}' >>"$RES"
-	log "$(tail -n 1 "$RES")"
-}
-log "measuring ${READY[*]}: $REPS rounds, about $((REPS * ${#READY[@]} * 2 * DURATION)) s"
-for ((rep = 1; rep <= REPS; rep++)); do
-	for s in "${READY[@]}"; do
-		measure "$s" "$rep" max
-		measure "$s" "$rep" lat
+
+# Part 1: cache hits (RBENCH_HITS=0 skips it).
+if [ "$HITS" = 1 ]; then
+	alloc_port
+	KPORT=$PORT
+	write_knot_conf "$TMP/knot" "$ADDR" "$KPORT" "$ORIGIN" "$TMP/zone"
+	# Query counters, so that upstream traffic is counted as well as seen in knotd's CPU time.
+	sed -i 's/^  - id: default$/&\n    global-module: mod-stats/' "$TMP/knot/knot.conf"
+	taskset -c 1 knotd -c "$TMP/knot/knot.conf" >"$TMP/knot.log" 2>&1 &
+	KPID=$!
+	PIDS+=("$KPID")
+	for ((i = 0; i < 100; i++)); do
+		dig +short +time=1 +tries=1 @"$ADDR" -p "$KPORT" h1.$ORIGIN A 2>/dev/null | grep -qxF 198.18.0.1 && break
+		kill -0 "$KPID" 2>/dev/null || die "knotd exited: $(tail -n 3 "$TMP/knot.log")"
+		sleep 0.1
 	done
-done
-for s in "${READY[@]}"; do stop "${HPID[$s]}"; done
-stop "$KPID"
+	# knotd pins its threads itself; keep all of them on CPU 1 with dnsperf, away from the resolvers.
+	taskset -a -p -c 1 "$KPID" >/dev/null
 
-# Table input: one line per round, its max and latency runs joined, with the bytes per RRset and the
-# upstream ticks of all the server's runs (so that their "median" is the total).
-HIT=$TMP/hit
-awk 'FNR == 1 { pass++ }
-	pass == 1 { mem[$1] = ($3 - $2) * 1024 / $4; next }
-	pass == 2 { up[$1] += $6; if ($10 != "-") uq[$1] += $10; else uq[$1] = "-"; next }
-	$3 == "max" { key = $1 " " $2; qps[key] = $4; cpu[key] = $5 }
-	$3 == "lat" { key = $1 " " $2; print $1, qps[key], cpu[key], $5, $7, $8, mem[$1], up[$1], uq[$1] }' "$MEM" "$RES" "$RES" >"$HIT"
+	declare -A HPID HPORT HDIR RSS0 RSS1
+	for s in "${ACTIVE[@]}"; do
+		start_server "$s" hit
+		HPID[$s]=$SPID HPORT[$s]=$SPORT HDIR[$s]=$SDIR
+	done
+	READY=()
+	for s in "${ACTIVE[@]}"; do
+		if wait_answer "$s" "${HPID[$s]}" "${HPORT[$s]}" "h1.$ORIGIN" A 198.18.0.1; then
+			RSS0[$s]=$(rss_kb "${HPID[$s]}")
+			READY+=("$s")
+			log "$s ready on $ADDR:${HPORT[$s]} (pid ${HPID[$s]})"
+		else
+			skip_server "$s" "${HDIR[$s]}" "${HPID[$s]}"
+		fi
+	done
+	[ "${#READY[@]}" -gt 0 ] || die "no resolver is ready"
 
-echo "== Cache-hit runs (name round kind qps cpu-us/q upstream-ticks p50-us p99-us other% upstream-queries)"
-cat "$RES"
-echo
-echo "== Cache hits: medians over $REPS rounds"
-median_table "$HIT" "${READY[*]}" \
-	"qps(max):2:%.0f cpu-us/q:3:%.2f cpu-us/q@rate:4:%.2f p50-us:5:%.0f p99-us:6:%.0f B/RRset:7:%.0f upstream-ticks:8:%.0f upstream-q:9:%.0f"
-echo "memory (VmRSS after the first answer -> right after caching $RRSETS RRsets -> ${SETTLE}s later):" \
-	"$(awk '{printf "%s%s %.1f -> %.1f -> %.1f MiB", sep, $1, $2 / 1024, $5 / 1024, $3 / 1024; sep = "; "}' "$MEM")"
-awk '{t[$1] += $6; q[$1] += $10} END {for (s in t) if (t[s] > 0 || q[s] > 0)
-	printf "WARNING: knotd used %d CPU ticks and answered %d queries during the measurements of %s: %s\n", t[s], q[s], s,
-		(q[s] > 0 ? "not every answer came from the cache" : "no queries, so that was its own work")}' "$RES"
-echo "upstream-ticks, upstream-q: knotd CPU ticks and queries answered during all $((2 * REPS)) measurements of the server, summed" \
-	"(0: every answer came from the cache)."
-echo "B/RRset: (VmRSS ${SETTLE}s after the warm-up - VmRSS after start-up) / $RRSETS RRsets, one measurement (not a median)."
-echo "other% (runs): CPU (both CPUs) used by other processes during the run, in % of one CPU; p99 suffers first."
+	log "warming the caches with all $RRSETS RRsets"
+	MEM=$TMP/memory
+	: >"$MEM"
+	WQ0=$(knot_queries)
+	for s in "${READY[@]}"; do
+		taskset -c 1 dnsperf -s "$ADDR" -p "${HPORT[$s]}" -d "$TMP/warm" -c 1 -q 50 -n 1 >"$TMP/warm.$s" 2>&1
+		RSS1[$s]=$(rss_kb "${HPID[$s]}")
+		done_q=$(awk '/Queries completed/ {print $3}' "$TMP/warm.$s")
+		[ "$done_q" = "$RRSETS" ] || log "warning: $s answered $done_q of the $RRSETS warm-up queries"
+	done
+	# Memory is read again after an idle pause, the same for every resolver: a garbage-collected
+	# runtime gives memory freed after a burst back on its own schedule, so the reading right after the
+	# warm-up shows the burst's peak rather than what the cache holds.
+	log "waiting ${SETTLE}s idle, then reading memory again"
+	sleep "$SETTLE"
+	for s in "${READY[@]}"; do
+		echo "$s ${RSS0[$s]} $(rss_kb "${HPID[$s]}") $RRSETS ${RSS1[$s]}" >>"$MEM"
+	done
+	log "knotd answered $(awk -v a="$WQ0" -v b="$(knot_queries)" 'BEGIN {print (a == "-" || b == "-") ? "?" : b - a}') queries during the warm-ups"
+
+	RES=$TMP/results
+	: >"$RES"
+	# measure NAME REP KIND: one dnsperf run ("max" or fixed-rate "lat"); appends
+	# "name rep kind qps cpu-us/q upstream-ticks p50 p99 other% upstream-queries" to RES. other% is the CPU time (both CPUs)
+	# that neither the resolver, knotd nor dnsperf used in the window, in % of one CPU: other load.
+	measure() {
+		local name=$1 rep=$2 kind=$3 pid=${HPID[$1]} port=${HPORT[$1]} out=$TMP/out a b ka kb da db ba bb qa qb qps t0 t1 hz
+		local -a args=(-s "$ADDR" -p "$port" -d "$TMP/all" -c 1 -q 500 -S 1 -l "$DURATION")
+		if [ "$kind" = lat ]; then args+=(-Q "$RATE" -v); fi
+		wait_quiet
+		taskset -c 1 dnsperf "${args[@]}" >"$out" 2>&1 &
+		DNSPERF_PID=$!
+		sleep 2
+		# knotc is answered by knotd itself: its calls stay outside the window of knotd's ticks.
+		qa=$(knot_queries)
+		a=$(cpu_ticks "$pid"); ka=$(cpu_ticks "$KPID"); da=$(cpu_ticks "$DNSPERF_PID" 2>/dev/null || echo -); ba=$(busy_ticks); t0=$(now)
+		sleep $((DURATION - 4))
+		b=$(cpu_ticks "$pid"); kb=$(cpu_ticks "$KPID"); db=$(cpu_ticks "$DNSPERF_PID" 2>/dev/null || echo -); bb=$(busy_ticks); t1=$(now)
+		qb=$(knot_queries)
+		wait "$DNSPERF_PID"
+		DNSPERF_PID=
+		qps=$(awk '/Queries per second/ {print $4}' "$out")
+		local p50=- p99=-
+		if [ "$kind" = lat ]; then
+			read -r p50 p99 < <(awk '/^> [A-Z]+ / {print $NF * 1e6}' "$out" | percentiles)
+		fi
+		hz=$(getconf CLK_TCK)
+		awk -v n="$name" -v r="$rep" -v k="$kind" -v q="$qps" -v a="$a" -v b="$b" -v ka="$ka" -v kb="$kb" \
+			-v da="$da" -v db="$db" -v ba="$ba" -v bb="$bb" -v qa="$qa" -v qb="$qb" -v t0="$t0" -v t1="$t1" -v hz="$hz" -v p50="$p50" -v p99="$p99" \
+			'BEGIN {
+				us = (b - a) / hz * 1e6 / (q * (t1 - t0))
+				o = ((bb - ba) - (b - a) - (kb - ka) - (db - da)) / hz / (t1 - t0) * 100
+				# "-": dnsperf had ended before the second reading (a very busy machine)
+				printf "%s %s %s %.0f %.2f %.0f %s %s %s %s\n", n, r, k, q, us, kb - ka, p50, p99, (da == "-" || db == "-") ? "-" : sprintf("%.0f", (o > 0 ? o : 0)),
+					(qa == "-" || qb == "-") ? "-" : sprintf("%.0f", qb - qa)
+			}' >>"$RES"
+		log "$(tail -n 1 "$RES")"
+	}
+	log "measuring ${READY[*]}: $REPS rounds, about $((REPS * ${#READY[@]} * 2 * DURATION)) s"
+	for ((rep = 1; rep <= REPS; rep++)); do
+		for s in "${READY[@]}"; do
+			measure "$s" "$rep" max
+			measure "$s" "$rep" lat
+		done
+	done
+	for s in "${READY[@]}"; do stop "${HPID[$s]}"; done
+	stop "$KPID"
+
+	# Table input: one line per round, its max and latency runs joined, with the bytes per RRset and the
+	# upstream ticks of all the server's runs (so that their "median" is the total).
+	HIT=$TMP/hit
+	awk 'FNR == 1 { pass++ }
+		pass == 1 { mem[$1] = ($3 - $2) * 1024 / $4; next }
+		pass == 2 { up[$1] += $6; if ($10 != "-") uq[$1] += $10; else uq[$1] = "-"; next }
+		$3 == "max" { key = $1 " " $2; qps[key] = $4; cpu[key] = $5 }
+		$3 == "lat" { key = $1 " " $2; print $1, qps[key], cpu[key], $5, $7, $8, mem[$1], up[$1], uq[$1] }' "$MEM" "$RES" "$RES" >"$HIT"
+
+	echo "== Cache-hit runs (name round kind qps cpu-us/q upstream-ticks p50-us p99-us other% upstream-queries)"
+	cat "$RES"
+	echo
+	echo "== Cache hits: medians over $REPS rounds"
+	median_table "$HIT" "${READY[*]}" \
+		"qps(max):2:%.0f cpu-us/q:3:%.2f cpu-us/q@rate:4:%.2f p50-us:5:%.0f p99-us:6:%.0f B/RRset:7:%.0f upstream-ticks:8:%.0f upstream-q:9:%.0f"
+	echo "memory (VmRSS after the first answer -> right after caching $RRSETS RRsets -> ${SETTLE}s later):" \
+		"$(awk '{printf "%s%s %.1f -> %.1f -> %.1f MiB", sep, $1, $2 / 1024, $5 / 1024, $3 / 1024; sep = "; "}' "$MEM")"
+	awk '{t[$1] += $6; q[$1] += $10} END {for (s in t) if (t[s] > 0 || q[s] > 0)
+		printf "WARNING: knotd used %d CPU ticks and answered %d queries during the measurements of %s: %s\n", t[s], q[s], s,
+			(q[s] > 0 ? "not every answer came from the cache" : "no queries, so that was its own work")}' "$RES"
+	echo "upstream-ticks, upstream-q: knotd CPU ticks and queries answered during all $((2 * REPS)) measurements of the server, summed" \
+		"(0: every answer came from the cache)."
+	echo "B/RRset: (VmRSS ${SETTLE}s after the warm-up - VmRSS after start-up) / $RRSETS RRsets, one measurement (not a median)."
+	echo "other% (runs): CPU (both CPUs) used by other processes during the run, in % of one CPU; p99 suffers first."
+else
+	echo "cache-hit part skipped (RBENCH_HITS=0)"
+fi
 
 # ---------------------------------------------------------------------------------------------------
 # Part 2: cold cache over the lab's hierarchy.

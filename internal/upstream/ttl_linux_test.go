@@ -1,6 +1,7 @@
 package upstream
 
 import (
+	"context"
 	"encoding/binary"
 	"net"
 	"testing"
@@ -9,39 +10,16 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// A socket set up by recvTTL hands over the TTL each datagram came with: 64 for loopback's
-// default, and whatever the sender set otherwise.
+// A socket opened for an exchange with Hold-On on hands over the TTL each datagram came with: 64
+// for loopback's default, and whatever the sender set otherwise.
 func TestRecvTTL(t *testing.T) {
-	srv, err := net.ListenUDP("udp4", &net.UDPAddr{IP: net.ParseIP("127.0.36.7")})
+	srv, err := net.ListenUDP("udp4", &net.UDPAddr{IP: net.ParseIP("127.0.46.7")})
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer srv.Close()
-	d := net.Dialer{Control: recvTTL}
-	c, err := d.Dial("udp", srv.LocalAddr().String())
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close()
-	uc := c.(*net.UDPConn)
-	raw, err := srv.SyscallConn()
-	if err != nil {
-		t.Fatal(err)
-	}
 	for _, ttl := range []int{64, 7, 255} {
-		if err := raw.Control(func(fd uintptr) { _ = unix.SetsockoptInt(int(fd), unix.IPPROTO_IP, unix.IP_TTL, ttl) }); err != nil {
-			t.Fatal(err)
-		}
-		if _, err := srv.WriteToUDP([]byte("x"), c.LocalAddr().(*net.UDPAddr)); err != nil {
-			t.Fatal(err)
-		}
-		uc.SetReadDeadline(time.Now().Add(slow))
-		buf, oob := make([]byte, 16), make([]byte, oobSize)
-		_, oobn, _, _, err := uc.ReadMsgUDPAddrPort(buf, oob)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if got := ipTTL(oob[:oobn]); got != ttl {
+		if got := readTTL(t, srv, func(fd uintptr) { _ = unix.SetsockoptInt(int(fd), unix.IPPROTO_IP, unix.IP_TTL, ttl) }); got != ttl {
 			t.Errorf("sent with TTL %d, read %d", ttl, got)
 		}
 	}
@@ -54,32 +32,39 @@ func TestRecvHopLimit(t *testing.T) {
 		t.Skipf("no IPv6 loopback: %v", err)
 	}
 	defer srv.Close()
-	d := net.Dialer{Control: recvTTL}
-	c, err := d.Dial("udp", srv.LocalAddr().String())
+	if got := readTTL(t, srv, func(fd uintptr) { _ = unix.SetsockoptInt(int(fd), unix.IPPROTO_IPV6, unix.IPV6_UNICAST_HOPS, 9) }); got != 9 {
+		t.Errorf("sent with hop limit 9, read %d", got)
+	}
+}
+
+// readTTL has srv, its socket set up by set, send one datagram to a fresh exchange socket and
+// returns the TTL that socket read.
+func readTTL(t *testing.T, srv *net.UDPConn, set func(fd uintptr)) int {
+	t.Helper()
+	d, err := openDgram(srv.LocalAddr().(*net.UDPAddr).AddrPort(), true)
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer c.Close()
+	defer d.close()
 	raw, err := srv.SyscallConn()
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := raw.Control(func(fd uintptr) { _ = unix.SetsockoptInt(int(fd), unix.IPPROTO_IPV6, unix.IPV6_UNICAST_HOPS, 9) }); err != nil {
+	if err := raw.Control(set); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := srv.WriteToUDP([]byte("x"), c.LocalAddr().(*net.UDPAddr)); err != nil {
+	if _, err := srv.WriteToUDPAddrPort([]byte("x"), d.local()); err != nil {
 		t.Fatal(err)
 	}
-	uc := c.(*net.UDPConn)
-	uc.SetReadDeadline(time.Now().Add(slow))
 	buf, oob := make([]byte, 16), make([]byte, oobSize)
-	_, oobn, _, _, err := uc.ReadMsgUDPAddrPort(buf, oob)
+	n, oobn, _, err := d.read(context.Background(), time.Now().Add(slow), buf, oob)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if got := ipTTL(oob[:oobn]); got != 9 {
-		t.Errorf("sent with hop limit 9, read %d", got)
+	if n != 1 || buf[0] != 'x' {
+		t.Fatalf("read %q", buf[:n])
 	}
+	return ipTTL(oob[:oobn])
 }
 
 func TestIPTTLMalformed(t *testing.T) {

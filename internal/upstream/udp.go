@@ -5,9 +5,8 @@ import (
 	"context"
 	"encoding/binary"
 	"fmt"
-	"net"
+	"net/netip"
 	"sync"
-	"syscall"
 	"time"
 
 	"warden/internal/query"
@@ -19,7 +18,10 @@ import (
 type UDP struct {
 	counters
 	addr string
-	opts Options
+	// server is addr parsed; serverErr says why addr is not an IP address and port.
+	server    netip.AddrPort
+	serverErr error
+	opts      Options
 	// hist is the round trips and IP TTLs of the server's replies, for Options.HoldOn.
 	hist history
 }
@@ -27,7 +29,11 @@ type UDP struct {
 var _ Upstream = (*UDP)(nil)
 
 // NewUDP returns an Upstream for the server at addr ("127.0.0.1:53", "[::1]:53").
-func NewUDP(addr string, opts Options) *UDP { return &UDP{addr: addr, opts: opts} }
+func NewUDP(addr string, opts Options) *UDP {
+	u := &UDP{addr: addr, opts: opts}
+	u.server, u.serverErr = netip.ParseAddrPort(addr)
+	return u
+}
 
 // Addr returns the server address.
 func (u *UDP) Addr() string { return u.addr }
@@ -57,24 +63,16 @@ func (u *UDP) Exchange(ctx context.Context, q *Query) (*Reply, error) {
 	}
 	u.queries.Add(1)
 	start := time.Now()
-	deadline := u.opts.deadline(ctx, start)
-	dctx, cancel := context.WithDeadline(ctx, deadline)
-	defer cancel()
-
-	d := net.Dialer{}
-	if u.opts.HoldOn != nil {
-		d.Control = recvTTL
+	if u.serverErr != nil {
+		return nil, u.fail(ctx, start, fmt.Errorf("udp %s: %w", u.addr, u.serverErr))
 	}
-	conn, err := d.DialContext(dctx, "udp", u.addr)
+	deadline := u.opts.deadline(ctx, start)
+	sock, err := openDgram(u.server, u.opts.HoldOn != nil)
 	if err != nil {
 		return nil, u.fail(ctx, start, fmt.Errorf("udp %s: %w", u.addr, err))
 	}
-	defer conn.Close()
-	conn.SetDeadline(deadline)
-	stop := context.AfterFunc(ctx, func() { conn.SetDeadline(time.Unix(1, 0)) })
-	defer stop()
-
-	if _, err := conn.Write(out.msg); err != nil {
+	defer sock.close()
+	if err := sock.send(out.msg, deadline); err != nil {
 		return nil, u.fail(ctx, start, fmt.Errorf("udp %s: %w", u.addr, err))
 	}
 	bp := udpBufs.Get().(*[]byte)
@@ -83,23 +81,24 @@ func (u *UDP) Exchange(ctx context.Context, q *Query) (*Reply, error) {
 	if u.opts.HoldOn == nil {
 		oob = nil
 	}
-	uconn := conn.(*net.UDPConn)
-	// held is the first reply while the window is open for a second one.
+	// held is the first reply while the window is open for a second one; until is the end of the
+	// wait: the deadline, or the window's end while a reply is held.
 	var held *candidate
 	var usual usual
+	until := deadline
 	for {
-		n, oobn, flags, _, err := uconn.ReadMsgUDPAddrPort(buf, oob)
+		n, oobn, truncated, err := sock.read(ctx, until, buf, oob)
 		if err != nil {
 			if held != nil && ctx.Err() == nil {
 				// The window closed without a second reply: the first stands.
-				return u.acceptHeld(conn, out, held, usual, start)
+				return u.acceptHeld(sock, out, held, usual, start)
 			}
 			if u.opts.Tap != nil {
-				u.opts.tap(query.UDP, addrPortOf(conn.LocalAddr()), addrPortOf(conn.RemoteAddr()), &out, nil, start)
+				u.opts.tap(query.UDP, sock.local(), u.server, &out, nil, start)
 			}
 			return nil, u.fail(ctx, start, fmt.Errorf("udp %s: %w", u.addr, err))
 		}
-		if flags&syscall.MSG_TRUNC != 0 {
+		if truncated {
 			r, err := validateHead(buf[:n], out)
 			if err != nil {
 				u.mismatches.Add(1)
@@ -113,7 +112,7 @@ func (u *UDP) Exchange(ctx context.Context, q *Query) (*Reply, error) {
 			r.Flags |= query.FlagTC
 			head := truncateInPlace(buf[:out.qend])
 			if u.opts.Tap != nil {
-				u.opts.tap(query.UDP, addrPortOf(conn.LocalAddr()), addrPortOf(conn.RemoteAddr()), &out, head, start)
+				u.opts.tap(query.UDP, sock.local(), u.server, &out, head, start)
 			}
 			return u.accept(r, head, start)
 		}
@@ -125,7 +124,7 @@ func (u *UDP) Exchange(ctx context.Context, q *Query) (*Reply, error) {
 		}
 		if u.opts.HoldOn == nil || r.Truncated() {
 			if u.opts.Tap != nil {
-				u.opts.tap(query.UDP, addrPortOf(conn.LocalAddr()), addrPortOf(conn.RemoteAddr()), &out, buf[:n], start)
+				u.opts.tap(query.UDP, sock.local(), u.server, &out, buf[:n], start)
 			}
 			return u.accept(r, buf[:n], start)
 		}
@@ -134,25 +133,19 @@ func (u *UDP) Exchange(ctx context.Context, q *Query) (*Reply, error) {
 			usual = u.usual()
 			if !u.shouldHold(c, usual) {
 				u.remember(c)
-				return u.acceptCandidate(conn, out, c, start)
+				return u.acceptCandidate(sock, out, c, start)
 			}
 			c.data = append([]byte(nil), c.data...)
 			held = &c
-			end := start.Add(u.window(usual, deadline.Sub(start)))
-			if end.Before(deadline) {
-				conn.SetReadDeadline(end)
-				if ctx.Err() != nil {
-					// Cancelled while the deadline was moved: the AfterFunc's past deadline
-					// must stand.
-					conn.SetReadDeadline(time.Unix(1, 0))
-				}
+			if end := start.Add(u.window(usual, deadline.Sub(start))); end.Before(deadline) {
+				until = end
 			}
 			continue
 		}
 		if bytes.Equal(c.data, held.data) {
 			continue // the same reply twice: a duplicate, not a rival
 		}
-		return u.rivals(conn, out, q, *held, c, usual, start)
+		return u.rivals(sock, out, q, *held, c, usual, start)
 	}
 }
 
@@ -208,8 +201,8 @@ func (u *UDP) remember(c candidate) {
 
 // acceptHeld accepts the held reply when no rival came within the window. A reply held for its
 // TTL is not taken for the server's yet: the caller confirms it over TCP.
-func (u *UDP) acceptHeld(conn net.Conn, out outgoing, held *candidate, us usual, start time.Time) (*Reply, error) {
-	r, err := u.acceptCandidate(conn, out, *held, start)
+func (u *UDP) acceptHeld(sock *dgram, out outgoing, held *candidate, us usual, start time.Time) (*Reply, error) {
+	r, err := u.acceptCandidate(sock, out, *held, start)
 	if err == nil && us.oddTTL(held.ttl) {
 		return r, ErrUnconfirmed
 	}
@@ -219,13 +212,13 @@ func (u *UDP) acceptHeld(conn net.Conn, out outgoing, held *candidate, us usual,
 
 // acceptCandidate returns c as the reply, its RTT the one it arrived with rather than the time of
 // the end of a window.
-func (u *UDP) acceptCandidate(conn net.Conn, out outgoing, c candidate, start time.Time) (*Reply, error) {
+func (u *UDP) acceptCandidate(sock *dgram, out outgoing, c candidate, start time.Time) (*Reply, error) {
 	r, err := validate(c.data, out)
 	if err != nil {
 		return nil, err // cannot happen: c was validated when it arrived
 	}
 	if u.opts.Tap != nil {
-		u.opts.tap(query.UDP, addrPortOf(conn.LocalAddr()), addrPortOf(conn.RemoteAddr()), &out, c.data, start)
+		u.opts.tap(query.UDP, sock.local(), u.server, &out, c.data, start)
 	}
 	r.RTT = c.rtt
 	r.ttl = c.ttl
@@ -237,7 +230,7 @@ func (u *UDP) acceptCandidate(conn net.Conn, out outgoing, c candidate, start ti
 // rivals decides between two different replies to one query and counts the injection. The loser
 // is dropped here, so nothing after the exchange can cache it, and neither goes into the history
 // unless validation picked it: a forgery must not teach the detector what the server looks like.
-func (u *UDP) rivals(conn net.Conn, out outgoing, q *Query, first, second candidate, us usual, start time.Time) (*Reply, error) {
+func (u *UDP) rivals(sock *dgram, out outgoing, q *Query, first, second candidate, us usual, start time.Time) (*Reply, error) {
 	second.data = append([]byte(nil), second.data...)
 	winner, confirmed := choose(first, second, us, u.opts.Validates)
 	why := "two different replies; the one matching the server's TTL and timing kept, TCP asked"
@@ -246,7 +239,7 @@ func (u *UDP) rivals(conn net.Conn, out outgoing, q *Query, first, second candid
 		u.remember(winner)
 	}
 	u.opts.HoldOn.detected(u.addr, q.Name, why)
-	r, err := u.acceptCandidate(conn, out, winner, start)
+	r, err := u.acceptCandidate(sock, out, winner, start)
 	if err != nil || confirmed {
 		return r, err
 	}
