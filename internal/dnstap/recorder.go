@@ -24,7 +24,7 @@ func (w *Writer) Recorder(t query.Transport, exclusive bool) server.Recorder {
 	return r
 }
 
-// recorder copies the listeners' records into its ring.
+// recorder encodes the listeners' records into its ring.
 type recorder struct {
 	w    *Writer
 	ring *ring
@@ -60,17 +60,27 @@ func (r *recorder) Record(recs []query.Record) {
 	r.w.pokeFor(r.ring)
 }
 
-// put copies e into the ring, or counts it dropped.
+// put encodes e's frames into the ring, or counts it dropped.
 func (r *recorder) put(e *entry) {
+	// No DNS message is longer; a longer one is a caller's bug, not worth a frame.
 	if len(e.query) > 0xFFFF || len(e.response) > 0xFFFF {
 		r.ring.drop()
 		return
 	}
-	b, head := r.ring.reserve(e.size())
+	e.normalize()
+	f := &r.w.frames
+	p := f.plan(e)
+	if p.size == 0 {
+		return
+	}
+	b, head := r.ring.reserve(p.size)
 	if b == nil {
 		return
 	}
-	e.put(b)
+	if f.put(b, e, &p) == 0 {
+		r.ring.drop()
+		return
+	}
 	r.ring.publish(head)
 }
 
