@@ -41,6 +41,9 @@ func (r *recorder) Record(recs []query.Record) {
 		r.mu.Lock()
 		defer r.mu.Unlock()
 	}
+	// One entry for the batch, its fields set for each record, rather than a value built (and
+	// zeroed whole) per record.
+	var e entry
 	for i := range recs {
 		rec := &recs[i]
 		ro := roleAuth
@@ -52,9 +55,9 @@ func (r *recorder) Record(recs []query.Record) {
 		if !r.w.wants(ro) {
 			continue
 		}
-		e := entry{role: ro, transport: rec.Transport, initiator: rec.Client,
-			queried: rec.Received, responded: rec.Sent,
-			query: rec.Query, response: rec.Response, hasResponse: rec.Response != nil}
+		e.role, e.transport, e.initiator = ro, rec.Transport, rec.Client
+		e.queried, e.responded = rec.Received, rec.Sent
+		e.query, e.response, e.hasResponse = rec.Query, rec.Response, rec.Response != nil
 		r.put(&e)
 	}
 	r.w.pokeFor(r.ring)
