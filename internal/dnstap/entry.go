@@ -107,34 +107,42 @@ func (f *framer) halves(e *entry) (queryHalf, responseHalf bool) {
 // plan is the layout of one entry's frames, worked out once for sizing and for writing.
 type plan struct {
 	queryHalf, responseHalf bool
-	// common is the length of the fields both halves share (family to query time);
+	// common holds the fields both halves share (family to query time), encoded: their
+	// length is needed before the slot is reserved, and encoding them is as cheap as
+	// measuring them. commonLen is the part of common in use.
+	common    [maxCommon]byte
+	commonLen int
 	// queryMsg and responseMsg are the lengths of the two Messages.
-	common, queryMsg, responseMsg int
+	queryMsg, responseMsg int
 	// size is the room the frames take: 0 when neither half is wanted.
 	size int
 }
 
-// plan lays out e's frames; e must be normalized.
-func (f *framer) plan(e *entry) plan {
-	var p plan
+// maxCommon bounds what appendCommon writes: family and protocol (4 bytes), two 16-byte
+// addresses with their tags and lengths (36), two ports (8), and a query time whose seconds take
+// the longest varint (16).
+const maxCommon = 64
+
+// plan lays out e's frames in p; e must be normalized.
+func (f *framer) plan(e *entry, p *plan) {
 	p.queryHalf, p.responseHalf = f.halves(e)
+	p.size = 0
 	if !p.queryHalf && !p.responseHalf {
-		return p
+		return
 	}
-	p.common = commonLen(e)
+	p.commonLen = len(appendCommon(p.common[:0], e))
 	zone := 0
 	if len(e.zone) > 0 {
 		zone = bytesLen(len(e.zone))
 	}
 	if p.queryHalf {
-		p.queryMsg = 2 + p.common + bytesLen(len(e.query)) + zone
+		p.queryMsg = 2 + p.commonLen + bytesLen(len(e.query)) + zone
 		p.size += f.frameLen(p.queryMsg)
 	}
 	if p.responseHalf {
-		p.responseMsg = 2 + p.common + zone + timeLen(e.responded) + bytesLen(len(e.response))
+		p.responseMsg = 2 + p.commonLen + zone + timeLen(e.responded) + bytesLen(len(e.response))
 		p.size += f.frameLen(p.responseMsg)
 	}
-	return p
 }
 
 // put writes e's frames as p lays them out into b, which is p.size long, and returns how many
@@ -142,13 +150,11 @@ func (f *framer) plan(e *entry) plan {
 // entry is then not published.
 func (f *framer) put(b []byte, e *entry, p *plan) int {
 	out, frames := b[:0:len(b)], 0
-	var common []byte
+	common := p.common[:p.commonLen]
 	if p.queryHalf {
 		out = f.appendHead(out, p.queryMsg)
 		out = append(out, tagMsgType, byte(queryType[e.role]))
-		start := len(out)
-		out = appendCommon(out, e)
-		common = out[start:]
+		out = append(out, common...)
 		out = appendBytes(out, tagQueryMessage, e.query)
 		out = appendZone(out, e.zone)
 		out = append(out, tagType, typeMessage)
@@ -157,12 +163,7 @@ func (f *framer) put(b []byte, e *entry, p *plan) int {
 	if p.responseHalf {
 		out = f.appendHead(out, p.responseMsg)
 		out = append(out, tagMsgType, byte(responseType[e.role]))
-		// The shared fields are copied from the query's frame rather than encoded again.
-		if common != nil {
-			out = append(out, common...)
-		} else {
-			out = appendCommon(out, e)
-		}
+		out = append(out, common...)
 		out = appendZone(out, e.zone)
 		out = appendTime(out, tagResponseTimeSec, tagResponseTimeNsec, e.responded)
 		out = appendBytes(out, tagResponseMessage, e.response)
@@ -191,21 +192,6 @@ func (f *framer) appendHead(b []byte, msgLen int) []byte {
 	b = append(b, f.prefix...)
 	b = append(b, tagMessage)
 	return binary.AppendUvarint(b, uint64(msgLen))
-}
-
-// commonLen is the length of what appendCommon writes.
-func commonLen(e *entry) int {
-	n := 2 // socket_protocol
-	if familyOf(e) != 0 {
-		n += 2
-	}
-	if e.initiator.IsValid() {
-		n += 2 + addrLen(e.initiator.Addr()) + 1 + uvarintLen(uint64(e.initiator.Port()))
-	}
-	if e.responder.IsValid() {
-		n += 2 + addrLen(e.responder.Addr()) + 1 + uvarintLen(uint64(e.responder.Port()))
-	}
-	return n + timeLen(e.queried)
 }
 
 // appendCommon writes the Message fields both halves of e carry, in dnstap.proto's order: from

@@ -117,7 +117,8 @@ func TestFramerMatchesReference(t *testing.T) {
 			e.zone = blob[2 : 2+[]int{1, 13, 255, 256}[rng.IntN(4)]]
 		}
 		e.normalize()
-		p := f.plan(&e)
+		var p plan
+		f.plan(&e, &p)
 		b := make([]byte, p.size)
 		frames := f.put(b, &e, &p)
 		var refs [][]byte
@@ -152,7 +153,8 @@ func TestFramerRefusesWrongSize(t *testing.T) {
 	want[0][roleAuth], want[1][roleAuth] = true, true
 	f := newFramer([]byte("id"), nil, want)
 	e := entry{role: roleAuth, initiator: netip.MustParseAddrPort("192.0.2.1:53"), query: []byte("q"), response: []byte("r"), hasResponse: true}
-	p := f.plan(&e)
+	var p plan
+	f.plan(&e, &p)
 	n := p.size
 	for _, room := range []int{n - 1, n + 1} {
 		if got := f.put(make([]byte, room), &e, &p); got != 0 {

@@ -30,6 +30,8 @@ type recorder struct {
 	ring *ring
 	// mu is nil for an exclusive recorder, whose one caller needs no lock.
 	mu *sync.Mutex
+	// plan is put's scratch, kept here rather than on the stack: it is larger than the rest.
+	plan plan
 }
 
 var _ server.Recorder = (*recorder)(nil)
@@ -72,7 +74,8 @@ func (r *recorder) put(e *entry) {
 	}
 	e.normalize()
 	f := &r.w.frames
-	p := f.plan(e)
+	p := &r.plan
+	f.plan(e, p)
 	if p.size == 0 {
 		return
 	}
@@ -80,7 +83,7 @@ func (r *recorder) put(e *entry) {
 	if b == nil {
 		return
 	}
-	if f.put(b, e, &p) == 0 {
+	if f.put(b, e, p) == 0 {
 		r.ring.drop()
 		return
 	}
