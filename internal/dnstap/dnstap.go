@@ -3,9 +3,9 @@
 // exchange the resolver and the forwarders have upstream (RESOLVER_ and FORWARDER_ messages), in
 // bidirectional Frame Streams over a unix or TCP socket.
 //
-// It stands after the answer on the query path: a listener's Recorder copies each record's bytes
-// into a ring of its own, preallocated, and returns; one goroutine, the Writer's, encodes the
-// protobuf messages and writes them out. When the collector is slow or away, the rings fill and
+// It stands after the answer on the query path: a listener's Recorder encodes each record as
+// its finished Frame Streams frames straight into a ring of its own, preallocated, and returns;
+// one goroutine, the Writer's, hands the rings' bytes to the collector's socket as they are. When the collector is slow or away, the rings fill and
 // records are dropped and counted: a query never waits for dnstap, and a hit allocates nothing
 // for it.
 package dnstap
@@ -54,7 +54,9 @@ var (
 type Writer struct {
 	cfg  Config
 	want [2][numRoles]bool // [response][role]
-	log  *slog.Logger
+	// frames encodes the producers' entries; it is read-only once Open returns.
+	frames framer
+	log    *slog.Logger
 
 	mu    sync.Mutex
 	rings atomic.Pointer[[]*ring]
@@ -101,6 +103,7 @@ func Open(c Config) *Writer {
 			}
 		}
 	}
+	w.frames = newFramer(c.Identity, c.Version, w.want)
 	empty := []*ring{}
 	w.rings.Store(&empty)
 	go w.run()
@@ -190,6 +193,8 @@ func (w *Writer) run() {
 	down := false // the loss of the collector was logged
 	timer := time.NewTimer(time.Hour)
 	timer.Stop()
+	// since is when the Writer first found frames waiting after its last write.
+	var since time.Time
 	for {
 		if s == nil {
 			var err error
@@ -218,46 +223,52 @@ func (w *Writer) run() {
 			backoff = minBackoff
 			w.connected.Store(true)
 		}
-		n, err := w.drain(s)
-		// A small batch waits up to holdBatch for more: at a high rate the rings empty every
-		// few hundred microseconds, and a write (and a wake-up of the collector) for each cost
-		// the server more CPU than encoding the frames.
-		hold := time.Duration(0)
-		if err == nil && n == 0 {
-			if len(s.batch) > 0 && !w.stopping() {
-				hold = holdBatch - time.Since(s.since)
+		waiting := w.waiting()
+		if waiting == 0 {
+			since = time.Time{}
+			if w.stopping() {
+				if err := s.finish(); err != nil {
+					w.log.Warn("dnstap stream not finished cleanly", "err", err)
+				}
+				w.connected.Store(false)
+				return
 			}
-			if hold <= 0 {
-				err = w.flush(s)
+			w.sleep(timer, idleFlush)
+			continue
+		}
+		// Frames under batchBytes wait up to holdBatch for more: at a high rate the rings
+		// fill a little between two looks, and a write (and a wake-up of the collector) for
+		// each cost the server more CPU than the frames themselves.
+		if waiting < batchBytes && !w.stopping() {
+			if since.IsZero() {
+				since = time.Now()
+			}
+			if hold := holdBatch - time.Since(since); hold > 0 {
+				w.holding.Store(true)
+				w.sleep(timer, hold)
+				w.holding.Store(false)
+				continue
 			}
 		}
-		if err != nil {
+		since = time.Time{}
+		if err := w.writeOut(s); err != nil {
 			w.log.Warn("dnstap collector lost; reconnecting", "err", err)
 			down = true
 			s.close()
 			s = nil
 			w.connected.Store(false)
 			w.reconnects.Add(1)
-			continue
 		}
-		if n > 0 {
-			continue
-		}
-		if hold > 0 {
-			w.holding.Store(true)
-			w.sleep(timer, hold)
-			w.holding.Store(false)
-			continue
-		}
-		if w.stopping() {
-			if err := s.finish(); err != nil {
-				w.log.Warn("dnstap stream not finished cleanly", "err", err)
-			}
-			w.connected.Store(false)
-			return
-		}
-		w.sleep(timer, idleFlush)
 	}
+}
+
+// waiting is the number of bytes in the rings.
+func (w *Writer) waiting() uint64 {
+	var n uint64
+	for _, r := range *w.rings.Load() {
+		n += r.pending()
+	}
+	return n
 }
 
 // sleep waits for a poke, Close or d, whichever comes first; it does not sleep when an entry
@@ -298,64 +309,106 @@ func (w *Writer) discard() {
 	}
 }
 
-// maxDrain bounds the entries taken from one ring per pass, so that one busy worker does not
-// starve the others' rings.
-const maxDrain = 256
+// Bounds of one write: maxVecs entries (the kernel's IOV_MAX; each entry is one piece of the
+// writev) and about maxWrite bytes, so that the rings are given back in steps while a slow
+// collector takes a large backlog.
+const (
+	maxVecs  = 1024
+	maxWrite = 256 << 10
+)
 
-// drain writes what the rings hold into s and returns how many entries it took.
-func (w *Writer) drain(s *session) (int, error) {
-	taken := 0
-	var e entry
-	for _, r := range *w.rings.Load() {
-		for range maxDrain {
-			b, next := r.peek()
+// socketBuffer is the send buffer asked for the connection to the collector: 160 ms of frames at
+// 100,000 answers a second. Linux grants at most net.core.wmem_max (208 KiB unless raised) and
+// counts it twice.
+const socketBuffer = 4 << 20
+
+// writeOut hands the frames waiting in the rings to the kernel in one writev, the rings' bytes
+// as they are, and then gives their room back. After a write that reached its bounds it starts
+// at the next ring, so that a busy worker's ring does not starve the others; otherwise at the
+// first, which keeps the rings' order in the stream.
+func (w *Writer) writeOut(s *session) error {
+	rings := *w.rings.Load()
+	s.vecs, s.taken = s.vecs[:0], s.taken[:0]
+	var bytes int
+	var msgs, entries uint64
+	if s.full {
+		s.first++
+	}
+	for i := range rings {
+		r := rings[(s.first+i)%len(rings)]
+		tail := r.tail.Load()
+		pos := tail
+		for len(s.vecs) < maxVecs && bytes < maxWrite {
+			b, next := r.next(pos)
 			if b == nil {
 				break
 			}
-			if !parseEntry(b, &e) {
-				r.release(next)
-				w.lost.Add(1)
-				continue
-			}
-			w.write(s, &e)
-			r.release(next)
-			taken++
-			if len(s.batch) >= batchBytes {
-				if err := w.flush(s); err != nil {
-					return taken, err
-				}
-			}
+			pos = next
+			s.vecs = append(s.vecs, b)
+			bytes += len(b)
+			msgs += uint64(framesIn(b))
+			entries++
+		}
+		if pos != tail {
+			s.taken = append(s.taken, taken{r, pos})
 		}
 	}
-	return taken, nil
+	s.full = len(s.vecs) == maxVecs || bytes >= maxWrite
+	if len(s.vecs) == 0 {
+		return nil
+	}
+	err := s.conn.SetWriteDeadline(time.Now().Add(writeTimeout))
+	if err == nil {
+		s.out = s.vecs
+		_, err = s.out.WriteTo(s.conn)
+	}
+	if err != nil {
+		w.lost.Add(entries)
+	} else {
+		w.sent.Add(msgs)
+	}
+	for _, t := range s.taken {
+		t.ring.release(t.tail)
+	}
+	clear(s.vecs) // the ring's bytes are not held past the write
+	return err
 }
 
-// write adds the wanted halves of e to the batch.
-func (w *Writer) write(s *session, e *entry) {
-	if w.want[0][e.role] {
-		s.frame(e, false)
+// framesIn counts the data frames of one entry: one or two, each a length and its bytes.
+func framesIn(b []byte) int {
+	n := 0
+	for len(b) >= 4 {
+		l := int(binary.BigEndian.Uint32(b)) + 4
+		if l > len(b) {
+			break
+		}
+		b = b[l:]
+		n++
 	}
-	if w.want[1][e.role] && e.hasResponse {
-		s.frame(e, true)
-	}
-	s.entries++
+	return n
 }
 
-// session is one connection to a collector after the handshake. Frames gather in batch and go
-// out in one write when it passes batchBytes or when the rings are empty, so that a message is
-// counted sent only once the kernel took it.
+// session is one connection to a collector after the handshake, with the Writer's scratch
+// for its writes; a message is counted sent only once the kernel took it.
 type session struct {
-	conn  net.Conn
-	enc   encoder
-	batch []byte
-	// msgs and entries are the messages and exchanges in batch; since is when its first frame
-	// was added.
-	msgs, entries uint64
-	since         time.Time
+	conn net.Conn
+	// vecs are the entries of one write; out is the copy of it that writev consumes (a field,
+	// so that handing it to the connection allocates nothing).
+	vecs, out net.Buffers
+	// taken says how far each ring is read by the write under way.
+	taken []taken
+	// first picks the ring a write starts from; full says the last write reached its bounds.
+	first int
+	full  bool
 }
 
-// batchBytes is the size at which a batch is written without waiting for the rings to empty;
-// holdBatch is how long a smaller one may wait for more frames.
+type taken struct {
+	ring *ring
+	tail uint64
+}
+
+// batchBytes is the amount of frames written at once without waiting; holdBatch is how long
+// less may wait for more.
 const batchBytes = 64 << 10
 
 var holdBatch = 20 * time.Millisecond
@@ -371,8 +424,14 @@ func (w *Writer) connect() (*session, error) {
 		conn.Close()
 		return nil, err
 	}
-	return &session{conn: conn, batch: make([]byte, 0, 2*batchBytes),
-		enc: encoder{identity: w.cfg.Identity, version: w.cfg.Version}}, nil
+	// A socket buffer that holds several writes lets a collector that is late by a few
+	// milliseconds (one sharing its CPU) catch up without the Writer parking midway through a
+	// write and the rings filling meanwhile; the kernel caps it at net.core.wmem_max and
+	// takes the memory only for what waits. Not fatal: the default buffer works, if tighter.
+	if b, ok := conn.(interface{ SetWriteBuffer(int) error }); ok {
+		_ = b.SetWriteBuffer(socketBuffer)
+	}
+	return &session{conn: conn, vecs: make(net.Buffers, 0, maxVecs), taken: make([]taken, 0, 8)}, nil
 }
 
 func handshake(conn net.Conn) error {
@@ -396,35 +455,6 @@ func handshake(conn net.Conn) error {
 		return fmt.Errorf("frame streams: sending START: %w", err)
 	}
 	return conn.SetDeadline(time.Time{})
-}
-
-// frame adds one half of e to the batch as a data frame.
-func (s *session) frame(e *entry, response bool) {
-	start := len(s.batch)
-	if start == 0 {
-		s.since = time.Now()
-	}
-	s.batch = s.enc.appendPayload(append(s.batch, 0, 0, 0, 0), e, response)
-	binary.BigEndian.PutUint32(s.batch[start:], uint32(len(s.batch)-start-4))
-	s.msgs++
-}
-
-// flush writes the batch out, counting its messages sent, or its exchanges lost on an error.
-func (w *Writer) flush(s *session) error {
-	if len(s.batch) == 0 {
-		return nil
-	}
-	err := s.conn.SetWriteDeadline(time.Now().Add(writeTimeout))
-	if err == nil {
-		_, err = s.conn.Write(s.batch)
-	}
-	if err != nil {
-		w.lost.Add(s.entries)
-	} else {
-		w.sent.Add(s.msgs)
-	}
-	s.batch, s.msgs, s.entries = s.batch[:0], 0, 0
-	return err
 }
 
 // finish ends the stream: STOP, then the collector's FINISH, then the connection is closed.

@@ -24,12 +24,14 @@ func (w *Writer) Recorder(t query.Transport, exclusive bool) server.Recorder {
 	return r
 }
 
-// recorder copies the listeners' records into its ring.
+// recorder encodes the listeners' records into its ring.
 type recorder struct {
 	w    *Writer
 	ring *ring
 	// mu is nil for an exclusive recorder, whose one caller needs no lock.
 	mu *sync.Mutex
+	// plan is put's scratch, kept here rather than on the stack: it is larger than the rest.
+	plan plan
 }
 
 var _ server.Recorder = (*recorder)(nil)
@@ -41,6 +43,9 @@ func (r *recorder) Record(recs []query.Record) {
 		r.mu.Lock()
 		defer r.mu.Unlock()
 	}
+	// One entry for the batch, its fields set for each record, rather than a value built (and
+	// zeroed whole) per record.
+	var e entry
 	for i := range recs {
 		rec := &recs[i]
 		ro := roleAuth
@@ -52,25 +57,36 @@ func (r *recorder) Record(recs []query.Record) {
 		if !r.w.wants(ro) {
 			continue
 		}
-		e := entry{role: ro, transport: rec.Transport, initiator: rec.Client,
-			queried: rec.Received, responded: rec.Sent,
-			query: rec.Query, response: rec.Response, hasResponse: rec.Response != nil}
+		e.role, e.transport, e.initiator = ro, rec.Transport, rec.Client
+		e.queried, e.responded = rec.Received, rec.Sent
+		e.query, e.response, e.hasResponse = rec.Query, rec.Response, rec.Response != nil
 		r.put(&e)
 	}
 	r.w.pokeFor(r.ring)
 }
 
-// put copies e into the ring, or counts it dropped.
+// put encodes e's frames into the ring, or counts it dropped.
 func (r *recorder) put(e *entry) {
+	// No DNS message is longer; a longer one is a caller's bug, not worth a frame.
 	if len(e.query) > 0xFFFF || len(e.response) > 0xFFFF {
 		r.ring.drop()
 		return
 	}
-	b, head := r.ring.reserve(e.size())
+	e.normalize()
+	f := &r.w.frames
+	p := &r.plan
+	f.plan(e, p)
+	if p.size == 0 {
+		return
+	}
+	b, head := r.ring.reserve(p.size)
 	if b == nil {
 		return
 	}
-	e.put(b)
+	if f.put(b, e, p) == 0 {
+		r.ring.drop()
+		return
+	}
 	r.ring.publish(head)
 }
 

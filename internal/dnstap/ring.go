@@ -74,20 +74,30 @@ func (r *ring) drop() { r.dropped.Store(r.dropped.Load() + 1) }
 // peek returns the oldest entry and the tail that releases it, or nil when the ring is empty.
 // Only the reader calls it; the entry stays valid until release.
 func (r *ring) peek() ([]byte, uint64) {
-	tail, head := r.tail.Load(), r.head.Load()
+	b, next := r.next(r.tail.Load())
+	if b == nil {
+		return nil, 0
+	}
+	return b, next
+}
+
+// next returns the entry at pos and the position after it, or nil and pos when pos is the head.
+// pos is the tail or a position next returned since: the reader may look at many entries
+// before it releases them all at once. Only the reader calls it.
+func (r *ring) next(pos uint64) ([]byte, uint64) {
+	head := r.head.Load()
 	size := uint64(len(r.buf))
-	for tail != head {
-		off := tail & r.mask
+	for pos != head {
+		off := pos & r.mask
 		n := binary.LittleEndian.Uint32(r.buf[off:])
 		if n == padMark {
-			tail += size - off
+			pos += size - off
 			continue
 		}
 		need := uint64(lenSize+uint64(n)+lenSize-1) &^ (lenSize - 1)
-		return r.buf[off+lenSize : off+lenSize+uint64(n)], tail + need
+		return r.buf[off+lenSize : off+lenSize+uint64(n)], pos + need
 	}
-	r.tail.Store(tail)
-	return nil, 0
+	return nil, pos
 }
 
 // release gives the room of the entries before tail back to the producer.

@@ -77,6 +77,9 @@ func (c *Collector) Stop(t testing.TB) {
 	c.cmd = nil
 }
 
+// PID is the collector's process id, for a benchmark that pins it to a CPU of its own.
+func (c *Collector) PID() int { return c.cmd.Process.Pid }
+
 // Pause stops the collector's process (SIGSTOP) so that it reads nothing; Resume lets it go on.
 func (c *Collector) Pause() error  { return c.cmd.Process.Signal(syscall.SIGSTOP) }
 func (c *Collector) Resume() error { return c.cmd.Process.Signal(syscall.SIGCONT) }

@@ -54,10 +54,15 @@ func benchObserved(b *testing.B, modes ...string) {
 	} {
 		for _, mode := range modes {
 			b.Run(c.name+"/"+mode, func(b *testing.B) {
-				rec, ql := observersFor(b, mode)
+				rec, ql, tap := observersFor(b, mode)
 				benchHitRecorded(b, c.p(b), c.q, rec)
 				if ql != nil {
 					b.ReportMetric(float64(ql.Dropped())/float64(b.N), "dropped/op")
+				}
+				// Records dropped at a full ring skip the encoding: how many did says what
+				// the ns/op include.
+				if tap != nil {
+					b.ReportMetric(float64(tap.Stats().Dropped)/float64(b.N), "tap-dropped/op")
 				}
 			})
 		}
@@ -65,10 +70,11 @@ func benchObserved(b *testing.B, modes ...string) {
 }
 
 // observersFor builds the observers mode names and returns a UDP worker's Recorder of them (nil
-// for "off"), and the query log when it is one of them.
-func observersFor(b *testing.B, mode string) (server.Recorder, *querylog.Log) {
+// for "off"), and the query log and the dnstap Writer when they are among them.
+func observersFor(b *testing.B, mode string) (server.Recorder, *querylog.Log, *dnstap.Writer) {
 	var obs server.Observers
 	var ql *querylog.Log
+	var tap *dnstap.Writer
 	for _, part := range strings.Split(mode, "+") {
 		switch part {
 		case "off":
@@ -76,9 +82,9 @@ func observersFor(b *testing.B, mode string) (server.Recorder, *querylog.Log) {
 			obs = append(obs, metrics.NewQueries())
 		case "dnstap":
 			col := dnstest.StartCollectorTo(b, b.TempDir(), "/dev/null")
-			w := dnstap.Open(dnstap.Config{Network: "unix", Addr: col.Socket})
-			b.Cleanup(func() { w.Close() })
-			obs = append(obs, w)
+			tap = dnstap.Open(dnstap.Config{Network: "unix", Addr: col.Socket})
+			b.Cleanup(func() { tap.Close() })
+			obs = append(obs, tap)
 		case "querylog":
 			var err error
 			ql, err = querylog.Open(querylog.Config{Dir: b.TempDir(), MaxBytes: 64 << 20, Sample: 1}, slog.New(slog.NewTextHandler(io.Discard, nil)))
@@ -92,9 +98,9 @@ func observersFor(b *testing.B, mode string) (server.Recorder, *querylog.Log) {
 		}
 	}
 	if len(obs) == 0 {
-		return nil, nil
+		return nil, nil, nil
 	}
-	return obs.Recorder(query.UDP, true), ql
+	return obs.Recorder(query.UDP, true), ql, tap
 }
 
 // benchHitRecorded answers batches of stampBatch queries as a UDP worker does and hands each
