@@ -48,6 +48,12 @@ func LoadFile(origin, path string) (*Zone, []Problem, error) {
 // returns the zone and warnings, or an error listing the problems (a *LoadError when the text was
 // read but is not a valid zone).
 func Load(origin, name string, data []byte) (*Zone, []Problem, error) {
+	return load(origin, name, data, true)
+}
+
+// load is Load with the reader chosen: Warden's own (masterfile.go), or the library's parser
+// alone, which the tests compare it with.
+func load(origin, name string, data []byte, ownReader bool) (*Zone, []Problem, error) {
 	origin = strings.ToLower(dnsutil.Fqdn(origin))
 	okey, err := wire.AppendName(nil, origin)
 	if err != nil {
@@ -58,12 +64,22 @@ func Load(origin, name string, data []byte) (*Zone, []Problem, error) {
 	}
 	// A record takes some 40 bytes of master file; sizing the map from that saves rehashing a
 	// large zone's index many times over as it grows.
-	l := &loader{
-		z:    &Zone{Origin: origin, Key: string(okey), File: name, names: newIndex(len(okey), len(data)/48)},
-		data: data,
+	fresh := func() *loader {
+		return &loader{
+			z:    &Zone{Origin: origin, Key: string(okey), File: name, names: newIndex(len(okey), len(data)/48)},
+			data: data,
+		}
 	}
-	if err := l.parse(name); err != nil && !errors.Is(err, io.EOF) {
-		l.errs = append(l.errs, parseProblem(name, err))
+	l := fresh()
+	err = errUseLibrary
+	if ownReader {
+		err = newMasterReader(l, name, data, origin).read()
+	}
+	if errors.Is(err, errUseLibrary) {
+		l = fresh()
+		if err := l.parse(name); err != nil && !errors.Is(err, io.EOF) {
+			l.errs = append(l.errs, parseProblem(name, err))
+		}
 	}
 	if len(l.errs) == 0 {
 		l.check()
@@ -131,6 +147,24 @@ func build(origin, name string, shared, fresh []dns.RR, owned bool) (*Zone, []Pr
 	}
 	l.z.gen = lastGen.Add(1)
 	return l.z, l.warns, nil
+}
+
+// maxTargets bounds loader.targets: past it, names are stored once per record.
+const maxTargets = 1 << 16
+
+// intern returns name as a string stored in the zone's blocks, once for all records naming it.
+func (l *loader) intern(name []byte) string {
+	if s, ok := l.targets[string(name)]; ok {
+		return s
+	}
+	s := l.mem.str(name)
+	if l.targets == nil {
+		l.targets = make(map[string]string)
+	}
+	if len(l.targets) < maxTargets {
+		l.targets[s] = s
+	}
+	return s
 }
 
 // parseBatch is how many records the parser hands over at a time.
@@ -203,6 +237,9 @@ type loader struct {
 	// rrsigs counts RRSIG records: a zone without them is not signed and skips indexDNSSEC.
 	rrsigs int
 	mem    slabs
+	// targets holds names that records point at (NS, MX, CNAME, ...) as the master-file reader
+	// stored them, so that a name many records share is stored once.
+	targets map[string]string
 	// scratch holds the wire form of the owner being added.
 	scratch []byte
 	// patch is set when the loader makes the next version of a zone by Apply: nodes are looked up
@@ -251,28 +288,7 @@ func (l *loader) addRecord(rr dns.RR, shared bool) {
 		l.problem(&l.errs, rr, "%s %s: out of zone %s", h.Name, dns.TypeToString[typ], l.z.Origin)
 		return
 	}
-	switch typ {
-	case dns.TypeSOA:
-		l.soas++
-		if h.Name != l.z.Origin {
-			l.problem(&l.errs, rr, "%s: SOA record outside the zone apex", h.Name)
-			return
-		}
-		if l.soas > 1 {
-			l.problemAt(&l.errs, rr, l.soas-1, "%s: more than one SOA record", h.Name)
-			return
-		}
-		l.z.SOA = rr.(*dns.SOA)
-	case dns.TypeDNAME:
-		l.dnames++
-	case dns.TypeRRSIG:
-		l.rrsigs++
-	case dns.TypeNS:
-		if h.Name != l.z.Origin {
-			l.delegations++
-		}
-	case dns.TypeOPT, dns.TypeTSIG:
-		l.problem(&l.errs, rr, "%s: %s is a meta type, not zone data", h.Name, dns.TypeToString[typ])
+	if !l.admit(rr, typ) {
 		return
 	}
 	key, err := wire.AppendName(l.scratch[:0], h.Name)
@@ -285,8 +301,13 @@ func (l *loader) addRecord(rr dns.RR, shared bool) {
 	if !shared {
 		h.Name = n.Name // one copy of the owner string per node, not per record
 		rr = l.mem.record(rr)
-		h = rr.Header()
 	}
+	l.addTo(n, rr, typ, shared)
+}
+
+// addTo puts rr, whose owner checks are done, into the RRsets of its node n.
+func (l *loader) addTo(n *Node, rr dns.RR, typ uint16, shared bool) {
+	h := rr.Header()
 	for i := range n.Sets {
 		set := &n.Sets[i]
 		if set.Type != typ {
@@ -314,6 +335,37 @@ func (l *loader) addRecord(rr dns.RR, shared bool) {
 	l.z.Records++
 }
 
+// admit runs the checks of a record's type that need nothing but the record (its owner is
+// already known to be in the zone) and counts what the whole-zone checks will need.
+func (l *loader) admit(rr dns.RR, typ uint16) bool {
+	h := rr.Header()
+	switch typ {
+	case dns.TypeSOA:
+		l.soas++
+		if h.Name != l.z.Origin {
+			l.problem(&l.errs, rr, "%s: SOA record outside the zone apex", h.Name)
+			return false
+		}
+		if l.soas > 1 {
+			l.problemAt(&l.errs, rr, l.soas-1, "%s: more than one SOA record", h.Name)
+			return false
+		}
+		l.z.SOA = rr.(*dns.SOA)
+	case dns.TypeDNAME:
+		l.dnames++
+	case dns.TypeRRSIG:
+		l.rrsigs++
+	case dns.TypeNS:
+		if h.Name != l.z.Origin {
+			l.delegations++
+		}
+	case dns.TypeOPT, dns.TypeTSIG:
+		l.problem(&l.errs, rr, "%s: %s is a meta type, not zone data", h.Name, dns.TypeToString[typ])
+		return false
+	}
+	return true
+}
+
 // node returns the node of key, creating it and its missing ancestors (as empty non-terminals).
 func (l *loader) node(key []byte, name string) *Node {
 	if l.patch != nil {
@@ -325,7 +377,7 @@ func (l *loader) node(key []byte, name string) *Node {
 	}
 	n := l.mem.nodes.get()
 	n.Key = l.mem.str(key)
-	n.Name = l.mem.str([]byte(name))
+	n.Name = l.mem.copyStr(name)
 	if l.patch != nil {
 		l.patch.made(n)
 	} else {

@@ -74,6 +74,7 @@ type slabs struct {
 	cname slab[dns.CNAME]
 	mx    slab[dns.MX]
 	txt   slab[dns.TXT]
+	ds    slab[dns.DS]
 	strs  slab[string]
 	text  []byte
 }
@@ -125,6 +126,11 @@ func (s *slabs) record(rr dns.RR) dns.RR {
 		c := s.mx.get()
 		*c = *x
 		c.Mx = s.copyStr(c.Mx)
+		return c
+	case *dns.DS:
+		c := s.ds.get()
+		*c = *x
+		c.Digest = s.copyStr(c.Digest)
 		return c
 	case *dns.TXT:
 		c := s.txt.get()
