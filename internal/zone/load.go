@@ -75,6 +75,7 @@ func load(origin, name string, data []byte, ownReader bool) (*Zone, []Problem, e
 	if ownReader {
 		err = newMasterReader(l, name, data, origin).read()
 	}
+	l.closeOwner()
 	if errors.Is(err, errUseLibrary) {
 		l = fresh()
 		if err := l.parse(name); err != nil && !errors.Is(err, io.EOF) {
@@ -151,6 +152,18 @@ func build(origin, name string, shared, fresh []dns.RR, owned bool) (*Zone, []Pr
 
 // maxTargets bounds loader.targets: past it, names are stored once per record.
 const maxTargets = 1 << 16
+
+// inZone says whether the absolute name is the zone's origin or below it, in any case.
+func (l *loader) inZone(name []byte) bool {
+	o := l.z.Origin
+	if o == "." {
+		return true
+	}
+	if len(name) < len(o) || !strings.EqualFold(view(name[len(name)-len(o):]), o) {
+		return false
+	}
+	return len(name) == len(o) || name[len(name)-len(o)-1] == '.'
+}
 
 // intern returns name as a string stored in the zone's blocks, once for all records naming it.
 func (l *loader) intern(name []byte) string {
@@ -237,6 +250,10 @@ type loader struct {
 	// rrsigs counts RRSIG records: a zone without them is not signed and skips indexDNSSEC.
 	rrsigs int
 	mem    slabs
+	// open is the node whose RRsets grow in openSets and openRRs, nil when none does.
+	open     *Node
+	openSets scratch[RRset]
+	openRRs  scratch[dns.RR]
 	// targets holds names that records point at (NS, MX, CNAME, ...) as the master-file reader
 	// stored them, so that a name many records share is stored once.
 	targets map[string]string
@@ -327,12 +344,49 @@ func (l *loader) addTo(n *Node, rr dns.RR, typ uint16, shared bool) {
 			}
 			h.TTL = first
 		}
-		set.RRs = appendTo(&l.mem.rrs, set.RRs, rr)
+		if n == l.open {
+			set.RRs = appendTo(&l.openRRs, set.RRs, rr)
+		} else {
+			set.RRs = appendTo(&l.mem.rrs, set.RRs, rr)
+		}
 		l.z.Records++
 		return
 	}
-	n.Sets = appendTo(&l.mem.sets, n.Sets, RRset{Type: typ, RRs: one(&l.mem.rrs, rr)})
+	if n == l.open {
+		n.Sets = appendTo(&l.openSets, n.Sets, RRset{Type: typ, RRs: one(&l.openRRs, rr)})
+	} else {
+		n.Sets = appendTo(&l.mem.sets, n.Sets, RRset{Type: typ, RRs: one(&l.mem.rrs, rr)})
+	}
 	l.z.Records++
+}
+
+// openOwner makes n the node whose RRsets grow in the scratch room, closing the one before.
+func (l *loader) openOwner(n *Node) {
+	if n != l.open {
+		l.closeOwner()
+		l.open = n
+	}
+}
+
+// closeOwner moves the open node's RRsets from the scratch room into the slabs, each list at its
+// final size.
+func (l *loader) closeOwner() {
+	n := l.open
+	if n == nil {
+		return
+	}
+	l.open = nil
+	if len(n.Sets) > 0 {
+		sets := l.mem.sets.take(len(n.Sets))
+		for i, set := range n.Sets {
+			rrs := l.mem.rrs.take(len(set.RRs))
+			copy(rrs, set.RRs)
+			sets[i] = RRset{Type: set.Type, RRs: rrs}
+		}
+		n.Sets = sets
+	}
+	l.openSets.reset()
+	l.openRRs.reset()
 }
 
 // admit runs the checks of a record's type that need nothing but the record (its owner is

@@ -299,6 +299,7 @@ func (r *masterReader) resolveOwner(tok []byte) bool {
 // as the owner of the records that follow.
 func (r *masterReader) makeOwner(tok []byte) *Node {
 	n := r.l.node(r.l.scratch, view(r.ownerBuf)) // node copies what it keeps
+	r.l.openOwner(n)
 	r.owner, r.ownerText, r.ownerOrigin = n, n.Name, r.origin
 	r.ownerTok = append(r.ownerTok[:0], tok...)
 	return n

@@ -129,9 +129,9 @@ func (r *masterReader) build(typ uint16, ttl uint32, rd []mfToken) dns.RR {
 	return nil
 }
 
-// target returns the absolute name token i stands for, with its case, as a string shared with
-// every other record naming it (a TLD's thousands of delegations name the same few hundred
-// servers).
+// target returns the absolute name token i stands for, with its case; a name outside the zone
+// as a string shared with every other record naming it (a TLD's thousands of delegations name the
+// same few hundred servers).
 func (r *masterReader) target(rd []mfToken, i int) (string, bool) {
 	if i >= len(rd) {
 		return "", false
@@ -140,6 +140,9 @@ func (r *masterReader) target(rd []mfToken, i int) (string, bool) {
 	r.nameBuf = name
 	if !ok {
 		return "", false
+	}
+	if r.l.inZone(name) {
+		return r.l.mem.str(name), true // a name of the zone is seldom named by many records
 	}
 	return r.l.intern(name), true
 }
