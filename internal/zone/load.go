@@ -2,6 +2,7 @@ package zone
 
 import (
 	"bytes"
+	"cmp"
 	"errors"
 	"fmt"
 	"io"
@@ -35,25 +36,40 @@ func (e *LoadError) Error() string {
 // still one message worth reading.
 const MaxErrors = 20
 
-// LoadFile reads the master file at path for origin.
+// LoadFile reads the master file at path for origin. The file is read a window at a time and
+// never held whole: a large zone's file would otherwise add its size to the peak memory of a load.
 func LoadFile(origin, path string) (*Zone, []Problem, error) {
-	data, err := os.ReadFile(path)
+	f, err := os.Open(path)
 	if err != nil {
 		return nil, nil, fmt.Errorf("zone %s: %w", origin, err)
 	}
-	return Load(origin, path, data)
+	defer f.Close()
+	fi, err := f.Stat()
+	if err != nil {
+		return nil, nil, fmt.Errorf("zone %s: %w", origin, err)
+	}
+	return load(origin, path, text{file: f, size: fi.Size()}, true)
 }
 
 // Load parses master-file text for origin; name is used in messages and to resolve $INCLUDE. It
 // returns the zone and warnings, or an error listing the problems (a *LoadError when the text was
 // read but is not a valid zone).
 func Load(origin, name string, data []byte) (*Zone, []Problem, error) {
-	return load(origin, name, data, true)
+	return load(origin, name, text{data: data, size: int64(len(data))}, true)
+}
+
+// text is a master file's text: in memory (data), or in an open file read as it goes, a window
+// of the given size (readWindow when 0) at a time.
+type text struct {
+	data   []byte
+	file   io.ReadSeeker
+	size   int64
+	window int
 }
 
 // load is Load with the reader chosen: Warden's own (masterfile.go), or the library's parser
 // alone, which the tests compare it with.
-func load(origin, name string, data []byte, ownReader bool) (*Zone, []Problem, error) {
+func load(origin, name string, src text, ownReader bool) (*Zone, []Problem, error) {
 	origin = strings.ToLower(dnsutil.Fqdn(origin))
 	okey, err := wire.AppendName(nil, origin)
 	if err != nil {
@@ -65,22 +81,40 @@ func load(origin, name string, data []byte, ownReader bool) (*Zone, []Problem, e
 	// A record takes some 40 bytes of master file; sizing the map from that saves rehashing a
 	// large zone's index many times over as it grows.
 	fresh := func() *loader {
-		return &loader{
-			z:    &Zone{Origin: origin, Key: string(okey), File: name, names: newIndex(len(okey), len(data)/48)},
-			data: data,
+		l := &loader{
+			z:    &Zone{Origin: origin, Key: string(okey), File: name, names: newIndex(len(okey), int(src.size/48))},
+			data: src.data,
 		}
+		if src.file != nil {
+			l.path = name
+		}
+		return l
 	}
 	l := fresh()
 	err = errUseLibrary
 	if ownReader {
-		err = newMasterReader(l, name, data, origin).read()
+		r := newMasterReader(l, name, src.data, origin)
+		if src.file != nil {
+			r.src, r.data = src.file, make([]byte, 0, cmp.Or(src.window, readWindow))
+		}
+		err = r.read()
 	}
 	l.closeOwner()
-	if errors.Is(err, errUseLibrary) {
+	switch {
+	case errors.Is(err, errUseLibrary):
 		l = fresh()
-		if err := l.parse(name); err != nil && !errors.Is(err, io.EOF) {
+		var in io.Reader = bytes.NewReader(src.data)
+		if src.file != nil {
+			if _, err := src.file.Seek(0, io.SeekStart); err != nil {
+				return nil, nil, fmt.Errorf("zone %s: %w", origin, err)
+			}
+			in = src.file
+		}
+		if err := l.parse(name, in); err != nil && !errors.Is(err, io.EOF) {
 			l.errs = append(l.errs, parseProblem(name, err))
 		}
+	case err != nil:
+		return nil, nil, fmt.Errorf("zone %s: read %s: %w", origin, name, err)
 	}
 	if len(l.errs) == 0 {
 		l.check()
@@ -185,8 +219,8 @@ const parseBatch = 512
 
 // parse runs the master-file parser in its own goroutine, handing records over in batches, while
 // this one builds the tree: on a large zone the two halves of the work overlap on two cores.
-func (l *loader) parse(name string) error {
-	zp := dns.NewZoneParser(bytes.NewReader(l.data), l.z.Origin, name)
+func (l *loader) parse(name string, in io.Reader) error {
+	zp := dns.NewZoneParser(in, l.z.Origin, name)
 	// Knot's default-ttl: records without a TTL and without $TTL get an hour.
 	zp.SetDefaultTTL(3600)
 	// $INCLUDE reads files in the zone file's directory or below it (the parser opens them
@@ -237,6 +271,8 @@ func (l *loader) parse(name string) error {
 type loader struct {
 	z    *Zone
 	data []byte
+	// path is the file the text came from when it was read as it went (data is nil then).
+	path string
 	// lines is built from data when the first problem needs a line number: a zone without
 	// problems never pays for it.
 	lines lineIndex
@@ -272,14 +308,22 @@ func (l *loader) problem(list *[]Problem, rr dns.RR, format string, args ...any)
 // problemAt records a problem with the line of the nth record of rr's owner and type.
 func (l *loader) problemAt(list *[]Problem, rr dns.RR, nth int, format string, args ...any) {
 	p := Problem{File: l.z.File, Msg: fmt.Sprintf(format, args...)}
-	if rr != nil && l.data != nil {
+	if rr != nil && l.hasText() {
 		if l.lines == nil {
-			l.lines = indexLines(l.data, l.z.Origin)
+			data := l.data
+			if data == nil {
+				// A file read as it went is read again, whole, for the first problem only.
+				data, _ = os.ReadFile(l.path)
+			}
+			l.lines = indexLines(data, l.z.Origin)
 		}
 		p.Line = l.lines.find(rr.Header().Name, dns.RRToType(rr), nth)
 	}
 	*list = append(*list, p)
 }
+
+// hasText says whether the records came from master-file text, whose lines problems can name.
+func (l *loader) hasText() bool { return l.data != nil || l.path != "" }
 
 // add takes a record of the loader's own (parsed or copied): it may be normalised in place.
 func (l *loader) add(rr dns.RR) { l.addRecord(rr, false) }
@@ -459,7 +503,7 @@ func (l *loader) check() {
 		// A missing record has no line of its own; a master file is blamed at its first line,
 		// where an SOA record usually stands.
 		p := Problem{File: z.File, Msg: "no SOA record at the zone apex " + z.Origin}
-		if l.data != nil {
+		if l.hasText() {
 			p.Line = 1
 		}
 		l.errs = append(l.errs, p)

@@ -3,6 +3,7 @@ package zone
 import (
 	"bytes"
 	"errors"
+	"io"
 	"os"
 	"path/filepath"
 
@@ -34,12 +35,17 @@ type mfToken struct {
 
 // masterReader reads one master file (the zone's, or one it $INCLUDEs) into a loader.
 type masterReader struct {
-	l     *loader
-	file  string // for messages and to find $INCLUDEd files
-	data  []byte
-	pos   int
-	line  int // the line data[pos] is on
-	depth int // of $INCLUDE
+	l    *loader
+	file string // for messages and to find $INCLUDEd files
+	data []byte // the text, or the window of it read so far from src
+	// src is the file the text is read from as it goes, nil when data holds all of it; eof says
+	// it has been read to the end, readErr why reading it failed.
+	src     io.Reader
+	eof     bool
+	readErr error
+	pos     int
+	line    int // the line data[pos] is on
+	depth   int // of $INCLUDE
 
 	origin         string
 	defTTL         uint32
@@ -81,13 +87,52 @@ func (r *masterReader) read() error {
 			return nil
 		}
 	}
-	return nil
+	return r.readErr
 }
+
+// readWindow is how much of a file the reader holds at a time (more while one record is longer).
+const readWindow = 1 << 20
 
 // scan finds the next record: its tokens and its bytes, up to and with the newline that ends it
 // outside parentheses and quotes. Lines with nothing but blanks and comments are skipped. It
-// returns false at the end of the data.
+// returns false at the end of the text (or on a read error, kept in readErr). A record that runs
+// to the end of the window, or ends just there, is scanned again after more of the file is read:
+// whether more follows changes how the library reads some records (see fallback).
 func (r *masterReader) scan() bool {
+	for {
+		pos, line := r.pos, r.line
+		found, ranOut := r.scanWindow()
+		if !ranOut || r.src == nil || r.eof {
+			return found
+		}
+		r.pos, r.line = pos, line
+		if err := r.refill(); err != nil {
+			r.readErr = err
+			return false
+		}
+	}
+}
+
+// refill moves what is left of the window to its front and reads more of the file behind it,
+// into a larger buffer when what is left fills more than half of it.
+func (r *masterReader) refill() error {
+	left := len(r.data) - r.pos
+	buf := r.data[:cap(r.data)]
+	if left > cap(r.data)/2 {
+		buf = make([]byte, 2*cap(r.data))
+	}
+	copy(buf, r.data[r.pos:])
+	n, err := io.ReadFull(r.src, buf[left:])
+	r.data, r.pos = buf[:left+n], 0
+	if errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) {
+		r.eof = true
+		return nil
+	}
+	return err
+}
+
+// scanWindow is scan over the bytes in the window. ranOut says it came to the window's end.
+func (r *masterReader) scanWindow() (found, ranOut bool) {
 	data := r.data
 	i := r.pos
 	r.toks = r.toks[:0]
@@ -123,7 +168,7 @@ func (r *masterReader) scan() bool {
 				continue
 			}
 			r.pos, r.recEnd = i, i
-			return true
+			return true, i >= len(data)
 		case ';':
 			end(i)
 			for i < len(data) && data[i] != '\n' {
@@ -187,7 +232,7 @@ func (r *masterReader) scan() bool {
 		r.odd = true // the library reports the unbalanced brace
 	}
 	r.pos, r.recEnd = i, i
-	return len(r.toks) > 0 || r.odd
+	return len(r.toks) > 0 || r.odd, true
 }
 
 // bytesOf returns the bytes of a token.
@@ -317,7 +362,7 @@ func (r *masterReader) fallback(hasOwner bool) error {
 	// is taken there, and refused before more text): what follows the record in the file is
 	// stood for by an empty line, and nothing is added at its end.
 	text = append(text, r.data[r.recStart:r.recEnd]...)
-	if r.recEnd < len(r.data) {
+	if r.recEnd < len(r.data) || r.src != nil && !r.eof {
 		text = append(text, '\n')
 	}
 	r.textBuf = text

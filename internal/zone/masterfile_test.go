@@ -12,29 +12,48 @@ import (
 	"testing"
 )
 
-// sameAsLibrary loads text with Warden's reader and with the library's parser alone and fails
-// unless both give the same records (their text, TTLs and case included) or the same errors.
-func sameAsLibrary(t testing.TB, origin, file string, text []byte) {
+// sameAsLibrary loads text with Warden's reader, from memory and from a file read through a
+// small window, and with the library's parser alone, and fails unless all give the same records
+// (their text, TTLs and case included) or the same errors. A file name that is not on disk is
+// written to a temporary directory first.
+func sameAsLibrary(t testing.TB, origin, file string, data []byte) {
 	t.Helper()
-	own, ownWarns, ownErr := load(origin, file, text, true)
-	lib, libWarns, libErr := load(origin, file, text, false)
-	if (ownErr == nil) != (libErr == nil) {
-		t.Fatalf("%s: reader error %v, library error %v\n%s", file, ownErr, libErr, text)
-	}
-	if ownErr != nil {
-		if problemsOf(ownErr) != problemsOf(libErr) {
-			t.Fatalf("%s: errors differ:\nreader  %v\nlibrary %v\n%s", file, ownErr, libErr, text)
+	if _, err := os.Stat(file); err != nil {
+		file = filepath.Join(t.TempDir(), filepath.Base(file))
+		if err := os.WriteFile(file, data, 0o644); err != nil {
+			t.Fatal(err)
 		}
-		return
 	}
-	if g, w := recordLines(own), recordLines(lib); !slices.Equal(g, w) {
-		t.Fatalf("%s: records differ:\nreader  %q\nlibrary %q\n%s", file, g, w, text)
+	lib, libWarns, libErr := load(origin, file, text{data: data, size: int64(len(data))}, false)
+	f, err := os.Open(file)
+	if err != nil {
+		t.Fatal(err)
 	}
-	if fmt.Sprint(ownWarns) != fmt.Sprint(libWarns) {
-		t.Fatalf("%s: warnings differ:\nreader  %v\nlibrary %v", file, ownWarns, libWarns)
-	}
-	if own.NodeCount() != lib.NodeCount() {
-		t.Fatalf("%s: %d nodes, library %d", file, own.NodeCount(), lib.NodeCount())
+	defer f.Close()
+	for _, src := range []text{{data: data, size: int64(len(data))}, {file: f, size: int64(len(data)), window: 16}} {
+		own, ownWarns, ownErr := load(origin, file, src, true)
+		how := "reader"
+		if src.file != nil {
+			how = "reader from the file"
+		}
+		if (ownErr == nil) != (libErr == nil) {
+			t.Fatalf("%s: %s: error %v, library error %v\n%s", file, how, ownErr, libErr, data)
+		}
+		if ownErr != nil {
+			if problemsOf(ownErr) != problemsOf(libErr) {
+				t.Fatalf("%s: errors differ:\n%s  %v\nlibrary %v\n%s", file, how, ownErr, libErr, data)
+			}
+			continue
+		}
+		if g, w := recordLines(own), recordLines(lib); !slices.Equal(g, w) {
+			t.Fatalf("%s: records differ:\n%s  %q\nlibrary %q\n%s", file, how, g, w, data)
+		}
+		if fmt.Sprint(ownWarns) != fmt.Sprint(libWarns) {
+			t.Fatalf("%s: warnings differ:\n%s  %v\nlibrary %v", file, how, ownWarns, libWarns)
+		}
+		if own.NodeCount() != lib.NodeCount() {
+			t.Fatalf("%s: %s: %d nodes, library %d", file, how, own.NodeCount(), lib.NodeCount())
+		}
 	}
 }
 
