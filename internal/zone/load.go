@@ -569,25 +569,43 @@ func (l *loader) checkNode(n *Node) {
 
 // setCuts sets Node.Cut, the highest delegation point at or above each node below the apex. Each
 // node's answer comes from its parent's, so every node is looked at once however deep the tree.
+// A node found to be under no cut is marked with noCut while the walk goes on (nil means not yet
+// looked at), rather than remembered in a map: a TLD's map of millions of nodes would be most of
+// the peak memory of its load.
 func (l *loader) setCuts() {
-	done := make(map[*Node]bool, 64)
 	var cutOf func(n *Node) *Node
 	cutOf = func(n *Node) *Node {
-		if n.IsApex() || done[n] {
+		if n.IsApex() {
+			return nil
+		}
+		if n.Cut != nil {
+			if n.Cut == &noCut {
+				return nil
+			}
 			return n.Cut
 		}
-		done[n] = true
 		if c := cutOf(n.Parent); c != nil {
 			n.Cut = c
 		} else if n.Has(dns.TypeNS) {
 			n.Cut = n
+		} else {
+			n.Cut = &noCut
+			return nil
 		}
 		return n.Cut
 	}
 	for _, n := range l.z.order {
 		cutOf(n)
 	}
+	for _, n := range l.z.order {
+		if n.Cut == &noCut {
+			n.Cut = nil
+		}
+	}
 }
+
+// noCut marks, during setCuts, a node known to be under no delegation.
+var noCut Node
 
 // checkGlue warns when an NS name below the cut it serves has no address records: resolvers
 // could never reach that server (RFC 9471 §2.1).
