@@ -6,11 +6,13 @@
 # Each server serves two zones: tld. (go run ./bench/genzone -tld: TLD_DELEGATIONS delegations with
 # NS, 30 % with DS, 10 % with glue) and bench.test. (10,000 records). For each server and
 # repetition (interleaved: A B C A B C ...): start it pinned to SERVER_CPU, poll the last
-# delegation of tld. until it is answered (load time: the zone served whole), read VmRSS, again
-# after TLD_SETTLE s, and VmHWM (peak); then dnsperf (pinned to CLIENT_CPU) at the highest rate it
-# can for TLD_DURATION s with the tld. queries, then with the bench.test. queries; the server's
-# CPU (utime+stime of all its threads) over each run divided by the queries answered is CPU-µs
-# per answer. Medians over the repetitions.
+# delegation of tld. until it is answered (load time: the zone served whole), read its memory
+# (PSS summed over the process and its children: NSD serves from forked ones), again after
+# TLD_SETTLE s, and the peak (the largest VmHWM of one of them); then, for the tld. queries and
+# then the bench.test. ones, dnsperf (pinned to CLIENT_CPU) sends each query once (answers that
+# a server builds on first use are built) and then runs at the highest rate it can for
+# TLD_DURATION s; the server's CPU (utime+stime of all its threads and children) over that run
+# divided by the queries answered is CPU-µs per answer. Medians over the repetitions.
 #
 # Usage (from the repository root, as root: net.core.rmem_* is raised for the run and restored):
 #   bench/tld.sh
@@ -92,6 +94,8 @@ go run ./bench/genzone -n 10000 -zone "$BENCH_ZONE" -queries "$BENCH_QUERIES" -n
 ZONE_MIB=$(du -m "$TLD_ZONE" | awk '{print $1}')
 RECORDS=$(wc -l <"$TLD_ZONE")
 LAST="d$((N - 1)).tld."
+# The last record of bench.test.: a server that answers it has read that zone whole.
+read -r BENCH_LAST BENCH_LAST_TYPE < <(tail -n 1 "$BENCH_ZONE" | awk '{print $1, $4}')
 
 mkdir -p "$TMP/knot" "$TMP/nsd"
 cat >"$TMP/knot/knot.conf" <<EOF
@@ -169,12 +173,46 @@ answered() {
 		awk '/status: NOERROR/ {ok = 1} /ANSWER: [1-9]|AUTHORITY: [1-9]/ {some = 1} END {exit !(ok && some)}'
 }
 
-# cpu_per_answer QUERYFILE: dnsperf at full rate for DURATION s; prints "CPU-µs-per-answer qps".
+# tree_pids PID: PID and its descendants (NSD serves from forked children).
+tree_pids() {
+	local c
+	echo "$1"
+	for c in $(pgrep -P "$1" || true); do
+		tree_pids "$c"
+	done
+}
+
+# tree_cpu PID: utime+stime of the process tree, in seconds.
+tree_cpu() {
+	local p sum=0
+	for p in $(tree_pids "$1"); do
+		sum=$(awk -v a="$sum" -v b="$(cpu_s "$p" 2>/dev/null || echo 0)" 'BEGIN {printf "%.2f", a + b}')
+	done
+	echo "$sum"
+}
+
+# tree_mem PID: "PSS-KiB HWM-KiB" of the process tree: the proportional set sizes summed (forked
+# children share the zone with their parent; RSS would count it once per process) and the
+# largest peak RSS of one process.
+tree_mem() {
+	local p pss=0 hwm=0 x
+	for p in $(tree_pids "$1"); do
+		x=$(awk '$1 == "Pss:" {print $2; exit}' "/proc/$p/smaps_rollup" 2>/dev/null || echo 0)
+		pss=$((pss + ${x:-0}))
+		x=$(status_kib "$p" VmHWM 2>/dev/null || echo 0)
+		[ "${x:-0}" -gt "$hwm" ] && hwm=$x
+	done
+	echo "$pss $hwm"
+}
+
+# cpu_per_answer QUERYFILE: each query once (so that every answer a server builds on first use
+# exists), then dnsperf at full rate for DURATION s; prints "CPU-µs-per-answer qps".
 cpu_per_answer() {
 	local out=$TMP/dnsperf.out c0 c1 done
-	c0=$(cpu_s "$SERVER_PID")
+	taskset -c "$CLIENT_CPU" dnsperf -s "$ADDR" -p "$PORT" -d "$1" -n 1 -q 500 -c 1 >"$out.warm" 2>&1 || true
+	c0=$(tree_cpu "$SERVER_PID")
 	taskset -c "$CLIENT_CPU" dnsperf -s "$ADDR" -p "$PORT" -d "$1" -l "$DURATION" -q 500 -c 1 >"$out" 2>&1 || true
-	c1=$(cpu_s "$SERVER_PID")
+	c1=$(tree_cpu "$SERVER_PID")
 	done=$(awk '/Queries completed:/ {print $3; exit}' "$out")
 	awk -v a="$c0" -v b="$c1" -v n="${done:-0}" -v d="$DURATION" \
 		'BEGIN {if (n > 0) printf "%.2f %.0f", (b - a) * 1e6 / n, n / d; else print "nan 0"}'
@@ -196,7 +234,7 @@ run_once() {
 	nsd) taskset -c "$SERVER_CPU" nsd -d -c "$TMP/nsd/nsd.conf" >"$TMP/nsd.log" 2>&1 & ;;
 	esac
 	SERVER_PID=$!
-	until answered "$LAST" NS && answered h9999.bench.test. A; do
+	until answered "$LAST" NS && answered "$BENCH_LAST" "$BENCH_LAST_TYPE"; do
 		if ! kill -0 "$SERVER_PID" 2>/dev/null; then
 			log "$name exited before answering; last lines of its log:"
 			tail -n 10 "$TMP/$name.log" | sed 's/^/[tld.sh]   /' >&2
@@ -214,11 +252,10 @@ run_once() {
 		sleep 0.05
 	done
 	t1=$(now)
-	cpu=$(cpu_s "$SERVER_PID")
-	rss0=$(status_kib "$SERVER_PID" VmRSS)
+	cpu=$(tree_cpu "$SERVER_PID")
+	read -r rss0 _ < <(tree_mem "$SERVER_PID")
 	sleep "$SETTLE"
-	rss1=$(status_kib "$SERVER_PID" VmRSS)
-	hwm=$(status_kib "$SERVER_PID" VmHWM)
+	read -r rss1 hwm < <(tree_mem "$SERVER_PID")
 	load=$(awk -v a="$t0" -v b="$t1" 'BEGIN {printf "%.2f", b - a}')
 	tld_cpu="nan 0"
 	bench_cpu="nan 0"
@@ -249,10 +286,10 @@ echo "== Settings"
 echo "zones:    tld., $N delegations, $RECORDS records, $ZONE_MIB MiB (go run ./bench/genzone -tld -n $N); bench.test., 10,000 records"
 echo "servers:  taskset -c $SERVER_CPU; warden serve --listen $ADDR:PORT --zone tld.=... --zone bench.test.=..."
 echo "          knotd (udp-workers 1, background-workers 1, zonefile-sync -1, journal-content none); nsd -d (server-count 1, rrl-ratelimit 0, minimal-responses yes)"
-echo "load:     from process start until $LAST NS (the last delegation) and h9999.bench.test. A are answered"
-echo "memory:   VmRSS at that answer and $SETTLE s later, VmHWM (peak) then; medians of $REPS runs"
-echo "queries:  dnsperf -q 500 -c 1 -l $DURATION on CPU $CLIENT_CPU; tld.: referrals (A, AAAA, NS, MX at or below a delegation) and 1 in 4 DS; bench.test.: genzone's mix"
-echo "cpu/ans:  server utime+stime over the dnsperf run / queries completed (µs)"
+echo "load:     from process start until $LAST NS (the last delegation) and $BENCH_LAST $BENCH_LAST_TYPE (bench.test.'s last record) are answered"
+echo "memory:   PSS of the process tree at that answer and $SETTLE s later, the largest VmHWM of one of its processes (peak) then; medians of $REPS runs"
+echo "queries:  dnsperf -q 500 -c 1 -l $DURATION on CPU $CLIENT_CPU, after one pass of the file (-n 1); tld.: referrals (A, AAAA, NS, MX at or below a delegation) and 1 in 4 DS; bench.test.: genzone's mix"
+echo "cpu/ans:  server utime+stime (all threads and children) over the timed dnsperf run / queries completed (µs)"
 echo "versions: $(knotd --version 2>&1 | head -n 1), $(nsd -v 2>&1 | head -n 1), $(dnsperf -h 2>&1 | awk '/^Version/{print "dnsperf " $2; exit}'), $(go version | awk '{print $3}')"
 echo "machine:  $(nproc) CPUs, load average $(cut -d' ' -f1-3 /proc/loadavg) at the end"
 echo
