@@ -544,6 +544,8 @@ func upperWord(b []byte) string {
 		return "PTR"
 	case "DNAME":
 		return "DNAME"
+	case "RRSIG":
+		return "RRSIG"
 	case "$ORIGIN":
 		return "$ORIGIN"
 	case "$TTL":

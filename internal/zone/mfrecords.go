@@ -6,6 +6,7 @@ import (
 	"unsafe"
 
 	"codeberg.org/miekg/dns"
+	"codeberg.org/miekg/dns/dnsutil"
 )
 
 // The record types the master-file reader builds itself, straight into the loader's blocks. Each
@@ -35,6 +36,8 @@ func nativeType(word string) uint16 {
 		return dns.TypePTR
 	case "DNAME":
 		return dns.TypeDNAME
+	case "RRSIG":
+		return dns.TypeRRSIG
 	}
 	return 0
 }
@@ -125,6 +128,8 @@ func (r *masterReader) build(typ uint16, ttl uint32, rd []mfToken) dns.RR {
 		return r.buildSOA(hdr, rd)
 	case dns.TypeDS:
 		return r.buildDS(hdr, rd)
+	case dns.TypeRRSIG:
+		return r.buildRRSIG(hdr, rd)
 	}
 	return nil
 }
@@ -223,4 +228,75 @@ func (r *masterReader) buildDS(hdr dns.Header, rd []mfToken) dns.RR {
 	rr.Hdr = hdr
 	rr.KeyTag, rr.Algorithm, rr.DigestType, rr.Digest = uint16(tag), uint8(alg), uint8(dt), mem.str(digest)
 	return rr
+}
+
+// buildRRSIG reads TYPE ALGORITHM LABELS ORIGTTL EXPIRATION INCEPTION KEYTAG SIGNER SIGNATURE, the
+// signature possibly split into several tokens (signed zones are written so), joined as the
+// library joins them. A covered type as TYPEn or an algorithm by name is left to the library.
+func (r *masterReader) buildRRSIG(hdr dns.Header, rd []mfToken) dns.RR {
+	if len(rd) < 9 {
+		return nil
+	}
+	covered, ok := typeByName(r.bytesOf(rd[0]))
+	if !ok {
+		return nil
+	}
+	var n [4]uint64
+	for i, bits := range [4]int{8, 8, 32, 16} {
+		tok := rd[1+i]
+		if i == 3 {
+			tok = rd[6] // the key tag, after the two times
+		}
+		v, err := strconv.ParseUint(view(r.bytesOf(tok)), 10, bits)
+		if err != nil {
+			return nil
+		}
+		n[i] = v
+	}
+	var times [2]uint32
+	for i := range times {
+		b := view(r.bytesOf(rd[4+i]))
+		t, err := dnsutil.StringToTime(b)
+		if err != nil {
+			v, err := strconv.ParseUint(b, 10, 32)
+			if err != nil {
+				return nil
+			}
+			t = uint32(v)
+		}
+		times[i] = t
+	}
+	signer, ok := r.target(rd, 7)
+	if !ok {
+		return nil
+	}
+	sig := r.textBuf[:0]
+	for _, t := range rd[8:] {
+		sig = append(sig, r.bytesOf(t)...)
+	}
+	r.textBuf = sig
+	mem := &r.l.mem
+	rr := mem.rrsig.get()
+	rr.Hdr = hdr
+	rr.TypeCovered, rr.Algorithm, rr.Labels, rr.OrigTTL = covered, uint8(n[0]), uint8(n[1]), uint32(n[2])
+	rr.Expiration, rr.Inception, rr.KeyTag = times[0], times[1], uint16(n[3])
+	rr.SignerName, rr.Signature = signer, mem.str(sig)
+	return rr
+}
+
+// typeByName returns the type a mnemonic names, in any case ("nsec3param"), as the library's
+// table has it.
+func typeByName(b []byte) (uint16, bool) {
+	var buf [16]byte
+	if len(b) > len(buf) {
+		return 0, false
+	}
+	for i, c := range b {
+		if 'a' <= c && c <= 'z' {
+			c -= 'a' - 'A'
+		}
+		buf[i] = c
+	}
+	t, ok := dns.StringToType[string(buf[:len(b)])]
+	return t, ok
 }

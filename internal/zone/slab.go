@@ -104,6 +104,7 @@ type slabs struct {
 	mx    slab[dns.MX]
 	txt   slab[dns.TXT]
 	ds    slab[dns.DS]
+	rrsig slab[dns.RRSIG]
 	strs  slab[string]
 	text  []byte
 }
