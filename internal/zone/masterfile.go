@@ -152,11 +152,14 @@ func (r *masterReader) scanWindow() (found, ranOut bool) {
 		case ' ', '\t':
 			end(i)
 		case '\r':
-			end(i)
-			if i+1 >= len(data) || data[i+1] != '\n' {
+			if i+1 >= len(data) || data[i+1] != '\n' || depth > 0 && tok >= 0 {
 				r.odd = true // the library drops a lone CR, even inside a token
 			}
+			end(i)
 		case '\n':
+			if depth > 0 && tok >= 0 {
+				r.odd = true // inside parentheses the library reads "a\nb" as one token ab
+			}
 			end(i)
 			r.line++
 			i++
@@ -246,7 +249,10 @@ func (r *masterReader) record() error {
 	hasOwner := len(toks) > 0 && toks[0].start == r.recStart && !toks[0].quoted &&
 		toks[0].end < len(r.data) && (r.data[toks[0].end] == ' ' || r.data[toks[0].end] == '\t')
 	if !hasOwner && r.data[r.recStart] != ' ' && r.data[r.recStart] != '\t' {
-		r.odd = true
+		// A line that starts with something other than an owner and a blank ("(", a quote, a
+		// type word at the end of the line, a token running into a brace) is read by the
+		// library in ways that depend on what came before: the whole file is the library's.
+		return errUseLibrary
 	}
 	if hasOwner && len(toks) > 0 && toks[0].start == r.recStart && r.data[r.recStart] == '$' {
 		switch d := upperWord(r.bytesOf(toks[0])); d {
@@ -546,6 +552,10 @@ func upperWord(b []byte) string {
 		return "DNAME"
 	case "RRSIG":
 		return "RRSIG"
+	case "NSEC":
+		return "NSEC"
+	case "DNSKEY":
+		return "DNSKEY"
 	case "$ORIGIN":
 		return "$ORIGIN"
 	case "$TTL":

@@ -38,6 +38,10 @@ func nativeType(word string) uint16 {
 		return dns.TypeDNAME
 	case "RRSIG":
 		return dns.TypeRRSIG
+	case "NSEC":
+		return dns.TypeNSEC
+	case "DNSKEY":
+		return dns.TypeDNSKEY
 	}
 	return 0
 }
@@ -130,6 +134,10 @@ func (r *masterReader) build(typ uint16, ttl uint32, rd []mfToken) dns.RR {
 		return r.buildDS(hdr, rd)
 	case dns.TypeRRSIG:
 		return r.buildRRSIG(hdr, rd)
+	case dns.TypeNSEC:
+		return r.buildNSEC(hdr, rd)
+	case dns.TypeDNSKEY:
+		return r.buildDNSKEY(hdr, rd)
 	}
 	return nil
 }
@@ -299,4 +307,56 @@ func typeByName(b []byte) (uint16, bool) {
 	}
 	t, ok := dns.StringToType[string(buf[:len(b)])]
 	return t, ok
+}
+
+// buildNSEC reads NEXT TYPE..., the types kept in the order written, as the library keeps them.
+func (r *masterReader) buildNSEC(hdr dns.Header, rd []mfToken) dns.RR {
+	next, ok := r.target(rd, 0)
+	if !ok {
+		return nil
+	}
+	mem := &r.l.mem
+	types := mem.types.take(len(rd) - 1)
+	for i, t := range rd[1:] {
+		b := r.bytesOf(t)
+		typ, ok := typeByName(b)
+		if !ok {
+			// The library reads any other word as TYPEn, taking the number after its first
+			// four characters whatever they are.
+			if len(b) < 5 {
+				return nil
+			}
+			v, err := strconv.ParseUint(view(b[4:]), 10, 16)
+			if err != nil {
+				return nil
+			}
+			typ = uint16(v)
+		}
+		types[i] = typ
+	}
+	rr := mem.nsec.get()
+	rr.Hdr = hdr
+	rr.NextDomain, rr.TypeBitMap = next, types
+	return rr
+}
+
+// buildDNSKEY reads FLAGS PROTOCOL ALGORITHM KEY, the key possibly split into several tokens.
+func (r *masterReader) buildDNSKEY(hdr dns.Header, rd []mfToken) dns.RR {
+	if len(rd) < 4 {
+		return nil
+	}
+	flags, err1 := strconv.ParseUint(view(r.bytesOf(rd[0])), 10, 16)
+	proto, err2 := strconv.ParseUint(view(r.bytesOf(rd[1])), 10, 8)
+	alg, err3 := strconv.ParseUint(view(r.bytesOf(rd[2])), 10, 8)
+	if err1 != nil || err2 != nil || err3 != nil {
+		return nil
+	}
+	key := r.textBuf[:0]
+	for _, t := range rd[3:] {
+		key = append(key, r.bytesOf(t)...)
+	}
+	r.textBuf = key
+	rr := &dns.DNSKEY{Hdr: hdr}
+	rr.Flags, rr.Protocol, rr.Algorithm, rr.PublicKey = uint16(flags), uint8(proto), uint8(alg), r.l.mem.str(key)
+	return rr
 }

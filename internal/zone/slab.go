@@ -105,6 +105,8 @@ type slabs struct {
 	txt   slab[dns.TXT]
 	ds    slab[dns.DS]
 	rrsig slab[dns.RRSIG]
+	nsec  slab[dns.NSEC]
+	types slab[uint16] // NSEC type lists
 	strs  slab[string]
 	text  []byte
 }
