@@ -58,7 +58,7 @@ for tool in dig taskset knotd nsd dnsperf go awk ss sysctl; do
 	command -v "$tool" >/dev/null || die "$tool not found in PATH"
 done
 
-TMP=$(mktemp -d /tmp/warden-tld.XXXXXX)
+TMP=$(mktemp -d)
 SERVER_PID=
 ORIG_RMEM_DEFAULT=$(sysctl -n net.core.rmem_default)
 ORIG_RMEM_MAX=$(sysctl -n net.core.rmem_max)
