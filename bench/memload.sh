@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
 # Zone load time and memory: Warden against Knot DNS with a 1,000,000-record zone bench.test.
 #
-# For each server and repetition: start it on 127.0.0.1 (pinned to CPU 0), poll the SOA query until it
-# is answered (load time = start to first SOA answer), then read VmRSS and VmHWM from
-# /proc/PID/status right away and again after a short pause. Medians over the repetitions are shown.
+# For each server and repetition: start it on MEMLOAD_ADDR (pinned to CPU 0), poll a query for the
+# zone's last name (the owner and type of the file's last line) until it is answered (load time =
+# start to that answer: the zone served whole), then read VmRSS and VmHWM from /proc/PID/status
+# right away and again after a short pause. Medians over the repetitions are shown.
 #
 # Usage (from the repository root): bench/memload.sh
 # Environment (defaults in brackets):
@@ -14,6 +15,7 @@
 #   MEMLOAD_CPUS [0]             taskset CPU list for the servers
 #   MEMLOAD_SERVERS ["warden knot"]
 #   MEMLOAD_PORT_BASE [15390]    first port tried; busy ports are skipped
+#   MEMLOAD_ADDR [127.0.0.1]     the loopback address the servers listen on
 #   WARDEN_GOMAXPROCS [unset]    passed to Warden when set
 #   WARDEN_BIN [unset]           use this warden binary instead of building ./cmd/warden
 set -euo pipefail
@@ -26,7 +28,7 @@ CPUS=${MEMLOAD_CPUS:-0}
 SERVERS=${MEMLOAD_SERVERS:-warden knot}
 PORT_BASE=${MEMLOAD_PORT_BASE:-15390}
 
-ADDR=127.0.0.1
+ADDR=${MEMLOAD_ADDR:-127.0.0.1}
 ORIGIN=bench.test.
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -68,6 +70,8 @@ ZONE=$TMP/bench.test.zone
 log "generating the $RECORDS-record zone"
 go run ./bench/genzone -n "$RECORDS" -zone "$ZONE" 2>&1 | sed 's/^/[memload.sh] /' >&2
 ZONE_MIB=$(du -m "$ZONE" | awk '{print $1}')
+# The last name of the file: a server that answers it has read the whole zone.
+read -r LAST_NAME LAST_TYPE < <(tail -n 1 "$ZONE" | awk '{print $1, $4}')
 
 write_knot_conf "$TMP/knot" "$ADDR" "$PORT" "$ORIGIN" "$ZONE"
 
@@ -88,6 +92,13 @@ done
 RES=$TMP/results.txt
 : >"$RES"
 
+# answered PORT NAME TYPE: true when the server answers NAME TYPE with NOERROR and records in the
+# answer or (a referral) the authority section.
+answered() {
+	dig +norec +tries=1 +time=1 -p "$1" "@$ADDR" "$2" "$3" 2>/dev/null |
+		awk '/status: NOERROR/ {ok = 1} /ANSWER: [1-9]|AUTHORITY: [1-9]/ {some = 1} END {exit !(ok && some)}'
+}
+
 # run_once NAME REP: start NAME, time its first SOA answer, read its memory, stop it.
 run_once() {
 	local name=$1 rep=$2 t0 t1 load cpu rss0 rss1 hwm
@@ -104,7 +115,7 @@ run_once() {
 	esac
 	SERVER_PID=$!
 	# knotd pins worker threads itself; pin them back so both servers load on the same CPUs.
-	until dig +tries=1 +time=1 +short -p "$PORT" "@$ADDR" "$ORIGIN" SOA 2>/dev/null | grep -q hostmaster; do
+	until answered "$PORT" "$LAST_NAME" "$LAST_TYPE"; do
 		if ! kill -0 "$SERVER_PID" 2>/dev/null; then
 			log "$name exited before answering; last lines of its log:"
 			tail -n 10 "$TMP/$name.log" | sed 's/^/[memload.sh]   /' >&2
@@ -114,7 +125,7 @@ run_once() {
 		fi
 		t1=$(now)
 		if awk -v a="$t0" -v b="$t1" -v m="$TIMEOUT" 'BEGIN {exit !(b - a > m)}'; then
-			log "$name did not answer the SOA query within $TIMEOUT s"
+			log "$name did not answer $LAST_NAME $LAST_TYPE within $TIMEOUT s"
 			return 1
 		fi
 		taskset -a -p -c "$CPUS" "$SERVER_PID" >/dev/null 2>&1 || true
@@ -147,7 +158,7 @@ echo "== Settings"
 echo "zone:     $ORIGIN, $RECORDS records, $ZONE_MIB MiB (go run ./bench/genzone -n $RECORDS)"
 echo "servers:  taskset -c $CPUS; warden serve --listen $ADDR:PORT --zone $ORIGIN=ZONE${WARDEN_GOMAXPROCS:+ (GOMAXPROCS=$WARDEN_GOMAXPROCS)}"
 echo "          knotd -c knot.conf (udp-workers 1, background-workers 1, zonefile-sync -1, journal-content none)"
-echo "load:     from process start until dig @$ADDR -p PORT $ORIGIN SOA is answered (polled every ~20 ms)"
+echo "load:     from process start until dig @$ADDR -p PORT $LAST_NAME $LAST_TYPE (the file's last record) is answered (polled every ~20 ms)"
 echo "cpu:      utime+stime of all the server's threads at the first answer (less sensitive to other load than load-s)"
 echo "memory:   VmRSS at the first answer and $SETTLE s later, VmHWM (peak RSS) after those $SETTLE s; medians of $REPS runs"
 echo "versions: $(knotd --version 2>&1 | head -n 1), $(go version | awk '{print $3}')"

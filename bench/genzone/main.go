@@ -9,9 +9,19 @@
 // exists (type mix as in the zone), 10% ask for a name that does not exist (NXDOMAIN). The order is
 // shuffled with a fixed seed, so the same flags always give the same files.
 //
+// With -tld the zone is shaped like a top-level domain (.de, .com) instead: tld. with its SOA, two
+// name servers and their glue, then -n delegations dN.tld., each with two NS records. Nine in
+// ten name their servers under a few hundred hosting providers outside the zone
+// (nsK.providerM.net.), as most of a real TLD's delegations do; one in ten have their own servers
+// inside the delegation (ns1.dN.tld., ns2.dN.tld.) with glue A records, and half of those glue
+// AAAA too. Three in ten delegations have a DS record. The query file then asks for referrals
+// (A, AAAA and NS of names at or below a delegation) and, one in four, for DS records (NODATA
+// for a delegation without one).
+//
 // Usage:
 //
 //	go run ./bench/genzone -n 10000 -zone /tmp/bench.test.zone -queries /tmp/queries.txt
+//	go run ./bench/genzone -tld -n 1000000 -zone /tmp/tld.zone -queries /tmp/tld-queries.txt
 package main
 
 import (
@@ -37,7 +47,18 @@ func main() {
 	nq := flag.Int("nq", 100000, "number of queries in the query file")
 	nxShare := flag.Float64("nx", 0.10, "share of queries for names that do not exist")
 	seed := flag.Uint64("seed", 1, "random seed for the query mix and order")
+	tld := flag.Bool("tld", false, "write a TLD-shaped zone tld. of -n delegations instead")
 	flag.Parse()
+
+	if *tld {
+		if *n < 1 {
+			fatalf("-n must be at least 1, got %d", *n)
+		}
+		if err := writeTLD(*zonePath, *queryPath, *n, *nq, *seed); err != nil {
+			fatalf("%v", err)
+		}
+		return
+	}
 
 	if *n < 4 {
 		fatalf("-n must be at least 4, got %d", *n)
@@ -139,6 +160,84 @@ func writeQueries(path string, sets []rrset, nq int, nx float64, seed uint64) er
 		return err
 	}
 	return f.Close()
+}
+
+// tldProviders is how many hosting providers the delegations of a TLD zone share (each with
+// two name servers).
+const tldProviders = 300
+
+// writeTLD writes the TLD-shaped zone of n delegations and, when queryPath is set, nq queries.
+func writeTLD(zonePath, queryPath string, n, nq int, seed uint64) error {
+	f, err := os.Create(zonePath)
+	if err != nil {
+		return err
+	}
+	w := bufio.NewWriterSize(f, 1<<20)
+	const tld = "tld."
+	fmt.Fprintf(w, "%s 86400 IN SOA a.nic.%s hostmaster.nic.%s 1 1800 900 604800 3600\n", tld, tld, tld)
+	fmt.Fprintf(w, "%s 86400 IN NS a.nic.%s\n%s 86400 IN NS b.nic.%s\n", tld, tld, tld, tld)
+	fmt.Fprintf(w, "a.nic.%s 86400 IN A 198.18.255.1\nb.nic.%s 86400 IN A 198.18.255.2\n", tld, tld)
+	records := 5
+	for i := range n {
+		d := fmt.Sprintf("d%d.%s", i, tld)
+		if i%10 == 9 {
+			fmt.Fprintf(w, "%s 86400 IN NS ns1.%s\n%s 86400 IN NS ns2.%s\n", d, d, d, d)
+			fmt.Fprintf(w, "ns1.%s 86400 IN A 198.%d.%d.%d\n", d, 18+i>>16&1, i>>8&255, i&255)
+			fmt.Fprintf(w, "ns2.%s 86400 IN A 198.%d.%d.%d\n", d, 18+i>>16&1, i>>8&255, (i+1)&255)
+			records += 4
+			if i%20 == 19 {
+				fmt.Fprintf(w, "ns1.%s 86400 IN AAAA 2001:db8:%x:%x::1\n", d, i>>16, i&0xffff)
+				records++
+			}
+		} else {
+			p := (i * 7919) % tldProviders
+			fmt.Fprintf(w, "%s 86400 IN NS ns1.provider%d.net.\n%s 86400 IN NS ns2.provider%d.net.\n", d, p, d, p)
+			records += 2
+		}
+		if i%10 < 3 {
+			h := uint64(i+1) * 0x9e3779b97f4a7c15
+			fmt.Fprintf(w, "%s 86400 IN DS %d 13 2 %016x%016x%016x%016x\n", d, i&0xffff, h, h^0xa5a5a5a5a5a5a5a5, h*31, h*131)
+			records++
+		}
+	}
+	if err := w.Flush(); err != nil {
+		f.Close()
+		return err
+	}
+	if err := f.Close(); err != nil {
+		return err
+	}
+	fmt.Fprintf(os.Stderr, "genzone: %s: %d delegations, %d records\n", zonePath, n, records)
+	if queryPath == "" {
+		return nil
+	}
+	rng := rand.New(rand.NewPCG(seed, 0x746c_6400))
+	q, err := os.Create(queryPath)
+	if err != nil {
+		return err
+	}
+	qw := bufio.NewWriterSize(q, 1<<20)
+	for range nq {
+		i := rng.IntN(n)
+		switch r := rng.IntN(8); {
+		case r < 2:
+			fmt.Fprintf(qw, "d%d.%s DS\n", i, tld)
+		case r < 5:
+			fmt.Fprintf(qw, "www.d%d.%s A\n", i, tld)
+		case r < 6:
+			fmt.Fprintf(qw, "d%d.%s AAAA\n", i, tld)
+		case r < 7:
+			fmt.Fprintf(qw, "d%d.%s NS\n", i, tld)
+		default:
+			fmt.Fprintf(qw, "mail.d%d.%s MX\n", i, tld)
+		}
+	}
+	if err := qw.Flush(); err != nil {
+		q.Close()
+		return err
+	}
+	fmt.Fprintf(os.Stderr, "genzone: %s: %d queries (referrals, one in four DS)\n", queryPath, nq)
+	return q.Close()
 }
 
 func fatalf(format string, args ...any) {

@@ -48,8 +48,8 @@ func (z *Zone) UsesNSEC3() bool { return z.dnssec != nil && z.dnssec.param != ni
 func (n *Node) Sigs(t uint16) []dns.RR {
 	for i := range n.Sets {
 		if n.Sets[i].Type == t {
-			if i < len(n.sigs) {
-				return n.sigs[i]
+			if n.sigs != nil && i < len(*n.sigs) {
+				return (*n.sigs)[i]
 			}
 			return nil
 		}
@@ -62,9 +62,12 @@ func (n *Node) Sigs(t uint16) []dns.RR {
 func (n *Node) LowestSigs() []dns.RR {
 	var best []dns.RR
 	var bestType uint16
-	for i := range n.sigs {
-		if len(n.sigs[i]) > 0 && (best == nil || n.Sets[i].Type < bestType) {
-			best, bestType = n.sigs[i], n.Sets[i].Type
+	if n.sigs == nil {
+		return nil
+	}
+	for i, sigs := range *n.sigs {
+		if len(sigs) > 0 && (best == nil || n.Sets[i].Type < bestType) {
+			best, bestType = sigs, n.Sets[i].Type
 		}
 	}
 	return best
@@ -225,7 +228,8 @@ func (l *loader) attachSigs(n *Node) {
 	if rrsigs == nil {
 		return
 	}
-	n.sigs = make([][]dns.RR, len(n.Sets))
+	sigs := make([][]dns.RR, len(n.Sets))
+	n.sigs = &sigs
 	for _, rr := range rrsigs {
 		sig, ok := rr.(*dns.RRSIG)
 		if !ok {
@@ -233,7 +237,7 @@ func (l *loader) attachSigs(n *Node) {
 		}
 		for i := range n.Sets {
 			if n.Sets[i].Type == sig.TypeCovered {
-				n.sigs[i] = append(n.sigs[i], rr)
+				sigs[i] = append(sigs[i], rr)
 				break
 			}
 		}

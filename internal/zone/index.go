@@ -37,7 +37,14 @@ func shardsFor(names int) int {
 
 func newIndex(originLen, names int) index {
 	x := index{shards: make([]map[string]*Node, shardsFor(names)), origin: originLen}
+	// A map made for a hint of h names gets room for the power of two at or above h·8/7 (its
+	// slots are at most 7/8 full). A hint just past 7/8 of a power of two doubles the room for a
+	// few names; the estimate of names is rough (larger than the count, most often), so it is
+	// trimmed to fit the smaller room instead, and a shard that does fill up grows.
 	per := names/len(x.shards) + 1
+	if room := nextPow2(per); per > room*7/8 && room >= 16 {
+		per = room * 7 / 8
+	}
 	for i := range x.shards {
 		x.shards[i] = make(map[string]*Node, per)
 	}
@@ -154,4 +161,13 @@ func isLabelStart(key string, at int) bool {
 		off += 1 + int(key[off])
 	}
 	return off == at
+}
+
+// nextPow2 returns the least power of two at or above n (n > 0).
+func nextPow2(n int) int {
+	p := 1
+	for p < n {
+		p <<= 1
+	}
+	return p
 }

@@ -2,6 +2,7 @@ package zone
 
 import (
 	"bytes"
+	"cmp"
 	"errors"
 	"fmt"
 	"io"
@@ -35,19 +36,40 @@ func (e *LoadError) Error() string {
 // still one message worth reading.
 const MaxErrors = 20
 
-// LoadFile reads the master file at path for origin.
+// LoadFile reads the master file at path for origin. The file is read a window at a time and
+// never held whole: a large zone's file would otherwise add its size to the peak memory of a load.
 func LoadFile(origin, path string) (*Zone, []Problem, error) {
-	data, err := os.ReadFile(path)
+	f, err := os.Open(path)
 	if err != nil {
 		return nil, nil, fmt.Errorf("zone %s: %w", origin, err)
 	}
-	return Load(origin, path, data)
+	defer f.Close()
+	fi, err := f.Stat()
+	if err != nil {
+		return nil, nil, fmt.Errorf("zone %s: %w", origin, err)
+	}
+	return load(origin, path, text{file: f, size: fi.Size()}, true)
 }
 
 // Load parses master-file text for origin; name is used in messages and to resolve $INCLUDE. It
 // returns the zone and warnings, or an error listing the problems (a *LoadError when the text was
 // read but is not a valid zone).
 func Load(origin, name string, data []byte) (*Zone, []Problem, error) {
+	return load(origin, name, text{data: data, size: int64(len(data))}, true)
+}
+
+// text is a master file's text: in memory (data), or in an open file read as it goes, a window
+// of the given size (readWindow when 0) at a time.
+type text struct {
+	data   []byte
+	file   io.ReadSeeker
+	size   int64
+	window int
+}
+
+// load is Load with the reader chosen: Warden's own (masterfile.go), or the library's parser
+// alone, which the tests compare it with.
+func load(origin, name string, src text, ownReader bool) (*Zone, []Problem, error) {
 	origin = strings.ToLower(dnsutil.Fqdn(origin))
 	okey, err := wire.AppendName(nil, origin)
 	if err != nil {
@@ -58,12 +80,41 @@ func Load(origin, name string, data []byte) (*Zone, []Problem, error) {
 	}
 	// A record takes some 40 bytes of master file; sizing the map from that saves rehashing a
 	// large zone's index many times over as it grows.
-	l := &loader{
-		z:    &Zone{Origin: origin, Key: string(okey), File: name, names: newIndex(len(okey), len(data)/48)},
-		data: data,
+	fresh := func() *loader {
+		l := &loader{
+			z:    &Zone{Origin: origin, Key: string(okey), File: name, names: newIndex(len(okey), int(src.size/48))},
+			data: src.data,
+		}
+		if src.file != nil {
+			l.path = name
+		}
+		return l
 	}
-	if err := l.parse(name); err != nil && !errors.Is(err, io.EOF) {
-		l.errs = append(l.errs, parseProblem(name, err))
+	l := fresh()
+	err = errUseLibrary
+	if ownReader {
+		r := newMasterReader(l, name, src.data, origin)
+		if src.file != nil {
+			r.src, r.data = src.file, make([]byte, 0, cmp.Or(src.window, readWindow))
+		}
+		err = r.read()
+	}
+	l.closeOwner()
+	switch {
+	case errors.Is(err, errUseLibrary):
+		l = fresh()
+		var in io.Reader = bytes.NewReader(src.data)
+		if src.file != nil {
+			if _, err := src.file.Seek(0, io.SeekStart); err != nil {
+				return nil, nil, fmt.Errorf("zone %s: %w", origin, err)
+			}
+			in = src.file
+		}
+		if err := l.parse(name, in); err != nil && !errors.Is(err, io.EOF) {
+			l.errs = append(l.errs, parseProblem(name, err))
+		}
+	case err != nil:
+		return nil, nil, fmt.Errorf("zone %s: read %s: %w", origin, name, err)
 	}
 	if len(l.errs) == 0 {
 		l.check()
@@ -133,13 +184,43 @@ func build(origin, name string, shared, fresh []dns.RR, owned bool) (*Zone, []Pr
 	return l.z, l.warns, nil
 }
 
+// maxTargets bounds loader.targets: past it, names are stored once per record.
+const maxTargets = 1 << 16
+
+// inZone says whether the absolute name is the zone's origin or below it, in any case.
+func (l *loader) inZone(name []byte) bool {
+	o := l.z.Origin
+	if o == "." {
+		return true
+	}
+	if len(name) < len(o) || !strings.EqualFold(view(name[len(name)-len(o):]), o) {
+		return false
+	}
+	return len(name) == len(o) || name[len(name)-len(o)-1] == '.'
+}
+
+// intern returns name as a string stored in the zone's blocks, once for all records naming it.
+func (l *loader) intern(name []byte) string {
+	if s, ok := l.targets[string(name)]; ok {
+		return s
+	}
+	s := l.mem.str(name)
+	if l.targets == nil {
+		l.targets = make(map[string]string)
+	}
+	if len(l.targets) < maxTargets {
+		l.targets[s] = s
+	}
+	return s
+}
+
 // parseBatch is how many records the parser hands over at a time.
 const parseBatch = 512
 
 // parse runs the master-file parser in its own goroutine, handing records over in batches, while
 // this one builds the tree: on a large zone the two halves of the work overlap on two cores.
-func (l *loader) parse(name string) error {
-	zp := dns.NewZoneParser(bytes.NewReader(l.data), l.z.Origin, name)
+func (l *loader) parse(name string, in io.Reader) error {
+	zp := dns.NewZoneParser(in, l.z.Origin, name)
 	// Knot's default-ttl: records without a TTL and without $TTL get an hour.
 	zp.SetDefaultTTL(3600)
 	// $INCLUDE reads files in the zone file's directory or below it (the parser opens them
@@ -190,6 +271,8 @@ func (l *loader) parse(name string) error {
 type loader struct {
 	z    *Zone
 	data []byte
+	// path is the file the text came from when it was read as it went (data is nil then).
+	path string
 	// lines is built from data when the first problem needs a line number: a zone without
 	// problems never pays for it.
 	lines lineIndex
@@ -203,6 +286,13 @@ type loader struct {
 	// rrsigs counts RRSIG records: a zone without them is not signed and skips indexDNSSEC.
 	rrsigs int
 	mem    slabs
+	// open is the node whose RRsets grow in openSets and openRRs, nil when none does.
+	open     *Node
+	openSets scratch[RRset]
+	openRRs  scratch[dns.RR]
+	// targets holds names that records point at (NS, MX, CNAME, ...) as the master-file reader
+	// stored them, so that a name many records share is stored once.
+	targets map[string]string
 	// scratch holds the wire form of the owner being added.
 	scratch []byte
 	// patch is set when the loader makes the next version of a zone by Apply: nodes are looked up
@@ -218,14 +308,22 @@ func (l *loader) problem(list *[]Problem, rr dns.RR, format string, args ...any)
 // problemAt records a problem with the line of the nth record of rr's owner and type.
 func (l *loader) problemAt(list *[]Problem, rr dns.RR, nth int, format string, args ...any) {
 	p := Problem{File: l.z.File, Msg: fmt.Sprintf(format, args...)}
-	if rr != nil && l.data != nil {
+	if rr != nil && l.hasText() {
 		if l.lines == nil {
-			l.lines = indexLines(l.data, l.z.Origin)
+			data := l.data
+			if data == nil {
+				// A file read as it went is read again, whole, for the first problem only.
+				data, _ = os.ReadFile(l.path)
+			}
+			l.lines = indexLines(data, l.z.Origin)
 		}
 		p.Line = l.lines.find(rr.Header().Name, dns.RRToType(rr), nth)
 	}
 	*list = append(*list, p)
 }
+
+// hasText says whether the records came from master-file text, whose lines problems can name.
+func (l *loader) hasText() bool { return l.data != nil || l.path != "" }
 
 // add takes a record of the loader's own (parsed or copied): it may be normalised in place.
 func (l *loader) add(rr dns.RR) { l.addRecord(rr, false) }
@@ -251,28 +349,7 @@ func (l *loader) addRecord(rr dns.RR, shared bool) {
 		l.problem(&l.errs, rr, "%s %s: out of zone %s", h.Name, dns.TypeToString[typ], l.z.Origin)
 		return
 	}
-	switch typ {
-	case dns.TypeSOA:
-		l.soas++
-		if h.Name != l.z.Origin {
-			l.problem(&l.errs, rr, "%s: SOA record outside the zone apex", h.Name)
-			return
-		}
-		if l.soas > 1 {
-			l.problemAt(&l.errs, rr, l.soas-1, "%s: more than one SOA record", h.Name)
-			return
-		}
-		l.z.SOA = rr.(*dns.SOA)
-	case dns.TypeDNAME:
-		l.dnames++
-	case dns.TypeRRSIG:
-		l.rrsigs++
-	case dns.TypeNS:
-		if h.Name != l.z.Origin {
-			l.delegations++
-		}
-	case dns.TypeOPT, dns.TypeTSIG:
-		l.problem(&l.errs, rr, "%s: %s is a meta type, not zone data", h.Name, dns.TypeToString[typ])
+	if !l.admit(rr, typ) {
 		return
 	}
 	key, err := wire.AppendName(l.scratch[:0], h.Name)
@@ -285,8 +362,13 @@ func (l *loader) addRecord(rr dns.RR, shared bool) {
 	if !shared {
 		h.Name = n.Name // one copy of the owner string per node, not per record
 		rr = l.mem.record(rr)
-		h = rr.Header()
 	}
+	l.addTo(n, rr, typ, shared)
+}
+
+// addTo puts rr, whose owner checks are done, into the RRsets of its node n.
+func (l *loader) addTo(n *Node, rr dns.RR, typ uint16, shared bool) {
+	h := rr.Header()
 	for i := range n.Sets {
 		set := &n.Sets[i]
 		if set.Type != typ {
@@ -306,12 +388,80 @@ func (l *loader) addRecord(rr dns.RR, shared bool) {
 			}
 			h.TTL = first
 		}
-		set.RRs = appendTo(&l.mem.rrs, set.RRs, rr)
+		if n == l.open {
+			set.RRs = appendTo(&l.openRRs, set.RRs, rr)
+		} else {
+			set.RRs = appendTo(&l.mem.rrs, set.RRs, rr)
+		}
 		l.z.Records++
 		return
 	}
-	n.Sets = appendTo(&l.mem.sets, n.Sets, RRset{Type: typ, RRs: one(&l.mem.rrs, rr)})
+	if n == l.open {
+		n.Sets = appendTo(&l.openSets, n.Sets, RRset{Type: typ, RRs: one(&l.openRRs, rr)})
+	} else {
+		n.Sets = appendTo(&l.mem.sets, n.Sets, RRset{Type: typ, RRs: one(&l.mem.rrs, rr)})
+	}
 	l.z.Records++
+}
+
+// openOwner makes n the node whose RRsets grow in the scratch room, closing the one before.
+func (l *loader) openOwner(n *Node) {
+	if n != l.open {
+		l.closeOwner()
+		l.open = n
+	}
+}
+
+// closeOwner moves the open node's RRsets from the scratch room into the slabs, each list at its
+// final size.
+func (l *loader) closeOwner() {
+	n := l.open
+	if n == nil {
+		return
+	}
+	l.open = nil
+	if len(n.Sets) > 0 {
+		sets := l.mem.sets.take(len(n.Sets))
+		for i, set := range n.Sets {
+			rrs := l.mem.rrs.take(len(set.RRs))
+			copy(rrs, set.RRs)
+			sets[i] = RRset{Type: set.Type, RRs: rrs}
+		}
+		n.Sets = sets
+	}
+	l.openSets.reset()
+	l.openRRs.reset()
+}
+
+// admit runs the checks of a record's type that need nothing but the record (its owner is
+// already known to be in the zone) and counts what the whole-zone checks will need.
+func (l *loader) admit(rr dns.RR, typ uint16) bool {
+	h := rr.Header()
+	switch typ {
+	case dns.TypeSOA:
+		l.soas++
+		if h.Name != l.z.Origin {
+			l.problem(&l.errs, rr, "%s: SOA record outside the zone apex", h.Name)
+			return false
+		}
+		if l.soas > 1 {
+			l.problemAt(&l.errs, rr, l.soas-1, "%s: more than one SOA record", h.Name)
+			return false
+		}
+		l.z.SOA = rr.(*dns.SOA)
+	case dns.TypeDNAME:
+		l.dnames++
+	case dns.TypeRRSIG:
+		l.rrsigs++
+	case dns.TypeNS:
+		if h.Name != l.z.Origin {
+			l.delegations++
+		}
+	case dns.TypeOPT, dns.TypeTSIG:
+		l.problem(&l.errs, rr, "%s: %s is a meta type, not zone data", h.Name, dns.TypeToString[typ])
+		return false
+	}
+	return true
 }
 
 // node returns the node of key, creating it and its missing ancestors (as empty non-terminals).
@@ -325,7 +475,7 @@ func (l *loader) node(key []byte, name string) *Node {
 	}
 	n := l.mem.nodes.get()
 	n.Key = l.mem.str(key)
-	n.Name = l.mem.str([]byte(name))
+	n.Name = l.mem.copyStr(name)
 	if l.patch != nil {
 		l.patch.made(n)
 	} else {
@@ -353,7 +503,7 @@ func (l *loader) check() {
 		// A missing record has no line of its own; a master file is blamed at its first line,
 		// where an SOA record usually stands.
 		p := Problem{File: z.File, Msg: "no SOA record at the zone apex " + z.Origin}
-		if l.data != nil {
+		if l.hasText() {
 			p.Line = 1
 		}
 		l.errs = append(l.errs, p)
@@ -419,25 +569,43 @@ func (l *loader) checkNode(n *Node) {
 
 // setCuts sets Node.Cut, the highest delegation point at or above each node below the apex. Each
 // node's answer comes from its parent's, so every node is looked at once however deep the tree.
+// A node found to be under no cut is marked with noCut while the walk goes on (nil means not yet
+// looked at), rather than remembered in a map: a TLD's map of millions of nodes would be most of
+// the peak memory of its load.
 func (l *loader) setCuts() {
-	done := make(map[*Node]bool, 64)
 	var cutOf func(n *Node) *Node
 	cutOf = func(n *Node) *Node {
-		if n.IsApex() || done[n] {
+		if n.IsApex() {
+			return nil
+		}
+		if n.Cut != nil {
+			if n.Cut == &noCut {
+				return nil
+			}
 			return n.Cut
 		}
-		done[n] = true
 		if c := cutOf(n.Parent); c != nil {
 			n.Cut = c
 		} else if n.Has(dns.TypeNS) {
 			n.Cut = n
+		} else {
+			n.Cut = &noCut
+			return nil
 		}
 		return n.Cut
 	}
 	for _, n := range l.z.order {
 		cutOf(n)
 	}
+	for _, n := range l.z.order {
+		if n.Cut == &noCut {
+			n.Cut = nil
+		}
+	}
 }
+
+// noCut marks, during setCuts, a node known to be under no delegation.
+var noCut Node
 
 // checkGlue warns when an NS name below the cut it serves has no address records: resolvers
 // could never reach that server (RFC 9471 §2.1).

@@ -45,22 +45,51 @@ func (s *slab[T]) take(n int) []T {
 	return out
 }
 
+// taker hands out room for n elements: a slab, or the scratch room of the node being read.
+type taker[T any] interface{ take(n int) []T }
+
 // one returns a slice of length and capacity 1 holding v.
-func one[T any](s *slab[T], v T) []T {
+func one[T any, S taker[T]](s S, v T) []T {
 	out := s.take(1)
 	out[0] = v
 	return out
 }
 
-// appendTo is append for slices that live in a slab: when list is full it moves to twice the room,
-// taken from the same slab.
-func appendTo[T any](s *slab[T], list []T, v T) []T {
+// appendTo is append for slices that live in a slab or a scratch: when list is full it moves to
+// twice the room, taken from the same place.
+func appendTo[T any, S taker[T]](s S, list []T, v T) []T {
 	if len(list) == cap(list) {
 		grown := s.take(max(1, 2*len(list)))[:len(list)]
 		copy(grown, list)
 		list = grown
 	}
 	return append(list, v)
+}
+
+// scratch is room that is used again and again: the RRsets of the node a master file is at are
+// grown here, by doubling as records come, and moved into the slabs at their final sizes when the
+// file moves on to another owner (loader.closeOwner). In the slabs, the room a grown list leaves
+// behind can never be freed; here it is used again for the next node. A TLD's delegation of two
+// NS records and a DS would otherwise leave 64 bytes behind.
+type scratch[T any] struct {
+	buf  []T
+	used int
+}
+
+func (s *scratch[T]) take(n int) []T {
+	if s.used+n > len(s.buf) {
+		// Slices already handed out keep the old buffer until the node is closed.
+		s.buf, s.used = make([]T, max(2*len(s.buf), n, 64)), 0
+	}
+	out := s.buf[s.used : s.used+n : s.used+n]
+	s.used += n
+	return out
+}
+
+// reset makes the room free again, dropping what it held for the collector.
+func (s *scratch[T]) reset() {
+	clear(s.buf[:s.used])
+	s.used = 0
 }
 
 // slabs are a loader's allocators.
@@ -74,6 +103,10 @@ type slabs struct {
 	cname slab[dns.CNAME]
 	mx    slab[dns.MX]
 	txt   slab[dns.TXT]
+	ds    slab[dns.DS]
+	rrsig slab[dns.RRSIG]
+	nsec  slab[dns.NSEC]
+	types slab[uint16] // NSEC type lists
 	strs  slab[string]
 	text  []byte
 }
@@ -125,6 +158,11 @@ func (s *slabs) record(rr dns.RR) dns.RR {
 		c := s.mx.get()
 		*c = *x
 		c.Mx = s.copyStr(c.Mx)
+		return c
+	case *dns.DS:
+		c := s.ds.get()
+		*c = *x
+		c.Digest = s.copyStr(c.Digest)
 		return c
 	case *dns.TXT:
 		c := s.txt.get()

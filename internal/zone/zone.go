@@ -44,8 +44,9 @@ type Node struct {
 	// Hashed marks an NSEC3 owner of a signed zone: it belongs to the NSEC3 chain, not to the
 	// name tree, and lookups treat it as a name that does not exist (see dnssec.go).
 	Hashed bool
-	// sigs[i] holds the RRSIGs covering Sets[i]; nil in unsigned zones.
-	sigs [][]dns.RR
+	// (*sigs)[i] holds the RRSIGs covering Sets[i]; nil in unsigned zones. A pointer, so that the
+	// nodes of an unsigned zone carry 8 bytes for it rather than a slice header's 24.
+	sigs *[][]dns.RR
 
 	// first and memo hold the answers built from this node (see Memo).
 	first atomic.Pointer[memoEntry]

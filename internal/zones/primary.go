@@ -109,6 +109,11 @@ func ReadZone(c config.ZoneConfig) (*zone.Zone, []zone.Problem, error) {
 		return nil, nil, fmt.Errorf("zone %s: %w", c.Origin, err)
 	}
 	defer r.Close()
+	if c.File != "" {
+		// Read as it goes rather than whole: a large zone's file would add its size to the
+		// peak memory of the load. Open has checked that it is a regular file.
+		return zone.LoadFile(c.Origin, c.File)
+	}
 	data, err := io.ReadAll(r)
 	if err != nil {
 		return nil, nil, fmt.Errorf("zone %s: read %s: %w", c.Origin, c.Source(), err)
