@@ -220,17 +220,11 @@ func (r *masterReader) buildDS(hdr dns.Header, rd []mfToken) dns.RR {
 	if len(rd) < 4 {
 		return nil
 	}
-	tag, err1 := strconv.ParseUint(view(r.bytesOf(rd[0])), 10, 16)
-	alg, err2 := strconv.ParseUint(view(r.bytesOf(rd[1])), 10, 8)
-	dt, err3 := strconv.ParseUint(view(r.bytesOf(rd[2])), 10, 8)
-	if err1 != nil || err2 != nil || err3 != nil {
+	tag, alg, dt, ok := r.keyNumbers(rd)
+	if !ok {
 		return nil
 	}
-	digest := r.textBuf[:0]
-	for _, t := range rd[3:] {
-		digest = append(digest, r.bytesOf(t)...)
-	}
-	r.textBuf = digest
+	digest := r.joined(rd[3:])
 	mem := &r.l.mem
 	rr := mem.ds.get()
 	rr.Hdr = hdr
@@ -278,11 +272,7 @@ func (r *masterReader) buildRRSIG(hdr dns.Header, rd []mfToken) dns.RR {
 	if !ok {
 		return nil
 	}
-	sig := r.textBuf[:0]
-	for _, t := range rd[8:] {
-		sig = append(sig, r.bytesOf(t)...)
-	}
-	r.textBuf = sig
+	sig := r.joined(rd[8:])
 	mem := &r.l.mem
 	rr := mem.rrsig.get()
 	rr.Hdr = hdr
@@ -345,18 +335,32 @@ func (r *masterReader) buildDNSKEY(hdr dns.Header, rd []mfToken) dns.RR {
 	if len(rd) < 4 {
 		return nil
 	}
-	flags, err1 := strconv.ParseUint(view(r.bytesOf(rd[0])), 10, 16)
-	proto, err2 := strconv.ParseUint(view(r.bytesOf(rd[1])), 10, 8)
-	alg, err3 := strconv.ParseUint(view(r.bytesOf(rd[2])), 10, 8)
-	if err1 != nil || err2 != nil || err3 != nil {
+	flags, proto, alg, ok := r.keyNumbers(rd)
+	if !ok {
 		return nil
 	}
-	key := r.textBuf[:0]
-	for _, t := range rd[3:] {
-		key = append(key, r.bytesOf(t)...)
-	}
-	r.textBuf = key
+	key := r.joined(rd[3:])
 	rr := &dns.DNSKEY{Hdr: hdr}
 	rr.Flags, rr.Protocol, rr.Algorithm, rr.PublicKey = uint16(flags), uint8(proto), uint8(alg), r.l.mem.str(key)
 	return rr
+}
+
+// keyNumbers reads the three numbers DS and DNSKEY begin with (a 16-bit one, then two of 8
+// bits: key tag, algorithm and digest type; flags, protocol and algorithm).
+func (r *masterReader) keyNumbers(rd []mfToken) (a, b, c uint64, ok bool) {
+	a, err1 := strconv.ParseUint(view(r.bytesOf(rd[0])), 10, 16)
+	b, err2 := strconv.ParseUint(view(r.bytesOf(rd[1])), 10, 8)
+	c, err3 := strconv.ParseUint(view(r.bytesOf(rd[2])), 10, 8)
+	return a, b, c, err1 == nil && err2 == nil && err3 == nil
+}
+
+// joined gives the tokens' bytes run together, as the library joins a digest, key or signature
+// written in several pieces; the result lives in the reader's scratch buffer until the next call.
+func (r *masterReader) joined(ts []mfToken) []byte {
+	b := r.textBuf[:0]
+	for _, t := range ts {
+		b = append(b, r.bytesOf(t)...)
+	}
+	r.textBuf = b
+	return b
 }
