@@ -9,10 +9,12 @@ next_port() { local p=$1; while port_busy "$p"; do p=$((p + 1)); done; echo "$p"
 
 now() { date +%s.%N; }
 
-# write_knot_conf DIR ADDR PORT ORIGIN ZONEFILE: a knotd configuration serving one zone from
-# ZONEFILE with one UDP worker, everything kept inside DIR, and nothing written back to the zone.
+# write_knot_conf DIR ADDR PORT ORIGIN ZONEFILE [ORIGIN ZONEFILE ...]: a knotd configuration
+# serving each zone from its file with one UDP worker, everything kept inside DIR, and nothing
+# written back to the zones.
 write_knot_conf() {
-	local dir=$1 addr=$2 port=$3 origin=$4 zone=$5
+	local dir=$1 addr=$2 port=$3
+	shift 3
 	mkdir -p "$dir"
 	cat >"$dir/knot.conf" <<-EOF
 		server:
@@ -32,9 +34,11 @@ write_knot_conf() {
 		    zonefile-sync: -1
 		    journal-content: none
 		zone:
-		  - domain: $origin
-		    file: "$zone"
 	EOF
+	while [ $# -ge 2 ]; do
+		printf '  - domain: %s\n    file: "%s"\n' "$1" "$2" >>"$dir/knot.conf"
+		shift 2
+	done
 }
 
 # LAB_MIX is a fixed mix of questions over `warden lab`: every well-behaved zone of

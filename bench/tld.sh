@@ -98,29 +98,7 @@ LAST="d$((N - 1)).tld."
 read -r BENCH_LAST BENCH_LAST_TYPE < <(tail -n 1 "$BENCH_ZONE" | awk '{print $1, $4}')
 
 mkdir -p "$TMP/knot" "$TMP/nsd"
-cat >"$TMP/knot/knot.conf" <<EOF
-server:
-    rundir: "$TMP/knot"
-    listen: $ADDR@$PORT
-    udp-workers: 1
-    tcp-workers: 1
-    background-workers: 1
-log:
-  - target: stderr
-    any: warning
-database:
-    storage: "$TMP/knot"
-template:
-  - id: default
-    storage: "$TMP/knot"
-    zonefile-sync: -1
-    journal-content: none
-zone:
-  - domain: tld.
-    file: "$TLD_ZONE"
-  - domain: bench.test.
-    file: "$BENCH_ZONE"
-EOF
+write_knot_conf "$TMP/knot" "$ADDR" "$PORT" tld. "$TLD_ZONE" bench.test. "$BENCH_ZONE"
 cat >"$TMP/nsd/nsd.conf" <<EOF
 server:
     ip-address: $ADDR@$PORT
