@@ -125,7 +125,10 @@ func Run(ctx context.Context, cfg *config.Config, opts Options) error {
 	})
 	d.zones.Health = d.health
 	defer d.zones.Close()
-	if err := d.zones.Start(cfg); err != nil {
+	restoreGC := paceGCForStartLoad()
+	err = d.zones.Start(cfg)
+	restoreGC()
+	if err != nil {
 		return err
 	}
 	d.pipe.Update(func(s *pipeline.Snapshot) { s.Zones = d.zones })
