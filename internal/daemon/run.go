@@ -227,10 +227,16 @@ func (d *daemon) listen(h server.Handler) ([]*server.Listener, error) {
 	if d.dnstap != nil {
 		obs = append(obs, d.dnstap)
 	}
+	// A server that resolves or forwards answers from other goroutines, which need the UDP workers
+	// to wait in the runtime's poller; one that only answers from its zones spends less with
+	// blocking workers. A reload that turns resolution on keeps the listeners as they are:
+	// correct, with the cold-cache cost measured before the poller (docs/performance.md).
+	resolves := d.cfg.Resolver.RootHints != "" || len(d.cfg.Resolver.Forward) > 0
 	for _, addr := range d.cfg.Listen {
 		l, err := server.Listen(server.ListenerConfig{
 			Addr:            addr.String(),
 			UDPWorkers:      d.cfg.Limits.UDPWorkers,
+			UDPBlocking:     !resolves,
 			TCPIdleTimeout:  d.cfg.Limits.TCPIdleTimeout,
 			TCPMaxConns:     d.cfg.Limits.TCPMaxConnections,
 			TCPMaxPipelined: d.cfg.Limits.TCPMaxPipelined,

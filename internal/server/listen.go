@@ -32,6 +32,12 @@ type ListenerConfig struct {
 	// core the process may use (runtime.GOMAXPROCS, which unlike runtime.NumCPU also respects a
 	// container's CPU quota), so that the kernel spreads queries over every core.
 	UDPWorkers int
+	// UDPBlocking has each UDP worker wait for queries in a blocking recvmmsg on a thread of its
+	// own instead of in the runtime's poller. It suits a server that answers every query itself
+	// (authoritative only): there a parked worker's wakeups cost more than a blocked thread's. A
+	// server that resolves or forwards must leave it off, or the goroutines that answer later wait
+	// for the runtime to take a processor back from a blocked worker. Linux only.
+	UDPBlocking bool
 	// TCPIdleTimeout closes a TCP connection that sends no query for this long. 0 means 10s
 	// (RFC 7766 §6.2.3 asks for seconds, not minutes).
 	TCPIdleTimeout time.Duration
@@ -193,7 +199,7 @@ func Listen(cfg ListenerConfig, h Handler, log *slog.Logger) (*Listener, error) 
 }
 
 func listenOnce(ap netip.AddrPort, cfg ListenerConfig, h Handler, log *slog.Logger) (*Listener, error) {
-	u, err := listenUDP(ap, cfg.UDPWorkers, h, cfg.Observer, log)
+	u, err := listenUDP(ap, cfg.UDPWorkers, cfg.UDPBlocking, h, cfg.Observer, log)
 	if err != nil {
 		return nil, err
 	}

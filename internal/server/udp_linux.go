@@ -6,9 +6,11 @@ import (
 	"log/slog"
 	"net"
 	"net/netip"
+	"os"
 	"runtime"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"time"
 	"unsafe"
 
@@ -18,11 +20,19 @@ import (
 )
 
 // The Linux UDP path. Each worker owns one socket of a SO_REUSEPORT group, so the kernel spreads
-// flows over the workers without any locking in user space, and one thread locked to it that
-// alternates a blocking recvmmsg and a sendmmsg. Blocking system calls on a dedicated thread skip
-// the runtime poller (an epoll round and a goroutine switch per wakeup) and batching shares each
-// system call among up to udpBatch packets; measured against the standard library loop in udp.go
-// this takes well under half the CPU per query.
+// flows over the workers without any locking in user space, and one goroutine that alternates a
+// recvmmsg and a sendmmsg; batching shares each system call among up to udpBatch packets, which
+// takes well under half the CPU per query of the standard library loop in udp.go.
+//
+// The socket is non-blocking and the system calls are raw: while batches come the worker reads
+// them one after another without ever telling the scheduler it is in a system call, and only an
+// empty socket sends it to wait in the runtime poller (RawConn.Read with a callback that reports
+// EAGAIN). An earlier design blocked in recvmmsg on a thread of its own; with one processor
+// (GOMAXPROCS=1) every goroutine the worker started, such as a resolution, then waited for the
+// runtime's monitor to take the processor from the blocked thread, which made a cold name cost
+// thread hand-offs and up to 20 µs of monitor polling each (docs/performance.md, issue 16).
+// That design stays for servers that answer everything themselves (ListenerConfig.UDPBlocking):
+// with more than one processor, waking a parked worker costs more than waking a blocked thread.
 const (
 	// udpBatch is how many datagrams one recvmmsg may return. Under load batches fill up and the
 	// system call cost per packet falls; at low load MSG_WAITFORONE returns after the first packet,
@@ -32,8 +42,8 @@ const (
 	// within a page, so that the first cache lines of the 2*udpBatch buffers do not all fall into
 	// the same cache set, as they would at a 64 KiB stride.
 	udpSlotStride = 65536 + 128
-	// udpWakeInterval bounds how long a blocked worker takes to notice Close should the shutdown
-	// call not wake it; it also bounds a send stuck on a full socket buffer.
+	// udpWakeInterval bounds how long a batch of replies waits for room in a full socket buffer
+	// before the rest of it is dropped, so that one stuck send cannot stop the worker's reading.
 	udpWakeInterval = 250 * time.Millisecond
 	// udpRcvBuf absorbs bursts while a worker is busy with a batch. The kernel caps it at
 	// net.core.rmem_max, so it is best effort.
@@ -55,7 +65,7 @@ type mmsgUDP struct {
 
 var _ udpServer = (*mmsgUDP)(nil)
 
-func listenUDP(ap netip.AddrPort, workers int, h Handler, obs Observer, log *slog.Logger) (udpServer, error) {
+func listenUDP(ap netip.AddrPort, workers int, blocking bool, h Handler, obs Observer, log *slog.Logger) (udpServer, error) {
 	// SO_REUSEPORT lets a second server of the same user join the group silently and take part of
 	// the traffic. Binding once without it first turns "already in use" into an error.
 	if ap.Port() != 0 {
@@ -77,7 +87,11 @@ func listenUDP(ap netip.AddrPort, workers int, h Handler, obs Observer, log *slo
 			g.closeFDs()
 			return nil, err
 		}
-		w := newMMSGWorker(fd, h, log, &g.closed, pktinfo)
+		w, err := newMMSGWorker(fd, h, log, &g.closed, pktinfo, blocking)
+		if err != nil {
+			g.closeFDs()
+			return nil, err
+		}
 		w.rec, w.deferred = recorderFor(obs, query.UDP, true), deferred
 		g.workers = append(g.workers, w)
 		if i == 0 && ap.Port() == 0 {
@@ -97,13 +111,13 @@ func listenUDP(ap netip.AddrPort, workers int, h Handler, obs Observer, log *slo
 	return g, nil
 }
 
-// udpSocket opens a blocking UDP socket bound to ap.
+// udpSocket opens a non-blocking UDP socket bound to ap.
 func udpSocket(ap netip.AddrPort, reusePort, pktinfo bool) (int, error) {
 	family := unix.AF_INET6
 	if ap.Addr().Is4() {
 		family = unix.AF_INET
 	}
-	fd, err := unix.Socket(family, unix.SOCK_DGRAM|unix.SOCK_CLOEXEC, unix.IPPROTO_UDP)
+	fd, err := unix.Socket(family, unix.SOCK_DGRAM|unix.SOCK_NONBLOCK|unix.SOCK_CLOEXEC, unix.IPPROTO_UDP)
 	if err != nil {
 		return -1, fmt.Errorf("udp socket: %w", err)
 	}
@@ -142,13 +156,6 @@ func setupUDPSocket(fd int, ap netip.AddrPort, reusePort, pktinfo bool) error {
 		}
 	}
 	_ = unix.SetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_RCVBUF, udpRcvBuf)
-	tv := unix.NsecToTimeval(udpWakeInterval.Nanoseconds())
-	if err := unix.SetsockoptTimeval(fd, unix.SOL_SOCKET, unix.SO_RCVTIMEO, &tv); err != nil {
-		return fmt.Errorf("udp SO_RCVTIMEO: %w", err)
-	}
-	if err := unix.SetsockoptTimeval(fd, unix.SOL_SOCKET, unix.SO_SNDTIMEO, &tv); err != nil {
-		return fmt.Errorf("udp SO_SNDTIMEO: %w", err)
-	}
 	if pktinfo {
 		var err error
 		if is6 {
@@ -180,27 +187,29 @@ func boundPort(fd int) (uint16, error) {
 
 func (g *mmsgUDP) LocalAddr() net.Addr { return g.addr }
 
-// Close stops the workers. shutdown wakes a worker blocked in recvmmsg at once (Linux does this
-// for unconnected UDP sockets too, though it reports ENOTCONN); the receive timeout is the backstop.
-// The descriptors are closed only after every worker has returned, so no system call can run on a
-// descriptor number the process has meanwhile reused.
+// Close stops the workers. Closing a worker's os.File wakes whatever waits in the poller on it,
+// the worker and any deferred reply, and the descriptor itself is closed only when the last system
+// call running through the file has returned, so none can reach a descriptor number the process
+// has meanwhile reused.
 func (g *mmsgUDP) Close() error {
 	g.closed.Store(true)
 	for _, w := range g.workers {
-		_ = unix.Shutdown(w.fd, unix.SHUT_RDWR)
+		if w.blocking {
+			// A worker blocked in recvmmsg is not in the poller: shutdown wakes it (Linux does
+			// this for unconnected UDP sockets too, though it reports ENOTCONN), the receive
+			// timeout is the backstop.
+			_ = w.rc.Control(func(fd uintptr) { _ = unix.Shutdown(int(fd), unix.SHUT_RDWR) })
+		}
 	}
+	err := g.closeFDs()
 	g.wg.Wait()
-	return g.closeFDs()
+	return err
 }
 
 func (g *mmsgUDP) closeFDs() error {
 	var errs []error
 	for _, w := range g.workers {
-		w.sendMu.Lock()
-		err := unix.Close(w.fd)
-		w.fd = -1
-		w.sendMu.Unlock()
-		if err != nil {
+		if err := w.file.Close(); err != nil {
 			errs = append(errs, fmt.Errorf("udp close: %w", err))
 		}
 	}
@@ -213,7 +222,9 @@ func (g *mmsgUDP) closeFDs() error {
 // datagram of a batch; the transmit arrays list the replies, which point back at the sender
 // address of their slot.
 type mmsgWorker struct {
-	fd      int
+	// file owns fd and registers it with the runtime poller; rc is its way to the descriptor.
+	file    *os.File
+	rc      syscall.RawConn
 	h       Handler
 	log     *slog.Logger
 	closed  *atomic.Bool
@@ -226,13 +237,22 @@ type mmsgWorker struct {
 	req query.Request
 	// cur is the receive slot being answered, for Defer.
 	cur int
-	// sendMu keeps the descriptor open while a deferred reply is being sent from another
-	// goroutine: Close takes it for writing before closing the descriptor, so a late reply can
-	// never go out through a descriptor number the process has reused.
-	sendMu sync.RWMutex
 	// rxUsed is how many receive headers the kernel wrote in the last call: only those need their
 	// in-out lengths reset.
 	rxUsed int
+	// rxN and rxErr carry recvmmsg's result out of the poller's callback; txOff and txEnd are the
+	// part of tx still to send. They are fields so that the callbacks, made once in
+	// newMMSGWorker, capture nothing per call and allocate nothing.
+	rxN          int
+	rxErr        unix.Errno
+	txOff, txEnd int
+	// blocking is set when the worker waits in blocking system calls on a locked thread
+	// (ListenerConfig.UDPBlocking) rather than in the poller; the descriptor is then in blocking
+	// mode, with receive and send timeouts as the backstop of Close.
+	blocking bool
+	// txDeadline is set while a batch of replies waits for room with a write deadline.
+	txDeadline       bool
+	tryRecv, trySend func(fd uintptr) bool
 
 	rx    [udpBatch]unix.Mmsghdr
 	tx    [udpBatch]unix.Mmsghdr
@@ -248,16 +268,43 @@ type mmsgWorker struct {
 
 const udpOutShift = 64
 
-func newMMSGWorker(fd int, h Handler, log *slog.Logger, closed *atomic.Bool, pktinfo bool) *mmsgWorker {
+// newMMSGWorker takes over fd, which must be non-blocking: from here on the worker's file closes
+// it. A blocking worker (ListenerConfig.UDPBlocking) turns the descriptor to blocking mode before
+// os.NewFile sees it, so that it is not registered with the runtime poller at all: a registered
+// descriptor would wake the thread that waits in epoll at every datagram, though no goroutine
+// waits there. Such a file closes its descriptor when the last call through it returns, without
+// waiting for it: Close wakes the worker with shutdown, and its receive and send timeouts are the
+// backstop.
+func newMMSGWorker(fd int, h Handler, log *slog.Logger, closed *atomic.Bool, pktinfo, blocking bool) (*mmsgWorker, error) {
+	if blocking {
+		tv := unix.NsecToTimeval(udpWakeInterval.Nanoseconds())
+		for _, err := range []error{
+			unix.SetNonblock(fd, false),
+			unix.SetsockoptTimeval(fd, unix.SOL_SOCKET, unix.SO_RCVTIMEO, &tv),
+			unix.SetsockoptTimeval(fd, unix.SOL_SOCKET, unix.SO_SNDTIMEO, &tv),
+		} {
+			if err != nil {
+				return nil, fmt.Errorf("udp blocking socket: %w", err)
+			}
+		}
+	}
+	file := os.NewFile(uintptr(fd), "udp")
+	rc, err := file.SyscallConn()
+	if err != nil {
+		_ = file.Close()
+		return nil, fmt.Errorf("udp socket: %w", err)
+	}
 	w := &mmsgWorker{
-		fd:      fd,
-		h:       h,
-		log:     log,
-		closed:  closed,
-		pktinfo: pktinfo,
-		rxUsed:  udpBatch,
-		in:      make([]byte, udpBatch*udpSlotStride),
-		out:     make([]byte, udpBatch*udpSlotStride+udpOutShift),
+		file:     file,
+		rc:       rc,
+		h:        h,
+		log:      log,
+		closed:   closed,
+		pktinfo:  pktinfo,
+		blocking: blocking,
+		rxUsed:   udpBatch,
+		in:       make([]byte, udpBatch*udpSlotStride),
+		out:      make([]byte, udpBatch*udpSlotStride+udpOutShift),
 	}
 	for i := range w.rx {
 		w.rxIov[i].Base = &w.in[i*udpSlotStride]
@@ -272,32 +319,35 @@ func newMMSGWorker(fd int, h Handler, log *slog.Logger, closed *atomic.Bool, pkt
 		w.tx[i].Hdr.Iov = &w.txIov[i]
 		w.tx[i].Hdr.SetIovlen(1)
 	}
-	return w
+	w.tryRecv, w.trySend = w.recvBatch, w.sendBatch
+	return w, nil
 }
 
 func (w *mmsgWorker) run(wg *sync.WaitGroup) {
 	defer wg.Done()
-	// Without UnlockOSThread the runtime ends this thread when the goroutine returns, so Close
-	// leaves no thread behind. The blocking calls go through unix.Syscall6, which tells the
-	// scheduler, so the P is handed on while this thread waits.
-	runtime.LockOSThread()
+	// A worker that waits in the poller does not lock its thread: a locked goroutine that parks
+	// would cost a thread hand-off at every wakeup. A blocking one does, so that its thread is
+	// its own and ends with it (without UnlockOSThread the runtime ends it when run returns).
+	if w.blocking {
+		runtime.LockOSThread()
+	}
 	lastYield := time.Now()
 	for !w.closed.Load() {
-		n, errno := w.recv()
+		n, err := w.recv()
 		// One clock reading serves the whole batch: it stamps every query (see
 		// query.Request.Received) and times the yield below.
 		now := time.Now()
-		switch errno {
-		case 0:
+		switch {
+		case err == nil:
 			k := w.handleBatch(n, now)
 			w.send(k)
 			if w.rec != nil && k > 0 {
 				w.record(k)
 			}
-		case unix.EAGAIN, unix.EINTR:
-			// The receive timeout or a signal: look at the closed flag again.
+		case errors.Is(err, unix.EINTR) || errors.Is(err, unix.EAGAIN) || w.closed.Load():
+			// A signal, a blocking worker's receive timeout, or Close: look at the closed flag again.
 		default:
-			w.log.Warn("udp receive", "err", errno)
+			w.log.Warn("udp receive", "err", err)
 			// Keep a persistent error from spinning a core.
 			time.Sleep(10 * time.Millisecond)
 		}
@@ -312,8 +362,25 @@ func (w *mmsgWorker) run(wg *sync.WaitGroup) {
 	}
 }
 
-// recv blocks until at least one datagram arrives and returns how many it read.
-func (w *mmsgWorker) recv() (int, unix.Errno) {
+// recv waits until at least one datagram is there and returns how many it read. A socket that
+// has datagrams waiting costs one system call and no wait; only an empty one parks the goroutine
+// in the poller until the socket is readable.
+func (w *mmsgWorker) recv() (int, error) {
+	w.rxN, w.rxErr = 0, 0
+	if err := w.rc.Read(w.tryRecv); err != nil {
+		return 0, err
+	}
+	if w.rxErr != 0 {
+		return 0, w.rxErr
+	}
+	return w.rxN, nil
+}
+
+// recvBatch is recv's callback: one recvmmsg that does not wait. It reports false, which sends
+// RawConn.Read to wait for readability, only when the socket is empty. The system call is raw
+// because it cannot block: telling the scheduler would let its monitor hand the processor to
+// another thread should the copy of a full batch outlast its 20 µs tick.
+func (w *mmsgWorker) recvBatch(fd uintptr) bool {
 	for i := 0; i < w.rxUsed; i++ {
 		hdr := &w.rx[i].Hdr
 		hdr.Namelen = unix.SizeofSockaddrInet6
@@ -321,14 +388,27 @@ func (w *mmsgWorker) recv() (int, unix.Errno) {
 			hdr.SetControllen(udpCtrlLen)
 		}
 	}
-	r, _, errno := unix.Syscall6(unix.SYS_RECVMMSG, uintptr(w.fd), uintptr(unsafe.Pointer(&w.rx[0])),
-		udpBatch, unix.MSG_WAITFORONE, 0, 0)
+	var r uintptr
+	var errno unix.Errno
+	if w.blocking {
+		// Told to the scheduler, so that the processor is handed on while this thread waits;
+		// EAGAIN is the receive timeout, a cue to look at the closed flag.
+		r, _, errno = unix.Syscall6(unix.SYS_RECVMMSG, fd, uintptr(unsafe.Pointer(&w.rx[0])),
+			udpBatch, unix.MSG_WAITFORONE, 0, 0)
+	} else {
+		r, _, errno = unix.RawSyscall6(unix.SYS_RECVMMSG, fd, uintptr(unsafe.Pointer(&w.rx[0])),
+			udpBatch, unix.MSG_DONTWAIT, 0, 0)
+	}
 	if errno != 0 {
 		w.rxUsed = 0
-		return 0, errno
+		if errno == unix.EAGAIN && !w.blocking {
+			return false
+		}
+		w.rxErr = errno
+		return true
 	}
-	w.rxUsed = int(r)
-	return int(r), 0
+	w.rxUsed, w.rxN = int(r), int(r)
+	return true
 }
 
 // handleBatch answers the first n received datagrams, read at received, and returns how many
@@ -394,24 +474,52 @@ func (w *mmsgWorker) record(k int) {
 }
 
 // send writes the k queued replies. Errors are per packet (no route back, a reply larger than the
-// path allows, a socket buffer full for longer than the send timeout): skip that reply and go on.
-// They are not logged, as a flood of them would turn into a flood of log lines.
+// path allows): skip that reply and go on. A full socket buffer makes the batch wait for room in
+// the poller, for udpWakeInterval at most; what is left then is dropped, as a blocking socket's
+// send timeout did. None of this is logged, as a flood of errors would turn into a flood of log
+// lines.
 func (w *mmsgWorker) send(k int) {
-	for off := 0; off < k; {
-		r, _, errno := unix.Syscall6(unix.SYS_SENDMMSG, uintptr(w.fd), uintptr(unsafe.Pointer(&w.tx[off])),
-			uintptr(k-off), 0, 0, 0)
-		switch {
-		case errno == unix.EINTR && !w.closed.Load():
-		case errno != 0 || r == 0:
-			off++
-		default:
-			off += int(r)
+	if k > 0 {
+		w.txOff, w.txEnd = 0, k
+		_ = w.rc.Write(w.trySend)
+		if w.txDeadline {
+			_ = w.file.SetWriteDeadline(time.Time{})
+			w.txDeadline = false
 		}
 	}
 	// Drop the references to the handler's results.
 	for i := 0; i < k; i++ {
 		w.txIov[i].Base = nil
 	}
+}
+
+// sendBatch is send's callback: sendmmsg until the batch is out or the socket buffer is full.
+func (w *mmsgWorker) sendBatch(fd uintptr) bool {
+	for w.txOff < w.txEnd {
+		var r uintptr
+		var errno unix.Errno
+		if w.blocking {
+			r, _, errno = unix.Syscall6(unix.SYS_SENDMMSG, fd, uintptr(unsafe.Pointer(&w.tx[w.txOff])),
+				uintptr(w.txEnd-w.txOff), 0, 0, 0)
+		} else {
+			r, _, errno = unix.RawSyscall6(unix.SYS_SENDMMSG, fd, uintptr(unsafe.Pointer(&w.tx[w.txOff])),
+				uintptr(w.txEnd-w.txOff), unix.MSG_DONTWAIT, 0, 0)
+		}
+		switch {
+		case errno == unix.EAGAIN && !w.blocking:
+			if !w.txDeadline {
+				_ = w.file.SetWriteDeadline(time.Now().Add(udpWakeInterval))
+				w.txDeadline = true
+			}
+			return false
+		case errno == unix.EINTR:
+		case errno != 0 || r == 0:
+			w.txOff++
+		default:
+			w.txOff += int(r)
+		}
+	}
+	return true
 }
 
 // replyControl rewrites the PKTINFO control message received in slot i into the one that makes the
@@ -480,11 +588,17 @@ func netPort(p *uint16) uint16 {
 // the datagram being answered, so that a reply can follow from another goroutine.
 func (w *mmsgWorker) Defer(req *query.Request) query.Replier {
 	i := w.cur
-	r := &udpReplier{w: w, name: w.names[i], namelen: w.rx[i].Hdr.Namelen, received: req.Received}
+	r := &udpReplier{w: w, name: w.names[i], received: req.Received}
+	r.hdr.Name = (*byte)(unsafe.Pointer(&r.name))
+	r.hdr.Namelen = w.rx[i].Hdr.Namelen
+	r.hdr.Iov = &r.iov
+	r.hdr.SetIovlen(1)
 	if w.pktinfo {
 		if c := w.replyControl(i); c > 0 {
 			r.ctrl = make([]byte, c)
 			copy(r.ctrl, (*[udpCtrlLen]byte)(unsafe.Pointer(&w.ctrl[i][0]))[:c])
+			r.hdr.Control = &r.ctrl[0]
+			r.hdr.SetControllen(c)
 		}
 	}
 	return r
@@ -492,10 +606,14 @@ func (w *mmsgWorker) Defer(req *query.Request) query.Replier {
 
 // udpReplier sends one deferred reply through its worker's socket.
 type udpReplier struct {
-	w       *mmsgWorker
-	name    unix.RawSockaddrInet6
-	namelen uint32
-	ctrl    []byte
+	w    *mmsgWorker
+	name unix.RawSockaddrInet6
+	ctrl []byte
+	// hdr and iov describe the reply to the kernel; errno is sendmsg's result, out of the
+	// poller's callback.
+	hdr   unix.Msghdr
+	iov   unix.Iovec
+	errno unix.Errno
 	// received is when the worker read the query; rec is the record of the reply, kept here so
 	// that recording it allocates nothing more.
 	received time.Time
@@ -503,28 +621,31 @@ type udpReplier struct {
 }
 
 func (r *udpReplier) Reply(req *query.Request, msg []byte) {
-	if len(msg) == 0 || len(msg) > maxUDPMsg {
+	if len(msg) == 0 || len(msg) > maxUDPMsg || r.w.closed.Load() {
 		return
 	}
-	r.w.sendMu.RLock()
-	defer r.w.sendMu.RUnlock()
-	if r.w.fd < 0 || r.w.closed.Load() {
-		return
-	}
-	iov := unix.Iovec{Base: &msg[0]}
-	iov.SetLen(len(msg))
-	hdr := unix.Msghdr{Name: (*byte)(unsafe.Pointer(&r.name)), Namelen: r.namelen, Iov: &iov}
-	hdr.SetIovlen(1)
-	if len(r.ctrl) > 0 {
-		hdr.Control = &r.ctrl[0]
-		hdr.SetControllen(len(r.ctrl))
-	}
-	// A failure is the client's loss alone (no route, buffer full); as for batched replies, it
-	// is not logged.
-	_, _, errno := unix.Syscall(unix.SYS_SENDMSG, uintptr(r.w.fd), uintptr(unsafe.Pointer(&hdr)), 0)
-	if errno == 0 && r.w.deferred != nil && req != nil {
+	r.iov.Base = &msg[0]
+	r.iov.SetLen(len(msg))
+	r.errno = 0
+	// Through the worker's file, so that Close cannot close the descriptor under the send; a full
+	// socket buffer makes the reply wait in the poller for room, or for Close.
+	err := r.w.rc.Write(r.sendOnce)
+	r.iov.Base = nil
+	// A failure is the client's loss alone (no route, Close); as for batched replies, it is not
+	// logged.
+	if err == nil && r.errno == 0 && r.w.deferred != nil && req != nil {
 		query.RecordOf(&r.rec[0], req, msg)
 		r.rec[0].Received, r.rec[0].Sent = r.received, time.Now()
 		r.w.deferred.Record(r.rec[:])
 	}
+}
+
+// sendOnce is Reply's callback: one sendmsg that does not wait, false when the buffer is full.
+func (r *udpReplier) sendOnce(fd uintptr) bool {
+	_, _, errno := unix.RawSyscall(unix.SYS_SENDMSG, fd, uintptr(unsafe.Pointer(&r.hdr)), unix.MSG_DONTWAIT)
+	if errno == unix.EAGAIN {
+		return false
+	}
+	r.errno = errno
+	return true
 }

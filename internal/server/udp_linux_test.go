@@ -24,13 +24,18 @@ func newTestWorker(t testing.TB, h Handler) (*mmsgWorker, *net.UDPConn) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { _ = unix.Close(fd) })
 	port, err := boundPort(fd)
 	if err != nil {
+		_ = unix.Close(fd)
 		t.Fatal(err)
 	}
 	var closed atomic.Bool
-	w := newMMSGWorker(fd, h, discardLog, &closed, false)
+	w, err := newMMSGWorker(fd, h, discardLog, &closed, false, false)
+	if err != nil {
+		_ = unix.Close(fd)
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = w.file.Close() })
 	c := dialUDP(t, "udp4", netip.AddrPortFrom(netip.MustParseAddr("127.0.0.1"), port).String())
 	return w, c
 }
@@ -48,9 +53,9 @@ func TestUDPWorkerCycleDoesNotAllocate(t *testing.T) {
 			}
 		}
 		for got := 0; got < perRun; {
-			n, errno := w.recv()
-			if errno != 0 {
-				t.Fatalf("recvmmsg: %v", errno)
+			n, err := w.recv()
+			if err != nil {
+				t.Fatalf("recvmmsg: %v", err)
 			}
 			got += n
 			w.send(w.handleBatch(n, time.Now()))
@@ -162,20 +167,31 @@ func BenchmarkUDPHandleBatch(b *testing.B) {
 	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*udpBatch), "ns/packet")
 }
 
-// UDP workers blocked in recvmmsg notice Close well before their receive timeout: shutdown wakes them.
+// UDP workers waiting for queries notice Close at once: closing their files wakes them in the
+// poller, shutdown wakes blocking ones in recvmmsg.
 func TestCloseWakesUDPWorkers(t *testing.T) {
-	l, err := Listen(ListenerConfig{Addr: "127.0.0.1:0", UDPWorkers: 4}, &echoHandler{}, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	time.Sleep(50 * time.Millisecond) // let the workers block
-	start := time.Now()
-	if err := l.Close(); err != nil {
-		t.Fatal(err)
-	}
-	t.Logf("Close took %v", time.Since(start))
-	if d := time.Since(start); d > udpWakeInterval/2 {
-		t.Errorf("Close took %v", d)
+	for _, blocking := range []bool{false, true} {
+		l, err := Listen(ListenerConfig{Addr: "127.0.0.1:0", UDPWorkers: 4, UDPBlocking: blocking}, &echoHandler{}, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		c := dialUDP(t, "udp4", l.UDPAddr().String())
+		if _, err := c.Write(newQuery(t, 3, "example.org.")); err != nil {
+			t.Fatal(err)
+		}
+		_ = c.SetReadDeadline(time.Now().Add(2 * time.Second))
+		if _, err := c.Read(make([]byte, 512)); err != nil {
+			t.Fatalf("blocking %v: %v", blocking, err)
+		}
+		time.Sleep(50 * time.Millisecond) // let the workers wait
+		start := time.Now()
+		if err := l.Close(); err != nil {
+			t.Fatal(err)
+		}
+		t.Logf("blocking %v: Close took %v", blocking, time.Since(start))
+		if d := time.Since(start); d > udpWakeInterval/2 {
+			t.Errorf("blocking %v: Close took %v", blocking, d)
+		}
 	}
 }
 
@@ -196,11 +212,12 @@ func recvmmsgThreads(t *testing.T) []string {
 	return tids
 }
 
-// Each worker has a thread of its own, and the thread ends with the worker.
+// Each blocking worker (ListenerConfig.UDPBlocking) has a thread of its own, and the thread ends
+// with the worker.
 func TestCloseEndsWorkerThreads(t *testing.T) {
 	const workers = 3
 	before := len(recvmmsgThreads(t))
-	l, err := Listen(ListenerConfig{Addr: "127.0.0.1:0", UDPWorkers: workers}, &echoHandler{}, nil)
+	l, err := Listen(ListenerConfig{Addr: "127.0.0.1:0", UDPWorkers: workers, UDPBlocking: true}, &echoHandler{}, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -222,6 +239,78 @@ func TestCloseEndsWorkerThreads(t *testing.T) {
 	}
 	if !waitFor(2*time.Second, gone) {
 		t.Errorf("worker threads %v still exist after Close", tids)
+	}
+}
+
+// Idle workers wait in the runtime poller, not in recvmmsg on threads of their own, and still
+// answer every worker's share of the traffic; Close closes every socket of the group, so that the
+// port can be bound again without SO_REUSEPORT.
+func TestIdleUDPWorkersHoldNoThread(t *testing.T) {
+	const workers = 3
+	l, err := Listen(ListenerConfig{Addr: "127.0.0.1:0", UDPWorkers: workers}, &echoHandler{}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := l.UDPAddr().String()
+	// The kernel spreads flows over the group by source port: several clients reach several
+	// workers.
+	buf := make([]byte, 512)
+	for i := range 8 {
+		c := dialUDP(t, "udp4", addr)
+		if _, err := c.Write(newQuery(t, uint16(i+1), "example.org.")); err != nil {
+			t.Fatal(err)
+		}
+		_ = c.SetReadDeadline(time.Now().Add(2 * time.Second))
+		if _, err := c.Read(buf); err != nil {
+			t.Fatalf("client %d: %v", i, err)
+		}
+	}
+	time.Sleep(50 * time.Millisecond) // let the workers park again
+	if tids := recvmmsgThreads(t); len(tids) != 0 {
+		t.Errorf("threads %v blocked in recvmmsg while the workers are idle", tids)
+	}
+	ap := l.UDPAddr().(*net.UDPAddr).AddrPort()
+	if err := l.Close(); err != nil {
+		t.Fatal(err)
+	}
+	fd, err := udpSocket(ap, false, false)
+	if err != nil {
+		t.Fatalf("port still bound after Close: %v", err)
+	}
+	_ = unix.Close(fd)
+}
+
+// A deferred reply that comes after Close is dropped without reaching the closed descriptor.
+func TestUDPDeferredReplyAfterClose(t *testing.T) {
+	deferred := make(chan query.Replier, 1)
+	h := handlerFunc(func(req *query.Request, out []byte) []byte {
+		if req.Parse() == query.Accept && req.Later != nil {
+			deferred <- req.Later.Defer(req)
+		}
+		return nil
+	})
+	l, err := Listen(ListenerConfig{Addr: "127.0.0.1:0", UDPWorkers: 1}, h, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := dialUDP(t, "udp4", l.UDPAddr().String())
+	q := newQuery(t, 5, "example.org.")
+	if _, err := c.Write(q); err != nil {
+		t.Fatal(err)
+	}
+	var r query.Replier
+	select {
+	case r = <-deferred:
+	case <-time.After(2 * time.Second):
+		t.Fatal("query not handled")
+	}
+	if err := l.Close(); err != nil {
+		t.Fatal(err)
+	}
+	r.Reply(nil, q)
+	_ = c.SetReadDeadline(time.Now().Add(100 * time.Millisecond))
+	if n, err := c.Read(make([]byte, 512)); err == nil {
+		t.Errorf("a %d-byte reply came after Close", n)
 	}
 }
 
