@@ -41,6 +41,28 @@ write_knot_conf() {
 	done
 }
 
+# await_load NAME PID T0 TIMEOUT CPUS TAG LOGFILE CMD...: run CMD until it succeeds (the server
+# has loaded) while PID lives and TIMEOUT seconds from T0 have not passed, pinning every thread
+# of PID back to CPUS between tries, since knotd pins its workers itself. Returns 2 when the
+# server exited (the last lines of LOGFILE printed), 1 when it timed out.
+await_load() {
+	local name=$1 pid=$2 t0=$3 timeout=$4 cpus=$5 tag=$6 logfile=$7
+	shift 7
+	until "$@"; do
+		if ! kill -0 "$pid" 2>/dev/null; then
+			printf '[%s] %s exited before answering; last lines of its log:\n' "$tag" "$name" >&2
+			tail -n 10 "$logfile" | sed "s/^/[$tag]   /" >&2
+			return 2
+		fi
+		if awk -v a="$t0" -v b="$(now)" -v m="$timeout" 'BEGIN {exit !(b - a > m)}'; then
+			printf '[%s] %s was not loaded within %s s\n' "$tag" "$name" "$timeout" >&2
+			return 1
+		fi
+		taskset -a -p -c "$cpus" "$pid" >/dev/null 2>&1 || true
+		sleep 0.02
+	done
+}
+
 # LAB_MIX is a fixed mix of questions over `warden lab`: every well-behaved zone of
 # internal/lab/hierarchy.go once, with its CNAME and DNAME chains, a lame server listed first, a
 # server that truncates (TCP), glue-less and poisoned delegations and one NXDOMAIN; one "NAME TYPE"

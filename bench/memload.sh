@@ -114,23 +114,14 @@ run_once() {
 		;;
 	esac
 	SERVER_PID=$!
-	# knotd pins worker threads itself; pin them back so both servers load on the same CPUs.
-	until answered "$PORT" "$LAST_NAME" "$LAST_TYPE"; do
-		if ! kill -0 "$SERVER_PID" 2>/dev/null; then
-			log "$name exited before answering; last lines of its log:"
-			tail -n 10 "$TMP/$name.log" | sed 's/^/[memload.sh]   /' >&2
-			wait "$SERVER_PID" 2>/dev/null || true
-			SERVER_PID=
-			return 1
-		fi
-		t1=$(now)
-		if awk -v a="$t0" -v b="$t1" -v m="$TIMEOUT" 'BEGIN {exit !(b - a > m)}'; then
-			log "$name did not answer $LAST_NAME $LAST_TYPE within $TIMEOUT s"
-			return 1
-		fi
-		taskset -a -p -c "$CPUS" "$SERVER_PID" >/dev/null 2>&1 || true
-		sleep 0.02
-	done
+	local rc=0
+	await_load "$name" "$SERVER_PID" "$t0" "$TIMEOUT" "$CPUS" memload.sh "$TMP/$name.log" \
+		answered "$PORT" "$LAST_NAME" "$LAST_TYPE" || rc=$?
+	if [ "$rc" = 2 ]; then
+		wait "$SERVER_PID" 2>/dev/null || true
+		SERVER_PID=
+	fi
+	[ "$rc" = 0 ] || return 1
 	t1=$(now)
 	cpu=$(cpu_s "$SERVER_PID")
 	rss0=$(status_kib "$SERVER_PID" VmRSS)

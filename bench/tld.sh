@@ -196,6 +196,9 @@ cpu_per_answer() {
 		'BEGIN {if (n > 0) printf "%.2f %.0f", (b - a) * 1e6 / n, n / d; else print "nan 0"}'
 }
 
+# loaded: both zones answered to their last name, so the server has read both whole.
+loaded() { answered "$LAST" NS && answered "$BENCH_LAST" "$BENCH_LAST_TYPE"; }
+
 RES=$TMP/results.txt
 : >"$RES"
 
@@ -212,23 +215,13 @@ run_once() {
 	nsd) taskset -c "$SERVER_CPU" nsd -d -c "$TMP/nsd/nsd.conf" >"$TMP/nsd.log" 2>&1 & ;;
 	esac
 	SERVER_PID=$!
-	until answered "$LAST" NS && answered "$BENCH_LAST" "$BENCH_LAST_TYPE"; do
-		if ! kill -0 "$SERVER_PID" 2>/dev/null; then
-			log "$name exited before answering; last lines of its log:"
-			tail -n 10 "$TMP/$name.log" | sed 's/^/[tld.sh]   /' >&2
-			wait "$SERVER_PID" 2>/dev/null || true
-			SERVER_PID=
-			return 1
-		fi
-		t1=$(now)
-		if awk -v a="$t0" -v b="$t1" -v m="$TIMEOUT" 'BEGIN {exit !(b - a > m)}'; then
-			log "$name did not answer $LAST NS within $TIMEOUT s"
-			return 1
-		fi
-		# knotd pins worker threads itself; pin them back so every server loads on one CPU.
-		taskset -a -p -c "$SERVER_CPU" "$SERVER_PID" >/dev/null 2>&1 || true
-		sleep 0.05
-	done
+	local rc=0
+	await_load "$name" "$SERVER_PID" "$t0" "$TIMEOUT" "$SERVER_CPU" tld.sh "$TMP/$name.log" loaded || rc=$?
+	if [ "$rc" = 2 ]; then
+		wait "$SERVER_PID" 2>/dev/null || true
+		SERVER_PID=
+	fi
+	[ "$rc" = 0 ] || return 1
 	t1=$(now)
 	cpu=$(tree_cpu "$SERVER_PID")
 	read -r rss0 _ < <(tree_mem "$SERVER_PID")
