@@ -43,8 +43,8 @@ write_knot_conf() {
 
 # await_load NAME PID T0 TIMEOUT CPUS TAG LOGFILE CMD...: run CMD until it succeeds (the server
 # has loaded) while PID lives and TIMEOUT seconds from T0 have not passed, pinning every thread
-# of PID back to CPUS between tries, since knotd pins its workers itself. Returns 2 when the
-# server exited (the last lines of LOGFILE printed), 1 when it timed out.
+# of PID back to CPUS between tries, since knotd pins its workers itself. Fails when the server
+# exited (reaped, the last lines of LOGFILE printed) or timed out (left running for the caller).
 await_load() {
 	local name=$1 pid=$2 t0=$3 timeout=$4 cpus=$5 tag=$6 logfile=$7
 	shift 7
@@ -52,7 +52,8 @@ await_load() {
 		if ! kill -0 "$pid" 2>/dev/null; then
 			printf '[%s] %s exited before answering; last lines of its log:\n' "$tag" "$name" >&2
 			tail -n 10 "$logfile" | sed "s/^/[$tag]   /" >&2
-			return 2
+			wait "$pid" 2>/dev/null || true
+			return 1
 		fi
 		if awk -v a="$t0" -v b="$(now)" -v m="$timeout" 'BEGIN {exit !(b - a > m)}'; then
 			printf '[%s] %s was not loaded within %s s\n' "$tag" "$name" "$timeout" >&2

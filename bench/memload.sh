@@ -114,14 +114,11 @@ run_once() {
 		;;
 	esac
 	SERVER_PID=$!
-	local rc=0
-	await_load "$name" "$SERVER_PID" "$t0" "$TIMEOUT" "$CPUS" memload.sh "$TMP/$name.log" \
-		answered "$PORT" "$LAST_NAME" "$LAST_TYPE" || rc=$?
-	if [ "$rc" = 2 ]; then
-		wait "$SERVER_PID" 2>/dev/null || true
-		SERVER_PID=
+	if ! await_load "$name" "$SERVER_PID" "$t0" "$TIMEOUT" "$CPUS" memload.sh "$TMP/$name.log" \
+		answered "$PORT" "$LAST_NAME" "$LAST_TYPE"; then
+		kill -0 "$SERVER_PID" 2>/dev/null || SERVER_PID=
+		return 1
 	fi
-	[ "$rc" = 0 ] || return 1
 	t1=$(now)
 	cpu=$(cpu_s "$SERVER_PID")
 	rss0=$(status_kib "$SERVER_PID" VmRSS)

@@ -215,13 +215,10 @@ run_once() {
 	nsd) taskset -c "$SERVER_CPU" nsd -d -c "$TMP/nsd/nsd.conf" >"$TMP/nsd.log" 2>&1 & ;;
 	esac
 	SERVER_PID=$!
-	local rc=0
-	await_load "$name" "$SERVER_PID" "$t0" "$TIMEOUT" "$SERVER_CPU" tld.sh "$TMP/$name.log" loaded || rc=$?
-	if [ "$rc" = 2 ]; then
-		wait "$SERVER_PID" 2>/dev/null || true
-		SERVER_PID=
+	if ! await_load "$name" "$SERVER_PID" "$t0" "$TIMEOUT" "$SERVER_CPU" tld.sh "$TMP/$name.log" loaded; then
+		kill -0 "$SERVER_PID" 2>/dev/null || SERVER_PID=
+		return 1
 	fi
-	[ "$rc" = 0 ] || return 1
 	t1=$(now)
 	cpu=$(tree_cpu "$SERVER_PID")
 	read -r rss0 _ < <(tree_mem "$SERVER_PID")

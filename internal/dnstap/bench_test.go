@@ -28,21 +28,7 @@ func BenchmarkWriterUDP(b *testing.B) {
 	w := Open(Config{Network: "unix", Addr: col.Socket, Identity: []byte("bench")})
 	defer w.Close()
 	rec := w.Recorder(query.UDP, true)
-	q := dnstest.NewWire(1, 0)
-	if err := q.Question("host1234.bench.test.", 1, 1); err != nil {
-		b.Fatal(err)
-	}
-	a := dnstest.NewWire(1, 1<<15|1<<10)
-	if err := a.Question("host1234.bench.test.", 1, 1); err != nil {
-		b.Fatal(err)
-	}
-	resp := append(a.Bytes(), make([]byte, 40)...) // about an A answer's size
-	batch := make([]query.Record, 32)
-	now := time.Now()
-	for i := range batch {
-		batch[i] = query.Record{Received: now, Sent: now, Client: netip.MustParseAddrPort("127.0.33.9:40000"),
-			Transport: query.UDP, Query: q.Bytes(), Response: resp}
-	}
+	batch := benchBatch(b)
 	deadline := time.Now().Add(10 * time.Second)
 	for !w.Stats().Connected {
 		if time.Now().After(deadline) {
